@@ -1,0 +1,53 @@
+"""gitexp: a git-native experiment tracker with the wandb API.
+
+``import gitexp as wandb`` and a wandb script records every run as a commit on
+``refs/gitexp/runs/<id>``: code, config, metrics, output and environment.
+
+Importing gitexp is cheap: git (dulwich) is only imported when a run starts, and DVC
+only when artifacts move.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from gitexp._version import __version__
+from gitexp.api.run import Run
+from gitexp.api.session import current, finish, init
+
+__all__ = ["Run", "__version__", "config", "finish", "init", "log", "login", "run", "summary"]
+
+
+def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    """Log metrics for the current step: ``gitexp.log({"loss": 0.3, "acc": 0.9})``.
+
+    Several calls with ``commit=False`` (or with the same explicit ``step``) merge into
+    one row; values are numbers, strings, lists, numpy/torch scalars; nested dicts are
+    flattened with ``/``.
+    """
+    active = current()
+    if active is None:
+        raise RuntimeError("gitexp.log() needs a run: call gitexp.init() first")
+    active.log(data, step, commit)
+
+
+def login(*args: Any, **kwargs: Any) -> bool:
+    """Kept for wandb scripts: gitexp needs no account, so this only says so."""
+    print("gitexp: no login needed: runs are recorded in your git repository", file=sys.stderr)
+    return True
+
+
+def __getattr__(name: str) -> Any:
+    # wandb.config / wandb.summary / wandb.run follow the current run, as in wandb.
+    if name in ("config", "summary", "run"):
+        active = current()
+        if name == "run":
+            return active
+        if active is None:
+            from gitexp.core.config import Config
+
+            return Config() if name == "config" else {}
+        return getattr(active, name)
+    raise AttributeError(f"module 'gitexp' has no attribute {name!r}")

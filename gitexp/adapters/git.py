@@ -1,0 +1,377 @@
+"""The only module that imports dulwich: git objects, refs, index and ignore rules.
+
+Everything above this layer speaks in plain types: object ids are 40-character
+hex ``bytes`` (dulwich's convention), paths inside a tree are ``bytes`` relative
+to the repository root, file modes are git's octal ints.
+
+Why these shapes: the snapshot at run start is on the hot path of every run, so the
+index is read with dulwich's low-level reader (four times faster than
+``Repo.open_index``) and objects are only written when the store lacks them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dulwich.errors import NotGitRepository
+from dulwich.ignore import IgnoreFilterManager
+from dulwich.index import read_index
+from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.refs import Ref
+from dulwich.repo import Repo
+
+from gitexp.errors import NotARepositoryError, RepositoryStateError
+
+S_IFGITLINK = 0o160000
+MODE_TREE = 0o040000
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+
+ObjectId = bytes  # 40 hex digits, as dulwich uses them
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRecord:
+    """One stage-0 entry of the git index: what ``git status`` compares against."""
+
+    path: bytes
+    mode: int
+    sha: ObjectId
+    size: int
+    mtime_ns: int
+    ino: int
+
+
+@dataclass(frozen=True, slots=True)
+class TreeChange:
+    """One path that differs between two trees (for diffstats and ``show``)."""
+
+    kind: str  # "add", "delete", "modify"
+    path: str
+    old_sha: ObjectId | None
+    new_sha: ObjectId | None
+
+
+def _oid(sha: bytes) -> ObjectID:
+    return ObjectID(sha)
+
+
+def _ref(name: bytes) -> Ref:
+    return Ref(name)
+
+
+def _mtime_ns(value: Any) -> int:
+    if isinstance(value, tuple):
+        return int(value[0]) * 1_000_000_000 + int(value[1])
+    return int(float(value) * 1_000_000_000)
+
+
+class GitRepo:
+    """A git repository with a work tree, opened for gitexp's needs."""
+
+    def __init__(self, repo: Repo) -> None:
+        self._repo = repo
+        self.root: str = os.path.abspath(repo.path)
+        self.controldir: str = os.path.abspath(repo.controldir())
+        self.commondir: str = os.path.abspath(repo.commondir())
+        self._ignore: IgnoreFilterManager | None = None
+
+    # -- opening -----------------------------------------------------------------
+
+    @classmethod
+    def discover(cls, start: str | None = None) -> GitRepo:
+        """Open the repository whose work tree contains ``start`` (default: cwd)."""
+        where = os.path.abspath(start or os.getcwd())
+        try:
+            repo = Repo.discover(where)
+        except NotGitRepository:
+            raise NotARepositoryError(
+                f"{where} is not inside a git repository",
+                "gitexp records runs in git: run `git init` here first "
+                "(or cd into your project's repository).",
+            ) from None
+        if repo.bare:
+            repo.close()
+            raise NotARepositoryError(
+                f"{where} is a bare git repository: there is no work tree to snapshot",
+                "Run gitexp inside a clone with a work tree (`git clone <this> <dir>`).",
+            )
+        return cls(repo)
+
+    def close(self) -> None:
+        self._repo.close()
+
+    def __enter__(self) -> GitRepo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- HEAD and config -----------------------------------------------------------
+
+    def head_commit(self) -> ObjectId | None:
+        """The commit HEAD points at, or None in a repository with no commits yet."""
+        try:
+            return self._repo.refs[_ref(b"HEAD")]
+        except KeyError:
+            return None
+
+    def head_branch(self) -> str | None:
+        """The branch HEAD names (``main``), or None when HEAD is detached."""
+        target = self._repo.refs.read_ref(_ref(b"HEAD"))
+        if target and target.startswith(b"ref: refs/heads/"):
+            return target[len(b"ref: refs/heads/") :].decode("utf-8", "replace")
+        return None
+
+    def config_value(self, section: str, name: str) -> str | None:
+        """A value from the repository's git config stack (repo, global, system)."""
+        stack = self._repo.get_config_stack()
+        try:
+            return stack.get((section.encode(),), name.encode()).decode("utf-8", "replace")
+        except KeyError:
+            return None
+
+    def identity(self) -> bytes:
+        """``Name <email>`` for commits: the user's git identity, else a neutral one."""
+        name = self.config_value("user", "name") or os.environ.get("GIT_AUTHOR_NAME")
+        email = self.config_value("user", "email") or os.environ.get("GIT_AUTHOR_EMAIL")
+        return f"{name or 'gitexp'} <{email or 'gitexp@localhost'}>".encode()
+
+    # -- index and ignore rules ------------------------------------------------------
+
+    def index_mtime_ns(self) -> int:
+        try:
+            return os.stat(self._repo.index_path()).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def read_index(self) -> dict[bytes, IndexRecord]:
+        """Stage-0 entries of the index by path (conflicted paths use stage 0 or none)."""
+        records: dict[bytes, IndexRecord] = {}
+        try:
+            handle = open(self._repo.index_path(), "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return records
+        with handle:
+            for entry in read_index(handle):
+                stage = (entry.flags >> 12) & 0x3
+                if stage:
+                    continue
+                records[entry.name] = IndexRecord(
+                    entry.name,
+                    entry.mode,
+                    entry.sha,
+                    entry.size,
+                    _mtime_ns(entry.mtime),
+                    entry.ino,
+                )
+        return records
+
+    def is_ignored(self, relpath: str) -> bool:
+        """git's ignore rules for a path relative to the root; directories end in '/'."""
+        if self._ignore is None:
+            self._ignore = IgnoreFilterManager.from_repo(self._repo)
+        return bool(self._ignore.is_ignored(relpath))
+
+    # -- objects -------------------------------------------------------------------
+
+    def has_object(self, sha: ObjectId) -> bool:
+        return _oid(sha) in self._repo.object_store
+
+    def write_blob(self, data: bytes) -> ObjectId:
+        blob = Blob.from_string(data)
+        if blob.id not in self._repo.object_store:
+            self._repo.object_store.add_object(blob)
+        return blob.id
+
+    def blob_id(self, data: bytes) -> ObjectId:
+        """The id ``data`` would have as a blob, without writing it."""
+        return Blob.from_string(data).id
+
+    def write_tree(self, files: Iterable[tuple[bytes, int, ObjectId]]) -> ObjectId:
+        """Write the nested trees for ``(path, mode, sha)`` files; return the root id.
+
+        Only trees the store lacks are written, so a snapshot whose folders match an
+        earlier commit costs a hash per folder and no I/O.
+        """
+        nested: dict[bytes, Any] = {}
+        for path, mode, sha in files:
+            *dirs, name = path.split(b"/")
+            node = nested
+            for part in dirs:
+                node = node.setdefault(part, {})
+            node[name] = (mode, sha)
+        return self._store_tree(nested)
+
+    def write_tree_over(
+        self, base: ObjectId | None, extra: dict[bytes, tuple[int, ObjectId]]
+    ) -> ObjectId:
+        """A copy of tree ``base`` with the top-level entries ``extra`` added or replaced."""
+        tree = Tree()
+        if base is not None:
+            for name, (mode, sha) in self.tree_entries(base).items():
+                if name not in extra:
+                    tree.add(name, mode, _oid(sha))
+        for name, (mode, sha) in extra.items():
+            tree.add(name, mode, _oid(sha))
+        if tree.id not in self._repo.object_store:
+            self._repo.object_store.add_object(tree)
+        return tree.id
+
+    def _store_tree(self, node: dict[bytes, Any]) -> ObjectId:
+        tree = Tree()
+        for name, value in node.items():
+            if isinstance(value, dict):
+                tree.add(name, MODE_TREE, _oid(self._store_tree(value)))
+            else:
+                mode, sha = value
+                tree.add(name, mode, _oid(sha))
+        if tree.id not in self._repo.object_store:
+            self._repo.object_store.add_object(tree)
+        return tree.id
+
+    def write_commit(
+        self, tree: ObjectId, parents: list[ObjectId], message: str, when: float | None = None
+    ) -> ObjectId:
+        commit = Commit()
+        commit.tree = _oid(tree)
+        commit.parents = [_oid(p) for p in parents]
+        commit.author = commit.committer = self.identity()
+        stamp = int(when if when is not None else time.time())
+        offset = -time.altzone if time.localtime(stamp).tm_isdst > 0 else -time.timezone
+        commit.author_time = commit.commit_time = stamp
+        commit.author_timezone = commit.commit_timezone = offset
+        commit.encoding = b"UTF-8"
+        commit.message = message.encode("utf-8")
+        self._repo.object_store.add_object(commit)
+        return commit.id
+
+    def commit_message(self, sha: ObjectId) -> str:
+        obj = self._repo.object_store[_oid(sha)]
+        if not isinstance(obj, Commit):
+            raise RepositoryStateError(f"{sha.decode()} is not a commit")
+        message: bytes = obj.message
+        return message.decode("utf-8", "replace")
+
+    def commit_info(self, sha: ObjectId) -> tuple[ObjectId, list[ObjectId], str]:
+        """(tree, parents, message) of a commit."""
+        obj = self._repo.object_store[_oid(sha)]
+        if not isinstance(obj, Commit):
+            raise RepositoryStateError(f"{sha.decode()} is not a commit")
+        return obj.tree, list(obj.parents), obj.message.decode("utf-8", "replace")
+
+    def tree_entries(self, tree: ObjectId) -> dict[bytes, tuple[int, ObjectId]]:
+        obj = self._repo.object_store[_oid(tree)]
+        if not isinstance(obj, Tree):
+            raise RepositoryStateError(f"{tree.decode()} is not a tree")
+        return {entry.path: (entry.mode, entry.sha) for entry in obj.iteritems()}
+
+    def lookup_path(self, tree: ObjectId, path: bytes) -> tuple[int, ObjectId] | None:
+        node: tuple[int, ObjectId] = (MODE_TREE, tree)
+        for part in path.split(b"/"):
+            if node[0] != MODE_TREE:
+                return None
+            found = self.tree_entries(node[1]).get(part)
+            if found is None:
+                return None
+            node = found
+        return node
+
+    def read_blob(self, sha: ObjectId) -> bytes:
+        obj = self._repo.object_store[_oid(sha)]
+        if not isinstance(obj, Blob):
+            raise RepositoryStateError(f"{sha.decode()} is not a blob")
+        return obj.as_raw_string()
+
+    def read_file(self, tree: ObjectId, path: str) -> bytes | None:
+        """A file's bytes in ``tree`` (None when absent or not a file)."""
+        found = self.lookup_path(tree, path.encode())
+        if found is None or found[0] == MODE_TREE:
+            return None
+        return self.read_blob(found[1])
+
+    def iter_files(
+        self, tree: ObjectId, prefix: bytes = b""
+    ) -> Iterator[tuple[bytes, int, ObjectId]]:
+        """Every non-tree entry under ``tree`` as (path, mode, sha), depth first."""
+        for name, (mode, sha) in sorted(self.tree_entries(tree).items()):
+            path = prefix + name
+            if mode == MODE_TREE:
+                yield from self.iter_files(sha, path + b"/")
+            else:
+                yield path, mode, sha
+
+    def diff_trees(
+        self, old: ObjectId | None, new: ObjectId | None, exclude_top: bytes = b".gitexp"
+    ) -> list[TreeChange]:
+        """Paths that differ between two trees, skipping the top-level ``exclude_top``."""
+        changes: list[TreeChange] = []
+        self._diff_into(old, new, b"", exclude_top, changes)
+        return changes
+
+    def _diff_into(
+        self,
+        old: ObjectId | None,
+        new: ObjectId | None,
+        prefix: bytes,
+        exclude_top: bytes,
+        out: list[TreeChange],
+    ) -> None:
+        if old == new:
+            return
+        a = self.tree_entries(old) if old else {}
+        b = self.tree_entries(new) if new else {}
+        for name in sorted(set(a) | set(b)):
+            if not prefix and name == exclude_top:
+                continue
+            ea, eb = a.get(name), b.get(name)
+            if ea == eb:
+                continue
+            path = prefix + name
+            a_tree = ea[1] if ea and ea[0] == MODE_TREE else None
+            b_tree = eb[1] if eb and eb[0] == MODE_TREE else None
+            if a_tree or b_tree:
+                self._diff_into(a_tree, b_tree, path + b"/", exclude_top, out)
+            a_file = ea if ea and ea[0] != MODE_TREE else None
+            b_file = eb if eb and eb[0] != MODE_TREE else None
+            if a_file is None and b_file is None:
+                continue
+            kind = "add" if a_file is None else "delete" if b_file is None else "modify"
+            out.append(
+                TreeChange(
+                    kind,
+                    path.decode("utf-8", "surrogateescape"),
+                    a_file[1] if a_file else None,
+                    b_file[1] if b_file else None,
+                )
+            )
+
+    # -- refs ------------------------------------------------------------------------
+
+    def read_ref(self, name: bytes) -> ObjectId | None:
+        try:
+            return self._repo.refs[_ref(name)]
+        except KeyError:
+            return None
+
+    def create_ref(self, name: bytes, sha: ObjectId, message: bytes) -> bool:
+        """Create ``name`` only if it does not exist yet (run ids never clobber)."""
+        return bool(self._repo.refs.add_if_new(_ref(name), _oid(sha), message=message))
+
+    def move_ref(self, name: bytes, old: ObjectId, new: ObjectId, message: bytes) -> bool:
+        """Compare-and-swap: point ``name`` at ``new`` only if it still points at ``old``."""
+        return bool(
+            self._repo.refs.set_if_equals(_ref(name), _oid(old), _oid(new), message=message)
+        )
+
+    def delete_ref(self, name: bytes, old: ObjectId) -> bool:
+        return bool(self._repo.refs.remove_if_equals(_ref(name), _oid(old)))
+
+    def list_refs(self, prefix: bytes) -> dict[bytes, ObjectId]:
+        """Refs under ``prefix`` (loose and packed) by their name after the prefix."""
+        return {bytes(k): bytes(v) for k, v in self._repo.refs.as_dict(_ref(prefix)).items()}

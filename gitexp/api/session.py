@@ -1,0 +1,237 @@
+"""``gitexp.init`` and the process-wide current run behind ``gitexp.log`` and friends."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import warnings
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from gitexp.api.run import DISABLED, JOINED, SCRIPT, Run
+from gitexp.core.config import Config, deep_merge, load_config_file
+from gitexp.core.live import LiveDir
+from gitexp.core.record import FAILED, INTERRUPTED
+
+ENV_RUN_ID = "GITEXP_RUN_ID"
+ENV_LIVE_DIR = "GITEXP_LIVE_DIR"
+ENV_CONFIG = "GITEXP_CONFIG"  # path of the config file ``gitexp run`` resolved
+ENV_ALL_RANKS = "GITEXP_ALL_RANKS"  # "1": every DDP rank records (default: rank 0 only)
+
+# wandb arguments kept in the run record as given (JSON-able values only).
+_KEPT_ARGS = ("entity", "job_type", "project", "group", "resume", "id", "anonymous")
+
+_current: Run | None = None
+_hooks_installed = False
+
+
+def current() -> Run | None:
+    return _current
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    config: Any = None,
+    tags: list[str] | tuple[str, ...] | None = None,
+    notes: str | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    mode: str | None = None,
+    reinit: bool | None = None,
+    **wandb_kwargs: Any,
+) -> Run:
+    """Start (or join) a run; returns the active run if one is already going."""
+    global _current
+    if _current is not None and not _current._finished and not _current._forked:
+        if not reinit:
+            return _current
+        _current.finish()
+    defaults = _config_defaults(config)
+    fields: dict[str, Any] = {
+        "name": name,
+        "tags": list(tags) if tags else None,
+        "notes": notes,
+        "group": group,
+        "job_type": job_type,
+        "project": project,
+    }
+    extra = {k: v for k, v in wandb_kwargs.items() if k in _KEPT_ARGS and _jsonable(v)}
+    ignored = sorted(k for k in wandb_kwargs if k not in extra)
+    if ignored:
+        warnings.warn(
+            f"gitexp: ignoring wandb arguments it does not use: {', '.join(ignored)}",
+            stacklevel=2,
+        )
+    if mode == "disabled" or not _this_rank_records():
+        run = Run(
+            run_id="disabled", name=name or "disabled", config=Config(defaults), mode=DISABLED
+        )
+    elif os.environ.get(ENV_LIVE_DIR) and os.environ.get(ENV_RUN_ID):
+        run = _join(defaults, fields, extra)
+    else:
+        run = _start_here(defaults, fields, extra)
+    _current = run
+    _install_hooks()
+    return run
+
+
+def _this_rank_records() -> bool:
+    rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
+    return rank in ("", "0") or os.environ.get(ENV_ALL_RANKS) == "1"
+
+
+def _config_defaults(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if isinstance(config, (str, os.PathLike)):
+        return load_config_file(config)
+    if isinstance(config, Mapping):
+        return Config(config).as_dict()
+    if hasattr(config, "__dict__"):  # argparse.Namespace and similar
+        return Config(vars(config)).as_dict()
+    raise TypeError(
+        f"config must be a dict, a Namespace or a YAML file path, got {type(config).__name__}"
+    )
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _join(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any]) -> Run:
+    """Log into the run a ``gitexp run`` wrapper started for this process."""
+    live = LiveDir(os.environ[ENV_LIVE_DIR])
+    cli_config: dict[str, Any] = {}
+    if os.environ.get(ENV_CONFIG):
+        try:
+            cli_config = load_config_file(os.environ[ENV_CONFIG])
+        except Exception as exc:
+            warnings.warn(f"gitexp: could not read the run's config: {exc}", stacklevel=3)
+    merged = deep_merge(defaults, cli_config)
+    state = live.read_json("run.json") or {}
+    run = Run(
+        run_id=os.environ[ENV_RUN_ID],
+        name=fields["name"] or state.get("name") or "",
+        config=Config(merged),
+        mode=JOINED,
+        live=live,
+        start=state.get("start"),
+    )
+    run._script.update({k: v for k, v in fields.items() if v is not None})
+    run._script["extra"] = extra
+    run._script["python"] = {"executable": sys.executable, "version": sys.version.split()[0]}
+    run._write_script_json()
+    _write_packages(live)
+    run._flush_live()
+    run._start_background()
+    return run
+
+
+def _write_packages(live: LiveDir) -> None:
+    """The training interpreter's packages (the wrapper may run under another Python)."""
+    import threading
+
+    def work() -> None:
+        from gitexp.core import manifest
+
+        try:
+            text = manifest.format_packages(manifest.collect_packages())
+            tmp = live.file(f".packages.{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, live.file("packages.txt"))
+        except OSError:
+            pass
+
+    threading.Thread(target=work, name="gitexp-packages", daemon=True).start()
+
+
+def _start_here(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any]) -> Run:
+    """Record a run from this process (the script was not started by ``gitexp run``)."""
+    from gitexp.adapters.git import GitRepo
+    from gitexp.core.recorder import recover_stale_runs
+    from gitexp.core.starting import collect_slow_facts, start_background, start_run
+    from gitexp.errors import GitexpError
+
+    script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else None
+    try:
+        try:
+            repo = GitRepo.discover()
+        except GitexpError:
+            if not script_dir:
+                raise
+            repo = GitRepo.discover(script_dir)
+        recover_stale_runs(repo)
+        recorder, snapshot = start_run(
+            repo,
+            command=[sys.executable, *sys.argv],
+            config=defaults,
+            source="script",
+            name=fields["name"],
+            tags=fields["tags"],
+            notes=fields["notes"],
+            group=fields["group"],
+            extra={**extra, **{k: fields[k] for k in ("job_type", "project") if fields[k]}},
+        )
+    except Exception as exc:
+        warnings.warn(f"gitexp: not recording this run: {exc}", stacklevel=3)
+        return Run(
+            run_id="disabled",
+            name=fields["name"] or "disabled",
+            config=Config(defaults),
+            mode=DISABLED,
+        )
+    info = recorder.info
+    run = Run(
+        run_id=info.id,
+        name=info.name,
+        config=Config(defaults),
+        mode=SCRIPT,
+        live=recorder.live,
+        recorder=recorder,
+        start=info.start,
+    )
+    run._capture_output()
+    start_background(lambda: collect_slow_facts(recorder, snapshot.skipped), "gitexp-manifest")
+    run._start_background()
+    return run
+
+
+def _install_hooks() -> None:
+    """Finish at exit, mark failures from uncaught exceptions, and disown forked children."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    previous = sys.excepthook
+
+    def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        run = _current
+        if run is not None and not run._finished:
+            interrupted = issubclass(kind, KeyboardInterrupt)
+            run._exit_status = (INTERRUPTED, 130) if interrupted else (FAILED, 1)
+        previous(kind, exc, tb)
+
+    sys.excepthook = excepthook
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork)
+
+
+def _after_fork() -> None:
+    # A forked child (a DataLoader worker) shares the run object but must never write it.
+    if _current is not None:
+        _current._forked = True
+
+
+def _at_exit() -> None:
+    if _current is not None:
+        _current.finish()
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    if _current is not None:
+        _current.finish(exit_code=exit_code, quiet=quiet)

@@ -1,0 +1,65 @@
+"""Small helpers shared by the command modules: messages, examples, tables, JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+
+def say(message: str) -> None:
+    """A gitexp message on stderr (stdout stays for the command's data)."""
+    print(f"gitexp: {message}", file=sys.stderr, flush=True)
+
+
+def add_example(parser: argparse.ArgumentParser, *examples: str) -> None:
+    lines = "\n".join(f"  {example}" for example in examples)
+    parser.epilog = f"example{'s' if len(examples) > 1 else ''}:\n{lines}"
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def print_json(data: Any) -> None:
+    from gitexp.core import values
+
+    print(values.dumps(data, indent=2))
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=list(headers), tablefmt="simple", disable_numparse=True)
+
+
+def fmt_value(value: Any) -> str:
+    """A metric or config value for a table cell: short, faithful for NaN and inf."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(fmt_value(v) for v in value) + "]"
+    return str(value)
+
+
+def fmt_time(stamp: float | None) -> str:
+    if stamp is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

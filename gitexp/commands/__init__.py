@@ -1,0 +1,1 @@
+"""One module per ``gitexp`` subcommand; each exposes ``add_parser`` and ``main``."""

@@ -1,0 +1,99 @@
+"""``gitexp diff RUN_A RUN_B``: what changed between two runs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, fmt_value, print_json, table
+from gitexp.core.compare import compare_runs, unified_code_diff
+from gitexp.core.listing import list_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.resolve import resolve
+from gitexp.core.runview import load_run
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "diff",
+        help="compare two runs: config, metrics, code, environment",
+        description="Compare two runs: config keys added, removed and changed; summary "
+        "metrics with both values and the delta (B - A); the code as a diffstat (--code for "
+        "the full diff); packages and hardware that differ.",
+    )
+    parser.add_argument("run_a", metavar="RUN_A")
+    parser.add_argument("run_b", metavar="RUN_B")
+    parser.add_argument("--code", action="store_true", help="print the full unified code diff")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    add_example(parser, "gitexp diff latest~1 latest", "gitexp diff bold-orbit-84 3kq9x2a --code")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        runs = list_runs(repo)
+        a = load_run(repo, resolve(args.run_a, runs))
+        b = load_run(repo, resolve(args.run_b, runs))
+        result = compare_runs(repo, a, b)
+        patch = unified_code_diff(repo, a.root_tree, b.root_tree, "a", "b") if args.code else ""
+    if args.json:
+        if args.code:
+            result["code_diff"] = patch
+        print_json(result)
+        return 0
+    print(render(result))
+    if args.code and patch:
+        print()
+        print(patch, end="")
+    return 0
+
+
+def render(result: dict[str, Any]) -> str:
+    a, b = result["a"], result["b"]
+    lines = [f"A: {a['id'][:7]} {a['name']}", f"B: {b['id'][:7]} {b['name']}", "", "config"]
+    config = result["config"]
+    rows = [[k, "", fmt_value(v), "added"] for k, v in config["added"].items()]
+    rows += [[k, fmt_value(v), "", "removed"] for k, v in config["removed"].items()]
+    rows += [
+        [k, fmt_value(va), fmt_value(vb), "changed"] for k, (va, vb) in config["changed"].items()
+    ]
+    lines += _indent(table(rows, ["key", "A", "B", ""])) if rows else ["  (same)"]
+    lines += ["", "metrics"]
+    metrics = [
+        [
+            m["key"],
+            fmt_value(m["a"]),
+            fmt_value(m["b"]),
+            (f"{m['delta']:+.6g}" if "delta" in m else ""),
+        ]
+        for m in result["metrics"]
+    ]
+    lines += _indent(table(metrics, ["key", "A", "B", "B - A"])) if metrics else ["  (none)"]
+    code = result["code"]
+    lines += ["", f"code ({len(code)} files changed)"]
+    for item in code:
+        if item.get("binary"):
+            lines.append(f"  {item['path']} | binary ({item['change']})")
+        else:
+            lines.append(f"  {item['path']} | +{item['added']} -{item['removed']}")
+    env = result["environment"]
+    packages = env["packages"]
+    changes = (
+        [f"  + {k}=={v}" for k, v in packages["added"].items()]
+        + [f"  - {k}=={v}" for k, v in packages["removed"].items()]
+        + [f"  ~ {k} {old} -> {new}" for k, (old, new) in packages["changed"].items()]
+    )
+    lines += ["", "packages"] + (changes or ["  (same)"])
+    hardware = [
+        f"  {h['field']}: {fmt_value(h['a'])} -> {fmt_value(h['b'])}" for h in env["hardware"]
+    ]
+    if env.get("baseline"):
+        hardware.insert(0, f"  baseline: {env['baseline']['a']} -> {env['baseline']['b']}")
+    lines += ["", "environment"] + (hardware or ["  (same)"])
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> list[str]:
+    return ["  " + line for line in text.splitlines()]

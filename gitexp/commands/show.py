@@ -1,0 +1,126 @@
+"""``gitexp show RUN``: one run in full."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, fmt_duration, fmt_time, fmt_value, print_json, table
+from gitexp.core import config as configmod
+from gitexp.core import manifest
+from gitexp.core.listing import list_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.resolve import resolve
+from gitexp.core.runview import RunView, load_run
+
+MAX_FILES_LISTED = 50
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "show",
+        help="show one run: config, metrics, command, environment, changed files",
+        description="Show a run: its status and command, config, summary metrics, "
+        "hardware and software, the files that differ from its baseline commit, the files "
+        "left out of its snapshot, its note and tags.",
+    )
+    parser.add_argument("run", metavar="RUN", help="run id, id prefix, name, latest or latest~N")
+    parser.add_argument("--json", action="store_true", help="print everything as JSON")
+    add_example(parser, "gitexp show latest", "gitexp show 3kq9x2a --json")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        entry = resolve(args.run, list_runs(repo))
+        view = load_run(repo, entry)
+        baseline = view.info.baseline.encode() if view.info.baseline else None
+        base_tree = (
+            repo.commit_info(baseline)[0] if baseline and repo.has_object(baseline) else None
+        )
+        changes = repo.diff_trees(base_tree, view.root_tree)
+    files = [{"path": c.path, "change": c.kind} for c in changes]
+    if args.json:
+        print_json(
+            {
+                "run": _info_json(view),
+                "config": view.config,
+                "metrics": view.metrics,
+                "hardware": view.hardware,
+                "packages": view.packages,
+                "snapshot": view.snapshot,
+                "changed_files": files,
+            }
+        )
+        return 0
+    print(render(view, files))
+    return 0
+
+
+def _info_json(view: RunView) -> dict[str, Any]:
+    from gitexp.core import values
+
+    data: dict[str, Any] = values.loads(view.info.to_json())
+    data["commit"] = view.entry.commit.decode()
+    return data
+
+
+def render(view: RunView, files: list[dict[str, str]]) -> str:
+    info = view.info
+    lines = [
+        f"run       {info.id}  {info.name}",
+        f"status    {info.status}"
+        + (f" (exit code {info.exit_code})" if info.exit_code is not None else "")
+        + (f" ({info.signal})" if info.signal else ""),
+        f"command   {' '.join(info.command)}" + (f"   (in {info.cwd}/)" if info.cwd else ""),
+        f"started   {fmt_time(info.start)}   duration {fmt_duration(info.duration)}",
+        f"baseline  {info.baseline or '(none: no commits yet)'}"
+        + (f" on {info.branch}" if info.branch else " (detached HEAD)" if info.baseline else "")
+        + ("  + uncommitted changes" if info.dirty else ""),
+        f"ref       refs/gitexp/runs/{info.id}",
+    ]
+    if info.tags:
+        lines.append(f"tags      {', '.join(info.tags)}")
+    if info.group:
+        lines.append(f"group     {info.group}")
+    if info.notes:
+        lines.append(f"note      {info.notes}")
+    lines.append(f"machine   {manifest.summarize(view.hardware) if view.hardware else 'unknown'}")
+    flat = configmod.flatten_config(view.config)
+    lines += ["", "config"]
+    lines += [f"  {k} = {fmt_value(v)}" for k, v in flat.items()] or ["  (none)"]
+    lines += ["", "metrics"]
+    stats = view.metrics.get("metrics") or {}
+    if view.summary:
+        body = []
+        for key, value in view.summary.items():
+            s = stats.get(key) or {}
+            body.append(
+                [
+                    key,
+                    fmt_value(value),
+                    fmt_value(s.get("min")),
+                    fmt_value(s.get("max")),
+                    s.get("last_step", ""),
+                ]
+            )
+        lines += [
+            "  " + row for row in table(body, ["key", "summary", "min", "max", "step"]).splitlines()
+        ]
+    else:
+        lines.append("  (none logged)")
+    lines += ["", f"files changed against the baseline ({len(files)})"]
+    mark = {"add": "A", "delete": "D", "modify": "M"}
+    lines += [f"  {mark[f['change']]} {f['path']}" for f in files[:MAX_FILES_LISTED]]
+    if len(files) > MAX_FILES_LISTED:
+        lines.append(f"  ... and {len(files) - MAX_FILES_LISTED} more (see --json)")
+    skipped = view.snapshot.get("skipped") or []
+    if skipped:
+        lines += ["", "left out of the snapshot"]
+        for item in skipped:
+            size = f", {item['size']} bytes" if item.get("size") is not None else ""
+            md5 = f", md5 {item['md5']}" if item.get("md5") else ""
+            lines.append(f"  {item['path']} ({item['reason']}{size}{md5})")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The typed core: run model, snapshot, manifest, metrics history, comparison."""

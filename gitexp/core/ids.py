@@ -1,0 +1,48 @@
+"""Run ids and run names.
+
+Ids are 12 random characters from a 32-letter alphabet (60 bits): unique across
+machines without any coordination (a million runs collide with odds of about 1 in 2
+million, and a collision is caught by the create-only ref update, never clobbered).
+No letters that read alike (i, l, o, u), so a 7-character prefix is easy to type.
+Names are for people: generated as ``adjective-noun-NN`` when not given, and free to
+repeat.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+ID_LENGTH = 12
+SHORT_ID_LENGTH = 7
+
+_ADJECTIVES = (
+    "amber autumn bold brisk calm clever cosmic crisp dapper daring eager fancy fluent "
+    "gentle golden happy hardy jolly keen lively lucid lunar mellow misty noble polar "
+    "proud quiet rapid rustic serene shiny silent snowy solar spry stellar steady sunny "
+    "swift tidy vivid warm wild wise witty young zesty"
+).split()
+_NOUNS = (
+    "badger beacon breeze brook canyon cedar comet coral crane delta dune ember falcon "
+    "fern fjord forest galaxy glacier harbor heron island lagoon lark maple meadow meteor "
+    "nebula oak orbit otter pebble pine planet prairie quartz raven reef river sparrow "
+    "spruce summit thunder tide valley willow wind"
+).split()
+
+
+def new_run_id() -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def is_run_id(text: str) -> bool:
+    return len(text) == ID_LENGTH and all(c in ID_ALPHABET for c in text)
+
+
+def new_run_name() -> str:
+    adjective = secrets.choice(_ADJECTIVES)
+    noun = secrets.choice(_NOUNS)
+    return f"{adjective}-{noun}-{secrets.randbelow(100):02d}"
+
+
+def short_id(run_id: str) -> str:
+    return run_id[:SHORT_ID_LENGTH]

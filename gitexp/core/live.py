@@ -1,0 +1,141 @@
+"""The live folder of a running run: ``<git common dir>/gitexp/live/<run-id>/``.
+
+The training process appends its metrics and output here (cheap file appends, no git
+work on the training thread); the recorder turns the folder into commits.  It lives
+inside ``.git`` so it is never part of a snapshot, and it outlives a crash, so the next
+gitexp command can finalize the run with everything that reached the disk.
+
+Files: ``owner.json`` (who records: host, pid, process start), ``state.json`` (the
+snapshot tree and what the command line fixed), ``run.json``, ``config.json``,
+``history.jsonl``, ``summary.json``, ``script.json`` (what ``gitexp.init`` reported),
+``output.log``, ``heartbeat``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gitexp.core import values
+
+STALE_HEARTBEAT_SECONDS = 120.0  # for recorders on another host sharing this .git
+
+
+def live_root(commondir: str) -> str:
+    return os.path.join(commondir, "gitexp", "live")
+
+
+def process_start(pid: int) -> str | None:
+    """A token that changes when ``pid`` is reused by another process (Linux: start tick)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def pid_alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    if start is None:
+        return True
+    current = process_start(pid)
+    return current is None or current == start
+
+
+@dataclass
+class LiveDir:
+    path: str
+
+    @property
+    def run_id(self) -> str:
+        return os.path.basename(self.path)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def create(self) -> None:
+        os.makedirs(self.path)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.path)
+
+    def write_json(self, name: str, data: Any) -> None:
+        """Replace a small JSON file atomically (a reader never sees half of it)."""
+        tmp = self.file(f".{name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(values.dumps(data))
+        os.replace(tmp, self.file(name))
+
+    def read_json(self, name: str) -> Any:
+        try:
+            with open(self.file(name), encoding="utf-8") as handle:
+                return values.loads(handle.read())
+        except (OSError, ValueError):
+            return None
+
+    def claim(self, child_pid: int | None = None) -> None:
+        """Record this process as the run's recorder (and the child it waits for)."""
+        owner: dict[str, Any] = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "pid_start": process_start(os.getpid()),
+        }
+        if child_pid is not None:
+            owner["child_pid"] = child_pid
+            owner["child_start"] = process_start(child_pid)
+        self.write_json("owner.json", owner)
+        self.beat()
+
+    def beat(self) -> None:
+        with open(self.file("heartbeat"), "w") as handle:
+            handle.write(str(time.time()))
+
+    def recorder_alive(self) -> bool:
+        """Whether the process recording this run still exists."""
+        owner = self.read_json("owner.json")
+        if not isinstance(owner, dict):
+            return self._recent_heartbeat()
+        if owner.get("host") != socket.gethostname():
+            return self._recent_heartbeat()
+        return pid_alive(int(owner.get("pid", 0)), owner.get("pid_start"))
+
+    def child_alive(self) -> bool:
+        """Whether the training process of a ``gitexp run`` outlived its recorder."""
+        owner = self.read_json("owner.json")
+        if not isinstance(owner, dict) or "child_pid" not in owner:
+            return False
+        if owner.get("host") != socket.gethostname():
+            return False
+        return pid_alive(int(owner["child_pid"]), owner.get("child_start"))
+
+    def _recent_heartbeat(self) -> bool:
+        try:
+            age = time.time() - os.stat(self.file("heartbeat")).st_mtime
+        except OSError:
+            try:
+                age = time.time() - os.stat(self.path).st_mtime
+            except OSError:
+                return False
+        return age < STALE_HEARTBEAT_SECONDS
+
+
+def list_live(commondir: str) -> list[LiveDir]:
+    root = live_root(commondir)
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return [LiveDir(os.path.join(root, name)) for name in sorted(names)]

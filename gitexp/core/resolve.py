@@ -1,0 +1,66 @@
+"""Run references: what a user may type where a command takes RUN.
+
+In order of precedence: a full run id; ``latest`` or ``latest~N`` (by recorded start
+time, newest first); a unique prefix of a run id; a run name.  Anything that matches
+nothing, or several runs, is an error that lists candidates.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gitexp.core.ids import SHORT_ID_LENGTH
+from gitexp.core.listing import RunEntry
+from gitexp.errors import UnknownRunError
+
+_LATEST = re.compile(r"^latest(?:~(\d+))?$")
+_MAX_LISTED = 8
+
+
+def _describe(entry: RunEntry) -> str:
+    return f"{entry.id[:SHORT_ID_LENGTH]}  {entry.name}  ({entry.status})"
+
+
+def resolve(text: str, runs: list[RunEntry]) -> RunEntry:
+    """The one run ``text`` names; ``runs`` newest first, as ``list_runs`` returns them."""
+    text = text.strip()
+    if not text:
+        raise UnknownRunError("an empty run reference", "Name a run by id prefix, name or latest.")
+    for entry in runs:
+        if entry.id == text:
+            return entry
+    latest = _LATEST.match(text)
+    if latest:
+        back = int(latest.group(1) or 0)
+        if back < len(runs):
+            return runs[back]
+        raise UnknownRunError(
+            f"{text}: there are only {len(runs)} runs",
+            "See them with `gitexp ls`." if runs else "Record one with `gitexp run -- CMD`.",
+        )
+    by_prefix = [entry for entry in runs if entry.id.startswith(text)]
+    if len(by_prefix) == 1:
+        return by_prefix[0]
+    if len(by_prefix) > 1:
+        raise _ambiguous(text, by_prefix, "id prefix")
+    by_name = [entry for entry in runs if entry.name == text]
+    if len(by_name) == 1:
+        return by_name[0]
+    if len(by_name) > 1:
+        raise _ambiguous(text, by_name, "name")
+    close = [entry for entry in runs if text.lower() in entry.name.lower()][:_MAX_LISTED]
+    hint = "See the runs with `gitexp ls`."
+    if close:
+        hint = "Did you mean one of these?\n" + "\n".join(f"    {_describe(e)}" for e in close)
+    elif not runs:
+        hint = "This repository has no runs yet: record one with `gitexp run -- CMD`."
+    raise UnknownRunError(f"no run matches {text!r}", hint)
+
+
+def _ambiguous(text: str, matches: list[RunEntry], what: str) -> UnknownRunError:
+    listed = "\n".join(f"    {_describe(e)}" for e in matches[:_MAX_LISTED])
+    more = f"\n    ... and {len(matches) - _MAX_LISTED} more" if len(matches) > _MAX_LISTED else ""
+    return UnknownRunError(
+        f"{text!r} matches {len(matches)} runs by {what}",
+        f"Use a longer id prefix:\n{listed}{more}",
+    )

@@ -1,0 +1,278 @@
+"""The workspace snapshot: what ``git add -A`` would commit, without touching the index.
+
+Tracked files keep their index blob when the index's stat data says they are unchanged
+(git's own trick, racy-git rule included), so an 800-file repository with one edit
+reads one file.  Ignored folders are never entered, so a ``.venv`` with 100,000 files
+costs one ignore check.  Nothing is written to the workspace or the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+
+from gitexp.adapters.git import (
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_LINK,
+    S_IFGITLINK,
+    GitRepo,
+    IndexRecord,
+    ObjectId,
+)
+from gitexp.core.secrets import looks_secret
+
+RESERVED_DIR = b".gitexp"  # the run's metadata folder; a workspace folder of this name is left out
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+
+
+@dataclass
+class SkippedFile:
+    """A workspace file the snapshot left out, and why."""
+
+    path: str
+    reason: str  # "too-large", "secret", "unreadable", "nested-repository", "reserved", "special"
+    size: int | None = None
+    md5: str | None = None
+    mtime_ns: int | None = None
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"path": self.path, "reason": self.reason}
+        if self.size is not None:
+            out["size"] = self.size
+        if self.md5 is not None:
+            out["md5"] = self.md5
+        return out
+
+
+@dataclass
+class Snapshot:
+    """The result: a tree id plus what a user needs to trust it."""
+
+    files: list[tuple[bytes, int, ObjectId]]
+    baseline: ObjectId | None
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    untracked: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.modified or self.deleted or self.untracked)
+
+
+def parse_size(text: str) -> int:
+    """``10m`` / ``512k`` / ``1g`` / ``1048576`` to bytes (git's own size suffixes)."""
+    text = text.strip().lower()
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:], 1)
+    number = text[:-1] if scale != 1 else text
+    return int(float(number) * scale)
+
+
+def max_file_size(repo: GitRepo) -> int:
+    configured = os.environ.get("GITEXP_MAX_FILE_SIZE") or repo.config_value(
+        "gitexp", "maxFileSize"
+    )
+    if configured:
+        try:
+            return parse_size(configured)
+        except ValueError:
+            pass
+    return DEFAULT_MAX_FILE_SIZE
+
+
+def _file_mode(st: os.stat_result) -> int | None:
+    if stat.S_ISLNK(st.st_mode):
+        return MODE_LINK
+    if stat.S_ISREG(st.st_mode):
+        return MODE_EXEC if st.st_mode & 0o111 else MODE_FILE
+    return None
+
+
+def _read(abspath: bytes, mode: int) -> bytes:
+    if mode == MODE_LINK:
+        return os.readlink(abspath)
+    with open(abspath, "rb") as handle:
+        return handle.read()
+
+
+class _Walker:
+    def __init__(self, repo: GitRepo, include: frozenset[str], size_limit: int) -> None:
+        self.repo = repo
+        self.root = repo.root.encode("utf-8", "surrogateescape")
+        self.index = repo.read_index()
+        self.racy_cutoff = repo.index_mtime_ns()
+        self.include = include
+        self.size_limit = size_limit
+        self.tracked_dirs = _ancestor_dirs(self.index)
+        self.snap = Snapshot(files=[], baseline=repo.head_commit())
+        self.seen: set[bytes] = set()
+
+    def walk(self, rel_dir: bytes, dir_ignored: bool) -> None:
+        """Visit one folder; ``dir_ignored``: ignore rules exclude it (it holds tracked files)."""
+        abs_dir = os.path.join(self.root, rel_dir) if rel_dir else self.root
+        try:
+            entries = list(os.scandir(abs_dir))
+        except OSError as exc:
+            self.snap.warnings.append(f"could not read folder {_show(rel_dir)}: {exc.strerror}")
+            return
+        for entry in entries:
+            name = entry.name
+            rel = rel_dir + b"/" + name if rel_dir else name
+            if name == b".git":
+                continue
+            if not rel_dir and name == RESERVED_DIR:
+                self.snap.skipped.append(SkippedFile(_show(rel), "reserved"))
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            record = self.index.get(rel)
+            if is_dir:
+                if record is not None and record.mode == S_IFGITLINK:
+                    self.seen.add(rel)
+                    self.snap.files.append((rel, S_IFGITLINK, record.sha))
+                else:
+                    self._enter(rel, dir_ignored)
+                continue
+            if record is not None:
+                self._tracked(entry, rel, record)
+                continue
+            if dir_ignored or self._ignored(rel):
+                continue
+            self._untracked(entry, rel)
+
+    def _enter(self, rel: bytes, parent_ignored: bool) -> None:
+        ignored = parent_ignored or self._ignored(rel + b"/")
+        if rel not in self.tracked_dirs:
+            if ignored:
+                return
+            abspath = os.path.join(self.root, rel)
+            if os.path.lexists(os.path.join(abspath, b".git")):
+                self.snap.skipped.append(SkippedFile(_show(rel), "nested-repository"))
+                return
+        self.walk(rel, ignored)
+
+    def _ignored(self, rel: bytes) -> bool:
+        return self.repo.is_ignored(rel.decode("utf-8", "surrogateescape"))
+
+    def _tracked(self, entry: os.DirEntry[bytes], rel: bytes, record: IndexRecord) -> None:
+        self.seen.add(rel)
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return  # deleted while we looked: recorded as deleted below
+        mode = _file_mode(st)
+        if mode is None:
+            self.snap.skipped.append(SkippedFile(_show(rel), "special"))
+            return
+        unchanged = (
+            record.size == st.st_size
+            and record.mtime_ns == st.st_mtime_ns
+            and st.st_mtime_ns < self.racy_cutoff
+            and (record.mode == mode or record.mode == S_IFGITLINK)
+        )
+        if unchanged:
+            self.snap.files.append((rel, record.mode, record.sha))
+            return
+        try:
+            data = _read(entry.path, mode)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self.snap.warnings.append(
+                f"could not read tracked file {_show(rel)} ({exc.strerror}); "
+                "recorded its staged version instead"
+            )
+            self.snap.files.append((rel, record.mode, record.sha))
+            return
+        sha = self.repo.write_blob(data)
+        if sha != record.sha or mode != record.mode:
+            self.snap.modified.append(_show(rel))
+        self.snap.files.append((rel, mode, sha))
+
+    def _untracked(self, entry: os.DirEntry[bytes], rel: bytes) -> None:
+        shown = _show(rel)
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        mode = _file_mode(st)
+        if mode is None:
+            self.snap.skipped.append(SkippedFile(shown, "special"))
+            return
+        explicitly = shown in self.include
+        if not explicitly and looks_secret(os.path.basename(shown)):
+            self.snap.skipped.append(SkippedFile(shown, "secret", st.st_size))
+            self.snap.warnings.append(
+                f"left out {shown}: it looks like a secret (include it with --include {shown})"
+            )
+            return
+        if mode != MODE_LINK and st.st_size > self.size_limit and not explicitly:
+            self.snap.skipped.append(
+                SkippedFile(shown, "too-large", st.st_size, mtime_ns=st.st_mtime_ns)
+            )
+            return
+        try:
+            data = _read(entry.path, mode)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self.snap.skipped.append(SkippedFile(shown, "unreadable", st.st_size))
+            self.snap.warnings.append(f"left out {shown}: {exc.strerror}")
+            return
+        self.snap.files.append((rel, mode, self.repo.write_blob(data)))
+        self.snap.untracked.append(shown)
+
+
+def _ancestor_dirs(index: dict[bytes, IndexRecord]) -> set[bytes]:
+    dirs: set[bytes] = set()
+    for path in index:
+        parent = path.rpartition(b"/")[0]
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = parent.rpartition(b"/")[0]
+    return dirs
+
+
+def _show(path: bytes) -> str:
+    return path.decode("utf-8", "surrogateescape")
+
+
+def take_snapshot(repo: GitRepo, include: frozenset[str] = frozenset()) -> Snapshot:
+    """Snapshot the work tree of ``repo``; ``include`` names files to keep even if secret."""
+    walker = _Walker(repo, include, max_file_size(repo))
+    walker.walk(b"", False)
+    snap = walker.snap
+    for path in walker.index.keys() - walker.seen:
+        snap.deleted.append(_show(path))
+    snap.files.sort()
+    snap.modified.sort()
+    snap.deleted.sort()
+    snap.untracked.sort()
+    return snap
+
+
+def fill_skipped_hashes(root: str, skipped: list[SkippedFile]) -> None:
+    """MD5 (DVC's hash) of each too-large file, unless it changed since the snapshot.
+
+    Slow for big files, so the recorder calls it off the start-up path.
+    """
+    for item in skipped:
+        if item.reason != "too-large" or item.md5 is not None:
+            continue
+        path = os.path.join(root, item.path)
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+            if os.stat(path).st_mtime_ns != item.mtime_ns:
+                continue  # rewritten during the run: the hash would describe another file
+        except OSError:
+            continue
+        item.md5 = digest.hexdigest()

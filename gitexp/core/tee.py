@@ -1,0 +1,65 @@
+"""Copy a child's stdout and stderr to the terminal and to the run's live output log.
+
+The copying runs in a forked process of its own session, not in ``gitexp run``: if the
+wrapper is killed, the pipes keep a reader, so the training process is never hit by a
+broken pipe, and its output keeps reaching the log until it exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _copy_loop(pipes: dict[int, int], log_path: str) -> None:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    targets: dict[int, int | None] = dict(pipes)
+    while targets:
+        ready, _, _ = select.select(list(targets), [], [])
+        for fd in ready:
+            try:
+                data = os.read(fd, 1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                os.close(fd)
+                del targets[fd]
+                continue
+            out = targets[fd]
+            if out is not None:
+                try:
+                    _write_all(out, data)
+                except OSError:
+                    targets[fd] = None  # the terminal went away: keep logging
+            with contextlib.suppress(OSError):  # disk full: the terminal still gets it
+                _write_all(log_fd, data)
+
+
+def start_tee(pipes: dict[int, int], log_path: str, close: tuple[int, ...] = ()) -> int:
+    """Fork the copier for ``{read_fd: terminal_fd}``; returns its pid.
+
+    ``close``: the pipes' write ends, which the copier must not hold (or it never sees
+    the end of the output).  Call before starting any thread (fork copies only the
+    calling thread).
+    """
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        for fd in close:
+            os.close(fd)
+        os.setsid()  # Ctrl-C and the wrapper's death leave the copier alone
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        _copy_loop(pipes, log_path)
+    finally:
+        os._exit(0)
