@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitexp.core import values
-from gitexp.core.history import RESERVED_KEYS
+from gitexp.core.values import RESERVED_KEYS
 
 FLUSH_SECONDS = 0.5  # documented: metrics logged more than 1 s before a crash are kept
 

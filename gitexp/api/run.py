@@ -22,12 +22,16 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gitexp.api.logger import FLUSH_SECONDS, Logger
 from gitexp.core.config import Config
-from gitexp.core.live import LiveDir
-from gitexp.core.record import FAILED, FINISHED, INTERRUPTED
+
+if TYPE_CHECKING:
+    from gitexp.core.live import LiveDir
+
+# Status names as in gitexp.core.record (not imported: it pulls in dataclasses).
+FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
 
 SCRIPT = "script"
 JOINED = "joined"

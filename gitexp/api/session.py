@@ -10,10 +10,8 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from gitexp.api.run import DISABLED, JOINED, SCRIPT, Run
+from gitexp.api.run import DISABLED, FAILED, INTERRUPTED, JOINED, SCRIPT, Run
 from gitexp.core.config import Config, deep_merge, load_config_file
-from gitexp.core.live import LiveDir
-from gitexp.core.record import FAILED, INTERRUPTED
 
 ENV_RUN_ID = "GITEXP_RUN_ID"
 ENV_LIVE_DIR = "GITEXP_LIVE_DIR"
@@ -103,6 +101,8 @@ def _jsonable(value: Any) -> bool:
 
 def _join(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any]) -> Run:
     """Log into the run a ``gitexp run`` wrapper started for this process."""
+    from gitexp.core.live import LiveDir
+
     live = LiveDir(os.environ[ENV_LIVE_DIR])
     cli_config: dict[str, Any] = {}
     if os.environ.get(ENV_CONFIG):
@@ -130,7 +130,7 @@ def _join(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any
     return run
 
 
-def _write_packages(live: LiveDir) -> None:
+def _write_packages(live: Any) -> None:
     """The training interpreter's packages (the wrapper may run under another Python)."""
     import threading
 

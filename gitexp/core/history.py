@@ -16,7 +16,7 @@ from gitexp.core import values
 
 CHUNK_ROWS = 10_000
 STEP = "_step"
-RESERVED_KEYS = frozenset({"_step", "_time", "_runtime"})
+RESERVED_KEYS = values.RESERVED_KEYS
 
 
 def chunk_name(index: int) -> str:

@@ -37,6 +37,10 @@ _NONFINITE_NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.in
 _PASSTHROUGH = frozenset({float, int, str, bool, type(None)})
 
 
+# Keys gitexp adds to every history row; a user metric may not use them.
+RESERVED_KEYS = frozenset({"_step", "_time", "_runtime"})
+
+
 class UnsupportedValue(Exception):
     """Raised by :func:`normalize` for a value that has no faithful JSON form."""
 
