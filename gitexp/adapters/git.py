@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dulwich.errors import NotGitRepository
-from dulwich.ignore import IgnoreFilterManager
+from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
 from dulwich.index import read_index
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref
@@ -71,6 +71,16 @@ def _mtime_ns(value: Any) -> int:
     return int(float(value) * 1_000_000_000)
 
 
+def _read_ignore_file(path: str) -> IgnoreFilter | None:
+    try:
+        with open(path, "rb") as handle:
+            lines = [line.rstrip(b"\r\n") for line in handle]
+    except OSError:
+        return None
+    patterns = [line for line in lines if line.strip() and not line.startswith(b"#")]
+    return IgnoreFilter(patterns, path=path)
+
+
 class GitRepo:
     """A git repository with a work tree, opened for gitexp's needs."""
 
@@ -80,6 +90,7 @@ class GitRepo:
         self.controldir: str = os.path.abspath(repo.controldir())
         self.commondir: str = os.path.abspath(repo.commondir())
         self._ignore: IgnoreFilterManager | None = None
+        self._extra_ignore: IgnoreFilter | None = None
 
     # -- opening -----------------------------------------------------------------
 
@@ -173,10 +184,17 @@ class GitRepo:
         return records
 
     def is_ignored(self, relpath: str) -> bool:
-        """git's ignore rules for a path relative to the root; directories end in '/'."""
+        """git's ignore rules, then ``.gitexpignore``; directories end in '/'.
+
+        ``.gitexpignore`` (gitignore syntax, at the repository root) leaves more
+        untracked files out of snapshots without changing what git ignores.
+        """
         if self._ignore is None:
             self._ignore = IgnoreFilterManager.from_repo(self._repo)
-        return bool(self._ignore.is_ignored(relpath))
+            self._extra_ignore = _read_ignore_file(os.path.join(self.root, ".gitexpignore"))
+        if self._ignore.is_ignored(relpath):
+            return True
+        return bool(self._extra_ignore and self._extra_ignore.is_ignored(relpath))
 
     # -- objects -------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from gitexp.core import values
 from gitexp.core.values import RESERVED_KEYS
 
 FLUSH_SECONDS = 0.5  # documented: metrics logged more than 1 s before a crash are kept
+MAX_UNWRITTEN_BYTES = 64 << 20  # rows kept in memory while the disk refuses writes
 
 
 class Logger:
@@ -34,6 +35,8 @@ class Logger:
         self._lock = threading.Lock()  # guards the file, not the hot path
         self._warned: set[str] = set()
         self.last_values: dict[str, Any] = {}
+        self._unwritten: list[str] = []
+        self._failed = False
         self.step_offset = 0
 
     @property
@@ -122,13 +125,16 @@ class Logger:
             warnings.warn(message, stacklevel=4)
 
     def flush(self, final: bool = False) -> None:
-        """Append the finished rows (and, when ``final``, the open one) to the live file."""
+        """Append the finished rows (and, when ``final``, the open one) to the live file.
+
+        When the write fails (a full disk), the encoded rows are kept and written first
+        by the next flush, up to ``MAX_UNWRITTEN_BYTES``; the OSError goes to the caller,
+        which warns.
+        """
         with self._lock:
             if final and self._pending:
                 self._commit_row()
             rows = self._rows
-            if not rows:
-                return
             lines = []
             start = self._start
             while rows:
@@ -136,5 +142,24 @@ class Logger:
                 row["_runtime"] = round(row["_time"] - start, 6)
                 lines.append(values.dumps(row))
                 self.last_values.update(row)
-            with open(self._path, "a", encoding="utf-8") as handle:
-                handle.write("\n".join(lines) + "\n")
+            if lines:
+                self._unwritten.append("\n".join(lines) + "\n")
+            if not self._unwritten:
+                return
+            # After a failed write the file may end in a torn row: start on a fresh line
+            # (readers skip the torn and the empty line).
+            text = ("\n" if self._failed else "") + "".join(self._unwritten)
+            try:
+                with open(self._path, "a", encoding="utf-8") as handle:
+                    handle.write(text)
+            except OSError:
+                # Keep whole rows only: drop the oldest if the backlog grows too large.
+                while (
+                    len(self._unwritten) > 1
+                    and sum(map(len, self._unwritten)) > MAX_UNWRITTEN_BYTES
+                ):
+                    self._unwritten.pop(0)
+                self._failed = True
+                raise
+            self._unwritten = []
+            self._failed = False

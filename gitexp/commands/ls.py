@@ -76,7 +76,9 @@ def render_table(runs: list[RunEntry]) -> str:
     config_keys = varying_keys(rows, "config", lambda v: v)[:MAX_VARYING_COLUMNS]
     metric_keys = varying_keys(rows, "metrics", _last)[:MAX_VARYING_COLUMNS]
     headers = ["id", "name", "status", "start", "duration", "baseline"]
-    headers += config_keys + metric_keys
+    both = set(config_keys) & set(metric_keys)  # e.g. "lr" set in config and logged
+    headers += [f"config.{k}" if k in both else k for k in config_keys]
+    headers += [f"metrics.{k}" if k in both else k for k in metric_keys]
     body = []
     for entry in runs:
         row = entry.row

@@ -225,10 +225,12 @@ class Recorder:
         hardware = self.live.read_json("hardware.json")
         if hardware is not None:
             files["hardware.json"] = (values.dumps(hardware, indent=2) + "\n").encode()
-        for name in ("packages.txt", "output.log"):
-            data = read_capped(self.live.file(name))
-            if data is not None:
-                files[name] = data
+        packages = _read_bytes(self.live.file("packages.txt"))
+        if packages is not None:
+            files["packages.txt"] = packages
+        output = read_capped(self.live.file("output.log"))
+        if output is not None:
+            files["output.log"] = output
         entries = [(name.encode(), MODE_FILE, blob(data)) for name, data in files.items()]
         for _index, chunk in self.history.take_full_chunks():
             self._chunk_blobs.append(blob(chunk))
@@ -243,6 +245,14 @@ class Recorder:
                 (f"history/{historymod.chunk_name(index)}".encode(), MODE_FILE, blob(data))
             )
         return sorted(entries + chunk_paths)
+
+
+def _read_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 def recover_stale_runs(repo: GitRepo) -> list[str]:
