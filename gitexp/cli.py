@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from gitexp._version import __version__
 from gitexp.errors import EXIT_INTERNAL, GitexpError
 
-COMMANDS = ("run", "ls", "show", "diff", "demo")
+COMMANDS = ("run", "ls", "show", "diff", "tag", "note", "rename", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,34 @@
+"""``gitexp note RUN TEXT``: set a finished run's note."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example
+from gitexp.core.edit import Edit, apply_edit
+from gitexp.core.listing import list_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.resolve import resolve
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "note",
+        help="set the note of a run",
+        description="Replace a finished run's note by appending a commit to its history.",
+    )
+    parser.add_argument("run", metavar="RUN")
+    parser.add_argument("text", metavar="TEXT", help='the note ("" clears it)')
+    add_example(parser, 'gitexp note latest "best so far; lr warmup helped"')
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        entry = resolve(args.run, list_runs(repo))
+        info, _commit = apply_edit(repo, entry, Edit(note=args.text or None))
+    print(f"{info.id[:7]} {info.name}: note {'set' if info.notes else 'cleared'}")
+    return 0

@@ -1,0 +1,41 @@
+"""``gitexp rename RUN NAME``: give a finished run another name."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example
+from gitexp.core.edit import Edit, apply_edit
+from gitexp.core.listing import list_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.resolve import resolve
+from gitexp.errors import UsageError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rename",
+        help="rename a run",
+        description="Change a finished run's name by appending a commit to its history. "
+        "Names need not be unique.",
+    )
+    parser.add_argument("run", metavar="RUN")
+    parser.add_argument("name", metavar="NAME")
+    add_example(parser, "gitexp rename latest resnet50-warmup")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    name = args.name.strip()
+    if not name or "\n" in name:
+        raise UsageError(
+            "a run name must be one non-empty line", "Example: gitexp rename latest v2"
+        )
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        entry = resolve(args.run, list_runs(repo))
+        info, _commit = apply_edit(repo, entry, Edit(name=name))
+    print(f"{info.id[:7]} renamed to {info.name}")
+    return 0

@@ -1,0 +1,51 @@
+"""``gitexp tag RUN +TAG -TAG ...``: add and remove a finished run's tags."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example
+from gitexp.core.edit import Edit, apply_edit
+from gitexp.core.listing import list_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.resolve import resolve
+from gitexp.errors import UsageError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "tag",
+        help="add (+TAG) or remove (-TAG) tags of a run",
+        description="Change a finished run's tags by appending a commit to its history "
+        "(a fast-forward: nothing recorded is rewritten). TAG or +TAG adds, -TAG removes.",
+    )
+    parser.add_argument("run", metavar="RUN")
+    parser.add_argument("changes", nargs=argparse.REMAINDER, metavar="+TAG|-TAG")
+    add_example(parser, "gitexp tag latest +best -draft")
+    parser.set_defaults(func=main)
+
+
+def parse_changes(changes: list[str]) -> Edit:
+    edit = Edit()
+    for change in changes:
+        if change == "--":
+            continue
+        name = change[1:] if change[:1] in "+-" else change
+        if not name or any(c.isspace() for c in name):
+            raise UsageError(f"invalid tag {change!r}", "Write +TAG to add, -TAG to remove.")
+        (edit.remove_tags if change.startswith("-") else edit.add_tags).append(name)
+    if not edit.add_tags and not edit.remove_tags:
+        raise UsageError("no tags given", "Example: gitexp tag latest +best -draft")
+    return edit
+
+
+def main(args: argparse.Namespace) -> int:
+    edit = parse_changes(args.changes)
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        entry = resolve(args.run, list_runs(repo))
+        info, _commit = apply_edit(repo, entry, edit)
+    print(f"{info.id[:7]} {info.name}: tags {', '.join(info.tags) or '(none)'}")
+    return 0
