@@ -14,10 +14,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitexp._version import __version__
+from gitexp.api.histogram import Histogram
 from gitexp.api.run import Run
 from gitexp.api.session import current, finish, init
+from gitexp.api.watch import unwatch, watch
 
-__all__ = ["Run", "__version__", "config", "finish", "init", "log", "login", "run", "summary"]
+__all__ = [
+    "Histogram",
+    "Run",
+    "__version__",
+    "config",
+    "define_metric",
+    "finish",
+    "init",
+    "log",
+    "login",
+    "run",
+    "summary",
+    "unwatch",
+    "watch",
+]
 
 
 def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
@@ -31,6 +47,24 @@ def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = 
     if active is None:
         raise RuntimeError("gitexp.log() needs a run: call gitexp.init() first")
     active.log(data, step, commit)
+
+
+def define_metric(
+    name: str,
+    step_metric: str | None = None,
+    *,
+    goal: str | None = None,
+    summary: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """Declare a metric's goal: ``gitexp.define_metric("loss", goal="minimize")``.
+
+    Recorded in the run; ``gitexp compare`` marks each metric's best run by it.
+    """
+    active = current()
+    if active is None:
+        raise RuntimeError("gitexp.define_metric() needs a run: call gitexp.init() first")
+    active.define_metric(name, step_metric, goal=goal, summary=summary, **kwargs)
 
 
 def login(*args: Any, **kwargs: Any) -> bool:

@@ -1,8 +1,9 @@
 """The ``gitexp`` command line: parse, call one command, turn errors into exit codes.
 
 Exit codes (docs/cli.md): 0 success; a recorded command's own code for ``gitexp run``;
-2 usage; 3 not a git repository; 4 config; 5 unknown or ambiguous run; 6 repository
-state; 7 run format; 70 internal error; 130 interrupted.
+1 ``gitexp rerun`` found a different result; 2 usage; 3 not a git repository; 4 config;
+5 unknown or ambiguous run; 6 repository state; 7 run format; 8 ``gitexp rerun``'s
+command failed; 70 internal error; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,24 @@ from collections.abc import Sequence
 from gitexp._version import __version__
 from gitexp.errors import EXIT_INTERNAL, GitexpError
 
-COMMANDS = ("run", "ls", "show", "diff", "tag", "note", "rename", "demo")
+COMMANDS = (
+    "run",
+    "ls",
+    "show",
+    "diff",
+    "compare",
+    "plot",
+    "report",
+    "ui",
+    "tag",
+    "note",
+    "rename",
+    "restore",
+    "branch",
+    "rerun",
+    "rm",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +51,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may start with "-" (``--sort -metrics.loss``, descending): argparse
+# would read such a value as an unknown option, so it is glued on as ``--sort=-...``.
+_DASH_VALUE_OPTIONS = ("--sort",)
+
+
+def _glue_dash_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":  # everything after belongs to the recorded command
+            out.extend(argv[i:])
+            break
+        following = argv[i + 1] if i + 1 < len(argv) else ""
+        if arg in _DASH_VALUE_OPTIONS and following[:1] == "-" and following[:2] != "--":
+            out.append(f"{arg}={following}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _glue_dash_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

@@ -44,6 +44,10 @@ def fmt_value(value: Any) -> str:
         return f"{value:.6g}"
     if isinstance(value, list):
         return "[" + ", ".join(fmt_value(v) for v in value) + "]"
+    if isinstance(value, dict) and value.get("_type") == "histogram":  # gitexp.Histogram
+        counts, bins = value.get("counts") or [], value.get("bins") or []
+        span = f", {bins[0]:.4g} to {bins[-1]:.4g}" if bins else ""
+        return f"histogram of {sum(counts)} values in {len(counts)} bins{span}"
     return str(value)
 
 

@@ -15,6 +15,7 @@ EXIT_CONFIG = 4  # config file missing or invalid
 EXIT_UNKNOWN_RUN = 5  # run reference matches nothing, or more than one run
 EXIT_REPO_STATE = 6  # the repository or workspace is in a state gitexp will not touch
 EXIT_FORMAT = 7  # a run written by a newer gitexp, or corrupted run metadata
+EXIT_RERUN_FAILED = 8  # gitexp rerun: the rerun's command failed (no verdict)
 EXIT_INTERNAL = 70  # a bug in gitexp (EX_SOFTWARE)
 
 

@@ -11,6 +11,7 @@ index is read with dulwich's low-level reader (four times faster than
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dulwich.errors import NotGitRepository
+from dulwich.file import FileLocked
 from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
 from dulwich.index import read_index
 from dulwich.objects import Blob, Commit, ObjectID, Tree
@@ -27,6 +29,8 @@ from dulwich.repo import Repo
 from gitexp.errors import NotARepositoryError, RepositoryStateError
 
 S_IFGITLINK = 0o160000
+_FLAG_ASSUME_UNCHANGED = 0x8000  # index entry flags, as git defines them
+_FLAG_SKIP_WORKTREE = 0x4000  # extended flags (sparse checkout)
 MODE_TREE = 0o040000
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
@@ -44,7 +48,9 @@ class IndexRecord:
     sha: ObjectId
     size: int
     mtime_ns: int
+    ctime_ns: int
     ino: int
+    trust_index: bool  # skip-worktree or assume-unchanged: git does not look at the file
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,8 @@ class GitRepo:
         self.commondir: str = os.path.abspath(repo.commondir())
         self._ignore: IgnoreFilterManager | None = None
         self._extra_ignore: IgnoreFilter | None = None
+        self._normalizing: bool | None = None
+        self._normalizer: Any = None  # dulwich's checkin normalizer, built when needed
 
     # -- opening -----------------------------------------------------------------
 
@@ -179,7 +187,10 @@ class GitRepo:
                     entry.sha,
                     entry.size,
                     _mtime_ns(entry.mtime),
+                    _mtime_ns(entry.ctime),
                     entry.ino,
+                    bool(entry.flags & _FLAG_ASSUME_UNCHANGED)
+                    or bool(entry.extended_flags & _FLAG_SKIP_WORKTREE),
                 )
         return records
 
@@ -196,16 +207,60 @@ class GitRepo:
             return True
         return bool(self._extra_ignore and self._extra_ignore.is_ignored(relpath))
 
+    def may_prune(self, reldir: str) -> bool:
+        """Whether an ignored folder can be skipped whole (``dir/**`` + ``!dir/x`` cannot)."""
+        if self._ignore is None:
+            self.is_ignored(reldir)
+        assert self._ignore is not None
+        if self._ignore.is_ignored(reldir) and self._ignore.may_prune_directory(reldir):
+            return True
+        extra = self._extra_ignore
+        return bool(extra and extra.is_ignored(reldir) and extra.may_prune_directory(reldir))
+
     # -- objects -------------------------------------------------------------------
 
     def has_object(self, sha: ObjectId) -> bool:
         return _oid(sha) in self._repo.object_store
 
-    def write_blob(self, data: bytes) -> ObjectId:
+    def write_blob(self, data: bytes, path: bytes | None = None) -> ObjectId:
+        """Store ``data`` as a blob; with ``path``, as ``git add`` would (eol, filters)."""
         blob = Blob.from_string(data)
-        if blob.id not in self._repo.object_store:
-            self._repo.object_store.add_object(blob)
+        if path is not None and self._needs_normalizing():
+            assert self._normalizer is not None
+            blob = self._normalizer.checkin_normalize(blob, path)
+        self._add(blob)
         return blob.id
+
+    def _needs_normalizing(self) -> bool:
+        """Whether checkin filters can apply: .gitattributes, info/attributes or autocrlf.
+
+        Most ML repositories have none, and then blobs are stored as read, at no cost.
+        """
+        if self._normalizer is None and self._normalizing is None:
+            autocrlf = (self.config_value("core", "autocrlf") or "false").lower()
+            self._normalizing = (
+                autocrlf not in ("false", "0", "no", "off")
+                or os.path.exists(os.path.join(self.root, ".gitattributes"))
+                or os.path.exists(os.path.join(self.commondir, "info", "attributes"))
+            )
+            if self._normalizing:
+                self._normalizer = self._repo.get_blob_normalizer()
+        return bool(self._normalizing)
+
+    def _add(self, obj: Blob | Tree | Commit) -> None:
+        """Add an object; another process writing the same object at once is fine."""
+        store = self._repo.object_store
+        for attempt in range(200):
+            if obj.id in store:
+                return
+            try:
+                store.add_object(obj)
+                return
+            except FileLocked:
+                # Runs started together write identical blobs (config, manifest): the
+                # other writer's rename lands within moments.
+                time.sleep(0.005 * min(attempt + 1, 10))
+        store.add_object(obj)
 
     def blob_id(self, data: bytes) -> ObjectId:
         """The id ``data`` would have as a blob, without writing it."""
@@ -237,8 +292,7 @@ class GitRepo:
                     tree.add(name, mode, _oid(sha))
         for name, (mode, sha) in extra.items():
             tree.add(name, mode, _oid(sha))
-        if tree.id not in self._repo.object_store:
-            self._repo.object_store.add_object(tree)
+        self._add(tree)
         return tree.id
 
     def _store_tree(self, node: dict[bytes, Any]) -> ObjectId:
@@ -249,8 +303,7 @@ class GitRepo:
             else:
                 mode, sha = value
                 tree.add(name, mode, _oid(sha))
-        if tree.id not in self._repo.object_store:
-            self._repo.object_store.add_object(tree)
+        self._add(tree)
         return tree.id
 
     def write_commit(
@@ -266,7 +319,7 @@ class GitRepo:
         commit.author_timezone = commit.commit_timezone = offset
         commit.encoding = b"UTF-8"
         commit.message = message.encode("utf-8")
-        self._repo.object_store.add_object(commit)
+        self._add(commit)
         return commit.id
 
     def commit_message(self, sha: ObjectId) -> str:
@@ -393,3 +446,67 @@ class GitRepo:
     def list_refs(self, prefix: bytes) -> dict[bytes, ObjectId]:
         """Refs under ``prefix`` (loose and packed) by their name after the prefix."""
         return {bytes(k): bytes(v) for k, v in self._repo.refs.as_dict(_ref(prefix)).items()}
+
+    # -- branches, ref names and linked worktrees (restore, branch, rerun) -------------
+
+    def valid_ref_name(self, name: bytes) -> bool:
+        """Whether ``name`` (``refs/heads/x``) is a ref name git accepts."""
+        from dulwich.refs import check_ref_format
+
+        return bool(check_ref_format(_ref(name)))
+
+    def add_worktree(self, path: str, commit: ObjectId | None) -> None:
+        """A linked worktree at ``path`` with a detached HEAD at ``commit``, checked out.
+
+        ``commit`` None (a repository with no commits) leaves HEAD on an unborn branch and
+        the folder empty.  The common ``info/exclude`` is copied into the worktree's own
+        git folder because dulwich reads ignore rules from there, git from the common one:
+        without the copy the two would disagree about what is ignored in the worktree.
+        """
+        from dulwich.worktree import add_worktree
+
+        with self._main_repo() as main:
+            if commit is not None:
+                add_worktree(main, path, commit=_oid(commit), exist_ok=True).close()
+            else:
+                worktree = Repo._init_new_working_directory(path, main)
+                with open(os.path.join(worktree.controldir(), "HEAD"), "wb") as handle:
+                    handle.write(b"ref: refs/heads/gitexp-unborn\n")
+                worktree.close()
+        with Repo(path) as worktree:
+            own = worktree.controldir()
+        exclude = os.path.join(self.commondir, "info", "exclude")
+        if os.path.isfile(exclude):
+            os.makedirs(os.path.join(own, "info"), exist_ok=True)
+            with (
+                open(exclude, "rb") as src,
+                open(os.path.join(own, "info", "exclude"), "wb") as dst,
+            ):
+                dst.write(src.read())
+
+    def remove_worktree(self, path: str) -> None:
+        """Remove a linked worktree made by :meth:`add_worktree`: its folder and git folder.
+
+        Symbolic links inside are removed, never followed.
+        """
+        from dulwich.worktree import remove_worktree
+
+        # ValueError: not registered (a half-made worktree); the caller removes the folder.
+        with self._main_repo() as main, contextlib.suppress(ValueError):
+            remove_worktree(main, path, force=True)
+
+    @contextlib.contextmanager
+    def _main_repo(self) -> Iterator[Repo]:
+        """The repository owning the worktrees list: the common git folder.
+
+        Opened from a linked worktree, dulwich would register a new worktree under that
+        worktree's own git folder, where git never looks.
+        """
+        if self.controldir == self.commondir:
+            yield self._repo
+            return
+        main = Repo(self.commondir)
+        try:
+            yield main
+        finally:
+            main.close()

@@ -43,6 +43,11 @@ class Logger:
     def step(self) -> int:
         return self._step
 
+    def continue_after(self, step: int | None) -> None:
+        """Start after ``step`` (rows already in the live file from an earlier init)."""
+        if step is not None and step >= self._step:
+            self._step = step + 1
+
     def log(
         self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
     ) -> None:

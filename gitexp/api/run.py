@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 # Status names as in gitexp.core.record (not imported: it pulls in dataclasses).
 FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
+SLOW_FACTS_WAIT = 10.0  # as gitexp.core.starting.SLOW_FACTS_WAIT
+
+_GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 
 SCRIPT = "script"
 JOINED = "joined"
@@ -57,10 +60,14 @@ class Summary(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         from gitexp.core import values
 
-        try:
-            self.overrides[key] = values.normalize(value)
-        except values.UnsupportedValue:
-            self.overrides[key] = str(value)
+        to_json = getattr(value, "to_gitexp_json", None)
+        if to_json is not None:  # a gitexp.Histogram, stored as gitexp.log stores it
+            self.overrides[key] = to_json()
+        else:
+            try:
+                self.overrides[key] = values.normalize(value)
+            except values.UnsupportedValue:
+                self.overrides[key] = str(value)
         self._run._dirty_summary = True
 
     def __delitem__(self, key: str) -> None:
@@ -131,6 +138,7 @@ class Run:
         self._tees: list[tuple[str, TextIO]] = []
         self._output: TextIO | None = None
         self._script: dict[str, Any] = {}
+        self._helpers: list[threading.Thread] = []
         if live is not None:
             self._logger = Logger(live.file("history.jsonl"), self._start)
             config._on_change = self._config_changed
@@ -166,6 +174,8 @@ class Run:
             self._thread.join(timeout=10)
         self._flush_live(final=True)
         self._restore_streams()
+        for helper in self._helpers:  # the GPU query and package list belong in the run
+            helper.join(timeout=SLOW_FACTS_WAIT)
         if self._recorder is not None:
             status, code = self._exit_status or (
                 (FINISHED, 0) if not exit_code else (FAILED, exit_code)
@@ -185,10 +195,32 @@ class Run:
             finally:
                 self._recorder.repo.close()
 
-    def define_metric(self, name: str, goal: str | None = None, **kwargs: Any) -> None:
-        """Accepted for wandb compatibility; stored in the run's fields."""
-        defs = self._script_extra().setdefault("metric_definitions", {})
-        defs[name] = {"goal": goal, **{k: v for k, v in kwargs.items() if isinstance(v, str)}}
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        *,
+        goal: str | None = None,
+        summary: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Declare how a metric is judged: ``goal="minimize"`` or ``"maximize"``.
+
+        Stored in ``run.json`` under ``extra.metric_definitions``; ``gitexp compare``
+        marks the best value by it.  ``name`` may be a glob (``"val/*"``).  wandb's other
+        arguments (``step_metric``, ``summary``, ...) are kept as given.
+        """
+        if goal is not None and str(goal).lower() not in _GOALS:
+            raise ValueError(f"goal must be 'minimize' or 'maximize', got {goal!r}")
+        definition: dict[str, Any] = {"goal": _GOALS[str(goal).lower()] if goal else None}
+        if step_metric is not None:
+            definition["step_metric"] = str(step_metric)
+        if summary is not None:
+            definition["summary"] = str(summary)
+        definition.update({k: v for k, v in kwargs.items() if isinstance(v, (str, bool))})
+        # Under "extra", the one part of script.json the wrapper merges into run.json.
+        defs = self._script.setdefault("extra", {}).setdefault("metric_definitions", {})
+        defs[str(name)] = definition
         self._write_script_json()
 
     def __enter__(self) -> Run:
@@ -268,18 +300,14 @@ class Run:
             self._output.close()
             self._output = None
 
-    def _script_extra(self) -> dict[str, Any]:
-        return self._script
-
     def _write_script_json(self) -> None:
         if self._live is None or self._forked:
             return
         try:
             if self._recorder is not None:
-                extra = self._script_extra()
-                self._recorder.info.extra.update(extra)
+                self._recorder.info.extra.update(self._script.get("extra") or {})
             else:
-                self._live.write_json("script.json", self._script_extra())
+                self._live.write_json("script.json", self._script)
         except OSError as exc:
             self._warn_failure(f"could not write run fields: {exc}")
 

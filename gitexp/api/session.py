@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
@@ -12,11 +13,7 @@ from typing import Any
 
 from gitexp.api.run import DISABLED, FAILED, INTERRUPTED, JOINED, SCRIPT, Run
 from gitexp.core.config import Config, deep_merge, load_config_file
-
-ENV_RUN_ID = "GITEXP_RUN_ID"
-ENV_LIVE_DIR = "GITEXP_LIVE_DIR"
-ENV_CONFIG = "GITEXP_CONFIG"  # path of the config file ``gitexp run`` resolved
-ENV_ALL_RANKS = "GITEXP_ALL_RANKS"  # "1": every DDP rank records (default: rank 0 only)
+from gitexp.core.envvars import ENV_ALL_RANKS, ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
 
 # wandb arguments kept in the run record as given (JSON-able values only).
 _KEPT_ARGS = ("entity", "job_type", "project", "group", "resume", "id", "anonymous")
@@ -120,19 +117,42 @@ def _join(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any
         live=live,
         start=state.get("start"),
     )
+    if run._logger is not None:
+        # A second init in the same wrapped run (reinit=True) continues its steps.
+        run._logger.continue_after(_last_logged_step(live.file("history.jsonl")))
     run._script.update({k: v for k, v in fields.items() if v is not None})
     run._script["extra"] = extra
     run._script["python"] = {"executable": sys.executable, "version": sys.version.split()[0]}
     run._write_script_json()
-    _write_packages(live)
+    run._helpers.append(_write_packages(live))
     run._flush_live()
     run._start_background()
     return run
 
 
-def _write_packages(live: Any) -> None:
+def _last_logged_step(path: str) -> int | None:
+    """The ``_step`` of the last whole row of a live history file (None when empty)."""
+    from gitexp.core import values
+
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 65536))
+            tail = handle.read()
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        try:
+            row = values.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(row, dict) and isinstance(row.get("_step"), int):
+            return int(row["_step"])
+    return None
+
+
+def _write_packages(live: Any) -> threading.Thread:
     """The training interpreter's packages (the wrapper may run under another Python)."""
-    import threading
 
     def work() -> None:
         from gitexp.core import manifest
@@ -146,7 +166,9 @@ def _write_packages(live: Any) -> None:
         except OSError:
             pass
 
-    threading.Thread(target=work, name="gitexp-packages", daemon=True).start()
+    thread = threading.Thread(target=work, name="gitexp-packages", daemon=True)
+    thread.start()
+    return thread
 
 
 def _start_here(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any]) -> Run:
@@ -174,8 +196,10 @@ def _start_here(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[st
             tags=fields["tags"],
             notes=fields["notes"],
             group=fields["group"],
-            extra={**extra, **{k: fields[k] for k in ("job_type", "project") if fields[k]}},
+            extra=extra,
         )
+        recorder.info.job_type = fields["job_type"]
+        recorder.info.project = fields["project"]
     except Exception as exc:
         warnings.warn(f"gitexp: not recording this run: {exc}", stacklevel=3)
         return Run(
@@ -195,7 +219,9 @@ def _start_here(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[st
         start=info.start,
     )
     run._capture_output()
-    start_background(lambda: collect_slow_facts(recorder, snapshot.skipped), "gitexp-manifest")
+    run._helpers.append(
+        start_background(lambda: collect_slow_facts(recorder, snapshot.skipped), "gitexp-manifest")
+    )
     run._start_background()
     return run
 

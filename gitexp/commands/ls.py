@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example, fmt_duration, fmt_time, fmt_value, print_json, table
 from gitexp.core.ids import SHORT_ID_LENGTH
 from gitexp.core.listing import RunEntry, list_runs
+from gitexp.core.query import Name, parse_columns
 from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.selection import select
 
 DEFAULT_LIMIT = 30
 MAX_VARYING_COLUMNS = 6  # per kind (config, metrics); --json carries every key
@@ -19,8 +22,15 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "ls",
         help="list runs, newest first",
-        description="List the runs of this repository, newest first, with the config keys "
-        "and summary metrics that differ between the listed runs.",
+        description=textwrap.fill(
+            "List the runs of this repository, newest first, with the config keys "
+            "and summary metrics that differ between the listed runs. --where filters with a "
+            "small expression language: comparisons (== != < <= > >= in, not in), and/or/not, "
+            "literals, and the names config.KEY, metrics.KEY[.last|.min|.max], id, name, status, "
+            "tags, group, branch, baseline, dirty, exit_code, command, start, end, duration "
+            "(see docs/cli.md).",
+            88,
+        ),
     )
     parser.add_argument(
         "-n",
@@ -30,26 +40,74 @@ def add_parser(subparsers: Any) -> None:
         help=f"show the N newest runs (default {DEFAULT_LIMIT})",
     )
     parser.add_argument("--all", action="store_true", help="show every run")
+    parser.add_argument(
+        "--where",
+        metavar="EXPR",
+        help="show only the runs for which EXPR is true, e.g. "
+        "'config.lr < 0.01 and metrics.accuracy.max > 0.9 and status == \"finished\"'",
+    )
+    parser.add_argument(
+        "--sort",
+        metavar="KEY",
+        help="order by KEY (a name as in --where), -KEY for descending; several keys "
+        "separated by commas; runs without the key come last",
+    )
+    parser.add_argument(
+        "--columns",
+        metavar="NAMES",
+        help="show exactly these columns, comma separated (e.g. name,config.lr,metrics.loss.min)",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    add_example(parser, "gitexp ls -n 10", "gitexp ls --json | jq '.[0].metrics'")
+    add_example(
+        parser,
+        "gitexp ls -n 10",
+        "gitexp ls --where 'config.lr < 0.01 and status == \"finished\"' --sort -metrics.acc.max",
+        "gitexp ls --columns name,config.lr,metrics.loss.min --sort metrics.loss.min",
+        "gitexp ls --json | jq '.[0].metrics'",
+    )
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     with GitRepo.discover() as repo:
         recover_stale_runs(repo)
-        runs = list_runs(repo)
+        every = list_runs(repo)
+        runs = select(repo, every, args.where, args.sort, args.columns)
     shown = runs if args.all or args.n <= 0 else runs[: args.n]
     if args.json:
         print_json([dict(entry.row, id=entry.id, commit=entry.commit.decode()) for entry in shown])
         return 0
-    if not runs:
+    if not every:
         print("No runs yet. Record one with: gitexp run -- python train.py")
         return 0
-    print(render_table(shown))
+    if not runs:
+        print(f"No run matches --where (of {len(every)} runs).")
+        return 0
+    print(
+        render_columns(shown, parse_columns(args.columns)) if args.columns else render_table(shown)
+    )
     if len(shown) < len(runs):
-        print(f"({len(runs) - len(shown)} older runs not shown; use -n N or --all)")
+        print(f"({len(runs) - len(shown)} more runs not shown; use -n N or --all)")
     return 0
+
+
+def _cell(name: Name, row: dict[str, Any]) -> str:
+    value = name.get(row)
+    if name.kind == "field" and name.key in ("start", "end"):
+        return fmt_time(value)
+    if name.kind == "field" and name.key == "duration":
+        return fmt_duration(value)
+    if name.kind == "field" and name.key == "baseline":
+        return str(value or "")[:SHORT_ID_LENGTH]
+    if name.kind == "field" and name.key == "tags" and isinstance(value, list):
+        return ", ".join(str(tag) for tag in value)
+    return fmt_value(value)
+
+
+def render_columns(runs: list[RunEntry], names: list[Name]) -> str:
+    """The table with exactly the --columns the user named, headed as typed."""
+    body = [[_cell(name, dict(entry.row, id=entry.id)) for name in names] for entry in runs]
+    return table(body, [name.label for name in names])
 
 
 def varying_keys(rows: list[dict[str, Any]], field: str, pick: Any) -> list[str]:

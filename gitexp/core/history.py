@@ -132,12 +132,15 @@ class History:
         """Compact metrics for the listing row: ``{key: {"last", "min", "max"}}``."""
         out: dict[str, Any] = {}
         for key, stats in self.stats.items():
+            if isinstance(stats.last, dict):
+                continue  # a histogram (about 1 KB): the row stays small; metrics.json has it
             entry: dict[str, Any] = {"last": stats.last}
             if stats.min is not None:
                 entry["min"], entry["max"] = stats.min, stats.max
             out[key] = entry
         for key, value in overrides.items():
-            out.setdefault(key, {})["last"] = value
+            if not isinstance(value, dict):
+                out.setdefault(key, {})["last"] = value
         return out
 
 

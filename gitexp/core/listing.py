@@ -78,7 +78,7 @@ def list_runs(repo: GitRepo) -> list[RunEntry]:
         run_id = name.decode("utf-8", "replace")
         key = sha.decode()
         row = cache.get(key)
-        if row is None:
+        if not isinstance(row, dict):  # absent, or a damaged cache: read git instead
             missed = True
             row = _read_row(repo, sha, run_id)
         fresh[key] = row

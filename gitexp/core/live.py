@@ -39,13 +39,24 @@ def process_start(pid: int) -> str | None:
         return None
 
 
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 def pid_alive(pid: int, start: str | None) -> bool:
+    """Whether ``pid`` still runs the same process (an unreaped zombie has ended)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
+    if _is_zombie(pid):
+        return False
     if start is None:
         return True
     current = process_start(pid)

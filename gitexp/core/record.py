@@ -54,6 +54,7 @@ class RunInfo:
     extra: dict[str, Any] = field(default_factory=dict)  # wandb arguments kept as given
     format: int = FORMAT_VERSION
     gitexp_version: str = ""
+    rerun_of: str | None = None  # the run this one re-executed (``gitexp rerun``)
 
     @property
     def duration(self) -> float | None:
@@ -70,11 +71,34 @@ class RunInfo:
         if not isinstance(data, dict):
             raise ValueError("run.json is not an object")
         data.pop("duration", None)
+        _check_types(data)
         known = {name for name in cls.__dataclass_fields__}
         extra = {k: v for k, v in data.items() if k not in known}
         info = cls(**{k: v for k, v in data.items() if k in known})
         info.extra.update(extra)  # fields of newer minor versions are kept, not lost
         return info
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "name": (str,),
+    "status": (str,),
+    "command": (list,),
+    "cwd": (str,),
+    "start": (int, float),
+    "end": (int, float, type(None)),
+    "exit_code": (int, type(None)),
+    "tags": (list,),
+    "extra": (dict,),
+    "format": (int,),
+}
+
+
+def _check_types(data: dict[str, Any]) -> None:
+    """Reject a run.json whose fields have the wrong types (it was damaged or forged)."""
+    for name, kinds in _FIELD_TYPES.items():
+        if name in data and (not isinstance(data[name], kinds) or isinstance(data[name], bool)):
+            raise ValueError(f"field {name!r} is a {type(data[name]).__name__}")
 
 
 def make_row(info: RunInfo, config_flat: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:

@@ -228,6 +228,9 @@ class Recorder:
         packages = _read_bytes(self.live.file("packages.txt"))
         if packages is not None:
             files["packages.txt"] = packages
+        inputs = _read_bytes(self.live.file("inputs.json"))
+        if inputs is not None:
+            files["inputs.json"] = inputs
         output = read_capped(self.live.file("output.log"))
         if output is not None:
             files["output.log"] = output

@@ -50,19 +50,22 @@ def load_run(repo: GitRepo, entry: RunEntry) -> RunView:
             f"Inspect it with `git show refs/gitexp/runs/{entry.id}`.",
         )
     meta = repo.tree_entries(meta_entry[1])
+    text = _meta_file(repo, meta, "run.json") or ""
+    raw = _json(text)
+    version = raw.get("format", FORMAT_VERSION)
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise FormatError(
+            f"run {entry.id} was written in format {version}; "
+            f"this gitexp reads format {FORMAT_VERSION} and older",
+            "Upgrade gitexp (`pip install -U gitexp`) to read it.",
+        )
     try:
-        info = RunInfo.from_json(_meta_file(repo, meta, "run.json") or "")
+        info = RunInfo.from_json(text)
     except (ValueError, TypeError) as exc:
         raise FormatError(
             f"run {entry.id} has corrupted metadata (.gitexp/run.json: {exc})",
             f"Read it with `git show refs/gitexp/runs/{entry.id}:.gitexp/run.json`.",
         ) from None
-    if info.format > FORMAT_VERSION:
-        raise FormatError(
-            f"run {entry.id} was written in format {info.format}; "
-            f"this gitexp reads format {FORMAT_VERSION} and older",
-            "Upgrade gitexp (`pip install -U gitexp`) to read it.",
-        )
     config_text = _meta_file(repo, meta, "config.yaml")
     return RunView(
         entry=entry,

@@ -147,7 +147,8 @@ class _Walker:
             self._untracked(entry, rel)
 
     def _enter(self, rel: bytes, parent_ignored: bool) -> None:
-        ignored = parent_ignored or self._ignored(rel + b"/")
+        shown = rel.decode("utf-8", "surrogateescape") + "/"
+        ignored = parent_ignored or self.repo.may_prune(shown)
         if rel not in self.tracked_dirs:
             if ignored:
                 return
@@ -162,6 +163,9 @@ class _Walker:
 
     def _tracked(self, entry: os.DirEntry[bytes], rel: bytes, record: IndexRecord) -> None:
         self.seen.add(rel)
+        if record.trust_index:
+            self.snap.files.append((rel, record.mode, record.sha))
+            return
         try:
             st = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
@@ -173,6 +177,8 @@ class _Walker:
         unchanged = (
             record.size == st.st_size
             and record.mtime_ns == st.st_mtime_ns
+            and record.ctime_ns == st.st_ctime_ns
+            and (record.ino == st.st_ino or not record.ino)
             and st.st_mtime_ns < self.racy_cutoff
             and (record.mode == mode or record.mode == S_IFGITLINK)
         )
@@ -190,7 +196,7 @@ class _Walker:
             )
             self.snap.files.append((rel, record.mode, record.sha))
             return
-        sha = self.repo.write_blob(data)
+        sha = self.repo.write_blob(data, rel if mode != MODE_LINK else None)
         if sha != record.sha or mode != record.mode:
             self.snap.modified.append(_show(rel))
         self.snap.files.append((rel, mode, sha))
@@ -225,7 +231,8 @@ class _Walker:
             self.snap.skipped.append(SkippedFile(shown, "unreadable", st.st_size))
             self.snap.warnings.append(f"left out {shown}: {exc.strerror}")
             return
-        self.snap.files.append((rel, mode, self.repo.write_blob(data)))
+        blob = self.repo.write_blob(data, rel if mode != MODE_LINK else None)
+        self.snap.files.append((rel, mode, blob))
         self.snap.untracked.append(shown)
 
 
@@ -249,7 +256,11 @@ def take_snapshot(repo: GitRepo, include: frozenset[str] = frozenset()) -> Snaps
     walker.walk(b"", False)
     snap = walker.snap
     for path in walker.index.keys() - walker.seen:
-        snap.deleted.append(_show(path))
+        record = walker.index[path]
+        if record.trust_index:  # sparse checkout: absent from disk on purpose
+            snap.files.append((path, record.mode, record.sha))
+        else:
+            snap.deleted.append(_show(path))
     snap.files.sort()
     snap.modified.sort()
     snap.deleted.sort()

@@ -5,6 +5,7 @@ Shared by ``gitexp run`` and by ``gitexp.init()`` in a script run without the wr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -36,6 +37,7 @@ def start_run(
     include: frozenset[str] = frozenset(),
     cli_fields: tuple[str, ...] = (),
     warn: Callable[[str], None] | None = None,
+    rerun_of: str | None = None,
 ) -> tuple[Recorder, Snapshot]:
     """Snapshot the workspace and create the run's ref (status ``running``)."""
     snapshot = take_snapshot(repo, include)
@@ -47,7 +49,7 @@ def start_run(
         name=name or new_run_name(),
         status=RUNNING,
         command=command,
-        cwd="" if cwd == "." or cwd.startswith("..") else cwd.replace(os.sep, "/"),
+        cwd="" if cwd == "." else cwd.replace(os.sep, "/"),  # "../x": started outside the repo
         start=time.time(),
         baseline=snapshot.baseline.decode() if snapshot.baseline else None,
         branch=repo.head_branch(),
@@ -59,6 +61,7 @@ def start_run(
         host=socket.gethostname(),
         extra=dict(extra or {}),
         gitexp_version=__version__,
+        rerun_of=rerun_of,
     )
     recorder = Recorder.begin(
         repo, info, config, snapshot, manifest.collect_host(), cli_fields=cli_fields
@@ -70,11 +73,26 @@ def _warn(message: str) -> None:
     warnings.warn(f"gitexp: {message}", stacklevel=3)
 
 
+SLOW_FACTS_WAIT = 10.0  # the final commit waits this long for the GPU query and package list
+
+
 def collect_slow_facts(
     recorder: Recorder, skipped: list[SkippedFile], packages: bool = True
 ) -> None:
-    """GPU query, package list and large-file hashes: run in a background thread."""
+    """GPU query, package list and large-file hashes: run in a background thread.
+
+    A failure here (a live folder removed under us, a full disk) is a warning: it only
+    costs facts about the run, never the run itself.
+    """
+    try:
+        _collect(recorder, skipped, packages)
+    except Exception as exc:  # a background thread must never print a traceback
+        warnings.warn(f"gitexp: could not record the hardware and packages: {exc}", stacklevel=1)
+
+
+def _collect(recorder: Recorder, skipped: list[SkippedFile], packages: bool) -> None:
     live = recorder.live
+    _write_inputs(recorder)
     gpu = manifest.collect_gpus()
     hardware = live.read_json("hardware.json") or {}
     hardware["gpu"] = gpu
@@ -86,6 +104,16 @@ def collect_slow_facts(
     if any(item.reason == "too-large" for item in skipped):
         fill_skipped_hashes(recorder.repo.root, skipped)
         recorder.state["snapshot"]["skipped"] = [item.as_json() for item in skipped]
+
+
+def _write_inputs(recorder: Recorder) -> None:
+    """``inputs.json``: the ignored files the run could read (first: it is usually quick)."""
+    from gitexp.core import inputs, values
+
+    # A fingerprint is a hint for `gitexp rerun`: it never costs the other facts or the run.
+    with contextlib.suppress(Exception):
+        text = values.dumps(inputs.take_fingerprint(recorder.repo)) + "\n"
+        _write_text(recorder.live.file("inputs.json"), text)
 
 
 def _write_text(path: str, text: str) -> None:

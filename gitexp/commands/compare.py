@@ -1,0 +1,105 @@
+"""``gitexp compare RUN...``: several runs side by side, the best value of each metric marked."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, fmt_duration, fmt_value, print_json, table
+from gitexp.core.comparison import MINIMIZE, Row, compare, rows_json
+from gitexp.core.ids import SHORT_ID_LENGTH
+from gitexp.core.listing import list_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.resolve import resolve
+from gitexp.core.runview import RunView, load_run
+from gitexp.errors import UsageError
+
+BEST_MARK = " *"
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare runs side by side: config and metrics that differ, best marked",
+        description=textwrap.fill(
+            "Compare runs side by side: one column per run, one row per config key "
+            "and summary metric whose values differ (--all: every row). The best value of each "
+            "metric is marked with *: lowest for a metric declared with "
+            "gitexp.define_metric(name, goal='minimize'), highest for goal='maximize'; without "
+            "a declaration the goal follows the name (loss, error, mse, ...: minimize; acc, "
+            "accuracy, f1, auc, score, ...: maximize; others: none).",
+            88,
+        ),
+    )
+    parser.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run id, id prefix, name, latest or latest~N"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="every config key and metric, not only differences"
+    )
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    add_example(
+        parser,
+        "gitexp compare latest~2 latest~1 latest",
+        "gitexp compare lr-0.01 lr-0.05 lr-0.2 --all",
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        runs = list_runs(repo)
+        entries = [resolve(text, runs) for text in args.runs]
+        seen: set[str] = set()
+        for text, entry in zip(args.runs, entries, strict=True):
+            if entry.id in seen:
+                raise UsageError(f"{text!r} names a run given twice ({entry.id[:7]})")
+            seen.add(entry.id)
+        views = [load_run(repo, entry) for entry in entries]
+    rows = compare(views, all_rows=args.all)
+    if args.json:
+        print_json(
+            {
+                "runs": [
+                    {"id": v.info.id, "name": v.info.name, "commit": v.entry.commit.decode()}
+                    for v in views
+                ],
+                "rows": rows_json(rows),
+            }
+        )
+        return 0
+    print(render(views, rows))
+    return 0
+
+
+def _label(row: Row) -> str:
+    prefix = "" if row.section == "run" else f"{row.section}."
+    goal = {MINIMIZE: " [min]"}.get(row.goal or "", " [max]" if row.goal else "")
+    return f"{prefix}{row.key}{goal}"
+
+
+def _cell(row: Row, index: int) -> str:
+    value = row.values[index]
+    if row.section == "run" and row.key == "duration":
+        text = fmt_duration(value)
+    else:
+        text = fmt_value(value)
+    return text + (BEST_MARK if index in row.best else "")
+
+
+def render(views: list[RunView], rows: list[Row]) -> str:
+    headers = [""] + [f"{v.info.name} ({v.info.id[:SHORT_ID_LENGTH]})" for v in views]
+    body = [[_label(row)] + [_cell(row, i) for i in range(len(views))] for row in rows]
+    text = table(body, headers)
+    notes = []
+    if not any(row.section != "run" for row in rows):
+        notes.append("Config and metrics are the same in these runs (--all shows them).")
+    if any(row.best for row in rows):
+        notes.append(
+            "* best value ([min]: lower is better, [max]: higher is better; goals from "
+            "gitexp.define_metric or the metric's name)"
+        )
+    return "\n".join([text, *notes])

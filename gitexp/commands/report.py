@@ -1,0 +1,78 @@
+"""``gitexp report RUN... -o FILE``: one file that sums up an experiment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import textwrap
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, say
+from gitexp.core import bundle as bundlemod
+from gitexp.core import htmlpage, mdreport
+from gitexp.core.listing import list_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.selection import DEFAULT_CHART_RUNS, choose
+from gitexp.errors import UsageError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write an HTML or markdown report of runs",
+        description=textwrap.fill(
+            "Write one report of runs: the runs table, each metric's curves "
+            "overlaid across the runs, histogram evolution over steps, the config and metrics "
+            "that differ (best marked), the code diff of each run against the first, hardware "
+            "and software, notes and tags. FILE.html is one self-contained page with "
+            "interactive charts (plotly.js inlined; opens offline); FILE.md is markdown with "
+            "PNG charts in FILE_files/. Without RUN, reports the first runs `gitexp ls` shows "
+            f"(default {DEFAULT_CHART_RUNS}; --where, --sort, -n choose as in ls).",
+            88,
+        ),
+    )
+    parser.add_argument(
+        "runs", nargs="*", metavar="RUN", help="run id, id prefix, name, latest or latest~N"
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="report.html or report.md"
+    )
+    parser.add_argument("--title", metavar="TEXT", help="the report's title")
+    parser.add_argument("--where", metavar="EXPR", help="choose runs as `gitexp ls --where`")
+    parser.add_argument("--sort", metavar="KEY", help="order runs as `gitexp ls --sort`")
+    parser.add_argument(
+        "-n",
+        type=int,
+        default=DEFAULT_CHART_RUNS,
+        metavar="N",
+        help=f"without RUN, report the first N runs (default {DEFAULT_CHART_RUNS}; 0: all)",
+    )
+    add_example(
+        parser,
+        "gitexp report lr-0.01 lr-0.05 lr-0.2 -o report.html",
+        "gitexp report --where '\"sweep\" in tags' -n 0 -o sweep.md",
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    kind = os.path.splitext(args.output)[1].lower()
+    if kind not in (".html", ".htm", ".md"):
+        raise UsageError(f"cannot write {args.output!r}: use a name ending in .html or .md")
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        entries = choose(repo, list_runs(repo), args.runs, args.where, args.sort, args.n)
+        runs = [bundlemod.load_data(repo, entry) for entry in entries]
+        title = args.title or "gitexp report: " + ", ".join(d.view.info.name for d in runs)
+        data = bundlemod.build(repo, runs, title=title)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    os.makedirs(folder, exist_ok=True)
+    if kind == ".md":
+        images = mdreport.write(args.output, data, runs)
+        say(f"wrote {args.output} and {len(images)} images ({len(runs)} runs)")
+        return 0
+    with open(args.output, "w", encoding="utf-8") as handle:
+        handle.write(htmlpage.page(htmlpage.REPORT, title, data))
+    say(f"wrote {args.output} ({len(runs)} runs); it opens offline in any browser")
+    return 0

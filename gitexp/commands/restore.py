@@ -1,0 +1,123 @@
+"""``gitexp restore RUN [PATH...]``: make the work tree (or some paths) match a run's snapshot."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, say
+from gitexp.core import restore
+from gitexp.core.ids import short_id
+from gitexp.core.listing import list_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.resolve import resolve
+from gitexp.core.runview import load_run
+from gitexp.errors import RepositoryStateError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "restore",
+        help="make the work tree (or some paths) match a run's code",
+        description="Write a run's snapshot into the work tree: tracked and untracked files "
+        "as they were when it ran, with their modes. Refuses to overwrite uncommitted work "
+        "unless --stash or --force; never moves HEAD, the index or branches; never writes the "
+        "run's .gitexp/ metadata; leaves files the run did not have unless --exact.",
+    )
+    parser.add_argument("run", metavar="RUN", help="run id, id prefix, name, latest or latest~N")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="restore only these paths")
+    risky = parser.add_mutually_exclusive_group()
+    risky.add_argument(
+        "--stash",
+        action="store_true",
+        help="save uncommitted work that would be overwritten under refs/gitexp/stash/ first",
+    )
+    risky.add_argument(
+        "--force", action="store_true", help="overwrite uncommitted work without saving it"
+    )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="also remove files the run did not have (never ignored files)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would change and change nothing"
+    )
+    add_example(
+        parser,
+        "gitexp restore latest",
+        "gitexp restore brisk-falcon-07 train.py --stash",
+        "gitexp restore 3kq9x2a --exact --force",
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        entry = resolve(args.run, list_runs(repo))
+        view = load_run(repo, entry)
+        label = f"run {short_id(entry.id)} {view.info.name}"
+        specs = restore.pathspecs(repo, args.paths)
+        target = restore.snapshot_files(repo, view.root_tree)
+        plan = restore.plan_restore(repo, target, specs, args.exact)
+        if args.dry_run:
+            _print_plan(plan, label)
+            return 0
+        if plan.at_risk and not (args.stash or args.force):
+            raise RepositoryStateError(
+                f"restoring {label} would overwrite uncommitted work in "
+                f"{len(plan.at_risk)} file{'s' if len(plan.at_risk) != 1 else ''}:\n"
+                + _listing(plan.at_risk),
+                "Save them first with --stash (plain git brings them back), or overwrite "
+                "them with --force.",
+            )
+        stash_command = None
+        if args.stash and plan.at_risk:
+            ref, stash_command = restore.stash_at_risk(repo, plan, entry.id)
+            say(f"saved {len(plan.at_risk)} file(s) with uncommitted work in {ref}")
+        restore.apply_plan(repo, plan)
+    _report(plan, label, stash_command)
+    return 0
+
+
+def _listing(paths: list[str]) -> str:
+    shown = [f"    {p}" for p in paths[: restore.MAX_LISTED]]
+    if len(paths) > restore.MAX_LISTED:
+        shown.append(f"    ... and {len(paths) - restore.MAX_LISTED} more")
+    return "\n".join(shown)
+
+
+def _print_plan(plan: restore.RestorePlan, label: str) -> None:
+    risky = set(plan.at_risk)
+    print(f"restoring {label} would:")
+    for path in plan.written:
+        print(f"  write   {path}{'   (uncommitted work)' if path in risky else ''}")
+    for path in plan.removed:
+        if path not in plan.written:
+            print(f"  remove  {path}{'   (uncommitted work)' if path in risky else ''}")
+    if not plan.written and not plan.removed:
+        print("  change nothing: the work tree already matches")
+    _notes(plan)
+
+
+def _report(plan: restore.RestorePlan, label: str, stash_command: str | None) -> None:
+    removed = [p for p in plan.removed if p not in plan.written]
+    say(f"restored {label}: {len(plan.written)} file(s) written, {len(removed)} removed")
+    for path in removed:
+        say(f"  removed {path}")
+    _notes(plan)
+    if stash_command:
+        say("bring the saved files back with:")
+        print(f"  {stash_command}")
+
+
+def _notes(plan: restore.RestorePlan) -> None:
+    if plan.kept:
+        say(
+            f"left {len(plan.kept)} file(s) the run did not have in place "
+            "(remove them with --exact)"
+        )
+    for path in plan.submodules:
+        say(f"submodule {path} not restored: check it out with `git submodule update`")

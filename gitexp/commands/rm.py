@@ -1,0 +1,73 @@
+"""``gitexp rm RUN...``: delete runs (their refs; git gc reclaims the objects later)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, print_json, say
+from gitexp.core.ids import short_id
+from gitexp.core.listing import list_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.removal import remove_runs
+from gitexp.core.resolve import resolve
+from gitexp.errors import RepositoryStateError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rm",
+        help="delete runs",
+        description="Delete runs: their refs under refs/gitexp/runs/. Every reference is "
+        "resolved first; if any is unknown or ambiguous nothing is deleted. The objects stay "
+        "until git gc reclaims them, so the printed `git update-ref` command undoes it.",
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run references to delete")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be deleted, delete nothing"
+    )
+    parser.add_argument("--force", action="store_true", help="also delete runs running here")
+    parser.add_argument("--json", action="store_true", help="print the deleted runs as JSON")
+    add_example(parser, "gitexp rm latest", "gitexp rm 3kq9x2a brisk-falcon-07 --dry-run")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        runs = list_runs(repo)
+        entries = [resolve(text, runs) for text in args.runs]
+        removed = remove_runs(repo, entries, args.dry_run, args.force)
+    failed = [item for item in removed if not item.deleted]
+    if args.json:
+        print_json(
+            [
+                {
+                    "id": item.entry.id,
+                    "name": item.entry.name,
+                    "status": item.entry.status,
+                    "ref": item.ref,
+                    "commit": item.entry.commit.decode(),
+                    "deleted": item.deleted and not args.dry_run,
+                }
+                for item in removed
+            ]
+        )
+    else:
+        verb = "would delete" if args.dry_run else "deleted"
+        for item in removed:
+            if item.deleted:
+                print(f"{verb} {short_id(item.entry.id)}  {item.entry.name}  ({item.entry.status})")
+        if not args.dry_run and len(removed) > len(failed):
+            say("undo with `git update-ref <ref> <commit>` until git gc reclaims them:")
+            for item in removed:
+                if item.deleted:
+                    say(f"  git update-ref {item.ref} {item.entry.commit.decode()}")
+    if failed:
+        raise RepositoryStateError(
+            "changed by another gitexp while deleting, left alone: "
+            + ", ".join(short_id(item.entry.id) for item in failed),
+            "Look at them with `gitexp ls` and run `gitexp rm` again if you still want that.",
+        )
+    return 0

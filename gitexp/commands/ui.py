@@ -1,0 +1,68 @@
+"""``gitexp ui``: a local dashboard of this repository's runs, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import textwrap
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, say
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.server import serve
+from gitexp.errors import UsageError
+
+DEFAULT_PORT = 8765
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "ui",
+        help="serve a dashboard of all runs on 127.0.0.1",
+        description=textwrap.fill(
+            "Serve a dashboard of this repository's runs on 127.0.0.1 (this "
+            "machine only): a runs table to pick from (with a --where filter box), and for the "
+            "picked runs the views of `gitexp report`: curves, histograms, config and metric "
+            "differences, code diffs, environment, notes. Curves of runs still going refresh "
+            "every 2 seconds. Ctrl-C stops the server.",
+            88,
+        ),
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        metavar="N",
+        help=f"the port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    add_example(parser, "gitexp ui", "gitexp ui --port 9000")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        root = repo.root
+    try:
+        server = serve(root, args.port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}",
+            "Pick another port with --port N (0 picks a free one).",
+        ) from None
+    print(f"gitexp ui: serving {server.url} (Ctrl-C stops it)", flush=True)
+    signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as cleanly as Ctrl-C
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        say("ui stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,153 @@
+"""Supervising a recorded command: spawn it, copy its output, checkpoint, finalize.
+
+Used by ``gitexp run`` and ``gitexp rerun``.  Signals: where gitexp runs in the
+foreground of a terminal, the command shares its process group, so Ctrl-C and a hangup
+reach the command directly and are not forwarded (a script never sees the same Ctrl-C
+twice); SIGTERM is forwarded.  Without a terminal (batch jobs, CI, ``nohup``), the
+command gets a process group of its own, so a signal sent to gitexp's group (``kill
+-TERM -PGID``, a job runner cancelling) reaches the command exactly once, forwarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gitexp.core.envvars import ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
+from gitexp.core.record import FAILED, FINISHED, INTERRUPTED, KILLED
+from gitexp.core.recorder import Recorder
+from gitexp.core.snapshot import SkippedFile
+from gitexp.core.starting import SLOW_FACTS_WAIT, collect_slow_facts, start_background
+from gitexp.core.tee import start_tee
+
+EXIT_COMMAND_NOT_FOUND = 127
+TEE_GRACE_SECONDS = 2.0  # how long to wait for output after the command exits
+
+
+def supervise(
+    recorder: Recorder,
+    command: list[str],
+    config: dict[str, Any],
+    skipped: list[SkippedFile],
+    say: Callable[[str], None],
+) -> int:
+    """Run ``command`` as the run's process; return the exit code ``gitexp run`` exits with."""
+    live = recorder.live
+    live.write_json("params.json", config)
+    env = dict(os.environ)
+    env[ENV_RUN_ID] = recorder.info.id
+    env[ENV_LIVE_DIR] = live.path
+    env[ENV_CONFIG] = live.file("params.json")
+    env.setdefault("PYTHONUNBUFFERED", "1")  # output reaches the log as it is printed
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    foreground = _terminal_foreground()
+    try:
+        child = subprocess.Popen(
+            command,
+            stdout=out_write,
+            stderr=err_write,
+            env=env,
+            # No terminal: a group of its own, so group-wide signals arrive once (forwarded).
+            preexec_fn=None if foreground else os.setpgrp,
+        )
+    except OSError as exc:
+        for fd in (out_read, out_write, err_read, err_write):
+            os.close(fd)
+        with open(live.file("output.log"), "a", encoding="utf-8") as log:
+            log.write(f"gitexp: could not start {command[0]}: {exc.strerror}\n")
+        recorder.finalize(FAILED, EXIT_COMMAND_NOT_FOUND)
+        say(f"error: could not start {command[0]!r}: {exc.strerror}")
+        say("  Check the command after -- (is it installed and on PATH?).")
+        return EXIT_COMMAND_NOT_FOUND
+    tee_pid = start_tee(
+        {out_read: sys.stdout.fileno(), err_read: sys.stderr.fileno()},
+        live.file("output.log"),
+        close=(out_write, err_write),
+    )
+    for fd in (out_read, out_write, err_read, err_write):
+        os.close(fd)
+    live.claim(child_pid=child.pid)
+    signals = _SignalState(child, foreground)
+    facts = start_background(lambda: collect_slow_facts(recorder, skipped), "gitexp-manifest")
+    stop = threading.Event()
+    start_background(lambda: _checkpoints(recorder, stop, say), "gitexp-checkpoint")
+    returncode = child.wait()
+    stop.set()
+    _wait_for_tee(tee_pid)
+    facts.join(timeout=SLOW_FACTS_WAIT)
+    status, exit_code, signal_name = _outcome(returncode, signals.interrupted)
+    recorder.finalize(status, exit_code, signal_name)
+    info = recorder.info
+    say(
+        f"run {info.name} ({info.id[:7]}) {status} in {info.duration or 0:.1f}s: "
+        f"refs/gitexp/runs/{info.id}"
+    )
+    return exit_code
+
+
+def _checkpoints(recorder: Recorder, stop: threading.Event, say: Callable[[str], None]) -> None:
+    while not stop.wait(1.0):
+        try:
+            recorder.checkpoint()
+        except Exception as exc:
+            say(f"warning: could not write a checkpoint: {exc}")
+
+
+def _wait_for_tee(pid: int) -> None:
+    deadline = time.monotonic() + TEE_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.005)
+    # Something the command started still holds its output; the copier goes on alone.
+
+
+def _outcome(returncode: int, interrupted: bool) -> tuple[str, int, str | None]:
+    if returncode < 0:
+        signum = -returncode
+        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else None
+        if interrupted or signum in (signal.SIGINT, signal.SIGTERM):
+            return INTERRUPTED, 128 + signum, name
+        return KILLED, 128 + signum, name
+    if interrupted:
+        return INTERRUPTED, returncode, None
+    return (FINISHED if returncode == 0 else FAILED), returncode, None
+
+
+class _SignalState:
+    """SIGINT, SIGTERM, SIGHUP: let the command stop, then finalize it as interrupted."""
+
+    def __init__(self, child: subprocess.Popen[bytes], foreground: bool) -> None:
+        self.child = child
+        self.foreground = foreground
+        self.interrupted = False
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGHUP, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.interrupted = True
+        if self.foreground and signum in (signal.SIGINT, signal.SIGHUP):
+            return  # the terminal sent it to the whole foreground group, command included
+        with contextlib.suppress(ProcessLookupError):
+            self.child.send_signal(signum)
+
+
+def _terminal_foreground() -> bool:
+    """True when this process is in its terminal's foreground group (Ctrl-C hits us all)."""
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                return os.tcgetpgrp(fd) == os.getpgrp()
+        except OSError:
+            continue
+    return False

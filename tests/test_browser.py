@@ -1,0 +1,323 @@
+"""The report and the dashboard in a real headless browser (Debian's chromium).
+
+Each page must load without console errors and draw the expected series; unticking a
+run must change what is drawn; the dashboard must redraw a running run's curve as it
+grows.  Screenshots go to ``test-artifacts/`` (ignored by git).  Needs ``chromium`` and
+``chromedriver`` (``apt-get install chromium chromium-driver``) and selenium: without
+them these tests skip, except under CI (``CI`` set), where a missing browser fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from viz_runs import RUN_NAMES, isolated_env, record_sweep
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+WAIT_SECONDS = 30.0
+
+
+def _browser_paths() -> tuple[str, str]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver") or (
+        "/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else None
+    )
+    missing = []
+    if not chromium:
+        missing.append("chromium")
+    if not driver:
+        missing.append("chromedriver")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("selenium (pip install '.[test]')")
+    if missing:
+        reason = (
+            f"browser tests need {', '.join(missing)}: apt-get install chromium chromium-driver"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide a browser: {reason}")
+        pytest.skip(reason)
+    assert chromium and driver
+    return chromium, driver
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium, driver_path = _browser_paths()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    profile = tempfile.mkdtemp(prefix="gitexp-chromium-")
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_sweep(tmp_path_factory.mktemp("browser-sweep"))
+
+
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def console_errors(driver: Any) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def drawn(driver: Any, selector: str) -> dict[str, list[str]]:
+    """{metric: names of the traces a chart shows}, read from plotly's own graph divs."""
+    return dict(
+        driver.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(d => "
+            "[d.dataset.metric, (d.data || []).filter(t => t.showlegend !== false)"
+            ".map(t => t.name)])",
+            selector,
+        )
+    )
+
+
+def screenshot(driver: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    height = driver.execute_script("return document.body.scrollHeight")
+    driver.set_window_size(1400, min(max(height, 800), 6000))
+    driver.save_screenshot(str(ARTIFACTS / name))
+    driver.set_window_size(1400, 1000)
+
+
+def test_report_loads_offline_and_draws_every_run(
+    browser: Any, sweep: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "gitexp", "report", *RUN_NAMES, "-o", str(report)],
+        cwd=sweep,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    browser.get_log("browser")  # start from an empty console
+    browser.get(report.as_uri())
+    wait_for(
+        lambda: browser.execute_script("return document.getElementById('gx-app').dataset.loaded"),
+        "the report",
+    )
+    charts = wait_for(lambda: drawn(browser, ".gx-chart"), "the charts")
+    assert charts == {m: list(RUN_NAMES) for m in ("loss", "accuracy", "lr")}
+    assert drawn(browser, ".gx-hist") == {"weights/fc1": list(RUN_NAMES)}
+    best = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#gx-compare-table tr[data-key] td.gx-best'))"
+        ".map(td => td.parentElement.dataset.key + '=' + td.textContent)"
+    )
+    assert best == ["metrics.loss=0.00822975 ★", "metrics.accuracy=0.997257 ★"]
+    code = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#gx-code details.gx-diff summary'))"
+        ".map(s => s.textContent)"
+    )
+    assert code == ["lr-0.01 → lr-0.05: same code", "lr-0.01 → lr-0.2: 1 files changed, +1 −1"]
+    notes = browser.find_element("css selector", "#gx-notes").text
+    assert "best-guess" in notes and "accuracy formula changed" in notes
+
+    # Unticking a run in the runs table takes it out of every chart.
+    browser.find_element(
+        "css selector", f"#gx-runs-table input[data-run='{_run_id(sweep, 'lr-0.05')}']"
+    ).click()
+    wait_for(lambda: drawn(browser, ".gx-chart")["loss"] == ["lr-0.01", "lr-0.2"], "a redraw")
+    assert drawn(browser, ".gx-hist") == {"weights/fc1": ["lr-0.01", "lr-0.2"]}
+    # Smoothing adds a faint raw line under each run's smoothed one.
+    browser.execute_script(
+        "const s = document.getElementById('gx-smooth'); s.value = '0.8';"
+        "s.dispatchEvent(new Event('input'));"
+    )
+    traces = browser.execute_script(
+        "return document.querySelector('.gx-chart[data-metric=\"loss\"]').data.length"
+    )
+    assert traces == 4
+    screenshot(browser, "report.png")
+    assert console_errors(browser) == []
+
+
+def _run_id(repo: Path, name: str) -> str:
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gitexp", "ls", "--json", "--where", f'name == "{name}"'],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    (row,) = json.loads(done.stdout)
+    return str(row["id"])
+
+
+LIVE_SCRIPT = """\
+import os, time
+import gitexp
+run = gitexp.init()
+for step in range(2000):
+    gitexp.log({"loss": 1.0 / (step + 1)})
+    if os.path.exists("stop"):
+        break
+    time.sleep(0.05)
+gitexp.finish()
+"""
+
+
+@pytest.fixture
+def live_run(sweep: Path) -> Iterator[subprocess.Popen[str]]:
+    """A run still going (it logs until a file named ``stop`` appears)."""
+    (sweep / "live.py").write_text(LIVE_SCRIPT)
+    env = isolated_env(sweep.parent / "home")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitexp", "run", "--name", "live", "--", sys.executable, "live.py"],
+        cwd=sweep,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: (
+                b"live"
+                in subprocess.run(
+                    ["git", "for-each-ref", "--format=%(contents)", "refs/gitexp/runs"],
+                    cwd=sweep,
+                    capture_output=True,
+                    env=env,
+                ).stdout
+            ),
+            "the live run's ref",
+        )
+        yield process
+    finally:
+        (sweep / "stop").write_text("")
+        process.wait(timeout=60)
+        (sweep / "stop").unlink()
+        (sweep / "live.py").unlink()
+
+
+@pytest.fixture
+def server(sweep: Path) -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitexp", "ui", "--port", "0"],
+        cwd=sweep,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "serving http://127.0.0.1:" in line, process.stderr.read() if process.stderr else ""
+        yield line.split("serving ")[1].split()[0]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_dashboard_api_answers_only_its_own_host(server: str) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    with urllib.request.urlopen(server + "api/runs") as response:
+        data = json.load(response)
+    assert [r["name"] for r in data["runs"]] == list(reversed(RUN_NAMES))
+    assert data["default_count"] == 5
+    request = urllib.request.Request(server + "api/runs", headers={"Host": "evil.example:80"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 403
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(server + "api/runs?where=lr%20%3C%201")
+    assert bad.value.code == 400 and "unknown name 'lr'" in json.load(bad.value)["error"]
+    with urllib.request.urlopen(server + "api/runs?where=config.lr%20%3C%200.1") as response:
+        assert [r["name"] for r in json.load(response)["runs"]] == ["lr-0.05", "lr-0.01"]
+
+
+def test_dashboard_picks_runs_and_follows_a_running_one(
+    browser: Any, sweep: Path, live_run: subprocess.Popen[str], server: str
+) -> None:
+    browser.get_log("browser")
+    browser.get(server)
+    everything = ["live", *reversed(RUN_NAMES)]  # newest first, as ls shows them
+    wait_for(
+        lambda: drawn(browser, ".gx-chart").get("loss") == everything, "the dashboard's charts"
+    )
+    assert set(drawn(browser, ".gx-chart")) == {"loss", "accuracy", "lr"}
+
+    def live_points() -> int:
+        return int(
+            browser.execute_script(
+                "const d = document.querySelector('.gx-chart[data-metric=\"loss\"]');"
+                "const t = d.data.find(t => t.name === 'live'); return t ? t.y.length : 0;"
+            )
+        )
+
+    first = wait_for(live_points, "the live run's first points")
+    wait_for(lambda: live_points() > first + 5, "the live curve to grow")
+    status = browser.execute_script(
+        "return document.querySelector('#gx-picker-table tr[data-run] td:nth-child(5)').textContent"
+    )
+    assert status == "running"
+
+    # Picking runs in the table changes what is drawn.
+    lr_005 = _run_id(sweep, "lr-0.05")
+    browser.find_element("css selector", f"#gx-picker-table input[data-run='{lr_005}']").click()
+    without = [n for n in everything if n != "lr-0.05"]
+    wait_for(lambda: drawn(browser, ".gx-chart").get("loss") == without, "lr-0.05 to go")
+    assert drawn(browser, ".gx-chart")["accuracy"] == ["lr-0.2", "lr-0.01"]
+    assert "runs=" in browser.current_url
+    browser.find_element("css selector", f"#gx-picker-table input[data-run='{lr_005}']").click()
+    wait_for(lambda: drawn(browser, ".gx-chart").get("loss") == everything, "lr-0.05 to come back")
+    assert drawn(browser, ".gx-hist") == {"weights/fc1": list(reversed(RUN_NAMES))}
+
+    # The filter box takes the --where language.
+    box = browser.find_element("css selector", "#gx-where")
+    box.send_keys("config.lr >= 0.05\n")
+    wait_for(
+        lambda: len(browser.find_elements("css selector", "#gx-picker-table tbody tr")) == 2,
+        "the filtered table",
+    )
+    screenshot(browser, "dashboard.png")
+    assert console_errors(browser) == []
