@@ -98,7 +98,9 @@ def bench_ls(root: Path, runs: int, repeat: int) -> dict[str, float]:
     (root / "ls").mkdir()
     origin = make_repo(root / "ls", 50)
     sh(*GITEXP, "run", "-p", "lr=0.1", "--", PY, "-c", "print('x')", cwd=origin)
-    ref = sh("git", "for-each-ref", "--format=%(refname)", "refs/gitexp/runs", cwd=origin).split()[0]
+    ref = sh("git", "for-each-ref", "--format=%(refname)", "refs/gitexp/runs", cwd=origin).split()[
+        0
+    ]
     commit = sh("git", "rev-parse", ref, cwd=origin).strip()
     tree = sh("git", "rev-parse", f"{ref}^{{tree}}", cwd=origin).strip()
     message = sh("git", "log", "-1", "--format=%B", ref, cwd=origin)
@@ -116,8 +118,10 @@ def bench_ls(root: Path, runs: int, repeat: int) -> dict[str, float]:
         stream.append("committer Bench <b@example.invalid> 1700000000 +0000\n")
         stream.append(f"data {len(body)}\n")
         stream.append(body.decode() + "\n")
-        stream.append(f"from {commit}\nM 040000 {tree} \"\"\n\n")
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=origin, input="".join(stream).encode(), check=True)
+        stream.append(f'from {commit}\nM 040000 {tree} ""\n\n')
+    subprocess.run(
+        ["git", "fast-import", "--quiet"], cwd=origin, input="".join(stream).encode(), check=True
+    )
     clone = root / "ls-clone"
     sh("git", "clone", "-q", str(origin), str(clone), cwd=root)
     sh("git", "fetch", "-q", "origin", "refs/gitexp/runs/*:refs/gitexp/runs/*", cwd=clone)
@@ -129,7 +133,11 @@ def bench_ls(root: Path, runs: int, repeat: int) -> dict[str, float]:
         cold.append(timed([*GITEXP, "ls"], clone))
         warm.append(timed([*GITEXP, "ls"], clone))
     count = len(sh("git", "for-each-ref", "refs/gitexp/runs", cwd=clone).splitlines())
-    return {"runs": count, "ls_first_s": statistics.median(cold), "ls_cached_s": statistics.median(warm)}
+    return {
+        "runs": count,
+        "ls_first_s": statistics.median(cold),
+        "ls_cached_s": statistics.median(warm),
+    }
 
 
 def bench_import(repeat: int) -> dict[str, object]:
@@ -137,9 +145,15 @@ def bench_import(repeat: int) -> dict[str, object]:
     for _ in range(repeat):
         plain.append(timed([PY, "-c", "pass"], Path.cwd()))
         ours.append(timed([PY, "-c", "import gitexp"], Path.cwd()))
-    code = "import sys, gitexp; print(sorted(m for m in ('dulwich','dvc','yaml','numpy','torch') if m in sys.modules))"
+    code = (
+        "import sys, gitexp; "
+        "print(sorted(m for m in ('dulwich','dvc','yaml','numpy','torch') if m in sys.modules))"
+    )
     heavy = sh(PY, "-c", code, cwd=Path.cwd()).strip()
-    return {"import_gitexp_s": statistics.median(ours) - statistics.median(plain), "heavy_modules_loaded": heavy}
+    return {
+        "import_gitexp_s": statistics.median(ours) - statistics.median(plain),
+        "heavy_modules_loaded": heavy,
+    }
 
 
 def main() -> None:
@@ -151,8 +165,10 @@ def main() -> None:
     env_home = tempfile.mkdtemp()
     os.environ.update(HOME=env_home, GIT_CONFIG_NOSYSTEM="1")
     Path(env_home, ".gitconfig").write_text("[user]\n\tname = Bench\n\temail = b@example.invalid\n")
-    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    print(
+        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; date: {time.strftime('%Y-%m-%d %H:%M %Z')}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         results = {}

@@ -28,6 +28,7 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "log_artifact",
     "login",
     "run",
     "summary",
@@ -65,6 +66,20 @@ def define_metric(
     if active is None:
         raise RuntimeError("gitexp.define_metric() needs a run: call gitexp.init() first")
     active.define_metric(name, step_metric, goal=goal, summary=summary, **kwargs)
+
+
+def log_artifact(
+    path: Any, name: str | None = None, type: str | None = None, **kwargs: Any
+) -> None:
+    """Keep a file or folder the script wrote: ``gitexp.log_artifact("model.pt")``.
+
+    Its content when the run ends is stored in DVC's cache and pushed with the run
+    (docs/sharing.md); ``gitexp restore`` brings it back.
+    """
+    active = current()
+    if active is None:
+        raise RuntimeError("gitexp.log_artifact() needs a run: call gitexp.init() first")
+    active.log_artifact(path, name=name, type=type, **kwargs)
 
 
 def login(*args: Any, **kwargs: Any) -> bool:

@@ -3,20 +3,23 @@
 Exit codes (docs/cli.md): 0 success; a recorded command's own code for ``gitexp run``;
 1 ``gitexp rerun`` found a different result; 2 usage; 3 not a git repository; 4 config;
 5 unknown or ambiguous run; 6 repository state; 7 run format; 8 ``gitexp rerun``'s
-command failed; 70 internal error; 130 interrupted.
+command failed; 9 a push, pull or artifact transfer did not complete; 70 internal
+error; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
 from gitexp._version import __version__
-from gitexp.errors import EXIT_INTERNAL, GitexpError
+from gitexp.errors import EXIT_INTERNAL, EXIT_REPO_STATE, GitexpError
 
 COMMANDS = (
     "run",
+    "sweep",
     "ls",
     "show",
     "diff",
@@ -31,11 +34,26 @@ COMMANDS = (
     "branch",
     "rerun",
     "rm",
+    "push",
+    "pull",
+    "install",
+    "uninstall",
+    "gc",
     "demo",
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+_ENVIRONMENT_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or with ``only`` the parser of that one command.
+
+    Every command module imports what its work needs (dulwich, PyYAML, http.server...);
+    building one subparser instead of all of them keeps ``gitexp run`` start-up short.
+    """
     import importlib
 
     parser = argparse.ArgumentParser(
@@ -45,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gitexp {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in (only,) if only else COMMANDS:
         module = importlib.import_module(f"gitexp.commands.{name}")
         module.add_parser(subparsers)
     return parser
@@ -76,7 +94,7 @@ def _glue_dash_values(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _glue_dash_values(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
@@ -88,6 +106,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             print(f"  {exc.hint}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        # The machine said no (permissions, a full or read-only disk): not a gitexp bug.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"gitexp: error: {exc.strerror}{where}", file=sys.stderr)
+        print(
+            "  Free disk space or fix permissions, then run the command again; a run that "
+            "was going is finalized by the next gitexp command.",
+            file=sys.stderr,
+        )
+        return EXIT_REPO_STATE
     except KeyboardInterrupt:
         print("gitexp: interrupted", file=sys.stderr)
         return 130

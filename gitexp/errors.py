@@ -16,6 +16,7 @@ EXIT_UNKNOWN_RUN = 5  # run reference matches nothing, or more than one run
 EXIT_REPO_STATE = 6  # the repository or workspace is in a state gitexp will not touch
 EXIT_FORMAT = 7  # a run written by a newer gitexp, or corrupted run metadata
 EXIT_RERUN_FAILED = 8  # gitexp rerun: the rerun's command failed (no verdict)
+EXIT_TRANSFER = 9  # push, pull, gc, restore, rm --remote: something did not move (see report)
 EXIT_INTERNAL = 70  # a bug in gitexp (EX_SOFTWARE)
 
 
@@ -55,3 +56,9 @@ class RepositoryStateError(GitexpError):
 
 class FormatError(GitexpError):
     exit_code = EXIT_FORMAT
+
+
+class TransferError(GitexpError):
+    """A push, fetch or artifact transfer failed (after a report of what did move)."""
+
+    exit_code = EXIT_TRANSFER

@@ -139,6 +139,8 @@ class Run:
         self._output: TextIO | None = None
         self._script: dict[str, Any] = {}
         self._helpers: list[threading.Thread] = []
+        self._system: Any = None  # the system-metrics sampler of a directly run script
+        self.resumed = False  # True when this run continues an earlier one (resume=)
         if live is not None:
             self._logger = Logger(live.file("history.jsonl"), self._start)
             config._on_change = self._config_changed
@@ -170,6 +172,8 @@ class Run:
             return
         self._finished = True
         self._stop.set()
+        if self._system is not None:
+            self._system.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
         self._flush_live(final=True)
@@ -222,6 +226,38 @@ class Run:
         defs = self._script.setdefault("extra", {}).setdefault("metric_definitions", {})
         defs[str(name)] = definition
         self._write_script_json()
+
+    def log_artifact(
+        self,
+        artifact_or_path: str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Keep a file or folder the script wrote as an artifact of the run.
+
+        Its content when the run ends goes into the DVC cache (the repository needs a DVC
+        project), a pointer into the run; ``gitexp push`` uploads it and ``gitexp
+        restore`` brings it back (docs/sharing.md).  wandb's other arguments are ignored.
+        """
+        if self._live is None or self._forked or self._finished:
+            return
+        path = os.path.abspath(os.fspath(artifact_or_path))
+        if not os.path.exists(path):
+            warnings.warn(
+                f"gitexp: log_artifact: {path} does not exist yet; it is recorded if it "
+                "exists when the run ends",
+                stacklevel=2,
+            )
+        from gitexp.core import values
+
+        # One request per line, read by the recorder (core/artifact_record.py).
+        line = values.dumps({"path": path, "kind": "logged", "name": name, "type": type})
+        try:
+            with open(self._live.file("artifacts.jsonl"), "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as exc:
+            self._warn_failure(f"could not record artifact {path}: {exc}")
 
     def __enter__(self) -> Run:
         return self

@@ -16,7 +16,8 @@ from gitexp.core.config import Config, deep_merge, load_config_file
 from gitexp.core.envvars import ENV_ALL_RANKS, ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
 
 # wandb arguments kept in the run record as given (JSON-able values only).
-_KEPT_ARGS = ("entity", "job_type", "project", "group", "resume", "id", "anonymous")
+_KEPT_ARGS = ("entity", "job_type", "project", "group", "anonymous")
+_RESUME_MODES = {True: "allow", "allow": "allow", "auto": "allow", "must": "must", "never": "never"}
 
 _current: Run | None = None
 _hooks_installed = False
@@ -36,10 +37,22 @@ def init(
     job_type: str | None = None,
     mode: str | None = None,
     reinit: bool | None = None,
+    id: str | None = None,  # wandb names it so
+    resume: bool | str | None = None,
     **wandb_kwargs: Any,
 ) -> Run:
-    """Start (or join) a run; returns the active run if one is already going."""
+    """Start (or join) a run; returns the active run if one is already going.
+
+    ``id`` and ``resume`` ("allow", "must", "never"; True means "allow") continue a run
+    that ended (crashed, interrupted, preempted) under its id: see docs/workflow.md.
+    """
     global _current
+    from gitexp.api.notebook import in_notebook
+
+    notebook = in_notebook()
+    if reinit is None and notebook:
+        reinit = True  # a notebook's next init() finishes the run of the previous one
+    resume_mode = _resume_mode(id, resume)
     if _current is not None and not _current._finished and not _current._forked:
         if not reinit:
             return _current
@@ -60,17 +73,80 @@ def init(
             f"gitexp: ignoring wandb arguments it does not use: {', '.join(ignored)}",
             stacklevel=2,
         )
+    rank = _rank()
+    wrapped = bool(os.environ.get(ENV_LIVE_DIR) and os.environ.get(ENV_RUN_ID))
+    if rank is not None and os.environ.get(ENV_ALL_RANKS) == "1":
+        # Every rank records its own run, all in one group (docs/workflow.md).
+        fields["group"] = fields["group"] or _ddp_group()
+        fields["name"] = f"{fields['name'] or fields['group']}-rank{rank}"
+        extra.update(rank=rank, world_size=_int_env("WORLD_SIZE"))
+        if id is not None and rank != 0:
+            id = f"{id}-rank{rank}"
     if mode == "disabled" or not _this_rank_records():
         run = Run(
             run_id="disabled", name=name or "disabled", config=Config(defaults), mode=DISABLED
         )
-    elif os.environ.get(ENV_LIVE_DIR) and os.environ.get(ENV_RUN_ID):
+    elif wrapped and rank in (None, 0):
+        if (id is not None and id != os.environ.get(ENV_RUN_ID)) or resume_mode is not None:
+            warnings.warn(
+                "gitexp: under `gitexp run`, id= and resume= are ignored: "
+                "resume with `gitexp run --resume RUN`",
+                stacklevel=2,
+            )
         run = _join(defaults, fields, extra)
     else:
-        run = _start_here(defaults, fields, extra)
+        run = _start_here(defaults, fields, extra, id, resume_mode, notebook)
     _current = run
     _install_hooks()
     return run
+
+
+def _resume_mode(run_id: str | None, resume: bool | str | None) -> str | None:
+    """Check ``id=`` and ``resume=``; the mode ("allow", "must", "never") or None."""
+    if run_id is not None:
+        from gitexp.core.ids import check_user_id
+
+        problem = check_user_id(run_id) if isinstance(run_id, str) else "an id is a string"
+        if problem is not None:
+            raise ValueError(f"gitexp.init(id={run_id!r}): {problem}")
+    if resume is None or resume is False:
+        return None
+    mode = _RESUME_MODES.get(resume) if isinstance(resume, (bool, str)) else None
+    if mode is None:
+        raise ValueError(f"gitexp.init(resume={resume!r}): use 'allow', 'must', 'never' or True")
+    if mode == "must" and run_id is None:
+        raise ValueError("gitexp.init(resume='must') needs the run's id: init(id=..., ...)")
+    return mode
+
+
+def _rank() -> int | None:
+    """This process's DDP rank (``RANK``, else ``LOCAL_RANK``); None outside DDP."""
+    for name in ("RANK", "LOCAL_RANK"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return None
+
+
+def _int_env(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _ddp_group() -> str:
+    """The default group of a DDP job's runs: the same string in every rank."""
+    run_id = os.environ.get(ENV_RUN_ID)
+    if os.environ.get(ENV_LIVE_DIR) and run_id:
+        from gitexp.core.live import LiveDir
+
+        state = LiveDir(os.environ[ENV_LIVE_DIR]).read_json("run.json") or {}
+        return str(state.get("group") or f"ddp-{run_id[:7]}")
+    elastic = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    if elastic and elastic != "none":
+        return f"ddp-{elastic}"
+    import socket
+
+    return f"ddp-{socket.gethostname()}-{os.getppid()}"
 
 
 def _this_rank_records() -> bool:
@@ -117,9 +193,14 @@ def _join(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any
         live=live,
         start=state.get("start"),
     )
+    resumes = state.get("resumes") if isinstance(state.get("resumes"), list) else []
+    run.resumed = bool(resumes)
     if run._logger is not None:
-        # A second init in the same wrapped run (reinit=True) continues its steps.
+        # A second init in the same wrapped run (reinit=True) continues its steps; so
+        # does a resumed run (`gitexp run --resume`), after its last recorded step.
         run._logger.continue_after(_last_logged_step(live.file("history.jsonl")))
+        if resumes and isinstance(resumes[-1], dict):
+            run._logger.continue_after(int(resumes[-1].get("from_step") or 0) - 1)
     run._script.update({k: v for k, v in fields.items() if v is not None})
     run._script["extra"] = extra
     run._script["python"] = {"executable": sys.executable, "version": sys.version.split()[0]}
@@ -171,14 +252,26 @@ def _write_packages(live: Any) -> threading.Thread:
     return thread
 
 
-def _start_here(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any]) -> Run:
+def _start_here(
+    defaults: dict[str, Any],
+    fields: dict[str, Any],
+    extra: dict[str, Any],
+    run_id: str | None = None,
+    resume: str | None = None,
+    notebook: bool = False,
+) -> Run:
     """Record a run from this process (the script was not started by ``gitexp run``)."""
     from gitexp.adapters.git import GitRepo
     from gitexp.core.recorder import recover_stale_runs
+    from gitexp.core.resume import resume_run, run_exists
     from gitexp.core.starting import collect_slow_facts, start_background, start_run
-    from gitexp.errors import GitexpError
+    from gitexp.core.sysmetrics import start_sampler
+    from gitexp.errors import GitexpError, RepositoryStateError, UnknownRunError
 
     script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else None
+    command = [sys.executable, *sys.argv]
+    config = defaults
+    resumed = False
     try:
         try:
             repo = GitRepo.discover()
@@ -187,43 +280,97 @@ def _start_here(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[st
                 raise
             repo = GitRepo.discover(script_dir)
         recover_stale_runs(repo)
-        recorder, snapshot = start_run(
-            repo,
-            command=[sys.executable, *sys.argv],
-            config=defaults,
-            source="script",
-            name=fields["name"],
-            tags=fields["tags"],
-            notes=fields["notes"],
-            group=fields["group"],
-            extra=extra,
-        )
-        recorder.info.job_type = fields["job_type"]
-        recorder.info.project = fields["project"]
+        if notebook:
+            command = _notebook_command(repo.root, extra)
+        exists = run_id is not None and run_exists(repo, run_id)
     except Exception as exc:
-        warnings.warn(f"gitexp: not recording this run: {exc}", stacklevel=3)
-        return Run(
-            run_id="disabled",
-            name=fields["name"] or "disabled",
-            config=Config(defaults),
-            mode=DISABLED,
-        )
+        return _not_recording(exc, fields, defaults)
+    try:
+        if exists and resume in (None, "never"):
+            raise RepositoryStateError(
+                f"a run with id {run_id} exists already",
+                "Continue it with gitexp.init(id=..., resume='allow'), or choose another id.",
+            )
+        if not exists and resume == "must":
+            raise UnknownRunError(f"resume='must', but there is no run {run_id} to resume")
+        if exists and run_id is not None:
+            recorder, snapshot, recorded = resume_run(repo, run_id)
+            config = deep_merge(defaults, recorded)
+            resumed = True
+        else:
+            recorder, snapshot = start_run(
+                repo,
+                command=command,
+                config=defaults,
+                source="script",
+                name=fields["name"],
+                tags=fields["tags"],
+                notes=fields["notes"],
+                group=fields["group"],
+                extra=extra,
+                run_id=run_id,
+            )
+            recorder.info.job_type = fields["job_type"]
+            recorder.info.project = fields["project"]
+    except (RepositoryStateError, UnknownRunError):
+        repo.close()
+        raise  # the id or resume= the script asked for cannot be honoured: a clear error
+    except Exception as exc:
+        repo.close()
+        return _not_recording(exc, fields, defaults)
     info = recorder.info
     run = Run(
         run_id=info.id,
         name=info.name,
-        config=Config(defaults),
+        config=Config(config),
         mode=SCRIPT,
         live=recorder.live,
         recorder=recorder,
         start=info.start,
     )
+    if resumed and run._logger is not None:
+        run.resumed = True
+        run._logger.continue_after(int(info.resumes[-1]["from_step"]) - 1)
     run._capture_output()
     run._helpers.append(
         start_background(lambda: collect_slow_facts(recorder, snapshot.skipped), "gitexp-manifest")
     )
+    last = recorder.system.last_step
+    run._system = start_sampler(
+        recorder.live.file("system.jsonl"), info.start, os.getpid(), 0 if last is None else last + 1
+    )
     run._start_background()
     return run
+
+
+def _not_recording(exc: Exception, fields: dict[str, Any], defaults: dict[str, Any]) -> Run:
+    warnings.warn(f"gitexp: not recording this run: {exc}", stacklevel=4)
+    return Run(
+        run_id="disabled", name=fields["name"] or "disabled", config=Config(defaults), mode=DISABLED
+    )
+
+
+def _notebook_command(root: str, extra: dict[str, Any]) -> list[str]:
+    """A notebook's run: its path in ``extra``, a warning when the running cell is unsaved."""
+    from gitexp.api.notebook import notebook_path, rerun_command, running_cell_unsaved
+
+    path = notebook_path()
+    if path is None:
+        warnings.warn(
+            "gitexp: cannot tell which notebook this kernel runs; set the environment variable "
+            "GITEXP_NOTEBOOK to its path so that the run names it",
+            stacklevel=5,
+        )
+        return [sys.executable, "-m", "ipykernel_launcher"]
+    extra["notebook"] = os.path.relpath(path, root).replace(os.sep, "/")
+    if running_cell_unsaved(path):
+        warnings.warn(
+            f"gitexp: {os.path.basename(path)} has unsaved changes (the cell calling "
+            "gitexp.init() differs from the saved file); the run records the notebook as "
+            "last saved: save it (Ctrl-S) before init() to record what runs",
+            stacklevel=5,
+        )
+    return rerun_command(path)
 
 
 def _install_hooks() -> None:

@@ -57,6 +57,9 @@ def add_parser(subparsers: Any) -> None:
         metavar="NAMES",
         help="show exactly these columns, comma separated (e.g. name,config.lr,metrics.loss.min)",
     )
+    parser.add_argument(
+        "--group", metavar="G", help="show only the runs of group G (a DDP job, a sweep)"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     add_example(
         parser,
@@ -72,10 +75,15 @@ def main(args: argparse.Namespace) -> int:
     with GitRepo.discover() as repo:
         recover_stale_runs(repo)
         every = list_runs(repo)
+        if args.group is not None:
+            every = [entry for entry in every if entry.row.get("group") == args.group]
         runs = select(repo, every, args.where, args.sort, args.columns)
     shown = runs if args.all or args.n <= 0 else runs[: args.n]
     if args.json:
         print_json([dict(entry.row, id=entry.id, commit=entry.commit.decode()) for entry in shown])
+        return 0
+    if not every and args.group is not None:
+        print(f"No run in group {args.group!r}.")
         return 0
     if not every:
         print("No runs yet. Record one with: gitexp run -- python train.py")
@@ -133,7 +141,9 @@ def render_table(runs: list[RunEntry]) -> str:
     rows = [entry.row for entry in runs]
     config_keys = varying_keys(rows, "config", lambda v: v)[:MAX_VARYING_COLUMNS]
     metric_keys = varying_keys(rows, "metrics", _last)[:MAX_VARYING_COLUMNS]
-    headers = ["id", "name", "status", "start", "duration", "baseline"]
+    grouped = any(row.get("group") for row in rows)
+    headers = ["id", "name", *(["group"] if grouped else []), "status", "start", "duration"]
+    headers.append("baseline")
     both = set(config_keys) & set(metric_keys)  # e.g. "lr" set in config and logged
     headers += [f"config.{k}" if k in both else k for k in config_keys]
     headers += [f"metrics.{k}" if k in both else k for k in metric_keys]
@@ -152,6 +162,7 @@ def render_table(runs: list[RunEntry]) -> str:
         line = [
             entry.id[:SHORT_ID_LENGTH],
             entry.name,
+            *([str(row.get("group") or "")] if grouped else []),
             entry.status,
             fmt_time(start),
             fmt_duration(duration),

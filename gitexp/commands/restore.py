@@ -7,7 +7,7 @@ from typing import Any
 
 from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example, say
-from gitexp.core import restore
+from gitexp.core import artifact_restore, restore
 from gitexp.core.ids import short_id
 from gitexp.core.listing import list_runs
 from gitexp.core.recorder import recover_stale_runs
@@ -62,9 +62,20 @@ def main(args: argparse.Namespace) -> int:
         specs = restore.pathspecs(repo, args.paths)
         target = restore.snapshot_files(repo, view.root_tree)
         plan = restore.plan_restore(repo, target, specs, args.exact)
+        artifacts = artifact_restore.plan_artifacts(repo, entry.commit, specs, plan)
         if args.dry_run:
             _print_plan(plan, label)
+            for item in artifacts.writes:  # core/artifact_restore.py
+                risky = " (uncommitted work)" if item.path in artifacts.at_risk else ""
+                print(f"  write   {item.path}   (artifact, from DVC){risky}")
             return 0
+        if artifacts.at_risk and not args.force:
+            raise RepositoryStateError(
+                f"restoring {label} would overwrite {len(artifacts.at_risk)} file(s) git "
+                "cannot bring back with the run's artifacts:\n" + _listing(artifacts.at_risk),
+                "Move them out of the way, or overwrite them with --force "
+                "(--stash does not save artifact files).",
+            )
         if plan.at_risk and not (args.stash or args.force):
             raise RepositoryStateError(
                 f"restoring {label} would overwrite uncommitted work in "
@@ -78,7 +89,10 @@ def main(args: argparse.Namespace) -> int:
             ref, stash_command = restore.stash_at_risk(repo, plan, entry.id)
             say(f"saved {len(plan.at_risk)} file(s) with uncommitted work in {ref}")
         restore.apply_plan(repo, plan)
+        restored = artifact_restore.materialize(repo, artifacts.writes, say)
     _report(plan, label, stash_command)
+    if restored:
+        say(f"restored {len(restored)} artifact(s), hashes checked: {', '.join(restored)}")
     return 0
 
 

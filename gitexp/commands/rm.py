@@ -9,10 +9,11 @@ from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example, print_json, say
 from gitexp.core.ids import short_id
 from gitexp.core.listing import list_runs
+from gitexp.core.pushing import delete_remote_runs
 from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.removal import remove_runs
 from gitexp.core.resolve import resolve
-from gitexp.errors import RepositoryStateError
+from gitexp.errors import RepositoryStateError, TransferError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -28,8 +29,18 @@ def add_parser(subparsers: Any) -> None:
         "--dry-run", action="store_true", help="print what would be deleted, delete nothing"
     )
     parser.add_argument("--force", action="store_true", help="also delete runs running here")
+    parser.add_argument(
+        "--remote",
+        metavar="REMOTE",
+        help="delete the runs on this git remote too (their artifacts stay until gitexp gc)",
+    )
     parser.add_argument("--json", action="store_true", help="print the deleted runs as JSON")
-    add_example(parser, "gitexp rm latest", "gitexp rm 3kq9x2a brisk-falcon-07 --dry-run")
+    add_example(
+        parser,
+        "gitexp rm latest",
+        "gitexp rm 3kq9x2a brisk-falcon-07 --dry-run",
+        "gitexp rm --remote origin 3kq9x2a",
+    )
     parser.set_defaults(func=main)
 
 
@@ -39,6 +50,10 @@ def main(args: argparse.Namespace) -> int:
         runs = list_runs(repo)
         entries = [resolve(text, runs) for text in args.runs]
         removed = remove_runs(repo, entries, args.dry_run, args.force)
+        on_remote: dict[str, str | None] = {}
+        if args.remote and not args.dry_run:  # core/pushing.py
+            gone = [item.entry.id for item in removed if item.deleted]
+            on_remote = delete_remote_runs(repo, args.remote, gone) if gone else {}
     failed = [item for item in removed if not item.deleted]
     if args.json:
         print_json(
@@ -50,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
                     "ref": item.ref,
                     "commit": item.entry.commit.decode(),
                     "deleted": item.deleted and not args.dry_run,
+                    "remote_error": on_remote.get(item.entry.id),
                 }
                 for item in removed
             ]
@@ -64,6 +80,7 @@ def main(args: argparse.Namespace) -> int:
             for item in removed:
                 if item.deleted:
                     say(f"  git update-ref {item.ref} {item.entry.commit.decode()}")
+    _remote_report(args, on_remote)
     if failed:
         raise RepositoryStateError(
             "changed by another gitexp while deleting, left alone: "
@@ -71,3 +88,21 @@ def main(args: argparse.Namespace) -> int:
             "Look at them with `gitexp ls` and run `gitexp rm` again if you still want that.",
         )
     return 0
+
+
+def _remote_report(args: argparse.Namespace, on_remote: dict[str, str | None]) -> None:
+    if args.remote and args.dry_run:
+        say(f"would delete them on {args.remote} too")
+    if not on_remote:
+        return
+    if not args.json:
+        say(f"deleted on {args.remote}: {sum(1 for e in on_remote.values() if e is None)}")
+    errors = {run_id: error for run_id, error in on_remote.items() if error}
+    if errors:
+        for run_id, error in errors.items():
+            say(f"  not deleted on {args.remote}: {short_id(run_id)}: {error}")
+        raise TransferError(
+            f"{len(errors)} run(s) deleted here but not on {args.remote}",
+            f"Run `git push {args.remote} --delete refs/gitexp/runs/<id>` once the "
+            "remote accepts it.",
+        )

@@ -14,6 +14,7 @@ from typing import Any
 from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example, say
 from gitexp.core import config as configmod
+from gitexp.core.artifact_record import check_outputs, request_outputs
 from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.starting import (
     start_run,
@@ -50,6 +51,23 @@ def add_parser(subparsers: Any) -> None:
         metavar="PATH",
         help="keep an untracked file that looks like a secret or is large; repeatable",
     )
+    parser.add_argument(
+        "--out",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="record this file or folder the command writes as an artifact (DVC); repeatable",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue RUN (crashed, interrupted, preempted): same id, history goes on",
+    )
+    parser.add_argument(
+        "--no-system-metrics",
+        action="store_true",
+        help="do not sample CPU, memory and GPU use (GITEXP_SYSTEM_METRICS=0)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     add_example(parser, "gitexp run -p lr=0.01 --tag baseline -- python train.py --epochs 3")
     parser.set_defaults(func=main)
@@ -69,6 +87,9 @@ def main(args: argparse.Namespace) -> int:
         file_config = configmod.load_config_file(args.config) if args.config else None
         config = configmod.resolve(None, file_config, overrides)
         recover_stale_runs(repo)
+        args.out = check_outputs(repo.root, args.out)  # before anything starts
+        if args.resume:
+            return _resume(repo, args, command, file_config, overrides)
         cli_fields = tuple(
             field
             for field, given in (("name", args.name), ("tags", args.tag), ("notes", args.note))
@@ -87,4 +108,41 @@ def main(args: argparse.Namespace) -> int:
             cli_fields=(*cli_fields, "group") if args.group else cli_fields,
             warn=lambda message: say(f"warning: {message}"),
         )
-        return supervise(recorder, command, config, snapshot.skipped, say)
+        request_outputs(recorder.live.path, args.out)
+        return supervise(
+            recorder, command, config, snapshot.skipped, say, not args.no_system_metrics
+        )
+
+
+def _resume(
+    repo: GitRepo,
+    args: argparse.Namespace,
+    command: list[str],
+    file_config: dict[str, Any] | None,
+    overrides: list[tuple[list[str], Any]],
+) -> int:
+    """``gitexp run --resume RUN``: the run goes on under its id (docs/workflow.md)."""
+    from gitexp.core.listing import list_runs
+    from gitexp.core.resolve import resolve
+    from gitexp.core.resume import resume_run
+
+    if args.name or args.tag or args.note or args.group:
+        raise UsageError(
+            "--resume keeps the run's name, tags, note and group",
+            "Change them afterwards with gitexp rename / tag / note.",
+        )
+    entry = resolve(args.resume, list_runs(repo))
+    recorder, snapshot, config = resume_run(
+        repo,
+        entry.id,
+        config=configmod.resolve(None, file_config, overrides),
+        include=frozenset(args.include),
+        cli_fields=("name", "tags", "notes", "group"),
+        warn=lambda message: say(f"warning: {message}"),
+    )
+    resumed = recorder.info.resumes[-1]
+    changed = "; the code changed since it started" if resumed["code_changed"] else ""
+    name = f"{recorder.info.name} ({entry.id[:7]})"
+    say(f"resuming run {name} at step {resumed['from_step']}{changed}")
+    request_outputs(recorder.live.path, args.out)
+    return supervise(recorder, command, config, snapshot.skipped, say, not args.no_system_metrics)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitexp._version import __version__
-from gitexp.adapters.git import GitRepo
+from gitexp.adapters.git import MODE_TREE, GitRepo
 from gitexp.core import comparison, manifest, series
 from gitexp.core.compare import code_changes, unified_code_diff
 from gitexp.core.config import flatten_config
@@ -44,8 +44,10 @@ class RunData:
     live: bool = False  # history read from the live folder of a run still going
 
 
-def _live_rows(repo: GitRepo, run_id: str) -> list[dict[str, Any]] | None:
-    path = os.path.join(live_root(repo.commondir), run_id, "history.jsonl")
+def _live_rows(
+    repo: GitRepo, run_id: str, name: str = "history.jsonl"
+) -> list[dict[str, Any]] | None:
+    path = os.path.join(live_root(repo.commondir), run_id, name)
     try:
         with open(path, "rb") as handle:
             return parse_rows(handle.read())
@@ -60,8 +62,22 @@ def load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     live = rows is not None
     if rows is None:
         rows = read_history(repo, view)
+    # System metrics (system/cpu_percent, ...) are keyed by time: their _step counts samples.
+    system = _live_rows(repo, entry.id, "system.jsonl") if live else None
+    rows = rows + (system if system is not None else _system_rows(repo, view))
     scalars, histograms = series.split_history(rows)
     return RunData(view, scalars, histograms, live)
+
+
+def _system_rows(repo: GitRepo, view: RunView) -> list[dict[str, Any]]:
+    found = repo.lookup_path(view.meta_tree, b"system")
+    if found is None or found[0] != MODE_TREE:
+        return []
+    rows: list[dict[str, Any]] = []
+    for name, (_mode, sha) in sorted(repo.tree_entries(found[1]).items()):
+        if name.endswith(b".jsonl"):
+            rows.extend(parse_rows(repo.read_blob(sha)))
+    return rows
 
 
 def _plain(value: Any) -> Any:

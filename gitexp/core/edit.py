@@ -48,7 +48,13 @@ def apply_edit(repo: GitRepo, entry: RunEntry, edit: Edit) -> tuple[RunInfo, Obj
     run_json = repo.lookup_path(root, f"{META_DIR}/run.json".encode())
     if meta is None or run_json is None:
         raise FormatError(f"run {entry.id} has no {META_DIR}/run.json; it cannot be edited")
-    info = RunInfo.from_json(repo.read_blob(run_json[1]).decode("utf-8"))
+    try:
+        info = RunInfo.from_json(repo.read_blob(run_json[1]).decode("utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise FormatError(
+            f"run {entry.id} has corrupted metadata (.gitexp/run.json: {exc}); it cannot be edited",
+            f"Read it with `git show refs/gitexp/runs/{entry.id}:.gitexp/run.json`.",
+        ) from None
     tags = [t for t in info.tags if t not in edit.remove_tags]
     tags += [t for t in edit.add_tags if t not in tags]
     info.tags = tags

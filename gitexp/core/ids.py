@@ -10,6 +10,7 @@ repeat.
 
 from __future__ import annotations
 
+import re
 import secrets
 
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -36,6 +37,22 @@ def new_run_id() -> str:
 
 def is_run_id(text: str) -> bool:
     return len(text) == ID_LENGTH and all(c in ID_ALPHABET for c in text)
+
+
+# A run id given by the user (``init(id=...)``): one safe ref component, 1 to 64 characters.
+_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_user_id(text: str) -> str | None:
+    """Why ``text`` cannot be a run id (None when it can)."""
+    if not _USER_ID.match(text):
+        return (
+            "a run id is 1 to 64 characters: letters, digits, '.', '_', '-', "
+            "starting with a letter or digit"
+        )
+    if ".." in text or text.endswith((".lock", ".")):
+        return "a run id cannot contain '..' or end with '.lock' or '.'"
+    return None
 
 
 def new_run_name() -> str:

@@ -56,9 +56,9 @@ def _load_cache(path: str) -> dict[str, Any]:
 
 
 def _save_cache(path: str, cache: dict[str, Any]) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(values.dumps(cache))
         os.replace(tmp, path)

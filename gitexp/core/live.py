@@ -13,6 +13,7 @@ snapshot tree and what the command line fixed), ``run.json``, ``config.json``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -75,9 +76,37 @@ class LiveDir:
         return os.path.join(self.path, name)
 
     def create(self) -> None:
+        """Make the folder and name this process its owner at once.
+
+        A folder without ``owner.json`` might belong to a recorder on another host, so it
+        counts as alive until quiet for ``STALE_HEARTBEAT_SECONDS``: a recorder killed
+        before naming itself would leave it behind that long.
+        """
         os.makedirs(self.path)
+        self.claim()
 
     def remove(self) -> None:
+        """Remove the folder, ``owner.json`` last.
+
+        A removal cut short (the recorder killed meanwhile) then leaves a folder whose
+        owner is known to be gone, which the next command removes, never an ownerless one
+        that looks alive for ``STALE_HEARTBEAT_SECONDS``.
+        """
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return
+        for name in names:
+            if name == "owner.json":
+                continue
+            path = os.path.join(self.path, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.unlink(self.file("owner.json"))
         shutil.rmtree(self.path, ignore_errors=True)
 
     def exists(self) -> bool:

@@ -55,6 +55,8 @@ class RunInfo:
     format: int = FORMAT_VERSION
     gitexp_version: str = ""
     rerun_of: str | None = None  # the run this one re-executed (``gitexp rerun``)
+    # One entry per resumption: {time, from_step, code_changed, snapshot, host}.
+    resumes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def duration(self) -> float | None:
@@ -89,6 +91,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "end": (int, float, type(None)),
     "exit_code": (int, type(None)),
     "tags": (list,),
+    "resumes": (list,),
     "extra": (dict,),
     "format": (int,),
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from typing import Any
 
 from gitexp.adapters.git import MODE_FILE, MODE_TREE, GitRepo, ObjectId
@@ -56,6 +57,12 @@ class Recorder:
         self.history = historymod.History()
         self._history_offset = 0
         self._chunk_blobs: list[ObjectId] = []
+        # System metrics (``system.jsonl``, written by the sampler): chunked as the history.
+        self.system = historymod.History()
+        self._system_offset = 0
+        self._system_blobs: list[ObjectId] = []
+        # A resumed run's summary overrides from before the resumption (docs/workflow.md).
+        self.base_overrides: dict[str, Any] = dict(state.get("summary_base") or {})
         self._last_meta_tree: ObjectId | None = None
         self._last_checkpoint = time.monotonic()
         self._lock = threading.Lock()
@@ -112,7 +119,22 @@ class Recorder:
             return None
         recorder = cls(repo, live, info, state)
         recorder.head = head
+        if info.resumes:  # the rows from before the resumption are in git, not in the live folder
+            recorder.preload()
         return recorder
+
+    def preload(self) -> None:
+        """Feed the history and system chunks committed at ``head`` (a resumed run)."""
+        if self.head is None:
+            return
+        root, _parents, _message = self.repo.commit_info(self.head)
+        for folder, history in (("history", self.history), ("system", self.system)):
+            found = self.repo.lookup_path(root, f"{META_DIR}/{folder}".encode())
+            if found is None or found[0] != MODE_TREE:
+                continue
+            for name, (_mode, sha) in sorted(self.repo.tree_entries(found[1]).items()):
+                if name.endswith(b".jsonl"):
+                    history.feed(self.repo.read_blob(sha), final=True)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -141,9 +163,17 @@ class Recorder:
             self.info.exit_code = exit_code
             self.info.signal = signal_name
             self.info.end = end if end is not None else self._guess_end(status)
+            if status != CRASHED:  # a recovering command never copies large files
+                self._record_artifacts()
             head = self._write(status, final=True)
             self.live.remove()
             return head
+
+    def _record_artifacts(self) -> None:
+        """Outputs and large left-out files into DVC's cache, pointers into the tree."""
+        from gitexp.core.artifact_record import collect_artifacts
+
+        collect_artifacts(self.repo, self.live, self.state, self.head)
 
     def _guess_end(self, status: str) -> float:
         if status != CRASHED:
@@ -159,8 +189,11 @@ class Recorder:
     def _write(self, event: str, create: bool = False, final: bool = False) -> ObjectId | None:
         self._merge_script_fields()
         config = self.live.read_json("config.json") or {}
-        overrides = self.live.read_json("summary.json") or {}
+        overrides = {**self.base_overrides, **(self.live.read_json("summary.json") or {})}
         self._feed_history(final)
+        self._system_offset += _feed_file(
+            self.live.file("system.jsonl"), self._system_offset, self.system, final
+        )
         meta_files = self._meta_files(config, overrides)
         meta_tree = self.repo.write_tree(meta_files)
         if meta_tree == self._last_meta_tree and not final:
@@ -231,23 +264,48 @@ class Recorder:
         inputs = _read_bytes(self.live.file("inputs.json"))
         if inputs is not None:
             files["inputs.json"] = inputs
+        artifacts = _read_bytes(self.live.file("artifacts.json"))  # core/artifact_record.py
+        if artifacts is not None:
+            files["artifacts.json"] = artifacts
         output = read_capped(self.live.file("output.log"))
         if output is not None:
             files["output.log"] = output
         entries = [(name.encode(), MODE_FILE, blob(data)) for name, data in files.items()]
-        for _index, chunk in self.history.take_full_chunks():
-            self._chunk_blobs.append(blob(chunk))
-        chunk_paths = [
-            (f"history/{historymod.chunk_name(i)}".encode(), MODE_FILE, sha)
-            for i, sha in enumerate(self._chunk_blobs)
+        chunk_paths = self._chunks("history", self.history, self._chunk_blobs)
+        chunk_paths += self._chunks("system", self.system, self._system_blobs)
+        for number, resume in enumerate(self.info.resumes, 1):
+            if isinstance(resume.get("snapshot"), str):  # keeps the changed code reachable
+                chunk_paths.append(
+                    (f"resumes/{number}".encode(), MODE_TREE, resume["snapshot"].encode())
+                )
+        return sorted(entries + chunk_paths)
+
+    def _chunks(
+        self, folder: str, history: historymod.History, blobs: list[ObjectId]
+    ) -> list[tuple[bytes, int, ObjectId]]:
+        for _index, chunk in history.take_full_chunks():
+            blobs.append(self.repo.write_blob(chunk))
+        paths = [
+            (f"{folder}/{historymod.chunk_name(i)}".encode(), MODE_FILE, sha)
+            for i, sha in enumerate(blobs)
         ]
-        current = self.history.current_chunk()
+        current = history.current_chunk()
         if current is not None:
             index, data = current
-            chunk_paths.append(
-                (f"history/{historymod.chunk_name(index)}".encode(), MODE_FILE, blob(data))
-            )
-        return sorted(entries + chunk_paths)
+            name = f"{folder}/{historymod.chunk_name(index)}".encode()
+            paths.append((name, MODE_FILE, self.repo.write_blob(data)))
+        return paths
+
+
+def _feed_file(path: str, offset: int, history: historymod.History, final: bool) -> int:
+    """Feed the whole lines of ``path`` after ``offset`` to ``history``; bytes used."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return 0
+    return history.feed(data, final=final)
 
 
 def _read_bytes(path: str) -> bytes | None:
@@ -280,5 +338,11 @@ def recover_stale_runs(repo: GitRepo) -> list[str]:
             recorder.finalize(CRASHED)
         except RuntimeError:
             continue  # another command finalized it first
+        except OSError as exc:
+            # No space or no permission: reading must still work; a later command retries.
+            warnings.warn(
+                f"gitexp: could not finalize crashed run {live.run_id}: {exc}", stacklevel=2
+            )
+            continue
         recovered.append(live.run_id)
     return recovered

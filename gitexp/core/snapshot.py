@@ -26,6 +26,8 @@ from gitexp.core.secrets import looks_secret
 
 RESERVED_DIR = b".gitexp"  # the run's metadata folder; a workspace folder of this name is left out
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+# Skipped files up to this size get an MD5 in snapshot.json (about 1 s of hashing here).
+MD5_MAX_BYTES = 1 << 30
 
 
 @dataclass
@@ -169,7 +171,8 @@ class _Walker:
         try:
             st = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
-            return  # deleted while we looked: recorded as deleted below
+            self.seen.discard(rel)  # deleted while we looked: recorded as deleted below
+            return
         mode = _file_mode(st)
         if mode is None:
             self.snap.skipped.append(SkippedFile(_show(rel), "special"))
@@ -188,6 +191,7 @@ class _Walker:
         try:
             data = _read(entry.path, mode)
         except FileNotFoundError:
+            self.seen.discard(rel)  # deleted while we looked: recorded as deleted below
             return
         except OSError as exc:
             self.snap.warnings.append(
@@ -276,6 +280,8 @@ def fill_skipped_hashes(root: str, skipped: list[SkippedFile]) -> None:
     for item in skipped:
         if item.reason != "too-large" or item.md5 is not None:
             continue
+        if item.size is not None and item.size > MD5_MAX_BYTES:
+            continue  # hours of hashing at the end of a run; offloading hashes it anyway
         path = os.path.join(root, item.path)
         digest = hashlib.md5(usedforsecurity=False)
         try:

@@ -38,6 +38,7 @@ def start_run(
     cli_fields: tuple[str, ...] = (),
     warn: Callable[[str], None] | None = None,
     rerun_of: str | None = None,
+    run_id: str | None = None,
 ) -> tuple[Recorder, Snapshot]:
     """Snapshot the workspace and create the run's ref (status ``running``)."""
     snapshot = take_snapshot(repo, include)
@@ -45,7 +46,7 @@ def start_run(
         (warn or _warn)(message)
     cwd = os.path.relpath(os.getcwd(), repo.root)
     info = RunInfo(
-        id=new_run_id(),
+        id=run_id or new_run_id(),
         name=name or new_run_name(),
         status=RUNNING,
         command=command,

@@ -25,6 +25,7 @@ from gitexp.core.record import FAILED, FINISHED, INTERRUPTED, KILLED
 from gitexp.core.recorder import Recorder
 from gitexp.core.snapshot import SkippedFile
 from gitexp.core.starting import SLOW_FACTS_WAIT, collect_slow_facts, start_background
+from gitexp.core.sysmetrics import start_sampler
 from gitexp.core.tee import start_tee
 
 EXIT_COMMAND_NOT_FOUND = 127
@@ -37,6 +38,7 @@ def supervise(
     config: dict[str, Any],
     skipped: list[SkippedFile],
     say: Callable[[str], None],
+    system_metrics: bool = True,
 ) -> int:
     """Run ``command`` as the run's process; return the exit code ``gitexp run`` exits with."""
     live = recorder.live
@@ -79,12 +81,26 @@ def supervise(
     facts = start_background(lambda: collect_slow_facts(recorder, skipped), "gitexp-manifest")
     stop = threading.Event()
     start_background(lambda: _checkpoints(recorder, stop, say), "gitexp-checkpoint")
+    sampler = None
+    if system_metrics:
+        last = recorder.system.last_step  # a resumed run's samples go on after its last one
+        first = 0 if last is None else last + 1
+        sampler = start_sampler(live.file("system.jsonl"), recorder.info.start, child.pid, first)
     returncode = child.wait()
     stop.set()
+    if sampler is not None:
+        sampler.stop()
     _wait_for_tee(tee_pid)
     facts.join(timeout=SLOW_FACTS_WAIT)
     status, exit_code, signal_name = _outcome(returncode, signals.interrupted)
-    recorder.finalize(status, exit_code, signal_name)
+    try:
+        recorder.finalize(status, exit_code, signal_name)
+    except OSError as exc:
+        # A full disk at the very end: the live folder still holds everything, and the
+        # next gitexp command (with space) finalizes the run from it.
+        say(f"error: could not write the final commit: {exc.strerror or exc}")
+        say("  Free disk space; the next gitexp command finalizes this run as crashed.")
+        return exit_code
     info = recorder.info
     say(
         f"run {info.name} ({info.id[:7]}) {status} in {info.duration or 0:.1f}s: "

@@ -1,0 +1,357 @@
+"""The only module that imports DVC: the artifact cache, remotes and hashes.
+
+gitexp keeps large files where DVC keeps them, in DVC's own content-addressed layout
+(``.dvc/cache/files/md5/ab/cdef...``, folders as ``<md5>.dir`` manifests), and moves
+them with DVC's data layer (dvc-data), so ``dvc pull`` understands what gitexp pushed.
+
+DVC is imported inside the methods, never at module import: ``import gitexp`` and
+``gitexp.log`` must not pay for it.  Above this layer everything is plain types:
+objects are DVC object ids (``"<md5>"`` or ``"<md5>.dir"``), paths are local strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitexp.errors import RepositoryStateError
+
+DIR_SUFFIX = ".dir"
+_DVC_LOGGERS = ("dvc", "dvc_data", "dvc_objects")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What a DVC pointer records about one file or folder."""
+
+    md5: str  # "<hex>" for a file, "<hex>.dir" for a folder (its manifest)
+    size: int
+    nfiles: int | None = None  # folders only
+    isexec: bool = False  # files only
+
+    @property
+    def isdir(self) -> bool:
+        return self.md5.endswith(DIR_SUFFIX)
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One file of a folder artifact, from its ``.dir`` manifest."""
+
+    relpath: str  # "/"-separated, relative to the folder
+    md5: str
+    isexec: bool
+
+
+@dataclass
+class Outcome:
+    """What a transfer moved, what was there already, and what failed (with why)."""
+
+    moved: set[str] = field(default_factory=set)
+    present: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)  # neither side has it
+    messages: list[str] = field(default_factory=list)
+
+
+def has_project(root: str) -> bool:
+    """Whether ``root`` holds a DVC project (a ``.dvc`` folder, as ``dvc init`` makes)."""
+    return os.path.isdir(os.path.join(root, ".dvc"))
+
+
+def no_project_error(root: str) -> RepositoryStateError:
+    return RepositoryStateError(
+        f"{root} has no DVC project: gitexp keeps artifacts in DVC's cache and remotes",
+        "Set DVC up once and commit it: `dvc init && dvc remote add -d storage "
+        "s3://bucket/path && git commit -m 'Set up DVC' .dvc .dvcignore` "
+        "(docs/sharing.md).",
+    )
+
+
+def file_md5(path: str) -> str:
+    """The MD5 of a file's bytes: DVC's hash of a file."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _dvc_messages(out: list[str]) -> Iterator[None]:
+    """Collect DVC's warnings and errors for gitexp's report instead of printing them."""
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage().strip()
+            if text and text not in out:
+                out.append(text)
+
+    handler = _Collect(logging.WARNING)
+    saved = []
+    for name in _DVC_LOGGERS:
+        log = logging.getLogger(name)
+        saved.append((log, log.propagate))
+        log.addHandler(handler)
+        log.propagate = False
+    try:
+        yield
+    finally:
+        for log, propagate in saved:
+            log.removeHandler(handler)
+            log.propagate = propagate
+
+
+class ArtifactStore:
+    """A DVC project's cache and remotes, as gitexp uses them."""
+
+    def __init__(self, root: str) -> None:
+        if not has_project(root):
+            raise no_project_error(root)
+        from dvc.repo import Repo
+
+        self.root = root
+        self._repo: Any = Repo(root, uninitialized=False)
+
+    def close(self) -> None:
+        self._repo.close()
+
+    def __enter__(self) -> ArtifactStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the local cache -------------------------------------------------------------
+
+    @property
+    def cache_path(self) -> str:
+        return str(self._repo.cache.local.path)
+
+    def add(self, path: str) -> Digest:
+        """Copy a file or folder into the cache (unchanged in the work tree); its digest."""
+        from dvc_data.hashfile.build import build
+        from dvc_data.hashfile.transfer import transfer
+        from dvc_objects.fs.local import LocalFileSystem
+
+        odb = self._repo.cache.local
+        messages: list[str] = []
+        with _dvc_messages(messages):
+            local = LocalFileSystem()  # type: ignore[no-untyped-call]
+            staging, meta, obj = build(odb, os.path.abspath(path), local, "md5")
+            result = transfer(staging, odb, {obj.hash_info}, shallow=False, hardlink=False)
+        if result.failed:
+            raise OSError(f"could not copy {path} into the DVC cache: {'; '.join(messages)}")
+        md5 = str(obj.hash_info.value)
+        if md5.endswith(DIR_SUFFIX):
+            return Digest(md5, int(meta.size or 0), int(meta.nfiles or 0))
+        return Digest(md5, int(meta.size or 0), isexec=bool(meta.isexec))
+
+    def in_cache(self, oids: Iterable[str]) -> set[str]:
+        """The objects of ``oids`` the local cache holds."""
+        odb = self._repo.cache.local
+        return {oid for oid in oids if odb.exists(oid)}
+
+    def cache_file(self, oid: str) -> str:
+        return str(self._repo.cache.local.oid_to_path(oid))
+
+    def tree(self, md5: str, remote: str | None = None) -> list[TreeEntry] | None:
+        """A folder's files from its ``.dir`` manifest: the cache's, else the remote's."""
+        from dvc_data.hashfile.hash_info import HashInfo
+        from dvc_data.hashfile.tree import Tree
+
+        hash_info = HashInfo("md5", md5)
+        places = [self._repo.cache.local]
+        with contextlib.suppress(Exception):
+            places.append(self._remote_odb(remote))
+        for odb in places:
+            try:
+                loaded = Tree.load(odb, hash_info)
+            except Exception:
+                continue
+            return [
+                TreeEntry("/".join(key), str(entry_hash.value), bool(meta and meta.isexec))
+                for key, meta, entry_hash in loaded
+            ]
+        return None
+
+    def objects(self, digests: Iterable[Digest], remote: str | None = None) -> dict[str, set[str]]:
+        """Every object each digest needs (a folder: its manifest and its files).
+
+        A folder whose manifest is neither cached nor on the remote maps to its manifest
+        only: the caller reports it, a transfer then fails for it.
+        """
+        out: dict[str, set[str]] = {}
+        for digest in digests:
+            needed = {digest.md5}
+            if digest.isdir:
+                entries = self.tree(digest.md5, remote)
+                needed.update(entry.md5 for entry in entries or [])
+            out[digest.md5] = needed
+        return out
+
+    def checkout(self, digest: Digest, dest: str, remote: str | None = None) -> None:
+        """Write a file or folder from the cache to ``dest``, checking every hash.
+
+        Each file is copied to a temporary name next to its place, hashed while copied,
+        and renamed into place only when its MD5 is the recorded one.
+        """
+        if not digest.isdir:
+            self._checkout_file(digest.md5, dest, digest.isexec)
+            return
+        entries = self.tree(digest.md5, remote)
+        if entries is None:
+            raise OSError(f"the folder manifest {digest.md5} is not in the cache")
+        if os.path.lexists(dest) and not os.path.isdir(dest):
+            os.unlink(dest)
+        for entry in entries:
+            parts = entry.relpath.split("/")
+            if any(part in ("", ".", "..", ".git") for part in parts):
+                raise OSError(f"unsafe path {entry.relpath!r} in folder manifest {digest.md5}")
+            self._checkout_file(entry.md5, os.path.join(dest, *parts), entry.isexec)
+
+    def _checkout_file(self, md5: str, dest: str, isexec: bool) -> None:
+        source = self.cache_file(md5)
+        folder = os.path.dirname(dest) or "."
+        os.makedirs(folder, exist_ok=True)
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            shutil.rmtree(dest)
+        tmp = os.path.join(folder, f".gitexp-artifact-{os.getpid()}.tmp")
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(source, "rb") as src, open(tmp, "wb") as dst:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+        if digest.hexdigest() != md5:
+            os.unlink(tmp)
+            raise OSError(
+                f"the cached copy of {md5} is damaged (its MD5 is {digest.hexdigest()}); "
+                f"delete {source} and fetch it again"
+            )
+        os.chmod(tmp, 0o755 if isexec else 0o644)
+        os.replace(tmp, dest)
+
+    # -- remotes ---------------------------------------------------------------------
+
+    def remote_name(self, name: str | None = None) -> str:
+        """The DVC remote to use: ``name``, else the project's default (``dvc remote -d``)."""
+        chosen = name or self._repo.config["core"].get("remote")
+        if not chosen:
+            raise RepositoryStateError(
+                "this DVC project has no default remote to keep artifacts in",
+                "Add one and commit it: `dvc remote add -d storage s3://bucket/path` "
+                "(or a shared folder), then `git commit .dvc/config` (docs/sharing.md).",
+            )
+        if chosen not in self._repo.config["remote"]:
+            raise RepositoryStateError(
+                f"there is no DVC remote named {chosen!r}",
+                "See the remotes with `dvc remote list`.",
+            )
+        return str(chosen)
+
+    def remote_url(self, name: str | None = None) -> str:
+        chosen = self.remote_name(name)
+        return str(self._repo.config["remote"][chosen].get("url", ""))
+
+    def _remote_odb(self, name: str | None) -> Any:
+        return self._repo.cloud.get_remote_odb(self.remote_name(name), "push")
+
+    def push(self, oids: set[str], remote: str | None = None) -> Outcome:
+        """Upload objects the remote lacks; objects neither side has are ``missing``."""
+        return self._transfer(oids, remote, upload=True)
+
+    def fetch(self, oids: set[str], remote: str | None = None) -> Outcome:
+        """Download objects the cache lacks from the remote."""
+        return self._transfer(oids, remote, upload=False)
+
+    def _transfer(self, oids: set[str], remote: str | None, upload: bool) -> Outcome:
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        outcome = Outcome()
+        if not oids:
+            return outcome
+        name = self.remote_name(remote)
+        infos = {HashInfo("md5", oid) for oid in oids}
+        cloud = self._repo.cloud
+        with _dvc_messages(outcome.messages):
+            try:
+                status = cloud.status(infos, remote=name)
+                local_only = {str(h.value) for h in status.new}
+                remote_only = {str(h.value) for h in status.deleted}
+                both = {str(h.value) for h in status.ok}
+                outcome.missing = {str(h.value) for h in status.missing}
+                wanted = local_only if upload else remote_only
+                outcome.present = both | (remote_only if upload else local_only)
+                if wanted:
+                    move = cloud.push if upload else cloud.pull
+                    result = move({HashInfo("md5", oid) for oid in wanted}, remote=name)
+                    outcome.failed = {str(h.value) for h in result.failed}
+                    outcome.moved = wanted - outcome.failed
+            except Exception as exc:  # credentials, network, a missing bucket: all fail
+                outcome.messages.append(_describe(exc))
+                outcome.failed = set(oids) - outcome.present - outcome.moved
+        return outcome
+
+    # -- garbage collection ------------------------------------------------------------
+
+    def used_by_dvc(self) -> set[str]:
+        """Objects DVC itself uses: the work tree and every commit of branches, tags and
+        remote-tracking refs (what ``dvc gc --all-commits --workspace`` keeps)."""
+        used: set[str] = set()
+        messages: list[str] = []
+        with _dvc_messages(messages):
+            for _odb, infos in self._repo.used_objs(
+                all_branches=True, all_tags=True, all_commits=True, force=True
+            ).items():
+                used.update(str(h.value) for h in infos if h.value)
+        return used
+
+    def list_objects(self, remote: str | None = None) -> dict[str, float | None]:
+        """Every object in the cache (or a remote) with its modification time, if known."""
+        odb = self._repo.cache.local if remote is None else self._remote_odb(remote)
+        out: dict[str, float | None] = {}
+        for oid in odb.all():
+            out[str(oid)] = None
+        for oid in out:
+            with contextlib.suppress(Exception):
+                out[oid] = _mtime(odb.fs.info(odb.oid_to_path(oid)))
+        return out
+
+    def remove_objects(self, oids: Iterable[str], remote: str | None = None) -> None:
+        from dvc_data.hashfile.db import get_index
+
+        odb = self._repo.cache.local if remote is None else self._remote_odb(remote)
+        paths = [odb.oid_to_path(oid) for oid in oids]
+        if not paths:
+            return
+        odb.fs.remove(paths)
+        if remote is not None:
+            get_index(odb).clear()  # DVC's index of the remote would list them still
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    for key in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        stamp = getattr(value, "timestamp", None)
+        if callable(stamp):
+            return float(stamp())
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if len(text) > 300 else text
+
+
+def age_seconds(mtime: float | None) -> float | None:
+    return None if mtime is None else max(0.0, time.time() - mtime)

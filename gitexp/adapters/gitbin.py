@@ -1,0 +1,161 @@
+"""The ``git`` binary, for what dulwich cannot do as the user's git does: talking to remotes.
+
+Pushes and fetches go through ``git`` itself so that every transport (a path, ssh,
+http(s), git://) works exactly as ``git push`` does for the user: credential helpers,
+ssh-agent, ``~/.ssh/config``, proxies, ``insteadOf`` rewrites.  git's progress goes
+straight to the user's terminal (stderr); the machine-readable answer (``--porcelain``)
+is parsed from stdout.  Local refs and objects stay dulwich's (``adapters/git.py``).
+
+Every git started here carries ``GITEXP_IN_COMMAND=1``: gitexp's own hooks then leave the
+work to the gitexp command that started it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+
+from gitexp.errors import RepositoryStateError, TransferError
+
+ENV_IN_COMMAND = "GITEXP_IN_COMMAND"
+ZERO = "0" * 40
+
+
+@dataclass(frozen=True)
+class RefResult:
+    """One line of ``git push --porcelain``."""
+
+    flag: str  # " " fast-forward, "*" new, "-" deleted, "=" up to date, "!" rejected, "+" forced
+    source: str
+    dest: str
+    summary: str
+
+    @property
+    def ok(self) -> bool:
+        return self.flag != "!"
+
+
+@dataclass
+class GitOutput:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env[ENV_IN_COMMAND] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    cwd: str,
+    args: list[str],
+    *,
+    show_progress: bool = False,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> GitOutput:
+    """Run ``git ARGS`` in ``cwd``; stderr goes to the terminal when ``show_progress``."""
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=_env(env),
+            input=stdin,
+            stdout=subprocess.PIPE,
+            stderr=None if show_progress else subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+    except FileNotFoundError:
+        raise RepositoryStateError(
+            "the git program is not installed (gitexp hands pushes and fetches to it)",
+            "Install git (https://git-scm.com/downloads) and try again.",
+        ) from None
+    return GitOutput(done.returncode, done.stdout, done.stderr or "")
+
+
+def config_get(cwd: str, key: str) -> str | None:
+    done = run(cwd, ["config", "--get", key])
+    value = done.stdout.strip()
+    return value if done.returncode == 0 and value else None
+
+
+def config_get_all(cwd: str, key: str) -> list[str]:
+    done = run(cwd, ["config", "--get-all", key])
+    return [line for line in done.stdout.splitlines() if line] if done.returncode == 0 else []
+
+
+def config_add(cwd: str, key: str, value: str) -> None:
+    done = run(cwd, ["config", "--add", key, value])
+    if done.returncode:
+        raise RepositoryStateError(f"git config --add {key} failed: {done.stderr.strip()}")
+
+
+def config_unset(cwd: str, key: str, value: str) -> None:
+    done = run(cwd, ["config", "--fixed-value", "--unset-all", key, value])
+    if done.returncode not in (0, 5):  # 5: nothing to unset
+        raise RepositoryStateError(f"git config --unset {key} failed: {done.stderr.strip()}")
+
+
+def remotes(cwd: str) -> list[str]:
+    return run(cwd, ["remote"]).stdout.split()
+
+
+def hooks_dir(cwd: str) -> str:
+    """Where git looks for hooks here (``core.hooksPath`` honoured), as an absolute path."""
+    done = run(cwd, ["rev-parse", "--git-path", "hooks"])
+    if done.returncode:
+        raise RepositoryStateError(f"git rev-parse failed: {done.stderr.strip()}")
+    return os.path.abspath(os.path.join(cwd, done.stdout.strip()))
+
+
+def ls_remote(cwd: str, remote: str, pattern: str) -> dict[str, str]:
+    """``{ref: sha}`` of the remote's refs matching ``pattern``."""
+    done = run(cwd, ["ls-remote", "--refs", remote, pattern], show_progress=True)
+    if done.returncode:
+        raise TransferError(
+            f"could not list the refs of remote {remote!r} (git ls-remote exited with "
+            f"{done.returncode}; see git's message above)",
+            "Check the remote's address and your access (`git ls-remote REMOTE` must work).",
+        )
+    out: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref:
+            out[ref] = sha
+    return out
+
+
+def push(
+    cwd: str, remote: str, refspecs: list[str], no_verify: bool = False
+) -> tuple[int, list[RefResult]]:
+    """``git push --porcelain`` (never forced); the exit code and one result per ref."""
+    args = ["push", "--porcelain"]
+    if no_verify:
+        args.append("--no-verify")
+    done = run(cwd, [*args, remote, *refspecs], show_progress=True)
+    return done.returncode, parse_porcelain(done.stdout)
+
+
+def parse_porcelain(text: str) -> list[RefResult]:
+    results: list[RefResult] = []
+    for line in text.splitlines():
+        if "\t" not in line or line.startswith("To "):
+            continue
+        flag, refs, *rest = line.split("\t")
+        source, _, dest = refs.partition(":")
+        results.append(RefResult(flag[:1] or " ", source, dest, rest[0] if rest else ""))
+    return results
+
+
+def fetch(cwd: str, remote: str, refspecs: list[str], prune: bool) -> int:
+    """``git fetch`` without tags; git's progress and errors reach the terminal."""
+    args = ["fetch", "--no-tags", "--no-write-fetch-head"]
+    if prune:
+        args.append("--prune")
+    return run(cwd, [*args, remote, *refspecs], show_progress=True).returncode

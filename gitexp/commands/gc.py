@@ -1,0 +1,93 @@
+"""``gitexp gc``: remove artifacts no run references (DVC cache; with --cloud the remote too)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters import artifacts as store_mod
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, print_json, say
+from gitexp.core import artifact_gc
+from gitexp.core.pulling import drop_mirror, fetch_mirror
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.sharing import default_remote
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "gc",
+        help="remove artifacts that no run references from the DVC cache (and remote)",
+        description="Remove from the DVC cache the artifact objects that no run uses: "
+        "neither a run here, nor a run seen on a git remote, nor DVC itself (work tree, "
+        "branches, tags, remote-tracking refs). With --cloud, first fetch the git "
+        "remote's runs, then clean the DVC remote as well. Objects newer than "
+        "--keep-recent are kept (a run or push in progress).",
+    )
+    parser.add_argument(
+        "--cloud", action="store_true", help="also remove unused objects from the DVC remote"
+    )
+    parser.add_argument(
+        "--remote",
+        metavar="REMOTE",
+        help="with --cloud: the git remote whose runs share the DVC remote (default: as git)",
+    )
+    parser.add_argument("--dvc-remote", metavar="NAME", help="the DVC remote (default: DVC's)")
+    parser.add_argument(
+        "--keep-recent",
+        default="1h",
+        metavar="DURATION",
+        help="keep objects written within DURATION (default 1h; 0 keeps none)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be removed, remove nothing"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_example(parser, "gitexp gc --dry-run", "gitexp gc --cloud --keep-recent 1d")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    keep = artifact_gc.parse_duration(args.keep_recent)
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        root = repo.root
+    if not store_mod.has_project(root):
+        raise store_mod.no_project_error(root)
+    prefix = None
+    if args.cloud:
+        git_remote = args.remote or default_remote(root, for_push=False)
+        say(f"fetching the runs of {git_remote}: their artifacts count as used")
+        prefix = fetch_mirror(root, git_remote)
+    results = []
+    with GitRepo.discover(root) as repo, store_mod.ArtifactStore(root) as store:
+        try:
+            dvc_remote = store.remote_name(args.dvc_remote) if args.cloud else None
+            used = artifact_gc.referenced(repo, store, dvc_remote)
+            results.append(artifact_gc.collect(store, used, None, keep, args.dry_run))
+            if dvc_remote is not None:
+                results.append(artifact_gc.collect(store, used, dvc_remote, keep, args.dry_run))
+        finally:
+            if prefix is not None:
+                drop_mirror(repo, prefix)
+    if args.json:
+        print_json(
+            [
+                {
+                    "where": r.where,
+                    "objects": r.total,
+                    "removed": r.removed,
+                    "kept_recent": r.kept_recent,
+                    "dry_run": args.dry_run,
+                }
+                for r in results
+            ]
+        )
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for result in results:
+        line = f"{result.where}: {verb} {len(result.removed)} of {result.total} object(s)"
+        if result.kept_recent:
+            line += f"; kept {result.kept_recent} newer than {args.keep_recent}"
+        print(line)
+    return 0

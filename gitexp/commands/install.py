@@ -1,0 +1,66 @@
+"""``gitexp install``: plain ``git push`` / ``git fetch`` move runs too (hooks, refspecs)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, print_json, say
+from gitexp.core import hooks
+from gitexp.core.sharing import default_remote
+from gitexp.errors import RepositoryStateError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "install",
+        help="make plain git push / git fetch move runs too (hooks and a fetch refspec)",
+        description="Set this repository up so that a plain `git push` also pushes runs "
+        "(after uploading their artifacts) and `git fetch` / `git pull` also fetch them, "
+        "without changing what git does for branches: adds a fetch refspec per remote and "
+        "the pre-push and reference-transaction hooks from gitexp's hooks/ folder. A hook "
+        "of yours is kept and run first; a second install changes nothing; "
+        "`gitexp uninstall` undoes it exactly.",
+    )
+    parser.add_argument(
+        "--remote",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="set up this git remote (default: the one `git push` uses); repeatable",
+    )
+    parser.add_argument("--json", action="store_true", help="print what changed as JSON")
+    add_example(parser, "gitexp install", "gitexp install --remote origin --remote lab")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    with GitRepo.discover() as repo:
+        root = repo.root
+    remotes = list(args.remote)
+    if not remotes:
+        try:
+            remotes = [default_remote(root, for_push=True)]
+        except RepositoryStateError:
+            say("no git remote yet: only the hooks are installed; after `git remote add`,")
+            say("  run `gitexp install` again so that git fetch brings runs from it")
+    report = hooks.install(root, remotes)
+    _print(report, args.json)
+    return 0
+
+
+def _print(report: hooks.SetupReport, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "hooks_dir": report.hooks_dir,
+                "hooks": [{"hook": h, "result": r} for h, r in report.hooks],
+                "remotes": [{"remote": n, "result": r} for n, r in report.remotes],
+            }
+        )
+        return
+    for hook, result in report.hooks:
+        print(f"hook {hook}: {result}")
+    for remote, result in report.remotes:
+        print(f"remote {remote}: {result}")

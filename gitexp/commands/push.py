@@ -1,0 +1,52 @@
+"""``gitexp push [REMOTE [RUN...]]``: runs and their artifacts to a git remote and DVC remote."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.adapters.git import GitRepo
+from gitexp.cli_support import add_example, print_json, say
+from gitexp.core.listing import list_runs
+from gitexp.core.pushing import push_runs
+from gitexp.core.recorder import recover_stale_runs
+from gitexp.core.resolve import resolve
+from gitexp.core.sharing import default_remote, print_report
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "push",
+        help="push runs to a git remote, their artifacts to the DVC remote",
+        description="Push runs (refs/gitexp/runs/*) to a git remote through `git push`, "
+        "so your credentials and ssh setup apply, after uploading their artifacts to the "
+        "repository's DVC remote. Never forced: runs only move forward. Prints what moved "
+        "and what failed, run by run; exits 9 if anything failed.",
+    )
+    parser.add_argument(
+        "remote", nargs="?", metavar="REMOTE", help="git remote name or URL (default: as git)"
+    )
+    parser.add_argument("runs", nargs="*", metavar="RUN", help="push only these runs")
+    parser.add_argument(
+        "--dvc-remote", metavar="NAME", help="the DVC remote for artifacts (default: DVC's)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_example(
+        parser,
+        "gitexp push",
+        "gitexp push origin latest brisk-falcon-07",
+        "gitexp push git@github.com:me/project.git --dvc-remote s3store",
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        remote = args.remote or default_remote(repo.root, for_push=True)
+        selected = None
+        if args.runs:
+            runs = list_runs(repo)
+            selected = {entry.id: entry.commit for entry in (resolve(t, runs) for t in args.runs)}
+        report = push_runs(repo, remote, selected, args.dvc_remote, say=say)
+    return print_report(report, "pushed", args.json, print_json)

@@ -1,0 +1,226 @@
+"""What push and pull share: which remote, the remote-tracking refs, fast-forwards, reports.
+
+A remote's runs are mirrored under ``refs/remotes/<remote>/gitexp/runs/<id>`` (git's
+remote-tracking namespace), never straight into ``refs/gitexp/runs/``: a fetch with
+``--prune`` may then delete mirrors of runs the remote no longer has, but never a local
+run.  Local runs only move forward from a mirror: a run that is new here is created, a
+run the remote extended is fast-forwarded, and a run whose histories differ on the two
+sides is reported and left alone (``diverged``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitexp.adapters import gitbin
+from gitexp.adapters.git import GitRepo, ObjectId
+from gitexp.core.artifacts import Artifact
+from gitexp.core.ids import short_id
+from gitexp.core.listing import RunEntry
+from gitexp.core.record import REF_PREFIX, parse_row
+from gitexp.errors import RepositoryStateError
+
+RUNS_REFSPEC_SOURCE = "refs/gitexp/runs/*"
+
+# Outcomes of one run in a push or pull.  The first ones are failures (non-zero exit).
+FAILED = "failed"
+DIVERGED = "diverged"
+NEW = "new"
+UPDATED = "updated"
+UP_TO_DATE = "up to date"
+AHEAD = "ahead"  # pull: this clone has commits of the run the remote lacks
+BEHIND = "behind"  # push: the remote has newer commits of the run (gitexp pull takes them)
+FAILURES = (FAILED, DIVERGED)
+
+
+def tracking_prefix(remote: str) -> bytes:
+    return f"refs/remotes/{remote}/gitexp/runs/".encode()
+
+
+def fetch_refspec(remote: str) -> str:
+    """The fetch refspec mirroring a remote's runs (``gitexp install`` configures it)."""
+    return f"+{RUNS_REFSPEC_SOURCE}:refs/remotes/{remote}/gitexp/runs/*"
+
+
+def is_named_remote(root: str, remote: str) -> bool:
+    return remote in gitbin.remotes(root)
+
+
+def default_remote(root: str, for_push: bool) -> str:
+    """The remote ``git push`` (or ``git fetch``) would use with no remote named.
+
+    Push: ``branch.<current>.pushRemote``, ``remote.pushDefault``, ``branch.<current>.remote``,
+    then ``origin``; fetch: ``branch.<current>.remote``, then ``origin``.
+    """
+    branch = gitbin.run(root, ["symbolic-ref", "--quiet", "--short", "HEAD"]).stdout.strip()
+    keys = []
+    if for_push and branch:
+        keys.append(f"branch.{branch}.pushRemote")
+    if for_push:
+        keys.append("remote.pushDefault")
+    if branch:
+        keys.append(f"branch.{branch}.remote")
+    for key in keys:
+        value = gitbin.config_get(root, key)
+        if value and value != ".":
+            return value
+    names = gitbin.remotes(root)
+    if "origin" in names:
+        return "origin"
+    raise RepositoryStateError(
+        "no remote to " + ("push to" if for_push else "fetch from") + " (git would use "
+        "`origin`, and there is none)",
+        "Name one (`gitexp push REMOTE`), or add one: `git remote add origin URL`.",
+    )
+
+
+@dataclass
+class RunReport:
+    """What happened to one run."""
+
+    id: str
+    name: str
+    action: str
+    commit: str | None = None
+    artifacts: int = 0  # artifact objects moved
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "action": self.action,
+            "commit": self.commit,
+            "artifact_objects": self.artifacts,
+            "error": self.error,
+        }
+
+
+@dataclass
+class SyncReport:
+    """A push's or pull's result, run by run."""
+
+    remote: str
+    dvc_remote: str | None = None
+    runs: list[RunReport] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[RunReport]:
+        return [run for run in self.runs if run.action in FAILURES]
+
+    def count(self, action: str) -> int:
+        return sum(1 for run in self.runs if run.action == action)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "remote": self.remote,
+            "dvc_remote": self.dvc_remote,
+            "runs": [run.as_json() for run in self.runs],
+            "messages": self.messages,
+            "ok": not self.failed,
+        }
+
+
+def run_name(repo: GitRepo, sha: ObjectId) -> str:
+    try:
+        row = parse_row(repo.commit_message(sha))
+    except Exception:
+        return ""
+    return str(row.get("name") or "") if row else ""
+
+
+def entries_for(repo: GitRepo, refs: dict[str, ObjectId]) -> list[RunEntry]:
+    """Runs as ``resolve`` wants them (newest first) from ``{id: commit}``."""
+    entries = []
+    for run_id, sha in refs.items():
+        try:
+            row = parse_row(repo.commit_message(sha)) or {}
+        except Exception:
+            row = {}
+        entries.append(RunEntry(run_id, sha, row))
+    entries.sort(key=lambda entry: entry.start, reverse=True)
+    return entries
+
+
+def fast_forward(repo: GitRepo, run_id: str, remote_sha: ObjectId) -> str:
+    """Bring the local run ``run_id`` forward to ``remote_sha`` if that never loses anything.
+
+    Returns ``new``, ``updated``, ``up to date``, ``ahead`` or ``diverged``.
+    """
+    ref = REF_PREFIX + run_id.encode()
+    for _attempt in range(3):  # a recorder may move the ref meanwhile: look again
+        local = repo.read_ref(ref)
+        if local is None:
+            if repo.create_ref(ref, remote_sha, b"gitexp: fetched run"):
+                return NEW
+            continue
+        if local == remote_sha:
+            return UP_TO_DATE
+        if repo.is_ancestor(local, remote_sha):
+            if repo.move_ref(ref, local, remote_sha, b"gitexp: fetched run (fast-forward)"):
+                return UPDATED
+            continue
+        if repo.is_ancestor(remote_sha, local):
+            return AHEAD
+        return DIVERGED
+    return DIVERGED
+
+
+def run_objects(
+    runs: dict[str, list[Artifact]], objects: dict[str, set[str]]
+) -> dict[str, set[str]]:
+    """Every DVC object each run needs, from its artifacts and the expanded digests."""
+    return {
+        run_id: set().union(*(objects.get(a.digest.md5, {a.digest.md5}) for a in artifacts))
+        for run_id, artifacts in runs.items()
+        if artifacts
+    }
+
+
+def describe(report: RunReport) -> str:
+    text = f"  {report.action:<11}{short_id(report.id)}  {report.name}"
+    if report.artifacts:
+        text += f"  ({report.artifacts} artifact object(s) moved)"
+    if report.error:
+        text += f"\n               {report.error}"
+    return text
+
+
+def summary_line(report: SyncReport, verb: str) -> str:
+    moved = report.count(NEW) + report.count(UPDATED)
+    parts = [f"{moved} run(s) {verb}"]
+    for action in (FAILED, DIVERGED, AHEAD, BEHIND, UP_TO_DATE):
+        count = report.count(action)
+        if count:
+            parts.append(f"{count} {action}")
+    return ", ".join(parts)
+
+
+def print_report(
+    report: SyncReport, verb: str, as_json: bool, print_json: Callable[[Any], None]
+) -> int:
+    """Print a push's or pull's report (moved and failed runs, counts); raise on failure."""
+    from gitexp.errors import TransferError
+
+    if as_json:
+        print_json(report.as_json())
+    else:
+        where = f"git remote {report.remote}"
+        if report.dvc_remote:
+            where += f", DVC remote {report.dvc_remote}"
+        print(f"{where}:")
+        for run in report.runs:
+            if run.action != UP_TO_DATE:
+                print(describe(run))
+        print(summary_line(report, verb))
+        for message in report.messages[:5]:
+            print(f"  dvc: {message}")
+    if report.failed:
+        raise TransferError(
+            f"{len(report.failed)} run(s) did not move (listed above)",
+            "Fix the cause shown for each and run the command again; what moved is kept.",
+        )
+    return 0

@@ -1,0 +1,1 @@
+"""Templates of the git hooks ``gitexp install`` writes (a copy of the top-level hooks/)."""

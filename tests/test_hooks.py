@@ -1,0 +1,139 @@
+"""``gitexp install`` / ``uninstall``: gitexp's hooks next to a user's own, undone exactly."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git, gitexp, run_refs
+from sharing_servers import clone, dvc_env_fixture, ok  # noqa: F401 - fixture
+
+from gitexp.core.hooks import HOOKS
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+USER_PRE_PUSH = """#!/bin/sh
+# my team's pre-push hook
+echo "user pre-push $1" >> "$(git rev-parse --git-dir)/user-hook.log"
+cat >> "$(git rev-parse --git-dir)/user-hook.log"
+exit 0
+"""
+USER_REF_TX = """#!/bin/sh
+echo "user reference-transaction $1" >> "$(git rev-parse --git-dir)/user-hook.log"
+cat > /dev/null
+"""
+
+
+def test_hook_templates_are_the_hooks_folder(tmp_path: Path) -> None:
+    for name in HOOKS:
+        canonical = ROOT / "hooks" / name
+        packaged = ROOT / "gitexp" / "hooks_templates" / name
+        assert canonical.read_bytes() == packaged.read_bytes(), name
+        assert os.stat(canonical).st_mode & stat.S_IXUSR
+        assert b"# gitexp-hook:" in canonical.read_bytes()
+
+
+@pytest.fixture
+def shared(tmp_path: Path, repo: Path) -> Path:
+    git(tmp_path, "init", "-q", "--bare", "server.git")
+    git(repo, "remote", "add", "origin", str(tmp_path / "server.git"))
+    git(repo, "push", "-q", "-u", "origin", "main")
+    return repo
+
+
+def _hooks(repo: Path) -> Path:
+    return repo / ".git" / "hooks"
+
+
+def _server_runs(tmp_path: Path) -> set[str]:
+    out = git(tmp_path / "server.git", "for-each-ref", "--format=%(refname)", "refs/gitexp/runs")
+    return {line.rsplit("/", 1)[1] for line in out.split()}
+
+
+def test_install_chains_user_hooks_and_uninstall_restores_them_byte_for_byte(
+    shared: Path, tmp_path: Path
+) -> None:
+    hooks = _hooks(shared)
+    (hooks / "pre-push").write_text(USER_PRE_PUSH)
+    os.chmod(hooks / "pre-push", 0o750)
+    (hooks / "reference-transaction").write_text(USER_REF_TX)
+    os.chmod(hooks / "reference-transaction", 0o700)
+    before = {name: ((hooks / name).read_bytes(), os.stat(hooks / name)) for name in HOOKS}
+    config_before = (shared / ".git" / "config").read_bytes()
+
+    out = ok("install", cwd=shared)
+    assert "yours moved to pre-push.gitexp-previous" in out
+    assert (hooks / "pre-push.gitexp-previous").read_bytes() == before["pre-push"][0]
+    installed = {name: (hooks / name).read_bytes() for name in HOOKS}
+    again = ok("install", cwd=shared)  # idempotent
+    assert again.count("already installed") == 2 and "already fetches runs" in again
+    assert {name: (hooks / name).read_bytes() for name in HOOKS} == installed
+
+    ok("run", "--", PY, "-c", "print('hi')", cwd=shared)
+    git(shared, "push", "-q")  # plain git push: the user's hook ran, and the runs went
+    log = (shared / ".git" / "user-hook.log").read_text()
+    assert "user pre-push origin" in log
+    assert _server_runs(tmp_path) == set(run_refs(shared))
+    assert "user reference-transaction committed" in log  # chained for every ref update
+
+    other = clone(str(tmp_path / "server.git"), tmp_path / "other")
+    ok("install", cwd=other)
+    git(other, "fetch", "-q")
+    assert run_refs(other) == run_refs(shared)
+
+    out = ok("uninstall", cwd=shared)
+    assert out.count("removed; yours put back") == 2
+    for name in HOOKS:
+        data, st = before[name]
+        assert (hooks / name).read_bytes() == data
+        now = os.stat(hooks / name)
+        assert (now.st_mode, now.st_ino, now.st_mtime_ns) == (st.st_mode, st.st_ino, st.st_mtime_ns)
+        assert not (hooks / f"{name}.gitexp-previous").exists()
+    assert (shared / ".git" / "config").read_bytes() == config_before
+
+
+def test_install_without_user_hooks_and_uninstall_leaves_nothing(shared: Path) -> None:
+    hooks = _hooks(shared)
+    listing = sorted(os.listdir(hooks))
+    config_before = (shared / ".git" / "config").read_bytes()
+    ok("install", cwd=shared)
+    assert os.access(hooks / "pre-push", os.X_OK)
+    ok("uninstall", cwd=shared)
+    assert sorted(os.listdir(hooks)) == listing
+    assert (shared / ".git" / "config").read_bytes() == config_before
+
+
+def test_install_upgrades_gitexps_own_older_hook(shared: Path) -> None:
+    hooks = _hooks(shared)
+    (hooks / "pre-push").write_text("#!/bin/sh\n# gitexp-hook: pre-push, version 0\nexit 0\n")
+    os.chmod(hooks / "pre-push", 0o755)
+    out = ok("install", cwd=shared)
+    assert "hook pre-push: upgraded" in out
+    assert not (hooks / "pre-push.gitexp-previous").exists()
+    assert "version 1" in (hooks / "pre-push").read_text()
+
+
+def test_foreign_hook_and_leftover_previous_are_never_overwritten(shared: Path) -> None:
+    hooks = _hooks(shared)
+    (hooks / "pre-push").write_text(USER_PRE_PUSH)
+    (hooks / "pre-push.gitexp-previous").write_text("#!/bin/sh\nexit 0\n")
+    done = gitexp("install", cwd=shared)
+    assert done.returncode == 6 and "merge the two" in done.stderr
+    assert (hooks / "pre-push").read_text() == USER_PRE_PUSH
+
+
+def test_dry_run_and_skip_push_no_runs(shared: Path, tmp_path: Path) -> None:
+    ok("install", cwd=shared)
+    ok("run", "--", PY, "-c", "print('hi')", cwd=shared)
+    git(shared, "push", "--dry-run", "-q")
+    assert _server_runs(tmp_path) == set()
+    env = dict(os.environ, GITEXP_SKIP_HOOKS="1")
+    subprocess.run(["git", "push", "-q"], cwd=shared, env=env, check=True)
+    assert _server_runs(tmp_path) == set()
+    git(shared, "push", "-q")
+    assert _server_runs(tmp_path) == set(run_refs(shared))

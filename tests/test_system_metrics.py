@@ -1,0 +1,96 @@
+"""System metrics: sampled off the training thread, stored as history under system/, plotted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import git, gitexp, run_refs
+
+BUSY = """\
+import threading, time, gitexp
+run = gitexp.init()
+print("THREADS", sorted(t.name for t in threading.enumerate()), flush=True)
+data = []
+end = time.time() + 2.0
+step = 0
+while time.time() < end:  # burn CPU and grow memory, as training does
+    if len(data) < 150:
+        data.append(bytearray(1 << 20))
+    sum(range(20000))
+    if step % 50 == 0:
+        gitexp.log({"loss": 1.0 / (step + 1)})
+    step += 1
+gitexp.finish()
+"""
+FAST = {"GITEXP_SYSTEM_INTERVAL": "0.25"}
+
+
+def _system_rows(repo: Path, run_id: str) -> list[dict[str, Any]]:
+    ref = f"refs/gitexp/runs/{run_id}"
+    names = git(repo, "ls-tree", "-r", "--name-only", ref, ".gitexp/system").split()
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        rows += [json.loads(line) for line in git(repo, "show", f"{ref}:{name}").splitlines()]
+    return rows
+
+
+def _check(rows: list[dict[str, Any]]) -> None:
+    assert len(rows) >= 2
+    assert [row["_step"] for row in rows] == list(range(len(rows)))
+    times = [row["_runtime"] for row in rows]
+    assert times == sorted(times) and times[0] > 0
+    for row in rows:
+        assert 0 <= row["system/cpu_percent"] <= 100
+        assert 0 < row["system/memory_percent"] <= 100
+        assert row["system/memory_used_bytes"] > 0
+    assert max(row.get("system/process_cpu_percent", 0) for row in rows) > 10
+    memory = [
+        row["system/process_memory_bytes"] for row in rows if "system/process_memory_bytes" in row
+    ]
+    assert memory and max(memory) > 100 << 20  # the script holds 150 MiB
+
+
+def test_gitexp_run_samples_the_command(repo: Path) -> None:
+    (repo / "busy.py").write_text(BUSY)
+    done = gitexp("run", "--", sys.executable, "busy.py", cwd=repo, env=FAST)
+    assert done.returncode == 0, done.stderr
+    [run_id] = run_refs(repo)
+    _check(_system_rows(repo, run_id))
+    # System metrics are not training metrics: not in the summary, not in the row of `ls`.
+    metrics = json.loads(git(repo, "show", f"refs/gitexp/runs/{run_id}:.gitexp/metrics.json"))
+    assert not any(key.startswith("system/") for key in metrics["metrics"])
+    # ... but they are plotted like any metric.
+    plot = gitexp(
+        "plot", "system/cpu_percent", "system/process_memory_bytes", "--x", "time", cwd=repo
+    )
+    assert plot.returncode == 0, plot.stderr
+    assert "system/cpu_percent" in plot.stdout and "seconds since start" in plot.stdout
+
+
+def test_a_direct_script_samples_on_a_background_thread(repo: Path) -> None:
+    (repo / "busy.py").write_text(BUSY)
+    env = {**os.environ, **FAST}
+    done = subprocess.run(
+        [sys.executable, "busy.py"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "gitexp-system" in done.stdout  # a thread of its own, not the training thread
+    [run_id] = run_refs(repo)
+    _check(_system_rows(repo, run_id))
+
+
+def test_system_metrics_can_be_turned_off(repo: Path) -> None:
+    (repo / "busy.py").write_text(BUSY)
+    off = gitexp("run", "--no-system-metrics", "--", sys.executable, "busy.py", cwd=repo, env=FAST)
+    assert off.returncode == 0, off.stderr
+    env = {**os.environ, **FAST, "GITEXP_SYSTEM_METRICS": "0"}
+    done = subprocess.run([sys.executable, "busy.py"], cwd=repo, env=env, capture_output=True)
+    assert done.returncode == 0
+    assert len(run_refs(repo)) == 2
+    for run_id in run_refs(repo):
+        assert _system_rows(repo, run_id) == []
