@@ -360,10 +360,15 @@ class GitRepo:
         return commit.id
 
     def commit_message(self, sha: ObjectId) -> str:
-        obj = self._repo.object_store[_oid(sha)]
-        if not isinstance(obj, Commit):
+        """A commit's message, read from the raw object (listing reads 10,000 of these).
+
+        Parsing a full Commit costs twice as much; the message is everything after the
+        first blank line, as git defines the format (a gpgsig header has no blank line).
+        """
+        type_num, raw = self._repo.object_store.get_raw(_oid(sha))
+        if type_num != Commit.type_num:
             raise RepositoryStateError(f"{sha.decode()} is not a commit")
-        message: bytes = obj.message
+        _headers, _blank, message = bytes(raw).partition(b"\n\n")
         return message.decode("utf-8", "replace")
 
     def commit_info(self, sha: ObjectId) -> tuple[ObjectId, list[ObjectId], str]:

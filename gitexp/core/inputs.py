@@ -54,11 +54,16 @@ def ignored_roots(repo: GitRepo) -> list[str]:
     Nested repositories and the reserved top-level ``.gitexp`` folder are left out.
     """
     roots: list[str] = []
-    _find_roots(repo, repo.root, "", roots)
+    # Tracked files are never ignored inputs: skipping their ignore check is most of the
+    # walk's cost in a large repository (20,000 checks for 20,000 tracked files).
+    tracked = {path.decode("utf-8", "surrogateescape") for path in repo.read_index()}
+    _find_roots(repo, repo.root, "", roots, tracked)
     return sorted(roots)
 
 
-def _find_roots(repo: GitRepo, abs_dir: str, rel_dir: str, out: list[str]) -> None:
+def _find_roots(
+    repo: GitRepo, abs_dir: str, rel_dir: str, out: list[str], tracked: set[str]
+) -> None:
     try:
         entries = sorted(os.scandir(abs_dir), key=lambda e: e.name)
     except OSError:
@@ -76,8 +81,8 @@ def _find_roots(repo: GitRepo, abs_dir: str, rel_dir: str, out: list[str]) -> No
             if repo.is_ignored(rel + "/"):
                 out.append(rel)
             elif not os.path.lexists(os.path.join(entry.path, ".git")):
-                _find_roots(repo, entry.path, rel, out)
-        elif repo.is_ignored(rel):
+                _find_roots(repo, entry.path, rel, out, tracked)
+        elif rel not in tracked and repo.is_ignored(rel):
             out.append(rel)
 
 
