@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gitexp.adapters.git import GitRepo
+
+
+@contextlib.contextmanager
+def open_repo() -> Iterator[GitRepo]:
+    """The repository around the current folder, its dead runs finalized first.
+
+    Every command that reads runs starts here, so a run whose recorder died is never
+    shown as running (docs/format.md, "the live folder").
+    """
+    from gitexp.adapters.git import GitRepo
+    from gitexp.core.recorder import recover_stale_runs
+
+    with GitRepo.discover() as repo:
+        recover_stale_runs(repo)
+        yield repo
 
 
 def say(message: str) -> None:

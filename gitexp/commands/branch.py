@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, say
+from gitexp.cli_support import add_example, open_repo, say
 from gitexp.core.branching import branch_from_run
 from gitexp.core.ids import short_id
 from gitexp.core.listing import list_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.resolve import resolve
 from gitexp.core.runview import load_run
 
@@ -31,8 +29,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         entry = resolve(args.run, list_runs(repo))
         view = load_run(repo, entry)
         result = branch_from_run(repo, view, args.name)

@@ -6,12 +6,10 @@ import argparse
 import textwrap
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, fmt_duration, fmt_value, print_json, table
+from gitexp.cli_support import add_example, fmt_duration, fmt_value, open_repo, print_json, table
 from gitexp.core.comparison import MINIMIZE, Row, compare, rows_json
 from gitexp.core.ids import SHORT_ID_LENGTH
 from gitexp.core.listing import list_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.resolve import resolve
 from gitexp.core.runview import RunView, load_run
 from gitexp.errors import UsageError
@@ -49,8 +47,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         runs = list_runs(repo)
         entries = [resolve(text, runs) for text in args.runs]
         seen: set[str] = set()

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, fmt_value, print_json, table
+from gitexp.cli_support import add_example, fmt_value, open_repo, print_json, table
 from gitexp.core.compare import compare_runs, unified_code_diff
 from gitexp.core.listing import list_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.resolve import resolve
 from gitexp.core.runview import load_run
 
@@ -31,8 +29,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         runs = list_runs(repo)
         a = load_run(repo, resolve(args.run_a, runs))
         b = load_run(repo, resolve(args.run_b, runs))

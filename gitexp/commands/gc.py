@@ -7,10 +7,9 @@ from typing import Any
 
 from gitexp.adapters import artifacts as store_mod
 from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, print_json, say
+from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.core import artifact_gc
 from gitexp.core.pulling import drop_mirror, fetch_mirror
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.sharing import default_remote
 
 
@@ -49,8 +48,7 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     keep = artifact_gc.parse_duration(args.keep_recent)
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         root = repo.root
     if not store_mod.has_project(root):
         raise store_mod.no_project_error(root)

@@ -6,12 +6,18 @@ import argparse
 import textwrap
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, fmt_duration, fmt_time, fmt_value, print_json, table
+from gitexp.cli_support import (
+    add_example,
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    open_repo,
+    print_json,
+    table,
+)
 from gitexp.core.ids import SHORT_ID_LENGTH
 from gitexp.core.listing import RunEntry, list_runs
 from gitexp.core.query import Name, parse_columns
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.selection import select
 
 DEFAULT_LIMIT = 30
@@ -72,8 +78,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         every = list_runs(repo)
         if args.group is not None:
             every = [entry for entry in every if entry.row.get("group") == args.group]

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example
+from gitexp.cli_support import add_example, open_repo
 from gitexp.core.edit import Edit, apply_edit
 from gitexp.core.listing import list_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.resolve import resolve
 
 
@@ -26,8 +24,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         entry = resolve(args.run, list_runs(repo))
         info, _commit = apply_edit(repo, entry, Edit(note=args.text or None))
     print(f"{info.id[:7]} {info.name}: note {'set' if info.notes else 'cleared'}")

@@ -10,12 +10,10 @@ import textwrap
 import time
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, say
+from gitexp.cli_support import add_example, open_repo, say
 from gitexp.core import bundle as bundlemod
 from gitexp.core import htmlpage, series, staticplot, textchart
 from gitexp.core.listing import list_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.selection import DEFAULT_CHART_RUNS, choose
 from gitexp.errors import UsageError
 
@@ -79,8 +77,7 @@ def main(args: argparse.Namespace) -> int:
     kind = os.path.splitext(args.output or "")[1].lower()
     if args.output and kind not in (*staticplot.FORMATS, ".html"):
         raise UsageError(f"cannot write {args.output!r}: use a name ending in .png, .svg or .html")
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         entries = choose(repo, list_runs(repo), args.runs, args.where, args.sort, args.n)
         runs = [bundlemod.load_data(repo, entry) for entry in entries]
         scalars, histograms = _pick_metrics(args.metrics, runs)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, print_json, say
+from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.core.pulling import pull_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.sharing import default_remote, print_report
 
 
@@ -40,8 +38,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         root = repo.root
     remote = args.remote or default_remote(root, for_push=False)
     report = pull_runs(

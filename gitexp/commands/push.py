@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, print_json, say
+from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.core.listing import list_runs
 from gitexp.core.pushing import push_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.resolve import resolve
 from gitexp.core.sharing import default_remote, print_report
 
@@ -41,8 +39,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         remote = args.remote or default_remote(repo.root, for_push=True)
         selected = None
         if args.runs:

@@ -7,12 +7,10 @@ import os
 import textwrap
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, say
+from gitexp.cli_support import add_example, open_repo, say
 from gitexp.core import bundle as bundlemod
 from gitexp.core import htmlpage, mdreport
 from gitexp.core.listing import list_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.selection import DEFAULT_CHART_RUNS, choose
 from gitexp.errors import UsageError
 
@@ -60,8 +58,7 @@ def main(args: argparse.Namespace) -> int:
     kind = os.path.splitext(args.output)[1].lower()
     if kind not in (".html", ".htm", ".md"):
         raise UsageError(f"cannot write {args.output!r}: use a name ending in .html or .md")
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         entries = choose(repo, list_runs(repo), args.runs, args.where, args.sort, args.n)
         runs = [bundlemod.load_data(repo, entry) for entry in entries]
         title = args.title or "gitexp report: " + ", ".join(d.view.info.name for d in runs)

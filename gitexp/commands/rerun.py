@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, fmt_value, print_json, say, table
+from gitexp.cli_support import add_example, fmt_value, open_repo, print_json, say, table
 from gitexp.core import config as configmod
 from gitexp.core import inputs as inputsmod
 from gitexp.core import rerun as rerunmod
@@ -22,7 +22,6 @@ from gitexp.core import verdict as verdictmod
 from gitexp.core.ids import short_id
 from gitexp.core.listing import list_runs
 from gitexp.core.record import INTERRUPTED, RUNNING
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.resolve import resolve
 from gitexp.core.restore import snapshot_files
 from gitexp.core.runview import RunView, load_run
@@ -85,8 +84,7 @@ def main(args: argparse.Namespace) -> int:
     if args.rtol < 0 or args.atol < 0:
         raise UsageError("--rtol and --atol must not be negative", "Example: --rtol 1e-6")
     overrides = [configmod.parse_override(text) for text in args.param]
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         original = load_run(repo, resolve(args.run, list_runs(repo)))
         if original.info.status == RUNNING:
             raise RepositoryStateError(

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, print_json, say
+from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.core.ids import short_id
 from gitexp.core.listing import list_runs
 from gitexp.core.pushing import delete_remote_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.removal import remove_runs
 from gitexp.core.resolve import resolve
 from gitexp.errors import RepositoryStateError, TransferError
@@ -45,8 +43,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         runs = list_runs(repo)
         entries = [resolve(text, runs) for text in args.runs]
         removed = remove_runs(repo, entries, args.dry_run, args.force)

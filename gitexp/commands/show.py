@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, fmt_duration, fmt_time, fmt_value, print_json, table
+from gitexp.cli_support import (
+    add_example,
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    open_repo,
+    print_json,
+    table,
+)
 from gitexp.core import config as configmod
 from gitexp.core import manifest
 from gitexp.core.listing import list_runs
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.resolve import resolve
 from gitexp.core.runview import RunView, load_run
 
@@ -32,8 +38,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         entry = resolve(args.run, list_runs(repo))
         view = load_run(repo, entry)
         baseline = view.info.baseline.encode() if view.info.baseline else None

@@ -18,14 +18,13 @@ import time
 from typing import Any
 
 from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, fmt_duration, fmt_value, say, table
+from gitexp.cli_support import add_example, fmt_duration, fmt_value, open_repo, say, table
 from gitexp.core import comparison
 from gitexp.core import config as configmod
 from gitexp.core import sweep as sweepmod
 from gitexp.core.ids import SHORT_ID_LENGTH
 from gitexp.core.listing import RunEntry, list_runs
 from gitexp.core.record import FINISHED, RUNNING
-from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.runview import load_run
 from gitexp.errors import UsageError
 
@@ -118,8 +117,7 @@ def main(args: argparse.Namespace) -> int:
     prefix = prefix or group
     combos = sweepmod.combinations(params, args.random, args.seed or group)
     varying = [p.key for p in params if p.continuous or len(p.choices) > 1]
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         done = _done(repo, group, combos)
     todo = [(i, combo) for i, combo in enumerate(combos) if i not in done]
     say(

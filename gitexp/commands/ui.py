@@ -7,9 +7,7 @@ import signal
 import textwrap
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
-from gitexp.cli_support import add_example, say
-from gitexp.core.recorder import recover_stale_runs
+from gitexp.cli_support import add_example, open_repo, say
 from gitexp.core.server import serve
 from gitexp.errors import UsageError
 
@@ -43,8 +41,7 @@ def add_parser(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
-    with GitRepo.discover() as repo:
-        recover_stale_runs(repo)
+    with open_repo() as repo:
         root = repo.root
     try:
         server = serve(root, args.port)
