@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -51,7 +52,15 @@ def _nobody_prefix() -> list[str]:
         return []  # already unprivileged: permission bits apply as they are
     if not shutil.which("setpriv"):
         pytest.skip("needs setpriv to drop root's privileges")
-    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    probe = subprocess.run(
+        [*command, sys.executable, "-c", "import gitexp"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        # e.g. a virtual environment inside root's 0700 home: the unprivileged user cannot
+        # import gitexp at all, which says nothing about gitexp (.ci/run makes its venv 0755).
+        pytest.skip(f"user nobody cannot import gitexp from {sys.executable}")
+    return command
 
 
 def gitexp_as(
