@@ -28,6 +28,22 @@ def open_repo() -> Iterator[GitRepo]:
         yield repo
 
 
+def add_run_selection(parser: argparse.ArgumentParser, fallback: str, default_n: int) -> None:
+    """``--where``, ``--sort`` and ``-n``: which runs a command takes when none are named.
+
+    ``fallback`` completes "without ..., <fallback> the first N runs" in the help.
+    """
+    parser.add_argument("--where", metavar="EXPR", help="choose runs as `gitexp ls --where`")
+    parser.add_argument("--sort", metavar="KEY", help="order runs as `gitexp ls --sort`")
+    parser.add_argument(
+        "-n",
+        type=int,
+        default=default_n,
+        metavar="N",
+        help=f"{fallback} the first N runs (default {default_n}; 0: all)",
+    )
+
+
 def say(message: str) -> None:
     """A gitexp message on stderr (stdout stays for the command's data)."""
     print(f"gitexp: {message}", file=sys.stderr, flush=True)

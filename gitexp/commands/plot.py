@@ -10,7 +10,7 @@ import textwrap
 import time
 from typing import Any
 
-from gitexp.cli_support import add_example, open_repo, say
+from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.core import bundle as bundlemod
 from gitexp.core import htmlpage, series, staticplot, textchart
 from gitexp.core.listing import list_runs
@@ -37,15 +37,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--runs", nargs="+", metavar="RUN", help="the runs to plot (id prefix, name, latest~N)"
     )
-    parser.add_argument("--where", metavar="EXPR", help="choose runs as `gitexp ls --where`")
-    parser.add_argument("--sort", metavar="KEY", help="order runs as `gitexp ls --sort`")
-    parser.add_argument(
-        "-n",
-        type=int,
-        default=DEFAULT_CHART_RUNS,
-        metavar="N",
-        help=f"without --runs, plot the first N runs (default {DEFAULT_CHART_RUNS}; 0: all)",
-    )
+    add_run_selection(parser, "without --runs, plot", DEFAULT_CHART_RUNS)
     parser.add_argument(
         "--x",
         choices=series.X_AXES,

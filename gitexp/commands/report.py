@@ -7,7 +7,7 @@ import os
 import textwrap
 from typing import Any
 
-from gitexp.cli_support import add_example, open_repo, say
+from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.core import bundle as bundlemod
 from gitexp.core import htmlpage, mdreport
 from gitexp.core.listing import list_runs
@@ -37,15 +37,7 @@ def add_parser(subparsers: Any) -> None:
         "-o", "--output", required=True, metavar="FILE", help="report.html or report.md"
     )
     parser.add_argument("--title", metavar="TEXT", help="the report's title")
-    parser.add_argument("--where", metavar="EXPR", help="choose runs as `gitexp ls --where`")
-    parser.add_argument("--sort", metavar="KEY", help="order runs as `gitexp ls --sort`")
-    parser.add_argument(
-        "-n",
-        type=int,
-        default=DEFAULT_CHART_RUNS,
-        metavar="N",
-        help=f"without RUN, report the first N runs (default {DEFAULT_CHART_RUNS}; 0: all)",
-    )
+    add_run_selection(parser, "without RUN, report", DEFAULT_CHART_RUNS)
     add_example(
         parser,
         "gitexp report lr-0.01 lr-0.05 lr-0.2 -o report.html",
