@@ -415,6 +415,63 @@ def test_yaml_round_trip_scalars(value: Any) -> None:
                 {"v": value, value if isinstance(value, str) else "k": 1})  # fmt: skip
 
 
+# config.yaml without PyYAML (gitexp.core.plainyaml): the same text, or None
+
+_words = st.sampled_from(
+    ["lr", "model", "name", "x_1", "a.b", "path/to", "resnet-50", "yes", "No", "ON", "null",
+     "True", "n", "y", "nan", "inf", ".inf", "1e3", "0x1F", "~", "", "a b", "a: b", "#c",
+     "-x", "é", "<<", "_", "2024-01-01", "12:30", "off", "Off", "NULL", "e5", "E"]
+)  # fmt: skip
+_plain_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.sampled_from([1e-05, 1e16, 0.1, -0.0, 1.5e300, 5e-324, 100.0, 2.5e-3])
+    | _words
+    | st.text(max_size=6)
+)
+_plain_configs = st.recursive(
+    st.dictionaries(
+        _words | st.text(max_size=4), _plain_scalars | st.lists(st.integers()), max_size=5
+    ),
+    lambda inner: st.dictionaries(_words, inner | _plain_scalars, max_size=4),
+    max_leaves=12,
+)
+
+
+_simple_words = st.from_regex(r"[A-Za-z_][A-Za-z0-9_./-]{0,6}", fullmatch=True)
+_simple_configs = st.recursive(
+    st.dictionaries(_simple_words, st.none() | st.booleans() | st.integers() | st.floats()
+                    | _simple_words, max_size=5),
+    lambda inner: st.dictionaries(_simple_words, inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(_plain_configs | _simple_configs)
+def test_plain_yaml_writes_what_pyyaml_writes(cfg: dict[str, Any]) -> None:
+    from gitexp.core.configfile import dump_yaml as dump_with_pyyaml
+    from gitexp.core.plainyaml import dump_plain
+
+    plain = dump_plain(cfg)
+    if plain is not None:
+        assert plain == dump_with_pyyaml(cfg)
+        assert same(load_yaml(plain), cfg)
+
+
+def test_plain_yaml_takes_typical_configs() -> None:
+    from gitexp.core.plainyaml import dump_plain
+
+    cfg = {"lr": 1e-05, "epochs": 10, "model": {"name": "resnet-50", "depth": 50, "opt": {}},
+           "wd": 0.0, "amp": True, "seed": None, "data": "data/train.csv", "drop": float("nan")}  # fmt: skip
+    assert dump_plain(cfg) is not None
+    assert dump_plain({"flag": "yes"}) is None  # a YAML 1.1 bool: PyYAML quotes it
+    assert dump_plain({"xs": [1, 2]}) is None  # lists are left to PyYAML
+    assert dump_plain({}) == "{}\n"
+
+
 # --- Config ----------------------------------------------------------------------------------
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 
 from gitexp.adapters.artifacts import Digest
 from gitexp.adapters.git import MODE_TREE, GitRepo, ObjectId
@@ -104,6 +103,8 @@ def pointer_text(artifacts: list[Artifact]) -> str:
         "# Artifacts of a gitexp run: `dvc pull` fetches them. Written by gitexp\n"
         "# (docs/format.md); the run's .gitexp/artifacts.json lists the same files.\n"
     )
+    import yaml  # PyYAML costs ~10 ms to import; only runs with artifacts need it here
+
     return header + yaml.safe_dump({"outs": outs}, sort_keys=False, allow_unicode=True)
 
 

@@ -56,6 +56,11 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def dump_yaml(cfg: Mapping[str, Any]) -> str:
     """``config.yaml`` text for a config; see :func:`gitexp.core.configfile.dump_yaml`."""
+    from gitexp.core.plainyaml import dump_plain
+
+    plain = dump_plain(cfg)  # the same text, without importing PyYAML, for plain configs
+    if plain is not None:
+        return plain
     from gitexp.core.configfile import dump_yaml as dump
 
     return dump(cfg)

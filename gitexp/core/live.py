@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,11 @@ STALE_HEARTBEAT_SECONDS = 120.0  # for recorders on another host sharing this .g
 
 def live_root(commondir: str) -> str:
     return os.path.join(commondir, "gitexp", "live")
+
+
+def _hostname() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it (without importing socket)."""
+    return os.uname().nodename
 
 
 def process_start(pid: int) -> str | None:
@@ -129,7 +133,7 @@ class LiveDir:
     def claim(self, child_pid: int | None = None) -> None:
         """Record this process as the run's recorder (and the child it waits for)."""
         owner: dict[str, Any] = {
-            "host": socket.gethostname(),
+            "host": _hostname(),
             "pid": os.getpid(),
             "pid_start": process_start(os.getpid()),
         }
@@ -148,7 +152,7 @@ class LiveDir:
         owner = self.read_json("owner.json")
         if not isinstance(owner, dict):
             return self._recent_heartbeat()
-        if owner.get("host") != socket.gethostname():
+        if owner.get("host") != _hostname():
             return self._recent_heartbeat()
         return pid_alive(int(owner.get("pid", 0)), owner.get("pid_start"))
 
@@ -157,7 +161,7 @@ class LiveDir:
         owner = self.read_json("owner.json")
         if not isinstance(owner, dict) or "child_pid" not in owner:
             return False
-        if owner.get("host") != socket.gethostname():
+        if owner.get("host") != _hostname():
             return False
         return pid_alive(int(owner["child_pid"]), owner.get("child_start"))
 

@@ -22,6 +22,7 @@ from typing import Any
 from gitexp.core import values
 
 ENV_SYSTEM_METRICS = "GITEXP_SYSTEM_METRICS"  # "0": no sampling
+STARTUP_GRACE_SECONDS = 0.25  # before the sampler imports psutil
 ENV_SYSTEM_INTERVAL = "GITEXP_SYSTEM_INTERVAL"  # seconds between samples
 DEFAULT_INTERVAL = 10.0
 MIN_INTERVAL = 0.1
@@ -114,6 +115,11 @@ class SystemSampler:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        # A command that ends within moments (`gitexp run -- true`, a failing import)
+        # never needs psutil: importing it costs ~20 ms of the GIL the run's own start-up
+        # and final commit would wait for.  The first sample comes `seconds` later anyway.
+        if self._stop.wait(min(STARTUP_GRACE_SECONDS, self.seconds / 2)):
+            return
         try:
             import psutil
         except ImportError:
