@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 from gitexp.adapters.artifacts import Digest
 from gitexp.adapters.git import MODE_TREE, GitRepo, ObjectId
 from gitexp.core import values
