@@ -20,16 +20,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dulwich.errors import NotGitRepository
 from dulwich.file import FileLocked
 from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
-from dulwich.index import read_index
 from dulwich.objects import Blob, Commit, ObjectID, Tree
-from dulwich.refs import Ref
-from dulwich.repo import Repo
+from dulwich.refs import DiskRefsContainer, Ref
 
+from gitexp.adapters import gitfiles
 from gitexp.adapters.gitformat import (
     FLAG_ASSUME_UNCHANGED,
     FLAG_SKIP_WORKTREE,
@@ -38,6 +36,11 @@ from gitexp.adapters.gitformat import (
 )
 from gitexp.adapters.gitformat import IndexRecord as IndexRecord  # part of this API
 from gitexp.errors import NotARepositoryError, RepositoryStateError
+
+if TYPE_CHECKING:
+    from dulwich.config import StackedConfig
+    from dulwich.refs import RefsContainer
+    from dulwich.repo import Repo
 
 S_IFGITLINK = 0o160000
 MODE_TREE = 0o040000
@@ -87,12 +90,25 @@ def _read_ignore_file(path: str) -> IgnoreFilter | None:
 class GitRepo:
     """A git repository with a work tree, opened for gitexp's needs."""
 
-    def __init__(self, repo: Repo) -> None:
-        self._repo = repo
-        self.root: str = os.path.abspath(repo.path)
-        self.controldir: str = os.path.abspath(repo.controldir())
-        self.commondir: str = os.path.abspath(repo.commondir())
+    def __init__(
+        self, root: str, controldir: str, commondir: str, repo: Repo | None = None
+    ) -> None:
+        self.root: str = os.path.abspath(root)
+        self.controldir: str = os.path.abspath(controldir)
+        self.commondir: str = os.path.abspath(commondir)
+        # dulwich's Repo, opened on first need: the run path reads the files itself
+        # (gitfiles) for an ordinary layout, and only ever imports dulwich's light parts.
+        # Given a Repo (an unusual layout), every answer comes from dulwich.
+        self._dulwich = repo
+        self._direct = repo is None
+        self._objects = gitfiles.ObjectPresence(os.path.join(self.commondir, "objects"))
+        self._objects_direct = self._direct
+        self._refs_container: DiskRefsContainer | None = None
+        self._config: StackedConfig | None = None
         self._ignore: IgnoreFilterManager | None = None
+        # Root trees this process wrote, by id: a run's commits put .gitexp/ beside the
+        # snapshot's top level, which would otherwise be read back from the store.
+        self._written_roots: dict[ObjectId, dict[bytes, tuple[int, ObjectId]]] = {}
         self._extra_ignore: IgnoreFilter | None = None
         self._normalizing: bool | None = None
         self._normalizer: Any = None  # dulwich's checkin normalizer, built when needed
@@ -103,6 +119,12 @@ class GitRepo:
     def discover(cls, start: str | None = None) -> GitRepo:
         """Open the repository whose work tree contains ``start`` (default: cwd)."""
         where = os.path.abspath(start or os.getcwd())
+        found = gitfiles.find_repository(where)
+        if found is not None:
+            return cls(*found)
+        from dulwich.errors import NotGitRepository
+        from dulwich.repo import Repo
+
         try:
             repo = Repo.discover(where)
         except NotGitRepository:
@@ -124,10 +146,58 @@ class GitRepo:
                 f"{where} is a bare git repository: there is no work tree to snapshot",
                 "Run gitexp inside a clone with a work tree (`git clone <this> <dir>`).",
             )
-        return cls(repo)
+        return cls(repo.path, repo.controldir(), repo.commondir(), repo)
+
+    @property
+    def _repo(self) -> Repo:
+        if self._dulwich is None:
+            from dulwich.repo import Repo
+
+            self._dulwich = Repo(self.root)
+        return self._dulwich
+
+    @property
+    def _refs(self) -> RefsContainer:
+        """dulwich's ref writer (locks, packed refs, reflogs), without opening a Repo."""
+        if not self._direct:
+            return self._repo.refs
+        if self._refs_container is None:
+            self._refs_container = DiskRefsContainer(
+                self.commondir, self.controldir, logger=self._write_reflog
+            )
+        return self._refs_container
+
+    def _write_reflog(
+        self,
+        ref: bytes,
+        old_sha: bytes,
+        new_sha: bytes,
+        committer: bytes | None,
+        timestamp: int | None,
+        timezone: int | None,
+        message: bytes,
+    ) -> None:
+        """Append a reflog line as dulwich's Repo does (the logger its refs call)."""
+        from dulwich.reflog import format_reflog_line
+        from dulwich.refs import is_per_worktree_ref
+
+        base = self.controldir if is_per_worktree_ref(ref) else self.commondir
+        path = os.path.join(base, "logs", os.fsdecode(ref))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        line = format_reflog_line(
+            old_sha,
+            new_sha,
+            committer or self.identity(),
+            int(time.time()) if timestamp is None else timestamp,
+            timezone or 0,
+            message,
+        )
+        with open(path, "ab") as handle:
+            handle.write(line + b"\n")
 
     def close(self) -> None:
-        self._repo.close()
+        if self._dulwich is not None:
+            self._dulwich.close()
 
     def __enter__(self) -> GitRepo:
         return self
@@ -139,6 +209,9 @@ class GitRepo:
 
     def head_commit(self) -> ObjectId | None:
         """The commit HEAD points at, or None in a repository with no commits yet."""
+        if self._direct:
+            with contextlib.suppress(gitfiles.Unanswered):
+                return gitfiles.read_ref(self.controldir, self.commondir, b"HEAD", _valid_name)
         try:
             return self._repo.refs[_ref(b"HEAD")]
         except KeyError:
@@ -146,18 +219,30 @@ class GitRepo:
 
     def head_branch(self) -> str | None:
         """The branch HEAD names (``main``), or None when HEAD is detached."""
-        target = self._repo.refs.read_ref(_ref(b"HEAD"))
+        target = self._refs.read_ref(_ref(b"HEAD"))
         if target and target.startswith(b"ref: refs/heads/"):
             return target[len(b"ref: refs/heads/") :].decode("utf-8", "replace")
         return None
 
     def config_value(self, section: str, name: str) -> str | None:
         """A value from the repository's git config stack (repo, global, system)."""
-        stack = self._repo.get_config_stack()
+        if self._config is None:
+            self._config = self._config_stack()
+        stack = self._config
         try:
             return stack.get((section.encode(),), name.encode()).decode("utf-8", "replace")
         except KeyError:
             return None
+
+    def _config_stack(self) -> StackedConfig:
+        if not self._direct:
+            return self._repo.get_config_stack()
+        from dulwich.config import ConfigFile, StackedConfig
+
+        path = os.path.join(self.commondir, "config")
+        local = ConfigFile.from_path(path) if os.path.exists(path) else ConfigFile()
+        backends = [local, *StackedConfig.default_backends()]
+        return StackedConfig(backends, writable=local)
 
     def identity(self) -> bytes:
         """``Name <email>`` for commits: the user's git identity, else a neutral one."""
@@ -167,16 +252,21 @@ class GitRepo:
 
     # -- index and ignore rules ------------------------------------------------------
 
+    def _index_path(self) -> str:
+        if self._direct:
+            return os.path.join(self.controldir, "index")
+        return str(self._repo.index_path())
+
     def index_mtime_ns(self) -> int:
         try:
-            return os.stat(self._repo.index_path()).st_mtime_ns
+            return os.stat(self._index_path()).st_mtime_ns
         except FileNotFoundError:
             return 0
 
     def read_index(self) -> dict[bytes, IndexRecord]:
         """Stage-0 entries of the index by path (conflicted paths use stage 0 or none)."""
         try:
-            with open(self._repo.index_path(), "rb") as handle:
+            with open(self._index_path(), "rb") as handle:
                 data = handle.read()
         except FileNotFoundError:
             return {}
@@ -184,8 +274,10 @@ class GitRepo:
             return _parse_index(data)
         except (_IndexFormatError, struct.error, IndexError):
             pass  # dulwich reads it, or raises its own error
+        from dulwich.index import read_index
+
         records: dict[bytes, IndexRecord] = {}
-        with open(self._repo.index_path(), "rb") as handle:
+        with open(self._index_path(), "rb") as handle:
             for entry in read_index(handle):
                 stage = (entry.flags >> 12) & 0x3
                 if stage:
@@ -210,7 +302,7 @@ class GitRepo:
         untracked files out of snapshots without changing what git ignores.
         """
         if self._ignore is None:
-            self._ignore = IgnoreFilterManager.from_repo(self._repo)
+            self._ignore = self._ignore_rules()
             self._extra_ignore = _read_ignore_file(os.path.join(self.root, ".gitexpignore"))
         try:
             if self._ignore.is_ignored(relpath):
@@ -218,6 +310,24 @@ class GitRepo:
         except OSError:
             pass  # an unreadable folder or .gitignore on the way: no rules, as git reads it
         return bool(self._extra_ignore and self._extra_ignore.is_ignored(relpath))
+
+    def _ignore_rules(self) -> IgnoreFilterManager:
+        """dulwich's ignore rules for this repository, as ``from_repo`` builds them."""
+        if not self._direct:
+            return IgnoreFilterManager.from_repo(self._repo)
+        from dulwich.ignore import default_user_ignore_filter_path
+
+        if self._config is None:
+            self._config = self._config_stack()
+        rules: list[IgnoreFilter] = []
+        for path in (
+            os.path.join(self.controldir, "info", "exclude"),
+            default_user_ignore_filter_path(self._config),
+        ):
+            with contextlib.suppress(OSError):
+                rules.append(IgnoreFilter.from_path(os.path.expanduser(path)))
+        ignorecase = self._config.get_boolean((b"core",), b"ignorecase", False)
+        return IgnoreFilterManager(self.root, rules, ignorecase)
 
     def may_prune(self, reldir: str) -> bool:
         """Whether an ignored folder can be skipped whole (``dir/**`` + ``!dir/x`` cannot)."""
@@ -235,6 +345,11 @@ class GitRepo:
     # -- objects -------------------------------------------------------------------
 
     def has_object(self, sha: ObjectId) -> bool:
+        if self._objects_direct:
+            try:
+                return self._objects.contains(sha)
+            except gitfiles.Unanswered:  # alternates, an old pack index: dulwich reads them
+                self._objects_direct = False
         return _oid(sha) in self._repo.object_store
 
     def write_blob(self, data: bytes, path: bytes | None = None) -> ObjectId:
@@ -272,11 +387,10 @@ class GitRepo:
         own ``<sha>.lock`` would instead block every later writer of that object (runs
         started later would wait, then fail).
         """
-        store = self._repo.object_store
-        if obj.id in store:
+        if self.has_object(obj.id):
             return
         sha = obj.id.decode("ascii")
-        folder = os.path.join(store.path, sha[:2])
+        folder = os.path.join(self.commondir, "objects", sha[:2])
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
         try:
@@ -306,7 +420,11 @@ class GitRepo:
             for part in dirs:
                 node = node.setdefault(part, {})
             node[name] = (mode, sha)
-        return self._store_tree(nested)
+        root, entries = self._store_tree(nested)
+        if len(self._written_roots) > 16:
+            self._written_roots.clear()
+        self._written_roots[root] = entries
+        return root
 
     def write_tree_over(
         self, base: ObjectId | None, extra: dict[bytes, tuple[int, ObjectId]]
@@ -322,16 +440,17 @@ class GitRepo:
         self._add(tree)
         return tree.id
 
-    def _store_tree(self, node: dict[bytes, Any]) -> ObjectId:
+    def _store_tree(
+        self, node: dict[bytes, Any]
+    ) -> tuple[ObjectId, dict[bytes, tuple[int, ObjectId]]]:
         tree = Tree()
+        entries: dict[bytes, tuple[int, ObjectId]] = {}
         for name, value in node.items():
-            if isinstance(value, dict):
-                tree.add(name, MODE_TREE, _oid(self._store_tree(value)))
-            else:
-                mode, sha = value
-                tree.add(name, mode, _oid(sha))
+            entry = (MODE_TREE, self._store_tree(value)[0]) if isinstance(value, dict) else value
+            entries[name] = entry
+            tree.add(name, entry[0], _oid(entry[1]))
         self._add(tree)
-        return tree.id
+        return tree.id, entries
 
     def write_commit(
         self, tree: ObjectId, parents: list[ObjectId], message: str, when: float | None = None
@@ -369,6 +488,9 @@ class GitRepo:
         return obj.tree, list(obj.parents), obj.message.decode("utf-8", "replace")
 
     def tree_entries(self, tree: ObjectId) -> dict[bytes, tuple[int, ObjectId]]:
+        known = self._written_roots.get(tree)
+        if known is not None:
+            return dict(known)
         obj = self._repo.object_store[_oid(tree)]
         if not isinstance(obj, Tree):
             raise RepositoryStateError(f"{tree.decode()} is not a tree")
@@ -457,8 +579,11 @@ class GitRepo:
     # -- refs ------------------------------------------------------------------------
 
     def read_ref(self, name: bytes) -> ObjectId | None:
+        if self._direct:
+            with contextlib.suppress(gitfiles.Unanswered):
+                return gitfiles.read_ref(self.controldir, self.commondir, name, _valid_name)
         try:
-            return self._repo.refs[_ref(name)]
+            return self._refs[_ref(name)]
         except KeyError:
             return None
 
@@ -470,21 +595,19 @@ class GitRepo:
         with contextlib.suppress(OSError):
             os.makedirs(logs, exist_ok=True)
         return self._locked_ref_update(
-            name, lambda: self._repo.refs.add_if_new(_ref(name), _oid(sha), message=message)
+            name, lambda: self._refs.add_if_new(_ref(name), _oid(sha), message=message)
         )
 
     def move_ref(self, name: bytes, old: ObjectId, new: ObjectId, message: bytes) -> bool:
         """Compare-and-swap: point ``name`` at ``new`` only if it still points at ``old``."""
         return self._locked_ref_update(
             name,
-            lambda: self._repo.refs.set_if_equals(
-                _ref(name), _oid(old), _oid(new), message=message
-            ),
+            lambda: self._refs.set_if_equals(_ref(name), _oid(old), _oid(new), message=message),
         )
 
     def delete_ref(self, name: bytes, old: ObjectId) -> bool:
         return self._locked_ref_update(
-            name, lambda: self._repo.refs.remove_if_equals(_ref(name), _oid(old))
+            name, lambda: self._refs.remove_if_equals(_ref(name), _oid(old))
         )
 
     def _locked_ref_update(self, name: bytes, update: Callable[[], object]) -> bool:
@@ -523,10 +646,10 @@ class GitRepo:
 
     def list_refs(self, prefix: bytes) -> dict[bytes, ObjectId]:
         """Refs under ``prefix`` (loose and packed) by their name after the prefix."""
-        fast = _list_refs_fast(self._repo.refs, prefix)
+        fast = _list_refs_fast(self._refs, prefix)
         if fast is not None:
             return fast
-        return {bytes(k): bytes(v) for k, v in self._repo.refs.as_dict(_ref(prefix)).items()}
+        return {bytes(k): bytes(v) for k, v in self._refs.as_dict(_ref(prefix)).items()}
 
     # -- branches, ref names and linked worktrees (restore, branch, rerun) -------------
 
@@ -544,6 +667,7 @@ class GitRepo:
         git folder because dulwich reads ignore rules from there, git from the common one:
         without the copy the two would disagree about what is ignored in the worktree.
         """
+        from dulwich.repo import Repo
         from dulwich.worktree import add_worktree
 
         with self._main_repo() as main:
@@ -586,6 +710,8 @@ class GitRepo:
         if self.controldir == self.commondir:
             yield self._repo
             return
+        from dulwich.repo import Repo
+
         main = Repo(self.commondir)
         try:
             yield main
@@ -618,14 +744,12 @@ class GitRepo:
         """Point ``name`` at ``sha`` whatever it held: for mirrors of a remote's refs only."""
         return self._locked_ref_update(
             name,
-            lambda: self._repo.refs.set_if_equals(_ref(name), None, _oid(sha), message=message),
+            lambda: self._refs.set_if_equals(_ref(name), None, _oid(sha), message=message),
         )
 
     def remove_ref(self, name: bytes) -> bool:
         """Delete ``name`` whatever it held: for mirrors of a remote's refs only."""
-        return self._locked_ref_update(
-            name, lambda: self._repo.refs.remove_if_equals(_ref(name), None)
-        )
+        return self._locked_ref_update(name, lambda: self._refs.remove_if_equals(_ref(name), None))
 
     def edit_tree(
         self, base: ObjectId | None, changes: dict[bytes, tuple[int, ObjectId] | None]
@@ -671,13 +795,6 @@ class GitRepo:
 # -- run refs read without dulwich's per-ref lookup (~200 ms for 10,000 loose refs) ----
 
 _PLAIN_REF_TAIL = re.compile(rb"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
-_HEX_SHA = re.compile(rb"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
-_SYMREF = b"ref: "
-
-
-# Parsed packed-refs files by path, with the (inode, size, mtime) they were read at: git
-# replaces the file by a rename, so a new version always has a new inode.
-_PACKED_REFS_CACHE: dict[bytes, tuple[tuple[int, int, int], dict[bytes, bytes]]] = {}
 
 
 def _valid_ref(name: bytes, prefix_len: int) -> bool:
@@ -688,46 +805,8 @@ def _valid_ref(name: bytes, prefix_len: int) -> bool:
     return bool(check_ref_format(_ref(name)))
 
 
-def _read_packed_refs(commondir: bytes) -> dict[bytes, bytes] | None:
-    """The packed-refs file as {name: sha}; None when dulwich should read it (odd lines)."""
-    path = os.path.join(commondir, b"packed-refs")
-    try:
-        with open(path, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            key = (st.st_ino, st.st_size, st.st_mtime_ns)
-            cached = _PACKED_REFS_CACHE.get(path)
-            if cached is not None and cached[0] == key:
-                return cached[1]
-            text = handle.read()
-    except FileNotFoundError:
-        return {}
-    refs = _parse_packed_refs(text)
-    if refs is not None:
-        _PACKED_REFS_CACHE[path] = (key, refs)
-    return refs
-
-
-def _parse_packed_refs(text: bytes) -> dict[bytes, bytes] | None:
-    lines = text.splitlines()
-    if not lines:
-        return None
-    peeled = lines[0].startswith(b"# pack-refs") and b" peeled" in lines[0]
-    refs: dict[bytes, bytes] = {}
-    last = False
-    for line in lines:
-        if line.startswith(b"#"):
-            continue
-        if line.startswith(b"^"):
-            if not (peeled and last and _HEX_SHA.fullmatch(line, 1)):
-                return None
-            last = False
-            continue
-        sha, space, name = line.rstrip(b"\r").partition(b" ")
-        if not space or b" " in name or not _HEX_SHA.fullmatch(sha) or not _valid_ref(name, 0):
-            return None
-        refs[name] = sha
-        last = True
-    return refs
+def _valid_name(name: bytes) -> bool:
+    return _valid_ref(name, 0)
 
 
 def _list_refs_fast(refs: Any, prefix: bytes) -> dict[bytes, ObjectId] | None:
@@ -748,7 +827,7 @@ def _list_refs_fast(refs: Any, prefix: bytes) -> dict[bytes, ObjectId] | None:
         or not _valid_ref(prefix + b"x", 0)
     ):
         return None
-    packed = _read_packed_refs(refs.path)
+    packed = gitfiles.read_packed_refs(os.fsencode(refs.path), _valid_name)
     if packed is None:
         return None
     cut = len(prefix)
@@ -778,7 +857,7 @@ def _list_refs_fast(refs: Any, prefix: bytes) -> dict[bytes, ObjectId] | None:
                     os.close(fd)
             except OSError:
                 content = b""
-            if content.startswith(_SYMREF):  # rare (origin/HEAD): dulwich follows it
+            if content.startswith(gitfiles.SYMREF):  # rare (origin/HEAD): dulwich follows it
                 with contextlib.suppress(SymrefLoop, KeyError):
                     found[name[cut:]] = bytes(refs[_ref(name)])
                 continue

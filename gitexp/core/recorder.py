@@ -173,7 +173,10 @@ class Recorder:
         """Outputs and large left-out files into DVC's cache, pointers into the tree."""
         from gitexp.core.artifact_record import collect_artifacts
 
-        collect_artifacts(self.repo, self.live, self.state, self.head)
+        # Only a resumed run has commits from an earlier life that may hold artifacts;
+        # a fresh run's own commits have none yet (and reading them costs a store open).
+        earlier_head = self.head if self.info.resumes else None
+        collect_artifacts(self.repo, self.live, self.state, earlier_head)
 
     def _guess_end(self, status: str) -> float:
         if status != CRASHED:

@@ -1,0 +1,164 @@
+"""gitexp.adapters.gitfiles: the repository layout, refs and pack indexes read without
+dulwich, checked against dulwich and the git binary on real repositories."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+from conftest import git, gitexp, run_refs
+from dulwich.repo import Repo
+
+from gitexp.adapters import gitfiles
+from gitexp.adapters.git import GitRepo
+
+
+def _valid(name: bytes) -> bool:
+    return True
+
+
+def _dulwich_layout(start: Path) -> tuple[str, str, str]:
+    repo = Repo.discover(str(start))
+    try:
+        return (
+            os.path.realpath(repo.path),
+            os.path.realpath(repo.controldir()),
+            os.path.realpath(repo.commondir()),
+        )
+    finally:
+        repo.close()
+
+
+def _real(found: tuple[str, str, str] | None) -> tuple[str, ...] | None:
+    return None if found is None else tuple(os.path.realpath(p) for p in found)
+
+
+def test_finds_the_repository_dulwich_finds(repo: Path, tmp_path: Path) -> None:
+    deep = repo / "a" / "b"
+    deep.mkdir(parents=True)
+    for start in (repo, deep):
+        assert _real(gitfiles.find_repository(str(start))) == _dulwich_layout(start)
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", "--detach", str(linked))
+    found = gitfiles.find_repository(str(linked))
+    assert _real(found) == _dulwich_layout(linked)
+    assert found is not None and os.path.realpath(found[2]) == os.path.realpath(repo / ".git")
+    link = tmp_path / "link"
+    link.symlink_to(repo)
+    assert _real(gitfiles.find_repository(str(link))) == _dulwich_layout(repo)
+
+
+@pytest.mark.parametrize(
+    "case", ["bare", "inside .git", "extension", "GIT_DIR", "no repository", "bad .git file"]
+)
+def test_leaves_unusual_layouts_to_dulwich(
+    case: str, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = repo
+    if case == "bare":
+        start = tmp_path / "bare.git"
+        git(tmp_path, "init", "-q", "--bare", str(start))
+    elif case == "inside .git":
+        start = repo / ".git" / "refs"
+    elif case == "extension":
+        git(repo, "config", "extensions.worktreeConfig", "true")
+    elif case == "GIT_DIR":
+        monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    elif case == "no repository":
+        start = tmp_path / "plain"
+        start.mkdir()
+    else:
+        start = tmp_path / "odd"
+        start.mkdir()
+        (start / ".git").write_text("not a gitdir line\n")
+    assert gitfiles.find_repository(str(start)) is None
+
+
+def test_opened_without_dulwich_for_unusual_layouts_still_records(repo: Path) -> None:
+    git(repo, "config", "extensions.worktreeConfig", "true")  # dulwich opens this one
+    done = gitexp("run", "--", "true", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert len(run_refs(repo)) == 1
+    assert "error" not in git(repo, "fsck", "--no-dangling", check=False)
+
+
+def test_reads_refs_as_git_does(repo: Path) -> None:
+    control = str(repo / ".git")
+    head = git(repo, "rev-parse", "HEAD").strip().encode()
+    assert gitfiles.read_ref(control, control, b"HEAD", _valid) == head
+    git(repo, "branch", "feature.x")
+    git(repo, "pack-refs", "--all")  # branches now only in packed-refs
+    assert not (repo / ".git" / "refs" / "heads" / "feature.x").exists()
+    assert gitfiles.read_ref(control, control, b"refs/heads/feature.x", _valid) == head
+    assert gitfiles.read_ref(control, control, b"HEAD", _valid) == head
+    assert gitfiles.read_ref(control, control, b"refs/heads/missing", _valid) is None
+    git(repo, "checkout", "-q", "--detach")
+    assert gitfiles.read_ref(control, control, b"HEAD", _valid) == head
+    git(repo, "checkout", "-q", "--orphan", "unborn")
+    assert gitfiles.read_ref(control, control, b"HEAD", _valid) is None
+    with pytest.raises(gitfiles.Unanswered):  # not a ref this module reads
+        gitfiles.read_ref(control, control, b"refs/tags/v1", _valid)
+
+
+def _all_objects(repo: Path) -> list[bytes]:
+    out = git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+    return [line.encode() for line in out.split()]
+
+
+def test_object_presence_matches_git_loose_and_packed(repo: Path) -> None:
+    for i in range(30):
+        (repo / f"f{i}.txt").write_text(f"content {i}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "more")
+    assert gitexp("run", "--", "true", cwd=repo).returncode == 0
+    loose = _all_objects(repo)
+    presence = gitfiles.ObjectPresence(str(repo / ".git" / "objects"))
+    assert all(presence.contains(sha) for sha in loose)
+    git(repo, "gc", "-q", "--prune=now")  # every object now only in a pack
+    packed = _all_objects(repo)
+    assert sorted(packed) == sorted(loose)
+    assert not any((repo / ".git" / "objects").glob("[0-9a-f][0-9a-f]/*"))
+    presence = gitfiles.ObjectPresence(str(repo / ".git" / "objects"))
+    assert all(presence.contains(sha) for sha in packed)
+    rng = random.Random(7)
+    absent = [f"{rng.getrandbits(160):040x}".encode() for _ in range(200)]
+    absent += [bytes(sha[:-1]) + (b"0" if sha[-1:] != b"0" else b"1") for sha in packed]
+    known = set(packed)
+    assert not any(presence.contains(sha) for sha in absent if sha not in known)
+
+
+def test_runs_after_gc_write_no_duplicate_trees(repo: Path) -> None:
+    assert gitexp("run", "--", "true", cwd=repo).returncode == 0
+    git(repo, "gc", "-q", "--prune=now")
+    assert gitexp("run", "--", "true", cwd=repo).returncode == 0
+    loose = {
+        f"{p.parent.name}{p.name}" for p in (repo / ".git" / "objects").glob("[0-9a-f][0-9a-f]/*")
+    }
+    packed = set(
+        git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)").split()
+    )
+    trees = set(git(repo, "ls-tree", "-r", "-t", "--format=%(objectname)", "HEAD").split())
+    assert not (loose & trees & packed)  # the snapshot's folders were found in the pack
+
+
+def test_alternates_fall_back_to_dulwich(repo: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "shared"
+    git(tmp_path, "clone", "-q", "--shared", str(repo), str(clone))
+    assert (clone / ".git" / "objects" / "info" / "alternates").exists()
+    with pytest.raises(gitfiles.Unanswered):
+        gitfiles.ObjectPresence(str(clone / ".git" / "objects")).contains(b"0" * 40)
+    done = gitexp("run", "--", "true", cwd=clone)
+    assert done.returncode == 0, done.stderr
+    assert "error" not in git(clone, "fsck", "--no-dangling", check=False)
+    with GitRepo.discover(str(clone)) as opened:
+        head = git(clone, "rev-parse", "HEAD").strip().encode()
+        assert opened.has_object(head)  # only in the other repository's store
+
+
+def test_reflog_of_a_run_as_git_reads_it(repo: Path) -> None:
+    assert gitexp("run", "--", "true", cwd=repo).returncode == 0
+    (run_id,) = run_refs(repo)
+    log = git(repo, "reflog", "show", "--format=%gs", f"refs/gitexp/runs/{run_id}")
+    assert log.split("\n")[:2] == ["gitexp: finished", "gitexp: started"]
