@@ -29,7 +29,7 @@ def live_root(commondir: str) -> str:
     return os.path.join(commondir, "gitexp", "live")
 
 
-def _hostname() -> str:
+def hostname() -> str:
     """This machine's name, as ``socket.gethostname()`` gives it (without importing socket)."""
     return os.uname().nodename
 
@@ -133,7 +133,7 @@ class LiveDir:
     def claim(self, child_pid: int | None = None) -> None:
         """Record this process as the run's recorder (and the child it waits for)."""
         owner: dict[str, Any] = {
-            "host": _hostname(),
+            "host": hostname(),
             "pid": os.getpid(),
             "pid_start": process_start(os.getpid()),
         }
@@ -152,7 +152,7 @@ class LiveDir:
         owner = self.read_json("owner.json")
         if not isinstance(owner, dict):
             return self._recent_heartbeat()
-        if owner.get("host") != _hostname():
+        if owner.get("host") != hostname():
             return self._recent_heartbeat()
         return pid_alive(int(owner.get("pid", 0)), owner.get("pid_start"))
 
@@ -161,7 +161,7 @@ class LiveDir:
         owner = self.read_json("owner.json")
         if not isinstance(owner, dict) or "child_pid" not in owner:
             return False
-        if owner.get("host") != _hostname():
+        if owner.get("host") != hostname():
             return False
         return pid_alive(int(owner["child_pid"]), owner.get("child_start"))
 

@@ -19,7 +19,7 @@ TAIL_BYTES = 1 << 20
 # Token shapes specific enough that ordinary output (hashes, ids, numbers) never matches.
 # Scrubbing is on by default because captured output is pushed to shared remotes with the
 # run; GITEXP_SCRUB_OUTPUT=0 turns it off.
-_TOKEN_SHAPES = re.compile(
+_TOKEN_PATTERN = (
     rb"AKIA[0-9A-Z]{16}"  # AWS access key id
     rb"|gh[pousr]_[A-Za-z0-9]{36,}"  # GitHub tokens
     rb"|github_pat_[A-Za-z0-9_]{40,}"
@@ -29,17 +29,22 @@ _TOKEN_SHAPES = re.compile(
     rb"|hf_[A-Za-z0-9]{30,}"  # Hugging Face
     rb"|AIza[0-9A-Za-z_-]{35}"  # Google API key
     rb"|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"  # JWT
-    rb"|-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
-    re.DOTALL,
+    rb"|-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
 )
 REDACTED = b"[redacted by gitexp]"
+_token_shapes: re.Pattern[bytes] | None = None  # compiled on first use: ~5 ms at start-up
 
 
 def scrub(data: bytes) -> bytes:
-    """Replace common credential shapes with a marker (see ``_TOKEN_SHAPES``)."""
+    """Replace common credential shapes with a marker (see ``_TOKEN_PATTERN``)."""
     if os.environ.get("GITEXP_SCRUB_OUTPUT", "1") == "0":
         return data
-    return _TOKEN_SHAPES.sub(REDACTED, data)
+    if not data:
+        return data
+    global _token_shapes
+    if _token_shapes is None:
+        _token_shapes = re.compile(_TOKEN_PATTERN, re.DOTALL)
+    return _token_shapes.sub(REDACTED, data)
 
 
 def read_capped(path: str, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> bytes | None:

@@ -14,7 +14,6 @@ changed since the run started (the new snapshot is then kept under
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from gitexp.adapters.git import GitRepo, ObjectId
 from gitexp.core import config as configmod
 from gitexp.core import manifest, values
-from gitexp.core.live import LiveDir, live_root
+from gitexp.core.live import LiveDir, hostname, live_root
 from gitexp.core.record import META_DIR, RUNNING, RunInfo, parse_row
 from gitexp.core.recorder import Recorder, run_ref
 from gitexp.core.snapshot import Snapshot, take_snapshot
@@ -93,7 +92,7 @@ def resume_run(
             "from_step": 0 if last_step is None else last_step + 1,
             "code_changed": code_changed,
             "snapshot": new_tree.decode() if code_changed else None,
-            "host": socket.gethostname(),
+            "host": hostname(),
         }
     )
     live.create()
