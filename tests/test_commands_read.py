@@ -23,6 +23,7 @@ from conftest import git, gitexp, run_refs
 
 from gitexp.cli import COMMANDS
 from gitexp.core import values
+from gitexp.errors import UnknownRunError
 
 SCRIPT = (
     "import os, sys, gitexp\n"
@@ -404,6 +405,33 @@ def test_run_references(runs: Runs) -> None:
     }
     for ref, run_id in expected.items():
         assert show_json(runs.path, ref)["run"]["id"] == run_id, ref
+
+
+def test_find_run_answers_as_resolve_over_every_run(runs: Runs, tmp_path: Path) -> None:
+    """The fast path (ref names, one commit) never answers differently from the listing."""
+    from gitexp.adapters.git import GitRepo
+    from gitexp.core.listing import list_runs
+    from gitexp.core.resolve import find_run, resolve
+
+    ids = list(runs.ids.values())
+    texts = [*ids, *runs.ids, "latest", "latest~2", "", " ", "zz", "../heads/main", "a..b"]
+    texts += [run_id[:n] for run_id in ids for n in range(1, 13)]
+    texts += [f"  {ids[0]}\t", ids[0] + "x", ids[0].upper()]
+    with GitRepo.discover(str(runs.path)) as repo:
+        every = list_runs(repo)
+        for text in texts:
+            try:
+                expected: object = resolve(text, every).id
+            except UnknownRunError as exc:
+                expected = (exc.message, exc.hint)
+            try:
+                found: object = find_run(repo, text).id
+            except UnknownRunError as exc:
+                found = (exc.message, exc.hint)
+            assert found == expected, text
+        fast = find_run(repo, ids[0])
+        listed = next(entry for entry in every if entry.id == ids[0])
+        assert (fast.commit, fast.row) == (listed.commit, listed.row)
 
 
 def test_unknown_reference_exits_5_with_candidates(runs: Runs) -> None:

@@ -644,6 +644,13 @@ class GitRepo:
             return False
         return True
 
+    def ref_names(self, prefix: bytes) -> set[bytes]:
+        """Names of the refs under ``prefix`` (after it), without reading what they hold."""
+        if self._direct:
+            with contextlib.suppress(gitfiles.Unanswered):
+                return gitfiles.ref_names(self.commondir, prefix, _valid_name)
+        return set(self.list_refs(prefix))
+
     def list_refs(self, prefix: bytes) -> dict[bytes, ObjectId]:
         """Refs under ``prefix`` (loose and packed) by their name after the prefix."""
         fast = _list_refs_fast(self._refs, prefix)

@@ -141,6 +141,36 @@ def read_ref(
     raise Unanswered(name)
 
 
+def ref_names(commondir: str, prefix: bytes, valid: Callable[[bytes], bool]) -> set[bytes]:
+    """Names of the shared refs under ``prefix`` (loose or packed), after the prefix.
+
+    Only the names: no ref file is opened (10,000 loose refs: a folder listing instead
+    of 10,000 reads).  A name may point at nothing (an empty file); read it to know.
+    Raises :class:`Unanswered` for anything unusual.
+    """
+    if not prefix.startswith(_SHARED_PREFIXES) or not prefix.endswith(b"/"):
+        raise Unanswered(prefix)
+    packed = read_packed_refs(os.fsencode(commondir), valid)
+    if packed is None:
+        raise Unanswered(prefix)
+    cut = len(prefix)
+    names = {name[cut:] for name in packed if name.startswith(prefix)}
+    base = os.path.join(os.fsencode(commondir), prefix)
+    folders = [base]
+    while folders:
+        folder = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif not entry.name.endswith(b".lock"):
+                names.add(entry.path[len(base) :])
+    return names
+
+
 def read_loose_ref(path: bytes) -> bytes | None:
     """The first line of a loose ref file; None when there is no such file."""
     try:

@@ -8,8 +8,7 @@ from typing import Any
 from gitexp.cli_support import add_example, open_repo, say
 from gitexp.core.branching import branch_from_run
 from gitexp.core.ids import short_id
-from gitexp.core.listing import list_runs
-from gitexp.core.resolve import resolve
+from gitexp.core.resolve import find_run
 from gitexp.core.runview import load_run
 
 
@@ -30,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
-        entry = resolve(args.run, list_runs(repo))
+        entry = find_run(repo, args.run)
         view = load_run(repo, entry)
         result = branch_from_run(repo, view, args.name)
     how = "a new commit on" if result.new_commit else "its baseline commit, which already has"

@@ -7,8 +7,7 @@ from typing import Any
 
 from gitexp.cli_support import add_example, fmt_value, open_repo, print_json, table
 from gitexp.core.compare import compare_runs, unified_code_diff
-from gitexp.core.listing import list_runs
-from gitexp.core.resolve import resolve
+from gitexp.core.resolve import find_run
 from gitexp.core.runview import load_run
 
 
@@ -30,9 +29,8 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
-        runs = list_runs(repo)
-        a = load_run(repo, resolve(args.run_a, runs))
-        b = load_run(repo, resolve(args.run_b, runs))
+        a = load_run(repo, find_run(repo, args.run_a))
+        b = load_run(repo, find_run(repo, args.run_b))
         result = compare_runs(repo, a, b)
         patch = unified_code_diff(repo, a.root_tree, b.root_tree, "a", "b") if args.code else ""
     if args.json:

@@ -7,8 +7,7 @@ from typing import Any
 
 from gitexp.cli_support import add_example, open_repo
 from gitexp.core.edit import Edit, apply_edit
-from gitexp.core.listing import list_runs
-from gitexp.core.resolve import resolve
+from gitexp.core.resolve import find_run
 
 
 def add_parser(subparsers: Any) -> None:
@@ -25,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
-        entry = resolve(args.run, list_runs(repo))
+        entry = find_run(repo, args.run)
         info, _commit = apply_edit(repo, entry, Edit(note=args.text or None))
     print(f"{info.id[:7]} {info.name}: note {'set' if info.notes else 'cleared'}")
     return 0

@@ -7,8 +7,7 @@ from typing import Any
 
 from gitexp.cli_support import add_example, open_repo
 from gitexp.core.edit import Edit, apply_edit
-from gitexp.core.listing import list_runs
-from gitexp.core.resolve import resolve
+from gitexp.core.resolve import find_run
 from gitexp.errors import UsageError
 
 
@@ -32,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
             "a run name must be one non-empty line", "Example: gitexp rename latest v2"
         )
     with open_repo() as repo:
-        entry = resolve(args.run, list_runs(repo))
+        entry = find_run(repo, args.run)
         info, _commit = apply_edit(repo, entry, Edit(name=name))
     print(f"{info.id[:7]} renamed to {info.name}")
     return 0

@@ -22,7 +22,7 @@ from gitexp.core import verdict as verdictmod
 from gitexp.core.ids import short_id
 from gitexp.core.listing import list_runs
 from gitexp.core.record import INTERRUPTED, RUNNING
-from gitexp.core.resolve import resolve
+from gitexp.core.resolve import find_run
 from gitexp.core.restore import snapshot_files
 from gitexp.core.runview import RunView, load_run
 from gitexp.errors import EXIT_RERUN_FAILED, RepositoryStateError, UsageError
@@ -85,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--rtol and --atol must not be negative", "Example: --rtol 1e-6")
     overrides = [configmod.parse_override(text) for text in args.param]
     with open_repo() as repo:
-        original = load_run(repo, resolve(args.run, list_runs(repo)))
+        original = load_run(repo, find_run(repo, args.run))
         if original.info.status == RUNNING:
             raise RepositoryStateError(
                 f"run {short_id(original.info.id)} is still running: its result is not known yet",

@@ -8,8 +8,7 @@ from typing import Any
 from gitexp.cli_support import add_example, open_repo, say
 from gitexp.core import artifact_restore, restore
 from gitexp.core.ids import short_id
-from gitexp.core.listing import list_runs
-from gitexp.core.resolve import resolve
+from gitexp.core.resolve import find_run
 from gitexp.core.runview import load_run
 from gitexp.errors import RepositoryStateError
 
@@ -53,7 +52,7 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
-        entry = resolve(args.run, list_runs(repo))
+        entry = find_run(repo, args.run)
         view = load_run(repo, entry)
         label = f"run {short_id(entry.id)} {view.info.name}"
         specs = restore.pathspecs(repo, args.paths)

@@ -122,8 +122,7 @@ def _resume(
     overrides: list[tuple[list[str], Any]],
 ) -> int:
     """``gitexp run --resume RUN``: the run goes on under its id (docs/workflow.md)."""
-    from gitexp.core.listing import list_runs
-    from gitexp.core.resolve import resolve
+    from gitexp.core.resolve import find_run
     from gitexp.core.resume import resume_run
 
     if args.name or args.tag or args.note or args.group:
@@ -131,7 +130,7 @@ def _resume(
             "--resume keeps the run's name, tags, note and group",
             "Change them afterwards with gitexp rename / tag / note.",
         )
-    entry = resolve(args.resume, list_runs(repo))
+    entry = find_run(repo, args.resume)
     recorder, snapshot, config = resume_run(
         repo,
         entry.id,

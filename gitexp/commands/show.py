@@ -16,8 +16,7 @@ from gitexp.cli_support import (
 )
 from gitexp.core import config as configmod
 from gitexp.core import manifest
-from gitexp.core.listing import list_runs
-from gitexp.core.resolve import resolve
+from gitexp.core.resolve import find_run
 from gitexp.core.runview import RunView, load_run
 
 MAX_FILES_LISTED = 50
@@ -39,7 +38,7 @@ def add_parser(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
-        entry = resolve(args.run, list_runs(repo))
+        entry = find_run(repo, args.run)
         view = load_run(repo, entry)
         baseline = view.info.baseline.encode() if view.info.baseline else None
         base_tree = (

@@ -7,8 +7,7 @@ from typing import Any
 
 from gitexp.cli_support import add_example, open_repo
 from gitexp.core.edit import Edit, apply_edit
-from gitexp.core.listing import list_runs
-from gitexp.core.resolve import resolve
+from gitexp.core.resolve import find_run
 from gitexp.errors import UsageError
 
 
@@ -42,7 +41,7 @@ def parse_changes(changes: list[str]) -> Edit:
 def main(args: argparse.Namespace) -> int:
     edit = parse_changes(args.changes)
     with open_repo() as repo:
-        entry = resolve(args.run, list_runs(repo))
+        entry = find_run(repo, args.run)
         info, _commit = apply_edit(repo, entry, edit)
     print(f"{info.id[:7]} {info.name}: tags {', '.join(info.tags) or '(none)'}")
     return 0

@@ -90,6 +90,13 @@ def list_runs(repo: GitRepo) -> list[RunEntry]:
     return entries
 
 
+def run_entry(repo: GitRepo, run_id: str, sha: bytes) -> RunEntry:
+    """One run as :func:`list_runs` shows it, read from its commit alone."""
+    entry = RunEntry(run_id, sha, _read_row(repo, sha, run_id))
+    _mark_live(repo, [entry])
+    return entry
+
+
 def _read_row(repo: GitRepo, sha: bytes, run_id: str) -> dict[str, Any]:
     try:
         row = parse_row(repo.commit_message(sha))

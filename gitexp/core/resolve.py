@@ -9,16 +9,38 @@ from __future__ import annotations
 
 import re
 
+from gitexp.adapters.git import GitRepo
 from gitexp.core.ids import SHORT_ID_LENGTH
-from gitexp.core.listing import RunEntry
+from gitexp.core.listing import RunEntry, list_runs, run_entry
+from gitexp.core.record import REF_PREFIX
 from gitexp.errors import UnknownRunError
 
 _LATEST = re.compile(r"^latest(?:~(\d+))?$")
 _MAX_LISTED = 8
+_RUN_ID_TEXT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")  # could be a run id or prefix
 
 
 def _describe(entry: RunEntry) -> str:
     return f"{entry.id[:SHORT_ID_LENGTH]}  {entry.name}  ({entry.status})"
+
+
+def find_run(repo: GitRepo, text: str) -> RunEntry:
+    """The one run ``text`` names, as :func:`resolve` over every run would answer.
+
+    A full id or a unique id prefix, the usual references, is answered from the ref
+    names and that one run's commit; ``latest``, names, and every error (which lists
+    candidates) need the whole listing.
+    """
+    wanted = text.strip()
+    if _RUN_ID_TEXT.match(wanted) and not _LATEST.match(wanted):
+        names = repo.ref_names(REF_PREFIX)
+        exact = wanted.encode()
+        matches = [exact] if exact in names else [n for n in names if n.startswith(exact)]
+        if len(matches) == 1:
+            sha = repo.read_ref(REF_PREFIX + matches[0])
+            if sha is not None:
+                return run_entry(repo, matches[0].decode(), sha)
+    return resolve(text, list_runs(repo))
 
 
 def resolve(text: str, runs: list[RunEntry]) -> RunEntry:
