@@ -461,11 +461,51 @@ def test_plain_yaml_writes_what_pyyaml_writes(cfg: dict[str, Any]) -> None:
         assert same(load_yaml(plain), cfg)
 
 
+@settings(max_examples=300, deadline=None)
+@given(_plain_configs | _simple_configs)
+def test_plain_yaml_reads_back_what_pyyaml_reads(cfg: dict[str, Any]) -> None:
+    from gitexp.core.configfile import load_yaml as load_with_pyyaml
+    from gitexp.core.plainyaml import dump_plain, load_plain
+
+    text = dump_plain(cfg)
+    if text is not None:
+        assert same(load_plain(text), load_with_pyyaml(text))
+
+
+_yaml_tokens = st.sampled_from(
+    ["", "1", "01", "-0", "1.0", "1.", "1e5", "1.0e-05", "1.0E+5", ".nan", ".NaN", "-.inf", "+1",
+     "null", "~", "true", "True", "yes", "{}", "[]", "'a'", '"b"', "x # c", "a: b", "0x1F", "1_000"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(_simple_configs, st.integers(0, 50), _yaml_tokens, st.sampled_from(["", " ", "  "]))
+def test_plain_yaml_reader_answers_as_pyyaml_or_not_at_all(
+    cfg: dict[str, Any], line: int, token: str, indent: str
+) -> None:
+    """Texts one edit away from what dump_plain writes: read as PyYAML reads them, or left
+    to PyYAML (None)."""
+    from gitexp.core.configfile import load_yaml as load_with_pyyaml
+    from gitexp.core.plainyaml import dump_plain, load_plain
+
+    text = dump_plain(cfg)
+    if text is None or text == "{}\n":
+        return
+    lines = text.split("\n")
+    where = line % (len(lines) - 1)
+    key, _, _ = lines[where].partition(":")
+    lines[where] = f"{indent}{key}: {token}" if token else f"{indent}{key}:"
+    edited = "\n".join(lines)
+    plain = load_plain(edited)
+    if plain is not None:
+        assert same(plain, load_with_pyyaml(edited)), edited
+
+
 def test_plain_yaml_takes_typical_configs() -> None:
     from gitexp.core.plainyaml import dump_plain
 
     cfg = {"lr": 1e-05, "epochs": 10, "model": {"name": "resnet-50", "depth": 50, "opt": {}},
-           "wd": 0.0, "amp": True, "seed": None, "data": "data/train.csv", "drop": float("nan")}  # fmt: skip
+           "wd": 0.0, "amp": True, "seed": None, "data": "data/x.csv", "p": math.nan}  # fmt: skip
     assert dump_plain(cfg) is not None
     assert dump_plain({"flag": "yes"}) is None  # a YAML 1.1 bool: PyYAML quotes it
     assert dump_plain({"xs": [1, 2]}) is None  # lists are left to PyYAML

@@ -68,6 +68,11 @@ def dump_yaml(cfg: Mapping[str, Any]) -> str:
 
 def load_yaml(text: str, *, source: str = "config.yaml") -> dict[str, Any]:
     """The inverse of :func:`dump_yaml`."""
+    from gitexp.core.plainyaml import load_plain
+
+    plain = load_plain(text)  # what dump_plain wrote: read without importing PyYAML
+    if plain is not None:
+        return plain
     from gitexp.core.configfile import load_yaml as load
 
     return load(text, source=source)

@@ -5,7 +5,8 @@ configs are a few nested keys with numbers, flags and simple words.  For exactly
 this module writes the text :func:`gitexp.core.configfile.dump_yaml` would write (the
 tests compare the two on generated configs); for anything else it answers None and the
 caller uses PyYAML.  Strings are written plain only when no YAML 1.1 or 1.2 reader could
-take them for anything but a string.
+take them for anything but a string.  :func:`load_plain` reads such text back, and only
+text that :func:`dump_plain` would write exactly (anything else: None, read by PyYAML).
 """
 
 from __future__ import annotations
@@ -78,3 +79,58 @@ def _scalar(value: Any) -> str | None:
     if kind is str and _plain_word(value):
         return str(value)
     return None
+
+
+_INT = re.compile(r"-?[0-9]+\Z")
+_FLOAT = re.compile(r"-?[0-9]+\.[0-9]*(?:e[-+][0-9]+)?\Z")
+_WORDS: dict[str, Any] = {
+    "null": None,
+    "true": True,
+    "false": False,
+    ".nan": math.nan,
+    ".inf": math.inf,
+    "-.inf": -math.inf,
+    "{}": {},
+}
+
+
+def load_plain(text: str) -> dict[str, Any] | None:
+    """The config :func:`dump_plain` wrote as ``text``; None for any other text."""
+    if text == "{}\n":
+        return {}
+    root: dict[str, Any] = {}
+    stack: list[tuple[int, dict[str, Any]]] = [(0, root)]
+    for line in text.split("\n")[:-1]:
+        body = line.lstrip(" ")
+        depth = len(line) - len(body)
+        while stack and stack[-1][0] > depth:
+            stack.pop()
+        if not stack or stack[-1][0] != depth:
+            return None
+        key, colon, rest = body.partition(":")
+        if not colon:
+            return None
+        if rest == "":
+            child: dict[str, Any] = {}
+            stack[-1][1][key] = child
+            stack.append((depth + 2, child))
+            continue
+        if rest[:1] != " ":
+            return None
+        stack[-1][1][key] = _parse_scalar(rest[1:])
+    try:
+        same = dump_plain(root) == text  # the exact inverse, or PyYAML decides
+    except RecursionError:
+        return None
+    return root if same else None
+
+
+def _parse_scalar(text: str) -> Any:
+    if text in _WORDS:
+        value = _WORDS[text]
+        return {} if value == {} else value
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    return text

@@ -33,9 +33,12 @@ def find_run(repo: GitRepo, text: str) -> RunEntry:
     """
     wanted = text.strip()
     if _RUN_ID_TEXT.match(wanted) and not _LATEST.match(wanted):
-        names = repo.ref_names(REF_PREFIX)
         exact = wanted.encode()
-        matches = [exact] if exact in names else [n for n in names if n.startswith(exact)]
+        sha = repo.read_ref(REF_PREFIX + exact)
+        if sha is not None:
+            return run_entry(repo, wanted, sha)
+        names = repo.ref_names(REF_PREFIX)
+        matches = [name for name in names if name.startswith(exact)]
         if len(matches) == 1:
             sha = repo.read_ref(REF_PREFIX + matches[0])
             if sha is not None:
