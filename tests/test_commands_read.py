@@ -23,6 +23,7 @@ from conftest import git, gitexp, run_refs
 
 from gitexp.cli import COMMANDS
 from gitexp.core import values
+from gitexp.core.record import parse_row
 from gitexp.errors import UnknownRunError
 
 SCRIPT = (
@@ -482,12 +483,18 @@ def test_empty_reference_exits_5(runs: Runs) -> None:
 
 
 def test_listing_cache(copy: Path) -> None:
-    cache = copy / ".git" / "gitexp" / "cache" / "rows.json"
+    cache = copy / ".git" / "gitexp" / "cache" / "rows.tsv"
     cache.unlink(missing_ok=True)
+    old = cache.with_name("rows.json")  # an earlier version's cache: removed
+    old.write_text("{}")
     first = ok("ls", cwd=copy)
-    assert cache.exists()
-    cached = values.loads(cache.read_text())
-    assert set(cached) == set(run_refs(copy).values())  # keyed by commit id
+    assert cache.exists() and not old.exists()
+    lines = [line.split("\t") for line in cache.read_text().splitlines()]
+    assert {line[0] for line in lines} == set(run_refs(copy).values())  # keyed by commit id
+    for commit, start, status, raw in lines:
+        row = values.loads(raw)
+        assert (float(start), status) == (row["start"], row["status"])
+        assert row == parse_row(git(copy, "log", "-1", "--format=%B", commit))
 
     assert ok("ls", cwd=copy) == first  # from the cache
     cache.unlink()
@@ -510,8 +517,17 @@ def test_listing_cache_follows_a_deleted_run(copy: Path, runs: Runs) -> None:
 
 def test_listing_cache_with_wrong_shaped_rows(copy: Path) -> None:
     first = ok("ls", cwd=copy)
-    cache = copy / ".git" / "gitexp" / "cache" / "rows.json"
-    cache.write_text(json.dumps({sha: "x" for sha in run_refs(copy).values()}))
+    cache = copy / ".git" / "gitexp" / "cache" / "rows.tsv"
+    as_json = ok("ls", "--json", cwd=copy)
+    good = [line.split("\t")[:3] for line in cache.read_text().splitlines()]
+    for raw in ('"x"', "[1]", "{not json", ""):  # rows that do not parse: read from git
+        cache.write_text(
+            "".join(f"{sha}\t{start}\t{status}\t{raw}\n" for sha, start, status in good)
+        )
+        assert ok("ls", cwd=copy) == first, raw
+        assert ok("ls", "--json", cwd=copy) == as_json, raw
+    shas = run_refs(copy).values()
+    cache.write_text("".join(f"{sha}\tnot-a-time\tx\t{{}}\n" for sha in shas))
     assert ok("ls", cwd=copy) == first
 
 
