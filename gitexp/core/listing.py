@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from typing import Any
 
 from gitexp.adapters.git import GitRepo
@@ -27,7 +26,7 @@ _OLD_CACHE_NAMES = ("rows.json",)  # earlier versions' caches, removed when this
 class RunEntry:
     """A run as the listing sees it: id, commit, and its listing row (parsed on use)."""
 
-    __slots__ = ("_raw", "_reload", "_row", "_start", "_status", "commit", "id")
+    __slots__ = ("_raw", "_repo", "_row", "_start", "_status", "commit", "id")
 
     def __init__(
         self,
@@ -38,7 +37,7 @@ class RunEntry:
         raw: str | None = None,
         start: float | None = None,
         status: str | None = None,
-        reload: Callable[[], dict[str, Any]] | None = None,
+        repo: GitRepo | None = None,
     ) -> None:
         self.id = id
         self.commit = commit
@@ -46,7 +45,7 @@ class RunEntry:
         self._raw = raw
         self._start = start
         self._status = status
-        self._reload = reload
+        self._repo = repo  # where a row that does not parse is read from
 
     def __repr__(self) -> str:
         return f"RunEntry({self.id!r}, {self.commit!r})"
@@ -58,7 +57,7 @@ class RunEntry:
             with contextlib.suppress(ValueError):
                 parsed = values.loads(self._raw or "")
             if not isinstance(parsed, dict):  # a damaged cache line: read git instead
-                parsed = self._reload() if self._reload else {}
+                parsed = _read_row(self._repo, self.commit, self.id) if self._repo else {}
             self._row = parsed
         return self._row
 
@@ -136,31 +135,22 @@ def list_runs(repo: GitRepo) -> list[RunEntry]:
     cache = _load_cache(cache_path)
     missed = False
     entries: list[RunEntry] = []
-    lines: list[str] = []
     for name, sha in refs.items():
         run_id = name.decode("utf-8", "replace")
-        key = sha.decode()
-        cached = cache.get(key)
-        reload = _reader(repo, sha, run_id)
+        cached = cache.get(sha.decode())
         if cached is not None:
             start, status, raw = cached
-            entry = RunEntry(run_id, sha, raw=raw, start=start, status=status, reload=reload)
+            entries.append(RunEntry(run_id, sha, raw=raw, start=start, status=status, repo=repo))
         else:  # absent, or a damaged line: read git instead
             missed = True
-            entry = RunEntry(run_id, sha, reload(), reload=reload)
-        entries.append(entry)
-        line = _cache_line(key, entry)
-        if line.count("\t") == 3:  # a status holding a tab or newline (a damaged row): not cached
-            lines.append(line)
-    if missed or len(lines) != len(cache):
-        _save_cache(cache_path, lines)
+            entries.append(RunEntry(run_id, sha, _read_row(repo, sha, run_id), repo=repo))
+    if missed or len(entries) != len(cache):
+        lines = (_cache_line(entry.commit.decode(), entry) for entry in entries)
+        # A status holding a tab or newline (a damaged row) is not cached.
+        _save_cache(cache_path, [line for line in lines if line.count("\t") == 3])
     _mark_live(repo, entries)
     entries.sort(key=lambda entry: entry.start, reverse=True)
     return entries
-
-
-def _reader(repo: GitRepo, sha: bytes, run_id: str) -> Callable[[], dict[str, Any]]:
-    return lambda: _read_row(repo, sha, run_id)
 
 
 def run_entry(repo: GitRepo, run_id: str, sha: bytes) -> RunEntry:
