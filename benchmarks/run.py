@@ -800,6 +800,35 @@ def machine() -> dict[str, str]:
     }
 
 
+def gitexp_install() -> str:
+    """Which gitexp ran: its version, the source commit, and how it is installed.
+
+    An editable install (``pip install -e``) adds an import hook that costs every command
+    10-15 ms of start-up; users get a regular install from ``pip install``.
+    """
+    done = subprocess.run(
+        [*GITEXP, "--version"], capture_output=True, text=True, cwd=Path(__file__).parent
+    )
+    version = (done.stdout or done.stderr).strip()
+    probe = subprocess.run(  # asked from a neutral folder: a source tree's egg-info misleads
+        [PY, "-c", "import importlib.metadata as m; "
+         "print(m.distribution('gitexp').read_text('direct_url.json') or '{}')"],
+        capture_output=True, text=True, cwd=tempfile.gettempdir(),
+    )  # fmt: skip
+    try:
+        editable = json.loads(probe.stdout).get("dir_info", {}).get("editable")
+        kind = "regular install"
+        if editable:
+            kind = "editable install (adds 10-15 ms of start-up to every command)"
+    except ValueError:
+        kind = "install kind unknown"
+    source = Path(__file__).resolve().parent.parent
+    head = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=source
+    ).stdout.strip()
+    return f"{version} ({kind}), source {head or '?'}"
+
+
 def header(
     command: str,
     started: float,
@@ -815,6 +844,7 @@ def header(
         f"{info['python']}; git {info['git']}",
         f"date: {when}; took {time.time() - started:.0f} s; size: {size}",
         f"command: {command}",
+        f"gitexp: {gitexp_install()}",
         "load average (1, 5, 15 min) at start: "
         + ", ".join(f"{x:.2f}" for x in loads[0])
         + "; at end: "
