@@ -58,7 +58,7 @@ def supervise(
             stderr=err_write,
             env=env,
             # No terminal: a group of its own, so group-wide signals arrive once (forwarded).
-            preexec_fn=None if foreground else os.setpgrp,
+            **_own_group(not foreground),
         )
     except OSError as exc:
         for fd in (out_read, out_write, err_read, err_write):
@@ -78,7 +78,8 @@ def supervise(
         os.close(fd)
     live.claim(child_pid=child.pid)
     signals = _SignalState(child, foreground)
-    facts = start_background(lambda: collect_slow_facts(recorder, skipped), "gitexp-manifest")
+    # The threads that wait first, the busy one last: a thread starting while another
+    # holds the GIL waits for it (up to the 5 ms switch interval) before it runs.
     stop = threading.Event()
     start_background(lambda: _checkpoints(recorder, stop, say), "gitexp-checkpoint")
     sampler = None
@@ -86,6 +87,7 @@ def supervise(
         last = recorder.system.last_step  # a resumed run's samples go on after its last one
         first = 0 if last is None else last + 1
         sampler = start_sampler(live.file("system.jsonl"), recorder.info.start, child.pid, first)
+    facts = start_background(lambda: collect_slow_facts(recorder, skipped), "gitexp-manifest")
     returncode = child.wait()
     stop.set()
     if sampler is not None:
@@ -107,6 +109,19 @@ def supervise(
         f"refs/gitexp/runs/{info.id}"
     )
     return exit_code
+
+
+def _own_group(wanted: bool) -> dict[str, Any]:
+    """Popen arguments that start the command in a process group of its own.
+
+    Python 3.11's ``process_group`` lets subprocess use vfork (no copy of gitexp's
+    memory map); ``preexec_fn`` forces a full fork.
+    """
+    if not wanted:
+        return {}
+    if sys.version_info >= (3, 11):
+        return {"process_group": 0}
+    return {"preexec_fn": os.setpgrp}
 
 
 def _checkpoints(recorder: Recorder, stop: threading.Event, say: Callable[[str], None]) -> None:
