@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -226,3 +227,101 @@ def test_dvc_gc_usual_cleanups_keep_pushed_runs_artifacts(project: Path, tmp_pat
     ok("pull", cwd=other)
     ok("restore", run_id, cwd=other)
     assert (other / "model.ckpt").read_bytes() == b"weights " * 100 + b"one"
+
+
+def _cache_listing(repo: Path) -> dict[str, tuple[int, bytes | None]]:
+    """Every folder and file of the DVC cache: its mode, and a file's bytes."""
+    cache = repo / ".dvc" / "cache"
+    out: dict[str, tuple[int, bytes | None]] = {}
+    for path in sorted(cache.rglob("*")):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        out[str(path.relative_to(cache))] = (mode, None if path.is_dir() else path.read_bytes())
+    return out
+
+
+def test_a_file_is_cached_exactly_as_dvc_add_caches_it(project: Path, tmp_path: Path) -> None:
+    text = b"id,value\r\n" + b"1,2\r\n" * 400  # text with CRLF: DVC 3 hashes the bytes as they are
+    (project / "table.csv").write_bytes(text)  # untracked, over the 1k limit, and an output
+    (project / "tool.sh").write_bytes(b"#!/bin/sh\necho hi\n")  # small, executable
+    os.chmod(project / "tool.sh", 0o755)
+    (project / "big.bin").write_bytes(os.urandom(3000))  # a large file that is no output
+    old = 1_600_000_000
+    for name in ("table.csv", "big.bin"):
+        os.utime(project / name, (old, old))
+    ok(
+        "run", "--out", "table.csv", "--out", "tool.sh", "--", "true",
+        cwd=project, env={"GITEXP_MAX_FILE_SIZE": "1k"},
+    )  # fmt: skip
+    (run_id,) = run_refs(project)
+    ref = f"refs/gitexp/runs/{run_id}"
+    pointer_text = git(project, "show", f"{ref}:.gitexp-artifacts.dvc")
+    outs = {out["path"]: out for out in yaml.safe_load(pointer_text)["outs"]}
+    assert outs["table.csv"]["md5"] == _md5(text)  # plain MD5, no line-end normalization
+    assert outs["tool.sh"]["isexec"] is True
+    snapshot = json.loads(git(project, "show", f"{ref}:.gitexp/snapshot.json"))
+    hashed = {item["path"]: item["md5"] for item in snapshot["skipped"]}
+    assert hashed == {"big.bin": outs["big.bin"]["md5"], "table.csv": _md5(text)}
+    ours = _cache_listing(project)
+    assert not [name for name in ours if name.endswith(".tmp")]
+    # The pointer as `gitexp restore` writes it: DVC finds the work tree and the cache in
+    # step with it, and checks a deleted file out of gitexp's cache.
+    (project / ".gitexp-artifacts.dvc").write_text(pointer_text)
+    assert "up to date" in dvc(project, "status", ".gitexp-artifacts.dvc").stdout
+    (project / "table.csv").unlink()
+    dvc(project, "checkout", ".gitexp-artifacts.dvc")
+    assert (project / "table.csv").read_bytes() == text
+    (project / ".gitexp-artifacts.dvc").unlink()
+    # DVC itself, from an empty cache: the same objects, bytes and modes; the same outs.
+    shutil.rmtree(project / ".dvc" / "cache")
+    dvc(project, "add", "-q", "table.csv", "tool.sh", "big.bin")
+    assert _cache_listing(project) == ours
+    for name in ("table.csv", "tool.sh", "big.bin"):
+        (out,) = yaml.safe_load((project / f"{name}.dvc").read_text())["outs"]
+        assert out == outs[name]
+
+
+def test_an_output_the_run_rewrites_is_hashed_as_it_ends(project: Path) -> None:
+    (project / "model.ckpt").write_bytes(b"old " * 1000)  # large, ignored, hashed at the start
+    os.utime(project / "model.ckpt", (1_600_000_000, 1_600_000_000))
+    new = b"new " * 1000  # the same size: only the times tell the files apart
+    script = f"import time; time.sleep(0.5); open('model.ckpt', 'wb').write({new!r})"
+    ok(
+        "run", "--out", "model.ckpt", "--", PY, "-c", script,
+        cwd=project, env={"GITEXP_MAX_FILE_SIZE": "1k"},
+    )  # fmt: skip
+    (run_id,) = run_refs(project)
+    listing = json.loads(git(project, "show", f"refs/gitexp/runs/{run_id}:.gitexp/artifacts.json"))
+    (item,) = listing["artifacts"]
+    assert item["md5"] == _md5(new)
+    assert _cached(project, _md5(new)).read_bytes() == new
+    assert not _cached(project, _md5(b"old " * 1000)).exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="reads /proc/self/io")
+def test_a_large_output_is_read_once_to_hash_and_once_to_copy(project: Path) -> None:
+    size = 128 << 20
+    with open(project / "big.bin", "wb") as handle:
+        handle.truncate(size)  # sparse: nothing to write, but all of it to read
+    os.utime(project / "big.bin", (1_600_000_000, 1_600_000_000))
+    # gitexp in this process's child, which reports the bytes it read when it exits
+    report = project.parent / "io.txt"
+    wrapper = (
+        "import atexit, runpy, sys\n"
+        "def report():\n"
+        f"    open({str(report)!r}, 'w').write(open('/proc/self/io').read())\n"
+        "atexit.register(report)\n"
+        "sys.argv = ['gitexp', 'run', '--out', 'big.bin', '--', 'true']\n"
+        "runpy.run_module('gitexp', run_name='__main__', alter_sys=True)\n"
+    )
+    done = subprocess.run([PY, "-c", wrapper], cwd=project, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    (run_id,) = run_refs(project)
+    ref = f"refs/gitexp/runs/{run_id}"
+    expected = _md5(b"\0" * size)
+    (skipped,) = json.loads(git(project, "show", f"{ref}:.gitexp/snapshot.json"))["skipped"]
+    (item,) = json.loads(git(project, "show", f"{ref}:.gitexp/artifacts.json"))["artifacts"]
+    assert skipped["md5"] == item["md5"] == expected
+    assert _cached(project, expected).stat().st_size == size
+    counters = dict(line.split(": ") for line in report.read_text().splitlines())
+    # one read to hash (for snapshot.json and DVC alike), one to copy; no third pass
+    assert int(counters["rchar"]) < 2.5 * size

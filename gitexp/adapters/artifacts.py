@@ -12,10 +12,14 @@ objects are DVC object ids (``"<md5>"`` or ``"<md5>.dir"``), paths are local str
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import secrets
 import shutil
+import stat
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -77,12 +81,90 @@ def no_project_error(root: str) -> RepositoryStateError:
 
 
 def file_md5(path: str) -> str:
-    """The MD5 of a file's bytes: DVC's hash of a file."""
-    digest = hashlib.md5(usedforsecurity=False)
+    """The MD5 of a file's bytes: DVC's hash of a file (DVC 3, ``hash: md5``: plain MD5
+    for text and binary files alike; only DVC 2's legacy cache normalized line ends)."""
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
+        return _md5_of(handle)
+
+
+def _md5_of(handle: Any) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)  # releases the GIL: a copy can run beside it
     return digest.hexdigest()
+
+
+# -- hashing a file once -----------------------------------------------------------------
+#
+# A large untracked file is hashed for the snapshot (``snapshot.json``) while the run
+# goes on; when it is then kept as an artifact, ``ArtifactStore.add`` reuses that MD5
+# instead of reading the file again, as long as the file is provably the one hashed: same
+# device, inode, size, modification and change times (what DVC's own state database
+# trusts, plus the change time), and not modified within RACY_NS of the hashing (a write
+# in the same timestamp tick would leave the times unchanged: git's "racy" rule).
+
+RACY_NS = 1_000_000_000
+_known_lock = threading.Lock()
+_known: dict[tuple[int, int], tuple[tuple[int, int, int], str]] = {}
+
+
+def _identity(st: os.stat_result) -> tuple[tuple[int, int], tuple[int, int, int]]:
+    return (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def remembered_md5(path: str) -> tuple[str, os.stat_result]:
+    """The MD5 of a file (as :func:`file_md5`) and its stat after hashing.
+
+    The MD5 is remembered, in this process, for :meth:`ArtifactStore.add` of the same
+    unchanged file, which then only copies it.
+    """
+    started = time.time_ns()
+    with open(path, "rb") as handle:
+        before = os.fstat(handle.fileno())
+        md5 = _md5_of(handle)
+    after = os.stat(path)
+    if _identity(before) == _identity(after) and after.st_mtime_ns + RACY_NS <= started:
+        key, state = _identity(after)
+        with _known_lock:
+            _known[key] = (state, md5)
+    return md5, after
+
+
+def _recall(st: os.stat_result) -> str | None:
+    key, state = _identity(st)
+    with _known_lock:
+        known = _known.get(key)
+    return known[1] if known is not None and known[0] == state else None
+
+
+# -- importing DVC ahead of time -------------------------------------------------------------
+
+_preloading: threading.Thread | None = None
+
+
+def preload() -> None:
+    """Import DVC in a background thread, ahead of a later :class:`ArtifactStore`.
+
+    For a process that will record artifacts and meanwhile mostly waits (``gitexp run``):
+    the import (0.2-0.6 s) then overlaps the run and the large-file hashing.
+    """
+    global _preloading
+    if _preloading is not None:
+        return
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # ArtifactStore imports again and reports
+            import dvc.repo  # noqa: F401
+            import dvc_data.hashfile.build  # noqa: F401
+            import dvc_objects.fs.system  # noqa: F401
+
+    _preloading = threading.Thread(target=work, name="gitexp-dvc-import", daemon=True)
+    _preloading.start()
+
+
+def _wait_for_preload() -> None:
+    if _preloading is not None:
+        _preloading.join()
 
 
 @contextlib.contextmanager
@@ -116,6 +198,7 @@ class ArtifactStore:
     def __init__(self, root: str) -> None:
         if not has_project(root):
             raise no_project_error(root)
+        _wait_for_preload()  # never two threads importing DVC's modules at once
         from dvc.repo import Repo
 
         self.root = root
@@ -143,10 +226,17 @@ class ArtifactStore:
         from dvc_objects.fs.local import LocalFileSystem
 
         odb = self._repo.cache.local
+        path = os.path.abspath(path)
+        try:
+            st: os.stat_result | None = os.lstat(path)
+        except OSError:
+            st = None  # DVC's build says why
+        if st is not None and stat.S_ISREG(st.st_mode) and odb.hash_name == "md5":
+            return self._add_file(odb, path, st)  # folders and links: DVC's own way
         messages: list[str] = []
         with _dvc_messages(messages):
             local = LocalFileSystem()  # type: ignore[no-untyped-call]
-            staging, meta, obj = build(odb, os.path.abspath(path), local, "md5")
+            staging, meta, obj = build(odb, path, local, "md5")
             result = transfer(staging, odb, {obj.hash_info}, shallow=False, hardlink=False)
         if result.failed:
             raise OSError(f"could not copy {path} into the DVC cache: {'; '.join(messages)}")
@@ -154,6 +244,52 @@ class ArtifactStore:
         if md5.endswith(DIR_SUFFIX):
             return Digest(md5, int(meta.size or 0), int(meta.nfiles or 0))
         return Digest(md5, int(meta.size or 0), isexec=bool(meta.isexec))
+
+    def _add_file(self, odb: Any, path: str, st: os.stat_result) -> Digest:
+        """One file into the cache as dvc-data's ``build`` and ``transfer`` would put it
+        (``<cache>/files/md5/ab/cdef...``, read-only, DVC's folder modes, its state
+        database told), hashed at most once and copied by the kernel.
+
+        The MD5 is the one :func:`remembered_md5` computed for this unchanged file, else
+        computed while another thread copies the file to a temporary name in the cache;
+        the copy is renamed into place once the hash names it.  A file that changed while
+        it was read is described by its copy, hashed again.
+        """
+        from dvc_objects.fs.local import LocalFileSystem
+
+        local = LocalFileSystem()  # type: ignore[no-untyped-call]
+        info: dict[str, Any] | None = _file_info(path, st)
+        size, isexec = st.st_size, bool(st.st_mode & 0o111)
+        md5 = _recall(st)
+        if md5 is not None and odb.exists(md5):
+            dest = odb.oid_to_path(md5)
+        else:
+            odb.makedirs(odb.path)
+            tmp = os.path.join(odb.path, f".gitexp-{os.getpid()}-{secrets.token_hex(8)}.tmp")
+            try:
+                if md5 is None:
+                    md5 = _copy_hashing(path, tmp)
+                else:
+                    _copy(path, tmp)
+                if _identity(os.stat(path)) != _identity(st):
+                    # changed while read: the artifact is what was read, the copy
+                    md5, info, size = file_md5(tmp), None, os.stat(tmp).st_size
+                elif os.stat(tmp).st_size != size:
+                    raise OSError(errno.EIO, "the copy came out short")
+                dest = odb.oid_to_path(md5)
+                if os.path.exists(dest):  # stored already: DVC never rewrites an object
+                    os.unlink(tmp)
+                else:
+                    odb.makedirs(os.path.dirname(dest))
+                    os.chmod(tmp, odb.CACHE_MODE)
+                    os.replace(tmp, dest)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise OSError(f"could not copy {path} into the DVC cache: {exc}") from exc
+        odb.protect(dest)
+        _save_state(odb, local, [(dest, md5, None)] + ([(path, md5, info)] if info else []))
+        return Digest(md5, size, isexec=isexec)
 
     def in_cache(self, oids: Iterable[str]) -> set[str]:
         """The objects of ``oids`` the local cache holds."""
@@ -335,6 +471,92 @@ class ArtifactStore:
         odb.fs.remove(paths)
         if remote is not None:
             get_index(odb).clear()  # DVC's index of the remote would list them still
+
+
+def _copy_hashing(source: str, dest: str) -> str:
+    """Copy ``source`` to ``dest`` in a thread while hashing it here; the MD5."""
+    failed: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            _copy(source, dest)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=copy, name="gitexp-artifact-copy", daemon=True)
+    thread.start()
+    try:
+        md5 = file_md5(source)
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+    return md5
+
+
+# copy_file_range cannot copy between these files (another filesystem, an old kernel):
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+
+
+def _copy(source: str, dest: str) -> None:
+    """Copy a file's bytes as DVC does (a reflink where the filesystem can, else a copy),
+    but in the kernel (``copy_file_range``, else ``sendfile``), not in a Python loop."""
+    from dvc_objects.fs.system import reflink
+
+    try:
+        reflink(source, dest)  # type: ignore[no-untyped-call]
+        return
+    except OSError:
+        pass
+    if hasattr(os, "copy_file_range") and _kernel_copy(source, dest):
+        return
+    shutil.copyfile(source, dest)  # sendfile where it can
+
+
+def _kernel_copy(source: str, dest: str) -> bool:
+    """``copy_file_range`` (Linux): False where it cannot copy between these two files."""
+    src = os.open(source, os.O_RDONLY)
+    try:
+        dst = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            copied = 0
+            while n := os.copy_file_range(src, dst, 1 << 30):
+                copied += n
+            return copied > 0 or os.fstat(src).st_size == 0  # 0 bytes: some filesystems'
+        except OSError as exc:
+            if exc.errno not in _NO_KERNEL_COPY or copied:
+                raise
+            return False
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def _file_info(path: str, st: os.stat_result) -> dict[str, Any]:
+    """What DVC's local filesystem says of a regular file (``fs.info``), from ``st``."""
+    return {
+        "name": path,
+        "size": st.st_size,
+        "type": "file",
+        "created": st.st_ctime,
+        "islink": False,
+        "mode": st.st_mode,
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "mtime": st.st_mtime,
+        "ino": st.st_ino,
+        "nlink": st.st_nlink,
+    }
+
+
+def _save_state(odb: Any, fs: Any, items: list[tuple[str, str, dict[str, Any] | None]]) -> None:
+    """Tell DVC's state database the hashes, as its ``build`` and ``add`` do (a cache of
+    hashes by inode, size and time: ``dvc status`` need not hash the files again)."""
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    with contextlib.suppress(Exception):  # a cache: never worth failing the artifact
+        odb.state.save_many([(path, HashInfo("md5", md5), info) for path, md5, info in items], fs)
 
 
 def _mtime(info: dict[str, Any]) -> float | None:

@@ -8,7 +8,6 @@ costs one ignore check.  Nothing is written to the workspace or the index.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -288,21 +287,21 @@ def take_snapshot(repo: GitRepo, include: frozenset[str] = frozenset()) -> Snaps
 def fill_skipped_hashes(root: str, skipped: list[SkippedFile]) -> None:
     """MD5 (DVC's hash) of each too-large file, unless it changed since the snapshot.
 
-    Slow for big files, so the recorder calls it off the start-up path.
+    Slow for big files, so the recorder calls it off the start-up path.  The MD5 is
+    remembered for the file's artifact (adapters/artifacts.py), which then does not hash
+    the same unchanged file again.
     """
+    from gitexp.adapters.artifacts import remembered_md5
+
     for item in skipped:
         if item.reason != "too-large" or item.md5 is not None:
             continue
         if item.size is not None and item.size > MD5_MAX_BYTES:
             continue  # hours of hashing at the end of a run; offloading hashes it anyway
-        path = os.path.join(root, item.path)
-        digest = hashlib.md5(usedforsecurity=False)
         try:
-            with open(path, "rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
-            if os.stat(path).st_mtime_ns != item.mtime_ns:
-                continue  # rewritten during the run: the hash would describe another file
+            md5, st = remembered_md5(os.path.join(root, item.path))
         except OSError:
             continue
-        item.md5 = digest.hexdigest()
+        if st.st_mtime_ns != item.mtime_ns:
+            continue  # rewritten during the run: the hash would describe another file
+        item.md5 = md5

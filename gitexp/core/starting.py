@@ -93,18 +93,61 @@ def collect_slow_facts(
 
 def _collect(recorder: Recorder, skipped: list[SkippedFile], packages: bool) -> None:
     live = recorder.live
-    _write_inputs(recorder)
-    gpu = manifest.collect_gpus()
-    hardware = live.read_json("hardware.json") or {}
-    hardware["gpu"] = gpu
-    live.write_json("hardware.json", hardware)
-    if packages and not os.path.exists(live.file("packages.txt")):
-        _write_text(
-            live.file("packages.txt"), manifest.format_packages(manifest.collect_packages())
-        )
-    if any(item.reason == "too-large" for item in skipped):
-        fill_skipped_hashes(recorder.repo.root, skipped)
-        recorder.state["snapshot"]["skipped"] = [item.as_json() for item in skipped]
+    large = any(item.reason == "too-large" for item in skipped)
+    _preload_artifact_store(recorder, large)
+    # Hashing large files is the long part and leaves the GIL free: it runs beside the rest.
+    hashing = (
+        _in_thread(lambda: fill_skipped_hashes(recorder.repo.root, skipped)) if large else None
+    )
+    try:
+        _write_inputs(recorder)
+        gpu = manifest.collect_gpus()
+        hardware = live.read_json("hardware.json") or {}
+        hardware["gpu"] = gpu
+        live.write_json("hardware.json", hardware)
+        if packages and not os.path.exists(live.file("packages.txt")):
+            _write_text(
+                live.file("packages.txt"), manifest.format_packages(manifest.collect_packages())
+            )
+    finally:
+        if hashing is not None:
+            hashing()
+            recorder.state["snapshot"]["skipped"] = [item.as_json() for item in skipped]
+
+
+def _preload_artifact_store(recorder: Recorder, large: bool) -> None:
+    """Import DVC now, in the background, when ``gitexp run`` will record artifacts at the
+    end (``--out``, or large untracked files and a DVC project): the final commit then
+    need not wait for the import.  Never in a script's own process (``gitexp.init()``
+    without the wrapper), whose start-up and forks it would slow down."""
+    from gitexp.adapters import artifacts as store_mod
+    from gitexp.core.artifact_record import REQUESTS_FILE
+
+    if recorder.info.source != "cli" or not store_mod.has_project(recorder.repo.root):
+        return
+    if large or os.path.exists(recorder.live.file(REQUESTS_FILE)):
+        store_mod.preload()
+
+
+def _in_thread(target: Callable[[], None]) -> Callable[[], None]:
+    """Start ``target`` in a thread; the function returned waits for it and raises what
+    it raised."""
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            target()
+        except BaseException as exc:  # re-raised by the waiting thread
+            failed.append(exc)
+
+    thread = start_background(work, "gitexp-hash")
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return wait
 
 
 def _write_inputs(recorder: Recorder) -> None:
