@@ -1,7 +1,5 @@
 """``python -m gitexp`` is the ``gitexp`` command."""
 
-import sys
+from gitexp.cli import run_command
 
-from gitexp.cli import main
-
-sys.exit(main())
+run_command()
