@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 import time
 import warnings
@@ -18,6 +17,7 @@ from gitexp._version import __version__
 from gitexp.adapters.git import GitRepo
 from gitexp.core import manifest
 from gitexp.core.ids import new_run_id, new_run_name
+from gitexp.core.live import hostname
 from gitexp.core.record import RUNNING, RunInfo
 from gitexp.core.recorder import Recorder
 from gitexp.core.snapshot import SkippedFile, Snapshot, fill_skipped_hashes, take_snapshot
@@ -59,7 +59,7 @@ def start_run(
         notes=notes,
         group=group,
         source=source,
-        host=socket.gethostname(),
+        host=hostname(),
         extra=dict(extra or {}),
         gitexp_version=__version__,
         rerun_of=rerun_of,
