@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,56 @@ def test_reflog_of_a_run_as_git_reads_it(repo: Path) -> None:
     (run_id,) = run_refs(repo)
     log = git(repo, "reflog", "show", "--format=%gs", f"refs/gitexp/runs/{run_id}")
     assert log.split("\n")[:2] == ["gitexp: finished", "gitexp: started"]
+
+
+def _git_in(cwd: Path, stdin: str, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "core.quotePath=false", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_trees_written_as_git_writes_them(empty_repo: Path) -> None:
+    """Entry order (a folder sorts as if its name ended in '/'), modes and ids match
+    `git mktree`; the loose objects pass `git fsck`."""
+    with GitRepo.discover(str(empty_repo)) as repo:
+        blob = repo.write_blob(b"content\n")
+        assert blob.decode() == _git_in(empty_repo, "content\n", "hash-object", "--stdin").strip()
+        files = [
+            (b"a", 0o100644, blob),
+            (b"a-b", 0o100755, blob),
+            (b"a.b", 0o120000, blob),
+            (b"a0", 0o100644, blob),
+            (b"a/x", 0o100644, blob),
+            (b"a.b.c/y", 0o100644, blob),
+            (b"sub", 0o160000, b"1" * 40),  # a gitlink (a commit elsewhere): not a folder
+            (b"sub.x", 0o100644, blob),
+            ("é/ü".encode(), 0o100644, blob),
+        ]
+        files = [f for f in files if f[0] != b"a"]  # a file and a folder cannot share a name
+        root = repo.write_tree(files)
+    listing = _git_in(empty_repo, "", "ls-tree", "-r", "-t", "--full-tree", root.decode())
+    subtrees = {}
+    for line in listing.splitlines():
+        meta, path = line.split("\t")
+        _mode, kind, sha = meta.split()
+        if kind == "tree":
+            subtrees[path] = sha
+    for folder, sha in subtrees.items():
+        entries = _git_in(empty_repo, "", "ls-tree", sha)
+        assert _git_in(empty_repo, entries, "mktree", "--missing").strip() == sha, folder
+    top = _git_in(empty_repo, "", "ls-tree", root.decode())
+    assert _git_in(empty_repo, top, "mktree", "--missing").strip() == root.decode()
+    assert [line.split("\t")[1] for line in top.splitlines()] == sorted(
+        {p.decode().split("/")[0] for p, _, _ in files},
+        key=lambda n: n + "/" if n in subtrees else n,
+    )
+    fsck = subprocess.run(
+        ["git", "fsck", "--strict", "--no-dangling"], cwd=empty_repo, capture_output=True, text=True
+    )
+    assert fsck.returncode == 0, fsck.stderr

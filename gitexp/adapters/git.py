@@ -13,11 +13,13 @@ written when the store lacks them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import re
 import struct
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -62,6 +64,17 @@ class TreeChange:
     path: str
     old_sha: ObjectId | None
     new_sha: ObjectId | None
+
+
+def tree_body(entries: dict[bytes, tuple[int, ObjectId]]) -> bytes:
+    """A tree object's content as git writes it: entries sorted by name, a folder's name
+    compared as if it ended in '/', each ``<octal mode> <name>\\0<20-byte id>``."""
+    order = sorted(entries, key=lambda name: name + b"/" if entries[name][0] == MODE_TREE else name)
+    unhex = bytes.fromhex
+    return b"".join(
+        b"%04o %s\x00%s" % (entries[name][0], name, unhex(entries[name][1].decode("ascii")))
+        for name in order
+    )
 
 
 def _oid(sha: bytes) -> ObjectID:
@@ -355,12 +368,12 @@ class GitRepo:
 
     def write_blob(self, data: bytes, path: bytes | None = None) -> ObjectId:
         """Store ``data`` as a blob; with ``path``, as ``git add`` would (eol, filters)."""
-        blob = Blob.from_string(data)
-        if path is not None and self._needs_normalizing():
-            assert self._normalizer is not None
-            blob = self._normalizer.checkin_normalize(blob, path)
+        if path is None or not self._needs_normalizing():
+            return self._add_raw(b"blob", data)
+        assert self._normalizer is not None
+        blob = self._normalizer.checkin_normalize(Blob.from_string(data), path)
         self._add(blob)
-        return blob.id
+        return bytes(blob.id)
 
     def _needs_normalizing(self) -> bool:
         """Whether checkin filters can apply: .gitattributes, info/attributes or autocrlf.
@@ -379,7 +392,14 @@ class GitRepo:
         return bool(self._normalizing)
 
     def _add(self, obj: Blob | Tree | Commit) -> None:
+        self._add_raw(obj.type_name, obj.as_raw_string())
+
+    def _add_raw(self, kind: bytes, body: bytes) -> ObjectId:
         """Add an object unless the store has it; safe with concurrent and killed writers.
+
+        Objects are hashed and compressed here, as git's loose format defines them,
+        rather than through dulwich's object classes (a snapshot's trees are hundreds
+        of objects of thousands of entries on the hot path of every run).
 
         A loose object is written as git writes one: to a ``tmp_obj_*`` file in its
         folder, then renamed into place.  Writers of one object write identical bytes,
@@ -388,9 +408,11 @@ class GitRepo:
         own ``<sha>.lock`` would instead block every later writer of that object (runs
         started later would wait, then fail).
         """
-        if self.has_object(obj.id):
-            return
-        sha = obj.id.decode("ascii")
+        raw = b"%s %d\x00%s" % (kind, len(body), body)
+        oid = hashlib.sha1(raw, usedforsecurity=False).hexdigest().encode("ascii")
+        if self.has_object(oid):
+            return oid
+        sha = oid.decode("ascii")
         folder = os.path.join(self.commondir, "objects", sha[:2])
         os.makedirs(folder, exist_ok=True)
         # A name of this process's own (pid + counter) opened exclusively: what mkstemp does,
@@ -404,17 +426,19 @@ class GitRepo:
                 continue  # left by a killed process that had this pid
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(obj.as_legacy_object())
+                handle.write(zlib.compress(raw))
             os.chmod(tmp, 0o444)
             os.replace(tmp, os.path.join(folder, sha[2:]))
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        return oid
 
     def blob_id(self, data: bytes) -> ObjectId:
         """The id ``data`` would have as a blob, without writing it."""
-        return Blob.from_string(data).id
+        raw = b"blob %d\x00%s" % (len(data), data)
+        return hashlib.sha1(raw, usedforsecurity=False).hexdigest().encode("ascii")
 
     def write_tree(self, files: Iterable[tuple[bytes, int, ObjectId]]) -> ObjectId:
         """Write the nested trees for ``(path, mode, sha)`` files; return the root id.
@@ -439,27 +463,19 @@ class GitRepo:
         self, base: ObjectId | None, extra: dict[bytes, tuple[int, ObjectId]]
     ) -> ObjectId:
         """A copy of tree ``base`` with the top-level entries ``extra`` added or replaced."""
-        tree = Tree()
-        if base is not None:
-            for name, (mode, sha) in self.tree_entries(base).items():
-                if name not in extra:
-                    tree.add(name, mode, _oid(sha))
-        for name, (mode, sha) in extra.items():
-            tree.add(name, mode, _oid(sha))
-        self._add(tree)
-        return tree.id
+        entries = dict(self.tree_entries(base)) if base is not None else {}
+        entries.update(extra)
+        return self._add_raw(b"tree", tree_body(entries))
 
     def _store_tree(
         self, node: dict[bytes, Any]
     ) -> tuple[ObjectId, dict[bytes, tuple[int, ObjectId]]]:
-        tree = Tree()
         entries: dict[bytes, tuple[int, ObjectId]] = {}
         for name, value in node.items():
-            entry = (MODE_TREE, self._store_tree(value)[0]) if isinstance(value, dict) else value
-            entries[name] = entry
-            tree.add(name, entry[0], _oid(entry[1]))
-        self._add(tree)
-        return tree.id, entries
+            entries[name] = (
+                (MODE_TREE, self._store_tree(value)[0]) if isinstance(value, dict) else value
+            )
+        return self._add_raw(b"tree", tree_body(entries)), entries
 
     def write_commit(
         self, tree: ObjectId, parents: list[ObjectId], message: str, when: float | None = None
@@ -801,11 +817,7 @@ class GitRepo:
                 entries[head] = (MODE_TREE, edited)
         if not entries:
             return None
-        tree = Tree()
-        for name, (mode, sha) in entries.items():
-            tree.add(name, mode, _oid(sha))
-        self._add(tree)
-        return tree.id
+        return self._add_raw(b"tree", tree_body(entries))
 
 
 # -- run refs read without dulwich's per-ref lookup (~200 ms for 10,000 loose refs) ----
