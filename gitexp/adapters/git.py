@@ -20,7 +20,7 @@ import re
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +123,7 @@ class GitRepo:
         # Root trees this process wrote, by id: a run's commits put .gitexp/ beside the
         # snapshot's top level, which would otherwise be read back from the store.
         self._written_roots: dict[ObjectId, dict[bytes, tuple[int, ObjectId]]] = {}
+        self._index_cache: tuple[bytes, dict[bytes, IndexRecord]] | None = None
         self._extra_ignore: IgnoreFilter | None = None
         self._normalizing: bool | None = None
         self._normalizer: Any = None  # dulwich's checkin normalizer, built when needed
@@ -277,15 +278,23 @@ class GitRepo:
         except FileNotFoundError:
             return 0
 
-    def read_index(self) -> dict[bytes, IndexRecord]:
-        """Stage-0 entries of the index by path (conflicted paths use stage 0 or none)."""
+    def read_index(self) -> Mapping[bytes, IndexRecord]:
+        """Stage-0 entries of the index by path (conflicted paths use stage 0 or none).
+
+        Read-only: while the index file holds the same bytes, later calls return the
+        same mapping (a run's snapshot and its inputs fingerprint both need it).
+        """
         try:
             with open(self._index_path(), "rb") as handle:
                 data = handle.read()
         except FileNotFoundError:
             return {}
+        if self._index_cache is not None and self._index_cache[0] == data:
+            return self._index_cache[1]
         try:
-            return _parse_index(data)
+            parsed = _parse_index(data)
+            self._index_cache = (data, parsed)
+            return parsed
         except (_IndexFormatError, struct.error, IndexError):
             pass  # dulwich reads it, or raises its own error
         from dulwich.index import read_index

@@ -12,7 +12,7 @@ files (they may be large), so only ``--force`` overwrites them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from gitexp.adapters import artifacts as store_mod
@@ -72,7 +72,7 @@ def plan_artifacts(
 
 
 def _compare(
-    repo: GitRepo, item: Artifact, index: dict[bytes, IndexRecord], head_tree: ObjectId | None
+    repo: GitRepo, item: Artifact, index: Mapping[bytes, IndexRecord], head_tree: ObjectId | None
 ) -> tuple[bool, list[str]]:
     """(whether anything must be written, the at-risk files it would overwrite)."""
     full = os.path.join(repo.root, item.path)
@@ -100,7 +100,7 @@ def _compare_file(
     rel: str,
     full: str,
     md5: str,
-    index: dict[bytes, IndexRecord],
+    index: Mapping[bytes, IndexRecord],
     head_tree: ObjectId | None,
 ) -> tuple[bool, list[str]]:
     if not os.path.lexists(full):
@@ -115,7 +115,11 @@ def _compare_file(
 
 
 def _recoverable(
-    repo: GitRepo, rel: str, full: str, index: dict[bytes, IndexRecord], head_tree: ObjectId | None
+    repo: GitRepo,
+    rel: str,
+    full: str,
+    index: Mapping[bytes, IndexRecord],
+    head_tree: ObjectId | None,
 ) -> bool:
     """Whether git can bring the file back: it equals its staged or HEAD version."""
     path = rel.encode()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Container
 from typing import Any
 
 from gitexp.adapters.git import GitRepo
@@ -53,36 +54,36 @@ def ignored_roots(repo: GitRepo) -> list[str]:
     These are the places git stops looking: everything below them is ignored too.
     Nested repositories and the reserved top-level ``.gitexp`` folder are left out.
     """
-    roots: list[str] = []
+    roots: list[bytes] = []
     # Tracked files are never ignored inputs: skipping their ignore check is most of the
-    # walk's cost in a large repository (20,000 checks for 20,000 tracked files).
-    tracked = {path.decode("utf-8", "surrogateescape") for path in repo.read_index()}
-    _find_roots(repo, repo.root, "", roots, tracked)
-    return sorted(roots)
+    # walk's cost in a large repository (20,000 checks for 20,000 tracked files).  The
+    # index is the one the snapshot read (GitRepo keeps it while the file is unchanged).
+    _find_roots(repo, os.fsencode(repo.root), b"", roots, repo.read_index())
+    return sorted(path.decode("utf-8", "surrogateescape") for path in roots)
 
 
 def _find_roots(
-    repo: GitRepo, abs_dir: str, rel_dir: str, out: list[str], tracked: set[str]
+    repo: GitRepo, abs_dir: bytes, rel_dir: bytes, out: list[bytes], tracked: Container[bytes]
 ) -> None:
     try:
-        entries = sorted(os.scandir(abs_dir), key=lambda e: e.name)
+        entries = list(os.scandir(abs_dir))
     except OSError:
         return
     for entry in entries:
         name = entry.name
-        if name == ".git" or (not rel_dir and name == ".gitexp"):
+        if name == b".git" or (not rel_dir and name == b".gitexp"):
             continue
-        rel = f"{rel_dir}/{name}" if rel_dir else name
+        rel = rel_dir + b"/" + name if rel_dir else name
         try:
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
             continue
         if is_dir:
-            if repo.is_ignored(rel + "/"):
+            if repo.is_ignored(rel.decode("utf-8", "surrogateescape") + "/"):
                 out.append(rel)
-            elif not os.path.lexists(os.path.join(entry.path, ".git")):
+            elif not os.path.lexists(os.path.join(entry.path, b".git")):
                 _find_roots(repo, entry.path, rel, out, tracked)
-        elif rel not in tracked and repo.is_ignored(rel):
+        elif rel not in tracked and repo.is_ignored(rel.decode("utf-8", "surrogateescape")):
             out.append(rel)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gitexp.adapters.git import (
@@ -252,7 +253,7 @@ class _Walker:
         self.snap.untracked.append(shown)
 
 
-def _ancestor_dirs(index: dict[bytes, IndexRecord]) -> set[bytes]:
+def _ancestor_dirs(index: Mapping[bytes, IndexRecord]) -> set[bytes]:
     dirs: set[bytes] = set()
     for path in index:
         parent = path.rpartition(b"/")[0]
