@@ -122,9 +122,19 @@ class _Walker:
         except OSError as exc:
             self.snap.warnings.append(f"could not read folder {_show(rel_dir)}: {exc.strerror}")
             return
+        prefix = rel_dir + b"/" if rel_dir else b""
+        index_get = self.index.get
+        keep = self.snap.files.append
+        mark_seen = self.seen.add
+        cutoff = self.racy_cutoff
         for entry in entries:
             name = entry.name
-            rel = rel_dir + b"/" + name if rel_dir else name
+            rel = prefix + name
+            record = index_get(rel)
+            if record is not None and _unchanged(entry, record, cutoff) and rel != RESERVED_DIR:
+                mark_seen(rel)  # the common case, kept lean: a tracked file git would skip
+                keep((rel, record.mode, record.sha))
+                continue
             if name == b".git":
                 continue
             if not rel_dir and name == RESERVED_DIR:
@@ -134,7 +144,6 @@ class _Walker:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
-            record = self.index.get(rel)
             if is_dir:
                 if record is not None and record.mode == S_IFGITLINK:
                     self.seen.add(rel)
@@ -251,6 +260,34 @@ class _Walker:
         blob = self.repo.write_blob(data, rel if mode != MODE_LINK else None)
         self.snap.files.append((rel, mode, blob))
         self.snap.untracked.append(shown)
+
+
+def _unchanged(entry: os.DirEntry[bytes], record: IndexRecord, racy_cutoff: int) -> bool:
+    """Whether a tracked file is certainly as the index has it: git's stat check (size,
+    times, inode, mode; not modified in the index's own second).  False also means
+    "look closer" (a gitlink, a trusted sparse entry, a file that cannot be stat'ed)."""
+    if record.trust_index or record.mode == S_IFGITLINK:
+        return False
+    try:
+        st = entry.stat(follow_symlinks=False)  # cached by the entry for a closer look
+    except OSError:
+        return False
+    st_mode = st.st_mode
+    kind = st_mode & 0o170000
+    if kind == 0o100000:
+        mode = MODE_EXEC if st_mode & 0o111 else MODE_FILE
+    elif kind == 0o120000:
+        mode = MODE_LINK
+    else:
+        return False
+    return (
+        record.mode == mode
+        and record.size == st.st_size
+        and record.mtime_ns == st.st_mtime_ns
+        and record.ctime_ns == st.st_ctime_ns
+        and (record.ino == st.st_ino or not record.ino)
+        and st.st_mtime_ns < racy_cutoff
+    )
 
 
 def _ancestor_dirs(index: Mapping[bytes, IndexRecord]) -> set[bytes]:
