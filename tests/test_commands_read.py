@@ -531,6 +531,46 @@ def test_listing_cache_with_wrong_shaped_rows(copy: Path) -> None:
     assert ok("ls", cwd=copy) == first
 
 
+def test_listing_reads_uncached_rows_in_one_batch_as_one_by_one(
+    copy: Path, runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first listing after a clone reads many commits through one git cat-file; it
+    must give what reading them one by one gives, odd runs included."""
+    from gitexp.adapters.git import GitRepo
+    from gitexp.core import listing
+
+    source = runs.ids["alpha"]
+    run_json, message = source_texts(copy, source)
+    info = dict(json.loads(run_json), format=99, id=NEWER)
+    message = replace_once(message, '"format":1,', '"format":99,')
+    craft_run(copy, source, NEWER, json.dumps(info), replace_once(message, source, NEWER))
+    git(copy, "update-ref", f"refs/gitexp/runs/{CORRUPT}", runs.baselines["commit2"])
+    blob = git_in(copy, "not a commit", "hash-object", "-w", "--stdin")
+    git(copy, "update-ref", "refs/gitexp/runs/xxxxxxxxxxxx", blob)
+    cache = copy / ".git" / "gitexp" / "cache" / listing.CACHE_NAME
+
+    def rows(batch_from: int) -> dict[str, tuple[bytes, dict[str, Any]]]:
+        cache.unlink(missing_ok=True)
+        monkeypatch.setattr(listing, "BATCH_READ_MIN", batch_from)
+        with GitRepo.discover(str(copy)) as repo:
+            return {entry.id: (entry.commit, entry.row) for entry in listing.list_runs(repo)}
+
+    one_by_one = rows(10**9)
+    singly: list[str] = []
+    read_row = listing._read_row
+    monkeypatch.setattr(
+        listing,
+        "_read_row",
+        lambda repo, sha, run_id: singly.append(run_id) or read_row(repo, sha, run_id),
+    )
+    batched = rows(1)
+    assert singly == ["xxxxxxxxxxxx"]  # only the blob, which is no commit, read singly
+    assert batched == one_by_one
+    assert len(batched) == 7
+    assert batched[NEWER][1]["status"].endswith("(newer format)")
+    assert batched[CORRUPT][1]["status"] == batched["xxxxxxxxxxxx"][1]["status"] == "corrupt"
+
+
 # -- runs this gitexp cannot read ----------------------------------------------------------------
 
 NEWER = "zzzzzzzzzzzz"

@@ -14,12 +14,15 @@ import contextlib
 import os
 from typing import Any
 
+from gitexp.adapters import gitbin
 from gitexp.adapters.git import GitRepo
 from gitexp.core import values
 from gitexp.core.live import LiveDir, live_root
 from gitexp.core.record import FORMAT_VERSION, REF_PREFIX, RUNNING, parse_row
+from gitexp.errors import GitexpError
 
 CACHE_NAME = "rows.tsv"
+BATCH_READ_MIN = 64  # uncached runs from which one `git cat-file --batch` reads them
 _OLD_CACHE_NAMES = ("rows.json",)  # earlier versions' caches, removed when this one is written
 
 
@@ -133,8 +136,8 @@ def list_runs(repo: GitRepo) -> list[RunEntry]:
     refs = repo.list_refs(REF_PREFIX)
     cache_path = _cache_path(repo)
     cache = _load_cache(cache_path)
-    missed = False
     entries: list[RunEntry] = []
+    missing: list[tuple[str, bytes]] = []
     for name, sha in refs.items():
         run_id = name.decode("utf-8", "replace")
         cached = cache.get(sha.decode())
@@ -142,9 +145,10 @@ def list_runs(repo: GitRepo) -> list[RunEntry]:
             start, status, raw = cached
             entries.append(RunEntry(run_id, sha, raw=raw, start=start, status=status, repo=repo))
         else:  # absent, or a damaged line: read git instead
-            missed = True
-            entries.append(RunEntry(run_id, sha, _read_row(repo, sha, run_id), repo=repo))
-    if missed or len(entries) != len(cache):
+            missing.append((run_id, sha))
+    rows = _read_rows(repo, missing)
+    entries += [RunEntry(run_id, sha, rows[sha], repo=repo) for run_id, sha in missing]
+    if missing or len(entries) != len(cache):
         lines = (_cache_line(entry.commit.decode(), entry) for entry in entries)
         # A status holding a tab or newline (a damaged row) is not cached.
         _save_cache(cache_path, [line for line in lines if line.count("\t") == 3])
@@ -160,11 +164,36 @@ def run_entry(repo: GitRepo, run_id: str, sha: bytes) -> RunEntry:
     return entry
 
 
+def _read_rows(repo: GitRepo, missing: list[tuple[str, bytes]]) -> dict[bytes, dict[str, Any]]:
+    """The rows of runs the cache lacks, by commit id.
+
+    Many at once (the first ``ls`` after a clone) are read by one ``git cat-file
+    --batch``, ~10 us a commit against ~40 us through dulwich; a few, or where git is
+    missing or fails, one by one.
+    """
+    rows: dict[bytes, dict[str, Any]] = {}
+    if len(missing) >= BATCH_READ_MIN:
+        with contextlib.suppress(GitexpError, OSError, ValueError):
+            found = gitbin.read_objects(repo.root, [sha.decode() for _, sha in missing])
+            for (run_id, sha), obj in zip(missing, found, strict=True):
+                if obj is not None and obj[0] == "commit":
+                    message = obj[1].partition(b"\n\n")[2].decode("utf-8", "replace")
+                    rows[sha] = _checked_row(parse_row(message), run_id)
+    for run_id, sha in missing:
+        if sha not in rows:
+            rows[sha] = _read_row(repo, sha, run_id)
+    return rows
+
+
 def _read_row(repo: GitRepo, sha: bytes, run_id: str) -> dict[str, Any]:
     try:
         row = parse_row(repo.commit_message(sha))
     except Exception:
         row = None
+    return _checked_row(row, run_id)
+
+
+def _checked_row(row: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
     if row is None:
         return {"id": run_id, "name": "", "status": "corrupt", "start": 0}
     if int(row.get("format", 1)) > FORMAT_VERSION:
