@@ -147,8 +147,8 @@ def exit_quickly(code: int) -> None:
     Freeing every module and object at exit costs a command 10-20 ms, a tenth of a
     whole ``gitexp run -- true``, and gitexp leaves nothing that needs it: files are
     closed and refs written before this point.  Exit handlers still run and output is
-    flushed; where a non-daemon thread is still alive (a library's worker), the normal
-    exit waits for it as usual.
+    flushed; where a non-daemon thread is still alive (a library's worker), or a
+    profiler, coverage or a debugger is attached, the normal exit happens.
     """
     import atexit
     import threading
@@ -156,6 +156,8 @@ def exit_quickly(code: int) -> None:
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        sys.exit(code)  # a profiler, coverage or a debugger writes its report at exit
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
     if run_exit_handlers is not None:
         run_exit_handlers()

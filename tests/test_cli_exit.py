@@ -25,6 +25,19 @@ def test_exit_handlers_run_and_buffered_output_is_flushed() -> None:
     assert done.stdout == "buffered, no newlinehandler ran\n"
 
 
+def test_no_interpreter_teardown_unless_a_tracer_is_attached(tmp_path: Path) -> None:
+    """An unflushed file of a dropped object is written by the interpreter's teardown
+    only: the quick exit skips it, a traced process (profiler, coverage) gets it."""
+    for name, tracer, code in (("quick", "", 0), ("traced", "sys.settrace(lambda *a: None)\n", 5)):
+        path = tmp_path / name
+        done = _python(
+            f"import sys, gitexp.cli\nf = open({str(path)!r}, 'w')\nf.write('teardown')\n"
+            f"{tracer}gitexp.cli.exit_quickly({code})\n"
+        )
+        assert done.returncode == code
+        assert path.read_text() == ("teardown" if tracer else ""), name
+
+
 def test_a_live_non_daemon_thread_is_waited_for() -> None:
     done = _python(
         "import threading, time, gitexp.cli\n"
