@@ -871,39 +871,28 @@ def _list_refs_fast(refs: Any, prefix: bytes) -> dict[bytes, ObjectId] | None:
     plain = _PLAIN_REF_TAIL.fullmatch
     base = os.path.join(refs.path, prefix)  # ends in "/": a file's path after it is its tail
     found: dict[bytes, ObjectId] = {}
-    folders = [base]
-    while folders:
-        folder = folders.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
+    for entry in gitfiles.loose_ref_files(base):
+        name = prefix + entry.path[len(base) :]
+        if not plain(name, cut) and not _valid_ref(name, 0):
             continue
-        for entry in entries:
-            if entry.is_dir():
-                if not entry.is_symlink():  # as os.walk: linked folders are not entered
-                    folders.append(entry.path)
-                continue
-            name = prefix + entry.path[len(base) :]
-            if not plain(name, cut) and not _valid_ref(name, 0):
-                continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
             try:
-                fd = os.open(entry.path, os.O_RDONLY)
-                try:
-                    content = os.read(fd, 256)
-                finally:
-                    os.close(fd)
-            except OSError:
-                content = b""
-            if content.startswith(gitfiles.SYMREF):  # rare (origin/HEAD): dulwich follows it
-                with contextlib.suppress(SymrefLoop, KeyError):
-                    found[name[cut:]] = bytes(refs[_ref(name)])
-                continue
-            if len(content) == 256 and b"\n" not in content:
-                return None
-            line = content.split(b"\n", 1)[0].rstrip(b"\r\n")
-            sha = line or packed.get(name)
-            if sha:
-                found[name[cut:]] = sha
+                content = os.read(fd, 256)
+            finally:
+                os.close(fd)
+        except OSError:
+            content = b""
+        if content.startswith(gitfiles.SYMREF):  # rare (origin/HEAD): dulwich follows it
+            with contextlib.suppress(SymrefLoop, KeyError):
+                found[name[cut:]] = bytes(refs[_ref(name)])
+            continue
+        if len(content) == 256 and b"\n" not in content:
+            return None
+        line = content.split(b"\n", 1)[0].rstrip(b"\r\n")
+        sha = line or packed.get(name)
+        if sha:
+            found[name[cut:]] = sha
     for name, sha in packed.items():
         if name.startswith(prefix) and name[cut:] not in found:
             found[name[cut:]] = sha

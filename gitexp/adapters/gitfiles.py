@@ -16,7 +16,7 @@ import mmap
 import os
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 # Config words that change how refs, objects or the work tree are found: a repository
 # mentioning any of them is opened through dulwich (compared lower-cased, as git
@@ -156,6 +156,17 @@ def ref_names(commondir: str, prefix: bytes, valid: Callable[[bytes], bool]) -> 
     cut = len(prefix)
     names = {name[cut:] for name in packed if name.startswith(prefix)}
     base = os.path.join(os.fsencode(commondir), prefix)
+    for entry in loose_ref_files(base):
+        if not entry.name.endswith(b".lock"):
+            names.add(entry.path[len(base) :])
+    return names
+
+
+def loose_ref_files(base: bytes) -> Iterator[os.DirEntry[bytes]]:
+    """The files under the ref folder ``base`` (ending in '/'), at any depth.
+
+    As ``os.walk``: a linked folder is not entered (nor listed).
+    """
     folders = [base]
     while folders:
         folder = folders.pop()
@@ -164,11 +175,11 @@ def ref_names(commondir: str, prefix: bytes, valid: Callable[[bytes], bool]) -> 
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                folders.append(entry.path)
-            elif not entry.name.endswith(b".lock"):
-                names.add(entry.path[len(base) :])
-    return names
+            if entry.is_dir():
+                if not entry.is_symlink():
+                    folders.append(entry.path)
+                continue
+            yield entry
 
 
 def read_loose_ref(path: bytes) -> bytes | None:
