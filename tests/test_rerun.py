@@ -272,3 +272,46 @@ def test_ctrl_c_and_kill_never_leave_a_checkout_behind(original: tuple[Path, str
     assert code == 0, out + err
     assert os.listdir(checkouts) == []
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_ignored_roots_from_git_agree_with_the_walk(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git ls-files answers what the walk through dulwich's rules answers, but for an
+    ignored folder holding tracked files (git names the ignored entries inside) and a
+    folder whose every entry is ignored (git names the folder)."""
+    from gitexp.adapters import gitbin
+    from gitexp.adapters.git import GitRepo
+    from gitexp.core import inputs
+
+    for path, text in {
+        "data/train.csv": "1,2\n",  # data/ is ignored (the fixture's .gitignore)
+        "data/raw/a.bin": "x",
+        "model.ckpt": "w",  # *.ckpt
+        "src/deep/run.ckpt": "w",
+        "logs/keep.txt": "k",
+        "logs/debug.log": "d",
+        "notes.txt": "untracked, not ignored",
+        "scratch/tmp.txt": "t",  # .gitexpignore
+        "vendored/x.py": "print()",
+        "results/tracked.txt": "t",
+        "results/out.bin": "o",
+    }.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    (repo / ".gitignore").write_text("data/\n*.ckpt\nlogs/*\n!logs/keep.txt\nresults/\n")
+    (repo / ".gitexpignore").write_text("scratch/\n")
+    git(repo, "add", "-f", "results/tracked.txt")
+    git(repo, "init", "-q", str(repo / "vendored"))  # a nested repository: never an input
+    with GitRepo.discover(str(repo)) as opened:
+        from_git = inputs.ignored_roots(opened)
+        walked = inputs._walk_for_roots(opened)
+        monkeypatch.setattr(gitbin, "ignored_untracked", lambda *args: None)
+        assert inputs.ignored_roots(opened) == walked  # without git: the walk
+    assert from_git == [
+        "data", "logs/debug.log", "model.ckpt", "results/out.bin", "scratch", "src"
+    ]  # fmt: skip
+    # The walk agrees where git's rules are plain; dulwich also calls `logs/` ignored
+    # for `logs/*` + `!logs/keep.txt`, where git (the reference) names logs/debug.log.
+    assert {"data", "model.ckpt", "scratch"} <= set(walked)
+    assert "logs/keep.txt" not in from_git
