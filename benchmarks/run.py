@@ -11,6 +11,7 @@ the machine, date and command, into docs/benchmarks.md.
 
 Benchmarks (``--only``; * needs the peers' environment):
 
+  import        import gitexp over python -c pass, and the heavy modules it loads
   run           gitexp run -- true vs git's plumbing, 800 and 20,000 files (targets 1, 2)
   dvc_exp_save* the same run vs ``dvc exp save`` (anchor)
   script*       a wandb-style script vs wandb offline and MLflow-SQLite (target 3)
@@ -329,6 +330,36 @@ def bench_run(ctx: Context) -> list[Row]:
         growth.verdict = "met" if growth.ratio <= 1.1 else "missed"
     rows.append(growth)
     return rows
+
+
+HEAVY_MODULES = ("dulwich", "dvc", "yaml", "numpy", "torch", "psutil", "tabulate")
+
+
+def bench_import(ctx: Context) -> list[Row]:
+    """``import gitexp`` (a script's first line) over ``python -c pass``, and what it loads."""
+    ctx.say("import: python -c 'import gitexp' vs python -c pass")
+    samples = alternate(
+        {
+            "gitexp": partial(timed, [PY, "-c", "import gitexp"], ctx.root, ctx.env),
+            "python": partial(timed, [PY, "-c", "pass"], ctx.root, ctx.env),
+        },
+        ctx.repeat,
+    )
+    row = Row(
+        "import",
+        "import gitexp (a script's first line), over python -c pass",
+        "s",
+        against="python -c pass",
+        target="cheap: none of " + ", ".join(HEAVY_MODULES),
+    )
+    row.ours = median(samples["gitexp"]) - median(samples["python"])
+    row.theirs = median(samples["python"])
+    names = " ".join(HEAVY_MODULES)
+    probe = f"import sys, gitexp; print(*[m for m in {names!r}.split() if m in sys.modules])"
+    loaded = run_cmd([PY, "-c", probe], ctx.root, ctx.env).stdout.decode().strip()
+    row.verdict = "met" if not loaded else "missed"
+    row.note = f"loads {loaded}" if loaded else "loads none of them"
+    return [row]
 
 
 def bench_dvc_exp_save(ctx: Context) -> list[Row]:
@@ -726,6 +757,7 @@ def bench_artifact(ctx: Context) -> list[Row]:
 
 BENCHMARKS: dict[str, tuple[Callable[[Context], list[Row]], bool]] = {
     # name: (function, needs the peers' environment)
+    "import": (bench_import, False),
     "run": (bench_run, False),
     "dvc_exp_save": (bench_dvc_exp_save, True),
     "script": (bench_script, True),

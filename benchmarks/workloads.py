@@ -39,7 +39,7 @@ def sh(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: bytes = 
 def source_repo(root: Path, name: str, files: int) -> Path:
     """A committed repository of ``files`` small Python files in nested folders.
 
-    Layout as in benchmarks/core_budgets.py: 40 packages of 5 folders, so folders hold
+    Layout: 40 packages of 5 folders, so folders hold
     ``files / 200`` files each.  Afterwards one tracked file is modified and one
     untracked file added.
     """

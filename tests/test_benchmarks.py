@@ -25,8 +25,9 @@ from gitexp.adapters.git import GitRepo
 Entry = tuple[int, bytes, int, int, int, int, bool]  # mode, sha, size, mtime, ctime, ino, trust
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "benchmarks" / "run.py"
-NO_PEER_BENCHMARKS = "run,log,ls,push"
+NO_PEER_BENCHMARKS = "import,run,log,ls,push"
 NO_PEER_ROWS = (
+    "import",
     "run_800",
     "run_20k",
     "run_growth",
