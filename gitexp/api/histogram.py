@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
-from gitexp.core.series import HISTOGRAM_TYPE
+from gitexp.core.values import HISTOGRAM_TYPE
 
 NUM_BINS = 64
 MAX_BINS = 512

@@ -14,7 +14,7 @@ from typing import Any
 
 from gitexp.core import values
 
-HISTOGRAM_TYPE = "histogram"
+HISTOGRAM_TYPE = values.HISTOGRAM_TYPE
 X_AXES = ("step", "time", "wall")  # step; seconds since the run started; clock time
 MAX_POINTS = 4000  # per curve in a chart; more is thinned, keeping each bucket's min and max
 MAX_HISTOGRAM_STEPS = 200  # per run and metric in a histogram chart

@@ -38,6 +38,7 @@ _PASSTHROUGH = frozenset({float, int, str, bool, type(None)})
 
 # Keys gitexp adds to every history row; a user metric may not use them.
 RESERVED_KEYS = frozenset({"_step", "_time", "_runtime"})
+HISTOGRAM_TYPE = "histogram"  # the "_type" of a logged gitexp.Histogram in history rows
 
 
 class UnsupportedValue(Exception):
