@@ -250,11 +250,12 @@ class Run:
                 stacklevel=2,
             )
         from gitexp.core import values
+        from gitexp.core.live import ARTIFACT_REQUESTS
 
         # One request per line, read by the recorder (core/artifact_record.py).
         line = values.dumps({"path": path, "kind": "logged", "name": name, "type": type})
         try:
-            with open(self._live.file("artifacts.jsonl"), "a", encoding="utf-8") as handle:
+            with open(self._live.file(ARTIFACT_REQUESTS), "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
         except OSError as exc:
             self._warn_failure(f"could not record artifact {path}: {exc}")

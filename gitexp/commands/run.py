@@ -14,7 +14,6 @@ from typing import Any
 from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example, say
 from gitexp.core import config as configmod
-from gitexp.core.artifact_record import check_outputs, request_outputs
 from gitexp.core.recorder import recover_stale_runs
 from gitexp.core.starting import (
     start_run,
@@ -87,7 +86,10 @@ def main(args: argparse.Namespace) -> int:
         file_config = configmod.load_config_file(args.config) if args.config else None
         config = configmod.resolve(None, file_config, overrides)
         recover_stale_runs(repo)
-        args.out = check_outputs(repo.root, args.out)  # before anything starts
+        if args.out:
+            from gitexp.core.artifact_record import check_outputs
+
+            args.out = check_outputs(repo.root, args.out)  # before anything starts
         if args.resume:
             return _resume(repo, args, command, file_config, overrides)
         cli_fields = tuple(
@@ -108,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
             cli_fields=(*cli_fields, "group") if args.group else cli_fields,
             warn=lambda message: say(f"warning: {message}"),
         )
-        request_outputs(recorder.live.path, args.out)
+        _request_outputs(recorder.live.path, args.out)
         return supervise(
             recorder, command, config, snapshot.skipped, say, not args.no_system_metrics
         )
@@ -143,5 +145,12 @@ def _resume(
     changed = "; the code changed since it started" if resumed["code_changed"] else ""
     name = f"{recorder.info.name} ({entry.id[:7]})"
     say(f"resuming run {name} at step {resumed['from_step']}{changed}")
-    request_outputs(recorder.live.path, args.out)
+    _request_outputs(recorder.live.path, args.out)
     return supervise(recorder, command, config, snapshot.skipped, say, not args.no_system_metrics)
+
+
+def _request_outputs(live_path: str, paths: list[str]) -> None:
+    if paths:  # the artifact modules are imported only for runs that keep outputs
+        from gitexp.core.artifact_record import request_outputs
+
+        request_outputs(live_path, paths)

@@ -34,10 +34,10 @@ from gitexp.core.artifacts import (
     run_artifacts,
     under,
 )
-from gitexp.core.live import LiveDir
+from gitexp.core.live import ARTIFACT_REQUESTS, LiveDir
 from gitexp.core.record import META_DIR
 
-REQUESTS_FILE = "artifacts.jsonl"
+REQUESTS_FILE = ARTIFACT_REQUESTS
 
 
 def warn(message: str) -> None:

@@ -29,6 +29,11 @@ def live_root(commondir: str) -> str:
     return os.path.join(commondir, "gitexp", "live")
 
 
+# Artifacts a run asked to keep, one JSON request per line (gitexp run --out,
+# run.log_artifact); read by core/artifact_record.py when the run ends.
+ARTIFACT_REQUESTS = "artifacts.jsonl"
+
+
 def hostname() -> str:
     """This machine's name, as ``socket.gethostname()`` gives it (without importing socket)."""
     return os.uname().nodename

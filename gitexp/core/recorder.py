@@ -21,7 +21,7 @@ from gitexp.adapters.git import MODE_FILE, MODE_TREE, GitRepo, ObjectId
 from gitexp.core import config as configmod
 from gitexp.core import history as historymod
 from gitexp.core import values
-from gitexp.core.live import LiveDir, list_live, live_root
+from gitexp.core.live import ARTIFACT_REQUESTS, LiveDir, list_live, live_root
 from gitexp.core.output import read_capped
 from gitexp.core.record import (
     CRASHED,
@@ -171,11 +171,15 @@ class Recorder:
 
     def _record_artifacts(self) -> None:
         """Outputs and large left-out files into DVC's cache, pointers into the tree."""
-        from gitexp.core.artifact_record import collect_artifacts
-
         # Only a resumed run has commits from an earlier life that may hold artifacts;
         # a fresh run's own commits have none yet (and reading them costs a store open).
         earlier_head = self.head if self.info.resumes else None
+        skipped = self.state.get("snapshot", {}).get("skipped") or []
+        large = any(isinstance(item, dict) and item.get("md5") for item in skipped)
+        if not (earlier_head or large or os.path.exists(self.live.file(ARTIFACT_REQUESTS))):
+            return  # nothing to keep: the artifact modules need not even be imported
+        from gitexp.core.artifact_record import collect_artifacts
+
         collect_artifacts(self.repo, self.live, self.state, earlier_head)
 
     def _guess_end(self, status: str) -> float:

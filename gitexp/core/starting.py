@@ -17,7 +17,7 @@ from gitexp._version import __version__
 from gitexp.adapters.git import GitRepo
 from gitexp.core import manifest
 from gitexp.core.ids import new_run_id, new_run_name
-from gitexp.core.live import hostname
+from gitexp.core.live import ARTIFACT_REQUESTS, hostname
 from gitexp.core.record import RUNNING, RunInfo
 from gitexp.core.recorder import Recorder
 from gitexp.core.snapshot import SkippedFile, Snapshot, fill_skipped_hashes, take_snapshot
@@ -120,12 +120,11 @@ def _preload_artifact_store(recorder: Recorder, large: bool) -> None:
     end (``--out``, or large untracked files and a DVC project): the final commit then
     need not wait for the import.  Never in a script's own process (``gitexp.init()``
     without the wrapper), whose start-up and forks it would slow down."""
-    from gitexp.adapters import artifacts as store_mod
-    from gitexp.core.artifact_record import REQUESTS_FILE
+    if recorder.info.source != "cli" or not os.path.isdir(os.path.join(recorder.repo.root, ".dvc")):
+        return  # no DVC project (adapters.artifacts.has_project), nothing to import for
+    if large or os.path.exists(recorder.live.file(ARTIFACT_REQUESTS)):
+        from gitexp.adapters import artifacts as store_mod
 
-    if recorder.info.source != "cli" or not store_mod.has_project(recorder.repo.root):
-        return
-    if large or os.path.exists(recorder.live.file(REQUESTS_FILE)):
         store_mod.preload()
 
 
