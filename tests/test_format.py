@@ -369,3 +369,23 @@ def test_short_command_still_records_gpus_and_packages(repo: Path, tmp_path: Pat
     assert hardware["gpu"]["gpus"][0]["name"] == GPU_NAME
     files = git(repo, "ls-tree", "-r", "--name-only", ref, ".gitexp").split()
     assert ".gitexp/packages.txt" in files
+
+
+def test_generated_run_ids_and_names() -> None:
+    """Ids: 12 letters of the 32-letter alphabet, each letter about equally likely (the
+    ids' 60 bits of collision resistance rely on it); names: adjective-noun-NN."""
+    import collections
+    import re as regex
+
+    from gitexp.core.ids import ID_ALPHABET, is_run_id, new_run_id, new_run_name
+
+    ids = [new_run_id() for _ in range(4000)]
+    assert all(is_run_id(run_id) for run_id in ids)
+    assert len(set(ids)) == len(ids)
+    counts = collections.Counter("".join(ids))
+    assert set(counts) == set(ID_ALPHABET)
+    expected = 4000 * 12 / 32  # 1,500 each; ±15% is 5.9 standard deviations of a fair draw
+    assert all(abs(count - expected) < 0.15 * expected for count in counts.values()), counts
+    names = [new_run_name() for _ in range(500)]
+    assert all(regex.fullmatch(r"[a-z]+-[a-z]+-\d\d", name) for name in names)
+    assert len({name.rsplit("-", 1)[1] for name in names}) > 50  # the number varies
