@@ -306,7 +306,7 @@ def test_ignored_roots_from_git_agree_with_the_walk(
     with GitRepo.discover(str(repo)) as opened:
         from_git = inputs.ignored_roots(opened)
         walked = inputs._walk_for_roots(opened)
-        monkeypatch.setattr(gitbin, "ignored_untracked", lambda *args: None)
+        monkeypatch.setattr(gitbin, "ignored_untracked", lambda *args: lambda: None)
         assert inputs.ignored_roots(opened) == walked  # without git: the walk
     assert from_git == [
         "data", "logs/debug.log", "model.ckpt", "results/out.bin", "scratch", "src"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Container
+from collections.abc import Callable, Container
 from typing import Any
 
 from gitexp.adapters import gitbin
@@ -50,7 +50,16 @@ SKIP_DIRS = frozenset(
 )
 
 
-def ignored_roots(repo: GitRepo) -> list[str]:
+RootsQuery = Callable[[], "list[str] | None"]
+
+
+def start_roots_query(repo: GitRepo) -> RootsQuery:
+    """Ask git for the ignored entries now; :func:`ignored_roots` takes the answer."""
+    extra = os.path.join(repo.root, ".gitexpignore")
+    return gitbin.ignored_untracked(repo.root, [extra] if os.path.isfile(extra) else [])
+
+
+def ignored_roots(repo: GitRepo, query: RootsQuery | None = None) -> list[str]:
     """Ignored entries whose parent folder is not ignored, as ``/``-separated paths.
 
     These are the places git stops looking: everything below them is ignored too.
@@ -58,8 +67,7 @@ def ignored_roots(repo: GitRepo) -> list[str]:
     ``.gitexpignore`` counts as ignore rules.  Asked of git itself (one ``git ls-files``,
     which leaves the interpreter lock to the run starting beside it), else walked.
     """
-    extra = os.path.join(repo.root, ".gitexpignore")
-    found = gitbin.ignored_untracked(repo.root, [extra] if os.path.isfile(extra) else [])
+    found = (query or start_roots_query(repo))()
     if found is None:
         return _walk_for_roots(repo)
     # git also names what lies inside a folder whose every entry is ignored (`src/`,
@@ -180,8 +188,8 @@ class _Walk:
             self.path_bytes += len(rel) + 40
 
 
-def take_fingerprint(repo: GitRepo) -> dict[str, Any]:
-    return fingerprint(repo.root, ignored_roots(repo))
+def take_fingerprint(repo: GitRepo, query: RootsQuery | None = None) -> dict[str, Any]:
+    return fingerprint(repo.root, ignored_roots(repo, query))
 
 
 def diff_inputs(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from gitexp.adapters.git import MODE_FILE, MODE_TREE, GitRepo, ObjectId
@@ -54,6 +55,9 @@ class Recorder:
         self.info = info
         self.state = state
         self.head: ObjectId | None = None
+        # git's answer for the inputs fingerprint, asked for before the snapshot so that it
+        # is ready when the manifest thread needs it (core/starting.py).
+        self.inputs_query: Callable[[], list[str] | None] | None = None
         self.history = historymod.History()
         self._history_offset = 0
         self._chunk_blobs: list[ObjectId] = []

@@ -41,6 +41,9 @@ def start_run(
     run_id: str | None = None,
 ) -> tuple[Recorder, Snapshot]:
     """Snapshot the workspace and create the run's ref (status ``running``)."""
+    from gitexp.core import inputs
+
+    inputs_query = inputs.start_roots_query(repo)  # git works on it beside the snapshot
     snapshot = take_snapshot(repo, include)
     for message in snapshot.warnings:
         (warn or _warn)(message)
@@ -67,6 +70,7 @@ def start_run(
     recorder = Recorder.begin(
         repo, info, config, snapshot, manifest.collect_host(), cli_fields=cli_fields
     )
+    recorder.inputs_query = inputs_query
     return recorder, snapshot
 
 
@@ -155,7 +159,8 @@ def _write_inputs(recorder: Recorder) -> None:
 
     # A fingerprint is a hint for `gitexp rerun`: it never costs the other facts or the run.
     with contextlib.suppress(Exception):
-        text = values.dumps(inputs.take_fingerprint(recorder.repo)) + "\n"
+        text = values.dumps(inputs.take_fingerprint(recorder.repo, recorder.inputs_query))
+        text += "\n"
         _write_text(recorder.live.file("inputs.json"), text)
 
 
