@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,67 @@ def test_trees_written_as_git_writes_them(empty_repo: Path) -> None:
         ["git", "fsck", "--strict", "--no-dangling"], cwd=empty_repo, capture_output=True, text=True
     )
     assert fsck.returncode == 0, fsck.stderr
+
+
+def test_commits_written_as_dulwich_writes_them(repo: Path) -> None:
+    """Same bytes (so the same id) as dulwich's serializer; git reads them strictly."""
+    from dulwich.objects import Commit
+
+    from gitexp.adapters.git import _timezone
+
+    assert (_timezone(0), _timezone(3600), _timezone(-12600), _timezone(19800)) == (
+        b"+0000",
+        b"+0100",
+        b"-0330",
+        b"+0530",
+    )
+    with GitRepo.discover(str(repo)) as opened:
+        tree = opened.write_tree([(b"a.txt", 0o100644, opened.write_blob(b"a\n"))])
+        head = git(repo, "rev-parse", "HEAD").strip().encode()
+        message = "gitexp: run\n\nnon-ASCII: é ✓\n"
+        ours = opened.write_commit(tree, [head, head], message, when=1_700_000_000)
+        expected = Commit()
+        expected.tree, expected.parents = tree, [head, head]  # type: ignore[assignment]
+        expected.author = expected.committer = opened.identity()
+        stamp = 1_700_000_000
+        zone = -time.altzone if time.localtime(stamp).tm_isdst > 0 else -time.timezone
+        expected.author_time = expected.commit_time = stamp
+        expected.author_timezone = expected.commit_timezone = zone
+        expected.encoding = b"UTF-8"
+        expected.message = message.encode()
+        assert ours == expected.id
+    fsck = subprocess.run(["git", "fsck", "--strict"], cwd=repo, capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stderr
+    assert git(repo, "log", "-1", "--format=%B", ours.decode()) == message + "\n"
+
+
+def test_run_refs_compare_and_swap_as_git_locks_them(repo: Path) -> None:
+    control = str(repo / ".git")
+    head = git(repo, "rev-parse", "HEAD").strip().encode()
+    tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
+    other = git(repo, "commit-tree", tree, "-m", "other").strip().encode()
+    name = b"refs/gitexp/runs/abc"
+
+    def valid(ref: bytes) -> bool:
+        return True
+
+    assert gitfiles.update_ref(control, name, head, None, valid)  # created
+    assert not gitfiles.update_ref(control, name, other, None, valid)  # exists already
+    assert not gitfiles.update_ref(control, name, other, b"f" * 40, valid)  # moved since
+    assert gitfiles.update_ref(control, name, other, head, valid)
+    assert git(repo, "rev-parse", name.decode()).strip().encode() == other
+    git(repo, "pack-refs", "--all")  # now only in packed-refs
+    assert not (repo / ".git" / name.decode()).exists()
+    assert gitfiles.update_ref(control, name, head, other, valid)  # the packed value counts
+    assert git(repo, "rev-parse", name.decode()).strip().encode() == head
+    lock = repo / ".git" / (name.decode() + ".lock")
+    lock.write_text("")  # another writer (git itself) holds it
+    with pytest.raises(gitfiles.RefLocked):
+        gitfiles.update_ref(control, name, other, head, valid)
+    lock.unlink()
+    assert not gitfiles.update_ref(control, name, other, other, valid)
+    assert not lock.exists()  # a refused update leaves no lock behind
+    with GitRepo.discover(str(repo)) as opened:  # through the repository: reflog too
+        assert opened.move_ref(name, head, other, b"gitexp: finished")
+    log = git(repo, "reflog", "show", "--format=%H %gs", name.decode()).splitlines()
+    assert log[0] == f"{other.decode()} gitexp: finished"

@@ -13,7 +13,6 @@ written when the store lacks them.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import re
@@ -21,12 +20,9 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from dulwich.file import FileLocked
 from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
-from dulwich.objects import Blob, Commit, ObjectID, Tree
-from dulwich.refs import DiskRefsContainer, Ref
 
 from gitexp.adapters import gitfiles
 from gitexp.adapters.gitformat import (
@@ -43,7 +39,8 @@ from gitexp.errors import NotARepositoryError, RepositoryStateError
 
 if TYPE_CHECKING:
     from dulwich.config import StackedConfig
-    from dulwich.refs import RefsContainer
+    from dulwich.objects import Blob, Commit, ObjectID, Tree
+    from dulwich.refs import DiskRefsContainer, Ref, RefsContainer
     from dulwich.repo import Repo
 
 S_IFGITLINK = 0o160000
@@ -58,11 +55,32 @@ ObjectId = bytes  # 40 hex digits, as dulwich uses them
 
 
 def _oid(sha: bytes) -> ObjectID:
-    return ObjectID(sha)
+    return cast("ObjectID", sha)  # dulwich's NewType over bytes: the same object
 
 
 def _ref(name: bytes) -> Ref:
-    return Ref(name)
+    return cast("Ref", name)
+
+
+def _sha1_constructor() -> Callable[[bytes], Any]:
+    """CPython's built-in SHA-1: importing hashlib first starts OpenSSL (~2.5 ms a run)."""
+    try:
+        return cast("Callable[[bytes], Any]", __import__("_sha1").sha1)
+    except ImportError:  # an interpreter built without it
+        import hashlib
+
+        return hashlib.sha1
+
+
+_SHA1 = _sha1_constructor()
+
+
+def _object_id(raw: bytes) -> ObjectId:
+    """The id of a loose object's bytes (``<type> <size>\\0<content>``)."""
+    return str(_SHA1(raw).hexdigest()).encode("ascii")
+
+
+ZERO_ID = b"0" * 40
 
 
 def _mtime_ns(value: Any) -> int:
@@ -157,6 +175,8 @@ class GitRepo(TreeOps):
         if not self._direct:
             return self._repo.refs
         if self._refs_container is None:
+            from dulwich.refs import DiskRefsContainer
+
             self._refs_container = DiskRefsContainer(
                 self.commondir, self.controldir, logger=self._write_reflog
             )
@@ -173,22 +193,13 @@ class GitRepo(TreeOps):
         message: bytes,
     ) -> None:
         """Append a reflog line as dulwich's Repo does (the logger its refs call)."""
-        from dulwich.reflog import format_reflog_line
-        from dulwich.refs import is_per_worktree_ref
-
-        base = self.controldir if is_per_worktree_ref(ref) else self.commondir
+        base = self.controldir if gitfiles.per_worktree(ref) else self.commondir
         path = os.path.join(base, "logs", os.fsdecode(ref))
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        line = format_reflog_line(
-            old_sha,
-            new_sha,
-            committer or self.identity(),
-            int(time.time()) if timestamp is None else timestamp,
-            timezone or 0,
-            message,
-        )
+        when = int(time.time()) if timestamp is None else timestamp
+        line = gitfiles.reflog_line(old_sha, new_sha, committer or self.identity(), when, message)
         with open(path, "ab") as handle:
-            handle.write(line + b"\n")
+            handle.write(line)
 
     def close(self) -> None:
         if self._dulwich is not None:
@@ -214,7 +225,11 @@ class GitRepo(TreeOps):
 
     def head_branch(self) -> str | None:
         """The branch HEAD names (``main``), or None when HEAD is detached."""
-        target = self._refs.read_ref(_ref(b"HEAD"))
+        target = None
+        if self._direct:
+            head = gitfiles.read_loose_ref(os.path.join(os.fsencode(self.controldir), b"HEAD"))
+            target = head if head and head.startswith(gitfiles.SYMREF) else None
+        target = target or self._refs.read_ref(_ref(b"HEAD"))
         if target and target.startswith(b"ref: refs/heads/"):
             return target[len(b"ref: refs/heads/") :].decode("utf-8", "replace")
         return None
@@ -360,6 +375,8 @@ class GitRepo(TreeOps):
         if path is None or not self._needs_normalizing():
             return self._add_raw(b"blob", data)
         assert self._normalizer is not None
+        from dulwich.objects import Blob
+
         blob = self._normalizer.checkin_normalize(Blob.from_string(data), path)
         self._add(blob)
         return bytes(blob.id)
@@ -398,7 +415,7 @@ class GitRepo(TreeOps):
         started later would wait, then fail).
         """
         raw = b"%s %d\x00%s" % (kind, len(body), body)
-        oid = hashlib.sha1(raw, usedforsecurity=False).hexdigest().encode("ascii")
+        oid = _object_id(raw)
         if self.has_object(oid):
             return oid
         sha = oid.decode("ascii")
@@ -427,7 +444,7 @@ class GitRepo(TreeOps):
     def blob_id(self, data: bytes) -> ObjectId:
         """The id ``data`` would have as a blob, without writing it."""
         raw = b"blob %d\x00%s" % (len(data), data)
-        return hashlib.sha1(raw, usedforsecurity=False).hexdigest().encode("ascii")
+        return _object_id(raw)
 
     def write_tree(self, files: Iterable[tuple[bytes, int, ObjectId]]) -> ObjectId:
         """Write the nested trees for ``(path, mode, sha)`` files; return the root id.
@@ -469,18 +486,18 @@ class GitRepo(TreeOps):
     def write_commit(
         self, tree: ObjectId, parents: list[ObjectId], message: str, when: float | None = None
     ) -> ObjectId:
-        commit = Commit()
-        commit.tree = _oid(tree)
-        commit.parents = [_oid(p) for p in parents]
-        commit.author = commit.committer = self.identity()
         stamp = int(when if when is not None else time.time())
         offset = -time.altzone if time.localtime(stamp).tm_isdst > 0 else -time.timezone
-        commit.author_time = commit.commit_time = stamp
-        commit.author_timezone = commit.commit_timezone = offset
-        commit.encoding = b"UTF-8"
-        commit.message = message.encode("utf-8")
-        self._add(commit)
-        return commit.id
+        signed = b"%s %d %s" % (self.identity(), stamp, _timezone(offset))
+        body = b"".join(
+            [
+                b"tree %s\n" % tree,
+                *(b"parent %s\n" % parent for parent in parents),
+                b"author %s\ncommitter %s\nencoding UTF-8\n\n" % (signed, signed),
+                message.encode("utf-8"),
+            ]
+        )
+        return self._add_raw(b"commit", body)
 
     def commit_message(self, sha: ObjectId) -> str:
         """A commit's message, read from the raw object (listing reads 10,000 of these).
@@ -488,6 +505,8 @@ class GitRepo(TreeOps):
         Parsing a full Commit costs twice as much; the message is everything after the
         first blank line, as git defines the format (a gpgsig header has no blank line).
         """
+        from dulwich.objects import Commit
+
         type_num, raw = self._repo.object_store.get_raw(_oid(sha))
         if type_num != Commit.type_num:
             raise RepositoryStateError(f"{sha.decode()} is not a commit")
@@ -496,6 +515,8 @@ class GitRepo(TreeOps):
 
     def commit_info(self, sha: ObjectId) -> tuple[ObjectId, list[ObjectId], str]:
         """(tree, parents, message) of a commit."""
+        from dulwich.objects import Commit
+
         obj = self._repo.object_store[_oid(sha)]
         if not isinstance(obj, Commit):
             raise RepositoryStateError(f"{sha.decode()} is not a commit")
@@ -505,12 +526,16 @@ class GitRepo(TreeOps):
         known = self._written_roots.get(tree)
         if known is not None:
             return dict(known)
+        from dulwich.objects import Tree
+
         obj = self._repo.object_store[_oid(tree)]
         if not isinstance(obj, Tree):
             raise RepositoryStateError(f"{tree.decode()} is not a tree")
         return {entry.path: (entry.mode, entry.sha) for entry in obj.iteritems()}
 
     def read_blob(self, sha: ObjectId) -> bytes:
+        from dulwich.objects import Blob
+
         obj = self._repo.object_store[_oid(sha)]
         if not isinstance(obj, Blob):
             raise RepositoryStateError(f"{sha.decode()} is not a blob")
@@ -534,20 +559,44 @@ class GitRepo(TreeOps):
         logs = os.path.join(os.fsencode(self.commondir), b"logs", os.path.dirname(name))
         with contextlib.suppress(OSError):
             os.makedirs(logs, exist_ok=True)
+        if self._direct and name.startswith(b"refs/gitexp/"):
+            with contextlib.suppress(gitfiles.Unanswered):
+                return self._own_ref_update(name, None, sha, message)
         return self._locked_ref_update(
-            name, lambda: self._refs.add_if_new(_ref(name), _oid(sha), message=message)
+            name,
+            lambda: _locked(lambda: self._refs.add_if_new(_ref(name), _oid(sha), message=message)),
         )
 
     def move_ref(self, name: bytes, old: ObjectId, new: ObjectId, message: bytes) -> bool:
         """Compare-and-swap: point ``name`` at ``new`` only if it still points at ``old``."""
+        if self._direct and name.startswith(b"refs/gitexp/"):
+            with contextlib.suppress(gitfiles.Unanswered):
+                return self._own_ref_update(name, old, new, message)
         return self._locked_ref_update(
             name,
-            lambda: self._refs.set_if_equals(_ref(name), _oid(old), _oid(new), message=message),
+            lambda: _locked(
+                lambda: self._refs.set_if_equals(_ref(name), _oid(old), _oid(new), message=message)
+            ),
         )
+
+    def _own_ref_update(
+        self, name: bytes, old: ObjectId | None, new: ObjectId, message: bytes
+    ) -> bool:
+        """A run ref's compare-and-swap written here (gitfiles), reflog included: the run
+        path then needs none of dulwich's ref, object and file modules."""
+
+        def update() -> bool:
+            if not gitfiles.update_ref(self.commondir, name, new, old, _valid_name):
+                return False
+            with contextlib.suppress(OSError):  # a reflog is history, never the run itself
+                self._write_reflog(name, old or ZERO_ID, new, None, None, None, message)
+            return True
+
+        return self._locked_ref_update(name, update)
 
     def delete_ref(self, name: bytes, old: ObjectId) -> bool:
         return self._locked_ref_update(
-            name, lambda: self._refs.remove_if_equals(_ref(name), _oid(old))
+            name, lambda: _locked(lambda: self._refs.remove_if_equals(_ref(name), _oid(old)))
         )
 
     def _locked_ref_update(self, name: bytes, update: Callable[[], object]) -> bool:
@@ -563,7 +612,7 @@ class GitRepo(TreeOps):
         while True:
             try:
                 return bool(update())
-            except FileLocked:
+            except gitfiles.RefLocked:
                 if self._break_stale_ref_lock(name):
                     continue
                 if time.monotonic() > deadline:
@@ -669,6 +718,8 @@ class GitRepo(TreeOps):
 
     def is_ancestor(self, ancestor: ObjectId, descendant: ObjectId, limit: int = 100_000) -> bool:
         """Whether ``ancestor`` is ``descendant`` or one of its ancestors (objects present)."""
+        from dulwich.objects import Commit
+
         store = self._repo.object_store
         seen: set[bytes] = set()
         todo = [descendant]
@@ -691,12 +742,16 @@ class GitRepo(TreeOps):
         """Point ``name`` at ``sha`` whatever it held: for mirrors of a remote's refs only."""
         return self._locked_ref_update(
             name,
-            lambda: self._refs.set_if_equals(_ref(name), None, _oid(sha), message=message),
+            lambda: _locked(
+                lambda: self._refs.set_if_equals(_ref(name), None, _oid(sha), message=message)
+            ),
         )
 
     def remove_ref(self, name: bytes) -> bool:
         """Delete ``name`` whatever it held: for mirrors of a remote's refs only."""
-        return self._locked_ref_update(name, lambda: self._refs.remove_if_equals(_ref(name), None))
+        return self._locked_ref_update(
+            name, lambda: _locked(lambda: self._refs.remove_if_equals(_ref(name), None))
+        )
 
 
 # -- run refs read without dulwich's per-ref lookup (~200 ms for 10,000 loose refs) ----
@@ -767,3 +822,20 @@ def _list_refs_fast(refs: Any, prefix: bytes) -> dict[bytes, ObjectId] | None:
         if name.startswith(prefix) and name[cut:] not in found:
             found[name[cut:]] = sha
     return found
+
+
+def _locked(update: Callable[[], object]) -> object:
+    """Run one of dulwich's ref updates, its lock conflict raised as gitexp's."""
+    from dulwich.file import FileLocked
+
+    try:
+        return update()
+    except FileLocked:
+        raise gitfiles.RefLocked() from None
+
+
+def _timezone(offset: int) -> bytes:
+    """A commit's time zone as git writes it: ``+0100``, ``-0330``."""
+    sign = b"-" if offset < 0 else b"+"
+    offset = abs(offset)
+    return b"%s%02d%02d" % (sign, offset // 3600, (offset // 60) % 60)

@@ -12,6 +12,7 @@ behaviour on anything unexpected stays dulwich's.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import re
@@ -180,6 +181,76 @@ def loose_ref_files(base: bytes) -> Iterator[os.DirEntry[bytes]]:
                     folders.append(entry.path)
                 continue
             yield entry
+
+
+class RefLocked(Exception):
+    """Another writer holds the ref's lock file (``<ref>.lock``)."""
+
+
+def per_worktree(ref: bytes) -> bool:
+    """Whether ``ref`` lives in a worktree's own git folder rather than the common one."""
+    return (
+        ref == b"HEAD"
+        or not ref.startswith(b"refs/")
+        or ref.startswith((b"refs/bisect/", b"refs/worktree/", b"refs/rewritten/"))
+    )
+
+
+def update_ref(
+    commondir: str,
+    name: bytes,
+    new: bytes,
+    expected: bytes | None,
+    valid: Callable[[bytes], bool],
+) -> bool:
+    """Point the shared ref ``name`` at ``new`` as git does, compare-and-swap.
+
+    Under ``<ref>.lock``, created exclusively (git's own lock: git and gitexp never write
+    a ref at once), the ref must hold ``expected`` now (loose, else packed), or not exist
+    when ``expected`` is None; then the new value is written to the lock file, synced and
+    renamed over the ref.  False when the ref holds something else.  Raises
+    :class:`RefLocked` when the lock is taken, :class:`Unanswered` for anything unusual
+    (a symbolic ref, an odd ``packed-refs``).
+    """
+    if not name.startswith(_SHARED_PREFIXES):
+        raise Unanswered(name)
+    path = os.path.join(os.fsencode(commondir), name)
+    lock = path + b".lock"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise RefLocked(name) from None
+    renamed = False
+    try:
+        current = read_loose_ref(path)
+        if current is not None and current.startswith(SYMREF):
+            raise Unanswered(name)
+        if not current:  # absent, or an empty file: the packed value counts
+            packed = read_packed_refs(os.fsencode(commondir), valid)
+            if packed is None:
+                raise Unanswered(name)
+            current = packed.get(name)
+        if current != expected:
+            return False
+        os.write(fd, new + b"\n")
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(lock, path)
+        renamed = True
+        return True
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if not renamed:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+
+
+def reflog_line(old: bytes, new: bytes, committer: bytes, when: int, message: bytes) -> bytes:
+    """One line of a reflog as git writes it (time zone +0000, as dulwich writes it)."""
+    return b"%s %s %s %d +0000\t%s\n" % (old, new, committer, when, message.replace(b"\n", b" "))
 
 
 def read_loose_ref(path: bytes) -> bytes | None:
