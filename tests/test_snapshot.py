@@ -619,3 +619,71 @@ def test_md5_of_a_large_file_is_recorded_for_a_short_command(repo: Path) -> None
     assert skipped["checkpoint.bin"]["reason"] == "too-large"
     expected = hashlib.md5(big).hexdigest()
     assert skipped["checkpoint.bin"].get("md5") == expected
+
+
+def test_git_answers_give_the_snapshot_dulwich_rules_give(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gitexp run` asks git (ls-files, config) before its snapshot; entries older than
+    the question are judged by git's answer, the rest by dulwich's rules. Both must give
+    the same snapshot and config."""
+    import time
+
+    from gitexp.adapters import gitbin
+    from gitexp.adapters.git import GitAnswers, GitRepo
+    from gitexp.core import inputs
+    from gitexp.core.snapshot import take_snapshot
+
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    files = {
+        "data/raw/a.csv": "1",
+        "model.ckpt": "w",
+        "src/.gitignore": "*.tmp\n",
+        "src/scratch.tmp": "s",
+        "src/keep.py": "x = 1\n",
+        "src/deep/only.ckpt": "w",  # a folder holding only ignored files
+        "logs/debug.log": "d",
+        "logs/keep.txt": "k",  # re-included by a negation
+        "results/out.bin": "o",  # ignored, in an ignored folder holding a tracked file
+        "results/tracked.txt": "t",
+        "scratch/tmp.txt": "t",  # .gitexpignore
+        "local-only.txt": "l",  # info/exclude
+        "notes.txt": "an untracked file that is kept",
+        "nested/inner.txt": "i",  # a nested repository
+    }
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    (repo / ".gitignore").write_text("data/\n*.ckpt\nlogs/*\n!logs/keep.txt\nresults/\n")
+    (repo / ".gitexpignore").write_text("scratch/\n")
+    (repo / ".git" / "info" / "exclude").write_text("local-only.txt\n")
+    git(repo, "add", "-f", "results/tracked.txt")
+    git(repo, "init", "-q", str(repo / "nested"))
+    git(repo, "config", "gitexp.maxFileSize", "1k")
+    (repo / "big.bin").write_bytes(b"x" * 2048)
+
+    with GitRepo.discover(str(repo)) as plain:
+        expected = take_snapshot(plain)
+        expected_identity = plain.identity()
+    with GitRepo.discover(str(repo)) as answered:
+        later = time.time_ns() + 10**12  # every entry counts as older than git's listing
+        answers = GitAnswers(
+            later, gitbin.config_list(str(repo)), inputs.start_roots_query(answered)
+        )
+        answered.use_git_answers(answers)
+        got = take_snapshot(answered)
+        assert answered._ignore is None  # dulwich's rules were never needed
+        assert answered.identity() == expected_identity
+    assert got.files == expected.files
+    assert (got.untracked, got.modified, got.deleted) == (
+        expected.untracked,
+        expected.modified,
+        expected.deleted,
+    )
+    assert [(s.path, s.reason) for s in got.skipped] == [
+        (s.path, s.reason) for s in expected.skipped
+    ]
+    assert "notes.txt" in got.untracked and "logs/keep.txt" in got.untracked
+    assert ("big.bin", "too-large") in [(s.path, s.reason) for s in got.skipped]
+    kept = {path.decode() for path, _, _ in got.files}
+    assert not kept & {"model.ckpt", "src/scratch.tmp", "results/out.bin", "scratch/tmp.txt"}

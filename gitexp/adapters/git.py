@@ -22,8 +22,6 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
-
 from gitexp.adapters import gitfiles
 from gitexp.adapters.gitformat import (
     FLAG_ASSUME_UNCHANGED,
@@ -39,6 +37,7 @@ from gitexp.errors import NotARepositoryError, RepositoryStateError
 
 if TYPE_CHECKING:
     from dulwich.config import StackedConfig
+    from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
     from dulwich.objects import Blob, Commit, ObjectID, Tree
     from dulwich.refs import DiskRefsContainer, Ref, RefsContainer
     from dulwich.repo import Repo
@@ -90,6 +89,8 @@ def _mtime_ns(value: Any) -> int:
 
 
 def _read_ignore_file(path: str) -> IgnoreFilter | None:
+    from dulwich.ignore import IgnoreFilter
+
     try:
         with open(path, "rb") as handle:
             lines = [line.rstrip(b"\r\n") for line in handle]
@@ -118,6 +119,8 @@ class GitRepo(TreeOps):
         self._refs_container: DiskRefsContainer | None = None
         self._config: StackedConfig | None = None
         self._ignore: IgnoreFilterManager | None = None
+        # git's own answers, when a caller started them (GitAnswers): see use_git_answers.
+        self._git: GitAnswers | None = None
         # Root trees this process wrote, by id: a run's commits put .gitexp/ beside the
         # snapshot's top level, which would otherwise be read back from the store.
         self._written_roots: dict[ObjectId, dict[bytes, tuple[int, ObjectId]]] = {}
@@ -234,8 +237,21 @@ class GitRepo(TreeOps):
             return target[len(b"ref: refs/heads/") :].decode("utf-8", "replace")
         return None
 
+    def use_git_answers(self, answers: GitAnswers) -> None:
+        """Answer config and ignore questions from ``git`` itself, asked in advance.
+
+        ``gitexp run`` starts ``git config --list`` and ``git ls-files --ignored`` before
+        its snapshot: git works on another core, its answers are git's own semantics, and
+        the run needs none of dulwich's config and ignore code (~6 ms of imports).  Where
+        git could not answer, dulwich does, as without them.
+        """
+        self._git = answers
+
     def config_value(self, section: str, name: str) -> str | None:
         """A value from the repository's git config stack (repo, global, system)."""
+        listed = self._git.config() if self._git is not None else None
+        if listed is not None:
+            return listed.get(f"{section}.{name}".lower())
         if self._config is None:
             self._config = self._config_stack()
         stack = self._config
@@ -313,24 +329,36 @@ class GitRepo(TreeOps):
                 )
         return records
 
-    def is_ignored(self, relpath: str) -> bool:
+    def is_ignored(self, relpath: str, changed_ns: int | None = None) -> bool:
         """git's ignore rules, then ``.gitexpignore``; directories end in '/'.
 
         ``.gitexpignore`` (gitignore syntax, at the repository root) leaves more
-        untracked files out of snapshots without changing what git ignores.
+        untracked files out of snapshots without changing what git ignores.  With git's
+        answers (:meth:`use_git_answers`), an entry is looked up in them unless its
+        ``changed_ns`` (its ctime) is after git listed the work tree.
         """
-        if self._ignore is None:
-            self._ignore = self._ignore_rules()
-            self._extra_ignore = _read_ignore_file(os.path.join(self.root, ".gitexpignore"))
+        answer = self._git.ignored(changed_ns) if self._git is not None else None
+        if answer is not None:
+            return answer.covers(relpath)
+        rules = self._dulwich_rules()
         try:
-            if self._ignore.is_ignored(relpath):
+            if rules.is_ignored(relpath):
                 return True
         except OSError:
             pass  # an unreadable folder or .gitignore on the way: no rules, as git reads it
         return bool(self._extra_ignore and self._extra_ignore.is_ignored(relpath))
 
+    def _dulwich_rules(self) -> IgnoreFilterManager:
+        """git's ignore rules as dulwich reads them (and ``.gitexpignore``), built once."""
+        if self._ignore is None:
+            self._ignore = self._ignore_rules()
+            self._extra_ignore = _read_ignore_file(os.path.join(self.root, ".gitexpignore"))
+        return self._ignore
+
     def _ignore_rules(self) -> IgnoreFilterManager:
         """dulwich's ignore rules for this repository, as ``from_repo`` builds them."""
+        from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
+
         if not self._direct:
             return IgnoreFilterManager.from_repo(self._repo)
         from dulwich.ignore import default_user_ignore_filter_path
@@ -347,13 +375,14 @@ class GitRepo(TreeOps):
         ignorecase = self._config.get_boolean((b"core",), b"ignorecase", False)
         return IgnoreFilterManager(self.root, rules, ignorecase)
 
-    def may_prune(self, reldir: str) -> bool:
+    def may_prune(self, reldir: str, changed_ns: int | None = None) -> bool:
         """Whether an ignored folder can be skipped whole (``dir/**`` + ``!dir/x`` cannot)."""
-        if self._ignore is None:
-            self.is_ignored(reldir)
-        assert self._ignore is not None
+        answer = self._git.ignored(changed_ns) if self._git is not None else None
+        if answer is not None:
+            return answer.covers_folder(reldir)
+        rules = self._dulwich_rules()
         try:
-            if self._ignore.is_ignored(reldir) and self._ignore.may_prune_directory(reldir):
+            if rules.is_ignored(reldir) and rules.may_prune_directory(reldir):
                 return True
         except OSError:
             pass  # unreadable: the walk reports the folder it cannot read
@@ -839,3 +868,67 @@ def _timezone(offset: int) -> bytes:
     sign = b"-" if offset < 0 else b"+"
     offset = abs(offset)
     return b"%s%02d%02d" % (sign, offset // 3600, (offset // 60) % 60)
+
+
+class IgnoredEntries:
+    """What ``git ls-files --others --ignored --directory`` listed: ignored untracked
+    files, and folders git did not enter (everything in them is ignored)."""
+
+    def __init__(self, listed: list[str]) -> None:
+        self.files = {path for path in listed if not path.endswith("/")}
+        self.folders = {path[:-1] for path in listed if path.endswith("/")}
+
+    def covers(self, relpath: str) -> bool:
+        path = relpath.rstrip("/")
+        if path in self.folders or (path in self.files and not relpath.endswith("/")):
+            return True
+        return self._in_folder(path)
+
+    def covers_folder(self, reldir: str) -> bool:
+        path = reldir.rstrip("/")
+        return path in self.folders or self._in_folder(path)
+
+    def _in_folder(self, path: str) -> bool:
+        while "/" in path:
+            path = path.rsplit("/", 1)[0]
+            if path in self.folders:
+                return True
+        return False
+
+
+# File systems stamp changes with a coarse clock (a jiffy; whole seconds, or two on
+# some): an entry stamped up to this long before the question may be newer than git's
+# listing of it, so dulwich decides about it.
+_TIMESTAMP_SLACK_NS = 2_000_000_000
+
+
+class GitAnswers:
+    """Answers of git itself, asked before they are needed (:meth:`GitRepo.use_git_answers`).
+
+    ``asked_ns``: when the questions were started; an entry changed after it may be
+    newer than git's listing, so it is left to dulwich's rules.
+    """
+
+    def __init__(
+        self,
+        asked_ns: int,
+        config: Callable[[], dict[str, str] | None],
+        ignored: Callable[[], list[str] | None],
+    ) -> None:
+        self.asked_ns = asked_ns
+        self._config = config
+        self._ignored = ignored
+        self._entries: IgnoredEntries | None = None
+
+    def config(self) -> dict[str, str] | None:
+        return self._config()
+
+    def ignored(self, changed_ns: int | None) -> IgnoredEntries | None:
+        if changed_ns is not None and changed_ns >= self.asked_ns - _TIMESTAMP_SLACK_NS:
+            return None
+        if self._entries is None:
+            listed = self._ignored()
+            if listed is None:
+                return None
+            self._entries = IgnoredEntries(listed)
+        return self._entries

@@ -18,10 +18,12 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gitexp.errors import RepositoryStateError, TransferError
 
 ENV_IN_COMMAND = "GITEXP_IN_COMMAND"
+_Answer = TypeVar("_Answer")
 ZERO = "0" * 40
 
 
@@ -110,11 +112,51 @@ def ignored_untracked(cwd: str, exclude_files: list[str]) -> Callable[[], list[s
     except OSError:
         return lambda: None
 
-    def answer() -> list[str] | None:
-        out, _ = process.communicate()
-        if process.returncode:
-            return None
+    def parse(out: bytes) -> list[str]:
         return [path for path in out.decode("utf-8", "surrogateescape").split("\0") if path]
+
+    return _answer(process, parse)
+
+
+def config_list(cwd: str) -> Callable[[], dict[str, str] | None]:
+    """Start reading the git config that applies in ``cwd`` (every file git reads, its
+    includes, ``GIT_CONFIG_*``), as ``git config --list`` gives it; the function returned
+    waits: ``{"section.key": value}`` (section and key lower-case, the last value of a
+    key wins), or None when git is missing or fails."""
+    try:
+        process = subprocess.Popen(
+            ["git", "config", "--list", "-z"],
+            cwd=cwd,
+            env=_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return lambda: None
+
+    def parse(out: bytes) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for item in out.decode("utf-8", "replace").split("\0"):
+            key, newline, value = item.partition("\n")
+            if key:
+                values[key] = value if newline else "true"  # `[core] bare`: a true flag
+        return values
+
+    return _answer(process, parse)
+
+
+def _answer(
+    process: subprocess.Popen[bytes], parse: Callable[[bytes], _Answer]
+) -> Callable[[], _Answer | None]:
+    """Wait for ``process`` once; its stdout parsed (None when it failed), remembered."""
+    kept: list[_Answer | None] = []
+
+    def answer() -> _Answer | None:
+        if not kept:
+            out, _ = process.communicate()
+            kept.append(None if process.returncode else parse(out))
+        return kept[0]
 
     return answer
 

@@ -102,17 +102,23 @@ def _read(abspath: bytes, mode: int) -> bytes:
 
 
 class _Walker:
-    def __init__(self, repo: GitRepo, include: frozenset[str], size_limit: int) -> None:
+    def __init__(self, repo: GitRepo, include: frozenset[str]) -> None:
         self.repo = repo
         self.root = repo.root.encode("utf-8", "surrogateescape")
         self.index = repo.read_index()
         self.racy_cutoff = repo.index_mtime_ns()
         self.include = include
-        self.size_limit = size_limit
+        self._size_limit: int | None = None  # read from the config on first need
         self.tracked_dirs = _ancestor_dirs(self.index)
         self.snap = Snapshot(files=[], baseline=repo.head_commit())
         self.seen: set[bytes] = set()
         self.ignored_dirs: dict[bytes, bool] = {}
+
+    @property
+    def size_limit(self) -> int:
+        if self._size_limit is None:
+            self._size_limit = max_file_size(self.repo)
+        return self._size_limit
 
     def walk(self, rel_dir: bytes) -> None:
         """Visit one folder (one the ignore rules do not prune, or one with tracked files)."""
@@ -149,16 +155,16 @@ class _Walker:
                     self.seen.add(rel)
                     self.snap.files.append((rel, S_IFGITLINK, record.sha))
                 else:
-                    self._enter(rel)
+                    self._enter(rel, entry)
                 continue
             if record is not None:
                 self._tracked(entry, rel, record)
                 continue
-            if self._dir_ignored(rel_dir) or self._ignored(rel):
+            if self._dir_ignored(rel_dir) or self._ignored(rel, _changed_ns(entry)):
                 continue
             self._untracked(entry, rel)
 
-    def _dir_ignored(self, rel_dir: bytes) -> bool:
+    def _dir_ignored(self, rel_dir: bytes, changed_ns: int | None = None) -> bool:
         """Whether ignore rules exclude everything untracked in ``rel_dir`` (a folder git
         would not enter).  Asked only when an untracked entry turns up: most folders
         hold tracked files only, and each ignore check costs ~0.2 ms in dulwich."""
@@ -168,13 +174,13 @@ class _Walker:
         if known is None:
             parent = rel_dir.rpartition(b"/")[0]
             shown = rel_dir.decode("utf-8", "surrogateescape") + "/"
-            known = self._dir_ignored(parent) or self.repo.may_prune(shown)
+            known = self._dir_ignored(parent) or self.repo.may_prune(shown, changed_ns)
             self.ignored_dirs[rel_dir] = known
         return known
 
-    def _enter(self, rel: bytes) -> None:
+    def _enter(self, rel: bytes, entry: os.DirEntry[bytes]) -> None:
         if rel not in self.tracked_dirs:
-            if self._dir_ignored(rel):
+            if self._dir_ignored(rel, _changed_ns(entry)):
                 return
             abspath = os.path.join(self.root, rel)
             if os.path.lexists(os.path.join(abspath, b".git")):
@@ -182,8 +188,8 @@ class _Walker:
                 return
         self.walk(rel)
 
-    def _ignored(self, rel: bytes) -> bool:
-        return self.repo.is_ignored(rel.decode("utf-8", "surrogateescape"))
+    def _ignored(self, rel: bytes, changed_ns: int | None) -> bool:
+        return self.repo.is_ignored(rel.decode("utf-8", "surrogateescape"), changed_ns)
 
     def _tracked(self, entry: os.DirEntry[bytes], rel: bytes, record: IndexRecord) -> None:
         self.seen.add(rel)
@@ -262,6 +268,14 @@ class _Walker:
         self.snap.untracked.append(shown)
 
 
+def _changed_ns(entry: os.DirEntry[bytes]) -> int | None:
+    """When an entry last changed (its ctime), for ignore answers listed before the walk."""
+    try:
+        return entry.stat(follow_symlinks=False).st_ctime_ns
+    except OSError:
+        return None
+
+
 def _unchanged(entry: os.DirEntry[bytes], record: IndexRecord, racy_cutoff: int) -> bool:
     """Whether a tracked file is certainly as the index has it: git's stat check (size,
     times, inode, mode; not modified in the index's own second).  False also means
@@ -306,7 +320,7 @@ def _show(path: bytes) -> str:
 
 def take_snapshot(repo: GitRepo, include: frozenset[str] = frozenset()) -> Snapshot:
     """Snapshot the work tree of ``repo``; ``include`` names files to keep even if secret."""
-    walker = _Walker(repo, include, max_file_size(repo))
+    walker = _Walker(repo, include)
     walker.walk(b"")
     snap = walker.snap
     for path in walker.index.keys() - walker.seen:

@@ -41,9 +41,15 @@ def start_run(
     run_id: str | None = None,
 ) -> tuple[Recorder, Snapshot]:
     """Snapshot the workspace and create the run's ref (status ``running``)."""
+    from gitexp.adapters import gitbin
+    from gitexp.adapters.git import GitAnswers
     from gitexp.core import inputs
 
-    inputs_query = inputs.start_roots_query(repo)  # git works on it beside the snapshot
+    # git lists the ignored entries (for the snapshot and the inputs fingerprint) and
+    # reads the config on another core while the snapshot starts: GitRepo.use_git_answers.
+    asked_ns = time.time_ns()
+    inputs_query = inputs.start_roots_query(repo)
+    repo.use_git_answers(GitAnswers(asked_ns, gitbin.config_list(repo.root), inputs_query))
     snapshot = take_snapshot(repo, include)
     for message in snapshot.warnings:
         (warn or _warn)(message)
