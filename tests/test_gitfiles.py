@@ -281,3 +281,22 @@ def test_run_refs_compare_and_swap_as_git_locks_them(repo: Path) -> None:
         assert opened.move_ref(name, head, other, b"gitexp: finished")
     log = git(repo, "reflog", "show", "--format=%H %gs", name.decode()).splitlines()
     assert log[0] == f"{other.decode()} gitexp: finished"
+
+
+def test_git_answers_only_for_entries_older_than_the_question() -> None:
+    from gitexp.adapters.git import GitAnswers
+
+    asked = 1_700_000_000_123_456_789
+    answers = GitAnswers(asked, lambda: {}, lambda: ["data/", "x.log"])
+    assert answers.ignored(None) is not None
+    assert answers.ignored(asked - 60_000_000) is not None  # 60 ms before: listed by git
+    assert answers.ignored(asked - 10_000_000) is None  # within a kernel tick: dulwich
+    assert answers.ignored(asked + 1) is None  # changed after the question
+    whole_seconds = (asked // 10**9 - 1) * 10**9  # a file system without sub-seconds
+    assert answers.ignored(whole_seconds) is None
+    assert answers.ignored(whole_seconds - 2 * 10**9) is not None
+    entries = answers.ignored(None)
+    assert entries is not None
+    assert entries.covers("x.log") and entries.covers("data/a/b.csv") and entries.covers("data/")
+    assert not entries.covers("x.log/") and not entries.covers("datax")
+    assert entries.covers_folder("data/") and not entries.covers_folder("src/")

@@ -896,10 +896,17 @@ class IgnoredEntries:
         return False
 
 
-# File systems stamp changes with a coarse clock (a jiffy; whole seconds, or two on
-# some): an entry stamped up to this long before the question may be newer than git's
-# listing of it, so dulwich decides about it.
-_TIMESTAMP_SLACK_NS = 2_000_000_000
+# File systems stamp changes with a coarse clock: a kernel tick (1-10 ms) where stamps
+# have sub-second parts, whole seconds (or two) where they do not.  An entry stamped up
+# to this long before the question may be newer than git's listing of it, so dulwich
+# decides about it.
+_TICK_SLACK_NS = 50_000_000
+_SECONDS_SLACK_NS = 2_000_000_000
+
+
+def _changed_after(changed_ns: int, asked_ns: int) -> bool:
+    slack = _TICK_SLACK_NS if changed_ns % 1_000_000_000 else _SECONDS_SLACK_NS
+    return changed_ns >= asked_ns - slack
 
 
 class GitAnswers:
@@ -924,7 +931,7 @@ class GitAnswers:
         return self._config()
 
     def ignored(self, changed_ns: int | None) -> IgnoredEntries | None:
-        if changed_ns is not None and changed_ns >= self.asked_ns - _TIMESTAMP_SLACK_NS:
+        if changed_ns is not None and _changed_after(changed_ns, self.asked_ns):
             return None
         if self._entries is None:
             listed = self._ignored()
