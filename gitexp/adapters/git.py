@@ -662,6 +662,15 @@ class GitRepo(TreeOps):
             return False
         return True
 
+    def _follow_symref(self, name: bytes) -> ObjectId | None:
+        """What a symbolic ref finally points at, as dulwich resolves it (None: nothing)."""
+        from dulwich.refs import SymrefLoop
+
+        try:
+            return bytes(self._refs[_ref(name)])
+        except (SymrefLoop, KeyError):
+            return None
+
     def ref_names(self, prefix: bytes) -> set[bytes]:
         """Names of the refs under ``prefix`` (after it), without reading what they hold."""
         if self._direct:
@@ -671,9 +680,15 @@ class GitRepo(TreeOps):
 
     def list_refs(self, prefix: bytes) -> dict[bytes, ObjectId]:
         """Refs under ``prefix`` (loose and packed) by their name after the prefix."""
-        fast = _list_refs_fast(self._refs, prefix)
-        if fast is not None:
-            return fast
+        base = self.commondir if self._direct else None
+        if not self._direct:
+            from dulwich.refs import DiskRefsContainer
+
+            if type(self._refs) is DiskRefsContainer:
+                base = os.fsdecode(self._refs.path)
+        if base is not None:
+            with contextlib.suppress(gitfiles.Unanswered):
+                return gitfiles.list_refs(base, prefix, _valid_name, self._follow_symref)
         return {bytes(k): bytes(v) for k, v in self._refs.as_dict(_ref(prefix)).items()}
 
     # -- branches, ref names and linked worktrees (restore, branch, rerun) -------------
@@ -798,59 +813,6 @@ def _valid_ref(name: bytes, prefix_len: int) -> bool:
 
 def _valid_name(name: bytes) -> bool:
     return _valid_ref(name, 0)
-
-
-def _list_refs_fast(refs: Any, prefix: bytes) -> dict[bytes, ObjectId] | None:
-    """``refs.as_dict(prefix)`` for a files backend, reading each loose ref once.
-
-    Same answer as dulwich: loose refs (valid names only) override packed ones, an empty
-    or unreadable loose ref falls back to its packed value, symbolic refs are followed
-    (by dulwich); None when dulwich must answer (a per-worktree prefix, another refs
-    backend, an odd packed-refs file).
-    """
-    from dulwich.refs import DiskRefsContainer, SymrefLoop, is_per_worktree_ref
-
-    if (
-        type(refs) is not DiskRefsContainer
-        or os.sep != "/"
-        or not prefix.endswith(b"/")
-        or is_per_worktree_ref(prefix)
-        or not _valid_ref(prefix + b"x", 0)
-    ):
-        return None
-    packed = gitfiles.read_packed_refs(os.fsencode(refs.path), _valid_name)
-    if packed is None:
-        return None
-    cut = len(prefix)
-    plain = _PLAIN_REF_TAIL.fullmatch
-    base = os.path.join(refs.path, prefix)  # ends in "/": a file's path after it is its tail
-    found: dict[bytes, ObjectId] = {}
-    for entry in gitfiles.loose_ref_files(base):
-        name = prefix + entry.path[len(base) :]
-        if not plain(name, cut) and not _valid_ref(name, 0):
-            continue
-        try:
-            fd = os.open(entry.path, os.O_RDONLY)
-            try:
-                content = os.read(fd, 256)
-            finally:
-                os.close(fd)
-        except OSError:
-            content = b""
-        if content.startswith(gitfiles.SYMREF):  # rare (origin/HEAD): dulwich follows it
-            with contextlib.suppress(SymrefLoop, KeyError):
-                found[name[cut:]] = bytes(refs[_ref(name)])
-            continue
-        if len(content) == 256 and b"\n" not in content:
-            return None
-        line = content.split(b"\n", 1)[0].rstrip(b"\r\n")
-        sha = line or packed.get(name)
-        if sha:
-            found[name[cut:]] = sha
-    for name, sha in packed.items():
-        if name.startswith(prefix) and name[cut:] not in found:
-            found[name[cut:]] = sha
-    return found
 
 
 def _locked(update: Callable[[], object]) -> object:

@@ -163,6 +163,58 @@ def ref_names(commondir: str, prefix: bytes, valid: Callable[[bytes], bool]) -> 
     return names
 
 
+def list_refs(
+    commondir: str,
+    prefix: bytes,
+    valid: Callable[[bytes], bool],
+    follow: Callable[[bytes], bytes | None],
+) -> dict[bytes, bytes]:
+    """Shared refs under ``prefix`` by their name after it, reading each loose ref once.
+
+    As dulwich answers: loose refs (valid names only) override packed ones, an empty or
+    unreadable loose ref falls back to its packed value, a symbolic ref is resolved by
+    ``follow`` (None: left out).  Raises :class:`Unanswered` where dulwich must answer
+    (a per-worktree prefix, an odd ``packed-refs`` or ref file).
+    """
+    if os.sep != "/" or not prefix.endswith(b"/") or per_worktree(prefix):
+        raise Unanswered(prefix)
+    if not valid(prefix + b"x"):
+        raise Unanswered(prefix)
+    packed = read_packed_refs(os.fsencode(commondir), valid)
+    if packed is None:
+        raise Unanswered(prefix)
+    cut = len(prefix)
+    base = os.path.join(os.fsencode(commondir), prefix)  # ends in "/"
+    found: dict[bytes, bytes] = {}
+    for entry in loose_ref_files(base):
+        name = prefix + entry.path[len(base) :]
+        if not valid(name):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+            try:
+                content = os.read(fd, 256)
+            finally:
+                os.close(fd)
+        except OSError:
+            content = b""
+        if content.startswith(SYMREF):  # rare (origin/HEAD)
+            target = follow(name)
+            if target:
+                found[name[cut:]] = target
+            continue
+        if len(content) == 256 and b"\n" not in content:
+            raise Unanswered(name)
+        line = content.split(b"\n", 1)[0].rstrip(b"\r\n")
+        sha = line or packed.get(name)
+        if sha:
+            found[name[cut:]] = sha
+    for name, sha in packed.items():
+        if name.startswith(prefix) and name[cut:] not in found:
+            found[name[cut:]] = sha
+    return found
+
+
 def loose_ref_files(base: bytes) -> Iterator[os.DirEntry[bytes]]:
     """The files under the ref folder ``base`` (ending in '/'), at any depth.
 
