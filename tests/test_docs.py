@@ -61,5 +61,5 @@ def test_format_md_names_every_file_and_run_field(repo: Path) -> None:
         if name.startswith("history/"):
             name = "history/NNNNNN.jsonl"
         assert f"`{name}`" in text, f"{path} is written but not in docs/format.md"
-    for field in [*RunInfo.__dataclass_fields__, "duration"]:
+    for field in [*RunInfo._fields, "duration"]:
         assert f"`{field}`" in text, f"run.json field {field} not in docs/format.md"

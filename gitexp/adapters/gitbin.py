@@ -17,35 +17,46 @@ import os
 import re
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from gitexp.errors import RepositoryStateError, TransferError
+from gitexp.slotted import Slotted
 
 ENV_IN_COMMAND = "GITEXP_IN_COMMAND"
 _Answer = TypeVar("_Answer")
 ZERO = "0" * 40
 
 
-@dataclass(frozen=True)
-class RefResult:
+class RefResult(Slotted):
     """One line of ``git push --porcelain``."""
 
+    _fields = ("flag", "source", "dest", "summary")
+    __slots__ = _fields
     flag: str  # " " fast-forward, "*" new, "-" deleted, "=" up to date, "!" rejected, "+" forced
     source: str
     dest: str
     summary: str
+
+    def __init__(self, flag: str, source: str, dest: str, summary: str) -> None:
+        self.flag, self.source, self.dest, self.summary = flag, source, dest, summary
+
+    def __hash__(self) -> int:
+        return hash((self.flag, self.source, self.dest, self.summary))
 
     @property
     def ok(self) -> bool:
         return self.flag != "!"
 
 
-@dataclass
-class GitOutput:
+class GitOutput(Slotted):
+    _fields = ("returncode", "stdout", "stderr")
+    __slots__ = _fields
     returncode: int
     stdout: str
     stderr: str
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import binascii
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from gitexp.slotted import Slotted
 
 ObjectId = bytes  # 40 hex digits, as dulwich uses them
 
@@ -20,10 +21,11 @@ FLAG_ASSUME_UNCHANGED = 0x8000  # index entry flags, as git defines them
 FLAG_SKIP_WORKTREE = 0x4000  # extended flags (sparse checkout)
 
 
-@dataclass(frozen=True, slots=True)
-class IndexRecord:
-    """One stage-0 entry of the git index: what ``git status`` compares against."""
+class IndexRecord(Slotted):
+    """One stage-0 entry of the git index: what ``git status`` compares against (read-only)."""
 
+    _fields = ("path", "mode", "sha", "size", "mtime_ns", "ctime_ns", "ino", "trust_index")
+    __slots__ = _fields
     path: bytes
     mode: int
     sha: ObjectId
@@ -33,16 +35,38 @@ class IndexRecord:
     ino: int
     trust_index: bool  # skip-worktree or assume-unchanged: git does not look at the file
 
+    def __init__(
+        self,
+        path: bytes,
+        mode: int,
+        sha: ObjectId,
+        size: int,
+        mtime_ns: int,
+        ctime_ns: int,
+        ino: int,
+        trust_index: bool,
+    ) -> None:
+        self.path, self.mode, self.sha, self.size = path, mode, sha, size
+        self.mtime_ns, self.ctime_ns, self.ino, self.trust_index = (
+            mtime_ns,
+            ctime_ns,
+            ino,
+            trust_index,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.sha, self.mode))
+
 
 _INDEX_ENTRY = struct.Struct(">10I20sH")  # ctime s/ns, mtime s/ns, dev, ino, mode, uid,
 # gid, size, sha, flags: the fixed part of an index entry, version 2 to 4
 _FLAG_EXTENDED = 0x4000
 _NAME_MASK = 0x0FFF
 _STAGE_MASK = 0x3000
-# Setting a frozen slotted dataclass's fields through the slot descriptors skips its
-# __init__, which goes through object.__setattr__ per field: a third of the parse time.
+# Setting a record's fields through the slot descriptors skips its __init__: a third of
+# the parse time.
 _RECORD_SETTERS: tuple[Callable[[Any, Any], None], ...] = tuple(
-    getattr(IndexRecord, name).__set__ for name in IndexRecord.__slots__
+    getattr(IndexRecord, name).__set__ for name in IndexRecord._fields
 )
 
 

@@ -9,20 +9,30 @@ the dulwich boundary.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from gitexp.slotted import Slotted
 
 ObjectId = bytes  # 40 hex digits, as dulwich uses them
 MODE_TREE = 0o040000
 
 
-@dataclass(frozen=True, slots=True)
-class TreeChange:
-    """One path that differs between two trees (for diffstats and ``show``)."""
+class TreeChange(Slotted):
+    """One path that differs between two trees (for diffstats and ``show``; read-only)."""
 
+    _fields = ("kind", "path", "old_sha", "new_sha")
+    __slots__ = _fields
     kind: str  # "add", "delete", "modify"
     path: str
     old_sha: ObjectId | None
     new_sha: ObjectId | None
+
+    def __init__(
+        self, kind: str, path: str, old_sha: ObjectId | None, new_sha: ObjectId | None
+    ) -> None:
+        self.kind, self.path, self.old_sha, self.new_sha = kind, path, old_sha, new_sha
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.path, self.old_sha, self.new_sha))
 
 
 def tree_body(entries: dict[bytes, tuple[int, ObjectId]]) -> bytes:

@@ -9,10 +9,10 @@ rewrites only the last, partial chunk: a long run costs linear, not quadratic, s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from gitexp.core import values
+from gitexp.slotted import Slotted
 
 CHUNK_ROWS = 10_000
 STEP = "_step"
@@ -23,17 +23,20 @@ def chunk_name(index: int) -> str:
     return f"{index:06d}.jsonl"
 
 
-@dataclass
-class MetricStats:
+class MetricStats(Slotted):
     """Summary of one key: last value always; min and max for numbers (NaN skipped)."""
 
-    last: Any = None
-    last_step: int = 0
-    min: float | None = None
-    min_step: int | None = None
-    max: float | None = None
-    max_step: int | None = None
-    count: int = 0
+    _fields = ("last", "last_step", "min", "min_step", "max", "max_step", "count")
+    __slots__ = _fields
+
+    def __init__(self) -> None:
+        self.last: Any = None
+        self.last_step = 0
+        self.min: float | None = None
+        self.min_step: int | None = None
+        self.max: float | None = None
+        self.max_step: int | None = None
+        self.count = 0
 
     def add(self, value: Any, step: int) -> None:
         self.last, self.last_step = value, step

@@ -17,10 +17,10 @@ import contextlib
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from gitexp.core import values
+from gitexp.slotted import Slotted
 
 STALE_HEARTBEAT_SECONDS = 120.0  # for recorders on another host sharing this .git
 
@@ -73,9 +73,14 @@ def pid_alive(pid: int, start: str | None) -> bool:
     return current is None or current == start
 
 
-@dataclass
-class LiveDir:
-    path: str
+class LiveDir(Slotted):
+    """A run's live folder (``<git dir>/gitexp/live/<run id>/``) and what is in it."""
+
+    _fields = ("path",)
+    __slots__ = _fields
+
+    def __init__(self, path: str) -> None:
+        self.path = path
 
     @property
     def run_id(self) -> str:

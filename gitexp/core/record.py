@@ -8,10 +8,10 @@ docs/format.md for every field.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gitexp.core import values
+from gitexp.slotted import Slotted
 
 FORMAT_VERSION = 1
 REF_PREFIX = b"refs/gitexp/runs/"
@@ -28,42 +28,60 @@ CRASHED = "crashed"
 STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, KILLED, CRASHED)
 
 
-@dataclass
-class RunInfo:
+class RunInfo(Slotted):
     """The fields of ``.gitexp/run.json``."""
 
-    id: str
-    name: str
-    status: str
-    command: list[str]
-    cwd: str  # the working folder relative to the repository root ("" for the root)
-    start: float  # unix seconds
-    end: float | None = None
-    exit_code: int | None = None
-    signal: str | None = None
-    baseline: str | None = None
-    branch: str | None = None
-    dirty: bool = False
-    tags: list[str] = field(default_factory=list)
-    notes: str | None = None
-    group: str | None = None
-    job_type: str | None = None
-    project: str | None = None
-    source: str = "cli"  # "cli": gitexp run; "script": gitexp.init() without the wrapper
-    host: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # wandb arguments kept as given
-    format: int = FORMAT_VERSION
-    gitexp_version: str = ""
-    rerun_of: str | None = None  # the run this one re-executed (``gitexp rerun``)
-    # One entry per resumption: {time, from_step, code_changed, snapshot, host}.
-    resumes: list[dict[str, Any]] = field(default_factory=list)
+    _fields = (
+        "id", "name", "status", "command", "cwd", "start", "end", "exit_code", "signal",
+        "baseline", "branch", "dirty", "tags", "notes", "group", "job_type", "project",
+        "source", "host", "extra", "format", "gitexp_version", "rerun_of", "resumes",
+    )  # fmt: skip
+    __slots__ = _fields
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        status: str,
+        command: list[str],
+        cwd: str,  # the working folder relative to the repository root ("" for the root)
+        start: float,  # unix seconds
+        end: float | None = None,
+        exit_code: int | None = None,
+        signal: str | None = None,
+        baseline: str | None = None,
+        branch: str | None = None,
+        dirty: bool = False,
+        tags: list[str] | None = None,
+        notes: str | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
+        project: str | None = None,
+        source: str = "cli",  # "cli": gitexp run; "script": gitexp.init() without the wrapper
+        host: str | None = None,
+        extra: dict[str, Any] | None = None,  # wandb arguments kept as given
+        format: int = FORMAT_VERSION,
+        gitexp_version: str = "",
+        rerun_of: str | None = None,  # the run this one re-executed (``gitexp rerun``)
+        # One entry per resumption: {time, from_step, code_changed, snapshot, host}.
+        resumes: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.id, self.name, self.status, self.command = id, name, status, command
+        self.cwd, self.start, self.end, self.exit_code = cwd, start, end, exit_code
+        self.signal, self.baseline, self.branch, self.dirty = signal, baseline, branch, dirty
+        self.tags: list[str] = [] if tags is None else tags
+        self.notes, self.group, self.job_type, self.project = notes, group, job_type, project
+        self.source, self.host = source, host
+        self.extra: dict[str, Any] = {} if extra is None else extra
+        self.format, self.gitexp_version, self.rerun_of = format, gitexp_version, rerun_of
+        self.resumes: list[dict[str, Any]] = [] if resumes is None else resumes
 
     @property
     def duration(self) -> float | None:
         return None if self.end is None else max(0.0, self.end - self.start)
 
     def to_json(self) -> str:
-        data = asdict(self)
+        data = self.fields()
         data["duration"] = self.duration
         return values.dumps(data, indent=2) + "\n"
 
@@ -74,7 +92,7 @@ class RunInfo:
             raise ValueError("run.json is not an object")
         data.pop("duration", None)
         _check_types(data)
-        known = {name for name in cls.__dataclass_fields__}
+        known = set(cls._fields)
         extra = {k: v for k, v in data.items() if k not in known}
         info = cls(**{k: v for k, v in data.items() if k in known})
         info.extra.update(extra)  # fields of newer minor versions are kept, not lost

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from gitexp.adapters.git import (
     MODE_EXEC,
@@ -23,6 +22,7 @@ from gitexp.adapters.git import (
     ObjectId,
 )
 from gitexp.core.secrets import looks_secret
+from gitexp.slotted import Slotted
 
 RESERVED_DIR = b".gitexp"  # the run's metadata folder; a workspace folder of this name is left out
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
@@ -30,15 +30,32 @@ DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 MD5_MAX_BYTES = 1 << 30
 
 
-@dataclass
-class SkippedFile:
+class SkippedFile(Slotted):
     """A workspace file the snapshot left out, and why."""
 
+    _fields = ("path", "reason", "size", "md5", "mtime_ns")
+    __slots__ = _fields
     path: str
     reason: str  # "too-large", "secret", "unreadable", "nested-repository", "reserved", "special"
-    size: int | None = None
-    md5: str | None = None
-    mtime_ns: int | None = None
+    size: int | None
+    md5: str | None
+    mtime_ns: int | None
+
+    def __init__(
+        self,
+        path: str,
+        reason: str,
+        size: int | None = None,
+        md5: str | None = None,
+        mtime_ns: int | None = None,
+    ) -> None:
+        self.path, self.reason, self.size, self.md5, self.mtime_ns = (
+            path,
+            reason,
+            size,
+            md5,
+            mtime_ns,
+        )
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"path": self.path, "reason": self.reason}
@@ -49,17 +66,24 @@ class SkippedFile:
         return out
 
 
-@dataclass
-class Snapshot:
+class Snapshot(Slotted):
     """The result: a tree id plus what a user needs to trust it."""
 
+    _fields = ("files", "baseline", "modified", "deleted", "untracked", "skipped", "warnings")
+    __slots__ = _fields
     files: list[tuple[bytes, int, ObjectId]]
     baseline: ObjectId | None
-    modified: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    untracked: list[str] = field(default_factory=list)
-    skipped: list[SkippedFile] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    modified: list[str]
+    deleted: list[str]
+    untracked: list[str]
+    skipped: list[SkippedFile]
+    warnings: list[str]
+
+    def __init__(self, files: list[tuple[bytes, int, ObjectId]], baseline: ObjectId | None) -> None:
+        self.files, self.baseline = files, baseline
+        self.modified, self.deleted, self.untracked = [], [], []
+        self.skipped: list[SkippedFile] = []
+        self.warnings: list[str] = []
 
     @property
     def dirty(self) -> bool:
