@@ -22,48 +22,65 @@ import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from gitexp.errors import RepositoryStateError
+from gitexp.slotted import Slotted
 
 DIR_SUFFIX = ".dir"
 _DVC_LOGGERS = ("dvc", "dvc_data", "dvc_objects")
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class Digest:
-    """What a DVC pointer records about one file or folder."""
+class Digest(Slotted):
+    """What a DVC pointer records about one file or folder (read-only)."""
 
+    _fields = ("md5", "size", "nfiles", "isexec")
+    __slots__ = _fields
     md5: str  # "<hex>" for a file, "<hex>.dir" for a folder (its manifest)
     size: int
-    nfiles: int | None = None  # folders only
-    isexec: bool = False  # files only
+    nfiles: int | None  # folders only
+    isexec: bool  # files only
+
+    def __init__(self, md5: str, size: int, nfiles: int | None = None, isexec: bool = False):
+        self.md5, self.size, self.nfiles, self.isexec = md5, size, nfiles, isexec
+
+    def __hash__(self) -> int:
+        return hash((self.md5, self.size, self.nfiles, self.isexec))
 
     @property
     def isdir(self) -> bool:
         return self.md5.endswith(DIR_SUFFIX)
 
 
-@dataclass(frozen=True)
-class TreeEntry:
-    """One file of a folder artifact, from its ``.dir`` manifest."""
+class TreeEntry(Slotted):
+    """One file of a folder artifact, from its ``.dir`` manifest (read-only)."""
 
+    _fields = ("relpath", "md5", "isexec")
+    __slots__ = _fields
     relpath: str  # "/"-separated, relative to the folder
     md5: str
     isexec: bool
 
+    def __init__(self, relpath: str, md5: str, isexec: bool) -> None:
+        self.relpath, self.md5, self.isexec = relpath, md5, isexec
 
-@dataclass
-class Outcome:
+    def __hash__(self) -> int:
+        return hash((self.relpath, self.md5, self.isexec))
+
+
+class Outcome(Slotted):
     """What a transfer moved, what was there already, and what failed (with why)."""
 
-    moved: set[str] = field(default_factory=set)
-    present: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
-    missing: set[str] = field(default_factory=set)  # neither side has it
-    messages: list[str] = field(default_factory=list)
+    _fields = ("moved", "present", "failed", "missing", "messages")
+    __slots__ = _fields
+
+    def __init__(self) -> None:
+        self.moved: set[str] = set()
+        self.present: set[str] = set()
+        self.failed: set[str] = set()
+        self.missing: set[str] = set()  # neither side has it
+        self.messages: list[str] = []
 
 
 def has_project(root: str) -> bool:

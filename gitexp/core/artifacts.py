@@ -17,13 +17,13 @@ See docs/format.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from gitexp.adapters.artifacts import Digest
 from gitexp.adapters.git import MODE_TREE, GitRepo, ObjectId
 from gitexp.core import values
 from gitexp.core.record import META_DIR
+from gitexp.slotted import Slotted
 
 POINTER_PATH = ".gitexp-artifacts.dvc"
 ARTIFACTS_FILE = "artifacts.json"
@@ -35,15 +35,24 @@ LARGE_FILE = "large-file"  # an untracked file the snapshot left out as too larg
 KINDS = (OUTPUT, LOGGED, LARGE_FILE)
 
 
-@dataclass(frozen=True)
-class Artifact:
-    """One artifact of a run."""
+class Artifact(Slotted):
+    """One artifact of a run (read-only)."""
 
+    _fields = ("path", "kind", "digest", "name", "type")
+    __slots__ = _fields
     path: str  # relative to the repository root, "/"-separated
     kind: str
     digest: Digest
-    name: str | None = None
-    type: str | None = None
+    name: str | None
+    type: str | None
+
+    def __init__(
+        self, path: str, kind: str, digest: Digest, name: str | None = None, type: str | None = None
+    ) -> None:
+        self.path, self.kind, self.digest, self.name, self.type = path, kind, digest, name, type
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.kind, self.digest, self.name, self.type))
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "kind": self.kind, "md5": self.digest.md5}

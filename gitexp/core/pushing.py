@@ -31,7 +31,6 @@ writing and deleting 1,000 loose refs costs more than git's whole push.  Nothing
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitexp.adapters import gitbin
@@ -56,6 +55,7 @@ from gitexp.core.sharing import (
     tracking_prefix,
 )
 from gitexp.errors import GitexpError
+from gitexp.slotted import Slotted
 
 if TYPE_CHECKING:
     from gitexp.adapters.artifacts import ArtifactStore
@@ -194,13 +194,21 @@ def _transfer(
         fail([run_id], f"{len(lost)} of {len(oids)} artifact object(s) not uploaded: {why}")
 
 
-@dataclass
-class _Plan:
+class _Plan(Slotted):
     """How one push carries the runs whose artifacts are uploaded."""
 
-    exact: dict[str, ObjectId]  # by exact commit: ``<commit>:refs/gitexp/runs/<id>``
-    glob: dict[str, ObjectId] = field(default_factory=dict)  # by the glob, at these commits
-    excluded: list[str] = field(default_factory=list)  # local runs the glob leaves alone
+    _fields = ("exact", "glob", "excluded")
+    __slots__ = _fields
+
+    def __init__(
+        self,
+        exact: dict[str, ObjectId],  # by exact commit: ``<commit>:refs/gitexp/runs/<id>``
+        glob: dict[str, ObjectId] | None = None,  # by the glob, at these commits
+        excluded: list[str] | None = None,  # local runs the glob leaves alone
+    ) -> None:
+        self.exact = exact
+        self.glob: dict[str, ObjectId] = {} if glob is None else glob
+        self.excluded: list[str] = [] if excluded is None else excluded
 
 
 def plan_refspecs(

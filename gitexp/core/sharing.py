@@ -11,7 +11,6 @@ sides is reported and left alone (``diverged``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from gitexp.adapters import gitbin
@@ -21,6 +20,7 @@ from gitexp.core.ids import short_id
 from gitexp.core.listing import RunEntry
 from gitexp.core.record import META_DIR, REF_PREFIX, parse_row
 from gitexp.errors import RepositoryStateError
+from gitexp.slotted import Slotted
 
 RUNS_REFSPEC_SOURCE = "refs/gitexp/runs/*"
 
@@ -78,16 +78,23 @@ def default_remote(root: str, for_push: bool) -> str:
     )
 
 
-@dataclass
-class RunReport:
+class RunReport(Slotted):
     """What happened to one run."""
 
-    id: str
-    name: str
-    action: str
-    commit: str | None = None
-    artifacts: int = 0  # artifact objects moved
-    error: str | None = None
+    _fields = ("id", "name", "action", "commit", "artifacts", "error")
+    __slots__ = _fields
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        action: str,
+        commit: str | None = None,
+        artifacts: int = 0,  # artifact objects moved
+        error: str | None = None,
+    ) -> None:
+        self.id, self.name, self.action, self.commit = id, name, action, commit
+        self.artifacts, self.error = artifacts, error
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -100,14 +107,16 @@ class RunReport:
         }
 
 
-@dataclass
-class SyncReport:
+class SyncReport(Slotted):
     """A push's or pull's result, run by run."""
 
-    remote: str
-    dvc_remote: str | None = None
-    runs: list[RunReport] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    _fields = ("remote", "dvc_remote", "runs", "messages")
+    __slots__ = _fields
+
+    def __init__(self, remote: str, dvc_remote: str | None = None) -> None:
+        self.remote, self.dvc_remote = remote, dvc_remote
+        self.runs: list[RunReport] = []
+        self.messages: list[str] = []
 
     @property
     def failed(self) -> list[RunReport]:
@@ -134,12 +143,15 @@ def run_name(repo: GitRepo, sha: ObjectId) -> str:
     return str(row.get("name") or "") if row else ""
 
 
-@dataclass(frozen=True)
-class RunCommit:
+class RunCommit(Slotted):
     """What push reads of a run commit: its listing row and its tree."""
 
-    row: dict[str, Any]  # {} for a commit without one (or not a commit)
-    tree: str | None
+    _fields = ("row", "tree")
+    __slots__ = _fields
+
+    def __init__(self, row: dict[str, Any], tree: str | None) -> None:
+        self.row = row  # {} for a commit without one (or not a commit)
+        self.tree = tree
 
     @property
     def name(self) -> str:
