@@ -111,6 +111,35 @@ def ignored_untracked(cwd: str, exclude_files: list[str]) -> Callable[[], list[s
     """
     args = ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"]
     args += [f"--exclude-from={path}" for path in exclude_files]
+
+    def parse(out: bytes) -> list[str]:
+        return [path for path in out.decode("utf-8", "surrogateescape").split("\0") if path]
+
+    return _start(cwd, args, parse)
+
+
+def config_list(cwd: str) -> Callable[[], dict[str, str] | None]:
+    """Start reading the git config that applies in ``cwd`` (every file git reads, its
+    includes, ``GIT_CONFIG_*``), as ``git config --list`` gives it; the function returned
+    waits: ``{"section.key": value}`` (section and key lower-case, the last value of a
+    key wins), or None when git is missing or fails."""
+
+    def parse(out: bytes) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for item in out.decode("utf-8", "replace").split("\0"):
+            key, newline, value = item.partition("\n")
+            if key:
+                values[key] = value if newline else "true"  # `[core] bare`: a true flag
+        return values
+
+    return _start(cwd, ["config", "--list", "-z"], parse)
+
+
+def _start(
+    cwd: str, args: list[str], parse: Callable[[bytes], _Answer]
+) -> Callable[[], _Answer | None]:
+    """Start ``git ARGS``; the function returned waits for it once and gives its stdout
+    parsed, remembered (None when git is missing or failed)."""
     try:
         process = subprocess.Popen(
             ["git", *args],
@@ -122,45 +151,6 @@ def ignored_untracked(cwd: str, exclude_files: list[str]) -> Callable[[], list[s
         )
     except OSError:
         return lambda: None
-
-    def parse(out: bytes) -> list[str]:
-        return [path for path in out.decode("utf-8", "surrogateescape").split("\0") if path]
-
-    return _answer(process, parse)
-
-
-def config_list(cwd: str) -> Callable[[], dict[str, str] | None]:
-    """Start reading the git config that applies in ``cwd`` (every file git reads, its
-    includes, ``GIT_CONFIG_*``), as ``git config --list`` gives it; the function returned
-    waits: ``{"section.key": value}`` (section and key lower-case, the last value of a
-    key wins), or None when git is missing or fails."""
-    try:
-        process = subprocess.Popen(
-            ["git", "config", "--list", "-z"],
-            cwd=cwd,
-            env=_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError:
-        return lambda: None
-
-    def parse(out: bytes) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for item in out.decode("utf-8", "replace").split("\0"):
-            key, newline, value = item.partition("\n")
-            if key:
-                values[key] = value if newline else "true"  # `[core] bare`: a true flag
-        return values
-
-    return _answer(process, parse)
-
-
-def _answer(
-    process: subprocess.Popen[bytes], parse: Callable[[bytes], _Answer]
-) -> Callable[[], _Answer | None]:
-    """Wait for ``process`` once; its stdout parsed (None when it failed), remembered."""
     kept: list[_Answer | None] = []
 
     def answer() -> _Answer | None:
