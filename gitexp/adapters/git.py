@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.adapters import gitfiles
+from gitexp.adapters.gitbin import GitAnswers as GitAnswers  # part of this API
 from gitexp.adapters.gitformat import (
     FLAG_ASSUME_UNCHANGED,
     FLAG_SKIP_WORKTREE,
@@ -830,74 +831,3 @@ def _timezone(offset: int) -> bytes:
     sign = b"-" if offset < 0 else b"+"
     offset = abs(offset)
     return b"%s%02d%02d" % (sign, offset // 3600, (offset // 60) % 60)
-
-
-class IgnoredEntries:
-    """What ``git ls-files --others --ignored --directory`` listed: ignored untracked
-    files, and folders git did not enter (everything in them is ignored)."""
-
-    def __init__(self, listed: list[str]) -> None:
-        self.files = {path for path in listed if not path.endswith("/")}
-        self.folders = {path[:-1] for path in listed if path.endswith("/")}
-
-    def covers(self, relpath: str) -> bool:
-        path = relpath.rstrip("/")
-        if path in self.folders or (path in self.files and not relpath.endswith("/")):
-            return True
-        return self._in_folder(path)
-
-    def covers_folder(self, reldir: str) -> bool:
-        path = reldir.rstrip("/")
-        return path in self.folders or self._in_folder(path)
-
-    def _in_folder(self, path: str) -> bool:
-        while "/" in path:
-            path = path.rsplit("/", 1)[0]
-            if path in self.folders:
-                return True
-        return False
-
-
-# File systems stamp changes with a coarse clock: a kernel tick (1-10 ms) where stamps
-# have sub-second parts, whole seconds (or two) where they do not.  An entry stamped up
-# to this long before the question may be newer than git's listing of it, so dulwich
-# decides about it.
-_TICK_SLACK_NS = 50_000_000
-_SECONDS_SLACK_NS = 2_000_000_000
-
-
-def _changed_after(changed_ns: int, asked_ns: int) -> bool:
-    slack = _TICK_SLACK_NS if changed_ns % 1_000_000_000 else _SECONDS_SLACK_NS
-    return changed_ns >= asked_ns - slack
-
-
-class GitAnswers:
-    """Answers of git itself, asked before they are needed (:meth:`GitRepo.use_git_answers`).
-
-    ``asked_ns``: when the questions were started; an entry changed after it may be
-    newer than git's listing, so it is left to dulwich's rules.
-    """
-
-    def __init__(
-        self,
-        asked_ns: int,
-        config: Callable[[], dict[str, str] | None],
-        ignored: Callable[[], list[str] | None],
-    ) -> None:
-        self.asked_ns = asked_ns
-        self._config = config
-        self._ignored = ignored
-        self._entries: IgnoredEntries | None = None
-
-    def config(self) -> dict[str, str] | None:
-        return self._config()
-
-    def ignored(self, changed_ns: int | None) -> IgnoredEntries | None:
-        if changed_ns is not None and _changed_after(changed_ns, self.asked_ns):
-            return None
-        if self._entries is None:
-            listed = self._ignored()
-            if listed is None:
-                return None
-            self._entries = IgnoredEntries(listed)
-        return self._entries

@@ -42,7 +42,7 @@ def start_run(
 ) -> tuple[Recorder, Snapshot]:
     """Snapshot the workspace and create the run's ref (status ``running``)."""
     from gitexp.adapters import gitbin
-    from gitexp.adapters.git import GitAnswers
+    from gitexp.adapters.gitbin import GitAnswers
     from gitexp.core import inputs
 
     # git lists the ignored entries (for the snapshot and the inputs fingerprint) and
