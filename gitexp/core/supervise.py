@@ -26,7 +26,7 @@ from gitexp.core.record import FAILED, FINISHED, INTERRUPTED, KILLED
 from gitexp.core.recorder import Recorder
 from gitexp.core.snapshot import SkippedFile
 from gitexp.core.starting import SLOW_FACTS_WAIT, collect_slow_facts, start_background
-from gitexp.core.sysmetrics import start_sampler
+from gitexp.core.sysmetrics import STARTUP_GRACE_SECONDS, start_sampler
 from gitexp.core.tee import start_tee
 
 EXIT_COMMAND_NOT_FOUND = 127
@@ -91,7 +91,9 @@ def supervise(
     if system_metrics:
         last = recorder.system.last_step  # a resumed run's samples go on after its last one
         first = 0 if last is None else last + 1
-        sampler = start_sampler(live.file("system.jsonl"), recorder.info.start, child.pid, first)
+        sampler = start_sampler(
+            live.file("system.jsonl"), recorder.info.start, child.pid, first, STARTUP_GRACE_SECONDS
+        )
     facts = start_background(lambda: collect_slow_facts(recorder, skipped), "gitexp-manifest")
     returncode = child.wait()
     stop.set()

@@ -94,8 +94,10 @@ class SystemSampler:
         pid: int,
         first_index: int = 0,
         seconds: float | None = None,
+        grace: float = 0.0,
     ) -> None:
         self.path = path
+        self.grace = grace
         self.start_time = start_time
         self.pid = pid
         self.index = first_index
@@ -115,10 +117,11 @@ class SystemSampler:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        # A command that ends within moments (`gitexp run -- true`, a failing import)
-        # never needs psutil: importing it costs ~20 ms of the GIL the run's own start-up
-        # and final commit would wait for.  The first sample comes `seconds` later anyway.
-        if self._stop.wait(min(STARTUP_GRACE_SECONDS, self.seconds / 2)):
+        # In gitexp run's wrapper, a command that ends within moments (`true`, a failing
+        # import) never needs psutil: importing it costs ~20 ms of the GIL the run's own
+        # start-up and final commit would wait for.  In a script's own process the import
+        # happens at once, before the training loop competes for the GIL.
+        if self.grace and self._stop.wait(min(self.grace, self.seconds / 2)):
             return
         try:
             import psutil
@@ -182,11 +185,12 @@ class SystemSampler:
 
 
 def start_sampler(
-    live_file: str, start_time: float, pid: int, first_index: int = 0
+    live_file: str, start_time: float, pid: int, first_index: int = 0, grace: float = 0.0
 ) -> SystemSampler | None:
-    """A started sampler, or None when system metrics are turned off."""
+    """A started sampler, or None when system metrics are turned off.  ``grace``: seconds
+    to wait before importing psutil (the wrapper's, for commands that end at once)."""
     if not enabled():
         return None
-    sampler = SystemSampler(live_file, start_time, pid, first_index)
+    sampler = SystemSampler(live_file, start_time, pid, first_index, grace=grace)
     sampler.start()
     return sampler
