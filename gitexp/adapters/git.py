@@ -804,16 +804,13 @@ class GitRepo(TreeOps):
 _PLAIN_REF_TAIL = re.compile(rb"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
 
 
-def _valid_ref(name: bytes, prefix_len: int) -> bool:
-    if _PLAIN_REF_TAIL.fullmatch(name, prefix_len):
+def _valid_name(name: bytes) -> bool:
+    """Whether git accepts ``name`` as a ref name (the common shapes without dulwich)."""
+    if _PLAIN_REF_TAIL.fullmatch(name):
         return True
     from dulwich.refs import check_ref_format
 
     return bool(check_ref_format(_ref(name)))
-
-
-def _valid_name(name: bytes) -> bool:
-    return _valid_ref(name, 0)
 
 
 def _locked(update: Callable[[], object]) -> object:

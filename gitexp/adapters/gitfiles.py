@@ -190,22 +190,12 @@ def list_refs(
         name = prefix + entry.path[len(base) :]
         if not valid(name):
             continue
-        try:
-            fd = os.open(entry.path, os.O_RDONLY)
-            try:
-                content = os.read(fd, 256)
-            finally:
-                os.close(fd)
-        except OSError:
-            content = b""
-        if content.startswith(SYMREF):  # rare (origin/HEAD)
+        line = read_loose_ref(entry.path) or b""
+        if line.startswith(SYMREF):  # rare (origin/HEAD)
             target = follow(name)
             if target:
                 found[name[cut:]] = target
             continue
-        if len(content) == 256 and b"\n" not in content:
-            raise Unanswered(name)
-        line = content.split(b"\n", 1)[0].rstrip(b"\r\n")
         sha = line or packed.get(name)
         if sha:
             found[name[cut:]] = sha

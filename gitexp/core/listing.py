@@ -125,10 +125,12 @@ def _save_cache(path: str, lines: list[str]) -> None:
             os.unlink(os.path.join(os.path.dirname(path), old))
 
 
-def _cache_line(key: str, entry: RunEntry) -> str:
+def _cache_line(key: str, entry: RunEntry) -> str | None:
+    """The entry's cache line; None for a status holding a tab or newline (a damaged
+    row), which is then read from git each time."""
     raw = entry._raw if entry._raw is not None else values.dumps(entry.row)
     line = f"{key}\t{entry.start!r}\t{entry.status}\t{raw}"
-    return line + "\n" if "\n" not in line else ""
+    return line + "\n" if line.count("\t") == 3 and "\n" not in line else None
 
 
 def list_runs(repo: GitRepo) -> list[RunEntry]:
@@ -150,8 +152,7 @@ def list_runs(repo: GitRepo) -> list[RunEntry]:
     entries += [RunEntry(run_id, sha, rows[sha], repo=repo) for run_id, sha in missing]
     if missing or len(entries) != len(cache):
         lines = (_cache_line(entry.commit.decode(), entry) for entry in entries)
-        # A status holding a tab or newline (a damaged row) is not cached.
-        _save_cache(cache_path, [line for line in lines if line.count("\t") == 3])
+        _save_cache(cache_path, [line for line in lines if line is not None])
     _mark_live(repo, entries)
     entries.sort(key=lambda entry: entry.start, reverse=True)
     return entries

@@ -111,10 +111,13 @@ def max_file_size(repo: GitRepo) -> int:
 
 
 def _file_mode(st: os.stat_result) -> int | None:
-    if stat.S_ISLNK(st.st_mode):
+    """The git mode of a regular file or symlink; None for anything else."""
+    st_mode = st.st_mode
+    kind = stat.S_IFMT(st_mode)
+    if kind == stat.S_IFREG:
+        return MODE_EXEC if st_mode & 0o111 else MODE_FILE
+    if kind == stat.S_IFLNK:
         return MODE_LINK
-    if stat.S_ISREG(st.st_mode):
-        return MODE_EXEC if st.st_mode & 0o111 else MODE_FILE
     return None
 
 
@@ -229,14 +232,7 @@ class _Walker:
         if mode is None:
             self.snap.skipped.append(SkippedFile(_show(rel), "special"))
             return
-        unchanged = (
-            record.size == st.st_size
-            and record.mtime_ns == st.st_mtime_ns
-            and record.ctime_ns == st.st_ctime_ns
-            and (record.ino == st.st_ino or not record.ino)
-            and st.st_mtime_ns < self.racy_cutoff
-            and (record.mode == mode or record.mode == S_IFGITLINK)
-        )
+        unchanged = record.mode in (mode, S_IFGITLINK) and _same_stat(record, st, self.racy_cutoff)
         if unchanged:
             self.snap.files.append((rel, record.mode, record.sha))
             return
@@ -310,17 +306,14 @@ def _unchanged(entry: os.DirEntry[bytes], record: IndexRecord, racy_cutoff: int)
         st = entry.stat(follow_symlinks=False)  # cached by the entry for a closer look
     except OSError:
         return False
-    st_mode = st.st_mode
-    kind = st_mode & 0o170000
-    if kind == 0o100000:
-        mode = MODE_EXEC if st_mode & 0o111 else MODE_FILE
-    elif kind == 0o120000:
-        mode = MODE_LINK
-    else:
-        return False
+    return record.mode == _file_mode(st) and _same_stat(record, st, racy_cutoff)
+
+
+def _same_stat(record: IndexRecord, st: os.stat_result, racy_cutoff: int) -> bool:
+    """git's stat check: size, times and inode as the index has them, and not modified
+    in the index's own second (racy git)."""
     return (
-        record.mode == mode
-        and record.size == st.st_size
+        record.size == st.st_size
         and record.mtime_ns == st.st_mtime_ns
         and record.ctime_ns == st.st_ctime_ns
         and (record.ino == st.st_ino or not record.ino)
