@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gitexp._version import __version__
+from gitexp._version import describe
 from gitexp.errors import EXIT_INTERNAL, EXIT_REPO_STATE, GitexpError
 
 COMMANDS = (
@@ -63,7 +63,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Record every training run as a git commit on a hidden ref, then list, "
         "compare and share runs with git.",
     )
-    parser.add_argument("--version", action="version", version=f"gitexp {__version__}")
+    parser.add_argument("--version", action="version", version=describe())
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in (only,) if only else COMMANDS:
         module = importlib.import_module(f"gitexp.commands.{name}")

@@ -408,6 +408,7 @@ class ArtifactStore:
                 f"there is no DVC remote named {chosen!r}",
                 "See the remotes with `dvc remote list`.",
             )
+        _require_plugin(str(chosen), str(self._repo.config["remote"][chosen].get("url", "")))
         return str(chosen)
 
     def remote_url(self, name: str | None = None) -> str:
@@ -585,6 +586,34 @@ def _mtime(info: dict[str, Any]) -> float | None:
         if callable(stamp):
             return float(stamp())
     return None
+
+
+# DVC reaches cloud storage through plugins that the base install leaves out, so that
+# `pip install gitexp` stays small; each one is an extra of gitexp's (pyproject.toml).
+_PLUGINS = {
+    "s3": ("dvc_s3", "s3"),
+    "gs": ("dvc_gs", "gs"),
+    "gcs": ("dvc_gs", "gs"),
+    "azure": ("dvc_azure", "azure"),
+    "az": ("dvc_azure", "azure"),
+    "ssh": ("dvc_ssh", "ssh"),
+}
+
+
+def _require_plugin(name: str, url: str) -> None:
+    """Fail with the install command when the remote's storage plugin is missing."""
+    import importlib.util
+
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in _PLUGINS:
+        return
+    module, extra = _PLUGINS[scheme]
+    if importlib.util.find_spec(module) is None:
+        raise RepositoryStateError(
+            f"the DVC remote {name!r} ({scheme}://...) needs DVC's {extra} plugin, "
+            "which is not installed",
+            f"Install it into this environment: pip install 'gitexp[{extra}]'",
+        )
 
 
 def _describe(exc: BaseException) -> str:
