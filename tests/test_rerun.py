@@ -108,6 +108,7 @@ def test_a_seed_override_is_the_same_run_with_one_change(original: tuple[Path, s
     assert "seed: 1" in git(repo, "show", f"refs/gitexp/runs/{new_id}:.gitexp/config.yaml")
 
 
+@pytest.mark.slow
 def test_tolerances(original: tuple[Path, str]) -> None:
     repo, run_id = original
     noise = {"NOISE": "1e-7"}  # loss is about 1.1 + 3 = 3.4; the delta is 1e-7
@@ -248,12 +249,22 @@ def _start_rerun(repo: Path, run_id: str) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         live = repo / ".git" / "gitexp" / "live"
-        if checkouts.is_dir() and os.listdir(checkouts) and live.is_dir() and os.listdir(live):
-            time.sleep(0.3)  # the command is sleeping now
+        if checkouts.is_dir() and os.listdir(checkouts) and _command_started(live):
             return proc
         time.sleep(0.05)
     proc.kill()
     raise AssertionError("the rerun did not start")
+
+
+def _command_started(live: Path) -> bool:
+    """The rerun's command is running once its live owner.json names the child process."""
+    for owner in live.glob("*/owner.json") if live.is_dir() else ():
+        try:
+            if "child_pid" in json.loads(owner.read_text()):
+                return True
+        except (OSError, ValueError):
+            continue  # being written
+    return False
 
 
 def test_ctrl_c_and_kill_never_leave_a_checkout_behind(original: tuple[Path, str]) -> None:

@@ -18,15 +18,27 @@ PREFIX = "refs/gitexp/runs/"
 # Logs steps from where the run stands; crashes after step CRASH_AT by SIGKILLing
 # itself and, with "wrapped", the `gitexp run` above it too (a preempted node).
 TRAIN = """\
-import os, signal, sys, time
+import json, os, signal, sys, time
 import gitexp
+
+def wait_until_live(run, step):  # rows reach the live folder every 0.5 s: wait for this one
+    path = os.path.join(".git", "gitexp", "live", run.id, "history.jsonl")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as rows:
+                if any(json.loads(row).get("_step") == step for row in rows if row.strip()):
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
 run = gitexp.init(config={"lr": 0.1}, **({"id": sys.argv[2], "resume": "allow"}
                                         if len(sys.argv) > 2 else {}))
 print("START", run.step, run.resumed, flush=True)
 for step in range(run.step, 8):
     gitexp.log({"loss": 1.0 / (step + 1), "life": int(os.environ["LIFE"])})
     if step == int(os.environ.get("CRASH_AT", -1)):
-        time.sleep(0.8)  # the rows reach the live folder (flushed every 0.5 s)
+        wait_until_live(run, step)
         if sys.argv[1] == "wrapped":
             os.kill(os.getppid(), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)

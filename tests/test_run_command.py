@@ -261,8 +261,8 @@ def _start_signal_child(
     how = "handle" if handle else "default"
     wrapper = start_wrapper(repo, tmp_path, "--", PY, script, sig, str(count_file), str(ready), how)
     wait_for(ready.exists, what="the child to start")
+    # owner.json names the child only once the wrapper's signal handlers are installed.
     wait_for(lambda: owner(repo), what="the wrapper to record its child")
-    time.sleep(0.2)  # let the wrapper install its signal handlers after recording the child
     return wrapper, count_file
 
 
@@ -313,6 +313,7 @@ while not os.path.exists(stop) and time.monotonic() < deadline:
 """
 
 
+@pytest.mark.slow
 def test_signal_to_the_process_group_reaches_the_command_once(repo: Path, tmp_path: Path) -> None:
     """Without a terminal (kill -TERM -PGID, a CI runner or batch system cancelling a job)
     the signal reaches gitexp run and the command, yet the command must see it once."""
@@ -337,7 +338,6 @@ def test_signal_to_the_process_group_reaches_the_command_once(repo: Path, tmp_pa
     try:
         wait_for(ready.exists, what="the child to start")
         wait_for(lambda: owner(repo), what="the wrapper to record its child")
-        time.sleep(0.2)
         for name in sent:
             before = len(received())
             # Hold the wrapper while the group gets the signal, so that the command takes

@@ -81,8 +81,10 @@ def supervise(
     )
     for fd in (out_read, out_write, err_read, err_write):
         os.close(fd)
-    live.claim(child_pid=child.pid)
+    # Handlers first, then the claim: once owner.json names the child, a signal sent to
+    # gitexp is forwarded (tests and schedulers may act as soon as they read it).
     signals = _SignalState(child, foreground)
+    live.claim(child_pid=child.pid)
     # The threads that wait first, the busy one last: a thread starting while another
     # holds the GIL waits for it (up to the 5 ms switch interval) before it runs.
     stop = threading.Event()
