@@ -6,6 +6,7 @@ never leak into a test, and every gitexp variable is cleared.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -13,6 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Tests that need an optional package skip with the install command when it is missing;
+# .ci/run installs them all, so CI runs every test.
+requires_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="needs torch: pip install torch==2.13.0 (CPU build; .ci/run installs it)",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import git, run_refs
+from conftest import git, requires_torch, run_refs
 from conftest import gitexp as gitexp_cli
 
 import gitexp
@@ -567,6 +567,7 @@ _report()
     assert metrics["steps"] == 4 and metrics["last_step"] == 8
 
 
+@requires_torch
 def test_log_value_types(repo: Path) -> None:
     done = run_script(
         repo,

@@ -116,6 +116,7 @@ def test_outputs_and_large_files_go_to_dvc_cache_and_pointers_into_the_run(
     }
 
 
+@pytest.mark.slow
 def test_identical_content_is_stored_once_and_pushed_once(project: Path, tmp_path: Path) -> None:
     _record(project, "one")
     _record(project, "two")
@@ -156,6 +157,7 @@ def test_out_without_a_dvc_project_is_refused_before_the_command_runs(repo: Path
     assert done.returncode == 2 and "inside" in done.stderr
 
 
+@pytest.mark.slow
 def test_restore_from_cache_or_remote_checks_hashes(project: Path, tmp_path: Path) -> None:
     run_id = _record(project, "one")
     ok("push", cwd=project)
@@ -188,6 +190,7 @@ def test_restore_from_cache_or_remote_checks_hashes(project: Path, tmp_path: Pat
     assert (other / "model.ckpt").read_bytes() == expected["model.ckpt"]
 
 
+@pytest.mark.slow
 def test_gc_removes_what_no_run_uses_and_keeps_dvc_data(project: Path, tmp_path: Path) -> None:
     (project / "data.txt").write_text("the user's own DVC data\n")
     dvc(project, "add", "-q", "data.txt")
@@ -214,6 +217,7 @@ def test_gc_removes_what_no_run_uses_and_keeps_dvc_data(project: Path, tmp_path:
     ok("restore", second, "--force", cwd=project)
 
 
+@pytest.mark.slow
 def test_dvc_gc_usual_cleanups_keep_pushed_runs_artifacts(project: Path, tmp_path: Path) -> None:
     run_id = _record(project, "one")
     ok("push", cwd=project)

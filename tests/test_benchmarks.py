@@ -46,6 +46,7 @@ def git(*args: str, cwd: Path, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_tiny_harness_runs_and_reports(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITEXP_", "GIT_"))}
     done = subprocess.run(

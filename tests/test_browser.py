@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from viz_runs import RUN_NAMES, isolated_env, record_sweep
 
+pytestmark = pytest.mark.browser
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 WAIT_SECONDS = 30.0
 

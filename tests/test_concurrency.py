@@ -53,6 +53,7 @@ print("trained", run_id)
 """
 
 
+@pytest.mark.slow
 def test_16_runs_started_at_once_each_snapshot_its_own_start(tmp_path: Path) -> None:
     repo = make_repo(
         tmp_path / "repo",
@@ -167,6 +168,7 @@ def _parallel(jobs: list[list[str]], cwds: list[Path]) -> list[subprocess.Comple
 PUSH = ["git", "push", "--quiet", "origin", "refs/gitexp/runs/*:refs/gitexp/runs/*"]
 
 
+@pytest.mark.slow
 def test_8_clones_pushing_at_once_lose_no_run(tmp_path: Path) -> None:
     origin = make_repo(tmp_path / "origin")
     remote = tmp_path / "remote.git"
@@ -244,6 +246,7 @@ with open(os.path.join(sys.argv[1], os.environ["GITEXP_RUN_ID"]), "w") as done:
 """
 
 
+@pytest.mark.slow
 def test_ls_show_diff_while_runs_are_written(tmp_path: Path) -> None:
     """Readers never crash and never show a run as finished before all of it is in git."""
     repo = make_repo(tmp_path / "repo")

@@ -402,6 +402,7 @@ def test_load_yaml_errors() -> None:
 config_dicts = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(config_dicts)
 def test_yaml_round_trip_property(cfg: dict[str, Any]) -> None:
@@ -449,6 +450,7 @@ _simple_configs = st.recursive(
 )  # fmt: skip
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(_plain_configs | _simple_configs)
 def test_plain_yaml_writes_what_pyyaml_writes(cfg: dict[str, Any]) -> None:
@@ -478,6 +480,7 @@ _yaml_tokens = st.sampled_from(
 )  # fmt: skip
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(_simple_configs, st.integers(0, 50), _yaml_tokens, st.sampled_from(["", " ", "  "]))
 def test_plain_yaml_reader_answers_as_pyyaml_or_not_at_all(

@@ -14,6 +14,7 @@ import pytest
 from conftest import git, gitexp, run_refs
 
 pytest.importorskip("torch")
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DDP_TRAIN = """\
 import torch, torch.distributed as dist, gitexp

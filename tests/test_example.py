@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import git, gitexp
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits"
 
 

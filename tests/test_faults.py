@@ -243,6 +243,7 @@ def _one_trial(repo: Path, child: str, base: Path, trial: Trial) -> None:
             wrapper.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_random_kills_of_gitexp_run_and_its_child(tmp_path: Path) -> None:
     """Kill ``gitexp run``, its output copier and the training process together with
     SIGKILL at seeded random moments spread over their whole life (start-up, training,
@@ -363,6 +364,7 @@ def json_owner(repo: Path) -> dict[str, Any]:
     return found
 
 
+@pytest.mark.slow
 def test_killed_wrapper_with_a_broken_output_pipe(tmp_path: Path) -> None:
     """``gitexp run | reader`` where both the wrapper and the reader die: the training
     process is not killed by SIGPIPE, its output (more than a pipe holds) still reaches
@@ -662,6 +664,7 @@ def _disk_full_run(tmp_path: Path, free_before_end: bool) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.slow
 def test_disk_full_then_freed_during_a_run_loses_nothing(tmp_path: Path) -> None:
     """The disk fills up while the script trains, then space comes back: tracking warns
     clearly, training goes on untouched, and every row reaches git (the logger keeps the

@@ -116,6 +116,7 @@ def train_repo(repo: Path) -> Path:
 # -- the format ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_runs_are_plain_git_data(train_repo: Path, tmp_path: Path) -> None:
     repo = train_repo
     head = git(repo, "rev-parse", "HEAD").strip()

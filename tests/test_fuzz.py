@@ -94,6 +94,7 @@ def fuzz_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     rows=[{"$float": "NaN"}, {"$dict": {}.get("x"), "nan": math.nan, "l": [math.inf, None]}],
     config={"a": {"$float": "NaN"}, "b": {"$dict": {"c": -math.inf}}, "yes": "no", "": [[]]},
 )
+@pytest.mark.slow
 def test_any_metric_and_config_reads_back_equal_from_git(
     fuzz_repo: Path, rows: list[dict[str, Any]], config: dict[str, Any]
 ) -> None:
@@ -262,6 +263,7 @@ def references(draw: Any, runs: list[RunEntry]) -> str:
     )
 
 
+@pytest.mark.slow
 @bounded(400)
 @given(data=st.data())
 def test_run_references_follow_the_documented_grammar(data: Any) -> None:

@@ -182,6 +182,7 @@ gitexp.finish()
 """
 
 
+@pytest.mark.slow
 def test_watch_logs_histograms_every_log_freq_training_passes(repo: Path) -> None:
     pytest.importorskip("torch")
     (repo / "train.py").write_text(WATCH_SCRIPT)

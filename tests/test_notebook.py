@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from conftest import git, run_refs
 
+pytestmark = pytest.mark.integration
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")

@@ -104,6 +104,7 @@ def test_many_runs_go_by_one_glob_and_nothing_else_moves(repo: Path, tmp_path: P
     assert {action for action, _, _ in _actions(again).values()} == {"up to date"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_git_version() < NEGATIVE_REFSPECS, reason="git without negative refspecs")
 def test_the_glob_leaves_out_behind_and_diverged_runs(repo: Path, tmp_path: Path) -> None:
     behind, diverged = _record(repo, "behind", "diverged")
@@ -246,6 +247,7 @@ def _store_files(store: Path) -> set[str]:
     return {str(path.relative_to(store)) for path in store.rglob("*") if path.is_file()}
 
 
+@pytest.mark.slow
 def test_artifacts_go_before_the_glob_and_a_late_commit_gets_them(
     repo: Path, tmp_path: Path
 ) -> None:

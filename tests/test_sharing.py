@@ -15,6 +15,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from conftest import git, gitexp, run_refs
 from sharing_servers import (  # noqa: F401 - the *_fixture functions are fixtures
     GitDaemon,
@@ -28,6 +29,8 @@ from sharing_servers import (  # noqa: F401 - the *_fixture functions are fixtur
     s3_server_fixture,
     seed_project,
 )
+
+pytestmark = pytest.mark.integration
 
 PY = sys.executable
 
@@ -56,6 +59,7 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
 
 
+@pytest.mark.slow
 def test_two_machines_share_runs_and_artifacts(
     tmp_path: Path, git_daemon: GitDaemon, s3_server: S3Server
 ) -> None:
@@ -116,6 +120,7 @@ def test_two_machines_share_runs_and_artifacts(
     assert git(a, "status", "--porcelain", "--untracked-files=all") == ""
 
 
+@pytest.mark.slow
 def test_plain_git_push_and_fetch_move_runs_after_install(
     tmp_path: Path, git_daemon: GitDaemon, s3_server: S3Server
 ) -> None:
@@ -237,6 +242,7 @@ def test_diverged_run_is_reported_never_clobbered(tmp_path: Path, git_daemon: Gi
     )
 
 
+@pytest.mark.slow
 def test_push_refuses_a_run_whose_artifacts_cannot_be_uploaded(
     tmp_path: Path, git_daemon: GitDaemon, s3_server: S3Server
 ) -> None:

@@ -34,6 +34,7 @@ def _most_at_once(rows: list[dict[str, Any]]) -> int:
     return max(sum(1 for r in rows if r["start"] <= row["start"] < r["end"]) for row in rows)
 
 
+@pytest.mark.slow
 def test_sweep_of_six_runs_two_at_once_then_restart(repo: Path) -> None:
     (repo / "sweep_train.py").write_text(SWEEP_TRAIN)
     command = ("--", sys.executable, "sweep_train.py")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import git, gitexp, run_refs
 
 BUSY = """\
@@ -84,6 +85,7 @@ def test_a_direct_script_samples_on_a_background_thread(repo: Path) -> None:
     _check(_system_rows(repo, run_id))
 
 
+@pytest.mark.slow
 def test_system_metrics_can_be_turned_off(repo: Path) -> None:
     (repo / "busy.py").write_text(BUSY)
     off = gitexp("run", "--no-system-metrics", "--", sys.executable, "busy.py", cwd=repo, env=FAST)

@@ -137,6 +137,7 @@ def test_plot_errors(sweep: Path) -> None:
     assert mixed.returncode == 2 and "one histogram metric" in mixed.stderr
 
 
+@pytest.mark.slow
 def test_plot_writes_png_svg_and_html(sweep: Path, tmp_path: Path) -> None:
     png, svg, hist, page = (tmp_path / n for n in ("c.png", "c.svg", "h.png", "c.html"))
     for args in (
