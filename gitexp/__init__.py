@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitexp._version import __version__
-from gitexp.api.histogram import Histogram
-from gitexp.api.run import Run
-from gitexp.api.session import current, finish, init
-from gitexp.api.watch import unwatch, watch
+from gitexp.sdk.histogram import Histogram
+from gitexp.sdk.run import Run
+from gitexp.sdk.session import current, finish, init
+from gitexp.sdk.watch import unwatch, watch
 
 __all__ = [
     "Histogram",
@@ -95,7 +95,7 @@ def __getattr__(name: str) -> Any:
         if name == "run":
             return active
         if active is None:
-            from gitexp.core.config import Config
+            from gitexp.model.config import Config
 
             return Config() if name == "config" else {}
         return getattr(active, name)

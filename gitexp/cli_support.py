@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gitexp.adapters.git import GitRepo
+    from gitexp.git.repo import GitRepo
 
 
 @contextlib.contextmanager
@@ -20,8 +20,8 @@ def open_repo() -> Iterator[GitRepo]:
     Every command that reads runs starts here, so a run whose recorder died is never
     shown as running (docs/format.md, "the live folder").
     """
-    from gitexp.adapters.git import GitRepo
-    from gitexp.core.recorder import recover_stale_runs
+    from gitexp.git.repo import GitRepo
+    from gitexp.record.recorder import recover_stale_runs
 
     with GitRepo.discover() as repo:
         recover_stale_runs(repo)
@@ -56,7 +56,7 @@ def add_example(parser: argparse.ArgumentParser, *examples: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    from gitexp.core import values
+    from gitexp.model import values
 
     print(values.dumps(data, indent=2))
 

@@ -23,8 +23,8 @@ from conftest import git, requires_torch, run_refs
 from conftest import gitexp as gitexp_cli
 
 import gitexp
-from gitexp.api import session
-from gitexp.core import values
+from gitexp.model import values
+from gitexp.sdk import session
 
 # Prepended to scripts that report the warnings they saw: every warning is recorded (not
 # only the first per location) and printed as one JSON line at the end.

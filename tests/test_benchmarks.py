@@ -3,7 +3,7 @@
 The harness runs at its tiny size, without the rows that need the peers' environment
 (installing wandb, MLflow and DVC takes minutes); the test checks that it ran and
 printed every expected row, never a time.  The index and ref readers in
-``gitexp/adapters/git.py`` were rewritten for speed after profiling (docs/benchmarks.md);
+``gitexp/git/repo.py`` were rewritten for speed after profiling (docs/benchmarks.md);
 they are checked against git's own view of the same files.
 """
 
@@ -20,7 +20,7 @@ import pytest
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from gitexp.adapters.git import GitRepo
+from gitexp.git.repo import GitRepo
 
 Entry = tuple[int, bytes, int, int, int, int, bool]  # mode, sha, size, mtime, ctime, ino, trust
 ROOT = Path(__file__).resolve().parent.parent

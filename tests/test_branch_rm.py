@@ -10,9 +10,9 @@ from pathlib import Path
 from conftest import git, gitexp, run_refs
 from test_restore import inside, record
 
-from gitexp.adapters.git import GitRepo
-from gitexp.core.record import FINISHED
-from gitexp.core.starting import start_run
+from gitexp.git.repo import GitRepo
+from gitexp.model.record import FINISHED
+from gitexp.record.starting import start_run
 
 # -- branch ------------------------------------------------------------------------------------
 

@@ -22,9 +22,9 @@ import pytest
 from conftest import git, gitexp, run_refs
 
 from gitexp.cli import COMMANDS
-from gitexp.core import values
-from gitexp.core.record import parse_row
 from gitexp.errors import UnknownRunError
+from gitexp.model import values
+from gitexp.model.record import parse_row
 
 SCRIPT = (
     "import os, sys, gitexp\n"
@@ -410,9 +410,9 @@ def test_run_references(runs: Runs) -> None:
 
 def test_find_run_answers_as_resolve_over_every_run(runs: Runs, tmp_path: Path) -> None:
     """The fast path (ref names, one commit) never answers differently from the listing."""
-    from gitexp.adapters.git import GitRepo
-    from gitexp.core.listing import list_runs
-    from gitexp.core.resolve import find_run, resolve
+    from gitexp.git.repo import GitRepo
+    from gitexp.read.listing import list_runs
+    from gitexp.read.resolve import find_run, resolve
 
     ids = list(runs.ids.values())
     texts = [*ids, *runs.ids, "latest", "latest~2", "", " ", "zz", "../heads/main", "a..b"]
@@ -536,8 +536,8 @@ def test_listing_reads_uncached_rows_in_one_batch_as_one_by_one(
 ) -> None:
     """The first listing after a clone reads many commits through one git cat-file; it
     must give what reading them one by one gives, odd runs included."""
-    from gitexp.adapters.git import GitRepo
-    from gitexp.core import listing
+    from gitexp.git.repo import GitRepo
+    from gitexp.read import listing
 
     source = runs.ids["alpha"]
     run_json, message = source_texts(copy, source)

@@ -1,4 +1,4 @@
-"""Tests for gitexp.core.config: overrides, config files, merging, YAML round trips, Config."""
+"""Tests for gitexp.model.config: overrides, config files, merging, YAML round trips, Config."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitexp.core.config import (
+from gitexp.errors import ConfigError, UsageError
+from gitexp.model.config import (
     Config,
     deep_merge,
     dump_yaml,
@@ -29,7 +30,6 @@ from gitexp.core.config import (
     resolve,
     set_dotted,
 )
-from gitexp.errors import ConfigError, UsageError
 
 
 def same(a: Any, b: Any) -> bool:
@@ -416,7 +416,7 @@ def test_yaml_round_trip_scalars(value: Any) -> None:
                 {"v": value, value if isinstance(value, str) else "k": 1})  # fmt: skip
 
 
-# config.yaml without PyYAML (gitexp.core.plainyaml): the same text, or None
+# config.yaml without PyYAML (gitexp.model.plainyaml): the same text, or None
 
 _words = st.sampled_from(
     ["lr", "model", "name", "x_1", "a.b", "path/to", "resnet-50", "yes", "No", "ON", "null",
@@ -454,8 +454,8 @@ _simple_configs = st.recursive(
 @settings(max_examples=400, deadline=None)
 @given(_plain_configs | _simple_configs)
 def test_plain_yaml_writes_what_pyyaml_writes(cfg: dict[str, Any]) -> None:
-    from gitexp.core.configfile import dump_yaml as dump_with_pyyaml
-    from gitexp.core.plainyaml import dump_plain
+    from gitexp.model.configfile import dump_yaml as dump_with_pyyaml
+    from gitexp.model.plainyaml import dump_plain
 
     plain = dump_plain(cfg)
     if plain is not None:
@@ -466,8 +466,8 @@ def test_plain_yaml_writes_what_pyyaml_writes(cfg: dict[str, Any]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(_plain_configs | _simple_configs)
 def test_plain_yaml_reads_back_what_pyyaml_reads(cfg: dict[str, Any]) -> None:
-    from gitexp.core.configfile import load_yaml as load_with_pyyaml
-    from gitexp.core.plainyaml import dump_plain, load_plain
+    from gitexp.model.configfile import load_yaml as load_with_pyyaml
+    from gitexp.model.plainyaml import dump_plain, load_plain
 
     text = dump_plain(cfg)
     if text is not None:
@@ -488,8 +488,8 @@ def test_plain_yaml_reader_answers_as_pyyaml_or_not_at_all(
 ) -> None:
     """Texts one edit away from what dump_plain writes: read as PyYAML reads them, or left
     to PyYAML (None)."""
-    from gitexp.core.configfile import load_yaml as load_with_pyyaml
-    from gitexp.core.plainyaml import dump_plain, load_plain
+    from gitexp.model.configfile import load_yaml as load_with_pyyaml
+    from gitexp.model.plainyaml import dump_plain, load_plain
 
     text = dump_plain(cfg)
     if text is None or text == "{}\n":
@@ -505,7 +505,7 @@ def test_plain_yaml_reader_answers_as_pyyaml_or_not_at_all(
 
 
 def test_plain_yaml_takes_typical_configs() -> None:
-    from gitexp.core.plainyaml import dump_plain
+    from gitexp.model.plainyaml import dump_plain
 
     cfg = {"lr": 1e-05, "epochs": 10, "model": {"name": "resnet-50", "depth": 50, "opt": {}},
            "wd": 0.0, "amp": True, "seed": None, "data": "data/x.csv", "p": math.nan}  # fmt: skip

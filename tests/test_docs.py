@@ -12,7 +12,7 @@ from conftest import git, gitexp
 
 from gitexp import errors
 from gitexp.cli import COMMANDS, build_parser
-from gitexp.core.record import RunInfo
+from gitexp.model.record import RunInfo
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -48,7 +48,7 @@ from reliability_helpers import (
     wait_for,
 )
 
-from gitexp.core import history as historymod
+from gitexp.model import history as historymod
 
 FLUSH_BOUND = 1.0  # documented: metrics logged more than this before a crash are kept
 SEED = int(os.environ.get("GITEXP_FAULT_SEED", "20261127"))
@@ -414,7 +414,7 @@ def test_killed_wrapper_with_a_broken_output_pipe(tmp_path: Path) -> None:
 
 
 def _rows(n: int) -> bytes:
-    from gitexp.core import values
+    from gitexp.model import values
 
     lines = [values.dumps({"loss": 1 / (i + 1), "name": f"é{i}", "_step": i}) for i in range(n)]
     return ("\n".join(lines) + "\n").encode()
@@ -527,7 +527,7 @@ def test_a_stale_ref_lock_left_by_a_killed_recorder_is_recovered(tmp_path: Path)
 
 def test_a_fresh_lock_on_a_branch_is_never_broken(tmp_path: Path) -> None:
     """Only gitexp's own refs have their stale locks removed; git's rule holds elsewhere."""
-    from gitexp.adapters.git import GitRepo
+    from gitexp.git.repo import GitRepo
 
     repo = make_repo(tmp_path / "repo")
     head = git(repo, "rev-parse", "HEAD").strip().encode()
@@ -549,7 +549,7 @@ def test_a_live_folder_names_its_owner_from_the_start_and_loses_it_last(
 ) -> None:
     """A folder without owner.json may belong to another host and stays two minutes; so
     the owner is named with the folder's creation and removed after everything else."""
-    from gitexp.core import live as livemod
+    from gitexp.record import live as livemod
 
     folder = livemod.LiveDir(str(tmp_path / "live" / "abc"))
     folder.create()

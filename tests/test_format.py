@@ -378,7 +378,7 @@ def test_generated_run_ids_and_names() -> None:
     import collections
     import re as regex
 
-    from gitexp.core.ids import ID_ALPHABET, is_run_id, new_run_id, new_run_name
+    from gitexp.model.ids import ID_ALPHABET, is_run_id, new_run_id, new_run_name
 
     ids = [new_run_id() for _ in range(4000)]
     assert all(is_run_id(run_id) for run_id in ids)

@@ -27,13 +27,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import isolated_env, make_repo
 
-from gitexp.core import history as historymod
-from gitexp.core import values
-from gitexp.core.config import flatten_config, parse_override
-from gitexp.core.ids import ID_ALPHABET as ALPHABET
-from gitexp.core.listing import RunEntry
-from gitexp.core.resolve import resolve
 from gitexp.errors import UnknownRunError, UsageError
+from gitexp.model import history as historymod
+from gitexp.model import values
+from gitexp.model.config import flatten_config, parse_override
+from gitexp.model.ids import ID_ALPHABET as ALPHABET
+from gitexp.read.listing import RunEntry
+from gitexp.read.resolve import resolve
 
 SCALE = float(os.environ.get("GITEXP_FUZZ_EXAMPLES", "1"))
 
@@ -99,11 +99,11 @@ def test_any_metric_and_config_reads_back_equal_from_git(
     fuzz_repo: Path, rows: list[dict[str, Any]], config: dict[str, Any]
 ) -> None:
     """Logged through the real logger and recorder, read back with the real readers."""
-    from gitexp.adapters.git import GitRepo
-    from gitexp.api.logger import Logger
-    from gitexp.core.listing import list_runs
-    from gitexp.core.runview import load_run, read_history
-    from gitexp.core.starting import start_run
+    from gitexp.git.repo import GitRepo
+    from gitexp.read.listing import list_runs
+    from gitexp.read.runview import load_run, read_history
+    from gitexp.record.starting import start_run
+    from gitexp.sdk.logger import Logger
 
     with GitRepo.discover(str(fuzz_repo)) as repo:
         recorder, _ = start_run(repo, command=["fuzz"], config=config, source="script")
@@ -334,7 +334,7 @@ where_words = st.sampled_from(
     ),
 )
 def test_any_where_text_compiles_or_is_a_usage_error(text: str, row: dict[str, Any]) -> None:
-    from gitexp.core.query import compile_where
+    from gitexp.read.query import compile_where
 
     try:
         predicate = compile_where(text)

@@ -1,4 +1,4 @@
-"""gitexp.adapters.gitfiles: the repository layout, refs and pack indexes read without
+"""gitexp.git.files: the repository layout, refs and pack indexes read without
 dulwich, checked against dulwich and the git binary on real repositories."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from conftest import git, gitexp, run_refs
 from dulwich.repo import Repo
 
-from gitexp.adapters import gitfiles
-from gitexp.adapters.git import GitRepo
+from gitexp.git import files as gitfiles
+from gitexp.git.repo import GitRepo
 
 
 def _valid(name: bytes) -> bool:
@@ -223,7 +223,7 @@ def test_commits_written_as_dulwich_writes_them(repo: Path) -> None:
     """Same bytes (so the same id) as dulwich's serializer; git reads them strictly."""
     from dulwich.objects import Commit
 
-    from gitexp.adapters.git import _timezone
+    from gitexp.git.repo import _timezone
 
     assert (_timezone(0), _timezone(3600), _timezone(-12600), _timezone(19800)) == (
         b"+0000",
@@ -284,7 +284,7 @@ def test_run_refs_compare_and_swap_as_git_locks_them(repo: Path) -> None:
 
 
 def test_git_answers_only_for_entries_older_than_the_question() -> None:
-    from gitexp.adapters.git import GitAnswers
+    from gitexp.git.repo import GitAnswers
 
     asked = 1_700_000_000_123_456_789
     answers = GitAnswers(asked, lambda: {}, lambda: ["data/", "x.log"])

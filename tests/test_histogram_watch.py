@@ -215,7 +215,7 @@ def test_watch_logs_histograms_every_log_freq_training_passes(repo: Path) -> Non
 
 
 def test_watch_needs_a_run_and_a_module() -> None:
-    from gitexp.api import session
+    from gitexp.sdk import session
 
     saved = session._current
     session._current = None

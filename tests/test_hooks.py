@@ -12,7 +12,7 @@ import pytest
 from conftest import git, gitexp, run_refs
 from sharing_servers import clone, dvc_env_fixture, ok  # noqa: F401 - fixture
 
-from gitexp.core.hooks import HOOKS
+from gitexp.share.hooks import HOOKS
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable

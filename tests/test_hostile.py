@@ -40,7 +40,7 @@ from reliability_helpers import (
     workspace_state,
 )
 
-from gitexp.core import values
+from gitexp.model import values
 
 SH = ["/bin/sh", "-c", "echo trained"]  # a command any user may run
 
@@ -496,7 +496,7 @@ def test_read_only_repository_still_lists_and_shows(nobody_base: Path) -> None:
 # it is about to read: the window between listing a folder and reading a file, made certain.
 RACE = """
 import os, sys
-from gitexp.core import snapshot
+from gitexp.record import snapshot
 from gitexp import cli
 target, how = sys.argv[1].encode(), sys.argv[2]
 real = snapshot._read
@@ -1048,7 +1048,7 @@ NOT_TOKENS = [
 def test_output_scrubbing_replaces_each_token_shape(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gitexp.core import output
+    from gitexp.model import output
 
     monkeypatch.delenv("GITEXP_SCRUB_OUTPUT", raising=False)
     text = f"before {TOKENS[name]} after\n".encode()
@@ -1060,7 +1060,7 @@ def test_output_scrubbing_replaces_each_token_shape(
 
 
 def test_output_scrubbing_leaves_ordinary_output_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gitexp.core import output
+    from gitexp.model import output
 
     monkeypatch.delenv("GITEXP_SCRUB_OUTPUT", raising=False)
     for text in NOT_TOKENS:
@@ -1086,7 +1086,7 @@ def test_output_scrubbing_can_be_turned_off(tmp_path: Path) -> None:
 
 def test_scrubbing_holds_across_the_cap_boundary(tmp_path: Path) -> None:
     """A token in the kept tail of a long output is scrubbed too."""
-    from gitexp.core import output
+    from gitexp.model import output
 
     path = tmp_path / "out.log"
     token = TOKENS["hugging face"]

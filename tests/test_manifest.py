@@ -1,4 +1,4 @@
-"""Tests for gitexp.core.manifest: real collection on this machine, fake GPU tools on PATH."""
+"""Tests for gitexp.record.manifest: real collection on this machine, fake GPU tools on PATH."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gitexp.core.manifest import (
+from gitexp.record.manifest import (
     ENV_ALLOWLIST,
     canonical_name,
     collect_gpus,

@@ -258,10 +258,10 @@ def test_artifacts_go_before_the_glob_and_a_late_commit_gets_them(
     looks the run up on the remote and uploads that commit's artifacts too, or reports
     the run failed, saying how to recover, when the DVC remote cannot take them.
     """
-    from gitexp.adapters import gitbin
-    from gitexp.adapters.git import GitRepo
-    from gitexp.core import pushing
-    from gitexp.core.sharing import SyncReport
+    from gitexp.git import binary as gitbin
+    from gitexp.git.repo import GitRepo
+    from gitexp.share import push as pushing
+    from gitexp.share.remotes import SyncReport
 
     store = tmp_path / "dvc-store"
     _dvc_project(repo, store)
@@ -341,10 +341,10 @@ def _plumb(repo: Path, *args: str, stdin: str | None = None) -> str:
 def test_rows_and_artifacts_are_read_by_one_git(repo: Path) -> None:
     """Names, statuses and artifact lists of many commits: `git cat-file --batch`, each
     distinct tree's list read once; a commit without a row or a list reads as empty."""
-    from gitexp.adapters import gitbin
-    from gitexp.adapters.git import GitRepo
-    from gitexp.core.artifacts import parse_artifacts_json
-    from gitexp.core.sharing import RunCommit, read_artifacts, read_run_commits
+    from gitexp.artifacts.pointers import parse_artifacts_json
+    from gitexp.git import binary as gitbin
+    from gitexp.git.repo import GitRepo
+    from gitexp.share.remotes import RunCommit, read_artifacts, read_run_commits
 
     (rid,) = _record(repo, "plain")
     run = run_refs(repo)[rid]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from conftest import gitexp
 
-from gitexp.core import query
-from gitexp.core.query import QueryError, compile_where, parse_sort, sort_rows
+from gitexp.read import query
+from gitexp.read.query import QueryError, compile_where, parse_sort, sort_rows
 
 ROWS: list[dict[str, Any]] = [
     {

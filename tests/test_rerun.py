@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import git, gitexp, run_refs
 
-from gitexp.core.verdict import _close, is_timing
+from gitexp.reproduce.verdict import _close, is_timing
 
 # loss depends on the config, an optional environment variable and an ignored input file;
 # "epoch_time" and the declared "wall" change on every run (timing metrics).
@@ -291,9 +291,9 @@ def test_ignored_roots_from_git_agree_with_the_walk(
     """git ls-files answers what the walk through dulwich's rules answers, but for an
     ignored folder holding tracked files (git names the ignored entries inside) and a
     folder whose every entry is ignored (git names the folder)."""
-    from gitexp.adapters import gitbin
-    from gitexp.adapters.git import GitRepo
-    from gitexp.core import inputs
+    from gitexp.git import binary as gitbin
+    from gitexp.git.repo import GitRepo
+    from gitexp.record import inputs
 
     for path, text in {
         "data/train.csv": "1,2\n",  # data/ is ignored (the fixture's .gitignore)

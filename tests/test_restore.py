@@ -16,11 +16,11 @@ from conftest import git, gitexp, run_refs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitexp.adapters.git import GitRepo
 from gitexp.cli import main as cli_main
-from gitexp.core.record import FINISHED
-from gitexp.core.secrets import looks_secret
-from gitexp.core.starting import start_run
+from gitexp.git.repo import GitRepo
+from gitexp.model.record import FINISHED
+from gitexp.record.secrets import looks_secret
+from gitexp.record.starting import start_run
 
 # -- helpers -------------------------------------------------------------------------------
 

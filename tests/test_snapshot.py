@@ -629,10 +629,10 @@ def test_git_answers_give_the_snapshot_dulwich_rules_give(
     the same snapshot and config."""
     import time
 
-    from gitexp.adapters import gitbin
-    from gitexp.adapters.git import GitAnswers, GitRepo
-    from gitexp.core import inputs
-    from gitexp.core.snapshot import take_snapshot
+    from gitexp.git import binary as gitbin
+    from gitexp.git.repo import GitAnswers, GitRepo
+    from gitexp.record import inputs
+    from gitexp.record.snapshot import take_snapshot
 
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     files = {

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from conftest import gitexp
 
-from gitexp.core import sweep as sweepmod
 from gitexp.errors import ConfigError, UsageError
+from gitexp.sweep import space as sweepmod
 
 SWEEP_TRAIN = """\
 import os, sys, time, gitexp

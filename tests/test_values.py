@@ -1,4 +1,4 @@
-"""Tests for gitexp.core.values: normalization, flattening and the strict-JSON encoding."""
+"""Tests for gitexp.model.values: normalization, flattening and the strict-JSON encoding."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitexp.core.values import UnsupportedValue, dumps, flatten, is_number, loads, normalize
+from gitexp.model.values import UnsupportedValue, dumps, flatten, is_number, loads, normalize
 
 
 def same(a: Any, b: Any) -> bool:
@@ -247,7 +247,7 @@ def test_json_round_trip_tag_like_keys(value: Any) -> None:
 
 
 def test_dumps_without_c_encoder_is_identical(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gitexp.core import values
+    from gitexp.model import values
 
     samples = [{"_step": 1, "loss": 0.5, "s": "é"}, {"x": [math.nan, -math.inf]}, {"$float": 1}]
     fast = [dumps(v) for v in samples]

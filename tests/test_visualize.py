@@ -11,8 +11,8 @@ import pytest
 from conftest import gitexp
 from viz_runs import RUN_NAMES, record_sweep
 
-from gitexp.core import series, textchart
-from gitexp.core.comparison import default_goal
+from gitexp.read.compare import default_goal
+from gitexp.render import series, textchart
 
 
 @pytest.fixture(scope="module")

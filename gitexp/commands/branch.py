@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from gitexp.cli_support import add_example, open_repo, say
-from gitexp.core.branching import branch_from_run
-from gitexp.core.ids import short_id
-from gitexp.core.resolve import find_run
-from gitexp.core.runview import load_run
+from gitexp.model.ids import short_id
+from gitexp.read.resolve import find_run
+from gitexp.read.runview import load_run
+from gitexp.reproduce.branch import branch_from_run
 
 
 def add_parser(subparsers: Any) -> None:

@@ -7,12 +7,12 @@ import textwrap
 from typing import Any
 
 from gitexp.cli_support import add_example, fmt_duration, fmt_value, open_repo, print_json, table
-from gitexp.core.comparison import MINIMIZE, Row, compare, rows_json
-from gitexp.core.ids import SHORT_ID_LENGTH
-from gitexp.core.listing import list_runs
-from gitexp.core.resolve import resolve
-from gitexp.core.runview import RunView, load_run
 from gitexp.errors import UsageError
+from gitexp.model.ids import SHORT_ID_LENGTH
+from gitexp.read.compare import MINIMIZE, Row, compare, rows_json
+from gitexp.read.listing import list_runs
+from gitexp.read.resolve import resolve
+from gitexp.read.runview import RunView, load_run
 
 BEST_MARK = " *"
 

@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from gitexp.cli_support import add_example, fmt_value, open_repo, print_json, table
-from gitexp.core.compare import compare_runs, unified_code_diff
-from gitexp.core.resolve import find_run
-from gitexp.core.runview import load_run
+from gitexp.read.diff import compare_runs, unified_code_diff
+from gitexp.read.resolve import find_run
+from gitexp.read.runview import load_run
 
 
 def add_parser(subparsers: Any) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters import artifacts as store_mod
-from gitexp.adapters.git import GitRepo
+from gitexp.artifacts import dvc as store_mod
+from gitexp.artifacts import gc as artifact_gc
 from gitexp.cli_support import add_example, open_repo, print_json, say
-from gitexp.core import artifact_gc
-from gitexp.core.pulling import drop_mirror, fetch_mirror
-from gitexp.core.sharing import default_remote
+from gitexp.git.repo import GitRepo
+from gitexp.share.pull import drop_mirror, fetch_mirror
+from gitexp.share.remotes import default_remote
 
 
 def add_parser(subparsers: Any) -> None:

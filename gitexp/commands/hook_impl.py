@@ -1,6 +1,6 @@
 """What gitexp's installed git hooks run: ``python -m gitexp.commands.hook_impl HOOK ARGS``.
 
-Not a user command (the hooks in hooks/ call it, see core/hooks.py).  ``pre-push``
+Not a user command (the hooks in hooks/ call it, see share/hooks.py).  ``pre-push``
 reads git's ``<local ref> <local sha> <remote ref> <remote sha>`` lines: runs being
 pushed get their artifacts uploaded first (a failure refuses the push, so no run ever
 reaches a remote without its files); a push without runs, to a remote that
@@ -13,18 +13,18 @@ from __future__ import annotations
 import re
 import sys
 
-from gitexp.adapters.gitbin import ZERO
 from gitexp.cli_support import say
 from gitexp.errors import GitexpError
+from gitexp.git.binary import ZERO
 
 _MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/runs/([^/]+)$")
 
 
 def pre_push(remote: str, lines: list[str]) -> int:
-    from gitexp.adapters.git import GitRepo
-    from gitexp.core import hooks
-    from gitexp.core.pushing import push_runs, upload_artifacts
-    from gitexp.core.sharing import describe, summary_line
+    from gitexp.git.repo import GitRepo
+    from gitexp.share import hooks
+    from gitexp.share.push import push_runs, upload_artifacts
+    from gitexp.share.remotes import describe, summary_line
 
     runs: dict[str, bytes] = {}
     for line in lines:
@@ -52,8 +52,8 @@ def pre_push(remote: str, lines: list[str]) -> int:
 
 
 def reference_transaction(state: str, lines: list[str]) -> int:
-    from gitexp.adapters.git import GitRepo
-    from gitexp.core.sharing import DIVERGED, NEW, UPDATED, fast_forward
+    from gitexp.git.repo import GitRepo
+    from gitexp.share.remotes import DIVERGED, NEW, UPDATED, fast_forward
 
     if state != "committed":
         return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example, print_json, say
-from gitexp.core import hooks
-from gitexp.core.sharing import default_remote
 from gitexp.errors import RepositoryStateError
+from gitexp.git.repo import GitRepo
+from gitexp.share import hooks
+from gitexp.share.remotes import default_remote
 
 
 def add_parser(subparsers: Any) -> None:

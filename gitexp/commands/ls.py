@@ -15,10 +15,10 @@ from gitexp.cli_support import (
     print_json,
     table,
 )
-from gitexp.core.ids import SHORT_ID_LENGTH
-from gitexp.core.listing import RunEntry, list_runs
-from gitexp.core.query import Name, parse_columns
-from gitexp.core.selection import select
+from gitexp.model.ids import SHORT_ID_LENGTH
+from gitexp.read.listing import RunEntry, list_runs
+from gitexp.read.query import Name, parse_columns
+from gitexp.read.selection import select
 
 DEFAULT_LIMIT = 30
 MAX_VARYING_COLUMNS = 6  # per kind (config, metrics); --json carries every key

@@ -11,11 +11,11 @@ import time
 from typing import Any
 
 from gitexp.cli_support import add_example, add_run_selection, open_repo, say
-from gitexp.core import bundle as bundlemod
-from gitexp.core import htmlpage, series, staticplot, textchart
-from gitexp.core.listing import list_runs
-from gitexp.core.selection import DEFAULT_CHART_RUNS, choose
 from gitexp.errors import UsageError
+from gitexp.read.listing import list_runs
+from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
+from gitexp.render import bundle as bundlemod
+from gitexp.render import htmlpage, series, staticplot, textchart
 
 
 def add_parser(subparsers: Any) -> None:

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
-from gitexp.core.pulling import pull_runs
-from gitexp.core.sharing import default_remote, print_report
+from gitexp.share.pull import pull_runs
+from gitexp.share.remotes import default_remote, print_report
 
 
 def add_parser(subparsers: Any) -> None:

@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
-from gitexp.core.listing import list_runs
-from gitexp.core.pushing import push_runs
-from gitexp.core.resolve import resolve
-from gitexp.core.sharing import default_remote, print_report
+from gitexp.read.listing import list_runs
+from gitexp.read.resolve import resolve
+from gitexp.share.push import push_runs
+from gitexp.share.remotes import default_remote, print_report
 
 
 def add_parser(subparsers: Any) -> None:

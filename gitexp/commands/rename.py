@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from gitexp.cli_support import add_example, open_repo
-from gitexp.core.edit import Edit, apply_edit
-from gitexp.core.resolve import find_run
 from gitexp.errors import UsageError
+from gitexp.read.resolve import find_run
+from gitexp.record.edit import Edit, apply_edit
 
 
 def add_parser(subparsers: Any) -> None:

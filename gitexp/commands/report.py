@@ -8,11 +8,12 @@ import textwrap
 from typing import Any
 
 from gitexp.cli_support import add_example, add_run_selection, open_repo, say
-from gitexp.core import bundle as bundlemod
-from gitexp.core import htmlpage, mdreport
-from gitexp.core.listing import list_runs
-from gitexp.core.selection import DEFAULT_CHART_RUNS, choose
 from gitexp.errors import UsageError
+from gitexp.read.listing import list_runs
+from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
+from gitexp.render import bundle as bundlemod
+from gitexp.render import htmlpage
+from gitexp.render import markdown as mdreport
 
 
 def add_parser(subparsers: Any) -> None:

@@ -13,19 +13,19 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example, fmt_value, open_repo, print_json, say, table
-from gitexp.core import config as configmod
-from gitexp.core import inputs as inputsmod
-from gitexp.core import rerun as rerunmod
-from gitexp.core import verdict as verdictmod
-from gitexp.core.ids import short_id
-from gitexp.core.listing import list_runs
-from gitexp.core.record import INTERRUPTED, RUNNING
-from gitexp.core.resolve import find_run
-from gitexp.core.restore import snapshot_files
-from gitexp.core.runview import RunView, load_run
 from gitexp.errors import EXIT_RERUN_FAILED, RepositoryStateError, UsageError
+from gitexp.git.repo import GitRepo
+from gitexp.model import config as configmod
+from gitexp.model.ids import short_id
+from gitexp.model.record import INTERRUPTED, RUNNING
+from gitexp.read.listing import list_runs
+from gitexp.read.resolve import find_run
+from gitexp.read.runview import RunView, load_run
+from gitexp.record import inputs as inputsmod
+from gitexp.reproduce import rerun as rerunmod
+from gitexp.reproduce import verdict as verdictmod
+from gitexp.reproduce.restore import snapshot_files
 
 EXIT_DIFFERENT = 1
 EXIT_INTERRUPTED = 130
@@ -140,8 +140,8 @@ def _run(
     include: frozenset[str],
 ) -> str:
     """Record the rerun from inside the checkout, as ``gitexp run`` would there."""
-    from gitexp.core.starting import start_run
-    from gitexp.core.supervise import supervise
+    from gitexp.record.starting import start_run
+    from gitexp.record.supervise import supervise
 
     # Opened at the checkout's top: its folder may be a link into the work tree (data/...).
     with _inside(checkout.cwd), GitRepo.discover(checkout.root) as worktree, _stdout_to_stderr():

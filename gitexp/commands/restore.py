@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitexp.artifacts import restore as artifact_restore
 from gitexp.cli_support import add_example, open_repo, say
-from gitexp.core import artifact_restore, restore
-from gitexp.core.ids import short_id
-from gitexp.core.resolve import find_run
-from gitexp.core.runview import load_run
 from gitexp.errors import RepositoryStateError
+from gitexp.model.ids import short_id
+from gitexp.read.resolve import find_run
+from gitexp.read.runview import load_run
+from gitexp.reproduce import restore
 
 
 def add_parser(subparsers: Any) -> None:
@@ -61,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
         artifacts = artifact_restore.plan_artifacts(repo, entry.commit, specs, plan)
         if args.dry_run:
             _print_plan(plan, label)
-            for item in artifacts.writes:  # core/artifact_restore.py
+            for item in artifacts.writes:  # artifacts/restore.py
                 risky = " (uncommitted work)" if item.path in artifacts.at_risk else ""
                 print(f"  write   {item.path}   (artifact, from DVC){risky}")
             return 0

@@ -6,12 +6,12 @@ import argparse
 from typing import Any
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
-from gitexp.core.ids import short_id
-from gitexp.core.listing import list_runs
-from gitexp.core.pushing import delete_remote_runs
-from gitexp.core.removal import remove_runs
-from gitexp.core.resolve import resolve
 from gitexp.errors import RepositoryStateError, TransferError
+from gitexp.model.ids import short_id
+from gitexp.read.listing import list_runs
+from gitexp.read.resolve import resolve
+from gitexp.record.removal import remove_runs
+from gitexp.share.push import delete_remote_runs
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
         entries = [resolve(text, runs) for text in args.runs]
         removed = remove_runs(repo, entries, args.dry_run, args.force)
         on_remote: dict[str, str | None] = {}
-        if args.remote and not args.dry_run:  # core/pushing.py
+        if args.remote and not args.dry_run:  # share/push.py
             gone = [item.entry.id for item in removed if item.deleted]
             on_remote = delete_remote_runs(repo, args.remote, gone) if gone else {}
     failed = [item for item in removed if not item.deleted]

@@ -11,15 +11,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example, say
-from gitexp.core import config as configmod
-from gitexp.core.recorder import recover_stale_runs
-from gitexp.core.starting import (
+from gitexp.errors import UsageError
+from gitexp.git.repo import GitRepo
+from gitexp.model import config as configmod
+from gitexp.record.recorder import recover_stale_runs
+from gitexp.record.starting import (
     start_run,
 )
-from gitexp.core.supervise import supervise
-from gitexp.errors import UsageError
+from gitexp.record.supervise import supervise
 
 
 def add_parser(subparsers: Any) -> None:
@@ -87,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
         config = configmod.resolve(None, file_config, overrides)
         recover_stale_runs(repo)
         if args.out:
-            from gitexp.core.artifact_record import check_outputs
+            from gitexp.artifacts.record import check_outputs
 
             args.out = check_outputs(repo.root, args.out)  # before anything starts
         if args.resume:
@@ -124,8 +124,8 @@ def _resume(
     overrides: list[tuple[list[str], Any]],
 ) -> int:
     """``gitexp run --resume RUN``: the run goes on under its id (docs/workflow.md)."""
-    from gitexp.core.resolve import find_run
-    from gitexp.core.resume import resume_run
+    from gitexp.read.resolve import find_run
+    from gitexp.record.resume import resume_run
 
     if args.name or args.tag or args.note or args.group:
         raise UsageError(
@@ -151,6 +151,6 @@ def _resume(
 
 def _request_outputs(live_path: str, paths: list[str]) -> None:
     if paths:  # the artifact modules are imported only for runs that keep outputs
-        from gitexp.core.artifact_record import request_outputs
+        from gitexp.artifacts.record import request_outputs
 
         request_outputs(live_path, paths)

@@ -14,10 +14,10 @@ from gitexp.cli_support import (
     print_json,
     table,
 )
-from gitexp.core import config as configmod
-from gitexp.core import manifest
-from gitexp.core.resolve import find_run
-from gitexp.core.runview import RunView, load_run
+from gitexp.model import config as configmod
+from gitexp.read.resolve import find_run
+from gitexp.read.runview import RunView, load_run
+from gitexp.record import manifest
 
 MAX_FILES_LISTED = 50
 
@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _info_json(view: RunView) -> dict[str, Any]:
-    from gitexp.core import values
+    from gitexp.model import values
 
     data: dict[str, Any] = values.loads(view.info.to_json())
     data["commit"] = view.entry.commit.decode()

@@ -17,16 +17,16 @@ import textwrap
 import time
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example, fmt_duration, fmt_value, open_repo, say, table
-from gitexp.core import comparison
-from gitexp.core import config as configmod
-from gitexp.core import sweep as sweepmod
-from gitexp.core.ids import SHORT_ID_LENGTH
-from gitexp.core.listing import RunEntry, list_runs
-from gitexp.core.record import FINISHED, RUNNING
-from gitexp.core.runview import load_run
 from gitexp.errors import UsageError
+from gitexp.git.repo import GitRepo
+from gitexp.model import config as configmod
+from gitexp.model.ids import SHORT_ID_LENGTH
+from gitexp.model.record import FINISHED, RUNNING
+from gitexp.read import compare as comparison
+from gitexp.read.listing import RunEntry, list_runs
+from gitexp.read.runview import load_run
+from gitexp.sweep import space as sweepmod
 
 EXIT_SOME_FAILED = 1
 
@@ -186,7 +186,7 @@ def _done(repo: GitRepo, group: str, combos: list[sweepmod.Combination]) -> dict
 
 def _run_members(members: list[tuple[str, list[str]]], parallel: int) -> list[int]:
     """Run the ``gitexp run`` processes, ``parallel`` at once; their exit codes."""
-    from gitexp.core.supervise import _terminal_foreground
+    from gitexp.record.supervise import _terminal_foreground
 
     pending = list(members)
     running: list[tuple[str, subprocess.Popen[bytes]]] = []

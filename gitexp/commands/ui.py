@@ -8,8 +8,8 @@ import textwrap
 from typing import Any
 
 from gitexp.cli_support import add_example, open_repo, say
-from gitexp.core.server import serve
 from gitexp.errors import UsageError
+from gitexp.render.server import serve
 
 DEFAULT_PORT = 8765
 

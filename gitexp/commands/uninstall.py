@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.adapters.git import GitRepo
 from gitexp.cli_support import add_example
 from gitexp.commands.install import _print
-from gitexp.core import hooks
+from gitexp.git.repo import GitRepo
+from gitexp.share import hooks
 
 
 def add_parser(subparsers: Any) -> None:

@@ -1,1 +1,0 @@
-"""Adapters to outside systems: ``git`` (the only dulwich importer), ``artifacts`` (DVC)."""

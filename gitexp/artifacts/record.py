@@ -1,0 +1,243 @@
+"""Recording artifacts when a run ends: into DVC's cache, pointers into the run's tree.
+
+Requests reach the run's live folder as lines of ``artifacts.jsonl`` (``gitexp run
+--out`` writes them before the command starts, ``gitexp.log_artifact`` from inside the
+script); untracked files the snapshot left out as too large come from the snapshot
+state.  At the final commit the recorder calls :func:`collect_artifacts`: each file or
+folder is copied into the DVC cache as it is *then* (the work tree is never changed),
+the snapshot tree gets the pointer file ``.gitexp-artifacts.dvc`` (and loses whatever it
+held at an output's path: the output supersedes it), and ``artifacts.json`` is written
+for the recorder to commit under ``.gitexp/``.
+
+A failure here is a warning: it costs the artifacts, never the run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from gitexp.artifacts import dvc as store_mod
+from gitexp.artifacts.pointers import (
+    ARTIFACTS_FILE,
+    KINDS,
+    LARGE_FILE,
+    LOGGED,
+    OUTPUT,
+    POINTER_PATH,
+    Artifact,
+    artifacts_json,
+    pointer_text,
+    run_artifacts,
+    under,
+)
+from gitexp.git.repo import MODE_FILE, GitRepo, ObjectId
+from gitexp.model import values
+from gitexp.model.record import META_DIR
+from gitexp.record.live import ARTIFACT_REQUESTS, LiveDir
+
+REQUESTS_FILE = ARTIFACT_REQUESTS
+
+
+def warn(message: str) -> None:
+    print(f"gitexp: warning: {message}", file=sys.stderr, flush=True)
+
+
+def repo_path(root: str, path: str, cwd: str | None = None) -> str:
+    """``path`` (relative to ``cwd``) as a "/"-separated path inside the repository.
+
+    Raises ValueError when it is outside the work tree, the root itself, or reserved.
+    """
+    absolute = os.path.normpath(os.path.join(cwd or os.getcwd(), path))
+    real_root = os.path.realpath(root)
+    resolved = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    rel = os.path.relpath(resolved, real_root)
+    if rel == "." or rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+        raise ValueError(f"{path}: an artifact must be a file or folder inside {root}")
+    rel = rel.replace(os.sep, "/")
+    first = rel.split("/")[0]
+    if first in (META_DIR, ".git", ".dvc") or rel == POINTER_PATH:
+        raise ValueError(f"{path}: {first} is reserved and cannot be an artifact")
+    return rel
+
+
+def request(
+    live_path: str, path: str, kind: str, name: str | None = None, type_: str | None = None
+) -> None:
+    """Ask the recorder to keep ``path`` (absolute) as an artifact when the run ends."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown artifact kind {kind!r}")
+    line = values.dumps({"path": path, "kind": kind, "name": name, "type": type_})
+    with open(os.path.join(live_path, REQUESTS_FILE), "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def _requests(live: LiveDir) -> list[dict[str, Any]]:
+    try:
+        with open(live.file(REQUESTS_FILE), encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    latest: dict[str, dict[str, Any]] = {}  # the last request for a path wins
+    for line in lines:
+        try:
+            item = values.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("path"), str):
+            latest.pop(item["path"], None)
+            latest[item["path"]] = item
+    return list(latest.values())
+
+
+def collect_artifacts(
+    repo: GitRepo, live: LiveDir, state: dict[str, Any], head: ObjectId | None = None
+) -> None:
+    """Record the run's artifacts (see the module docstring); warnings, never exceptions.
+
+    ``head`` is the run's latest commit: a resumed run keeps the artifacts its earlier
+    life recorded, unless it records the same paths again.
+    """
+    try:
+        _collect(repo, live, state, _earlier(repo, head))
+    except Exception as exc:  # never lose the run's final commit over its artifacts
+        warn(f"could not record the run's artifacts: {exc}")
+
+
+def _earlier(repo: GitRepo, head: ObjectId | None) -> list[Artifact]:
+    """The artifacts of the run's latest commit that has some (a resumed run's)."""
+    while head is not None:
+        root, parents, _message = repo.commit_info(head)
+        if repo.lookup_path(root, f"{META_DIR}/run.json".encode()) is None:
+            return []  # past the run's first commit: the baseline
+        found = run_artifacts(repo, head)
+        if found:
+            return found
+        head = parents[0] if parents else None
+    return []
+
+
+def _collect(repo: GitRepo, live: LiveDir, state: dict[str, Any], earlier: list[Artifact]) -> None:
+    wanted = _wanted(repo.root, _requests(live))
+    skipped = state.get("snapshot", {}).get("skipped") or []
+    large = [
+        item
+        for item in skipped
+        if isinstance(item, dict) and item.get("reason") == "too-large" and item.get("md5")
+    ]
+    large = [item for item in large if not any(under(item["path"], w[0]) for w in wanted)]
+    if not wanted and not large and not earlier:
+        return
+    recorded: list[Artifact] = []
+    if (wanted or large) and store_mod.has_project(repo.root):
+        recorded = _record(repo, wanted, large)
+    elif wanted:
+        error = store_mod.no_project_error(repo.root)
+        warn(f"{len(wanted)} artifact(s) not recorded: {error.message}\n  {error.hint}")
+    paths = {item.path for item in recorded}
+    recorded += [item for item in earlier if not any(under(item.path, p) for p in paths)]
+    if not recorded:
+        return
+    changes: dict[bytes, tuple[int, bytes] | None] = {
+        item.path.encode(): None for item in recorded if item.kind != LARGE_FILE
+    }
+    changes[POINTER_PATH.encode()] = (MODE_FILE, repo.write_blob(pointer_text(recorded).encode()))
+    tree = repo.edit_tree(state["snapshot_tree"].encode(), changes)
+    state["snapshot_tree"] = tree.decode()
+    with open(live.file(ARTIFACTS_FILE), "w", encoding="utf-8") as handle:
+        handle.write(artifacts_json(recorded))
+    live.write_json("state.json", state)
+
+
+def _record(
+    repo: GitRepo,
+    wanted: list[tuple[str, str, str | None, str | None]],
+    large: list[dict[str, Any]],
+) -> list[Artifact]:
+    """Copy each wanted path and each unchanged large file into the DVC cache."""
+    recorded: list[Artifact] = []
+    with store_mod.ArtifactStore(repo.root) as store:
+        for rel, kind, name, type_ in wanted:
+            try:
+                digest = store.add(os.path.join(repo.root, rel))
+            except OSError as exc:
+                warn(f"artifact {rel} not recorded: {exc}")
+                continue
+            recorded.append(Artifact(rel, kind, digest, name, type_))
+        for item in large:
+            path = str(item["path"])
+            try:
+                digest = store.add(os.path.join(repo.root, path))
+            except OSError as exc:
+                warn(f"{path} (left out of the snapshot as too large) not kept: {exc}")
+                continue
+            if digest.md5 != item["md5"]:
+                warn(f"{path} changed during the run: its content at the start is not kept")
+                continue
+            recorded.append(Artifact(path, LARGE_FILE, digest))
+            item["artifact"] = True  # snapshot.json: kept as an artifact after all
+    return recorded
+
+
+def _wanted(
+    root: str, requests: list[dict[str, Any]]
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(path, kind, name, type) of the requested artifacts that exist; nested ones dropped."""
+    found: list[tuple[str, str, str | None, str | None]] = []
+    for item in requests:
+        try:
+            rel = repo_path(root, str(item["path"]), root)
+        except ValueError as exc:
+            warn(str(exc))
+            continue
+        if not os.path.exists(os.path.join(root, rel)):
+            warn(f"artifact {rel} does not exist at the end of the run: not recorded")
+            continue
+        kind = str(item.get("kind") or OUTPUT)
+        name = item.get("name")
+        type_ = item.get("type")
+        found.append(
+            (
+                rel,
+                kind if kind in (OUTPUT, LOGGED) else OUTPUT,
+                str(name) if name is not None else None,
+                str(type_) if type_ is not None else None,
+            )
+        )
+    kept: list[tuple[str, str, str | None, str | None]] = []
+    for entry in sorted(found, key=lambda entry: entry[0].count("/")):
+        parent = next((k for k in kept if under(entry[0], k[0])), None)
+        if parent is not None:
+            if parent[0] != entry[0]:
+                warn(f"artifact {entry[0]} is inside artifact {parent[0]}: kept as part of it")
+            continue
+        kept.append(entry)
+    return sorted(kept)
+
+
+def check_outputs(root: str, paths: list[str], cwd: str | None = None) -> list[str]:
+    """Validate ``gitexp run --out`` paths before the command starts; absolute paths.
+
+    A path must be inside the work tree (it need not exist yet); the repository must
+    hold a DVC project, whose cache keeps the content.
+    """
+    from gitexp.errors import UsageError
+
+    if not paths:
+        return []
+    out: list[str] = []
+    for path in paths:
+        try:
+            rel = repo_path(root, path, cwd)
+        except ValueError as exc:
+            raise UsageError(str(exc), "Name a file or folder the run writes.") from None
+        out.append(os.path.join(root, rel))
+    if not store_mod.has_project(root):
+        raise store_mod.no_project_error(root)
+    return out
+
+
+def request_outputs(live_path: str, paths: list[str]) -> None:
+    for path in paths:
+        request(live_path, path, OUTPUT)

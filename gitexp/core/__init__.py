@@ -1,1 +1,0 @@
-"""The typed core: run model, snapshot, manifest, metrics history, comparison."""

@@ -1,0 +1,830 @@
+"""The only module that imports dulwich: git objects, refs, index and ignore rules.
+
+Everything above this layer speaks in plain types: object ids are 40-character
+hex ``bytes`` (dulwich's convention), paths inside a tree are ``bytes`` relative
+to the repository root, file modes are git's octal ints.
+
+Why these shapes: the snapshot at run start is on the hot path of every run, so the
+index is parsed here (three times faster than dulwich's low-level reader, itself four
+times faster than ``Repo.open_index``; see the end of this module) and objects are only
+written when the store lacks them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from gitexp.errors import NotARepositoryError, RepositoryStateError
+from gitexp.git import files as gitfiles
+from gitexp.git.binary import GitAnswers as GitAnswers  # part of this API
+from gitexp.git.indexfile import (
+    FLAG_ASSUME_UNCHANGED,
+    FLAG_SKIP_WORKTREE,
+    _IndexFormatError,
+    _parse_index,
+)
+from gitexp.git.indexfile import IndexRecord as IndexRecord  # part of this API
+from gitexp.git.trees import MODE_TREE as MODE_TREE  # part of this API
+from gitexp.git.trees import TreeChange as TreeChange  # part of this API
+from gitexp.git.trees import TreeOps, tree_body
+
+if TYPE_CHECKING:
+    from dulwich.config import StackedConfig
+    from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
+    from dulwich.objects import Blob, Commit, ObjectID, Tree
+    from dulwich.refs import DiskRefsContainer, Ref, RefsContainer
+    from dulwich.repo import Repo
+
+S_IFGITLINK = 0o160000
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+_TMP_COUNTER = itertools.count()
+# A lock on a gitexp ref this old was left by a killed process (see _locked_ref_update).
+STALE_REF_LOCK_SECONDS = 60.0
+
+ObjectId = bytes  # 40 hex digits, as dulwich uses them
+
+
+def _oid(sha: bytes) -> ObjectID:
+    return cast("ObjectID", sha)  # dulwich's NewType over bytes: the same object
+
+
+def _ref(name: bytes) -> Ref:
+    return cast("Ref", name)
+
+
+def _sha1_constructor() -> Callable[[bytes], Any]:
+    """CPython's built-in SHA-1: importing hashlib first starts OpenSSL (~2.5 ms a run)."""
+    try:
+        return cast("Callable[[bytes], Any]", __import__("_sha1").sha1)
+    except ImportError:  # an interpreter built without it
+        import hashlib
+
+        return hashlib.sha1
+
+
+_SHA1 = _sha1_constructor()
+
+
+def _object_id(raw: bytes) -> ObjectId:
+    """The id of a loose object's bytes (``<type> <size>\\0<content>``)."""
+    return str(_SHA1(raw).hexdigest()).encode("ascii")
+
+
+ZERO_ID = b"0" * 40
+
+
+def _mtime_ns(value: Any) -> int:
+    if isinstance(value, tuple):
+        return int(value[0]) * 1_000_000_000 + int(value[1])
+    return int(float(value) * 1_000_000_000)
+
+
+def _read_ignore_file(path: str) -> IgnoreFilter | None:
+    from dulwich.ignore import IgnoreFilter
+
+    try:
+        with open(path, "rb") as handle:
+            lines = [line.rstrip(b"\r\n") for line in handle]
+    except OSError:
+        return None
+    patterns = [line for line in lines if line.strip() and not line.startswith(b"#")]
+    return IgnoreFilter(patterns, path=path)
+
+
+class GitRepo(TreeOps):
+    """A git repository with a work tree, opened for gitexp's needs."""
+
+    def __init__(
+        self, root: str, controldir: str, commondir: str, repo: Repo | None = None
+    ) -> None:
+        self.root: str = os.path.abspath(root)
+        self.controldir: str = os.path.abspath(controldir)
+        self.commondir: str = os.path.abspath(commondir)
+        # dulwich's Repo, opened on first need: the run path reads the files itself
+        # (gitfiles) for an ordinary layout, and only ever imports dulwich's light parts.
+        # Given a Repo (an unusual layout), every answer comes from dulwich.
+        self._dulwich = repo
+        self._direct = repo is None
+        self._objects = gitfiles.ObjectPresence(os.path.join(self.commondir, "objects"))
+        self._objects_direct = self._direct
+        self._refs_container: DiskRefsContainer | None = None
+        self._config: StackedConfig | None = None
+        self._ignore: IgnoreFilterManager | None = None
+        # git's own answers, when a caller started them (GitAnswers): see use_git_answers.
+        self._git: GitAnswers | None = None
+        # Root trees this process wrote, by id: a run's commits put .gitexp/ beside the
+        # snapshot's top level, which would otherwise be read back from the store.
+        self._written_roots: dict[ObjectId, dict[bytes, tuple[int, ObjectId]]] = {}
+        self._index_cache: tuple[bytes, dict[bytes, IndexRecord]] | None = None
+        self._extra_ignore: IgnoreFilter | None = None
+        self._normalizing: bool | None = None
+        self._normalizer: Any = None  # dulwich's checkin normalizer, built when needed
+
+    # -- opening -----------------------------------------------------------------
+
+    @classmethod
+    def discover(cls, start: str | None = None) -> GitRepo:
+        """Open the repository whose work tree contains ``start`` (default: cwd)."""
+        where = os.path.abspath(start or os.getcwd())
+        found = gitfiles.find_repository(where)
+        if found is not None:
+            return cls(*found)
+        from dulwich.errors import NotGitRepository
+        from dulwich.repo import Repo
+
+        try:
+            repo = Repo.discover(where)
+        except NotGitRepository:
+            raise NotARepositoryError(
+                f"{where} is not inside a git repository",
+                "gitexp records runs in git: run `git init` here first "
+                "(or cd into your project's repository).",
+            ) from None
+        if repo.bare:
+            repo.close()
+            parts = where.split(os.sep)
+            if ".git" in parts:  # inside the git folder of a repository with a work tree
+                work_tree = os.sep.join(parts[: parts.index(".git")]) or os.sep
+                raise NotARepositoryError(
+                    f"{where} is inside the .git folder of {work_tree}, not in its work tree",
+                    f"Run gitexp in the work tree: cd {work_tree}",
+                )
+            raise NotARepositoryError(
+                f"{where} is a bare git repository: there is no work tree to snapshot",
+                "Run gitexp inside a clone with a work tree (`git clone <this> <dir>`).",
+            )
+        return cls(repo.path, repo.controldir(), repo.commondir(), repo)
+
+    @property
+    def _repo(self) -> Repo:
+        if self._dulwich is None:
+            from dulwich.repo import Repo
+
+            self._dulwich = Repo(self.root)
+        return self._dulwich
+
+    @property
+    def _refs(self) -> RefsContainer:
+        """dulwich's ref writer (locks, packed refs, reflogs), without opening a Repo."""
+        if not self._direct:
+            return self._repo.refs
+        if self._refs_container is None:
+            from dulwich.refs import DiskRefsContainer
+
+            self._refs_container = DiskRefsContainer(
+                self.commondir, self.controldir, logger=self._write_reflog
+            )
+        return self._refs_container
+
+    def _write_reflog(
+        self,
+        ref: bytes,
+        old_sha: bytes,
+        new_sha: bytes,
+        committer: bytes | None,
+        timestamp: int | None,
+        timezone: int | None,
+        message: bytes,
+    ) -> None:
+        """Append a reflog line as dulwich's Repo does (the logger its refs call)."""
+        base = self.controldir if gitfiles.per_worktree(ref) else self.commondir
+        path = os.path.join(base, "logs", os.fsdecode(ref))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        when = int(time.time()) if timestamp is None else timestamp
+        line = gitfiles.reflog_line(old_sha, new_sha, committer or self.identity(), when, message)
+        with open(path, "ab") as handle:
+            handle.write(line)
+
+    def close(self) -> None:
+        if self._dulwich is not None:
+            self._dulwich.close()
+
+    def __enter__(self) -> GitRepo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- HEAD and config -----------------------------------------------------------
+
+    def head_commit(self) -> ObjectId | None:
+        """The commit HEAD points at, or None in a repository with no commits yet."""
+        if self._direct:
+            with contextlib.suppress(gitfiles.Unanswered):
+                return gitfiles.read_ref(self.controldir, self.commondir, b"HEAD", _valid_name)
+        try:
+            return self._repo.refs[_ref(b"HEAD")]
+        except KeyError:
+            return None
+
+    def head_branch(self) -> str | None:
+        """The branch HEAD names (``main``), or None when HEAD is detached."""
+        target = None
+        if self._direct:
+            head = gitfiles.read_loose_ref(os.path.join(os.fsencode(self.controldir), b"HEAD"))
+            target = head if head and head.startswith(gitfiles.SYMREF) else None
+        target = target or self._refs.read_ref(_ref(b"HEAD"))
+        if target and target.startswith(b"ref: refs/heads/"):
+            return target[len(b"ref: refs/heads/") :].decode("utf-8", "replace")
+        return None
+
+    def use_git_answers(self, answers: GitAnswers) -> None:
+        """Answer config and ignore questions from ``git`` itself, asked in advance.
+
+        ``gitexp run`` starts ``git config --list`` and ``git ls-files --ignored`` before
+        its snapshot: git works on another core, its answers are git's own semantics, and
+        the run needs none of dulwich's config and ignore code (~6 ms of imports).  Where
+        git could not answer, dulwich does, as without them.
+        """
+        self._git = answers
+
+    def config_value(self, section: str, name: str) -> str | None:
+        """A value from the repository's git config stack (repo, global, system)."""
+        listed = self._git.config() if self._git is not None else None
+        if listed is not None:
+            return listed.get(f"{section}.{name}".lower())
+        if self._config is None:
+            self._config = self._config_stack()
+        stack = self._config
+        try:
+            return stack.get((section.encode(),), name.encode()).decode("utf-8", "replace")
+        except KeyError:
+            return None
+
+    def _config_stack(self) -> StackedConfig:
+        if not self._direct:
+            return self._repo.get_config_stack()
+        from dulwich.config import ConfigFile, StackedConfig
+
+        path = os.path.join(self.commondir, "config")
+        local = ConfigFile.from_path(path) if os.path.exists(path) else ConfigFile()
+        backends = [local, *StackedConfig.default_backends()]
+        return StackedConfig(backends, writable=local)
+
+    def identity(self) -> bytes:
+        """``Name <email>`` for commits: the user's git identity, else a neutral one."""
+        name = self.config_value("user", "name") or os.environ.get("GIT_AUTHOR_NAME")
+        email = self.config_value("user", "email") or os.environ.get("GIT_AUTHOR_EMAIL")
+        return f"{name or 'gitexp'} <{email or 'gitexp@localhost'}>".encode()
+
+    # -- index and ignore rules ------------------------------------------------------
+
+    def _index_path(self) -> str:
+        if self._direct:
+            return os.path.join(self.controldir, "index")
+        return str(self._repo.index_path())
+
+    def index_mtime_ns(self) -> int:
+        try:
+            return os.stat(self._index_path()).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def read_index(self) -> Mapping[bytes, IndexRecord]:
+        """Stage-0 entries of the index by path (conflicted paths use stage 0 or none).
+
+        Read-only: while the index file holds the same bytes, later calls return the
+        same mapping (a run's snapshot and its inputs fingerprint both need it).
+        """
+        try:
+            with open(self._index_path(), "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            return {}
+        if self._index_cache is not None and self._index_cache[0] == data:
+            return self._index_cache[1]
+        try:
+            parsed = _parse_index(data)
+            self._index_cache = (data, parsed)
+            return parsed
+        except (_IndexFormatError, struct.error, IndexError):
+            pass  # dulwich reads it, or raises its own error
+        from dulwich.index import read_index
+
+        records: dict[bytes, IndexRecord] = {}
+        with open(self._index_path(), "rb") as handle:
+            for entry in read_index(handle):
+                stage = (entry.flags >> 12) & 0x3
+                if stage:
+                    continue
+                records[entry.name] = IndexRecord(
+                    entry.name,
+                    entry.mode,
+                    entry.sha,
+                    entry.size,
+                    _mtime_ns(entry.mtime),
+                    _mtime_ns(entry.ctime),
+                    entry.ino,
+                    bool(entry.flags & FLAG_ASSUME_UNCHANGED)
+                    or bool(entry.extended_flags & FLAG_SKIP_WORKTREE),
+                )
+        return records
+
+    def is_ignored(self, relpath: str, changed_ns: int | None = None) -> bool:
+        """git's ignore rules, then ``.gitexpignore``; directories end in '/'.
+
+        ``.gitexpignore`` (gitignore syntax, at the repository root) leaves more
+        untracked files out of snapshots without changing what git ignores.  With git's
+        answers (:meth:`use_git_answers`), an entry is looked up in them unless its
+        ``changed_ns`` (its ctime) is after git listed the work tree.
+        """
+        answer = self._git.ignored(changed_ns) if self._git is not None else None
+        if answer is not None:
+            return answer.covers(relpath)
+        rules = self._dulwich_rules()
+        try:
+            if rules.is_ignored(relpath):
+                return True
+        except OSError:
+            pass  # an unreadable folder or .gitignore on the way: no rules, as git reads it
+        return bool(self._extra_ignore and self._extra_ignore.is_ignored(relpath))
+
+    def _dulwich_rules(self) -> IgnoreFilterManager:
+        """git's ignore rules as dulwich reads them (and ``.gitexpignore``), built once."""
+        if self._ignore is None:
+            self._ignore = self._ignore_rules()
+            self._extra_ignore = _read_ignore_file(os.path.join(self.root, ".gitexpignore"))
+        return self._ignore
+
+    def _ignore_rules(self) -> IgnoreFilterManager:
+        """dulwich's ignore rules for this repository, as ``from_repo`` builds them."""
+        from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
+
+        if not self._direct:
+            return IgnoreFilterManager.from_repo(self._repo)
+        from dulwich.ignore import default_user_ignore_filter_path
+
+        if self._config is None:
+            self._config = self._config_stack()
+        rules: list[IgnoreFilter] = []
+        for path in (
+            os.path.join(self.controldir, "info", "exclude"),
+            default_user_ignore_filter_path(self._config),
+        ):
+            with contextlib.suppress(OSError):
+                rules.append(IgnoreFilter.from_path(os.path.expanduser(path)))
+        ignorecase = self._config.get_boolean((b"core",), b"ignorecase", False)
+        return IgnoreFilterManager(self.root, rules, ignorecase)
+
+    def may_prune(self, reldir: str, changed_ns: int | None = None) -> bool:
+        """Whether an ignored folder can be skipped whole (``dir/**`` + ``!dir/x`` cannot)."""
+        answer = self._git.ignored(changed_ns) if self._git is not None else None
+        if answer is not None:
+            return answer.covers_folder(reldir)
+        rules = self._dulwich_rules()
+        try:
+            if rules.is_ignored(reldir) and rules.may_prune_directory(reldir):
+                return True
+        except OSError:
+            pass  # unreadable: the walk reports the folder it cannot read
+        extra = self._extra_ignore
+        return bool(extra and extra.is_ignored(reldir) and extra.may_prune_directory(reldir))
+
+    # -- objects -------------------------------------------------------------------
+
+    def has_object(self, sha: ObjectId) -> bool:
+        if self._objects_direct:
+            try:
+                return self._objects.contains(sha)
+            except gitfiles.Unanswered:  # alternates, an old pack index: dulwich reads them
+                self._objects_direct = False
+        return _oid(sha) in self._repo.object_store
+
+    def write_blob(self, data: bytes, path: bytes | None = None) -> ObjectId:
+        """Store ``data`` as a blob; with ``path``, as ``git add`` would (eol, filters)."""
+        if path is None or not self._needs_normalizing():
+            return self._add_raw(b"blob", data)
+        assert self._normalizer is not None
+        from dulwich.objects import Blob
+
+        blob = self._normalizer.checkin_normalize(Blob.from_string(data), path)
+        self._add(blob)
+        return bytes(blob.id)
+
+    def _needs_normalizing(self) -> bool:
+        """Whether checkin filters can apply: .gitattributes, info/attributes or autocrlf.
+
+        Most ML repositories have none, and then blobs are stored as read, at no cost.
+        """
+        if self._normalizer is None and self._normalizing is None:
+            autocrlf = (self.config_value("core", "autocrlf") or "false").lower()
+            self._normalizing = (
+                autocrlf not in ("false", "0", "no", "off")
+                or os.path.exists(os.path.join(self.root, ".gitattributes"))
+                or os.path.exists(os.path.join(self.commondir, "info", "attributes"))
+            )
+            if self._normalizing:
+                self._normalizer = self._repo.get_blob_normalizer()
+        return bool(self._normalizing)
+
+    def _add(self, obj: Blob | Tree | Commit) -> None:
+        self._add_raw(obj.type_name, obj.as_raw_string())
+
+    def _add_raw(self, kind: bytes, body: bytes) -> ObjectId:
+        """Add an object unless the store has it; safe with concurrent and killed writers.
+
+        Objects are hashed and compressed here, as git's loose format defines them,
+        rather than through dulwich's object classes (a snapshot's trees are hundreds
+        of objects of thousands of entries on the hot path of every run).
+
+        A loose object is written as git writes one: to a ``tmp_obj_*`` file in its
+        folder, then renamed into place.  Writers of one object write identical bytes,
+        so concurrent renames are harmless.  A writer killed half-way leaves a
+        ``tmp_obj_*`` file, which ``git fsck`` ignores and ``git gc`` removes; dulwich's
+        own ``<sha>.lock`` would instead block every later writer of that object (runs
+        started later would wait, then fail).
+        """
+        raw = b"%s %d\x00%s" % (kind, len(body), body)
+        oid = _object_id(raw)
+        if self.has_object(oid):
+            return oid
+        sha = oid.decode("ascii")
+        folder = os.path.join(self.commondir, "objects", sha[:2])
+        os.makedirs(folder, exist_ok=True)
+        # A name of this process's own (pid + counter) opened exclusively: what mkstemp does,
+        # without seeding its random generator (~1 ms of a run's start).
+        while True:
+            tmp = os.path.join(folder, f"tmp_obj_{os.getpid()}_{next(_TMP_COUNTER)}")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except FileExistsError:
+                continue  # left by a killed process that had this pid
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(zlib.compress(raw))
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, os.path.join(folder, sha[2:]))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return oid
+
+    def blob_id(self, data: bytes) -> ObjectId:
+        """The id ``data`` would have as a blob, without writing it."""
+        raw = b"blob %d\x00%s" % (len(data), data)
+        return _object_id(raw)
+
+    def write_tree(self, files: Iterable[tuple[bytes, int, ObjectId]]) -> ObjectId:
+        """Write the nested trees for ``(path, mode, sha)`` files; return the root id.
+
+        Only trees the store lacks are written, so a snapshot whose folders match an
+        earlier commit costs a hash per folder and no I/O.
+        """
+        nested: dict[bytes, Any] = {}
+        for path, mode, sha in files:
+            *dirs, name = path.split(b"/")
+            node = nested
+            for part in dirs:
+                node = node.setdefault(part, {})
+            node[name] = (mode, sha)
+        root, entries = self._store_tree(nested)
+        if len(self._written_roots) > 16:
+            self._written_roots.clear()
+        self._written_roots[root] = entries
+        return root
+
+    def write_tree_over(
+        self, base: ObjectId | None, extra: dict[bytes, tuple[int, ObjectId]]
+    ) -> ObjectId:
+        """A copy of tree ``base`` with the top-level entries ``extra`` added or replaced."""
+        entries = dict(self.tree_entries(base)) if base is not None else {}
+        entries.update(extra)
+        return self._add_raw(b"tree", tree_body(entries))
+
+    def _store_tree(
+        self, node: dict[bytes, Any]
+    ) -> tuple[ObjectId, dict[bytes, tuple[int, ObjectId]]]:
+        entries: dict[bytes, tuple[int, ObjectId]] = {}
+        for name, value in node.items():
+            entries[name] = (
+                (MODE_TREE, self._store_tree(value)[0]) if isinstance(value, dict) else value
+            )
+        return self._add_raw(b"tree", tree_body(entries)), entries
+
+    def write_commit(
+        self, tree: ObjectId, parents: list[ObjectId], message: str, when: float | None = None
+    ) -> ObjectId:
+        stamp = int(when if when is not None else time.time())
+        offset = -time.altzone if time.localtime(stamp).tm_isdst > 0 else -time.timezone
+        signed = b"%s %d %s" % (self.identity(), stamp, _timezone(offset))
+        body = b"".join(
+            [
+                b"tree %s\n" % tree,
+                *(b"parent %s\n" % parent for parent in parents),
+                b"author %s\ncommitter %s\nencoding UTF-8\n\n" % (signed, signed),
+                message.encode("utf-8"),
+            ]
+        )
+        return self._add_raw(b"commit", body)
+
+    def commit_message(self, sha: ObjectId) -> str:
+        """A commit's message, read from the raw object (listing reads 10,000 of these).
+
+        Parsing a full Commit costs twice as much; the message is everything after the
+        first blank line, as git defines the format (a gpgsig header has no blank line).
+        """
+        from dulwich.objects import Commit
+
+        type_num, raw = self._repo.object_store.get_raw(_oid(sha))
+        if type_num != Commit.type_num:
+            raise RepositoryStateError(f"{sha.decode()} is not a commit")
+        _headers, _blank, message = bytes(raw).partition(b"\n\n")
+        return message.decode("utf-8", "replace")
+
+    def commit_info(self, sha: ObjectId) -> tuple[ObjectId, list[ObjectId], str]:
+        """(tree, parents, message) of a commit."""
+        from dulwich.objects import Commit
+
+        obj = self._repo.object_store[_oid(sha)]
+        if not isinstance(obj, Commit):
+            raise RepositoryStateError(f"{sha.decode()} is not a commit")
+        return obj.tree, list(obj.parents), obj.message.decode("utf-8", "replace")
+
+    def tree_entries(self, tree: ObjectId) -> dict[bytes, tuple[int, ObjectId]]:
+        known = self._written_roots.get(tree)
+        if known is not None:
+            return dict(known)
+        from dulwich.objects import Tree
+
+        obj = self._repo.object_store[_oid(tree)]
+        if not isinstance(obj, Tree):
+            raise RepositoryStateError(f"{tree.decode()} is not a tree")
+        return {entry.path: (entry.mode, entry.sha) for entry in obj.iteritems()}
+
+    def read_blob(self, sha: ObjectId) -> bytes:
+        from dulwich.objects import Blob
+
+        obj = self._repo.object_store[_oid(sha)]
+        if not isinstance(obj, Blob):
+            raise RepositoryStateError(f"{sha.decode()} is not a blob")
+        return obj.as_raw_string()
+
+    # -- refs ------------------------------------------------------------------------
+
+    def read_ref(self, name: bytes) -> ObjectId | None:
+        if self._direct:
+            with contextlib.suppress(gitfiles.Unanswered):
+                return gitfiles.read_ref(self.controldir, self.commondir, name, _valid_name)
+        try:
+            return self._refs[_ref(name)]
+        except KeyError:
+            return None
+
+    def create_ref(self, name: bytes, sha: ObjectId, message: bytes) -> bool:
+        """Create ``name`` only if it does not exist yet (run ids never clobber)."""
+        # dulwich makes missing reflog folders with a bare mkdir: two processes creating
+        # their first runs at once (DDP ranks, a parallel sweep) would collide on it.
+        logs = os.path.join(os.fsencode(self.commondir), b"logs", os.path.dirname(name))
+        with contextlib.suppress(OSError):
+            os.makedirs(logs, exist_ok=True)
+        if self._direct and name.startswith(b"refs/gitexp/"):
+            with contextlib.suppress(gitfiles.Unanswered):
+                return self._own_ref_update(name, None, sha, message)
+        return self._locked_ref_update(
+            name,
+            lambda: _locked(lambda: self._refs.add_if_new(_ref(name), _oid(sha), message=message)),
+        )
+
+    def move_ref(self, name: bytes, old: ObjectId, new: ObjectId, message: bytes) -> bool:
+        """Compare-and-swap: point ``name`` at ``new`` only if it still points at ``old``."""
+        if self._direct and name.startswith(b"refs/gitexp/"):
+            with contextlib.suppress(gitfiles.Unanswered):
+                return self._own_ref_update(name, old, new, message)
+        return self._locked_ref_update(
+            name,
+            lambda: _locked(
+                lambda: self._refs.set_if_equals(_ref(name), _oid(old), _oid(new), message=message)
+            ),
+        )
+
+    def _own_ref_update(
+        self, name: bytes, old: ObjectId | None, new: ObjectId, message: bytes
+    ) -> bool:
+        """A run ref's compare-and-swap written here (gitfiles), reflog included: the run
+        path then needs none of dulwich's ref, object and file modules."""
+
+        def update() -> bool:
+            if not gitfiles.update_ref(self.commondir, name, new, old, _valid_name):
+                return False
+            with contextlib.suppress(OSError):  # a reflog is history, never the run itself
+                self._write_reflog(name, old or ZERO_ID, new, None, None, None, message)
+            return True
+
+        return self._locked_ref_update(name, update)
+
+    def delete_ref(self, name: bytes, old: ObjectId) -> bool:
+        return self._locked_ref_update(
+            name, lambda: _locked(lambda: self._refs.remove_if_equals(_ref(name), _oid(old)))
+        )
+
+    def _locked_ref_update(self, name: bytes, update: Callable[[], object]) -> bool:
+        """Run a ref update; False when another writer holds the ref's lock.
+
+        Like git (``core.filesRefLockTimeout``), a held lock is retried for 100 ms.  A
+        lock on a gitexp ref older than ``STALE_REF_LOCK_SECONDS`` was left by a process
+        killed mid-update (gitexp holds such locks for milliseconds), so it is removed;
+        otherwise the run it guards could never be finalized, and other refs never
+        updated.  Every other lock is git's rule: a refusal, never an exception.
+        """
+        deadline = time.monotonic() + 0.1
+        while True:
+            try:
+                return bool(update())
+            except gitfiles.RefLocked:
+                if self._break_stale_ref_lock(name):
+                    continue
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.01)
+
+    def _break_stale_ref_lock(self, name: bytes) -> bool:
+        if not name.startswith(b"refs/gitexp/"):
+            return False
+        lock = os.path.join(os.fsencode(self.commondir), name) + b".lock"
+        try:
+            if time.time() - os.stat(lock).st_mtime < STALE_REF_LOCK_SECONDS:
+                return False
+            os.unlink(lock)
+        except FileNotFoundError:
+            return True  # released meanwhile: try again
+        except OSError:
+            return False
+        return True
+
+    def _follow_symref(self, name: bytes) -> ObjectId | None:
+        """What a symbolic ref finally points at, as dulwich resolves it (None: nothing)."""
+        from dulwich.refs import SymrefLoop
+
+        try:
+            return bytes(self._refs[_ref(name)])
+        except (SymrefLoop, KeyError):
+            return None
+
+    def ref_names(self, prefix: bytes) -> set[bytes]:
+        """Names of the refs under ``prefix`` (after it), without reading what they hold."""
+        if self._direct:
+            with contextlib.suppress(gitfiles.Unanswered):
+                return gitfiles.ref_names(self.commondir, prefix, _valid_name)
+        return set(self.list_refs(prefix))
+
+    def list_refs(self, prefix: bytes) -> dict[bytes, ObjectId]:
+        """Refs under ``prefix`` (loose and packed) by their name after the prefix."""
+        base = self.commondir if self._direct else None
+        if not self._direct:
+            from dulwich.refs import DiskRefsContainer
+
+            if type(self._refs) is DiskRefsContainer:
+                base = os.fsdecode(self._refs.path)
+        if base is not None:
+            with contextlib.suppress(gitfiles.Unanswered):
+                return gitfiles.list_refs(base, prefix, _valid_name, self._follow_symref)
+        return {bytes(k): bytes(v) for k, v in self._refs.as_dict(_ref(prefix)).items()}
+
+    # -- branches, ref names and linked worktrees (restore, branch, rerun) -------------
+
+    def valid_ref_name(self, name: bytes) -> bool:
+        """Whether ``name`` (``refs/heads/x``) is a ref name git accepts."""
+        from dulwich.refs import check_ref_format
+
+        return bool(check_ref_format(_ref(name)))
+
+    def add_worktree(self, path: str, commit: ObjectId | None) -> None:
+        """A linked worktree at ``path`` with a detached HEAD at ``commit``, checked out.
+
+        ``commit`` None (a repository with no commits) leaves HEAD on an unborn branch and
+        the folder empty.  The common ``info/exclude`` is copied into the worktree's own
+        git folder because dulwich reads ignore rules from there, git from the common one:
+        without the copy the two would disagree about what is ignored in the worktree.
+        """
+        from dulwich.repo import Repo
+        from dulwich.worktree import add_worktree
+
+        with self._main_repo() as main:
+            if commit is not None:
+                add_worktree(main, path, commit=_oid(commit), exist_ok=True).close()
+            else:
+                worktree = Repo._init_new_working_directory(path, main)
+                with open(os.path.join(worktree.controldir(), "HEAD"), "wb") as handle:
+                    handle.write(b"ref: refs/heads/gitexp-unborn\n")
+                worktree.close()
+        with Repo(path) as worktree:
+            own = worktree.controldir()
+        exclude = os.path.join(self.commondir, "info", "exclude")
+        if os.path.isfile(exclude):
+            os.makedirs(os.path.join(own, "info"), exist_ok=True)
+            with (
+                open(exclude, "rb") as src,
+                open(os.path.join(own, "info", "exclude"), "wb") as dst,
+            ):
+                dst.write(src.read())
+
+    def remove_worktree(self, path: str) -> None:
+        """Remove a linked worktree made by :meth:`add_worktree`: its folder and git folder.
+
+        Symbolic links inside are removed, never followed.
+        """
+        from dulwich.worktree import remove_worktree
+
+        # ValueError: not registered (a half-made worktree); the caller removes the folder.
+        with self._main_repo() as main, contextlib.suppress(ValueError):
+            remove_worktree(main, path, force=True)
+
+    @contextlib.contextmanager
+    def _main_repo(self) -> Iterator[Repo]:
+        """The repository owning the worktrees list: the common git folder.
+
+        Opened from a linked worktree, dulwich would register a new worktree under that
+        worktree's own git folder, where git never looks.
+        """
+        if self.controldir == self.commondir:
+            yield self._repo
+            return
+        from dulwich.repo import Repo
+
+        main = Repo(self.commondir)
+        try:
+            yield main
+        finally:
+            main.close()
+
+    # -- sharing: ancestry, remote-tracking refs, tree edits (push, pull, artifacts) ------
+
+    def is_ancestor(self, ancestor: ObjectId, descendant: ObjectId, limit: int = 100_000) -> bool:
+        """Whether ``ancestor`` is ``descendant`` or one of its ancestors (objects present)."""
+        from dulwich.objects import Commit
+
+        store = self._repo.object_store
+        seen: set[bytes] = set()
+        todo = [descendant]
+        while todo and len(seen) < limit:
+            sha = todo.pop()
+            if sha == ancestor:
+                return True
+            if sha in seen:
+                continue
+            seen.add(sha)
+            try:
+                obj = store[_oid(sha)]
+            except KeyError:
+                continue
+            if isinstance(obj, Commit):
+                todo.extend(bytes(parent) for parent in obj.parents)
+        return False
+
+    def set_ref(self, name: bytes, sha: ObjectId, message: bytes) -> bool:
+        """Point ``name`` at ``sha`` whatever it held: for mirrors of a remote's refs only."""
+        return self._locked_ref_update(
+            name,
+            lambda: _locked(
+                lambda: self._refs.set_if_equals(_ref(name), None, _oid(sha), message=message)
+            ),
+        )
+
+    def remove_ref(self, name: bytes) -> bool:
+        """Delete ``name`` whatever it held: for mirrors of a remote's refs only."""
+        return self._locked_ref_update(
+            name, lambda: _locked(lambda: self._refs.remove_if_equals(_ref(name), None))
+        )
+
+
+# -- run refs read without dulwich's per-ref lookup (~200 ms for 10,000 loose refs) ----
+
+_PLAIN_REF_TAIL = re.compile(rb"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
+
+
+def _valid_name(name: bytes) -> bool:
+    """Whether git accepts ``name`` as a ref name (the common shapes without dulwich)."""
+    if _PLAIN_REF_TAIL.fullmatch(name):
+        return True
+    from dulwich.refs import check_ref_format
+
+    return bool(check_ref_format(_ref(name)))
+
+
+def _locked(update: Callable[[], object]) -> object:
+    """Run one of dulwich's ref updates, its lock conflict raised as gitexp's."""
+    from dulwich.file import FileLocked
+
+    try:
+        return update()
+    except FileLocked:
+        raise gitfiles.RefLocked() from None
+
+
+def _timezone(offset: int) -> bytes:
+    """A commit's time zone as git writes it: ``+0100``, ``-0330``."""
+    sign = b"-" if offset < 0 else b"+"
+    offset = abs(offset)
+    return b"%s%02d%02d" % (sign, offset // 3600, (offset // 60) % 60)

@@ -1,0 +1,1 @@
+"""The run as typed records and the on-git format: run.json, config, values, history, output."""

@@ -1,0 +1,160 @@
+"""Metric history: the per-step rows a run logged, their summary, and their chunks in git.
+
+The live history file is JSON lines, one row per step, appended by the in-script
+logger.  The recorder feeds it here incrementally.  In git the rows are split into
+chunks of ``CHUNK_ROWS`` (``.gitexp/history/000000.jsonl``, ...) so that a checkpoint
+rewrites only the last, partial chunk: a long run costs linear, not quadratic, space.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gitexp.model import values
+from gitexp.model.slotted import Slotted
+
+CHUNK_ROWS = 10_000
+STEP = "_step"
+RESERVED_KEYS = values.RESERVED_KEYS
+
+
+def chunk_name(index: int) -> str:
+    return f"{index:06d}.jsonl"
+
+
+class MetricStats(Slotted):
+    """Summary of one key: last value always; min and max for numbers (NaN skipped)."""
+
+    _fields = ("last", "last_step", "min", "min_step", "max", "max_step", "count")
+    __slots__ = _fields
+
+    def __init__(self) -> None:
+        self.last: Any = None
+        self.last_step = 0
+        self.min: float | None = None
+        self.min_step: int | None = None
+        self.max: float | None = None
+        self.max_step: int | None = None
+        self.count = 0
+
+    def add(self, value: Any, step: int) -> None:
+        self.last, self.last_step = value, step
+        self.count += 1
+        if not values.is_number(value) or (isinstance(value, float) and math.isnan(value)):
+            return
+        if self.min is None or value < self.min:
+            self.min, self.min_step = value, step
+        if self.max is None or value > self.max:
+            self.max, self.max_step = value, step
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"last": self.last, "last_step": self.last_step, "count": self.count}
+        if self.min is not None:
+            out.update(min=self.min, min_step=self.min_step, max=self.max, max_step=self.max_step)
+        return out
+
+
+class History:
+    """Rows fed in order; keeps the summary and the not-yet-full chunk in memory."""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, MetricStats] = {}
+        self.rows = 0
+        self.last_step: int | None = None
+        self.full_chunks: list[bytes] = []  # completed chunks not yet taken by the recorder
+        self.chunks_taken = 0
+        self._current: list[bytes] = []
+
+    def feed(self, data: bytes, final: bool = False) -> int:
+        """Consume the whole lines of ``data``; return how many bytes were used.
+
+        A line cut short by a crash is left for the next call, or dropped when
+        ``final`` (the history then ends at the last whole record).
+        """
+        used = 0
+        while True:
+            end = data.find(b"\n", used)
+            if end < 0:
+                break
+            self.add_line(data[used : end + 1])
+            used = end + 1
+        if final:
+            used = len(data)
+        return used
+
+    def add_line(self, line: bytes) -> None:
+        try:
+            row = values.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return  # a torn or foreign line: skip it rather than lose the run
+        if not isinstance(row, dict) or not isinstance(row.get(STEP), int):
+            return
+        step = row[STEP]
+        if self.last_step is not None and step <= self.last_step:
+            return  # steps never go backwards (the logger enforces it; belt and braces)
+        self.last_step = step
+        for key, value in row.items():
+            if key in RESERVED_KEYS:
+                continue
+            stats = self.stats.get(key)
+            if stats is None:
+                stats = self.stats[key] = MetricStats()
+            stats.add(value, step)
+        self.rows += 1
+        self._current.append(line if line.endswith(b"\n") else line + b"\n")
+        if len(self._current) >= CHUNK_ROWS:
+            self.full_chunks.append(b"".join(self._current))
+            self._current = []
+
+    def take_full_chunks(self) -> list[tuple[int, bytes]]:
+        """Completed chunks (index, content) not handed out before."""
+        taken = [(self.chunks_taken + i, chunk) for i, chunk in enumerate(self.full_chunks)]
+        self.chunks_taken += len(self.full_chunks)
+        self.full_chunks = []
+        return taken
+
+    def current_chunk(self) -> tuple[int, bytes] | None:
+        if not self._current:
+            return None
+        return self.chunks_taken + len(self.full_chunks), b"".join(self._current)
+
+    def summary_json(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """``metrics.json``: per-key statistics and the effective summary."""
+        summary = {key: stats.last for key, stats in self.stats.items()}
+        summary.update(overrides)
+        return {
+            "format": 1,
+            "steps": self.rows,
+            "last_step": self.last_step,
+            "summary": summary,
+            "metrics": {key: stats.as_json() for key, stats in self.stats.items()},
+        }
+
+    def row_metrics(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Compact metrics for the listing row: ``{key: {"last", "min", "max"}}``."""
+        out: dict[str, Any] = {}
+        for key, stats in self.stats.items():
+            if isinstance(stats.last, dict):
+                continue  # a histogram (about 1 KB): the row stays small; metrics.json has it
+            entry: dict[str, Any] = {"last": stats.last}
+            if stats.min is not None:
+                entry["min"], entry["max"] = stats.min, stats.max
+            out[key] = entry
+        for key, value in overrides.items():
+            if not isinstance(value, dict):
+                out.setdefault(key, {})["last"] = value
+        return out
+
+
+def parse_rows(data: bytes) -> list[dict[str, Any]]:
+    """Rows of a history chunk read from git (torn lines skipped)."""
+    rows: list[dict[str, Any]] = []
+    for line in data.splitlines():
+        try:
+            row = values.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

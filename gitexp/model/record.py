@@ -1,0 +1,174 @@
+"""The run record: ``run.json`` and the compact summary carried in each run commit.
+
+A run commit's message ends with one ``gitexp-run: {...}`` line holding the run's
+listing row (status, times, config scalars, metric summaries).  ``gitexp ls`` reads
+exactly one object per run, the commit, instead of walking its tree; see
+docs/format.md for every field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitexp.model import values
+from gitexp.model.slotted import Slotted
+
+FORMAT_VERSION = 1
+REF_PREFIX = b"refs/gitexp/runs/"
+META_DIR = ".gitexp"
+ROW_MARKER = "gitexp-run: "
+ROW_LIMIT = 32 * 1024  # a larger row drops config and metrics; readers fall back to blobs
+
+RUNNING = "running"
+FINISHED = "finished"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+KILLED = "killed"
+CRASHED = "crashed"
+STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, KILLED, CRASHED)
+
+
+class RunInfo(Slotted):
+    """The fields of ``.gitexp/run.json``."""
+
+    _fields = (
+        "id", "name", "status", "command", "cwd", "start", "end", "exit_code", "signal",
+        "baseline", "branch", "dirty", "tags", "notes", "group", "job_type", "project",
+        "source", "host", "extra", "format", "gitexp_version", "rerun_of", "resumes",
+    )  # fmt: skip
+    __slots__ = _fields
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        status: str,
+        command: list[str],
+        cwd: str,  # the working folder relative to the repository root ("" for the root)
+        start: float,  # unix seconds
+        end: float | None = None,
+        exit_code: int | None = None,
+        signal: str | None = None,
+        baseline: str | None = None,
+        branch: str | None = None,
+        dirty: bool = False,
+        tags: list[str] | None = None,
+        notes: str | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
+        project: str | None = None,
+        source: str = "cli",  # "cli": gitexp run; "script": gitexp.init() without the wrapper
+        host: str | None = None,
+        extra: dict[str, Any] | None = None,  # wandb arguments kept as given
+        format: int = FORMAT_VERSION,
+        gitexp_version: str = "",
+        rerun_of: str | None = None,  # the run this one re-executed (``gitexp rerun``)
+        # One entry per resumption: {time, from_step, code_changed, snapshot, host}.
+        resumes: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.id, self.name, self.status, self.command = id, name, status, command
+        self.cwd, self.start, self.end, self.exit_code = cwd, start, end, exit_code
+        self.signal, self.baseline, self.branch, self.dirty = signal, baseline, branch, dirty
+        self.tags: list[str] = [] if tags is None else tags
+        self.notes, self.group, self.job_type, self.project = notes, group, job_type, project
+        self.source, self.host = source, host
+        self.extra: dict[str, Any] = {} if extra is None else extra
+        self.format, self.gitexp_version, self.rerun_of = format, gitexp_version, rerun_of
+        self.resumes: list[dict[str, Any]] = [] if resumes is None else resumes
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else max(0.0, self.end - self.start)
+
+    def to_json(self) -> str:
+        data = self.fields()
+        data["duration"] = self.duration
+        return values.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> RunInfo:
+        data = values.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("run.json is not an object")
+        data.pop("duration", None)
+        _check_types(data)
+        known = set(cls._fields)
+        extra = {k: v for k, v in data.items() if k not in known}
+        info = cls(**{k: v for k, v in data.items() if k in known})
+        info.extra.update(extra)  # fields of newer minor versions are kept, not lost
+        return info
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "name": (str,),
+    "status": (str,),
+    "command": (list,),
+    "cwd": (str,),
+    "start": (int, float),
+    "end": (int, float, type(None)),
+    "exit_code": (int, type(None)),
+    "tags": (list,),
+    "resumes": (list,),
+    "extra": (dict,),
+    "format": (int,),
+}
+
+
+def _check_types(data: dict[str, Any]) -> None:
+    """Reject a run.json whose fields have the wrong types (it was damaged or forged)."""
+    for name, kinds in _FIELD_TYPES.items():
+        if name in data and (not isinstance(data[name], kinds) or isinstance(data[name], bool)):
+            raise ValueError(f"field {name!r} is a {type(data[name]).__name__}")
+
+
+def make_row(info: RunInfo, config_flat: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """The listing row stored in the commit message (everything ``ls`` shows or filters on)."""
+    row: dict[str, Any] = {
+        "format": info.format,
+        "id": info.id,
+        "name": info.name,
+        "status": info.status,
+        "start": info.start,
+        "end": info.end,
+        "exit_code": info.exit_code,
+        "baseline": info.baseline,
+        "branch": info.branch,
+        "dirty": info.dirty,
+        "tags": info.tags,
+        "group": info.group,
+        "command": info.command,
+        "config": {k: v for k, v in config_flat.items() if _is_scalar(v)},
+        "metrics": metrics,
+    }
+    if len(values.dumps(row)) > ROW_LIMIT:
+        row["config"], row["metrics"], row["truncated"] = {}, {}, True
+    return row
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def commit_message(info: RunInfo, row: dict[str, Any], event: str) -> str:
+    command = " ".join(info.command)
+    if len(command) > 200:
+        command = command[:197] + "..."
+    return (
+        f"gitexp: {info.name} {event} ({info.status})\n\n"
+        f"{command}\n\n"
+        f"{ROW_MARKER}{values.dumps(row)}\n"
+    )
+
+
+def parse_row(message: str) -> dict[str, Any] | None:
+    """The listing row of a run commit, or None when the message carries none."""
+    at = message.rfind("\n" + ROW_MARKER)
+    if at < 0:
+        return None
+    line = message[at + 1 + len(ROW_MARKER) :].split("\n", 1)[0]
+    try:
+        row = values.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) else None

@@ -1,0 +1,1 @@
+"""Finding and comparing runs: references, the listing cache, ``--where``/``--sort``, diffs."""

@@ -1,0 +1,170 @@
+"""Comparing several runs side by side: one column per run, one row per field, best marked.
+
+Each metric's direction comes from ``gitexp.define_metric(name, goal=...)`` stored in the
+runs (``run.json`` ``extra.metric_definitions``; names may be globs such as ``val/*``),
+else from its name (:data:`MINIMIZE_WORDS`, :data:`MAXIMIZE_WORDS`); a metric matching
+neither, such as a learning rate, gets no best mark.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gitexp.model import config as configmod
+from gitexp.model import values
+from gitexp.read.runview import RunView
+from gitexp.render.series import is_histogram
+
+MINIMIZE, MAXIMIZE = "minimize", "maximize"
+# Words of a metric's name (split at anything but letters and digits) that set its default
+# goal: "val/loss" and "train_mse" are minimized, "test/top5_acc" is maximized.
+MINIMIZE_WORDS = frozenset(
+    "loss losses error err errors mse mae rmse nll perplexity ppl wer cer fid regret "
+    "latency".split()
+)
+MAXIMIZE_WORDS = frozenset(
+    "acc accuracy f1 precision recall auc auroc map bleu rouge iou miou dice r2 reward "
+    "return returns score psnr ssim".split()
+)
+_TOP_K = re.compile(r"^top\d+$")
+_WORD = re.compile(r"[a-z0-9]+")
+_ALWAYS_SHOWN = ("status", "duration")
+
+
+@dataclass
+class Row:
+    section: str  # "run", "config" or "metrics"
+    key: str
+    values: list[Any]
+    differs: bool
+    goal: str | None = None
+    goal_source: str | None = None  # "declared" or "default"
+    best: list[int] = field(default_factory=list)
+
+
+def default_goal(name: str) -> str | None:
+    words = set(_WORD.findall(name.lower()))
+    minimize = bool(words & MINIMIZE_WORDS)
+    maximize = bool(words & MAXIMIZE_WORDS) or any(_TOP_K.match(w) for w in words)
+    if minimize == maximize:
+        return None  # neither, or a confusing name such as "acc_loss"
+    return MINIMIZE if minimize else MAXIMIZE
+
+
+def declared_definitions(views: list[RunView]) -> dict[str, dict[str, Any]]:
+    """Metric definitions of all runs; the first run declaring a name wins."""
+    merged: dict[str, dict[str, Any]] = {}
+    for view in views:
+        defs = view.info.extra.get("metric_definitions")
+        if isinstance(defs, dict):
+            for name, definition in defs.items():
+                if isinstance(definition, dict):
+                    merged.setdefault(str(name), definition)
+    return merged
+
+
+def _definition(key: str, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if key in defs:
+        return defs[key]
+    for pattern, definition in defs.items():
+        if any(ch in pattern for ch in "*?[") and fnmatch.fnmatchcase(key, pattern):
+            return definition
+    return {}
+
+
+def goal_of(key: str, defs: dict[str, dict[str, Any]]) -> tuple[str | None, str | None]:
+    """(goal, "declared" | "default") for a metric, or (None, None)."""
+    declared = _definition(key, defs).get("goal")
+    if declared in (MINIMIZE, MAXIMIZE):
+        return declared, "declared"
+    guessed = default_goal(key)
+    return guessed, ("default" if guessed else None)
+
+
+def _number(value: Any) -> bool:
+    return values.is_number(value) and not (isinstance(value, float) and math.isnan(value))
+
+
+def best_indices(cells: list[Any], goal: str | None) -> list[int]:
+    numbers = [(i, v) for i, v in enumerate(cells) if _number(v)]
+    if goal is None or len(numbers) < 2:
+        return []
+    pick = min if goal == MINIMIZE else max
+    best = pick(v for _, v in numbers)
+    return [i for i, v in numbers if v == best]
+
+
+def _same(cells: list[Any]) -> bool:
+    first = cells[0]
+    for cell in cells[1:]:
+        both_nan = isinstance(first, float) and isinstance(cell, float) and first != first
+        if not both_nan and (type(cell) is not type(first) or cell != first):
+            return False
+    return True
+
+
+def _metric_value(view: RunView, key: str, definition: dict[str, Any], goal: str | None) -> Any:
+    """The value a run reports for ``key``: its summary, or the statistic declared for it."""
+    stats = (view.metrics.get("metrics") or {}).get(key) or {}
+    wanted = definition.get("summary")
+    if wanted == "best" and goal:
+        wanted = "min" if goal == MINIMIZE else "max"
+    if wanted in ("min", "max") and wanted in stats:
+        return stats[wanted]
+    return view.summary.get(key)
+
+
+def _run_field(view: RunView, name: str) -> Any:
+    info = view.info
+    if name == "baseline":
+        return (info.baseline or "")[:7] + ("+" if info.dirty else "") or None
+    if name == "tags":
+        return list(info.tags)
+    return getattr(info, name)
+
+
+def compare(views: list[RunView], all_rows: bool = False) -> list[Row]:
+    """Rows of the comparison: run fields, config keys, metrics (with goals and best)."""
+    rows: list[Row] = []
+    if not views:
+        return rows
+    for name in ("status", "duration", "tags", "group", "branch", "baseline", "notes"):
+        cells = [_run_field(view, name) for view in views]
+        differs = not _same(cells)
+        if name in _ALWAYS_SHOWN or differs or (all_rows and any(c for c in cells)):
+            rows.append(Row("run", name, cells, differs))
+    flat = [configmod.flatten_config(view.config) for view in views]
+    for key in _keys(flat):
+        cells = [f.get(key) for f in flat]
+        differs = not _same(cells)
+        if differs or all_rows:
+            rows.append(Row("config", key, cells, differs))
+    defs = declared_definitions(views)
+    metric_keys = _keys([view.summary for view in views])
+    for key in metric_keys:
+        if any(is_histogram(view.summary.get(key)) for view in views):
+            continue  # a distribution has no single best value; reports show it as a chart
+        goal, source = goal_of(key, defs)
+        definition = _definition(key, defs)
+        cells = [_metric_value(view, key, definition, goal) for view in views]
+        differs = not _same(cells)
+        if differs or all_rows:
+            rows.append(
+                Row("metrics", key, cells, differs, goal, source, best_indices(cells, goal))
+            )
+    return rows
+
+
+def _keys(dicts: list[dict[str, Any]]) -> list[str]:
+    keys: dict[str, None] = {}
+    for d in dicts:
+        keys.update(dict.fromkeys(d))
+    return list(keys)
+
+
+def rows_json(rows: list[Row]) -> list[dict[str, Any]]:
+    return [asdict(row) for row in rows]

@@ -1,0 +1,91 @@
+"""Choosing runs: ``--where``, ``--sort`` and ``-n`` as ``ls``, ``plot`` and ``report`` apply them.
+
+Filtering reads the listing rows only (one object per run, cached).  A row marked
+``truncated`` (a run with a huge config) is completed from its ``config.yaml`` and
+``metrics.json`` when an expression needs config or metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitexp.errors import UnknownRunError, UsageError
+from gitexp.git.repo import GitRepo
+from gitexp.model import config as configmod
+from gitexp.read import query
+from gitexp.read.listing import RunEntry
+from gitexp.read.resolve import resolve
+from gitexp.read.runview import load_run
+
+DEFAULT_CHART_RUNS = 5  # plot and report without RUN: the first five runs `ls` shows
+
+
+def complete_row(repo: GitRepo, entry: RunEntry) -> RunEntry:
+    """The entry with config and metrics filled in when its listing row was truncated."""
+    if not entry.row.get("truncated"):
+        return entry
+    view = load_run(repo, entry)
+    metrics: dict[str, Any] = {}
+    for key, stats in (view.metrics.get("metrics") or {}).items():
+        if isinstance(stats, dict) and not isinstance(stats.get("last"), dict):
+            metrics[key] = {k: stats[k] for k in ("last", "min", "max") if k in stats}
+    for key, value in view.summary.items():
+        if not isinstance(value, dict):
+            metrics.setdefault(key, {})["last"] = value
+    row = dict(entry.row, config=configmod.flatten_config(view.config), metrics=metrics)
+    return RunEntry(entry.id, entry.commit, row)
+
+
+def select(
+    repo: GitRepo,
+    runs: list[RunEntry],
+    where: str | None = None,
+    sort: str | None = None,
+    columns: str | None = None,
+) -> list[RunEntry]:
+    """``runs`` (newest first) filtered by ``where`` and ordered by ``sort``.
+
+    Expressions are checked before any run is read, so a typo fails fast.
+    """
+    predicate = query.compile_where(where) if where else None
+    keys = query.parse_sort(sort) if sort else []
+    if columns:
+        query.parse_columns(columns)
+    if any(query.uses_row_data(text) for text in (where, sort, columns)):
+        runs = [complete_row(repo, entry) for entry in runs]
+    if predicate is not None:
+        runs = [entry for entry in runs if predicate(entry.row)]
+    else:
+        runs = list(runs)
+    if keys:
+        query.sort_rows(runs, keys, lambda entry: entry.row)
+    return runs
+
+
+def choose(
+    repo: GitRepo,
+    runs: list[RunEntry],
+    refs: list[str] | None,
+    where: str | None = None,
+    sort: str | None = None,
+    limit: int = DEFAULT_CHART_RUNS,
+) -> list[RunEntry]:
+    """The runs a chart command draws: those named, else the first ``limit`` that ``ls``
+    would show with the same ``--where`` and ``--sort``."""
+    if refs:
+        if where or sort:
+            raise UsageError("name runs or select them with --where/--sort, not both")
+        chosen: list[RunEntry] = []
+        for text in refs:
+            entry = resolve(text, runs)
+            if all(entry.id != c.id for c in chosen):
+                chosen.append(entry)
+        return chosen
+    picked = select(repo, runs, where, sort)
+    if not picked:
+        if not runs:
+            raise UnknownRunError(
+                "this repository has no runs yet", "Record one with `gitexp run -- CMD`."
+            )
+        raise UnknownRunError(f"no run matches --where {where!r}", "See the runs with `gitexp ls`.")
+    return picked if limit <= 0 else picked[:limit]

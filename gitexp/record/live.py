@@ -1,0 +1,195 @@
+"""The live folder of a running run: ``<git common dir>/gitexp/live/<run-id>/``.
+
+The training process appends its metrics and output here (cheap file appends, no git
+work on the training thread); the recorder turns the folder into commits.  It lives
+inside ``.git`` so it is never part of a snapshot, and it outlives a crash, so the next
+gitexp command can finalize the run with everything that reached the disk.
+
+Files: ``owner.json`` (who records: host, pid, process start), ``state.json`` (the
+snapshot tree and what the command line fixed), ``run.json``, ``config.json``,
+``history.jsonl``, ``summary.json``, ``script.json`` (what ``gitexp.init`` reported),
+``output.log``, ``heartbeat``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from typing import Any
+
+from gitexp.model import values
+from gitexp.model.slotted import Slotted
+
+STALE_HEARTBEAT_SECONDS = 120.0  # for recorders on another host sharing this .git
+
+
+def live_root(commondir: str) -> str:
+    return os.path.join(commondir, "gitexp", "live")
+
+
+# Artifacts a run asked to keep, one JSON request per line (gitexp run --out,
+# run.log_artifact); read by artifacts/record.py when the run ends.
+ARTIFACT_REQUESTS = "artifacts.jsonl"
+
+
+def hostname() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it (without importing socket)."""
+    return os.uname().nodename
+
+
+def process_start(pid: int) -> str | None:
+    """A token that changes when ``pid`` is reused by another process (Linux: start tick)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def pid_alive(pid: int, start: str | None) -> bool:
+    """Whether ``pid`` still runs the same process (an unreaped zombie has ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    if _is_zombie(pid):
+        return False
+    if start is None:
+        return True
+    current = process_start(pid)
+    return current is None or current == start
+
+
+class LiveDir(Slotted):
+    """A run's live folder (``<git dir>/gitexp/live/<run id>/``) and what is in it."""
+
+    _fields = ("path",)
+    __slots__ = _fields
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @property
+    def run_id(self) -> str:
+        return os.path.basename(self.path)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def create(self) -> None:
+        """Make the folder and name this process its owner at once.
+
+        A folder without ``owner.json`` might belong to a recorder on another host, so it
+        counts as alive until quiet for ``STALE_HEARTBEAT_SECONDS``: a recorder killed
+        before naming itself would leave it behind that long.
+        """
+        os.makedirs(self.path)
+        self.claim()
+
+    def remove(self) -> None:
+        """Remove the folder, ``owner.json`` last.
+
+        A removal cut short (the recorder killed meanwhile) then leaves a folder whose
+        owner is known to be gone, which the next command removes, never an ownerless one
+        that looks alive for ``STALE_HEARTBEAT_SECONDS``.
+        """
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return
+        for name in names:
+            if name == "owner.json":
+                continue
+            path = os.path.join(self.path, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.unlink(self.file("owner.json"))
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.path)
+
+    def write_json(self, name: str, data: Any) -> None:
+        """Replace a small JSON file atomically (a reader never sees half of it)."""
+        tmp = self.file(f".{name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(values.dumps(data))
+        os.replace(tmp, self.file(name))
+
+    def read_json(self, name: str) -> Any:
+        try:
+            with open(self.file(name), encoding="utf-8") as handle:
+                return values.loads(handle.read())
+        except (OSError, ValueError):
+            return None
+
+    def claim(self, child_pid: int | None = None) -> None:
+        """Record this process as the run's recorder (and the child it waits for)."""
+        owner: dict[str, Any] = {
+            "host": hostname(),
+            "pid": os.getpid(),
+            "pid_start": process_start(os.getpid()),
+        }
+        if child_pid is not None:
+            owner["child_pid"] = child_pid
+            owner["child_start"] = process_start(child_pid)
+        self.write_json("owner.json", owner)
+        self.beat()
+
+    def beat(self) -> None:
+        with open(self.file("heartbeat"), "w") as handle:
+            handle.write(str(time.time()))
+
+    def recorder_alive(self) -> bool:
+        """Whether the process recording this run still exists."""
+        owner = self.read_json("owner.json")
+        if not isinstance(owner, dict):
+            return self._recent_heartbeat()
+        if owner.get("host") != hostname():
+            return self._recent_heartbeat()
+        return pid_alive(int(owner.get("pid", 0)), owner.get("pid_start"))
+
+    def child_alive(self) -> bool:
+        """Whether the training process of a ``gitexp run`` outlived its recorder."""
+        owner = self.read_json("owner.json")
+        if not isinstance(owner, dict) or "child_pid" not in owner:
+            return False
+        if owner.get("host") != hostname():
+            return False
+        return pid_alive(int(owner["child_pid"]), owner.get("child_start"))
+
+    def _recent_heartbeat(self) -> bool:
+        try:
+            age = time.time() - os.stat(self.file("heartbeat")).st_mtime
+        except OSError:
+            try:
+                age = time.time() - os.stat(self.path).st_mtime
+            except OSError:
+                return False
+        return age < STALE_HEARTBEAT_SECONDS
+
+
+def list_live(commondir: str) -> list[LiveDir]:
+    root = live_root(commondir)
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return [LiveDir(os.path.join(root, name)) for name in sorted(names)]

@@ -1,0 +1,376 @@
+"""The workspace snapshot: what ``git add -A`` would commit, without touching the index.
+
+Tracked files keep their index blob when the index's stat data says they are unchanged
+(git's own trick, racy-git rule included), so an 800-file repository with one edit
+reads one file.  Ignored folders are never entered, so a ``.venv`` with 100,000 files
+costs one ignore check.  Nothing is written to the workspace or the index.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+
+from gitexp.git.repo import (
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_LINK,
+    S_IFGITLINK,
+    GitRepo,
+    IndexRecord,
+    ObjectId,
+)
+from gitexp.model.slotted import Slotted
+from gitexp.record.secrets import looks_secret
+
+RESERVED_DIR = b".gitexp"  # the run's metadata folder; a workspace folder of this name is left out
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+# Skipped files up to this size get an MD5 in snapshot.json (about 1 s of hashing here).
+MD5_MAX_BYTES = 1 << 30
+
+
+class SkippedFile(Slotted):
+    """A workspace file the snapshot left out, and why."""
+
+    _fields = ("path", "reason", "size", "md5", "mtime_ns")
+    __slots__ = _fields
+    path: str
+    reason: str  # "too-large", "secret", "unreadable", "nested-repository", "reserved", "special"
+    size: int | None
+    md5: str | None
+    mtime_ns: int | None
+
+    def __init__(
+        self,
+        path: str,
+        reason: str,
+        size: int | None = None,
+        md5: str | None = None,
+        mtime_ns: int | None = None,
+    ) -> None:
+        self.path, self.reason, self.size, self.md5, self.mtime_ns = (
+            path,
+            reason,
+            size,
+            md5,
+            mtime_ns,
+        )
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"path": self.path, "reason": self.reason}
+        if self.size is not None:
+            out["size"] = self.size
+        if self.md5 is not None:
+            out["md5"] = self.md5
+        return out
+
+
+class Snapshot(Slotted):
+    """The result: a tree id plus what a user needs to trust it."""
+
+    _fields = ("files", "baseline", "modified", "deleted", "untracked", "skipped", "warnings")
+    __slots__ = _fields
+    files: list[tuple[bytes, int, ObjectId]]
+    baseline: ObjectId | None
+    modified: list[str]
+    deleted: list[str]
+    untracked: list[str]
+    skipped: list[SkippedFile]
+    warnings: list[str]
+
+    def __init__(self, files: list[tuple[bytes, int, ObjectId]], baseline: ObjectId | None) -> None:
+        self.files, self.baseline = files, baseline
+        self.modified, self.deleted, self.untracked = [], [], []
+        self.skipped: list[SkippedFile] = []
+        self.warnings: list[str] = []
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.modified or self.deleted or self.untracked)
+
+
+def parse_size(text: str) -> int:
+    """``10m`` / ``512k`` / ``1g`` / ``1048576`` to bytes (git's own size suffixes)."""
+    text = text.strip().lower()
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:], 1)
+    number = text[:-1] if scale != 1 else text
+    return int(float(number) * scale)
+
+
+def max_file_size(repo: GitRepo) -> int:
+    configured = os.environ.get("GITEXP_MAX_FILE_SIZE") or repo.config_value(
+        "gitexp", "maxFileSize"
+    )
+    if configured:
+        try:
+            return parse_size(configured)
+        except ValueError:
+            pass
+    return DEFAULT_MAX_FILE_SIZE
+
+
+def _file_mode(st: os.stat_result) -> int | None:
+    """The git mode of a regular file or symlink; None for anything else."""
+    st_mode = st.st_mode
+    kind = stat.S_IFMT(st_mode)
+    if kind == stat.S_IFREG:
+        return MODE_EXEC if st_mode & 0o111 else MODE_FILE
+    if kind == stat.S_IFLNK:
+        return MODE_LINK
+    return None
+
+
+def _read(abspath: bytes, mode: int) -> bytes:
+    if mode == MODE_LINK:
+        return os.readlink(abspath)
+    with open(abspath, "rb") as handle:
+        return handle.read()
+
+
+class _Walker:
+    def __init__(self, repo: GitRepo, include: frozenset[str]) -> None:
+        self.repo = repo
+        self.root = repo.root.encode("utf-8", "surrogateescape")
+        self.index = repo.read_index()
+        self.racy_cutoff = repo.index_mtime_ns()
+        self.include = include
+        self._size_limit: int | None = None  # read from the config on first need
+        self.tracked_dirs = _ancestor_dirs(self.index)
+        self.snap = Snapshot(files=[], baseline=repo.head_commit())
+        self.seen: set[bytes] = set()
+        self.ignored_dirs: dict[bytes, bool] = {}
+
+    @property
+    def size_limit(self) -> int:
+        if self._size_limit is None:
+            self._size_limit = max_file_size(self.repo)
+        return self._size_limit
+
+    def walk(self, rel_dir: bytes) -> None:
+        """Visit one folder (one the ignore rules do not prune, or one with tracked files)."""
+        abs_dir = os.path.join(self.root, rel_dir) if rel_dir else self.root
+        try:
+            entries = list(os.scandir(abs_dir))
+        except OSError as exc:
+            self.snap.warnings.append(f"could not read folder {_show(rel_dir)}: {exc.strerror}")
+            return
+        prefix = rel_dir + b"/" if rel_dir else b""
+        index_get = self.index.get
+        keep = self.snap.files.append
+        mark_seen = self.seen.add
+        cutoff = self.racy_cutoff
+        for entry in entries:
+            name = entry.name
+            rel = prefix + name
+            record = index_get(rel)
+            if record is not None and _unchanged(entry, record, cutoff) and rel != RESERVED_DIR:
+                mark_seen(rel)  # the common case, kept lean: a tracked file git would skip
+                keep((rel, record.mode, record.sha))
+                continue
+            if name == b".git":
+                continue
+            if not rel_dir and name == RESERVED_DIR:
+                self.snap.skipped.append(SkippedFile(_show(rel), "reserved"))
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if record is not None and record.mode == S_IFGITLINK:
+                    self.seen.add(rel)
+                    self.snap.files.append((rel, S_IFGITLINK, record.sha))
+                else:
+                    self._enter(rel, entry)
+                continue
+            if record is not None:
+                self._tracked(entry, rel, record)
+                continue
+            if self._dir_ignored(rel_dir) or self._ignored(rel, _changed_ns(entry)):
+                continue
+            self._untracked(entry, rel)
+
+    def _dir_ignored(self, rel_dir: bytes, changed_ns: int | None = None) -> bool:
+        """Whether ignore rules exclude everything untracked in ``rel_dir`` (a folder git
+        would not enter).  Asked only when an untracked entry turns up: most folders
+        hold tracked files only, and each ignore check costs ~0.2 ms in dulwich."""
+        if not rel_dir:
+            return False
+        known = self.ignored_dirs.get(rel_dir)
+        if known is None:
+            parent = rel_dir.rpartition(b"/")[0]
+            shown = rel_dir.decode("utf-8", "surrogateescape") + "/"
+            known = self._dir_ignored(parent) or self.repo.may_prune(shown, changed_ns)
+            self.ignored_dirs[rel_dir] = known
+        return known
+
+    def _enter(self, rel: bytes, entry: os.DirEntry[bytes]) -> None:
+        if rel not in self.tracked_dirs:
+            if self._dir_ignored(rel, _changed_ns(entry)):
+                return
+            abspath = os.path.join(self.root, rel)
+            if os.path.lexists(os.path.join(abspath, b".git")):
+                self.snap.skipped.append(SkippedFile(_show(rel), "nested-repository"))
+                return
+        self.walk(rel)
+
+    def _ignored(self, rel: bytes, changed_ns: int | None) -> bool:
+        return self.repo.is_ignored(rel.decode("utf-8", "surrogateescape"), changed_ns)
+
+    def _tracked(self, entry: os.DirEntry[bytes], rel: bytes, record: IndexRecord) -> None:
+        self.seen.add(rel)
+        if record.trust_index:
+            self.snap.files.append((rel, record.mode, record.sha))
+            return
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            self.seen.discard(rel)  # deleted while we looked: recorded as deleted below
+            return
+        mode = _file_mode(st)
+        if mode is None:
+            self.snap.skipped.append(SkippedFile(_show(rel), "special"))
+            return
+        unchanged = record.mode in (mode, S_IFGITLINK) and _same_stat(record, st, self.racy_cutoff)
+        if unchanged:
+            self.snap.files.append((rel, record.mode, record.sha))
+            return
+        try:
+            data = _read(entry.path, mode)
+        except FileNotFoundError:
+            self.seen.discard(rel)  # deleted while we looked: recorded as deleted below
+            return
+        except OSError as exc:
+            self.snap.warnings.append(
+                f"could not read tracked file {_show(rel)} ({exc.strerror}); "
+                "recorded its staged version instead"
+            )
+            self.snap.files.append((rel, record.mode, record.sha))
+            return
+        sha = self.repo.write_blob(data, rel if mode != MODE_LINK else None)
+        if sha != record.sha or mode != record.mode:
+            self.snap.modified.append(_show(rel))
+        self.snap.files.append((rel, mode, sha))
+
+    def _untracked(self, entry: os.DirEntry[bytes], rel: bytes) -> None:
+        shown = _show(rel)
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        mode = _file_mode(st)
+        if mode is None:
+            self.snap.skipped.append(SkippedFile(shown, "special"))
+            return
+        explicitly = shown in self.include
+        if not explicitly and looks_secret(os.path.basename(shown)):
+            self.snap.skipped.append(SkippedFile(shown, "secret", st.st_size))
+            self.snap.warnings.append(
+                f"left out {shown}: it looks like a secret (include it with --include {shown})"
+            )
+            return
+        if mode != MODE_LINK and st.st_size > self.size_limit and not explicitly:
+            self.snap.skipped.append(
+                SkippedFile(shown, "too-large", st.st_size, mtime_ns=st.st_mtime_ns)
+            )
+            return
+        try:
+            data = _read(entry.path, mode)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self.snap.skipped.append(SkippedFile(shown, "unreadable", st.st_size))
+            self.snap.warnings.append(f"left out {shown}: {exc.strerror}")
+            return
+        blob = self.repo.write_blob(data, rel if mode != MODE_LINK else None)
+        self.snap.files.append((rel, mode, blob))
+        self.snap.untracked.append(shown)
+
+
+def _changed_ns(entry: os.DirEntry[bytes]) -> int | None:
+    """When an entry last changed (its ctime), for ignore answers listed before the walk."""
+    try:
+        return entry.stat(follow_symlinks=False).st_ctime_ns
+    except OSError:
+        return None
+
+
+def _unchanged(entry: os.DirEntry[bytes], record: IndexRecord, racy_cutoff: int) -> bool:
+    """Whether a tracked file is certainly as the index has it: git's stat check (size,
+    times, inode, mode; not modified in the index's own second).  False also means
+    "look closer" (a gitlink, a trusted sparse entry, a file that cannot be stat'ed)."""
+    if record.trust_index or record.mode == S_IFGITLINK:
+        return False
+    try:
+        st = entry.stat(follow_symlinks=False)  # cached by the entry for a closer look
+    except OSError:
+        return False
+    return record.mode == _file_mode(st) and _same_stat(record, st, racy_cutoff)
+
+
+def _same_stat(record: IndexRecord, st: os.stat_result, racy_cutoff: int) -> bool:
+    """git's stat check: size, times and inode as the index has them, and not modified
+    in the index's own second (racy git)."""
+    return (
+        record.size == st.st_size
+        and record.mtime_ns == st.st_mtime_ns
+        and record.ctime_ns == st.st_ctime_ns
+        and (record.ino == st.st_ino or not record.ino)
+        and st.st_mtime_ns < racy_cutoff
+    )
+
+
+def _ancestor_dirs(index: Mapping[bytes, IndexRecord]) -> set[bytes]:
+    dirs: set[bytes] = set()
+    for path in index:
+        parent = path.rpartition(b"/")[0]
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = parent.rpartition(b"/")[0]
+    return dirs
+
+
+def _show(path: bytes) -> str:
+    return path.decode("utf-8", "surrogateescape")
+
+
+def take_snapshot(repo: GitRepo, include: frozenset[str] = frozenset()) -> Snapshot:
+    """Snapshot the work tree of ``repo``; ``include`` names files to keep even if secret."""
+    walker = _Walker(repo, include)
+    walker.walk(b"")
+    snap = walker.snap
+    for path in walker.index.keys() - walker.seen:
+        record = walker.index[path]
+        if record.trust_index:  # sparse checkout: absent from disk on purpose
+            snap.files.append((path, record.mode, record.sha))
+        else:
+            snap.deleted.append(_show(path))
+    snap.files.sort()
+    snap.modified.sort()
+    snap.deleted.sort()
+    snap.untracked.sort()
+    return snap
+
+
+def fill_skipped_hashes(root: str, skipped: list[SkippedFile]) -> None:
+    """MD5 (DVC's hash) of each too-large file, unless it changed since the snapshot.
+
+    Slow for big files, so the recorder calls it off the start-up path.  The MD5 is
+    remembered for the file's artifact (artifacts/dvc.py), which then does not hash
+    the same unchanged file again.
+    """
+    from gitexp.artifacts.dvc import remembered_md5
+
+    for item in skipped:
+        if item.reason != "too-large" or item.md5 is not None:
+            continue
+        if item.size is not None and item.size > MD5_MAX_BYTES:
+            continue  # hours of hashing at the end of a run; offloading hashes it anyway
+        try:
+            md5, st = remembered_md5(os.path.join(root, item.path))
+        except OSError:
+            continue
+        if st.st_mtime_ns != item.mtime_ns:
+            continue  # rewritten during the run: the hash would describe another file
+        item.md5 = md5

@@ -1,0 +1,196 @@
+"""System metrics over time: CPU, memory and GPUs, sampled by a background thread.
+
+The sampler runs in the recording process (the ``gitexp run`` wrapper, or a daemon
+thread of a script that called ``gitexp.init()`` itself), never on the training
+thread: every ``GITEXP_SYSTEM_INTERVAL`` seconds (default 10) it appends one row to
+the live ``system.jsonl``; the recorder commits the rows as ``.gitexp/system/``
+chunks.  Rows are keyed by time, not by training step: ``_step`` counts the samples.
+CPU and memory come from psutil; GPUs from NVML (``pynvml``) when it is importable and
+a driver answers.  ``GITEXP_SYSTEM_METRICS=0`` (or ``gitexp run --no-system-metrics``)
+turns sampling off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import warnings
+from typing import Any
+
+from gitexp.model import values
+
+ENV_SYSTEM_METRICS = "GITEXP_SYSTEM_METRICS"  # "0": no sampling
+STARTUP_GRACE_SECONDS = 0.25  # before the sampler imports psutil
+ENV_SYSTEM_INTERVAL = "GITEXP_SYSTEM_INTERVAL"  # seconds between samples
+DEFAULT_INTERVAL = 10.0
+MIN_INTERVAL = 0.1
+PREFIX = "system/"
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV_SYSTEM_METRICS, "1").strip().lower() not in ("0", "false", "no")
+
+
+def interval() -> float:
+    try:
+        seconds = float(os.environ.get(ENV_SYSTEM_INTERVAL, DEFAULT_INTERVAL))
+    except ValueError:
+        return DEFAULT_INTERVAL
+    return max(MIN_INTERVAL, seconds) if seconds == seconds else DEFAULT_INTERVAL
+
+
+class _Gpus:
+    """NVML handles, opened once; absent (empty) without pynvml or a driver."""
+
+    def __init__(self) -> None:
+        self.nvml: Any = None
+        self.handles: list[Any] = []
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self.handles = [
+                pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())
+            ]
+            self.nvml = pynvml
+        except Exception:  # no pynvml, no driver, no GPU: not an error
+            self.handles = []
+
+    def sample(self, row: dict[str, Any]) -> None:
+        nvml = self.nvml
+        for index, handle in enumerate(self.handles):
+            key = f"{PREFIX}gpu.{index}."
+            with contextlib.suppress(Exception):
+                row[key + "utilization"] = float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            with contextlib.suppress(Exception):
+                memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+                row[key + "memory_used_bytes"] = int(memory.used)
+                if memory.total:
+                    row[key + "memory_percent"] = round(100.0 * memory.used / memory.total, 2)
+            with contextlib.suppress(Exception):
+                row[key + "power_watts"] = nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0
+            with contextlib.suppress(Exception):
+                row[key + "temperature_c"] = float(nvml.nvmlDeviceGetTemperature(handle, 0))
+
+    def close(self) -> None:
+        if self.nvml is not None:
+            with contextlib.suppress(Exception):
+                self.nvml.nvmlShutdown()
+
+
+class SystemSampler:
+    """Appends a row of system metrics to ``path`` every ``seconds``, on its own thread.
+
+    ``pid`` is the run's process (the training command, or this process); its CPU and
+    memory are summed over it and its descendants (DataLoader workers, DDP ranks).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        start_time: float,
+        pid: int,
+        first_index: int = 0,
+        seconds: float | None = None,
+        grace: float = 0.0,
+    ) -> None:
+        self.path = path
+        self.grace = grace
+        self.start_time = start_time
+        self.pid = pid
+        self.index = first_index
+        self.seconds = interval() if seconds is None else seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._processes: dict[int, Any] = {}
+        self._warned = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="gitexp-system", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        # In gitexp run's wrapper, a command that ends within moments (`true`, a failing
+        # import) never needs psutil: importing it costs ~20 ms of the GIL the run's own
+        # start-up and final commit would wait for.  In a script's own process the import
+        # happens at once, before the training loop competes for the GIL.
+        if self.grace and self._stop.wait(min(self.grace, self.seconds / 2)):
+            return
+        try:
+            import psutil
+        except ImportError:
+            return
+        gpus = _Gpus()
+        try:
+            psutil.cpu_percent(None)  # the first call only starts the measurement
+            self._process_cpu(psutil)
+            while not self._stop.wait(self.seconds):
+                self._write(self.sample(psutil, gpus))
+        except Exception as exc:  # a sampler must never print a traceback into the run
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"gitexp: system metrics stopped: {exc}", stacklevel=1)
+        finally:
+            gpus.close()
+
+    def sample(self, psutil: Any, gpus: _Gpus) -> dict[str, Any]:
+        now = time.time()
+        row: dict[str, Any] = {
+            "_step": self.index,
+            "_time": now,
+            "_runtime": round(now - self.start_time, 6),
+        }
+        row[PREFIX + "cpu_percent"] = float(psutil.cpu_percent(None))
+        memory = psutil.virtual_memory()
+        row[PREFIX + "memory_percent"] = float(memory.percent)
+        row[PREFIX + "memory_used_bytes"] = int(memory.total - memory.available)
+        cpu, rss = self._process_cpu(psutil)
+        if cpu is not None:
+            row[PREFIX + "process_cpu_percent"] = round(cpu, 2)
+            row[PREFIX + "process_memory_bytes"] = rss
+        gpus.sample(row)
+        self.index += 1
+        return row
+
+    def _process_cpu(self, psutil: Any) -> tuple[float | None, int]:
+        """CPU percent (100 = one core) and resident memory of the run's process tree."""
+        try:
+            root = self._processes.get(self.pid) or psutil.Process(self.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return None, 0
+        seen: dict[int, Any] = {}
+        cpu, rss = 0.0, 0
+        for process in tree:
+            known = self._processes.get(process.pid, process)
+            try:
+                cpu += known.cpu_percent(None)  # since this process object's last call
+                rss += known.memory_info().rss
+            except psutil.Error:
+                continue
+            seen[process.pid] = known
+        self._processes = seen
+        return cpu, rss
+
+    def _write(self, row: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(values.dumps(row) + "\n")
+
+
+def start_sampler(
+    live_file: str, start_time: float, pid: int, first_index: int = 0, grace: float = 0.0
+) -> SystemSampler | None:
+    """A started sampler, or None when system metrics are turned off.  ``grace``: seconds
+    to wait before importing psutil (the wrapper's, for commands that end at once)."""
+    if not enabled():
+        return None
+    sampler = SystemSampler(live_file, start_time, pid, first_index, grace=grace)
+    sampler.start()
+    return sampler

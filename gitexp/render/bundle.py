@@ -1,0 +1,244 @@
+"""The data behind ``gitexp report``, ``gitexp plot -o FILE.html`` and ``gitexp ui``.
+
+One JSON-able dict (the *bundle*) holds everything the views draw for a set of runs:
+the runs, each scalar metric's curve per run, histogram grids, the comparison rows,
+code diffs against the first run, the environment and notes.  The report embeds it in
+the page; the dashboard fetches it from its server.  One builder keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gitexp._version import __version__
+from gitexp.git.repo import MODE_TREE, GitRepo
+from gitexp.model.config import flatten_config
+from gitexp.model.history import parse_rows
+from gitexp.model.record import RUNNING
+from gitexp.read import compare as comparison
+from gitexp.read.diff import code_changes, unified_code_diff
+from gitexp.read.listing import RunEntry
+from gitexp.read.runview import RunView, load_run, read_history
+from gitexp.record import manifest
+from gitexp.record.live import live_root
+from gitexp.render import series
+
+# plotly's default colour sequence, so the report matches what users know from plotly/wandb
+PALETTE = (
+    *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"),
+    *("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"),
+)
+SECTIONS = ("runs", "charts", "histograms", "compare", "code", "environment", "notes")
+MAX_PATCH_CHARS = 200_000  # per pair of runs; a bigger diff is cut with a note
+
+
+@dataclass
+class RunData:
+    """One run as the charts need it: its record plus its parsed history."""
+
+    view: RunView
+    scalars: dict[str, series.Series]
+    histograms: dict[str, series.RunHistograms]
+    live: bool = False  # history read from the live folder of a run still going
+
+
+def _live_rows(
+    repo: GitRepo, run_id: str, name: str = "history.jsonl"
+) -> list[dict[str, Any]] | None:
+    path = os.path.join(live_root(repo.commondir), run_id, name)
+    try:
+        with open(path, "rb") as handle:
+            return parse_rows(handle.read())
+    except OSError:
+        return None
+
+
+def load_data(repo: GitRepo, entry: RunEntry) -> RunData:
+    """A run's record and history; a running run's newest rows come from its live folder."""
+    view = load_run(repo, entry)
+    rows = _live_rows(repo, entry.id) if entry.status.startswith(RUNNING) else None
+    live = rows is not None
+    if rows is None:
+        rows = read_history(repo, view)
+    # System metrics (system/cpu_percent, ...) are keyed by time: their _step counts samples.
+    system = _live_rows(repo, entry.id, "system.jsonl") if live else None
+    rows = rows + (system if system is not None else _system_rows(repo, view))
+    scalars, histograms = series.split_history(rows)
+    return RunData(view, scalars, histograms, live)
+
+
+def _system_rows(repo: GitRepo, view: RunView) -> list[dict[str, Any]]:
+    found = repo.lookup_path(view.meta_tree, b"system")
+    if found is None or found[0] != MODE_TREE:
+        return []
+    rows: list[dict[str, Any]] = []
+    for name, (_mode, sha) in sorted(repo.tree_entries(found[1]).items()):
+        if name.endswith(b".jsonl"):
+            rows.extend(parse_rows(repo.read_blob(sha)))
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the browser: NaN and infinities as text, histograms as a short label."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if series.is_histogram(value):
+        return f"histogram ({len(value.get('counts') or [])} bins)"
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _run_json(data: RunData, color: str) -> dict[str, Any]:
+    info = data.view.info
+    return {
+        "id": info.id,
+        "short": info.id[:7],
+        "name": info.name,
+        "status": data.view.entry.status,
+        "commit": data.view.entry.commit.decode(),
+        "start": info.start,
+        "end": info.end,
+        "duration": info.duration,
+        "tags": list(info.tags),
+        "notes": info.notes,
+        "group": info.group,
+        "branch": info.branch,
+        "baseline": info.baseline,
+        "dirty": info.dirty,
+        "command": " ".join(info.command),
+        "color": color,
+        "live": data.live,
+        "config": _plain(flatten_config(data.view.config)),
+        "summary": _plain(
+            {k: v for k, v in data.view.summary.items() if not series.is_histogram(v)}
+        ),
+    }
+
+
+def _ordered_keys(dicts: list[dict[str, Any]]) -> list[str]:
+    keys: dict[str, None] = {}
+    for d in dicts:
+        keys.update(dict.fromkeys(d))
+    return list(keys)
+
+
+def _histograms_json(runs: list[RunData], names: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for name in names:
+        per_run = [(d.view.info.id, d.histograms[name]) for d in runs if name in d.histograms]
+        span = series.histogram_range(h for _, h in per_run)
+        if span is None:
+            continue
+        low, high = span
+        grids = {}
+        for run_id, hist in per_run:
+            steps, grid = series.regrid(hist, low, high)
+            grids[run_id] = {"steps": steps, "z": grid}
+        out.append(
+            {
+                "metric": name,
+                "low": low,
+                "high": high,
+                "centres": series.grid_centres(low, high),
+                "runs": grids,
+            }
+        )
+    return out
+
+
+def _code_json(repo: GitRepo, runs: list[RunData]) -> list[dict[str, Any]]:
+    if len(runs) < 2:
+        return []
+    first = runs[0].view
+    out = []
+    for other in runs[1:]:
+        view = other.view
+        a, b = first.info.id[:7], view.info.id[:7]
+        patch = unified_code_diff(repo, first.root_tree, view.root_tree, a, b)
+        truncated = len(patch) > MAX_PATCH_CHARS
+        out.append(
+            {
+                "a": first.info.id,
+                "b": view.info.id,
+                "files": code_changes(repo, first.root_tree, view.root_tree),
+                "patch": patch[:MAX_PATCH_CHARS],
+                "truncated": truncated,
+            }
+        )
+    return out
+
+
+def _environment_json(runs: list[RunData]) -> dict[str, Any]:
+    machines = []
+    for data in runs:
+        hardware = data.view.hardware
+        host = hardware.get("host") or {}
+        machines.append(
+            {
+                "id": data.view.info.id,
+                "machine": manifest.summarize(hardware) if hardware else "unknown",
+                "os": host.get("os_pretty") or host.get("os"),
+                "python": (host.get("python") or {}).get("version"),
+                "hostname": host.get("hostname"),
+                "packages": len(data.view.packages),
+            }
+        )
+    # A run without packages.txt (still starting, or recorded without it) says nothing
+    # about its packages: it must not make every package look different.
+    recorded = [data for data in runs if data.view.packages]
+    names = sorted({name for data in recorded for name in data.view.packages})
+    differing = []
+    for name in names:
+        if len({data.view.packages.get(name) for data in recorded}) > 1:
+            versions = [data.view.packages.get(name) for data in runs]
+            differing.append({"name": name, "versions": versions})
+    return {"machines": machines, "packages": differing}
+
+
+def build(
+    repo: GitRepo,
+    runs: list[RunData],
+    *,
+    title: str = "gitexp report",
+    metrics: list[str] | None = None,
+    sections: tuple[str, ...] = SECTIONS,
+) -> dict[str, Any]:
+    """The bundle for ``runs`` (in the order given); ``metrics`` keeps only those charts."""
+    scalar_names = _ordered_keys([d.scalars for d in runs])
+    histogram_names = sorted(_ordered_keys([d.histograms for d in runs]))
+    if metrics is not None:
+        scalar_names = [m for m in metrics if m in scalar_names]
+        histogram_names = [m for m in metrics if m in histogram_names]
+    bundle: dict[str, Any] = {
+        "title": title,
+        "generated": time.time(),
+        "repository": os.path.basename(repo.root.rstrip(os.sep)),
+        "gitexp_version": __version__,
+        "sections": list(sections),
+        "runs": [_run_json(d, PALETTE[i % len(PALETTE)]) for i, d in enumerate(runs)],
+        "scalars": scalar_names,
+        "series": {
+            d.view.info.id: {
+                name: series.thin(d.scalars[name]).as_json()
+                for name in scalar_names
+                if name in d.scalars
+            }
+            for d in runs
+        },
+        "histograms": _histograms_json(runs, histogram_names) if "histograms" in sections else [],
+    }
+    if "compare" in sections:
+        rows = comparison.compare([d.view for d in runs])
+        bundle["compare"] = _plain(comparison.rows_json(rows))
+    if "code" in sections:
+        bundle["code"] = _code_json(repo, runs)
+    if "environment" in sections:
+        bundle["environment"] = _plain(_environment_json(runs))
+    return bundle

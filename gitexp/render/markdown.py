@@ -1,0 +1,222 @@
+"""``gitexp report -o FILE.md``: the report as markdown, with its charts as PNG files.
+
+The images go to a folder next to the file (``report.md`` -> ``report_files/``), linked
+relatively, so the pair can be committed, attached or rendered by any markdown viewer.
+The text comes from the same bundle as the HTML report, so both say the same.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+from gitexp.render import series as seriesmod
+from gitexp.render import staticplot
+from gitexp.render.bundle import RunData
+
+
+def _cell(value: Any) -> str:
+    text = _fmt(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _when(stamp: Any) -> str:
+    if not isinstance(stamp, (int, float)):
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _file_name(metric: str, used: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", metric).strip("._") or "metric"
+    name, n = base, 1
+    while name in used:
+        n += 1
+        name = f"{base}-{n}"
+    used.add(name)
+    return name + ".png"
+
+
+def write(path: str, bundle: dict[str, Any], runs: list[RunData]) -> list[str]:
+    """Write the markdown report and its images; returns the image paths."""
+    folder = os.path.splitext(path)[0] + "_files"
+    link_dir = os.path.basename(folder)
+    os.makedirs(folder, exist_ok=True)
+    names = {r["id"]: r["name"] for r in bundle["runs"]}
+    colors = {r["id"]: r["color"] for r in bundle["runs"]}
+    images: list[str] = []
+    used: set[str] = set()
+    out = [
+        f"# {bundle['title']}",
+        "",
+        f"{len(bundle['runs'])} runs of repository `{bundle['repository']}`, "
+        f"generated {_when(bundle['generated'])} by gitexp {bundle['gitexp_version']}.",
+        "",
+        "## Runs",
+        "",
+    ]
+    out += _table(
+        ["name", "id", "status", "started", "duration", "tags", "command"],
+        [
+            [
+                _cell(r["name"]),
+                f"`{r['short']}`",
+                _cell(r["status"]),
+                _when(r["start"]),
+                _duration(r["duration"]),
+                _cell(r["tags"]),
+                _cell(r["command"]),
+            ]
+            for r in bundle["runs"]
+        ],
+    )
+    out += ["", "## Metrics", ""]
+    for metric in bundle["scalars"]:
+        curves = [
+            staticplot.Curve(names[d.view.info.id], colors[d.view.info.id], d.scalars[metric])
+            for d in runs
+            if metric in d.scalars
+        ]
+        image = os.path.join(folder, _file_name(metric, used))
+        staticplot.save_curves(image, [(metric, curves)])
+        images.append(image)
+        out += [f"![{metric}]({link_dir}/{os.path.basename(image)})", ""]
+    if not bundle["scalars"]:
+        out += ["No metrics logged by these runs.", ""]
+    out += _histogram_section(bundle, runs, folder, link_dir, used, images)
+    out += _compare_section(bundle)
+    out += _code_section(bundle)
+    out += _environment_section(bundle)
+    out += _notes_section(bundle)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(out).rstrip() + "\n")
+    return images
+
+
+def _histogram_section(
+    bundle: dict[str, Any],
+    runs: list[RunData],
+    folder: str,
+    link_dir: str,
+    used: set[str],
+    images: list[str],
+) -> list[str]:
+    if not bundle["histograms"]:
+        return []
+    names = {r["id"]: r["name"] for r in bundle["runs"]}
+    colors = {r["id"]: r["color"] for r in bundle["runs"]}
+    out = ["## Histograms over steps", ""]
+    for hist in bundle["histograms"]:
+        metric = hist["metric"]
+        panels = []
+        for data in runs:
+            run_id = data.view.info.id
+            if metric in data.histograms:
+                steps, grid = seriesmod.regrid(data.histograms[metric], hist["low"], hist["high"])
+                panels.append(staticplot.HeatmapPanel(names[run_id], colors[run_id], steps, grid))
+        image = os.path.join(folder, "hist-" + _file_name(metric, used))
+        staticplot.save_histograms(image, metric, panels, hist["low"], hist["high"])
+        images.append(image)
+        out += [f"![{metric}]({link_dir}/{os.path.basename(image)})", ""]
+    return out
+
+
+def _compare_section(bundle: dict[str, Any]) -> list[str]:
+    out = ["## Config and metrics that differ", ""]
+    rows = bundle.get("compare") or []
+    headers = [""] + [_cell(r["name"]) for r in bundle["runs"]]
+    body = []
+    for row in rows:
+        goal = {"minimize": " (lower is better)", "maximize": " (higher is better)"}.get(
+            row.get("goal") or "", ""
+        )
+        cells = []
+        for i, value in enumerate(row["values"]):
+            text = _duration(value) if row["key"] == "duration" else _cell(value)
+            cells.append(f"**{text}** ★" if i in row["best"] else text)
+        body.append([f"{row['section']}.{row['key']}{goal}", *cells])
+    out += _table(headers, body)
+    return [*out, ""]
+
+
+def _code_section(bundle: dict[str, Any]) -> list[str]:
+    pairs = bundle.get("code") or []
+    if not pairs:
+        return []
+    names = {r["id"]: r["name"] for r in bundle["runs"]}
+    out = ["## Code differences", ""]
+    for pair in pairs:
+        files = pair["files"]
+        out += [f"### {names[pair['a']]} → {names[pair['b']]}", ""]
+        if not files:
+            out += ["Same code.", ""]
+            continue
+        fence = "````" if "```" in pair["patch"] else "```"
+        out += [fence + "diff", pair["patch"].rstrip("\n"), fence, ""]
+        if pair["truncated"]:
+            out += ["(diff cut short; see `gitexp diff --code`)", ""]
+    return out
+
+
+def _environment_section(bundle: dict[str, Any]) -> list[str]:
+    env = bundle.get("environment") or {}
+    machines = {m["id"]: m for m in env.get("machines", [])}
+    runs = bundle["runs"]
+    headers = [""] + [_cell(r["name"]) for r in runs]
+    fields = [("machine", "machine"), ("os", "OS"), ("python", "Python"), ("hostname", "host")]
+    body = [
+        [label, *[_cell(machines.get(r["id"], {}).get(key)) for r in runs]] for key, label in fields
+    ]
+    out = ["## Hardware and software", "", *_table(headers, body), ""]
+    packages = env.get("packages") or []
+    if packages:
+        out += ["Packages that differ:", ""]
+        out += _table(
+            ["package", *headers[1:]],
+            [[_cell(p["name"]), *[_cell(v) for v in p["versions"]]] for p in packages],
+        )
+        out.append("")
+    return out
+
+
+def _notes_section(bundle: dict[str, Any]) -> list[str]:
+    out = ["## Notes and tags", ""]
+    noted = [r for r in bundle["runs"] if r.get("notes") or r.get("tags")]
+    for run in noted:
+        tags = " ".join(f"`{t}`" for t in run.get("tags") or [])
+        out += [f"- **{run['name']}** {tags}".rstrip()]
+        if run.get("notes"):
+            out += ["  " + str(run["notes"]).replace("\n", "\n  ")]
+    if not noted:
+        out.append("No notes or tags.")
+    return [*out, ""]

@@ -1,0 +1,231 @@
+"""Metric series for charts: history rows to curves, smoothing, thinning, histogram grids.
+
+Pure Python on purpose: a run's history is at most a few hundred thousand rows, and the
+chart libraries (matplotlib, plotly.js, the text renderer) take plain lists.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitexp.model import values
+
+HISTOGRAM_TYPE = values.HISTOGRAM_TYPE
+X_AXES = ("step", "time", "wall")  # step; seconds since the run started; clock time
+MAX_POINTS = 4000  # per curve in a chart; more is thinned, keeping each bucket's min and max
+MAX_HISTOGRAM_STEPS = 200  # per run and metric in a histogram chart
+HISTOGRAM_GRID = 64  # bins of the common grid histogram charts are drawn on
+
+
+def is_histogram(value: Any) -> bool:
+    """Whether a value read from a history row is a stored ``gitexp.Histogram``."""
+    return isinstance(value, dict) and value.get("_type") == HISTOGRAM_TYPE
+
+
+@dataclass
+class Series:
+    """One metric of one run: parallel lists; ``value`` None where NaN or infinite."""
+
+    step: list[int] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    value: list[float | None] = field(default_factory=list)
+
+    def x(self, axis: str) -> list[float]:
+        if axis == "time":
+            return self.time
+        if axis == "wall":
+            return self.wall
+        return [float(s) for s in self.step]
+
+    def as_json(self) -> dict[str, list[Any]]:
+        return {"step": self.step, "time": self.time, "wall": self.wall, "value": self.value}
+
+
+@dataclass
+class RunHistograms:
+    """One histogram metric of one run: the logged steps and their (edges, counts)."""
+
+    steps: list[int] = field(default_factory=list)
+    edges: list[list[float]] = field(default_factory=list)
+    counts: list[list[float]] = field(default_factory=list)
+
+
+def _finite(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def split_history(
+    rows: Iterable[dict[str, Any]],
+) -> tuple[dict[str, Series], dict[str, RunHistograms]]:
+    """Numeric series and histogram series of a run's rows (strings and lists are skipped)."""
+    scalars: dict[str, Series] = {}
+    histograms: dict[str, RunHistograms] = {}
+    first_time: float | None = None
+    for row in rows:
+        step = row.get("_step")
+        if not isinstance(step, int):
+            continue
+        stamp: Any = row.get("_time")
+        wall = float(stamp) if values.is_number(stamp) else 0.0
+        elapsed: Any = row.get("_runtime")
+        if values.is_number(elapsed):
+            runtime = float(elapsed)
+        else:  # rows written by other tools: time since the first row
+            first_time = wall if first_time is None else first_time
+            runtime = wall - first_time
+        for key, value in row.items():
+            if key.startswith("_"):
+                continue
+            if values.is_number(value):
+                series = scalars.get(key)
+                if series is None:
+                    series = scalars[key] = Series()
+                series.step.append(step)
+                series.time.append(runtime)
+                series.wall.append(wall)
+                series.value.append(_finite(value))
+            elif is_histogram(value):
+                edges, counts = value.get("bins"), value.get("counts")
+                if isinstance(edges, list) and isinstance(counts, list) and counts:
+                    hist = histograms.get(key)
+                    if hist is None:
+                        hist = histograms[key] = RunHistograms()
+                    hist.steps.append(step)
+                    hist.edges.append([float(e) for e in edges])
+                    hist.counts.append([float(c) for c in counts])
+    return scalars, histograms
+
+
+def match_metrics(patterns: list[str], available: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Metric names matching ``patterns`` (exact names or globs), and the unmatched patterns."""
+    names = list(dict.fromkeys(available))
+    found: list[str] = []
+    missing: list[str] = []
+    for pattern in patterns:
+        hits = [n for n in names if n == pattern or fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            missing.append(pattern)
+        found.extend(h for h in hits if h not in found)
+    return found, missing
+
+
+def smooth(values_: list[float | None], weight: float) -> list[float | None]:
+    """Exponential moving average with bias correction (as TensorBoard and wandb draw it).
+
+    ``weight`` 0 returns the values unchanged; 0.99 is very smooth.  Gaps stay gaps.
+    """
+    if weight <= 0:
+        return list(values_)
+    out: list[float | None] = []
+    average = 0.0
+    count = 0
+    for value in values_:
+        if value is None:
+            out.append(None)
+            continue
+        count += 1
+        average = average * weight + (1 - weight) * value
+        out.append(average / (1 - weight**count))
+    return out
+
+
+def thin(series: Series, max_points: int = MAX_POINTS) -> Series:
+    """At most about ``max_points`` points, keeping every bucket's lowest and highest value.
+
+    Plain striding would hide the spikes a user looks for; min/max buckets keep them.
+    """
+    n = len(series.step)
+    if n <= max_points:
+        return series
+    buckets = max(1, max_points // 2)
+    size = n / buckets
+    keep: list[int] = []
+    for b in range(buckets):
+        lo, hi = int(b * size), min(n, int((b + 1) * size))
+        idx = [i for i in range(lo, hi) if series.value[i] is not None]
+        if not idx:
+            keep.append(lo)
+            continue
+        low = min(idx, key=lambda i: series.value[i] or 0.0)
+        high = max(idx, key=lambda i: series.value[i] or 0.0)
+        keep.extend(sorted({low, high}))
+    if keep[-1] != n - 1:
+        keep.append(n - 1)
+    return Series(
+        [series.step[i] for i in keep],
+        [series.time[i] for i in keep],
+        [series.wall[i] for i in keep],
+        [series.value[i] for i in keep],
+    )
+
+
+def histogram_range(hists: Iterable[RunHistograms]) -> tuple[float, float] | None:
+    """The smallest and largest edge over all logged histograms (one scale for all runs)."""
+    low, high = math.inf, -math.inf
+    for hist in hists:
+        for edges in hist.edges:
+            if edges:
+                low, high = min(low, edges[0]), max(high, edges[-1])
+    if not math.isfinite(low) or not math.isfinite(high):
+        return None
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    return low, high
+
+
+def regrid(
+    hist: RunHistograms, low: float, high: float, bins: int = HISTOGRAM_GRID
+) -> tuple[list[int], list[list[float]]]:
+    """Each logged histogram redistributed onto ``bins`` equal bins over [low, high].
+
+    Returns (steps, grid) with ``grid[bin][step index]``, the layout heatmaps take.  A
+    source bin's count is shared among the grid bins it overlaps, in proportion to the
+    overlap (assigning whole bins would paint stripes where the widths differ); at most
+    ``MAX_HISTOGRAM_STEPS`` steps are kept, evenly spaced, the last always.
+    """
+    indices = list(range(len(hist.steps)))
+    if len(indices) > MAX_HISTOGRAM_STEPS:
+        stride = len(indices) / MAX_HISTOGRAM_STEPS
+        indices = sorted({int(i * stride) for i in range(MAX_HISTOGRAM_STEPS)} | {indices[-1]})
+    width = (high - low) / bins
+    grid = [[0.0] * len(indices) for _ in range(bins)]
+    for column, i in enumerate(indices):
+        edges, counts = hist.edges[i], hist.counts[i]
+        for j, count in enumerate(counts[: len(edges) - 1]):
+            if count:
+                _spread(grid, column, edges[j], edges[j + 1], count, low, width, bins)
+    return [hist.steps[i] for i in indices], grid
+
+
+def _spread(
+    grid: list[list[float]],
+    column: int,
+    start: float,
+    end: float,
+    count: float,
+    low: float,
+    width: float,
+    bins: int,
+) -> None:
+    first = min(bins - 1, max(0, int((start - low) / width)))
+    last = min(bins - 1, max(0, int((end - low) / width)))
+    span = end - start
+    if span <= 0 or first == last:
+        grid[first][column] += count
+        return
+    for target in range(first, last + 1):
+        lo = max(start, low + target * width)
+        hi = min(end, low + (target + 1) * width)
+        if hi > lo:
+            grid[target][column] += count * (hi - lo) / span
+
+
+def grid_centres(low: float, high: float, bins: int = HISTOGRAM_GRID) -> list[float]:
+    width = (high - low) / bins
+    return [low + (i + 0.5) * width for i in range(bins)]

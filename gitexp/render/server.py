@@ -1,0 +1,156 @@
+"""The ``gitexp ui`` server: the dashboard page and the JSON it draws, on 127.0.0.1 only.
+
+Routes: ``/`` (the page), ``/assets/plotly.min.js``, ``/api/runs?where=EXPR`` (every run's
+listing row) and ``/api/bundle?runs=ID,ID`` (what the report holds, for those runs).  A
+finished run's data is cached by commit id (commits never change); a running run's
+history is re-read from its live folder on each request, so its curves grow while it
+trains.  Requests whose Host header is not this server's are refused, so a web page in
+the same browser cannot reach the runs through DNS rebinding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from gitexp.errors import GitexpError
+from gitexp.git.repo import GitRepo
+from gitexp.read.listing import RunEntry, list_runs
+from gitexp.read.selection import DEFAULT_CHART_RUNS, select
+from gitexp.record.recorder import recover_stale_runs
+from gitexp.render import bundle as bundlemod
+from gitexp.render import htmlpage
+
+HOST = "127.0.0.1"
+MAX_CACHED_RUNS = 200
+
+
+class DashboardServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, repo_root: str, port: int) -> None:
+        super().__init__((HOST, port), _Handler)
+        self.repo_root = repo_root
+        self.repository = os.path.basename(repo_root.rstrip(os.sep))
+        self.lock = threading.Lock()  # one request reads the repository at a time
+        self.cache: dict[tuple[str, bytes], bundlemod.RunData] = {}
+        self._plotly: bytes | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/"
+
+    def plotly(self) -> bytes:
+        if self._plotly is None:
+            self._plotly = htmlpage.plotly_js().encode("utf-8")
+        return self._plotly
+
+    # -- the API -------------------------------------------------------------------------
+
+    def runs_json(self, where: str | None) -> dict[str, Any]:
+        with self.lock, GitRepo.discover(self.repo_root) as repo:
+            recover_stale_runs(repo)
+            every = list_runs(repo)
+            chosen = select(repo, every, where) if where else every
+        return {
+            "repository": self.repository,
+            "total": len(every),
+            "default_count": DEFAULT_CHART_RUNS,
+            "runs": [
+                {
+                    "id": e.id,
+                    "commit": e.commit.decode(),
+                    "name": e.name,
+                    "status": e.status,
+                    "start": e.row.get("start"),
+                    "end": e.row.get("end"),
+                    "tags": e.row.get("tags") or [],
+                }
+                for e in chosen
+            ],
+        }
+
+    def bundle_json(self, ids: list[str]) -> dict[str, Any]:
+        with self.lock, GitRepo.discover(self.repo_root) as repo:
+            by_id = {entry.id: entry for entry in list_runs(repo)}
+            runs = [self._data(repo, by_id[run_id]) for run_id in ids if run_id in by_id]
+            data = bundlemod.build(repo, runs, title="gitexp ui")
+        # A run deleted since the page listed it is reported, so the page drops it.
+        data["missing"] = [run_id for run_id in ids if run_id not in by_id]
+        return data
+
+    def _data(self, repo: GitRepo, entry: RunEntry) -> bundlemod.RunData:
+        key = (entry.id, entry.commit)
+        cached = self.cache.get(key)
+        if cached is not None and not cached.live:
+            return cached
+        data = bundlemod.load_data(repo, entry)
+        if len(self.cache) >= MAX_CACHED_RUNS:
+            self.cache.clear()
+        self.cache[key] = data
+        return data
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DashboardServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a polling page would fill the terminal; errors are answered, not logged
+
+    def do_GET(self) -> None:
+        host = self.headers.get("Host", "")
+        if host not in (f"{HOST}:{self.server.port}", f"localhost:{self.server.port}"):
+            self._json(403, {"error": "this server answers only requests for its own address"})
+            return
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        try:
+            if url.path in ("/", "/index.html"):
+                page = htmlpage.page(htmlpage.DASHBOARD, "gitexp ui", None)
+                self._send(200, "text/html; charset=utf-8", page.encode("utf-8"))
+            elif url.path == "/assets/plotly.min.js":
+                self._send(200, "text/javascript; charset=utf-8", self.server.plotly(), cache=True)
+            elif url.path == "/api/runs":
+                where = (query.get("where") or [""])[0].strip() or None
+                self._json(200, self.server.runs_json(where))
+            elif url.path == "/api/bundle":
+                ids = [i for i in (query.get("runs") or [""])[0].split(",") if i]
+                self._json(200, self.server.bundle_json(ids))
+            else:
+                self._json(404, {"error": f"no such page: {url.path}"})
+        except GitexpError as exc:
+            self._json(400, {"error": str(exc)})
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the page went away (closed or reloaded) before the answer
+        except Exception as exc:  # a bug: say so on the page, show the traceback here
+            import traceback
+
+            traceback.print_exc()
+            self._json(500, {"error": f"internal error in gitexp ui: {exc!r}"})
+
+    def _json(self, status: int, data: dict[str, Any]) -> None:
+        body = json.dumps(data, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        self._send(status, "application/json", body)
+
+    def _send(self, status: int, kind: str, body: bytes, cache: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "max-age=3600" if cache else "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve(repo_root: str, port: int) -> DashboardServer:
+    """A started-up server (call ``serve_forever``); port 0 picks a free port."""
+    return DashboardServer(repo_root, port)

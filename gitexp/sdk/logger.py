@@ -1,0 +1,170 @@
+"""The hot path: ``gitexp.log`` appends a row in memory; a thread writes rows to disk.
+
+``log`` does no I/O and no JSON: for plain int and float values it is a dict store per
+key.  A daemon thread writes the rows to the live ``history.jsonl`` every
+``FLUSH_SECONDS`` (and at ``finish``), so a crash loses at most that much of what was
+logged.  Rows are one per step: several calls at one step merge, and a step never goes
+backwards (a smaller step is dropped with one warning).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from gitexp.model import values
+from gitexp.model.values import RESERVED_KEYS
+
+FLUSH_SECONDS = 0.5  # documented: metrics logged more than 1 s before a crash are kept
+MAX_UNWRITTEN_BYTES = 64 << 20  # rows kept in memory while the disk refuses writes
+
+
+class Logger:
+    """Step-merging row buffer plus its flusher; owned by one run in one process."""
+
+    def __init__(self, history_path: str, start_time: float) -> None:
+        self._path = history_path
+        self._start = start_time
+        self._pending: dict[str, Any] = {}
+        self._rows: deque[dict[str, Any]] = deque()  # append/popleft are atomic
+        self._step = 0
+        self._lock = threading.Lock()  # guards the file, not the hot path
+        self._warned: set[str] = set()
+        self.last_values: dict[str, Any] = {}
+        self._unwritten: list[str] = []
+        self._failed = False
+        self.step_offset = 0
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    def continue_after(self, step: int | None) -> None:
+        """Start after ``step`` (rows already in the live file from an earlier init)."""
+        if step is not None and step >= self._step:
+            self._step = step + 1
+
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
+        if type(data) is not dict and not isinstance(data, Mapping):
+            raise TypeError(
+                f"gitexp.log() takes a dict of metrics, got {type(data).__name__}: "
+                "use gitexp.log({'loss': value})"
+            )
+        if step is not None:
+            if not self._move_to_step(step):
+                return
+            if commit is None:
+                commit = False  # wandb: with an explicit step, rows merge until the step moves
+        pending = self._pending
+        for key, value in data.items():
+            kind = type(value)
+            if (kind is float or kind is int) and type(key) is str and key not in RESERVED_KEYS:
+                pending[key] = value
+            else:
+                self._store_slow(pending, key, value)
+        if commit is None or commit:
+            self._commit_row()
+
+    def _move_to_step(self, step: Any) -> bool:
+        """Make ``step`` current; False when it lies in the past."""
+        if isinstance(step, bool) or not isinstance(step, int):
+            try:
+                step = values.normalize(step)
+            except values.UnsupportedValue:
+                step = None
+            if not isinstance(step, int) or isinstance(step, bool):
+                raise TypeError(f"step must be an int, got {step!r}")
+        if step < self._step:
+            self._warn_once(
+                "_step_back",
+                f"gitexp: step {step} is before the current step {self._step}; "
+                "steps never go backwards, so this data was dropped",
+            )
+            return False
+        if step > self._step:
+            if self._pending:
+                self._commit_row()
+            self._step = step
+        return True
+
+    def _store_slow(self, pending: dict[str, Any], key: Any, value: Any) -> None:
+        if not isinstance(key, str):
+            key = str(key)
+        if key in RESERVED_KEYS:
+            self._warn_once(key, f"gitexp: '{key}' is reserved by gitexp; that value was dropped")
+            return
+        if isinstance(value, Mapping):
+            for sub_key, sub_value in values.flatten({key: value}).items():
+                self._store_slow(pending, sub_key, sub_value)
+            return
+        to_json = getattr(value, "to_gitexp_json", None)
+        if to_json is not None:  # gitexp.Histogram and friends
+            pending[key] = to_json()
+            return
+        try:
+            pending[key] = values.normalize(value)
+        except values.UnsupportedValue:
+            self._warn_once(
+                key,
+                f"gitexp: cannot store a {type(value).__name__} for '{key}' yet; "
+                "it was dropped (log numbers, strings or lists)",
+            )
+
+    def _commit_row(self) -> None:
+        row = self._pending
+        self._pending = {}
+        row["_step"] = self._step
+        row["_time"] = time.time()
+        self._rows.append(row)
+        self._step += 1
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, stacklevel=4)
+
+    def flush(self, final: bool = False) -> None:
+        """Append the finished rows (and, when ``final``, the open one) to the live file.
+
+        When the write fails (a full disk), the encoded rows are kept and written first
+        by the next flush, up to ``MAX_UNWRITTEN_BYTES``; the OSError goes to the caller,
+        which warns.
+        """
+        with self._lock:
+            if final and self._pending:
+                self._commit_row()
+            rows = self._rows
+            lines = []
+            start = self._start
+            while rows:
+                row = rows.popleft()
+                row["_runtime"] = round(row["_time"] - start, 6)
+                lines.append(values.dumps(row))
+                self.last_values.update(row)
+            if lines:
+                self._unwritten.append("\n".join(lines) + "\n")
+            if not self._unwritten:
+                return
+            # After a failed write the file may end in a torn row: start on a fresh line
+            # (readers skip the torn and the empty line).
+            text = ("\n" if self._failed else "") + "".join(self._unwritten)
+            try:
+                with open(self._path, "a", encoding="utf-8") as handle:
+                    handle.write(text)
+            except OSError:
+                # Keep whole rows only: drop the oldest if the backlog grows too large.
+                while (
+                    len(self._unwritten) > 1
+                    and sum(map(len, self._unwritten)) > MAX_UNWRITTEN_BYTES
+                ):
+                    self._unwritten.pop(0)
+                self._failed = True
+                raise
+            self._unwritten = []
+            self._failed = False

@@ -1,0 +1,354 @@
+"""The ``Run`` object a script gets from ``gitexp.init()`` (wandb-shaped).
+
+Three modes:
+
+* ``script``: the script was started without ``gitexp run``; this process snapshots the
+  workspace at ``init``, records the run (a background thread commits checkpoints) and
+  finalizes it at ``finish``, at interpreter exit, or on an uncaught exception.
+* ``joined``: the script runs under ``gitexp run``; it writes metrics, config and run
+  fields into the wrapper's live folder, and the wrapper records and finalizes.
+* ``disabled``: tracking is off (``mode="disabled"``, a non-zero DDP rank, or tracking
+  could not start); every call works and records nothing.
+
+Tracking failures inside a training process become warnings, never exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, TextIO
+
+from gitexp.model.config import Config
+from gitexp.sdk.logger import FLUSH_SECONDS, Logger
+
+if TYPE_CHECKING:
+    from gitexp.record.live import LiveDir
+
+# Status names as in gitexp.model.record (not imported: it pulls in dataclasses).
+FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
+SLOW_FACTS_WAIT = 10.0  # as gitexp.record.starting.SLOW_FACTS_WAIT
+
+_GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
+
+SCRIPT = "script"
+JOINED = "joined"
+DISABLED = "disabled"
+
+
+class Summary(MutableMapping[str, Any]):
+    """``run.summary``: the last logged value of each key, unless set explicitly."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self.overrides: dict[str, Any] = {}
+
+    def _current(self) -> dict[str, Any]:
+        self._run._flush_rows()
+        merged = {k: v for k, v in self._run._last_values().items() if not k.startswith("_")}
+        merged.update(self.overrides)
+        return merged
+
+    def __getitem__(self, key: str) -> Any:
+        return self._current()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        from gitexp.model import values
+
+        to_json = getattr(value, "to_gitexp_json", None)
+        if to_json is not None:  # a gitexp.Histogram, stored as gitexp.log stores it
+            self.overrides[key] = to_json()
+        else:
+            try:
+                self.overrides[key] = values.normalize(value)
+            except values.UnsupportedValue:
+                self.overrides[key] = str(value)
+        self._run._dirty_summary = True
+
+    def __delitem__(self, key: str) -> None:
+        del self.overrides[key]
+        self._run._dirty_summary = True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __repr__(self) -> str:
+        return f"Summary({self._current()!r})"
+
+
+class _Tee:
+    """Mirror a text stream into the run's output log (script mode only)."""
+
+    def __init__(self, stream: TextIO, log: TextIO) -> None:
+        self._stream = stream
+        self._log = log
+
+    def write(self, text: str) -> int:
+        with contextlib.suppress(OSError, ValueError):  # a full disk must not stop print()
+            self._log.write(text)
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class Run:
+    """One recorded run, as seen from inside the training script."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        name: str,
+        config: Config,
+        mode: str,
+        live: LiveDir | None = None,
+        recorder: Any = None,
+        start: float | None = None,
+    ) -> None:
+        self.id = run_id
+        self.name = name
+        self.config = config
+        self.mode = mode
+        self.summary = Summary(self)
+        self._live = live
+        self._recorder = recorder
+        self._start = start or time.time()
+        self._owner_pid = os.getpid()
+        self._forked = False
+        self._finished = False
+        self._dirty_config = True
+        self._dirty_summary = False
+        self._exit_status: tuple[str, int] | None = None
+        self._warned_failure = False
+        self._logger: Logger | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tees: list[tuple[str, TextIO]] = []
+        self._output: TextIO | None = None
+        self._script: dict[str, Any] = {}
+        self._helpers: list[threading.Thread] = []
+        self._system: Any = None  # the system-metrics sampler of a directly run script
+        self.resumed = False  # True when this run continues an earlier one (resume=)
+        if live is not None:
+            self._logger = Logger(live.file("history.jsonl"), self._start)
+            config._on_change = self._config_changed
+
+    # -- the wandb-shaped surface -----------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        return self._logger.step if self._logger else 0
+
+    @property
+    def disabled(self) -> bool:
+        return self.mode == DISABLED
+
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
+        """Record metrics for a step; see ``gitexp.log``."""
+        logger = self._logger
+        if logger is None or self._forked or self._finished:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"gitexp.log() takes a dict of metrics, got {type(data).__name__}")
+            return
+        logger.log(data, step, commit)
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        """End the run: flush everything and (in script mode) write the final commit."""
+        if self._finished or self._forked or os.getpid() != self._owner_pid:
+            return
+        self._finished = True
+        self._stop.set()
+        if self._system is not None:
+            self._system.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        self._flush_live(final=True)
+        self._restore_streams()
+        for helper in self._helpers:  # the GPU query and package list belong in the run
+            helper.join(timeout=SLOW_FACTS_WAIT)
+        if self._recorder is not None:
+            status, code = self._exit_status or (
+                (FINISHED, 0) if not exit_code else (FAILED, exit_code)
+            )
+            if exit_code is not None and self._exit_status is None:
+                code = exit_code
+            try:
+                self._recorder.finalize(status, code)
+                if not quiet:
+                    print(
+                        f"gitexp: run {self.name} ({self.id[:7]}) {status}: "
+                        f"refs/gitexp/runs/{self.id}",
+                        file=sys.stderr,
+                    )
+            except Exception as exc:
+                self._warn_failure(f"could not finalize the run: {exc}")
+            finally:
+                self._recorder.repo.close()
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        *,
+        goal: str | None = None,
+        summary: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Declare how a metric is judged: ``goal="minimize"`` or ``"maximize"``.
+
+        Stored in ``run.json`` under ``extra.metric_definitions``; ``gitexp compare``
+        marks the best value by it.  ``name`` may be a glob (``"val/*"``).  wandb's other
+        arguments (``step_metric``, ``summary``, ...) are kept as given.
+        """
+        if goal is not None and str(goal).lower() not in _GOALS:
+            raise ValueError(f"goal must be 'minimize' or 'maximize', got {goal!r}")
+        definition: dict[str, Any] = {"goal": _GOALS[str(goal).lower()] if goal else None}
+        if step_metric is not None:
+            definition["step_metric"] = str(step_metric)
+        if summary is not None:
+            definition["summary"] = str(summary)
+        definition.update({k: v for k, v in kwargs.items() if isinstance(v, (str, bool))})
+        # Under "extra", the one part of script.json the wrapper merges into run.json.
+        defs = self._script.setdefault("extra", {}).setdefault("metric_definitions", {})
+        defs[str(name)] = definition
+        self._write_script_json()
+
+    def log_artifact(
+        self,
+        artifact_or_path: str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Keep a file or folder the script wrote as an artifact of the run.
+
+        Its content when the run ends goes into the DVC cache (the repository needs a DVC
+        project), a pointer into the run; ``gitexp push`` uploads it and ``gitexp
+        restore`` brings it back (docs/sharing.md).  wandb's other arguments are ignored.
+        """
+        if self._live is None or self._forked or self._finished:
+            return
+        path = os.path.abspath(os.fspath(artifact_or_path))
+        if not os.path.exists(path):
+            warnings.warn(
+                f"gitexp: log_artifact: {path} does not exist yet; it is recorded if it "
+                "exists when the run ends",
+                stacklevel=2,
+            )
+        from gitexp.model import values
+        from gitexp.record.live import ARTIFACT_REQUESTS
+
+        # One request per line, read by the recorder (artifacts/record.py).
+        line = values.dumps({"path": path, "kind": "logged", "name": name, "type": type})
+        try:
+            with open(self._live.file(ARTIFACT_REQUESTS), "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as exc:
+            self._warn_failure(f"could not record artifact {path}: {exc}")
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+        if exc_type is not None and self._exit_status is None:
+            interrupted = issubclass(exc_type, KeyboardInterrupt)
+            self._exit_status = (INTERRUPTED, 130) if interrupted else (FAILED, 1)
+        self.finish()
+
+    def __repr__(self) -> str:
+        return f"<gitexp.Run {self.name} ({self.id}) {self.mode}>"
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _config_changed(self) -> None:
+        self._dirty_config = True
+
+    def _last_values(self) -> dict[str, Any]:
+        return self._logger.last_values if self._logger else {}
+
+    def _flush_rows(self) -> None:
+        if self._logger is not None and not self._forked:
+            try:
+                self._logger.flush()
+            except OSError as exc:
+                self._warn_failure(f"could not write metrics: {exc}")
+
+    def _flush_live(self, final: bool = False) -> None:
+        """Write buffered rows, config and summary to the live folder."""
+        if self._live is None or self._forked:
+            return
+        try:
+            if self._logger is not None:
+                self._logger.flush(final=final)
+            if self._dirty_config:
+                self._dirty_config = False
+                self._live.write_json("config.json", self.config.as_dict())
+            if self._dirty_summary:
+                self._dirty_summary = False
+                self._live.write_json("summary.json", self.summary.overrides)
+            if self._output is not None:
+                self._output.flush()
+        except OSError as exc:
+            self._warn_failure(f"could not write to {self._live.path}: {exc}")
+
+    def _background(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            self._flush_live()
+            if self._recorder is not None:
+                try:
+                    self._recorder.checkpoint()
+                except Exception as exc:
+                    self._warn_failure(f"could not write a checkpoint: {exc}")
+
+    def _start_background(self) -> None:
+        self._thread = threading.Thread(target=self._background, name="gitexp-flush", daemon=True)
+        self._thread.start()
+
+    def _capture_output(self) -> None:
+        if self._live is None:
+            return
+        self._output = open(  # noqa: SIM115 - closed in _restore_streams
+            self._live.file("output.log"), "a", encoding="utf-8", errors="replace"
+        )
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            self._tees.append((name, stream))
+            setattr(sys, name, _Tee(stream, self._output))
+
+    def _restore_streams(self) -> None:
+        for name, stream in self._tees:
+            setattr(sys, name, stream)
+        self._tees = []
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+    def _write_script_json(self) -> None:
+        if self._live is None or self._forked:
+            return
+        try:
+            if self._recorder is not None:
+                self._recorder.info.extra.update(self._script.get("extra") or {})
+            else:
+                self._live.write_json("script.json", self._script)
+        except OSError as exc:
+            self._warn_failure(f"could not write run fields: {exc}")
+
+    def _warn_failure(self, message: str) -> None:
+        if not self._warned_failure:
+            self._warned_failure = True
+            warnings.warn(f"gitexp: {message} (training goes on)", stacklevel=3)

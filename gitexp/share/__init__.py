@@ -1,0 +1,1 @@
+"""Sharing runs through git remotes: push, pull, and the hooks that let plain git carry runs."""

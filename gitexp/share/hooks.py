@@ -1,0 +1,140 @@
+"""``gitexp install`` / ``uninstall``: plain ``git push`` and ``git fetch`` move runs too.
+
+What install changes, and uninstall takes back exactly:
+
+* for each chosen remote, one more fetch refspec,
+  ``+refs/gitexp/runs/*:refs/remotes/<remote>/gitexp/runs/*``: ``git fetch`` mirrors
+  the remote's runs in its remote-tracking namespace (so ``--prune`` can never delete a
+  local run).  No ``remote.<name>.push`` refspec: it would replace ``push.default`` for
+  branches (``git push`` would stop pushing the current branch to its upstream);
+* two hooks from the templates in ``hooks/``: ``pre-push`` uploads the artifacts of runs
+  being pushed before their refs arrive (as git-lfs does) and, on a plain ``git push`` to
+  a remote set up here, pushes the runs as well; ``reference-transaction`` creates or
+  fast-forwards local runs after a fetch updated their mirrors.
+
+A hook that is not gitexp's is never overwritten: it is moved aside to
+``<hook>.gitexp-previous`` (same bytes, same mode) and gitexp's hook runs it first with
+the same arguments and input.  gitexp's own hooks carry the line ``# gitexp-hook:``, so
+install recognises and upgrades an older one, and a second install changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+
+from gitexp.errors import RepositoryStateError
+from gitexp.git import binary as gitbin
+from gitexp.share.remotes import fetch_refspec
+
+HOOKS = ("pre-push", "reference-transaction")
+MARKER = "# gitexp-hook:"
+PREVIOUS_SUFFIX = ".gitexp-previous"
+
+
+@dataclass
+class SetupReport:
+    hooks_dir: str
+    hooks: list[tuple[str, str]] = field(default_factory=list)  # (hook, what happened)
+    remotes: list[tuple[str, str]] = field(default_factory=list)  # (remote, what happened)
+
+
+def template(name: str, python: str | None = None) -> str:
+    """A hook's text, pointing at the Python that runs gitexp."""
+    text = (resources.files("gitexp.hooks_templates") / name).read_text(encoding="utf-8")
+    quoted = (python or sys.executable).replace("'", "'\"'\"'")
+    return text.replace("@GITEXP_PYTHON@", quoted)
+
+
+def is_gitexp_hook(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return MARKER.encode() in head
+
+
+def _write_hook(path: str, text: str) -> None:
+    tmp = f"{path}.gitexp-{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+def install(root: str, remotes: list[str]) -> SetupReport:
+    """Install the hooks and the fetch refspecs of ``remotes`` (idempotent)."""
+    known = gitbin.remotes(root)
+    for remote in remotes:
+        if remote not in known:
+            raise RepositoryStateError(
+                f"there is no git remote named {remote!r}",
+                "See them with `git remote -v`; add one with `git remote add NAME URL`.",
+            )
+    report = SetupReport(gitbin.hooks_dir(root))
+    os.makedirs(report.hooks_dir, exist_ok=True)
+    for name in HOOKS:
+        path = os.path.join(report.hooks_dir, name)
+        previous = path + PREVIOUS_SUFFIX
+        text = template(name)
+        if not os.path.lexists(path):
+            _write_hook(path, text)
+            report.hooks.append((name, "installed"))
+        elif is_gitexp_hook(path) and not os.path.islink(path):
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                same = handle.read() == text
+            if not same:
+                _write_hook(path, text)
+            report.hooks.append((name, "already installed" if same else "upgraded"))
+        elif os.path.lexists(previous):
+            raise RepositoryStateError(
+                f"both {path} and {previous} exist, and the first is not gitexp's",
+                "gitexp keeps one hook of yours aside; merge the two by hand, then install.",
+            )
+        else:
+            os.rename(path, previous)  # the same file: bytes, mode and times kept
+            _write_hook(path, text)
+            report.hooks.append((name, f"installed; yours moved to {os.path.basename(previous)}"))
+    for remote in remotes:
+        refspec = fetch_refspec(remote)
+        key = f"remote.{remote}.fetch"
+        if refspec in gitbin.config_get_all(root, key):
+            report.remotes.append((remote, "already fetches runs"))
+        else:
+            gitbin.config_add(root, key, refspec)
+            report.remotes.append((remote, f"fetch += {refspec}"))
+    return report
+
+
+def uninstall(root: str) -> SetupReport:
+    """Remove gitexp's hooks (putting back the ones they replaced) and fetch refspecs."""
+    report = SetupReport(gitbin.hooks_dir(root))
+    for name in HOOKS:
+        path = os.path.join(report.hooks_dir, name)
+        previous = path + PREVIOUS_SUFFIX
+        ours = os.path.lexists(path) and is_gitexp_hook(path) and not os.path.islink(path)
+        if os.path.lexists(path) and not ours:
+            report.hooks.append((name, "not gitexp's: left alone"))
+            continue
+        if ours:
+            os.unlink(path)
+        if os.path.lexists(previous):
+            os.rename(previous, path)
+            report.hooks.append((name, "removed; yours put back"))
+        else:
+            report.hooks.append((name, "removed" if ours else "not installed"))
+    for remote in gitbin.remotes(root):
+        refspec = fetch_refspec(remote)
+        key = f"remote.{remote}.fetch"
+        if refspec in gitbin.config_get_all(root, key):
+            gitbin.config_unset(root, key, refspec)
+            report.remotes.append((remote, f"fetch -= {refspec}"))
+    return report
+
+
+def installed_for(root: str, remote: str) -> bool:
+    """Whether ``gitexp install`` set ``remote`` up (plain pushes to it push runs)."""
+    return fetch_refspec(remote) in gitbin.config_get_all(root, f"remote.{remote}.fetch")

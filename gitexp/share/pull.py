@@ -1,0 +1,161 @@
+"""``gitexp pull``: runs through ``git fetch`` into the remote-tracking namespace, local runs
+fast-forwarded from there (never overwritten, never deleted), then their artifacts from
+the DVC remote into the cache.
+
+A named remote's runs are mirrored under ``refs/remotes/<remote>/gitexp/runs/``; a URL
+has no such namespace, so its runs land under a temporary one that is removed again.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+
+from gitexp.artifacts import dvc as store_mod
+from gitexp.artifacts.pointers import run_artifacts
+from gitexp.errors import GitexpError, TransferError
+from gitexp.git import binary as gitbin
+from gitexp.git.repo import GitRepo, ObjectId
+from gitexp.model.record import REF_PREFIX
+from gitexp.read.resolve import resolve
+from gitexp.share.remotes import (
+    AHEAD,
+    DIVERGED,
+    FAILED,
+    NEW,
+    RUNS_REFSPEC_SOURCE,
+    UPDATED,
+    RunReport,
+    SyncReport,
+    entries_for,
+    fast_forward,
+    is_named_remote,
+    run_name,
+    run_objects,
+    tracking_prefix,
+)
+
+Say = Callable[[str], None]
+
+
+def fetch_mirror(root: str, remote: str) -> bytes:
+    """Fetch the remote's run refs into their mirror namespace; returns the namespace."""
+    named = is_named_remote(root, remote)
+    if named:
+        prefix = tracking_prefix(remote)
+    else:
+        prefix = f"refs/gitexp/incoming/{os.getpid()}-{secrets.token_hex(4)}/".encode()
+    refspec = f"+{RUNS_REFSPEC_SOURCE}:{prefix.decode()}*"
+    code = gitbin.fetch(root, remote, [refspec], prune=named)
+    if code:
+        raise TransferError(
+            f"git fetch from {remote} failed (exit {code}; see git's message above)",
+            "Check the remote's address and your access: `git fetch REMOTE` must work.",
+        )
+    return prefix
+
+
+def drop_mirror(repo: GitRepo, prefix: bytes) -> None:
+    if prefix.startswith(b"refs/gitexp/incoming/"):
+        for name in repo.list_refs(prefix):
+            repo.remove_ref(prefix + name)
+
+
+def pull_runs(
+    root: str,
+    remote: str,
+    refs: list[str] | None = None,
+    dvc_remote: str | None = None,
+    artifacts: bool = True,
+    say: Say | None = None,
+) -> SyncReport:
+    """Fetch the remote's runs (or the ``refs`` among them) and their artifacts."""
+    prefix = fetch_mirror(root, remote)
+    report = SyncReport(remote)
+    with GitRepo.discover(root) as repo:  # opened after the fetch: it sees the new packs
+        try:
+            mirrored = {name.decode(): sha for name, sha in repo.list_refs(prefix).items()}
+            selected = mirrored
+            if refs:
+                entries = entries_for(repo, mirrored)
+                chosen = [resolve(text, entries) for text in refs]
+                selected = {entry.id: entry.commit for entry in chosen}
+            for run_id, sha in sorted(selected.items()):
+                report.runs.append(_update(repo, run_id, sha))
+            if artifacts:
+                wanted = {
+                    item.id: repo.read_ref(REF_PREFIX + item.id.encode())
+                    for item in report.runs
+                    if item.action in (NEW, UPDATED) or refs
+                }
+                _fetch_artifacts(
+                    repo,
+                    {k: v for k, v in wanted.items() if v is not None},
+                    dvc_remote,
+                    report,
+                    say,
+                )
+        finally:
+            drop_mirror(repo, prefix)
+    return report
+
+
+def _update(repo: GitRepo, run_id: str, sha: ObjectId) -> RunReport:
+    action = fast_forward(repo, run_id, sha)
+    item = RunReport(run_id, run_name(repo, sha), action, sha.decode())
+    if action == DIVERGED:
+        local = repo.read_ref(REF_PREFIX + run_id.encode())
+        item.commit = local.decode() if local else None
+        item.error = (
+            f"kept this clone's history ({item.commit and item.commit[:12]}); the remote's is "
+            f"{sha.decode()[:12]} (see docs/sharing.md#diverged-runs)"
+        )
+    elif action == AHEAD:
+        item.error = "this clone has newer commits of this run: `gitexp push` sends them"
+    return item
+
+
+def _fetch_artifacts(
+    repo: GitRepo,
+    runs: dict[str, ObjectId],
+    dvc_remote: str | None,
+    report: SyncReport,
+    say: Say | None,
+) -> None:
+    needs = {run_id: run_artifacts(repo, sha) for run_id, sha in runs.items()}
+    needs = {run_id: items for run_id, items in needs.items() if items}
+    if not needs:
+        return
+    by_id = {item.id: item for item in report.runs}
+
+    def fail(run_ids: list[str], message: str) -> None:
+        for run_id in run_ids:
+            by_id[run_id].action = FAILED
+            by_id[run_id].error = f"run fetched, its artifacts not: {message}"
+
+    if not store_mod.has_project(repo.root):
+        fail(list(needs), store_mod.no_project_error(repo.root).message)
+        return
+    try:
+        with store_mod.ArtifactStore(repo.root) as store:
+            name = store.remote_name(dvc_remote)
+            report.dvc_remote = f"{name} ({store.remote_url(name)})"
+            digests = {item.digest for items in needs.values() for item in items}
+            per_run = run_objects(needs, store.objects(digests, name))
+            every = set().union(*per_run.values())
+            absent = every - store.in_cache(every)
+            if say and absent:
+                say(f"fetching {len(absent)} artifact object(s) from DVC remote {name}")
+            outcome = store.fetch(absent, name)
+    except GitexpError as exc:
+        fail(list(needs), f"{exc.message} {exc.hint or ''}".strip())
+        return
+    report.messages.extend(outcome.messages)
+    bad = outcome.failed | outcome.missing
+    for run_id, oids in per_run.items():
+        by_id[run_id].artifacts = len(oids & outcome.moved)
+        lost = oids & bad
+        if lost:
+            why = "not on the DVC remote" if lost & outcome.missing else "download failed"
+            fail([run_id], f"{len(lost)} of {len(oids)} object(s) {why}")

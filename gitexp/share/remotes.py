@@ -1,0 +1,299 @@
+"""What push and pull share: which remote, the remote-tracking refs, fast-forwards, reports.
+
+A remote's runs are mirrored under ``refs/remotes/<remote>/gitexp/runs/<id>`` (git's
+remote-tracking namespace), never straight into ``refs/gitexp/runs/``: a fetch with
+``--prune`` may then delete mirrors of runs the remote no longer has, but never a local
+run.  Local runs only move forward from a mirror: a run that is new here is created, a
+run the remote extended is fast-forwarded, and a run whose histories differ on the two
+sides is reported and left alone (``diverged``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gitexp.artifacts.pointers import ARTIFACTS_FILE, Artifact, parse_artifacts_json
+from gitexp.errors import RepositoryStateError
+from gitexp.git import binary as gitbin
+from gitexp.git.repo import GitRepo, ObjectId
+from gitexp.model.ids import short_id
+from gitexp.model.record import META_DIR, REF_PREFIX, parse_row
+from gitexp.model.slotted import Slotted
+from gitexp.read.listing import RunEntry
+
+RUNS_REFSPEC_SOURCE = "refs/gitexp/runs/*"
+
+# Outcomes of one run in a push or pull.  The first ones are failures (non-zero exit).
+FAILED = "failed"
+DIVERGED = "diverged"
+NEW = "new"
+UPDATED = "updated"
+UP_TO_DATE = "up to date"
+AHEAD = "ahead"  # pull: this clone has commits of the run the remote lacks
+BEHIND = "behind"  # push: the remote has newer commits of the run (gitexp pull takes them)
+FAILURES = (FAILED, DIVERGED)
+
+
+def tracking_prefix(remote: str) -> bytes:
+    return f"refs/remotes/{remote}/gitexp/runs/".encode()
+
+
+def fetch_refspec(remote: str) -> str:
+    """The fetch refspec mirroring a remote's runs (``gitexp install`` configures it)."""
+    return f"+{RUNS_REFSPEC_SOURCE}:refs/remotes/{remote}/gitexp/runs/*"
+
+
+def is_named_remote(root: str, remote: str) -> bool:
+    if remote.startswith("/") or ":" in remote or "\\" in remote:
+        return False  # a path or URL: no remote's name can start with "/" or hold ":" or "\\"
+    return remote in gitbin.remotes(root)
+
+
+def default_remote(root: str, for_push: bool) -> str:
+    """The remote ``git push`` (or ``git fetch``) would use with no remote named.
+
+    Push: ``branch.<current>.pushRemote``, ``remote.pushDefault``, ``branch.<current>.remote``,
+    then ``origin``; fetch: ``branch.<current>.remote``, then ``origin``.
+    """
+    branch = gitbin.run(root, ["symbolic-ref", "--quiet", "--short", "HEAD"]).stdout.strip()
+    keys = []
+    if for_push and branch:
+        keys.append(f"branch.{branch}.pushRemote")
+    if for_push:
+        keys.append("remote.pushDefault")
+    if branch:
+        keys.append(f"branch.{branch}.remote")
+    for key in keys:
+        value = gitbin.config_get(root, key)
+        if value and value != ".":
+            return value
+    names = gitbin.remotes(root)
+    if "origin" in names:
+        return "origin"
+    raise RepositoryStateError(
+        "no remote to " + ("push to" if for_push else "fetch from") + " (git would use "
+        "`origin`, and there is none)",
+        "Name one (`gitexp push REMOTE`), or add one: `git remote add origin URL`.",
+    )
+
+
+class RunReport(Slotted):
+    """What happened to one run."""
+
+    _fields = ("id", "name", "action", "commit", "artifacts", "error")
+    __slots__ = _fields
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        action: str,
+        commit: str | None = None,
+        artifacts: int = 0,  # artifact objects moved
+        error: str | None = None,
+    ) -> None:
+        self.id, self.name, self.action, self.commit = id, name, action, commit
+        self.artifacts, self.error = artifacts, error
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "action": self.action,
+            "commit": self.commit,
+            "artifact_objects": self.artifacts,
+            "error": self.error,
+        }
+
+
+class SyncReport(Slotted):
+    """A push's or pull's result, run by run."""
+
+    _fields = ("remote", "dvc_remote", "runs", "messages")
+    __slots__ = _fields
+
+    def __init__(self, remote: str, dvc_remote: str | None = None) -> None:
+        self.remote, self.dvc_remote = remote, dvc_remote
+        self.runs: list[RunReport] = []
+        self.messages: list[str] = []
+
+    @property
+    def failed(self) -> list[RunReport]:
+        return [run for run in self.runs if run.action in FAILURES]
+
+    def count(self, action: str) -> int:
+        return sum(1 for run in self.runs if run.action == action)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "remote": self.remote,
+            "dvc_remote": self.dvc_remote,
+            "runs": [run.as_json() for run in self.runs],
+            "messages": self.messages,
+            "ok": not self.failed,
+        }
+
+
+def run_name(repo: GitRepo, sha: ObjectId) -> str:
+    try:
+        row = parse_row(repo.commit_message(sha))
+    except Exception:
+        return ""
+    return str(row.get("name") or "") if row else ""
+
+
+class RunCommit(Slotted):
+    """What push reads of a run commit: its listing row and its tree."""
+
+    _fields = ("row", "tree")
+    __slots__ = _fields
+
+    def __init__(self, row: dict[str, Any], tree: str | None) -> None:
+        self.row = row  # {} for a commit without one (or not a commit)
+        self.tree = tree
+
+    @property
+    def name(self) -> str:
+        return str(self.row.get("name") or "")
+
+    @property
+    def status(self) -> str | None:
+        status = self.row.get("status")
+        return status if isinstance(status, str) else None
+
+
+def read_run_commits(repo: GitRepo, commits: Iterable[ObjectId]) -> dict[ObjectId, RunCommit]:
+    """The listing row and tree of each commit, all read by one ``git cat-file --batch``.
+
+    1,000 commits take git ~10 ms; dulwich, one read each, took 80 ms.
+    """
+    shas = sorted(set(commits))
+    found = gitbin.read_objects(repo.root, [sha.decode() for sha in shas])
+    out: dict[ObjectId, RunCommit] = {}
+    for sha, obj in zip(shas, found, strict=True):
+        row, tree = None, None
+        if obj is not None and obj[0] == "commit":
+            headers, _blank, message = obj[1].partition(b"\n\n")
+            if headers.startswith(b"tree "):
+                tree = headers[5:].split(b"\n", 1)[0].decode("ascii", "replace")
+            try:
+                row = parse_row(message.decode("utf-8", "replace"))
+            except Exception:  # a forged row (deeply nested, say) reads as none, as in ls
+                row = None
+        out[sha] = RunCommit(row or {}, tree)
+    return out
+
+
+def read_artifacts(
+    repo: GitRepo, commits: dict[ObjectId, RunCommit]
+) -> dict[ObjectId, list[Artifact]]:
+    """The artifacts of each commit (``[]`` for none), as ``run_artifacts`` reads them.
+
+    Each distinct tree's ``.gitexp/artifacts.json`` is read once, all by one git: 1,000
+    runs take it 10-30 ms, where dulwich, three reads a run, took 0.28 s.
+    """
+    trees = sorted({commit.tree for commit in commits.values() if commit.tree})
+    names = [f"{tree}:{META_DIR}/{ARTIFACTS_FILE}" for tree in trees]
+    by_tree: dict[str, list[Artifact]] = {}
+    for tree, obj in zip(trees, gitbin.read_objects(repo.root, names), strict=True):
+        items: list[Artifact] = []
+        if obj is not None and obj[0] == "blob":
+            try:
+                items = parse_artifacts_json(obj[1].decode("utf-8"))
+            except (ValueError, KeyError, UnicodeDecodeError):
+                items = []  # as run_artifacts: a damaged list counts as none
+        by_tree[tree] = items
+    return {sha: list(by_tree.get(commit.tree or "", [])) for sha, commit in commits.items()}
+
+
+def entries_for(repo: GitRepo, refs: dict[str, ObjectId]) -> list[RunEntry]:
+    """Runs as ``resolve`` wants them (newest first) from ``{id: commit}``."""
+    entries = []
+    for run_id, sha in refs.items():
+        try:
+            row = parse_row(repo.commit_message(sha)) or {}
+        except Exception:
+            row = {}
+        entries.append(RunEntry(run_id, sha, row))
+    entries.sort(key=lambda entry: entry.start, reverse=True)
+    return entries
+
+
+def fast_forward(repo: GitRepo, run_id: str, remote_sha: ObjectId) -> str:
+    """Bring the local run ``run_id`` forward to ``remote_sha`` if that never loses anything.
+
+    Returns ``new``, ``updated``, ``up to date``, ``ahead`` or ``diverged``.
+    """
+    ref = REF_PREFIX + run_id.encode()
+    for _attempt in range(3):  # a recorder may move the ref meanwhile: look again
+        local = repo.read_ref(ref)
+        if local is None:
+            if repo.create_ref(ref, remote_sha, b"gitexp: fetched run"):
+                return NEW
+            continue
+        if local == remote_sha:
+            return UP_TO_DATE
+        if repo.is_ancestor(local, remote_sha):
+            if repo.move_ref(ref, local, remote_sha, b"gitexp: fetched run (fast-forward)"):
+                return UPDATED
+            continue
+        if repo.is_ancestor(remote_sha, local):
+            return AHEAD
+        return DIVERGED
+    return DIVERGED
+
+
+def run_objects(
+    runs: dict[str, list[Artifact]], objects: dict[str, set[str]]
+) -> dict[str, set[str]]:
+    """Every DVC object each run needs, from its artifacts and the expanded digests."""
+    return {
+        run_id: set().union(*(objects.get(a.digest.md5, {a.digest.md5}) for a in artifacts))
+        for run_id, artifacts in runs.items()
+        if artifacts
+    }
+
+
+def describe(report: RunReport) -> str:
+    text = f"  {report.action:<11}{short_id(report.id)}  {report.name}"
+    if report.artifacts:
+        text += f"  ({report.artifacts} artifact object(s) moved)"
+    if report.error:
+        text += f"\n               {report.error}"
+    return text
+
+
+def summary_line(report: SyncReport, verb: str) -> str:
+    moved = report.count(NEW) + report.count(UPDATED)
+    parts = [f"{moved} run(s) {verb}"]
+    for action in (FAILED, DIVERGED, AHEAD, BEHIND, UP_TO_DATE):
+        count = report.count(action)
+        if count:
+            parts.append(f"{count} {action}")
+    return ", ".join(parts)
+
+
+def print_report(
+    report: SyncReport, verb: str, as_json: bool, print_json: Callable[[Any], None]
+) -> int:
+    """Print a push's or pull's report (moved and failed runs, counts); raise on failure."""
+    from gitexp.errors import TransferError
+
+    if as_json:
+        print_json(report.as_json())
+    else:
+        where = f"git remote {report.remote}"
+        if report.dvc_remote:
+            where += f", DVC remote {report.dvc_remote}"
+        lines = [f"{where}:"]
+        lines += [describe(run) for run in report.runs if run.action != UP_TO_DATE]
+        lines.append(summary_line(report, verb))
+        lines += [f"  dvc: {message}" for message in report.messages[:5]]
+        print("\n".join(lines))  # one write: 1,000 runs are 1,000 lines
+    if report.failed:
+        raise TransferError(
+            f"{len(report.failed)} run(s) did not move (listed above)",
+            "Fix the cause shown for each and run the command again; what moved is kept.",
+        )
+    return 0

@@ -1,0 +1,1 @@
+"""Sweeps: parameter spaces, their combinations, and which trials are done."""
