@@ -106,13 +106,20 @@ def run_tutorial(folder: Path, steps: list[Step]) -> list[tuple[Step, str]]:
     """Run the steps in `folder` as a reader would; return each command's output.
 
     Each command runs in its own `bash`, from the folder the previous one ended in
-    (so `cd` carries over, as in one terminal).
+    (so `cd` carries over, as in one terminal). `python` and `gitexp` are the Python
+    running the tests and its gitexp, first on PATH, whatever else is installed.
     """
+    tools = folder.parent / f"{folder.name}-tools"
+    tools.mkdir()
+    for name, args in (("python", ""), ("gitexp", " -m gitexp")):
+        # Scripts, not symbolic links: a link to a virtual environment's python, from
+        # outside it, would start Python without the environment.
+        (tools / name).write_text(f'#!/bin/sh\nexec "{sys.executable}"{args} "$@"\n')
+        (tools / name).chmod(0o755)
+    where = tools / "cwd"
     env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("PYTHONPATH", None)
+    env["PATH"] = f"{tools}{os.pathsep}{env.get('PATH', '')}"
     cwd = folder
-    where = folder / ".tutorial-cwd"
     transcript = []
     for step in steps:
         if step.kind == "file":
@@ -196,10 +203,12 @@ def test_tutorial_runs_as_written(tmp_path: Path) -> None:
     ):
         assert any(c.startswith(needed) for c in commands), f"no `{needed[0]}` step"
 
-    transcript = run_tutorial(tmp_path, steps)
+    folder = tmp_path / "tutorial"
+    folder.mkdir()
+    transcript = run_tutorial(folder, steps)
     assert transcript
 
-    project, clone = tmp_path / PROJECT, tmp_path / CLONE
+    project, clone = folder / PROJECT, folder / CLONE
     assert (project / ".git").is_dir() and (clone / ".git").is_dir()
 
     # Three runs, one per learning rate, all finished, recorded in the first clone.
@@ -219,7 +228,7 @@ def test_tutorial_runs_as_written(tmp_path: Path) -> None:
 
     # The second clone got the runs through the bare remote, and the run's code back:
     # train.py exactly as the run had it (never committed in the first clone).
-    assert (tmp_path / "remote.git" / "HEAD").is_file()
+    assert (folder / "remote.git" / "HEAD").is_file()
     assert {r["id"] for r in runs} <= {r["id"] for r in _gitexp_json(clone, "ls", "--all")}
     recorded = subprocess.run(
         ["git", "show", f"{ref}:train.py"], cwd=clone, check=True, capture_output=True
@@ -248,7 +257,7 @@ def test_tutorial_runs_as_written(tmp_path: Path) -> None:
 
     # The winner's code was committed and pushed on the ordinary branch, and the reruns
     # reached the remote too.
-    remote = tmp_path / "remote.git"
+    remote = folder / "remote.git"
     assert _git(remote, "show", "HEAD:train.py") == files["train.py"]
     assert _git(clone, "status", "--porcelain") == ""
     remote_runs = _git(remote, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/gitexp/runs")
