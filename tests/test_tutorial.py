@@ -162,6 +162,26 @@ def test_extract_steps_reads_commands_files_and_expected_exits() -> None:
     assert steps[1].line == 10
 
 
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_tutorial_links_resolve() -> None:
+    """Every relative link of the page names a file that exists, and a heading in it."""
+    links = re.findall(r"\]\(([^)#\s]+)(?:#([^)\s]+))?\)", TUTORIAL.read_text())
+    local = [(path, anchor) for path, anchor in links if "://" not in path]
+    assert len(local) >= 10
+    for path, anchor in local:
+        target = (TUTORIAL.parent / path).resolve()
+        assert target.exists(), f"docs/tutorial.md links to missing {path}"
+        if anchor:
+            headings = re.findall(r"^#+ (.*)$", target.read_text(), re.M)
+            slugs = {_slug(h) for h in headings}
+            assert anchor in slugs, f"docs/tutorial.md links to {path}#{anchor}: no such heading"
+
+
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
