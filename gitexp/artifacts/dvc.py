@@ -24,63 +24,14 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from gitexp.artifacts.digest import DIR_SUFFIX, Digest, Outcome, TreeEntry
+from gitexp.artifacts.filecopy import kernel_copy
+from gitexp.artifacts.hashing import file_identity, file_md5, recall_md5
+from gitexp.artifacts.plugins import require_plugin
 from gitexp.errors import RepositoryStateError
-from gitexp.model.slotted import Slotted
 
-DIR_SUFFIX = ".dir"
 _DVC_LOGGERS = ("dvc", "dvc_data", "dvc_objects")
 _CHUNK = 1 << 20
-
-
-class Digest(Slotted):
-    """What a DVC pointer records about one file or folder (read-only)."""
-
-    _fields = ("md5", "size", "nfiles", "isexec")
-    __slots__ = _fields
-    md5: str  # "<hex>" for a file, "<hex>.dir" for a folder (its manifest)
-    size: int
-    nfiles: int | None  # folders only
-    isexec: bool  # files only
-
-    def __init__(self, md5: str, size: int, nfiles: int | None = None, isexec: bool = False):
-        self.md5, self.size, self.nfiles, self.isexec = md5, size, nfiles, isexec
-
-    def __hash__(self) -> int:
-        return hash((self.md5, self.size, self.nfiles, self.isexec))
-
-    @property
-    def isdir(self) -> bool:
-        return self.md5.endswith(DIR_SUFFIX)
-
-
-class TreeEntry(Slotted):
-    """One file of a folder artifact, from its ``.dir`` manifest (read-only)."""
-
-    _fields = ("relpath", "md5", "isexec")
-    __slots__ = _fields
-    relpath: str  # "/"-separated, relative to the folder
-    md5: str
-    isexec: bool
-
-    def __init__(self, relpath: str, md5: str, isexec: bool) -> None:
-        self.relpath, self.md5, self.isexec = relpath, md5, isexec
-
-    def __hash__(self) -> int:
-        return hash((self.relpath, self.md5, self.isexec))
-
-
-class Outcome(Slotted):
-    """What a transfer moved, what was there already, and what failed (with why)."""
-
-    _fields = ("moved", "present", "failed", "missing", "messages")
-    __slots__ = _fields
-
-    def __init__(self) -> None:
-        self.moved: set[str] = set()
-        self.present: set[str] = set()
-        self.failed: set[str] = set()
-        self.missing: set[str] = set()  # neither side has it
-        self.messages: list[str] = []
 
 
 def has_project(root: str) -> bool:
@@ -95,63 +46,6 @@ def no_project_error(root: str) -> RepositoryStateError:
         "s3://bucket/path && git commit -m 'Set up DVC' .dvc .dvcignore` "
         "(docs/sharing.md).",
     )
-
-
-def file_md5(path: str) -> str:
-    """The MD5 of a file's bytes: DVC's hash of a file (DVC 3, ``hash: md5``: plain MD5
-    for text and binary files alike; only DVC 2's legacy cache normalized line ends)."""
-    with open(path, "rb") as handle:
-        return _md5_of(handle)
-
-
-def _md5_of(handle: Any) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    while chunk := handle.read(_CHUNK):
-        digest.update(chunk)  # releases the GIL: a copy can run beside it
-    return digest.hexdigest()
-
-
-# -- hashing a file once -----------------------------------------------------------------
-#
-# A large untracked file is hashed for the snapshot (``snapshot.json``) while the run
-# goes on; when it is then kept as an artifact, ``ArtifactStore.add`` reuses that MD5
-# instead of reading the file again, as long as the file is provably the one hashed: same
-# device, inode, size, modification and change times (what DVC's own state database
-# trusts, plus the change time), and not modified within RACY_NS of the hashing (a write
-# in the same timestamp tick would leave the times unchanged: git's "racy" rule).
-
-RACY_NS = 1_000_000_000
-_known_lock = threading.Lock()
-_known: dict[tuple[int, int], tuple[tuple[int, int, int], str]] = {}
-
-
-def _identity(st: os.stat_result) -> tuple[tuple[int, int], tuple[int, int, int]]:
-    return (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def remembered_md5(path: str) -> tuple[str, os.stat_result]:
-    """The MD5 of a file (as :func:`file_md5`) and its stat after hashing.
-
-    The MD5 is remembered, in this process, for :meth:`ArtifactStore.add` of the same
-    unchanged file, which then only copies it.
-    """
-    started = time.time_ns()
-    with open(path, "rb") as handle:
-        before = os.fstat(handle.fileno())
-        md5 = _md5_of(handle)
-    after = os.stat(path)
-    if _identity(before) == _identity(after) and after.st_mtime_ns + RACY_NS <= started:
-        key, state = _identity(after)
-        with _known_lock:
-            _known[key] = (state, md5)
-    return md5, after
-
-
-def _recall(st: os.stat_result) -> str | None:
-    key, state = _identity(st)
-    with _known_lock:
-        known = _known.get(key)
-    return known[1] if known is not None and known[0] == state else None
 
 
 # -- importing DVC ahead of time -------------------------------------------------------------
@@ -277,7 +171,7 @@ class ArtifactStore:
         local = LocalFileSystem()  # type: ignore[no-untyped-call]
         info: dict[str, Any] | None = _file_info(path, st)
         size, isexec = st.st_size, bool(st.st_mode & 0o111)
-        md5 = _recall(st)
+        md5 = recall_md5(st)
         if md5 is not None and odb.exists(md5):
             dest = odb.oid_to_path(md5)
         else:
@@ -288,7 +182,7 @@ class ArtifactStore:
                     md5 = _copy_hashing(path, tmp)
                 else:
                     _copy(path, tmp)
-                if _identity(os.stat(path)) != _identity(st):
+                if file_identity(os.stat(path)) != file_identity(st):
                     # changed while read: the artifact is what was read, the copy
                     md5, info, size = file_md5(tmp), None, os.stat(tmp).st_size
                 elif os.stat(tmp).st_size != size:
@@ -408,7 +302,7 @@ class ArtifactStore:
                 f"there is no DVC remote named {chosen!r}",
                 "See the remotes with `dvc remote list`.",
             )
-        _require_plugin(str(chosen), str(self._repo.config["remote"][chosen].get("url", "")))
+        require_plugin(str(chosen), str(self._repo.config["remote"][chosen].get("url", "")))
         return str(chosen)
 
     def remote_url(self, name: str | None = None) -> str:
@@ -512,10 +406,6 @@ def _copy_hashing(source: str, dest: str) -> str:
     return md5
 
 
-# copy_file_range cannot copy between these files (another filesystem, an old kernel):
-_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
-
-
 def _copy(source: str, dest: str) -> None:
     """Copy a file's bytes as DVC does (a reflink where the filesystem can, else a copy),
     but in the kernel (``copy_file_range``, else ``sendfile``), not in a Python loop."""
@@ -526,29 +416,9 @@ def _copy(source: str, dest: str) -> None:
         return
     except OSError:
         pass
-    if hasattr(os, "copy_file_range") and _kernel_copy(source, dest):
+    if hasattr(os, "copy_file_range") and kernel_copy(source, dest):
         return
     shutil.copyfile(source, dest)  # sendfile where it can
-
-
-def _kernel_copy(source: str, dest: str) -> bool:
-    """``copy_file_range`` (Linux): False where it cannot copy between these two files."""
-    src = os.open(source, os.O_RDONLY)
-    try:
-        dst = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        try:
-            copied = 0
-            while n := os.copy_file_range(src, dst, 1 << 30):
-                copied += n
-            return copied > 0 or os.fstat(src).st_size == 0  # 0 bytes: some filesystems'
-        except OSError as exc:
-            if exc.errno not in _NO_KERNEL_COPY or copied:
-                raise
-            return False
-        finally:
-            os.close(dst)
-    finally:
-        os.close(src)
 
 
 def _file_info(path: str, st: os.stat_result) -> dict[str, Any]:
@@ -586,34 +456,6 @@ def _mtime(info: dict[str, Any]) -> float | None:
         if callable(stamp):
             return float(stamp())
     return None
-
-
-# DVC reaches cloud storage through plugins that the base install leaves out, so that
-# `pip install gitexp` stays small; each one is an extra of gitexp's (pyproject.toml).
-_PLUGINS = {
-    "s3": ("dvc_s3", "s3"),
-    "gs": ("dvc_gs", "gs"),
-    "gcs": ("dvc_gs", "gs"),
-    "azure": ("dvc_azure", "azure"),
-    "az": ("dvc_azure", "azure"),
-    "ssh": ("dvc_ssh", "ssh"),
-}
-
-
-def _require_plugin(name: str, url: str) -> None:
-    """Fail with the install command when the remote's storage plugin is missing."""
-    import importlib.util
-
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme not in _PLUGINS:
-        return
-    module, extra = _PLUGINS[scheme]
-    if importlib.util.find_spec(module) is None:
-        raise RepositoryStateError(
-            f"the DVC remote {name!r} ({scheme}://...) needs DVC's {extra} plugin, "
-            "which is not installed",
-            f"Install it into this environment: pip install 'gitexp[{extra}]'",
-        )
 
 
 def _describe(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitexp.artifacts.dvc import Digest
+from gitexp.artifacts.digest import Digest
 from gitexp.git.repo import MODE_TREE, GitRepo, ObjectId
 from gitexp.model import values
 from gitexp.model.record import META_DIR

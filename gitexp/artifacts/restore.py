@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from gitexp.artifacts import dvc as store_mod
+from gitexp.artifacts.hashing import file_md5
 from gitexp.artifacts.pointers import Artifact, run_artifacts, under
 from gitexp.errors import TransferError
 from gitexp.git.repo import MODE_TREE, GitRepo, IndexRecord, ObjectId
@@ -107,7 +108,7 @@ def _compare_file(
         return True, []
     if os.path.isfile(full) and not os.path.islink(full):
         try:
-            if store_mod.file_md5(full) == md5:
+            if file_md5(full) == md5:
                 return False, []
         except OSError:
             pass

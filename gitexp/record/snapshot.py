@@ -360,7 +360,7 @@ def fill_skipped_hashes(root: str, skipped: list[SkippedFile]) -> None:
     remembered for the file's artifact (artifacts/dvc.py), which then does not hash
     the same unchanged file again.
     """
-    from gitexp.artifacts.dvc import remembered_md5
+    from gitexp.artifacts.hashing import remembered_md5
 
     for item in skipped:
         if item.reason != "too-large" or item.md5 is not None:
