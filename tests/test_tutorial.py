@@ -1,10 +1,12 @@
-"""docs/tutorial.md works as written: every shell command it shows runs, in order, in a
-fresh folder, as a reader would type it (real git, real subprocesses; `python` and
-`gitexp` on PATH run the interpreter running the tests), and every file it asks the reader to create is created from
-the page itself. A command the page says fails on purpose (`# exits N`) must exit N;
-every other command must exit 0. Then a few outcomes are checked: three runs recorded,
-the curves and the report written, the run's code restored byte for byte in the second
-clone, and the rerun reproducing the original.
+"""docs/tutorial.md works as written.
+
+Every shell command it shows runs, in order, in a fresh folder, as a reader would type it
+(real git, real subprocesses; `python` and `gitexp` on PATH run the interpreter running
+the tests), and every file it asks the reader to create is created from the page itself.
+A command the page says fails on purpose (`# exits N`) must exit N; every other command
+must exit 0. Then a few outcomes are checked: three runs recorded, the curves and the
+report written, the run's code restored byte for byte in the second clone, and the rerun
+reproducing the original.
 """
 
 from __future__ import annotations

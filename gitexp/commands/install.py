@@ -46,11 +46,11 @@ def main(args: argparse.Namespace) -> int:
             say("no git remote yet: only the hooks are installed; after `git remote add`,")
             say("  run `gitexp install` again so that git fetch brings runs from it")
     report = hooks.install(root, remotes)
-    _print(report, args.json)
+    print_setup_report(report, args.json)
     return 0
 
 
-def _print(report: hooks.SetupReport, as_json: bool) -> None:
+def print_setup_report(report: hooks.SetupReport, as_json: bool) -> None:
     if as_json:
         print_json(
             {

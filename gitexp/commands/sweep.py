@@ -186,7 +186,7 @@ def _done(repo: GitRepo, group: str, combos: list[sweepmod.Combination]) -> dict
 
 def _run_members(members: list[tuple[str, list[str]]], parallel: int) -> list[int]:
     """Run the ``gitexp run`` processes, ``parallel`` at once; their exit codes."""
-    from gitexp.record.supervise import _terminal_foreground
+    from gitexp.record.supervise import terminal_foreground
 
     pending = list(members)
     running: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -218,7 +218,7 @@ def _run_members(members: list[tuple[str, list[str]]], parallel: int) -> list[in
                         say(f"sweep: {item[0]} exited with {code}")
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reached every run already (same process group).
-        if not _terminal_foreground():
+        if not terminal_foreground():
             forward(signal.SIGINT, None)
         for _name, process in running:
             process.wait()

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from gitexp.cli_support import add_example
-from gitexp.commands.install import _print
+from gitexp.commands.install import print_setup_report
 from gitexp.git.repo import GitRepo
 from gitexp.share import hooks
 
@@ -27,5 +27,5 @@ def add_parser(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     with GitRepo.discover() as repo:
         root = repo.root
-    _print(hooks.uninstall(root), args.json)
+    print_setup_report(hooks.uninstall(root), args.json)
     return 0

@@ -70,11 +70,11 @@ _RECORD_SETTERS: tuple[Callable[[Any, Any], None], ...] = tuple(
 )
 
 
-class _IndexFormatError(ValueError):
+class IndexFormatError(ValueError):
     """An index this parser leaves to dulwich (an old version, a truncated file)."""
 
 
-def _parse_index(data: bytes) -> dict[bytes, IndexRecord]:
+def parse_index(data: bytes) -> dict[bytes, IndexRecord]:
     """Stage-0 entries of an index file's bytes (versions 2, 3 and 4), as git reads them.
 
     Two details follow git where dulwich 1.2 does not: a name of 0xFFF bytes or more is
@@ -83,10 +83,10 @@ def _parse_index(data: bytes) -> dict[bytes, IndexRecord]:
     bytes on).  Extensions after the entries are not needed and not read.
     """
     if len(data) < 12 or data[:4] != b"DIRC":
-        raise _IndexFormatError("not an index file")
+        raise IndexFormatError("not an index file")
     version, count = struct.unpack_from(">LL", data, 4)
     if version not in (2, 3, 4):
-        raise _IndexFormatError(f"index version {version}")
+        raise IndexFormatError(f"index version {version}")
     unpack = _INDEX_ENTRY.unpack_from
     hexlify = binascii.hexlify
     find = data.find
@@ -104,14 +104,14 @@ def _parse_index(data: bytes) -> dict[bytes, IndexRecord]:
         extended = 0
         if flags & _FLAG_EXTENDED:
             if version < 3:
-                raise _IndexFormatError("extended flags in a version 2 index")
+                raise IndexFormatError("extended flags in a version 2 index")
             extended = (data[pos] << 8) | data[pos + 1]
             pos += 2
         if version < 4:
             length = flags & _NAME_MASK
             end = find(b"\0", pos) if length == _NAME_MASK else pos + length
             if end < 0 or end > len(data):
-                raise _IndexFormatError("truncated entry")
+                raise IndexFormatError("truncated entry")
             name = data[pos:end]
             pos = start + ((end - start + 8) & ~7)  # 1 to 8 NULs pad the entry to 8 bytes
         else:
@@ -124,7 +124,7 @@ def _parse_index(data: bytes) -> dict[bytes, IndexRecord]:
                 strip = ((strip + 1) << 7) | (byte & 0x7F)
             end = find(b"\0", pos)
             if end < 0 or strip > len(previous):
-                raise _IndexFormatError("bad compressed path")
+                raise IndexFormatError("bad compressed path")
             name = previous[: len(previous) - strip] + data[pos:end]
             pos = end + 1
             previous = name

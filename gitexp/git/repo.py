@@ -15,32 +15,36 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import re
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.errors import NotARepositoryError, RepositoryStateError
 from gitexp.git import files as gitfiles
 from gitexp.git.binary import GitAnswers as GitAnswers  # part of this API
+from gitexp.git.ignore import IgnoreOps
 from gitexp.git.indexfile import (
     FLAG_ASSUME_UNCHANGED,
     FLAG_SKIP_WORKTREE,
-    _IndexFormatError,
-    _parse_index,
+    IndexFormatError,
+    parse_index,
 )
 from gitexp.git.indexfile import IndexRecord as IndexRecord  # part of this API
+from gitexp.git.refs import ZERO_ID as ZERO_ID  # part of this API
+from gitexp.git.refs import ObjectId as ObjectId  # part of this API
+from gitexp.git.refs import RefOps, as_object_id, as_ref, valid_ref_tail
 from gitexp.git.trees import MODE_TREE as MODE_TREE  # part of this API
 from gitexp.git.trees import TreeChange as TreeChange  # part of this API
 from gitexp.git.trees import TreeOps, tree_body
+from gitexp.git.worktrees import WorktreeOps
 
 if TYPE_CHECKING:
     from dulwich.config import StackedConfig
     from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
-    from dulwich.objects import Blob, Commit, ObjectID, Tree
-    from dulwich.refs import DiskRefsContainer, Ref, RefsContainer
+    from dulwich.objects import Blob, Commit, Tree
+    from dulwich.refs import DiskRefsContainer
     from dulwich.repo import Repo
 
 S_IFGITLINK = 0o160000
@@ -48,18 +52,6 @@ MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
 MODE_LINK = 0o120000
 _TMP_COUNTER = itertools.count()
-# A lock on a gitexp ref this old was left by a killed process (see _locked_ref_update).
-STALE_REF_LOCK_SECONDS = 60.0
-
-ObjectId = bytes  # 40 hex digits, as dulwich uses them
-
-
-def _oid(sha: bytes) -> ObjectID:
-    return cast("ObjectID", sha)  # dulwich's NewType over bytes: the same object
-
-
-def _ref(name: bytes) -> Ref:
-    return cast("Ref", name)
 
 
 def _sha1_constructor() -> Callable[[bytes], Any]:
@@ -80,28 +72,13 @@ def _object_id(raw: bytes) -> ObjectId:
     return str(_SHA1(raw).hexdigest()).encode("ascii")
 
 
-ZERO_ID = b"0" * 40
-
-
 def _mtime_ns(value: Any) -> int:
     if isinstance(value, tuple):
         return int(value[0]) * 1_000_000_000 + int(value[1])
     return int(float(value) * 1_000_000_000)
 
 
-def _read_ignore_file(path: str) -> IgnoreFilter | None:
-    from dulwich.ignore import IgnoreFilter
-
-    try:
-        with open(path, "rb") as handle:
-            lines = [line.rstrip(b"\r\n") for line in handle]
-    except OSError:
-        return None
-    patterns = [line for line in lines if line.strip() and not line.startswith(b"#")]
-    return IgnoreFilter(patterns, path=path)
-
-
-class GitRepo(TreeOps):
+class GitRepo(RefOps, IgnoreOps, WorktreeOps, TreeOps):
     """A git repository with a work tree, opened for gitexp's needs."""
 
     def __init__(
@@ -173,38 +150,6 @@ class GitRepo(TreeOps):
             self._dulwich = Repo(self.root)
         return self._dulwich
 
-    @property
-    def _refs(self) -> RefsContainer:
-        """dulwich's ref writer (locks, packed refs, reflogs), without opening a Repo."""
-        if not self._direct:
-            return self._repo.refs
-        if self._refs_container is None:
-            from dulwich.refs import DiskRefsContainer
-
-            self._refs_container = DiskRefsContainer(
-                self.commondir, self.controldir, logger=self._write_reflog
-            )
-        return self._refs_container
-
-    def _write_reflog(
-        self,
-        ref: bytes,
-        old_sha: bytes,
-        new_sha: bytes,
-        committer: bytes | None,
-        timestamp: int | None,
-        timezone: int | None,
-        message: bytes,
-    ) -> None:
-        """Append a reflog line as dulwich's Repo does (the logger its refs call)."""
-        base = self.controldir if gitfiles.per_worktree(ref) else self.commondir
-        path = os.path.join(base, "logs", os.fsdecode(ref))
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        when = int(time.time()) if timestamp is None else timestamp
-        line = gitfiles.reflog_line(old_sha, new_sha, committer or self.identity(), when, message)
-        with open(path, "ab") as handle:
-            handle.write(line)
-
     def close(self) -> None:
         if self._dulwich is not None:
             self._dulwich.close()
@@ -221,9 +166,9 @@ class GitRepo(TreeOps):
         """The commit HEAD points at, or None in a repository with no commits yet."""
         if self._direct:
             with contextlib.suppress(gitfiles.Unanswered):
-                return gitfiles.read_ref(self.controldir, self.commondir, b"HEAD", _valid_name)
+                return gitfiles.read_ref(self.controldir, self.commondir, b"HEAD", valid_ref_tail)
         try:
-            return self._repo.refs[_ref(b"HEAD")]
+            return self._repo.refs[as_ref(b"HEAD")]
         except KeyError:
             return None
 
@@ -233,7 +178,7 @@ class GitRepo(TreeOps):
         if self._direct:
             head = gitfiles.read_loose_ref(os.path.join(os.fsencode(self.controldir), b"HEAD"))
             target = head if head and head.startswith(gitfiles.SYMREF) else None
-        target = target or self._refs.read_ref(_ref(b"HEAD"))
+        target = target or self._refs.read_ref(as_ref(b"HEAD"))
         if target and target.startswith(b"ref: refs/heads/"):
             return target[len(b"ref: refs/heads/") :].decode("utf-8", "replace")
         return None
@@ -277,7 +222,7 @@ class GitRepo(TreeOps):
         email = self.config_value("user", "email") or os.environ.get("GIT_AUTHOR_EMAIL")
         return f"{name or 'gitexp'} <{email or 'gitexp@localhost'}>".encode()
 
-    # -- index and ignore rules ------------------------------------------------------
+    # -- the index ------------------------------------------------------
 
     def _index_path(self) -> str:
         if self._direct:
@@ -304,10 +249,10 @@ class GitRepo(TreeOps):
         if self._index_cache is not None and self._index_cache[0] == data:
             return self._index_cache[1]
         try:
-            parsed = _parse_index(data)
+            parsed = parse_index(data)
             self._index_cache = (data, parsed)
             return parsed
-        except (_IndexFormatError, struct.error, IndexError):
+        except (IndexFormatError, struct.error, IndexError):
             pass  # dulwich reads it, or raises its own error
         from dulwich.index import read_index
 
@@ -330,66 +275,6 @@ class GitRepo(TreeOps):
                 )
         return records
 
-    def is_ignored(self, relpath: str, changed_ns: int | None = None) -> bool:
-        """git's ignore rules, then ``.gitexpignore``; directories end in '/'.
-
-        ``.gitexpignore`` (gitignore syntax, at the repository root) leaves more
-        untracked files out of snapshots without changing what git ignores.  With git's
-        answers (:meth:`use_git_answers`), an entry is looked up in them unless its
-        ``changed_ns`` (its ctime) is after git listed the work tree.
-        """
-        answer = self._git.ignored(changed_ns) if self._git is not None else None
-        if answer is not None:
-            return answer.covers(relpath)
-        rules = self._dulwich_rules()
-        try:
-            if rules.is_ignored(relpath):
-                return True
-        except OSError:
-            pass  # an unreadable folder or .gitignore on the way: no rules, as git reads it
-        return bool(self._extra_ignore and self._extra_ignore.is_ignored(relpath))
-
-    def _dulwich_rules(self) -> IgnoreFilterManager:
-        """git's ignore rules as dulwich reads them (and ``.gitexpignore``), built once."""
-        if self._ignore is None:
-            self._ignore = self._ignore_rules()
-            self._extra_ignore = _read_ignore_file(os.path.join(self.root, ".gitexpignore"))
-        return self._ignore
-
-    def _ignore_rules(self) -> IgnoreFilterManager:
-        """dulwich's ignore rules for this repository, as ``from_repo`` builds them."""
-        from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
-
-        if not self._direct:
-            return IgnoreFilterManager.from_repo(self._repo)
-        from dulwich.ignore import default_user_ignore_filter_path
-
-        if self._config is None:
-            self._config = self._config_stack()
-        rules: list[IgnoreFilter] = []
-        for path in (
-            os.path.join(self.controldir, "info", "exclude"),
-            default_user_ignore_filter_path(self._config),
-        ):
-            with contextlib.suppress(OSError):
-                rules.append(IgnoreFilter.from_path(os.path.expanduser(path)))
-        ignorecase = self._config.get_boolean((b"core",), b"ignorecase", False)
-        return IgnoreFilterManager(self.root, rules, ignorecase)
-
-    def may_prune(self, reldir: str, changed_ns: int | None = None) -> bool:
-        """Whether an ignored folder can be skipped whole (``dir/**`` + ``!dir/x`` cannot)."""
-        answer = self._git.ignored(changed_ns) if self._git is not None else None
-        if answer is not None:
-            return answer.covers_folder(reldir)
-        rules = self._dulwich_rules()
-        try:
-            if rules.is_ignored(reldir) and rules.may_prune_directory(reldir):
-                return True
-        except OSError:
-            pass  # unreadable: the walk reports the folder it cannot read
-        extra = self._extra_ignore
-        return bool(extra and extra.is_ignored(reldir) and extra.may_prune_directory(reldir))
-
     # -- objects -------------------------------------------------------------------
 
     def has_object(self, sha: ObjectId) -> bool:
@@ -398,7 +283,7 @@ class GitRepo(TreeOps):
                 return self._objects.contains(sha)
             except gitfiles.Unanswered:  # alternates, an old pack index: dulwich reads them
                 self._objects_direct = False
-        return _oid(sha) in self._repo.object_store
+        return as_object_id(sha) in self._repo.object_store
 
     def write_blob(self, data: bytes, path: bytes | None = None) -> ObjectId:
         """Store ``data`` as a blob; with ``path``, as ``git add`` would (eol, filters)."""
@@ -537,7 +422,7 @@ class GitRepo(TreeOps):
         """
         from dulwich.objects import Commit
 
-        type_num, raw = self._repo.object_store.get_raw(_oid(sha))
+        type_num, raw = self._repo.object_store.get_raw(as_object_id(sha))
         if type_num != Commit.type_num:
             raise RepositoryStateError(f"{sha.decode()} is not a commit")
         _headers, _blank, message = bytes(raw).partition(b"\n\n")
@@ -547,7 +432,7 @@ class GitRepo(TreeOps):
         """(tree, parents, message) of a commit."""
         from dulwich.objects import Commit
 
-        obj = self._repo.object_store[_oid(sha)]
+        obj = self._repo.object_store[as_object_id(sha)]
         if not isinstance(obj, Commit):
             raise RepositoryStateError(f"{sha.decode()} is not a commit")
         return obj.tree, list(obj.parents), obj.message.decode("utf-8", "replace")
@@ -558,7 +443,7 @@ class GitRepo(TreeOps):
             return dict(known)
         from dulwich.objects import Tree
 
-        obj = self._repo.object_store[_oid(tree)]
+        obj = self._repo.object_store[as_object_id(tree)]
         if not isinstance(obj, Tree):
             raise RepositoryStateError(f"{tree.decode()} is not a tree")
         return {entry.path: (entry.mode, entry.sha) for entry in obj.iteritems()}
@@ -566,198 +451,10 @@ class GitRepo(TreeOps):
     def read_blob(self, sha: ObjectId) -> bytes:
         from dulwich.objects import Blob
 
-        obj = self._repo.object_store[_oid(sha)]
+        obj = self._repo.object_store[as_object_id(sha)]
         if not isinstance(obj, Blob):
             raise RepositoryStateError(f"{sha.decode()} is not a blob")
         return obj.as_raw_string()
-
-    # -- refs ------------------------------------------------------------------------
-
-    def read_ref(self, name: bytes) -> ObjectId | None:
-        if self._direct:
-            with contextlib.suppress(gitfiles.Unanswered):
-                return gitfiles.read_ref(self.controldir, self.commondir, name, _valid_name)
-        try:
-            return self._refs[_ref(name)]
-        except KeyError:
-            return None
-
-    def create_ref(self, name: bytes, sha: ObjectId, message: bytes) -> bool:
-        """Create ``name`` only if it does not exist yet (run ids never clobber)."""
-        # dulwich makes missing reflog folders with a bare mkdir: two processes creating
-        # their first runs at once (DDP ranks, a parallel sweep) would collide on it.
-        logs = os.path.join(os.fsencode(self.commondir), b"logs", os.path.dirname(name))
-        with contextlib.suppress(OSError):
-            os.makedirs(logs, exist_ok=True)
-        if self._direct and name.startswith(b"refs/gitexp/"):
-            with contextlib.suppress(gitfiles.Unanswered):
-                return self._own_ref_update(name, None, sha, message)
-        return self._locked_ref_update(
-            name,
-            lambda: _locked(lambda: self._refs.add_if_new(_ref(name), _oid(sha), message=message)),
-        )
-
-    def move_ref(self, name: bytes, old: ObjectId, new: ObjectId, message: bytes) -> bool:
-        """Compare-and-swap: point ``name`` at ``new`` only if it still points at ``old``."""
-        if self._direct and name.startswith(b"refs/gitexp/"):
-            with contextlib.suppress(gitfiles.Unanswered):
-                return self._own_ref_update(name, old, new, message)
-        return self._locked_ref_update(
-            name,
-            lambda: _locked(
-                lambda: self._refs.set_if_equals(_ref(name), _oid(old), _oid(new), message=message)
-            ),
-        )
-
-    def _own_ref_update(
-        self, name: bytes, old: ObjectId | None, new: ObjectId, message: bytes
-    ) -> bool:
-        """A run ref's compare-and-swap written here (gitfiles), reflog included: the run
-        path then needs none of dulwich's ref, object and file modules."""
-
-        def update() -> bool:
-            if not gitfiles.update_ref(self.commondir, name, new, old, _valid_name):
-                return False
-            with contextlib.suppress(OSError):  # a reflog is history, never the run itself
-                self._write_reflog(name, old or ZERO_ID, new, None, None, None, message)
-            return True
-
-        return self._locked_ref_update(name, update)
-
-    def delete_ref(self, name: bytes, old: ObjectId) -> bool:
-        return self._locked_ref_update(
-            name, lambda: _locked(lambda: self._refs.remove_if_equals(_ref(name), _oid(old)))
-        )
-
-    def _locked_ref_update(self, name: bytes, update: Callable[[], object]) -> bool:
-        """Run a ref update; False when another writer holds the ref's lock.
-
-        Like git (``core.filesRefLockTimeout``), a held lock is retried for 100 ms.  A
-        lock on a gitexp ref older than ``STALE_REF_LOCK_SECONDS`` was left by a process
-        killed mid-update (gitexp holds such locks for milliseconds), so it is removed;
-        otherwise the run it guards could never be finalized, and other refs never
-        updated.  Every other lock is git's rule: a refusal, never an exception.
-        """
-        deadline = time.monotonic() + 0.1
-        while True:
-            try:
-                return bool(update())
-            except gitfiles.RefLocked:
-                if self._break_stale_ref_lock(name):
-                    continue
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.01)
-
-    def _break_stale_ref_lock(self, name: bytes) -> bool:
-        if not name.startswith(b"refs/gitexp/"):
-            return False
-        lock = os.path.join(os.fsencode(self.commondir), name) + b".lock"
-        try:
-            if time.time() - os.stat(lock).st_mtime < STALE_REF_LOCK_SECONDS:
-                return False
-            os.unlink(lock)
-        except FileNotFoundError:
-            return True  # released meanwhile: try again
-        except OSError:
-            return False
-        return True
-
-    def _follow_symref(self, name: bytes) -> ObjectId | None:
-        """What a symbolic ref finally points at, as dulwich resolves it (None: nothing)."""
-        from dulwich.refs import SymrefLoop
-
-        try:
-            return bytes(self._refs[_ref(name)])
-        except (SymrefLoop, KeyError):
-            return None
-
-    def ref_names(self, prefix: bytes) -> set[bytes]:
-        """Names of the refs under ``prefix`` (after it), without reading what they hold."""
-        if self._direct:
-            with contextlib.suppress(gitfiles.Unanswered):
-                return gitfiles.ref_names(self.commondir, prefix, _valid_name)
-        return set(self.list_refs(prefix))
-
-    def list_refs(self, prefix: bytes) -> dict[bytes, ObjectId]:
-        """Refs under ``prefix`` (loose and packed) by their name after the prefix."""
-        base = self.commondir if self._direct else None
-        if not self._direct:
-            from dulwich.refs import DiskRefsContainer
-
-            if type(self._refs) is DiskRefsContainer:
-                base = os.fsdecode(self._refs.path)
-        if base is not None:
-            with contextlib.suppress(gitfiles.Unanswered):
-                return gitfiles.list_refs(base, prefix, _valid_name, self._follow_symref)
-        return {bytes(k): bytes(v) for k, v in self._refs.as_dict(_ref(prefix)).items()}
-
-    # -- branches, ref names and linked worktrees (restore, branch, rerun) -------------
-
-    def valid_ref_name(self, name: bytes) -> bool:
-        """Whether ``name`` (``refs/heads/x``) is a ref name git accepts."""
-        from dulwich.refs import check_ref_format
-
-        return bool(check_ref_format(_ref(name)))
-
-    def add_worktree(self, path: str, commit: ObjectId | None) -> None:
-        """A linked worktree at ``path`` with a detached HEAD at ``commit``, checked out.
-
-        ``commit`` None (a repository with no commits) leaves HEAD on an unborn branch and
-        the folder empty.  The common ``info/exclude`` is copied into the worktree's own
-        git folder because dulwich reads ignore rules from there, git from the common one:
-        without the copy the two would disagree about what is ignored in the worktree.
-        """
-        from dulwich.repo import Repo
-        from dulwich.worktree import add_worktree
-
-        with self._main_repo() as main:
-            if commit is not None:
-                add_worktree(main, path, commit=_oid(commit), exist_ok=True).close()
-            else:
-                worktree = Repo._init_new_working_directory(path, main)
-                with open(os.path.join(worktree.controldir(), "HEAD"), "wb") as handle:
-                    handle.write(b"ref: refs/heads/gitexp-unborn\n")
-                worktree.close()
-        with Repo(path) as worktree:
-            own = worktree.controldir()
-        exclude = os.path.join(self.commondir, "info", "exclude")
-        if os.path.isfile(exclude):
-            os.makedirs(os.path.join(own, "info"), exist_ok=True)
-            with (
-                open(exclude, "rb") as src,
-                open(os.path.join(own, "info", "exclude"), "wb") as dst,
-            ):
-                dst.write(src.read())
-
-    def remove_worktree(self, path: str) -> None:
-        """Remove a linked worktree made by :meth:`add_worktree`: its folder and git folder.
-
-        Symbolic links inside are removed, never followed.
-        """
-        from dulwich.worktree import remove_worktree
-
-        # ValueError: not registered (a half-made worktree); the caller removes the folder.
-        with self._main_repo() as main, contextlib.suppress(ValueError):
-            remove_worktree(main, path, force=True)
-
-    @contextlib.contextmanager
-    def _main_repo(self) -> Iterator[Repo]:
-        """The repository owning the worktrees list: the common git folder.
-
-        Opened from a linked worktree, dulwich would register a new worktree under that
-        worktree's own git folder, where git never looks.
-        """
-        if self.controldir == self.commondir:
-            yield self._repo
-            return
-        from dulwich.repo import Repo
-
-        main = Repo(self.commondir)
-        try:
-            yield main
-        finally:
-            main.close()
 
     # -- sharing: ancestry, remote-tracking refs, tree edits (push, pull, artifacts) ------
 
@@ -776,51 +473,12 @@ class GitRepo(TreeOps):
                 continue
             seen.add(sha)
             try:
-                obj = store[_oid(sha)]
+                obj = store[as_object_id(sha)]
             except KeyError:
                 continue
             if isinstance(obj, Commit):
                 todo.extend(bytes(parent) for parent in obj.parents)
         return False
-
-    def set_ref(self, name: bytes, sha: ObjectId, message: bytes) -> bool:
-        """Point ``name`` at ``sha`` whatever it held: for mirrors of a remote's refs only."""
-        return self._locked_ref_update(
-            name,
-            lambda: _locked(
-                lambda: self._refs.set_if_equals(_ref(name), None, _oid(sha), message=message)
-            ),
-        )
-
-    def remove_ref(self, name: bytes) -> bool:
-        """Delete ``name`` whatever it held: for mirrors of a remote's refs only."""
-        return self._locked_ref_update(
-            name, lambda: _locked(lambda: self._refs.remove_if_equals(_ref(name), None))
-        )
-
-
-# -- run refs read without dulwich's per-ref lookup (~200 ms for 10,000 loose refs) ----
-
-_PLAIN_REF_TAIL = re.compile(rb"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
-
-
-def _valid_name(name: bytes) -> bool:
-    """Whether git accepts ``name`` as a ref name (the common shapes without dulwich)."""
-    if _PLAIN_REF_TAIL.fullmatch(name):
-        return True
-    from dulwich.refs import check_ref_format
-
-    return bool(check_ref_format(_ref(name)))
-
-
-def _locked(update: Callable[[], object]) -> object:
-    """Run one of dulwich's ref updates, its lock conflict raised as gitexp's."""
-    from dulwich.file import FileLocked
-
-    try:
-        return update()
-    except FileLocked:
-        raise gitfiles.RefLocked() from None
 
 
 def _timezone(offset: int) -> bytes:

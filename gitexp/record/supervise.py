@@ -55,7 +55,7 @@ def supervise(
     env.setdefault("PYTHONUNBUFFERED", "1")  # output reaches the log as it is printed
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
-    foreground = _terminal_foreground()
+    foreground = terminal_foreground()
     try:
         child = subprocess.Popen(
             command,
@@ -188,7 +188,7 @@ class _SignalState:
             self.child.send_signal(signum)
 
 
-def _terminal_foreground() -> bool:
+def terminal_foreground() -> bool:
     """True when this process is in its terminal's foreground group (Ctrl-C hits us all)."""
     for fd in (0, 1, 2):
         try:

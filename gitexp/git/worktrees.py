@@ -1,0 +1,83 @@
+"""Linked worktrees: the isolated checkouts that restore, branch and rerun use."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from gitexp.git.refs import ObjectId, as_object_id
+
+if TYPE_CHECKING:
+    from dulwich.repo import Repo
+
+
+class WorktreeOps:
+    """The worktree half of :class:`gitexp.git.repo.GitRepo` (a mixin)."""
+
+    controldir: str
+    commondir: str
+
+    @property
+    def _repo(self) -> Repo:
+        raise NotImplementedError
+
+    def add_worktree(self, path: str, commit: ObjectId | None) -> None:
+        """A linked worktree at ``path`` with a detached HEAD at ``commit``, checked out.
+
+        ``commit`` None (a repository with no commits) leaves HEAD on an unborn branch and
+        the folder empty.  The common ``info/exclude`` is copied into the worktree's own
+        git folder because dulwich reads ignore rules from there, git from the common one:
+        without the copy the two would disagree about what is ignored in the worktree.
+        """
+        from dulwich.repo import Repo
+        from dulwich.worktree import add_worktree
+
+        with self._main_repo() as main:
+            if commit is not None:
+                add_worktree(main, path, commit=as_object_id(commit), exist_ok=True).close()
+            else:
+                worktree = Repo._init_new_working_directory(path, main)
+                with open(os.path.join(worktree.controldir(), "HEAD"), "wb") as handle:
+                    handle.write(b"ref: refs/heads/gitexp-unborn\n")
+                worktree.close()
+        with Repo(path) as worktree:
+            own = worktree.controldir()
+        exclude = os.path.join(self.commondir, "info", "exclude")
+        if os.path.isfile(exclude):
+            os.makedirs(os.path.join(own, "info"), exist_ok=True)
+            with (
+                open(exclude, "rb") as src,
+                open(os.path.join(own, "info", "exclude"), "wb") as dst,
+            ):
+                dst.write(src.read())
+
+    def remove_worktree(self, path: str) -> None:
+        """Remove a linked worktree made by :meth:`add_worktree`: its folder and git folder.
+
+        Symbolic links inside are removed, never followed.
+        """
+        from dulwich.worktree import remove_worktree
+
+        # ValueError: not registered (a half-made worktree); the caller removes the folder.
+        with self._main_repo() as main, contextlib.suppress(ValueError):
+            remove_worktree(main, path, force=True)
+
+    @contextlib.contextmanager
+    def _main_repo(self) -> Iterator[Repo]:
+        """The repository owning the worktrees list: the common git folder.
+
+        Opened from a linked worktree, dulwich would register a new worktree under that
+        worktree's own git folder, where git never looks.
+        """
+        if self.controldir == self.commondir:
+            yield self._repo
+            return
+        from dulwich.repo import Repo
+
+        main = Repo(self.commondir)
+        try:
+            yield main
+        finally:
+            main.close()
