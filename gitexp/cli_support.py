@@ -61,6 +61,15 @@ def print_json(data: Any) -> None:
     print(values.dumps(data, indent=2))
 
 
+def show_report(data: Any, lines: Sequence[str], as_json: bool) -> None:
+    """A command's result: ``data`` as JSON with ``--json``, else ``lines`` as text."""
+    if as_json:
+        print_json(data)
+        return
+    for line in lines:
+        print(line)
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     from tabulate import tabulate
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gitexp.model.slotted import Slotted
+from gitexp.slotted import Slotted
 
 DIR_SUFFIX = ".dir"
 

@@ -23,7 +23,7 @@ from gitexp.artifacts.digest import Digest
 from gitexp.git.repo import MODE_TREE, GitRepo, ObjectId
 from gitexp.model import values
 from gitexp.model.record import META_DIR
-from gitexp.model.slotted import Slotted
+from gitexp.slotted import Slotted
 
 POINTER_PATH = ".gitexp-artifacts.dvc"
 ARTIFACTS_FILE = "artifacts.json"

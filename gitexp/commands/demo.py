@@ -17,6 +17,7 @@ from typing import Any
 
 from gitexp.cli_support import add_example, say
 from gitexp.errors import RepositoryStateError
+from gitexp.git import binary as gitbin
 
 LEARNING_RATES = ("0.01", "0.1", "0.5")
 
@@ -33,10 +34,6 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=main)
 
 
-def _git(where: str, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=where, check=True, stdout=subprocess.DEVNULL)
-
-
 def main(args: argparse.Namespace) -> int:
     where = os.path.abspath(args.dir) if args.dir else tempfile.mkdtemp(prefix="gitexp-demo-")
     if os.path.exists(where) and os.listdir(where):
@@ -46,16 +43,12 @@ def main(args: argparse.Namespace) -> int:
         )
     os.makedirs(where, exist_ok=True)
     say(f"creating a demo repository in {where}")
-    _git(where, "init", "-q")
-    _git(where, "config", "user.name", "gitexp demo")
-    _git(where, "config", "user.email", "demo@gitexp.invalid")
     script = resources.files("gitexp.demo").joinpath("train.py").read_text(encoding="utf-8")
     with open(os.path.join(where, "train.py"), "w", encoding="utf-8") as handle:
         handle.write(script)
     with open(os.path.join(where, ".gitignore"), "w", encoding="utf-8") as handle:
         handle.write("__pycache__/\ncheckpoints/\n")
-    _git(where, "add", "-A")
-    _git(where, "commit", "-q", "-m", "A small training script")
+    gitbin.init_with_commit(where, "gitexp demo", "demo@gitexp.invalid", "A small training script")
     gitexp = [sys.executable, "-m", "gitexp"]
     for index, lr in enumerate(LEARNING_RATES):
         if index == 2:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.cli_support import add_example, print_json, say
+from gitexp.cli_support import add_example, say, show_report
 from gitexp.errors import RepositoryStateError
 from gitexp.git.repo import GitRepo
 from gitexp.share import hooks
@@ -46,21 +46,5 @@ def main(args: argparse.Namespace) -> int:
             say("no git remote yet: only the hooks are installed; after `git remote add`,")
             say("  run `gitexp install` again so that git fetch brings runs from it")
     report = hooks.install(root, remotes)
-    print_setup_report(report, args.json)
+    show_report(report.as_json(), report.lines(), args.json)
     return 0
-
-
-def print_setup_report(report: hooks.SetupReport, as_json: bool) -> None:
-    if as_json:
-        print_json(
-            {
-                "hooks_dir": report.hooks_dir,
-                "hooks": [{"hook": h, "result": r} for h, r in report.hooks],
-                "remotes": [{"remote": n, "result": r} for n, r in report.remotes],
-            }
-        )
-        return
-    for hook, result in report.hooks:
-        print(f"hook {hook}: {result}")
-    for remote, result in report.remotes:
-        print(f"remote {remote}: {result}")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.cli_support import add_example
-from gitexp.commands.install import print_setup_report
+from gitexp.cli_support import add_example, show_report
 from gitexp.git.repo import GitRepo
 from gitexp.share import hooks
 
@@ -27,5 +26,6 @@ def add_parser(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     with GitRepo.discover() as repo:
         root = repo.root
-    print_setup_report(hooks.uninstall(root), args.json)
+    report = hooks.uninstall(root)
+    show_report(report.as_json(), report.lines(), args.json)
     return 0

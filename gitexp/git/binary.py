@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from gitexp.errors import RepositoryStateError, TransferError
-from gitexp.model.slotted import Slotted
+from gitexp.slotted import Slotted
 
 ENV_IN_COMMAND = "GITEXP_IN_COMMAND"
 _Answer = TypeVar("_Answer")
@@ -237,6 +237,29 @@ def config_unset(cwd: str, key: str, value: str) -> None:
     done = run(cwd, ["config", "--fixed-value", "--unset-all", key, value])
     if done.returncode not in (0, 5):  # 5: nothing to unset
         raise RepositoryStateError(f"git config --unset {key} failed: {done.stderr.strip()}")
+
+
+def current_branch(cwd: str) -> str:
+    """The branch HEAD is on ("" on a detached HEAD)."""
+    return run(cwd, ["symbolic-ref", "--quiet", "--short", "HEAD"]).stdout.strip()
+
+
+def init_with_commit(where: str, name: str, email: str, message: str) -> None:
+    """``git init`` in ``where``, a local identity, and one commit of everything there
+    (the demo's scratch repository)."""
+    for args in (
+        ["init", "-q"],
+        ["config", "user.name", name],
+        ["config", "user.email", email],
+        ["add", "-A"],
+        ["commit", "-q", "-m", message],
+    ):
+        done = run(where, args)
+        if done.returncode != 0:
+            raise RepositoryStateError(
+                f"git {args[0]} failed in {where}: {done.stderr.strip()}",
+                "Check that git works there (`git status`), then try again.",
+            )
 
 
 def remotes(cwd: str) -> list[str]:

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from gitexp.model.slotted import Slotted
+from gitexp.slotted import Slotted
 
 ObjectId = bytes  # 40 hex digits, as dulwich uses them
 

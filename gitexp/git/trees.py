@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gitexp.model.slotted import Slotted
+from gitexp.slotted import Slotted
 
 ObjectId = bytes  # 40 hex digits, as dulwich uses them
 MODE_TREE = 0o040000

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from gitexp.model import values
-from gitexp.model.slotted import Slotted
+from gitexp.slotted import Slotted
 
 CHUNK_ROWS = 10_000
 STEP = "_step"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitexp.model import values
-from gitexp.model.slotted import Slotted
+from gitexp.slotted import Slotted
 
 FORMAT_VERSION = 1
 REF_PREFIX = b"refs/gitexp/runs/"

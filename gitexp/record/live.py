@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from gitexp.model import values
-from gitexp.model.slotted import Slotted
+from gitexp.slotted import Slotted
 
 STALE_HEARTBEAT_SECONDS = 120.0  # for recorders on another host sharing this .git
 

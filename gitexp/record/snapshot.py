@@ -21,8 +21,8 @@ from gitexp.git.repo import (
     IndexRecord,
     ObjectId,
 )
-from gitexp.model.slotted import Slotted
 from gitexp.record.secrets import looks_secret
+from gitexp.slotted import Slotted
 
 RESERVED_DIR = b".gitexp"  # the run's metadata folder; a workspace folder of this name is left out
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024

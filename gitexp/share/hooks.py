@@ -40,6 +40,18 @@ class SetupReport:
     hooks: list[tuple[str, str]] = field(default_factory=list)  # (hook, what happened)
     remotes: list[tuple[str, str]] = field(default_factory=list)  # (remote, what happened)
 
+    def as_json(self) -> dict[str, object]:
+        return {
+            "hooks_dir": self.hooks_dir,
+            "hooks": [{"hook": h, "result": r} for h, r in self.hooks],
+            "remotes": [{"remote": n, "result": r} for n, r in self.remotes],
+        }
+
+    def lines(self) -> list[str]:
+        return [f"hook {hook}: {result}" for hook, result in self.hooks] + [
+            f"remote {remote}: {result}" for remote, result in self.remotes
+        ]
+
 
 def template(name: str, python: str | None = None) -> str:
     """A hook's text, pointing at the Python that runs gitexp."""

@@ -38,7 +38,6 @@ from gitexp.errors import GitexpError
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX, RUNNING
-from gitexp.model.slotted import Slotted
 from gitexp.share.remotes import (
     BEHIND,
     DIVERGED,
@@ -56,6 +55,7 @@ from gitexp.share.remotes import (
     run_objects,
     tracking_prefix,
 )
+from gitexp.slotted import Slotted
 
 if TYPE_CHECKING:
     from gitexp.artifacts.dvc import ArtifactStore

@@ -19,8 +19,8 @@ from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.ids import short_id
 from gitexp.model.record import META_DIR, REF_PREFIX, parse_row
-from gitexp.model.slotted import Slotted
 from gitexp.read.listing import RunEntry
+from gitexp.slotted import Slotted
 
 RUNS_REFSPEC_SOURCE = "refs/gitexp/runs/*"
 
@@ -56,7 +56,7 @@ def default_remote(root: str, for_push: bool) -> str:
     Push: ``branch.<current>.pushRemote``, ``remote.pushDefault``, ``branch.<current>.remote``,
     then ``origin``; fetch: ``branch.<current>.remote``, then ``origin``.
     """
-    branch = gitbin.run(root, ["symbolic-ref", "--quiet", "--short", "HEAD"]).stdout.strip()
+    branch = gitbin.current_branch(root)
     keys = []
     if for_push and branch:
         keys.append(f"branch.{branch}.pushRemote")
