@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gitexp.model.config import Config
@@ -264,13 +264,55 @@ class Run:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
-        if exc_type is not None and self._exit_status is None:
-            interrupted = issubclass(exc_type, KeyboardInterrupt)
-            self._exit_status = (INTERRUPTED, 130) if interrupted else (FAILED, 1)
+        if exc_type is not None:
+            self.mark_failed(issubclass(exc_type, KeyboardInterrupt))
         self.finish()
 
     def __repr__(self) -> str:
         return f"<gitexp.Run {self.name} ({self.id}) {self.mode}>"
+
+    # -- what gitexp.init and the process hooks drive (sdk/session.py) ----------------
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def continue_steps_after(self, step: int | None) -> None:
+        """Go on logging after ``step`` (a second init in one run, a resumed run)."""
+        if self._logger is not None:
+            self._logger.continue_after(step)
+
+    def report_script(self, fields: Mapping[str, Any], extra: dict[str, Any]) -> None:
+        """What ``init`` reported of the script (name, tags, ...), for the wrapper to record."""
+        self._script.update({k: v for k, v in fields.items() if v is not None})
+        self._script["extra"] = extra
+        self._script["python"] = {"executable": sys.executable, "version": sys.version.split()[0]}
+        self._write_script_json()
+
+    def start_recording(
+        self,
+        helpers: Iterable[threading.Thread] = (),
+        system_sampler: Any = None,
+        capture_output: bool = False,
+    ) -> None:
+        """Start what records while the script trains: output capture (a directly run
+        script; under ``gitexp run`` the wrapper captures it), background helpers whose
+        facts belong in the run, the system sampler, and the periodic flush."""
+        if capture_output:
+            self._capture_output()
+        self._helpers.extend(helpers)
+        self._system = system_sampler
+        self._flush_live()
+        self._start_background()
+
+    def mark_failed(self, interrupted: bool) -> None:
+        """An uncaught exception (or Ctrl-C) ends the script: the run failed (interrupted)."""
+        if self._exit_status is None:
+            self._exit_status = (INTERRUPTED, 130) if interrupted else (FAILED, 1)
+
+    def mark_forked(self) -> None:
+        """This process is a fork (a DataLoader worker): it shares the run, never writes it."""
+        self._forked = True
 
     # -- plumbing ------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from gitexp.model.config import Config, deep_merge, load_config_file
 from gitexp.record.envvars import ENV_ALL_RANKS, ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
-from gitexp.sdk.run import DISABLED, FAILED, INTERRUPTED, JOINED, SCRIPT, Run
+from gitexp.sdk.run import DISABLED, JOINED, SCRIPT, Run
 
 # wandb arguments kept in the run record as given (JSON-able values only).
 _KEPT_ARGS = ("entity", "job_type", "project", "group", "anonymous")
@@ -195,19 +195,13 @@ def _join(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any
     )
     resumes = state.get("resumes") if isinstance(state.get("resumes"), list) else []
     run.resumed = bool(resumes)
-    if run._logger is not None:
-        # A second init in the same wrapped run (reinit=True) continues its steps; so
-        # does a resumed run (`gitexp run --resume`), after its last recorded step.
-        run._logger.continue_after(_last_logged_step(live.file("history.jsonl")))
-        if resumes and isinstance(resumes[-1], dict):
-            run._logger.continue_after(int(resumes[-1].get("from_step") or 0) - 1)
-    run._script.update({k: v for k, v in fields.items() if v is not None})
-    run._script["extra"] = extra
-    run._script["python"] = {"executable": sys.executable, "version": sys.version.split()[0]}
-    run._write_script_json()
-    run._helpers.append(_write_packages(live))
-    run._flush_live()
-    run._start_background()
+    # A second init in the same wrapped run (reinit=True) continues its steps; so does a
+    # resumed run (`gitexp run --resume`), after its last recorded step.
+    run.continue_steps_after(_last_logged_step(live.file("history.jsonl")))
+    if resumes and isinstance(resumes[-1], dict):
+        run.continue_steps_after(int(resumes[-1].get("from_step") or 0) - 1)
+    run.report_script(fields, extra)
+    run.start_recording(helpers=[_write_packages(live)])
     return run
 
 
@@ -328,18 +322,17 @@ def _start_here(
         recorder=recorder,
         start=info.start,
     )
-    if resumed and run._logger is not None:
+    if resumed:
         run.resumed = True
-        run._logger.continue_after(int(info.resumes[-1]["from_step"]) - 1)
-    run._capture_output()
-    run._helpers.append(
-        start_background(lambda: collect_slow_facts(recorder, snapshot.skipped), "gitexp-manifest")
+        run.continue_steps_after(int(info.resumes[-1]["from_step"]) - 1)
+    facts = start_background(
+        lambda: collect_slow_facts(recorder, snapshot.skipped), "gitexp-manifest"
     )
     last = recorder.system.last_step
-    run._system = start_sampler(
+    sampler = start_sampler(
         recorder.live.file("system.jsonl"), info.start, os.getpid(), 0 if last is None else last + 1
     )
-    run._start_background()
+    run.start_recording(helpers=[facts], system_sampler=sampler, capture_output=True)
     return run
 
 
@@ -384,9 +377,8 @@ def _install_hooks() -> None:
 
     def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         run = _current
-        if run is not None and not run._finished:
-            interrupted = issubclass(kind, KeyboardInterrupt)
-            run._exit_status = (INTERRUPTED, 130) if interrupted else (FAILED, 1)
+        if run is not None and not run.finished:
+            run.mark_failed(issubclass(kind, KeyboardInterrupt))
         previous(kind, exc, tb)
 
     sys.excepthook = excepthook
@@ -397,7 +389,7 @@ def _install_hooks() -> None:
 def _after_fork() -> None:
     # A forked child (a DataLoader worker) shares the run object but must never write it.
     if _current is not None:
-        _current._forked = True
+        _current.mark_forked()
 
 
 def _at_exit() -> None:
