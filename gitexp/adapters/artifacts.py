@@ -411,6 +411,13 @@ class ArtifactStore:
         _require_plugin(str(chosen), str(self._repo.config["remote"][chosen].get("url", "")))
         return str(chosen)
 
+    def remotes(self) -> tuple[str | None, dict[str, str]]:
+        """The default remote's name (None when unset) and every remote's URL by name."""
+        config = self._repo.config
+        urls = {str(name): str(conf.get("url", "")) for name, conf in config["remote"].items()}
+        default = config["core"].get("remote")
+        return (str(default) if default else None), urls
+
     def remote_url(self, name: str | None = None) -> str:
         chosen = self.remote_name(name)
         return str(self._repo.config["remote"][chosen].get("url", ""))
@@ -600,15 +607,22 @@ _PLUGINS = {
 }
 
 
-def _require_plugin(name: str, url: str) -> None:
-    """Fail with the install command when the remote's storage plugin is missing."""
+def missing_plugin(url: str) -> str | None:
+    """The gitexp extra (``s3``, ``gs``...) a remote at ``url`` needs and lacks, else None."""
     import importlib.util
 
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme not in _PLUGINS:
-        return
+        return None
     module, extra = _PLUGINS[scheme]
-    if importlib.util.find_spec(module) is None:
+    return extra if importlib.util.find_spec(module) is None else None
+
+
+def _require_plugin(name: str, url: str) -> None:
+    """Fail with the install command when the remote's storage plugin is missing."""
+    extra = missing_plugin(url)
+    if extra is not None:
+        scheme = url.partition("://")[0].lower()
         raise RepositoryStateError(
             f"the DVC remote {name!r} ({scheme}://...) needs DVC's {extra} plugin, "
             "which is not installed",

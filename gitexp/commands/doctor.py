@@ -1,0 +1,50 @@
+"""``gitexp doctor``: check git, the repository, DVC, hooks and remotes; print the fixes."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitexp.cli_support import add_example, print_json
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="check this setup (git, repository, DVC, hooks, remotes) and print fixes",
+        description="Check what gitexp depends on: the git version (2.30 or later), a work "
+        "tree with commits, your git identity, DVC and its project, remote and storage "
+        "plugin, the hooks of `gitexp install`, the git remotes (as configured: none is "
+        "contacted) and runs whose recorder died. Each check prints ok, warn or fail, and "
+        "each problem the command that fixes it. Changes nothing. Exits 0 without "
+        "failures (warnings allowed), 3 outside a work tree, 6 when a check fails.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    add_example(
+        parser, "gitexp doctor", "gitexp doctor --json | jq '.checks[] | select(.status != \"ok\")'"
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from gitexp.core.doctor import diagnose, exit_code
+
+    checks = diagnose()
+    code = exit_code(checks)
+    if args.json:
+        print_json(
+            {
+                "exit_code": code,
+                "checks": [
+                    {"check": c.name, "status": c.status, "message": c.message, "fix": list(c.fix)}
+                    for c in checks
+                ],
+            }
+        )
+        return code
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        print(f"{check.status:<4}  {check.name:<{width}}  {check.message}")
+        for command in check.fix:
+            print(f"{'':<4}  {'':<{width}}  fix: {command}")
+    return code
