@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from gitexp._version import describe
 from gitexp.errors import EXIT_INTERNAL, EXIT_REPO_STATE, GitexpError
+from gitexp.guide import EPILOG, guide
 
 COMMANDS = (
     "run",
@@ -42,6 +43,7 @@ COMMANDS = (
     "uninstall",
     "gc",
     "demo",
+    "doctor",
 )
 
 
@@ -62,6 +64,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="gitexp",
         description="Record every training run as a git commit on a hidden ref, then list, "
         "compare and share runs with git.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=describe())
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -96,6 +100,10 @@ def _glue_dash_values(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _glue_dash_values(list(sys.argv[1:] if argv is None else argv))
+    if not argv:
+        # A newcomer typing `gitexp` asked what to do, not made a mistake: guide, exit 0.
+        print(guide())
+        return 0
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
