@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 import shlex
 import sys
@@ -52,7 +53,7 @@ def test_every_help_has_an_example() -> None:
 
 # The commands a newcomer meets first (the guide `gitexp` prints): two realistic uses each.
 MAIN_COMMANDS = ("run", "sweep", "ls", "show", "diff", "compare", "plot", "restore", "push")
-MAIN_COMMANDS += ("pull", "demo", "doctor")
+MAIN_COMMANDS += ("pull", "demo", "doctor", "completion")
 
 
 @pytest.mark.parametrize("command", MAIN_COMMANDS)
@@ -63,7 +64,9 @@ def test_main_commands_have_two_examples_that_parse(command: str) -> None:
     ]
     assert len(examples) >= 2, f"gitexp {command} --help has {len(examples)} example(s)"
     for example in examples:  # an example that no longer parses teaches the wrong thing
-        words = shlex.split(example.split(" && ")[0].split(" | ")[0])
+        lexer = shlex.shlex(example, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(itertools.takewhile(lambda w: w not in ("&&", "|", ">", ";"), lexer))
         assert words[1] == command
         build_parser(command).parse_args(_glue_dash_values(words[1:]))
 
