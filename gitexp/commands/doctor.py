@@ -11,7 +11,7 @@ from gitexp.cli_support import add_example, print_json
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "doctor",
-        help="check this setup (git, repository, DVC, hooks, remotes) and print fixes",
+        help="check the setup (git, DVC, hooks, remotes) and print fixes",
         description="Check what gitexp depends on: the git version (2.30 or later), a work "
         "tree with commits, your git identity, DVC and its project, remote and storage "
         "plugin, the hooks of `gitexp install`, the git remotes (as configured: none is "
