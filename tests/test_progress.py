@@ -115,3 +115,6 @@ def test_import_gitexp_and_gitexp_run_do_not_import_tqdm(repo: Path) -> None:
     imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()]
     assert "gitexp.cli" in imported  # the listing is real
     assert not [name for name in imported if name.split(".")[0] == "tqdm"]
+    # nor what only the guide, doctor, completion and bars need
+    unneeded = {"gitexp.guide", "gitexp.cli_progress", "gitexp.cli_completion"}
+    assert not unneeded & set(imported) and "gitexp.core.doctor" not in imported
