@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from gitexp.cli_support import add_example, print_json
+
+if TYPE_CHECKING:
+    from gitexp.core.doctor import Check
 
 
 def add_parser(subparsers: Any) -> None:
@@ -27,11 +31,24 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gitexp.core.doctor import diagnose, exit_code
+    from gitexp.core.doctor import FAIL, diagnose, exit_code
 
     checks = diagnose()
     code = exit_code(checks)
-    if args.json:
+    _print(checks, code, args.json)
+    failed = [check for check in checks if check.status == FAIL]
+    if failed:  # on stderr too, as every command reports an error (stdout may be a pipe)
+        names = ", ".join(dict.fromkeys(check.name for check in failed))
+        print(f"gitexp: error: {len(failed)} check(s) failed: {names}", file=sys.stderr)
+        print(
+            "  Run the `fix:` command under each failed check, then `gitexp doctor` again.",
+            file=sys.stderr,
+        )
+    return code
+
+
+def _print(checks: list[Check], code: int, as_json: bool) -> None:
+    if as_json:
         print_json(
             {
                 "exit_code": code,
@@ -41,10 +58,9 @@ def main(args: argparse.Namespace) -> int:
                 ],
             }
         )
-        return code
+        return
     width = max(len(c.name) for c in checks)
     for check in checks:
         print(f"{check.status:<4}  {check.name:<{width}}  {check.message}")
         for command in check.fix:
             print(f"{'':<4}  {'':<{width}}  fix: {command}")
-    return code
