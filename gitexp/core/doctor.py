@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 from collections.abc import Callable
 
 from gitexp.adapters import gitbin
@@ -71,9 +72,10 @@ def _work_tree_fix(exc: NotARepositoryError, where: str | None) -> str:
     """The command for each way of being outside a work tree (GitRepo.discover's three)."""
     here = os.path.abspath(where or os.getcwd())
     if "bare" in exc.message:
-        return f"git clone {here} {here}-work && cd {here}-work"
+        work = shlex.quote(f"{here}-work")
+        return f"git clone {shlex.quote(here)} {work} && cd {work}"
     if ".git folder" in exc.message and exc.hint and "cd " in exc.hint:  # names the work tree
-        return "cd " + exc.hint.rsplit("cd ", 1)[1]
+        return "cd " + shlex.quote(exc.hint.rsplit("cd ", 1)[1])
     return "git init   # or cd into your project's repository"
 
 
@@ -236,7 +238,7 @@ def _git_remote(root: str, name: str) -> Check:
             label,
             FAIL,
             f"{url}: no such folder",
-            (f"git init --bare {path}", f"git remote set-url {name} URL"),
+            (f"git init --bare {shlex.quote(path)}", f"git remote set-url {name} URL"),
         )
     return Check(label, OK, f"{url} (a folder on this machine)")
 
