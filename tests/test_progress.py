@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -15,9 +18,10 @@ from sharing_servers import dvc_setup
 TQDM_BAR = "%|"  # tqdm's bar: "100%|█████| 2/2 [...]"
 
 
-def _in_terminal(cwd: Path, *args: str) -> tuple[int, str]:
-    """Run gitexp with stdout and stderr on a pseudo-terminal, as in a user's shell."""
+def _in_terminal(cwd: Path, *args: str, rows: int = 30, columns: int = 100) -> tuple[int, str]:
+    """Run gitexp with stdout and stderr on a pseudo-terminal of that size, as in a shell."""
     leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     process = subprocess.Popen(
         [sys.executable, "-m", "gitexp", *args],
         cwd=cwd,
@@ -59,6 +63,7 @@ def test_push_pull_and_gc_draw_bars_on_a_terminal_only(project: Path, tmp_path: 
     code, shown = _in_terminal(project, "push", "origin")
     assert code == 0, shown
     assert "comparing runs with origin" in shown and TQDM_BAR in shown
+    assert "Pushing to" in shown  # DVC's own upload bar, let through on a terminal
 
     git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), "other")
     other = tmp_path / "other"
@@ -87,6 +92,14 @@ def test_json_output_draws_no_bar_even_on_a_terminal(project: Path) -> None:
         code, shown = _in_terminal(project, *args)
         assert code == 0, shown
         assert TQDM_BAR not in shown and "comparing runs" not in shown, shown
+        assert "Pushing to" not in shown  # nor DVC's
+
+
+def test_a_terminal_that_reports_no_size_still_gets_bars(project: Path) -> None:
+    # A bare pseudo-terminal says 0 x 0; tqdm alone would draw an empty bar there.
+    code, shown = _in_terminal(project, "push", "origin", rows=0, columns=0)
+    assert code == 0, shown
+    assert "comparing runs with origin" in shown and TQDM_BAR in shown
 
 
 def test_sweep_prints_a_progress_line_per_run_on_a_terminal_only(repo: Path) -> None:
