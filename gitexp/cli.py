@@ -42,6 +42,8 @@ COMMANDS = (
     "uninstall",
     "gc",
     "demo",
+    "doctor",
+    "completion",
 )
 
 
@@ -60,9 +62,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="gitexp",
-        description="Record every training run as a git commit on a hidden ref, then list, "
+        description="Record every training run as a git commit on a hidden ref, then list,\n"
         "compare and share runs with git.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's example lines
     )
+    if only is None:  # `gitexp --help`: examples under the list of commands
+        from gitexp.guide import EPILOG
+
+        parser.epilog = EPILOG
     parser.add_argument("--version", action="version", version=describe())
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in (only,) if only else COMMANDS:
@@ -96,6 +103,12 @@ def _glue_dash_values(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _glue_dash_values(list(sys.argv[1:] if argv is None else argv))
+    if not argv:
+        # A newcomer typing `gitexp` asked what to do, not made a mistake: guide, exit 0.
+        from gitexp.guide import guide
+
+        print(guide())
+        return 0
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from conftest import git, gitexp
 
 from gitexp import errors
-from gitexp.cli import COMMANDS, build_parser
+from gitexp.cli import COMMANDS, _glue_dash_values, build_parser
 from gitexp.model.record import RunInfo
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -47,6 +49,26 @@ def test_every_exit_code_is_in_cli_md() -> None:
 def test_every_help_has_an_example() -> None:
     for name, sub in _subparsers().items():
         assert "example" in (sub.epilog or ""), f"gitexp {name} --help has no example"
+
+
+# The commands a newcomer meets first (the guide `gitexp` prints): two realistic uses each.
+MAIN_COMMANDS = ("run", "sweep", "ls", "show", "diff", "compare", "plot", "restore", "push")
+MAIN_COMMANDS += ("pull", "demo", "doctor", "completion")
+
+
+@pytest.mark.parametrize("command", MAIN_COMMANDS)
+def test_main_commands_have_two_examples_that_parse(command: str) -> None:
+    sub = _subparsers()[command]
+    examples = [
+        line.strip() for line in (sub.epilog or "").splitlines() if line.startswith("  gitexp ")
+    ]
+    assert len(examples) >= 2, f"gitexp {command} --help has {len(examples)} example(s)"
+    for example in examples:  # an example that no longer parses teaches the wrong thing
+        lexer = shlex.shlex(example, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(itertools.takewhile(lambda w: w not in ("&&", "|", ">", ";"), lexer))
+        assert words[1] == command
+        build_parser(command).parse_args(_glue_dash_values(words[1:]))
 
 
 def test_format_md_names_every_file_and_run_field(repo: Path) -> None:

@@ -21,7 +21,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from gitexp.artifacts.digest import DIR_SUFFIX, Digest, Outcome, TreeEntry
@@ -103,16 +103,35 @@ def _dvc_messages(out: list[str]) -> Iterator[None]:
             log.propagate = propagate
 
 
-class ArtifactStore:
-    """A DVC project's cache and remotes, as gitexp uses them."""
+@contextlib.contextmanager
+def _dvc_bars(show: bool) -> Iterator[None]:
+    """DVC draws its transfer bars (tqdm, on a terminal) only when ``show``: never in a
+    ``--json`` command, whose caller asked for data, not decoration."""
+    log = logging.getLogger("dvc.progress")  # its bars hide when this logger is quiet
+    level = log.level
+    if not show:
+        log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
-    def __init__(self, root: str) -> None:
+
+class ArtifactStore:
+    """A DVC project's cache and remotes, as gitexp uses them.
+
+    ``show_progress``: let DVC draw its transfer bars (it still draws them only on a
+    terminal).
+    """
+
+    def __init__(self, root: str, show_progress: bool = False) -> None:
         if not has_project(root):
             raise no_project_error(root)
         _wait_for_preload()  # never two threads importing DVC's modules at once
         from dvc.repo import Repo
 
         self.root = root
+        self.show_progress = show_progress
         self._repo: Any = Repo(root, uninitialized=False)
 
     def close(self) -> None:
@@ -305,6 +324,13 @@ class ArtifactStore:
         require_plugin(str(chosen), str(self._repo.config["remote"][chosen].get("url", "")))
         return str(chosen)
 
+    def remotes(self) -> tuple[str | None, dict[str, str]]:
+        """The default remote's name (None when unset) and every remote's URL by name."""
+        config = self._repo.config
+        urls = {str(name): str(conf.get("url", "")) for name, conf in config["remote"].items()}
+        default = config["core"].get("remote")
+        return (str(default) if default else None), urls
+
     def remote_url(self, name: str | None = None) -> str:
         chosen = self.remote_name(name)
         return str(self._repo.config["remote"][chosen].get("url", ""))
@@ -329,7 +355,7 @@ class ArtifactStore:
         name = self.remote_name(remote)
         infos = {HashInfo("md5", oid) for oid in oids}
         cloud = self._repo.cloud
-        with _dvc_messages(outcome.messages):
+        with _dvc_messages(outcome.messages), _dvc_bars(self.show_progress):
             try:
                 status = cloud.status(infos, remote=name)
                 local_only = {str(h.value) for h in status.new}
@@ -362,8 +388,13 @@ class ArtifactStore:
                 used.update(str(h.value) for h in infos if h.value)
         return used
 
-    def list_objects(self, remote: str | None = None) -> dict[str, float | None]:
-        """Every object in the cache (or a remote) with its modification time, if known."""
+    def list_objects(
+        self, remote: str | None = None, advance: Callable[[int], None] | None = None
+    ) -> dict[str, float | None]:
+        """Every object in the cache (or a remote) with its modification time, if known.
+
+        ``advance(1)`` after each object's time is read: one request each on a remote.
+        """
         odb = self._repo.cache.local if remote is None else self._remote_odb(remote)
         out: dict[str, float | None] = {}
         for oid in odb.all():
@@ -371,6 +402,8 @@ class ArtifactStore:
         for oid in out:
             with contextlib.suppress(Exception):
                 out[oid] = _mtime(odb.fs.info(odb.oid_to_path(oid)))
+            if advance is not None:
+                advance(1)
         return out
 
     def remove_objects(self, oids: Iterable[str], remote: str | None = None) -> None:

@@ -23,6 +23,7 @@ from gitexp.artifacts.pointers import Artifact, run_artifacts
 from gitexp.errors import RepositoryStateError
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX
+from gitexp.render.progress import NO_PROGRESS, Progress
 
 
 @dataclass
@@ -42,12 +43,20 @@ def run_commits(repo: GitRepo) -> dict[str, ObjectId]:
     return commits
 
 
-def referenced(repo: GitRepo, store: store_mod.ArtifactStore, remote: str | None) -> set[str]:
+def referenced(
+    repo: GitRepo,
+    store: store_mod.ArtifactStore,
+    remote: str | None,
+    progress: Progress = NO_PROGRESS,
+) -> set[str]:
     """Every object a run or DVC uses (see the module docstring)."""
     seen: dict[str, Artifact] = {}
-    for sha in set(run_commits(repo).values()):
-        for item in run_artifacts(repo, sha):
-            seen.setdefault(item.digest.md5, item)
+    commits = set(run_commits(repo).values())
+    with progress.counter(len(commits), "reading runs' artifacts", "run") as advance:
+        for sha in commits:
+            for item in run_artifacts(repo, sha):
+                seen.setdefault(item.digest.md5, item)
+            advance(1)
     used = set(seen)
     for md5, item in seen.items():
         if not item.digest.isdir:
@@ -70,10 +79,12 @@ def collect(
     remote: str | None,
     keep_recent: float,
     dry_run: bool,
+    progress: Progress = NO_PROGRESS,
 ) -> GcResult:
     """Remove the unused objects of the cache (``remote`` None) or of a DVC remote."""
     result = GcResult("cache" if remote is None else f"remote {remote}")
-    objects = store.list_objects(remote)
+    with progress.counter(None, f"listing the {result.where}", "object") as advance:
+        objects = store.list_objects(remote, advance)
     result.total = len(objects)
     doomed = []
     for oid, mtime in sorted(objects.items()):

@@ -18,13 +18,20 @@ _PLUGINS = {
 }
 
 
-def require_plugin(name: str, url: str) -> None:
-    """Fail with the install command when the remote's storage plugin is missing."""
+def missing_plugin(url: str) -> str | None:
+    """The gitexp extra (``s3``, ``gs``...) a remote at ``url`` needs and lacks, else None."""
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme not in _PLUGINS:
-        return
+        return None
     module, extra = _PLUGINS[scheme]
-    if importlib.util.find_spec(module) is None:
+    return extra if importlib.util.find_spec(module) is None else None
+
+
+def require_plugin(name: str, url: str) -> None:
+    """Fail with the install command when the remote's storage plugin is missing."""
+    extra = missing_plugin(url)
+    if extra is not None:
+        scheme = url.partition("://")[0].lower()
         raise RepositoryStateError(
             f"the DVC remote {name!r} ({scheme}://...) needs DVC's {extra} plugin, "
             "which is not installed",

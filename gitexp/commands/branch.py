@@ -23,7 +23,11 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("run", metavar="RUN", help="run id, id prefix, name, latest or latest~N")
     parser.add_argument("name", metavar="NAME", help="the new branch's name")
-    add_example(parser, "gitexp branch brisk-falcon-07 good-lr && git switch good-lr")
+    add_example(
+        parser,
+        "gitexp branch brisk-falcon-07 good-lr && git switch good-lr",
+        "gitexp branch latest try-again",
+    )
     parser.set_defaults(func=main)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from gitexp.artifacts import dvc as store_mod
 from gitexp.artifacts import gc as artifact_gc
+from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.git.repo import GitRepo
 from gitexp.share.pull import drop_mirror, fetch_mirror
@@ -58,13 +59,16 @@ def main(args: argparse.Namespace) -> int:
         say(f"fetching the runs of {git_remote}: their artifacts count as used")
         prefix = fetch_mirror(root, git_remote)
     results = []
-    with GitRepo.discover(root) as repo, store_mod.ArtifactStore(root) as store:
+    progress = progress_for(args.json)
+    with GitRepo.discover(root) as repo, store_mod.ArtifactStore(root, progress.enabled) as store:
         try:
             dvc_remote = store.remote_name(args.dvc_remote) if args.cloud else None
-            used = artifact_gc.referenced(repo, store, dvc_remote)
-            results.append(artifact_gc.collect(store, used, None, keep, args.dry_run))
-            if dvc_remote is not None:
-                results.append(artifact_gc.collect(store, used, dvc_remote, keep, args.dry_run))
+            used = artifact_gc.referenced(repo, store, dvc_remote, progress)
+            places = [None] if dvc_remote is None else [None, dvc_remote]
+            for where in places:
+                results.append(
+                    artifact_gc.collect(store, used, where, keep, args.dry_run, progress)
+                )
         finally:
             if prefix is not None:
                 drop_mirror(repo, prefix)

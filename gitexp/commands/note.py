@@ -18,7 +18,11 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("run", metavar="RUN")
     parser.add_argument("text", metavar="TEXT", help='the note ("" clears it)')
-    add_example(parser, 'gitexp note latest "best so far; lr warmup helped"')
+    add_example(
+        parser,
+        'gitexp note latest "best so far; lr warmup helped"',
+        'gitexp note 3kq9x2a "diverged at step 900: lr too high"',
+    )
     parser.set_defaults(func=main)
 
 

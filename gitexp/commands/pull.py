@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.share.pull import pull_runs
 from gitexp.share.remotes import default_remote, print_report
@@ -42,6 +43,12 @@ def main(args: argparse.Namespace) -> int:
         root = repo.root
     remote = args.remote or default_remote(root, for_push=False)
     report = pull_runs(
-        root, remote, args.runs or None, args.dvc_remote, not args.no_artifacts, say=say
+        root,
+        remote,
+        args.runs or None,
+        args.dvc_remote,
+        not args.no_artifacts,
+        say=say,
+        progress=progress_for(args.json),
     )
     return print_report(report, "fetched", args.json, print_json)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.read.listing import list_runs
 from gitexp.read.resolve import resolve
@@ -45,5 +46,6 @@ def main(args: argparse.Namespace) -> int:
         if args.runs:
             runs = list_runs(repo)
             selected = {entry.id: entry.commit for entry in (resolve(t, runs) for t in args.runs)}
-        report = push_runs(repo, remote, selected, args.dvc_remote, say=say)
+        progress = progress_for(args.json)
+        report = push_runs(repo, remote, selected, args.dvc_remote, say=say, progress=progress)
     return print_report(report, "pushed", args.json, print_json)

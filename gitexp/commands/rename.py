@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("run", metavar="RUN")
     parser.add_argument("name", metavar="NAME")
-    add_example(parser, "gitexp rename latest resnet50-warmup")
+    add_example(parser, "gitexp rename latest resnet50-warmup", "gitexp rename 3kq9x2a baseline-v2")
     parser.set_defaults(func=main)
 
 

@@ -68,7 +68,12 @@ def add_parser(subparsers: Any) -> None:
         help="do not sample CPU, memory and GPU use (GITEXP_SYSTEM_METRICS=0)",
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
-    add_example(parser, "gitexp run -p lr=0.01 --tag baseline -- python train.py --epochs 3")
+    add_example(
+        parser,
+        "gitexp run -p lr=0.01 --tag baseline -- python train.py --epochs 3",
+        "gitexp run --name resnet-warmup --config config.yaml --out model.ckpt -- python train.py",
+        "gitexp run --resume latest -- python train.py",
+    )
     parser.set_defaults(func=main)
 
 

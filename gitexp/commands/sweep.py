@@ -17,6 +17,7 @@ import textwrap
 import time
 from typing import Any
 
+from gitexp.cli_progress import bars_wanted, meter
 from gitexp.cli_support import add_example, fmt_duration, fmt_value, open_repo, say, table
 from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
@@ -150,6 +151,7 @@ def main(args: argparse.Namespace) -> int:
             for i, combo in todo
         ],
         args.parallel,
+        bars_wanted(),
     )
     with GitRepo.discover() as repo:
         print(_final_table(repo, group, varying, args.sort))
@@ -184,8 +186,13 @@ def _done(repo: GitRepo, group: str, combos: list[sweepmod.Combination]) -> dict
     return done
 
 
-def _run_members(members: list[tuple[str, list[str]]], parallel: int) -> list[int]:
-    """Run the ``gitexp run`` processes, ``parallel`` at once; their exit codes."""
+def _run_members(
+    members: list[tuple[str, list[str]]], parallel: int, show_progress: bool = False
+) -> list[int]:
+    """Run the ``gitexp run`` processes, ``parallel`` at once; their exit codes.
+
+    ``show_progress``: after each run, a progress line with the time left (on a terminal).
+    """
     from gitexp.record.supervise import terminal_foreground
 
     pending = list(members)
@@ -201,6 +208,7 @@ def _run_members(members: list[tuple[str, list[str]]], parallel: int) -> list[in
 
     previous = signal.signal(signal.SIGTERM, forward)
     total, started = len(members), 0
+    began = time.monotonic()
     try:
         while pending or running:
             while pending and len(running) < parallel and not stopping:
@@ -216,6 +224,9 @@ def _run_members(members: list[tuple[str, list[str]]], parallel: int) -> list[in
                     codes.append(code)
                     if code != 0:
                         say(f"sweep: {item[0]} exited with {code}")
+                    if show_progress:
+                        elapsed = time.monotonic() - began
+                        say(f"sweep {meter(len(codes), total, elapsed)} {item[0]} done")
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reached every run already (same process group).
         if not terminal_foreground():

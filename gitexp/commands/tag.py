@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("run", metavar="RUN")
     parser.add_argument("changes", nargs=argparse.REMAINDER, metavar="+TAG|-TAG")
-    add_example(parser, "gitexp tag latest +best -draft")
+    add_example(parser, "gitexp tag latest +best -draft", "gitexp tag 3kq9x2a +paper")
     parser.set_defaults(func=main)
 
 

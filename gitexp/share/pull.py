@@ -13,12 +13,13 @@ import secrets
 from collections.abc import Callable
 
 from gitexp.artifacts import dvc as store_mod
-from gitexp.artifacts.pointers import run_artifacts
+from gitexp.artifacts.pointers import Artifact, run_artifacts
 from gitexp.errors import GitexpError, TransferError
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX
 from gitexp.read.resolve import resolve
+from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.share.remotes import (
     AHEAD,
     DIVERGED,
@@ -69,6 +70,7 @@ def pull_runs(
     dvc_remote: str | None = None,
     artifacts: bool = True,
     say: Say | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> SyncReport:
     """Fetch the remote's runs (or the ``refs`` among them) and their artifacts."""
     prefix = fetch_mirror(root, remote)
@@ -81,8 +83,10 @@ def pull_runs(
                 entries = entries_for(repo, mirrored)
                 chosen = [resolve(text, entries) for text in refs]
                 selected = {entry.id: entry.commit for entry in chosen}
-            for run_id, sha in sorted(selected.items()):
-                report.runs.append(_update(repo, run_id, sha))
+            with progress.counter(len(selected), "updating runs", "run") as advance:
+                for run_id, sha in sorted(selected.items()):
+                    report.runs.append(_update(repo, run_id, sha))
+                    advance(1)
             if artifacts:
                 wanted = {
                     item.id: repo.read_ref(REF_PREFIX + item.id.encode())
@@ -95,6 +99,7 @@ def pull_runs(
                     dvc_remote,
                     report,
                     say,
+                    progress,
                 )
         finally:
             drop_mirror(repo, prefix)
@@ -122,8 +127,13 @@ def _fetch_artifacts(
     dvc_remote: str | None,
     report: SyncReport,
     say: Say | None,
+    progress: Progress,
 ) -> None:
-    needs = {run_id: run_artifacts(repo, sha) for run_id, sha in runs.items()}
+    needs: dict[str, list[Artifact]] = {}
+    with progress.counter(len(runs), "reading artifact lists", "run") as advance:
+        for run_id, sha in runs.items():
+            needs[run_id] = run_artifacts(repo, sha)
+            advance(1)
     needs = {run_id: items for run_id, items in needs.items() if items}
     if not needs:
         return
@@ -138,7 +148,7 @@ def _fetch_artifacts(
         fail(list(needs), store_mod.no_project_error(repo.root).message)
         return
     try:
-        with store_mod.ArtifactStore(repo.root) as store:
+        with store_mod.ArtifactStore(repo.root, progress.enabled) as store:
             name = store.remote_name(dvc_remote)
             report.dvc_remote = f"{name} ({store.remote_url(name)})"
             digests = {item.digest for items in needs.values() for item in items}

@@ -38,6 +38,7 @@ from gitexp.errors import GitexpError
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX, RUNNING
+from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.share.remotes import (
     BEHIND,
     DIVERGED,
@@ -79,6 +80,7 @@ def push_runs(
     dvc_remote: str | None = None,
     no_verify: bool = False,
     say: Say | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> SyncReport:
     """Push ``selected`` runs (``{id: commit}``; default all) and their artifacts."""
     report = SyncReport(remote)
@@ -89,42 +91,57 @@ def push_runs(
         commits = read_run_commits(repo, runs.values())  # names and statuses
         remote_refs = asking.wait()
     pending: dict[str, ObjectId] = {}
-    for run_id, sha in sorted(runs.items()):
-        there = remote_refs.get(RUN_REF + run_id)
-        item = RunReport(run_id, commits[sha].name, UP_TO_DATE, sha.decode())
-        report.runs.append(item)
-        if there == sha.decode():
-            continue
-        if there is None:
-            item.action = NEW
-        elif not repo.has_object(there.encode()):
-            item.action = FAILED
-            item.error = "the remote has commits of this run this clone lacks: `gitexp pull`"
-            continue
-        elif repo.is_ancestor(there.encode(), sha):
-            item.action = UPDATED
-        elif repo.is_ancestor(sha, there.encode()):
-            item.action = BEHIND
-            item.error = "the remote has newer commits of this run: `gitexp pull` takes them"
-            continue
-        else:
-            item.action = DIVERGED
-            item.error = (
-                "the remote's history of this run differs from this clone's "
-                "(see docs/sharing.md#diverged-runs)"
-            )
-            continue
-        pending[run_id] = sha
+    with progress.counter(len(runs), f"comparing runs with {remote}", "run") as advance:
+        for run_id, sha in sorted(runs.items()):
+            advance(1)
+            if _compare(repo, run_id, sha, remote_refs, commits, report):
+                pending[run_id] = sha
     by_id = {item.id: item for item in report.runs}
     if pending:
         artifacts = read_artifacts(repo, {sha: commits[sha] for sha in pending.values()})
         needs = {run_id: artifacts[sha] for run_id, sha in pending.items()}
-        _upload_artifacts(repo, pending, needs, dvc_remote, report, by_id, say)
+        _upload_artifacts(repo, pending, needs, dvc_remote, report, by_id, say, progress)
         # The refs read a moment ago are fresh enough, unless uploads took their time.
         fresh = local if not any(needs.values()) else None
         pusher = _RefPusher(repo, remote, no_verify, dvc_remote, report, by_id, say)
         pusher.push(pending, commits, remote_refs, fresh)
     return report
+
+
+def _compare(
+    repo: GitRepo,
+    run_id: str,
+    sha: ObjectId,
+    remote_refs: dict[str, str],
+    commits: dict[ObjectId, RunCommit],
+    report: SyncReport,
+) -> bool:
+    """Report how the run here stands to the remote's; whether it is to be pushed."""
+    there = remote_refs.get(RUN_REF + run_id)
+    item = RunReport(run_id, commits[sha].name, UP_TO_DATE, sha.decode())
+    report.runs.append(item)
+    if there == sha.decode():
+        return False
+    if there is None:
+        item.action = NEW
+    elif not repo.has_object(there.encode()):
+        item.action = FAILED
+        item.error = "the remote has commits of this run this clone lacks: `gitexp pull`"
+        return False
+    elif repo.is_ancestor(there.encode(), sha):
+        item.action = UPDATED
+    elif repo.is_ancestor(sha, there.encode()):
+        item.action = BEHIND
+        item.error = "the remote has newer commits of this run: `gitexp pull` takes them"
+        return False
+    else:
+        item.action = DIVERGED
+        item.error = (
+            "the remote's history of this run differs from this clone's "
+            "(see docs/sharing.md#diverged-runs)"
+        )
+        return False
+    return True
 
 
 def _local_runs(repo: GitRepo) -> dict[str, ObjectId]:
@@ -139,6 +156,7 @@ def _upload_artifacts(
     report: SyncReport,
     by_id: dict[str, RunReport],
     say: Say | None,
+    progress: Progress = NO_PROGRESS,
 ) -> None:
     """Upload what the pending runs point to; runs that cannot be complete drop out."""
     needs = {run_id: items for run_id, items in needs.items() if items}
@@ -156,7 +174,7 @@ def _upload_artifacts(
         fail(list(needs), f"has artifacts, but {store_mod.no_project_error(repo.root).message}")
         return
     try:
-        with store_mod.ArtifactStore(repo.root) as store:
+        with store_mod.ArtifactStore(repo.root, progress.enabled) as store:
             name = store.remote_name(dvc_remote)
             report.dvc_remote = f"{name} ({store.remote_url(name)})"
             if say:
