@@ -152,7 +152,7 @@ def test_report_loads_offline_and_draws_every_run(
         "return Array.from(document.querySelectorAll('#gx-code details.gx-diff summary'))"
         ".map(s => s.textContent)"
     )
-    assert code == ["lr-0.01 → lr-0.05: same code", "lr-0.01 → lr-0.2: 1 files changed, +1 −1"]
+    assert code == ["lr-0.01 → lr-0.05: same code", "lr-0.01 → lr-0.2: 1 file changed, +1 −1"]
     notes = browser.find_element("css selector", "#gx-notes").text
     assert "best-guess" in notes and "accuracy formula changed" in notes
 

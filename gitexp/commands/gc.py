@@ -11,6 +11,7 @@ from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.core import artifact_gc
 from gitexp.core.pulling import drop_mirror, fetch_mirror
 from gitexp.core.sharing import default_remote
+from gitexp.core.words import plural
 
 
 def add_parser(subparsers: Any) -> None:
@@ -84,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     verb = "would remove" if args.dry_run else "removed"
     for result in results:
-        line = f"{result.where}: {verb} {len(result.removed)} of {result.total} object(s)"
+        line = f"{result.where}: {verb} {len(result.removed)} of {plural(result.total, 'object')}"
         if result.kept_recent:
             line += f"; kept {result.kept_recent} newer than {args.keep_recent}"
         print(line)

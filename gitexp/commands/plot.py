@@ -15,6 +15,7 @@ from gitexp.core import bundle as bundlemod
 from gitexp.core import htmlpage, series, staticplot, textchart
 from gitexp.core.listing import list_runs
 from gitexp.core.selection import DEFAULT_CHART_RUNS, choose
+from gitexp.core.words import plural
 from gitexp.errors import UsageError
 
 
@@ -82,12 +83,12 @@ def main(args: argparse.Namespace) -> int:
                 sections=("charts", "histograms"),
             )
             _write_text(args.output, htmlpage.page(htmlpage.REPORT, data["title"], data))
-            say(f"wrote {args.output} ({len(runs)} runs)")
+            say(f"wrote {args.output} ({plural(len(runs), 'run')})")
             return 0
     labels = _labels(runs)
     if kind in staticplot.FORMATS:
         _save_image(args, runs, labels, scalars, histograms)
-        say(f"wrote {args.output} ({len(runs)} runs)")
+        say(f"wrote {args.output} ({plural(len(runs), 'run')})")
         return 0
     print(_text_charts(args, runs, labels, scalars, histograms))
     return 0

@@ -25,6 +25,7 @@ from gitexp.core.record import INTERRUPTED, RUNNING
 from gitexp.core.resolve import find_run
 from gitexp.core.restore import snapshot_files
 from gitexp.core.runview import RunView, load_run
+from gitexp.core.words import plural
 from gitexp.errors import EXIT_RERUN_FAILED, RepositoryStateError, UsageError
 
 EXIT_DIFFERENT = 1
@@ -227,7 +228,8 @@ def render(
         + (f", exit code {r.exit_code}" if r.exit_code else "")
         + ")",
         "",
-        f"verdict: {result.verdict} ({tolerance}, {len(result.metrics)} metrics compared)",
+        f"verdict: {result.verdict} ({tolerance}, "
+        f"{plural(len(result.metrics), 'metric')} compared)",
     ]
     if result.differing:
         rows = [

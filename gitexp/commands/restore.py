@@ -10,6 +10,7 @@ from gitexp.core import artifact_restore, restore
 from gitexp.core.ids import short_id
 from gitexp.core.resolve import find_run
 from gitexp.core.runview import load_run
+from gitexp.core.words import plural
 from gitexp.errors import RepositoryStateError
 
 
@@ -67,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
             return 0
         if artifacts.at_risk and not args.force:
             raise RepositoryStateError(
-                f"restoring {label} would overwrite {len(artifacts.at_risk)} file(s) git "
+                f"restoring {label} would overwrite {plural(len(artifacts.at_risk), 'file')} git "
                 "cannot bring back with the run's artifacts:\n" + _listing(artifacts.at_risk),
                 "Move them out of the way, or overwrite them with --force "
                 "(--stash does not save artifact files).",
@@ -83,12 +84,12 @@ def main(args: argparse.Namespace) -> int:
         stash_command = None
         if args.stash and plan.at_risk:
             ref, stash_command = restore.stash_at_risk(repo, plan, entry.id)
-            say(f"saved {len(plan.at_risk)} file(s) with uncommitted work in {ref}")
+            say(f"saved {plural(len(plan.at_risk), 'file')} with uncommitted work in {ref}")
         restore.apply_plan(repo, plan)
         restored = artifact_restore.materialize(repo, artifacts.writes, say)
     _report(plan, label, stash_command)
     if restored:
-        say(f"restored {len(restored)} artifact(s), hashes checked: {', '.join(restored)}")
+        say(f"restored {plural(len(restored), 'artifact')}, hashes checked: {', '.join(restored)}")
     return 0
 
 
@@ -114,7 +115,7 @@ def _print_plan(plan: restore.RestorePlan, label: str) -> None:
 
 def _report(plan: restore.RestorePlan, label: str, stash_command: str | None) -> None:
     removed = [p for p in plan.removed if p not in plan.written]
-    say(f"restored {label}: {len(plan.written)} file(s) written, {len(removed)} removed")
+    say(f"restored {label}: {plural(len(plan.written), 'file')} written, {len(removed)} removed")
     for path in removed:
         say(f"  removed {path}")
     _notes(plan)
@@ -126,7 +127,7 @@ def _report(plan: restore.RestorePlan, label: str, stash_command: str | None) ->
 def _notes(plan: restore.RestorePlan) -> None:
     if plan.kept:
         say(
-            f"left {len(plan.kept)} file(s) the run did not have in place "
+            f"left {plural(len(plan.kept), 'file')} the run did not have in place "
             "(remove them with --exact)"
         )
     for path in plan.submodules:

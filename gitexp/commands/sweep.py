@@ -26,6 +26,7 @@ from gitexp.core.ids import SHORT_ID_LENGTH
 from gitexp.core.listing import RunEntry, list_runs
 from gitexp.core.record import FINISHED, RUNNING
 from gitexp.core.runview import load_run
+from gitexp.core.words import plural
 from gitexp.errors import UsageError
 
 EXIT_SOME_FAILED = 1
@@ -155,7 +156,10 @@ def main(args: argparse.Namespace) -> int:
         print(_final_table(repo, group, varying, args.sort))
     failed = sum(1 for code in codes if code != 0)
     if failed:
-        say(f"{failed} of {len(codes)} runs failed; run the same sweep again to retry them")
+        say(
+            f"{failed} of {plural(len(codes), 'run')} failed; "
+            "run the same sweep again to retry them"
+        )
         return EXIT_SOME_FAILED
     return 0
 

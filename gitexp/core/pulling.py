@@ -34,6 +34,7 @@ from gitexp.core.sharing import (
     run_objects,
     tracking_prefix,
 )
+from gitexp.core.words import plural
 from gitexp.errors import GitexpError, TransferError
 
 Say = Callable[[str], None]
@@ -146,7 +147,7 @@ def _fetch_artifacts(
             every = set().union(*per_run.values())
             absent = every - store.in_cache(every)
             if say and absent:
-                say(f"fetching {len(absent)} artifact object(s) from DVC remote {name}")
+                say(f"fetching {plural(len(absent), 'artifact object')} from DVC remote {name}")
             outcome = store.fetch(absent, name)
     except GitexpError as exc:
         fail(list(needs), f"{exc.message} {exc.hint or ''}".strip())
@@ -158,4 +159,4 @@ def _fetch_artifacts(
         lost = oids & bad
         if lost:
             why = "not on the DVC remote" if lost & outcome.missing else "download failed"
-            fail([run_id], f"{len(lost)} of {len(oids)} object(s) {why}")
+            fail([run_id], f"{len(lost)} of {plural(len(oids), 'object')} {why}")

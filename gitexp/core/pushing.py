@@ -54,6 +54,7 @@ from gitexp.core.sharing import (
     run_objects,
     tracking_prefix,
 )
+from gitexp.core.words import plural
 from gitexp.errors import GitexpError
 from gitexp.slotted import Slotted
 
@@ -161,7 +162,10 @@ def _upload_artifacts(
             report.dvc_remote = f"{name} ({store.remote_url(name)})"
             if say:
                 count = sum(len(items) for items in needs.values())
-                say(f"uploading {count} artifact(s) of {len(needs)} run(s) to DVC remote {name}")
+                say(
+                    f"uploading {plural(count, 'artifact')} of {plural(len(needs), 'run')} "
+                    f"to DVC remote {name}"
+                )
             _transfer(store, name, needs, fail, by_id, report)
     except GitexpError as exc:
         fail(list(needs), f"artifacts not uploaded: {exc.message} {exc.hint or ''}".strip())
@@ -191,7 +195,7 @@ def _transfer(
             if lost & outcome.missing
             else (outcome.messages[0] if outcome.messages else "upload failed")
         )
-        fail([run_id], f"{len(lost)} of {len(oids)} artifact object(s) not uploaded: {why}")
+        fail([run_id], f"{len(lost)} of {plural(len(oids), 'artifact object')} not uploaded: {why}")
 
 
 class _Plan(Slotted):
