@@ -12,6 +12,7 @@ from gitexp.core.ids import SHORT_ID_LENGTH
 from gitexp.core.listing import list_runs
 from gitexp.core.resolve import resolve
 from gitexp.core.runview import RunView, load_run
+from gitexp.core.terminal import colour_enabled, paint, status_style
 from gitexp.errors import UsageError
 
 BEST_MARK = " *"
@@ -78,18 +79,25 @@ def _label(row: Row) -> str:
     return f"{prefix}{row.key}{goal}"
 
 
-def _cell(row: Row, index: int) -> str:
+def _cell(row: Row, index: int, colour: bool) -> str:
     value = row.values[index]
     if row.section == "run" and row.key == "duration":
         text = fmt_duration(value)
+    elif row.section == "run" and row.key == "status":
+        return paint(fmt_value(value), status_style(str(value)), colour)
     else:
         text = fmt_value(value)
-    return text + (BEST_MARK if index in row.best else "")
+    if index in row.best:
+        return paint(text + BEST_MARK, "bold green", colour)
+    return text
 
 
 def render(views: list[RunView], rows: list[Row]) -> str:
-    headers = [""] + [f"{v.info.name} ({v.info.id[:SHORT_ID_LENGTH]})" for v in views]
-    body = [[_label(row)] + [_cell(row, i) for i in range(len(views))] for row in rows]
+    colour = colour_enabled()
+    headers = [""] + [
+        paint(f"{v.info.name} ({v.info.id[:SHORT_ID_LENGTH]})", "bold", colour) for v in views
+    ]
+    body = [[_label(row)] + [_cell(row, i, colour) for i in range(len(views))] for row in rows]
     text = table(body, headers)
     notes = []
     if not any(row.section != "run" for row in rows):
