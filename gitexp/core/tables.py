@@ -32,6 +32,7 @@ class Column:
     style: Callable[[str], str | None] | None = None  # a cell's colour style, by its text
     full_name: str = ""  # how to ask for it with --columns, for the note on what was left out
     shrink: bool = True
+    cap: int = 0  # on a limited width, its cells are cut to this first (0: MAX_CELL)
 
     def width(self) -> int:
         return max([len(self.header) + _HEADER_PADDING, *(len(cell) for cell in self.cells)])
@@ -71,18 +72,40 @@ def _group_room(columns: Sequence[Column]) -> dict[int, int]:
     return room
 
 
-def fit(columns: list[Column], width: int | None) -> tuple[list[Column], list[Column]]:
+def _narrow(kept: list[Column], width: int, floor: int) -> None:
+    """Cut the widest shrinkable columns until the table fits or every shrinkable column
+    is down to ``floor``; the widest is cut to the next widest first, so columns end up
+    evenly cut rather than one cut to nothing."""
+    while _total(kept) > width:
+        shrinkable = sorted((c for c in kept if c.shrink), key=Column.width, reverse=True)
+        if not shrinkable or shrinkable[0].width() <= floor:
+            return
+        top = shrinkable[0].width()
+        tied = [c for c in shrinkable if c.width() == top]
+        below = max([floor, *(c.width() for c in shrinkable if c.width() < top)])
+        step = -(-(_total(kept) - width) // len(tied))  # the excess shared, rounded up
+        for column in tied:
+            column.cut(max(top - step, below))
+
+
+def fit(
+    columns: list[Column], width: int | None, floor: int = 0
+) -> tuple[list[Column], list[Column]]:
     """The columns kept within ``width`` (in their order) and those left out.
 
-    First every shrinkable cell longer than :data:`MAX_CELL` is shortened; then columns
-    go, lowest ``keep`` first (the rightmost among equals); then the widest shrinkable
-    columns are narrowed until the table fits or none can give more.
+    First every shrinkable cell longer than its cap is shortened; then, with a ``floor``,
+    the widest columns are narrowed down to it (a table of runs side by side would
+    rather show every run a little cut); then columns go, lowest ``keep`` first (the
+    rightmost among equals); then the widest shrinkable columns are narrowed further.
     """
     if width is None:
         return columns, []
     for column in columns:
-        if column.shrink and column.width() > MAX_CELL:
-            column.cut(MAX_CELL)
+        if column.shrink and column.width() > (column.cap or MAX_CELL):
+            column.cut(column.cap or MAX_CELL)
+    full = {id(c): (c.header, c.cells) for c in columns}
+    if floor:
+        _narrow(columns, width, floor)
     kept = list(columns)
     left_out: list[Column] = []
     order = sorted(
@@ -94,26 +117,27 @@ def fit(columns: list[Column], width: int | None) -> tuple[list[Column], list[Co
             break
         kept.remove(column)
         left_out.append(column)
-    while _total(kept) > width:
-        widest = max((c for c in kept if c.shrink), key=Column.width, default=None)
-        if widest is None or widest.width() <= MIN_CELL:
-            break
-        widest.cut(max(widest.width() - (_total(kept) - width), MIN_CELL))
+    if floor and left_out:  # room was made: the columns kept need not stay cut so far
+        for column in kept:
+            column.header, column.cells = full[id(column)]
+        _narrow(kept, width, floor)
+    _narrow(kept, width, MIN_CELL)
     return kept, left_out
 
 
 def render(
-    columns: list[Column], width: int | None, colour: bool = False, bold_headers: bool = True
+    columns: list[Column], width: int | None, colour: bool = False, floor: int = 0
 ) -> Fitted:
-    """The table of ``columns`` fitted into ``width``, with a group line when any has one."""
+    """The table of ``columns`` fitted into ``width`` (see :func:`fit`), with a group line
+    when any column has a group."""
     from tabulate import tabulate
 
     needed = _total(columns)
-    kept, left_out = fit(columns, width)
+    kept, left_out = fit(columns, width, floor)
     for index, extra in _group_room(kept).items():
         first = kept[index]
         first.header = first.header.ljust(first.width() - _HEADER_PADDING + extra)
-    headers = [paint(c.header, "bold" if bold_headers else None, colour) for c in kept]
+    headers = [paint(c.header, "bold", colour) for c in kept]
     body = [
         [
             paint(
