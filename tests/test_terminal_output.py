@@ -227,3 +227,26 @@ def test_a_name_both_config_and_metric_is_a_usage_error(runs: Path, args: list[s
     assert "config.lr" in done.stderr and "metrics.lr" in done.stderr
     assert done.stdout == ""
     assert gitexp(*[a.replace("lr", "config.lr") for a in args], cwd=runs).returncode == 0
+
+
+def test_compare_cuts_run_columns_then_leaves_out_the_last_runs(runs: Path) -> None:
+    names = ("first", "second", "latest")
+    done = gitexp("compare", *names, cwd=runs, env={"COLUMNS": "60"})
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("\n* best value")[0].splitlines()
+    assert max(len(line) for line in table) <= 60
+    assert "metrics.accuracy [max]" in done.stdout  # labels are never cut to fit
+    assert "1 run left out to fit 60 characters" in done.stderr
+    wide = gitexp("compare", *names, cwd=runs, env={"COLUMNS": "300"})
+    assert "left out" not in wide.stderr and LONG_NAME in wide.stdout
+
+
+def test_import_gitexp_loads_no_table_or_colour_code() -> None:
+    # A training script imports gitexp; what only the command line needs stays unloaded.
+    code = (
+        "import sys, gitexp\n"
+        "loaded = {'tabulate', 'gitexp.core.terminal', 'gitexp.core.tables'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

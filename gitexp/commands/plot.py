@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import textwrap
 import time
 from typing import Any
@@ -15,6 +14,7 @@ from gitexp.core import bundle as bundlemod
 from gitexp.core import htmlpage, series, staticplot, textchart
 from gitexp.core.listing import list_runs
 from gitexp.core.selection import DEFAULT_CHART_RUNS, choose
+from gitexp.core.terminal import colour_enabled
 from gitexp.core.words import plural
 from gitexp.errors import UsageError
 
@@ -168,7 +168,7 @@ def _text_charts(
     scalars: list[str],
     histograms: list[str],
 ) -> str:
-    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    colour = colour_enabled()  # the same rules as every table (NO_COLOR, FORCE_COLOR)
     width = min(shutil.get_terminal_size((100, 24)).columns, 120)
     charts = []
     xlabel = {"time": "seconds since start", "wall": "clock time"}.get(args.x, "step")

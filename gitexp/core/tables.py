@@ -93,13 +93,14 @@ def fit(
 ) -> tuple[list[Column], list[Column]]:
     """The columns kept within ``width`` (in their order) and those left out.
 
-    First every shrinkable cell longer than its cap is shortened; then, with a ``floor``,
+    A table that fits is left alone.  Otherwise every shrinkable cell longer than its cap
+    is shortened first; then, with a ``floor``,
     the widest columns are narrowed down to it (a table of runs side by side would
     rather show every run a little cut); then columns go, lowest ``keep`` first (the
     rightmost among equals); then the widest shrinkable columns are narrowed further.
     """
-    if width is None:
-        return columns, []
+    if width is None or _total(columns) <= width:
+        return columns, []  # what fits is shown in full
     for column in columns:
         if column.shrink and column.width() > (column.cap or MAX_CELL):
             column.cut(column.cap or MAX_CELL)
