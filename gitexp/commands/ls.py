@@ -36,8 +36,10 @@ def add_parser(subparsers: Any) -> None:
             "and summary metrics that differ between the listed runs. --where filters with a "
             "small expression language: comparisons (== != < <= > >= in, not in), and/or/not, "
             "literals, and the names config.KEY, metrics.KEY[.last|.min|.max], id, name, status, "
-            "tags, group, branch, baseline, dirty, exit_code, command, start, end, duration "
-            "(see docs/cli.md).",
+            "tags, group, branch, baseline, dirty, exit_code, command, start, end, duration; "
+            "a bare KEY means config.KEY or metrics.KEY when the runs have only one of them "
+            "(see docs/cli.md). The table fits the terminal (COLUMNS): columns that do not "
+            "fit are left out with a note on stderr.",
             88,
         ),
     )
@@ -75,6 +77,7 @@ def add_parser(subparsers: Any) -> None:
         "gitexp ls -n 10",
         "gitexp ls --where 'config.lr < 0.01 and status == \"finished\"' --sort -metrics.acc.max",
         "gitexp ls --columns name,config.lr,metrics.loss.min --sort metrics.loss.min",
+        "gitexp ls --sort loss --columns name,lr,loss.min   # bare names, when unambiguous",
         "gitexp ls --json | jq '.[0].metrics'",
     )
     parser.set_defaults(func=main)
