@@ -250,3 +250,16 @@ def test_import_gitexp_loads_no_table_or_colour_code() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("width", ["1", "12"])
+def test_a_terminal_narrower_than_any_table_still_shows_the_runs(runs: Path, width: str) -> None:
+    listed = gitexp("ls", cwd=runs, env={"COLUMNS": width}, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()[2:]] == [
+        *(line.split()[0] for line in gitexp("ls", cwd=runs).stdout.splitlines()[3:])
+    ]
+    compared = gitexp("compare", "first", "second", cwd=runs, env={"COLUMNS": width})
+    assert compared.returncode == 0, compared.stderr
+    assert "first" in compared.stdout.splitlines()[0]  # the first run is never left out
+    assert f"1 run left out to fit {width} character" in compared.stderr

@@ -13,7 +13,7 @@ from gitexp.core.ids import SHORT_ID_LENGTH
 from gitexp.core.listing import list_runs
 from gitexp.core.resolve import resolve
 from gitexp.core.runview import RunView, load_run
-from gitexp.core.tables import Column
+from gitexp.core.tables import REQUIRED, Column
 from gitexp.core.terminal import colour_enabled, status_style, table_width
 from gitexp.core.words import plural
 from gitexp.errors import UsageError
@@ -78,7 +78,8 @@ def main(args: argparse.Namespace) -> int:
     print(text)
     if left_out:
         say(
-            f"{plural(len(left_out), 'run')} left out to fit {table_width()} characters "
+            f"{plural(len(left_out), 'run')} left out to fit "
+            f"{plural(table_width() or 0, 'character')} "
             f"({', '.join(left_out)}); compare fewer runs, use --json, or a wider "
             f"terminal (COLUMNS={needed})"
         )
@@ -116,7 +117,8 @@ def render(views: list[RunView], rows: list[Row]) -> tuple[str, list[str], int]:
     for i, view in enumerate(views):
         header = f"{view.info.name} ({view.info.id[:SHORT_ID_LENGTH]})"
         cells = [_cell(row, i) for row in rows]
-        columns.append(Column(header, cells, len(views) - i, style=_style, full_name=header))
+        keep = REQUIRED if i == 0 else len(views) - i  # a comparison shows one run at least
+        columns.append(Column(header, cells, keep, style=_style, full_name=header))
     fitted = tables.render(columns, table_width(), colour_enabled(), floor=_RUN_FLOOR)
     notes = []
     if not any(row.section != "run" for row in rows):

@@ -139,7 +139,8 @@ def legend(shown: list[Column]) -> list[str]:
 def left_out_note(names: list[str], width: int | None, needed: int) -> str:
     listed = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
     return (
-        f"{plural(len(names), 'column')} left out to fit {width} characters ({listed}); "
+        f"{plural(len(names), 'column')} left out to fit {plural(width or 0, 'character')} "
+        f"({listed}); "
         f"see them with --columns NAMES, --json, or a wider terminal (COLUMNS={needed})"
     )
 

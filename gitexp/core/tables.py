@@ -84,8 +84,11 @@ def _narrow(kept: list[Column], width: int, floor: int) -> None:
         tied = [c for c in shrinkable if c.width() == top]
         below = max([floor, *(c.width() for c in shrinkable if c.width() < top)])
         step = -(-(_total(kept) - width) // len(tied))  # the excess shared, rounded up
+        before = _total(kept)
         for column in tied:
             column.cut(max(top - step, below))
+        if _total(kept) >= before:
+            return  # headers are not cut below MIN_CELL: nothing more to gain
 
 
 def fit(
