@@ -44,7 +44,6 @@ STATUS_STYLES = {
     "killed": "red",
     "corrupt": "red",
     "interrupted": "yellow",
-    "preempted": "yellow",
     "running": "cyan",
 }
 
