@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from gitexp.render.words import plural
+
 if TYPE_CHECKING:
     from gitexp.git.repo import GitRepo
 
@@ -91,7 +93,7 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, dict) and value.get("_type") == "histogram":  # gitexp.Histogram
         counts, bins = value.get("counts") or [], value.get("bins") or []
         span = f", {bins[0]:.4g} to {bins[-1]:.4g}" if bins else ""
-        return f"histogram of {sum(counts)} values in {len(counts)} bins{span}"
+        return f"histogram of {plural(sum(counts), 'value')} in {plural(len(counts), 'bin')}{span}"
     return str(value)
 
 

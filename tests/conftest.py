@@ -42,6 +42,10 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     for name in list(os.environ):
         if name.startswith("GITEXP_") or name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
             monkeypatch.delenv(name, raising=False)
+    # The terminal's width and colour choices of whoever runs the tests (pytest-xdist's
+    # workers even export COLUMNS) would change what a table shows.
+    for name in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
         "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"

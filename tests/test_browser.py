@@ -154,7 +154,7 @@ def test_report_loads_offline_and_draws_every_run(
         "return Array.from(document.querySelectorAll('#gx-code details.gx-diff summary'))"
         ".map(s => s.textContent)"
     )
-    assert code == ["lr-0.01 → lr-0.05: same code", "lr-0.01 → lr-0.2: 1 files changed, +1 −1"]
+    assert code == ["lr-0.01 → lr-0.05: same code", "lr-0.01 → lr-0.2: 1 file changed, +1 −1"]
     notes = browser.find_element("css selector", "#gx-notes").text
     assert "best-guess" in notes and "accuracy formula changed" in notes
 
@@ -271,8 +271,14 @@ def test_dashboard_api_answers_only_its_own_host(server: str) -> None:
         urllib.request.urlopen(request)
     assert refused.value.code == 403
     with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(server + "api/runs?where=lrate%20%3C%201")
+    assert bad.value.code == 400 and "unknown name 'lrate'" in json.load(bad.value)["error"]
+    # The filter box resolves bare names as `gitexp ls --where` does: these runs have lr
+    # both as a config key and as a logged metric, so a bare lr must be refused.
+    with pytest.raises(urllib.error.HTTPError) as ambiguous:
         urllib.request.urlopen(server + "api/runs?where=lr%20%3C%201")
-    assert bad.value.code == 400 and "unknown name 'lr'" in json.load(bad.value)["error"]
+    assert ambiguous.value.code == 400
+    assert "config.lr and metrics.lr" in json.load(ambiguous.value)["error"]
     with urllib.request.urlopen(server + "api/runs?where=config.lr%20%3C%200.1") as response:
         assert [r["name"] for r in json.load(response)["runs"]] == ["lr-0.05", "lr-0.01"]
 

@@ -139,15 +139,23 @@ def show_json(cwd: Path, ref: str) -> dict[str, Any]:
 
 
 def parse_table(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    """The headers and rows of a ``tabulate`` simple table, cut at the dash line's columns."""
+    """The headers and rows of a ``tabulate`` simple table, cut at the dash line's columns;
+    a column under the ``config ───  metrics ───`` group line is headed ``config.KEY``."""
     lines = text.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("--"))
+    groups = [(m.start(), m.end(), m[1]) for m in re.finditer(r"(\w+) ─+", lines[0])]
+    lines = lines[rule - 1 :]
     starts = [m.start() for m in re.finditer(r"-+", lines[1])]
     bounds = list(zip(starts, [*starts[1:], None], strict=True))
 
     def cells(line: str) -> list[str]:
         return [line[a:b].strip() for a, b in bounds]
 
-    headers = cells(lines[0])
+    def qualified(start: int, header: str) -> str:
+        group = [name for a, b, name in groups if a <= start < b] if rule > 1 else []
+        return f"{group[0]}.{header}" if group else header
+
+    headers = [qualified(a, header) for (a, _), header in zip(bounds, cells(lines[0]), strict=True)]
     body = [dict(zip(headers, cells(line), strict=True)) for line in lines[2:] if line.strip()]
     return headers, [row for row in body if not row["id"].startswith("(")]
 
@@ -195,16 +203,16 @@ def replace_once(text: str, old: str, new: str) -> str:
 def test_ls_lists_newest_first_with_the_varying_columns(runs: Runs) -> None:
     columns, rows = parse_table(ok("ls", cwd=runs.path))
     assert columns[:3] == ["id", "name", "status"]
-    assert {"lr", "warmup", "dropout", "loss"} <= set(columns)
-    assert "bs" not in columns  # the same in every run
-    assert "acc" not in columns  # the same in every run
+    assert {"config.lr", "config.warmup", "config.dropout", "metrics.loss"} <= set(columns)
+    assert "config.bs" not in columns  # the same in every run
+    assert "metrics.acc" not in columns  # the same in every run
     order = ["gamma", "beta2", "beta1", "alpha"]
     assert [row["id"] for row in rows] == [runs.ids[name][:7] for name in order]
     assert [row["name"] for row in rows] == ["gamma", "beta", "beta", "alpha"]
     assert [row["status"] for row in rows] == ["failed", "finished", "finished", "finished"]
-    assert [row["lr"] for row in rows] == ["0.2", "0.001", "0.01", "0.1"]
-    assert [row["warmup"] for row in rows] == ["", "", "", "5"]
-    assert [row["loss"] for row in rows] == ["0.2", "0.001", "0.01", "0.1"]
+    assert [row["config.lr"] for row in rows] == ["0.2", "0.001", "0.01", "0.1"]
+    assert [row["config.warmup"] for row in rows] == ["", "", "", "5"]
+    assert [row["metrics.loss"] for row in rows] == ["0.2", "0.001", "0.01", "0.1"]
     assert rows[1]["baseline"] == runs.baselines["commit1"][:7] + "+"  # dirty
     assert rows[0]["baseline"].startswith(runs.baselines["commit2"][:7])
 

@@ -64,7 +64,7 @@ def test_outside_a_repository_and_in_a_bare_one_exit_3_with_the_fix(tmp_path: Pa
     assert "bare" in tree["message"] and tree["fix"][0].startswith("git clone ")
     done = gitexp("doctor", cwd=tmp_path / "bare.git")  # the text form too: no traceback
     assert done.returncode == 3 and "fail" in done.stdout and "Traceback" not in done.stderr
-    assert done.stderr.startswith("gitexp: error: 1 check(s) failed: work tree")
+    assert done.stderr.startswith("gitexp: error: 1 check failed: work tree")
 
 
 def test_a_remote_folder_that_does_not_exist_fails_with_exit_6(repo: Path, tmp_path: Path) -> None:

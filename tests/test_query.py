@@ -210,3 +210,42 @@ def test_ls_where_error_exits_2_with_a_caret(three_runs: Path) -> None:
     caret_line = done.stderr.splitlines()[done.stderr.splitlines().index(expression_line) + 1]
     assert caret_line.index("^") == expression_line.index("acc > 2")
     assert done.stdout == ""
+
+
+KNOWN = query.Known.from_rows(ROWS)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("accuracy", query.Name("metrics", "accuracy")),
+        ("accuracy.max", query.Name("metrics", "accuracy", "max")),
+        ("train/loss.min", query.Name("metrics", "train/loss", "min")),
+        ("model.depth", query.Name("config", "model.depth")),  # a nested config key
+        ('config["batch-size"]', query.Name("config", "batch-size")),
+        ("name", query.Name("field", "name")),  # a run field is never a bare config key
+    ],
+)
+def test_bare_names_resolve_against_the_runs(text: str, expected: query.Name) -> None:
+    assert query.parse_name(text, known=KNOWN) == expected
+
+
+def test_bare_names_filter_and_sort_as_the_qualified_ones() -> None:
+    assert [r["id"] for r in ROWS if compile_where("accuracy.max > 0.9", KNOWN)(r)] == [
+        "aaa",
+        "ccc",
+    ]
+    rows = [dict(r) for r in ROWS]
+    sort_rows(rows, parse_sort("-accuracy.min", KNOWN), lambda r: r)
+    assert [r["id"] for r in rows] == ["aaa", "ccc", "bbb"]
+
+
+def test_a_name_that_is_config_and_metric_is_ambiguous() -> None:
+    known = query.Known(frozenset({"lr"}), frozenset({"lr", "loss"}))
+    with pytest.raises(QueryError) as caught:
+        parse_sort("-lr", known)
+    assert "'lr' is ambiguous" in caught.value.message
+    assert caught.value.hint == "Write the qualified name: config.lr or metrics.lr."
+    assert caught.value.exit_code == 2
+    with pytest.raises(QueryError, match="unknown name 'lr'"):
+        parse_sort("lr")  # without the runs' names, a bare name means nothing

@@ -36,6 +36,7 @@ from gitexp.git.repo import MODE_FILE, GitRepo, ObjectId
 from gitexp.model import values
 from gitexp.model.record import META_DIR
 from gitexp.record.live import ARTIFACT_REQUESTS, LiveDir
+from gitexp.render.words import plural
 
 REQUESTS_FILE = ARTIFACT_REQUESTS
 
@@ -134,7 +135,7 @@ def _collect(repo: GitRepo, live: LiveDir, state: dict[str, Any], earlier: list[
         recorded = _record(repo, wanted, large)
     elif wanted:
         error = store_mod.no_project_error(repo.root)
-        warn(f"{len(wanted)} artifact(s) not recorded: {error.message}\n  {error.hint}")
+        warn(f"{plural(len(wanted), 'artifact')} not recorded: {error.message}\n  {error.hint}")
     paths = {item.path for item in recorded}
     recorded += [item for item in earlier if not any(under(item.path, p) for p in paths)]
     if not recorded:

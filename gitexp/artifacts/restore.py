@@ -20,6 +20,7 @@ from gitexp.artifacts.hashing import file_md5
 from gitexp.artifacts.pointers import Artifact, run_artifacts, under
 from gitexp.errors import TransferError
 from gitexp.git.repo import MODE_TREE, GitRepo, IndexRecord, ObjectId
+from gitexp.render.words import plural
 from gitexp.reproduce.restore import RestorePlan
 
 
@@ -152,13 +153,13 @@ def materialize(
         if absent:
             name = store.remote_name()
             if say:
-                say(f"fetching {len(absent)} artifact object(s) from DVC remote {name}")
+                say(f"fetching {plural(len(absent), 'artifact object')} from DVC remote {name}")
             outcome = store.fetch(absent, name)
             lost = outcome.failed | outcome.missing
             if lost:
                 detail = "; ".join(outcome.messages[:3]) or "not on the remote"
                 raise TransferError(
-                    f"{len(lost)} artifact object(s) could not be fetched from DVC remote "
+                    f"{plural(len(lost), 'artifact object')} could not be fetched from DVC remote "
                     f"{name}: {detail}",
                     "The code was restored. Check the DVC remote (`dvc remote list`) and "
                     "your access to it, then run `gitexp restore` again.",

@@ -6,15 +6,28 @@ import argparse
 import textwrap
 from typing import Any
 
-from gitexp.cli_support import add_example, fmt_duration, fmt_value, open_repo, print_json, table
+from gitexp.cli_support import (
+    add_example,
+    fmt_duration,
+    fmt_value,
+    open_repo,
+    print_json,
+    say,
+)
 from gitexp.errors import UsageError
 from gitexp.model.ids import SHORT_ID_LENGTH
 from gitexp.read.compare import MINIMIZE, Row, compare, rows_json
 from gitexp.read.listing import list_runs
 from gitexp.read.resolve import resolve
 from gitexp.read.runview import RunView, load_run
+from gitexp.render import tables
+from gitexp.render.tables import REQUIRED, Column
+from gitexp.render.terminal import colour_enabled, status_style, table_width
+from gitexp.render.words import plural
 
 BEST_MARK = " *"
+_LABEL_CAP = 40  # a row's label keeps its [min]/[max] goal as long as it can
+_RUN_FLOOR = 14  # a run's column is cut to this before a run is left out
 
 
 def add_parser(subparsers: Any) -> None:
@@ -68,7 +81,15 @@ def main(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(render(views, rows))
+    text, left_out, needed = render(views, rows)
+    print(text)
+    if left_out:
+        say(
+            f"{plural(len(left_out), 'run')} left out to fit "
+            f"{plural(table_width() or 0, 'character')} "
+            f"({', '.join(left_out)}); compare fewer runs, use --json, or a wider "
+            f"terminal (COLUMNS={needed})"
+        )
     return 0
 
 
@@ -87,10 +108,25 @@ def _cell(row: Row, index: int) -> str:
     return text + (BEST_MARK if index in row.best else "")
 
 
-def render(views: list[RunView], rows: list[Row]) -> str:
-    headers = [""] + [f"{v.info.name} ({v.info.id[:SHORT_ID_LENGTH]})" for v in views]
-    body = [[_label(row)] + [_cell(row, i) for i in range(len(views))] for row in rows]
-    text = table(body, headers)
+def _style(cell: str) -> str | None:
+    """Best values stand out; a status cell is coloured as in ``ls``."""
+    return "bold green" if cell.endswith(BEST_MARK) else status_style(cell)
+
+
+def render(views: list[RunView], rows: list[Row]) -> tuple[str, list[str], int]:
+    """The table and its notes, the runs left out, the width that would show them all.
+
+    One column per run; on a narrow terminal every run's column is cut a little first,
+    then the runs named last are left out rather than the table wrapping into an
+    unreadable block."""
+    # The labels are what a reader looks up: only the cap cuts them, never the fitting.
+    columns = [Column("", [_label(row) for row in rows], cap=_LABEL_CAP, shrink=False)]
+    for i, view in enumerate(views):
+        header = f"{view.info.name} ({view.info.id[:SHORT_ID_LENGTH]})"
+        cells = [_cell(row, i) for row in rows]
+        keep = REQUIRED if i == 0 else len(views) - i  # a comparison shows one run at least
+        columns.append(Column(header, cells, keep, style=_style, full_name=header))
+    fitted = tables.render(columns, table_width(), colour_enabled(), floor=_RUN_FLOOR)
     notes = []
     if not any(row.section != "run" for row in rows):
         notes.append("Config and metrics are the same in these runs (--all shows them).")
@@ -99,4 +135,4 @@ def render(views: list[RunView], rows: list[Row]) -> str:
             "* best value ([min]: lower is better, [max]: higher is better; goals from "
             "gitexp.define_metric or the metric's name)"
         )
-    return "\n".join([text, *notes])
+    return "\n".join([fitted.text, *notes]), fitted.left_out, fitted.needed

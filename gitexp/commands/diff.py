@@ -9,6 +9,7 @@ from gitexp.cli_support import add_example, fmt_value, open_repo, print_json, ta
 from gitexp.read.diff import compare_runs, unified_code_diff
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
+from gitexp.render.words import plural
 
 
 def add_parser(subparsers: Any) -> None:
@@ -67,7 +68,7 @@ def render(result: dict[str, Any]) -> str:
     ]
     lines += _indent(table(metrics, ["key", "A", "B", "B - A"])) if metrics else ["  (none)"]
     code = result["code"]
-    lines += ["", f"code ({len(code)} files changed)"]
+    lines += ["", f"code ({plural(len(code), 'file')} changed)"]
     for item in code:
         if item.get("binary"):
             lines.append(f"  {item['path']} | binary ({item['change']})")

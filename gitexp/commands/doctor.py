@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from gitexp.cli_support import add_example, print_json
+from gitexp.render.words import plural
 
 if TYPE_CHECKING:
     from gitexp.read.doctor import Check
@@ -39,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
     failed = [check for check in checks if check.status == FAIL]
     if failed:  # on stderr too, as every command reports an error (stdout may be a pipe)
         names = ", ".join(dict.fromkeys(check.name for check in failed))
-        print(f"gitexp: error: {len(failed)} check(s) failed: {names}", file=sys.stderr)
+        print(f"gitexp: error: {plural(len(failed), 'check')} failed: {names}", file=sys.stderr)
         print(
             "  Run the `fix:` command under each failed check, then `gitexp doctor` again.",
             file=sys.stderr,

@@ -10,6 +10,7 @@ from gitexp.artifacts import gc as artifact_gc
 from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.git.repo import GitRepo
+from gitexp.render.words import plural
 from gitexp.share.pull import drop_mirror, fetch_mirror
 from gitexp.share.remotes import default_remote
 
@@ -88,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     verb = "would remove" if args.dry_run else "removed"
     for result in results:
-        line = f"{result.where}: {verb} {len(result.removed)} of {result.total} object(s)"
+        line = f"{result.where}: {verb} {len(result.removed)} of {plural(result.total, 'object')}"
         if result.kept_recent:
             line += f"; kept {result.kept_recent} newer than {args.keep_recent}"
         print(line)

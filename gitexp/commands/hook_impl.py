@@ -16,6 +16,7 @@ import sys
 from gitexp.cli_support import say
 from gitexp.errors import GitexpError
 from gitexp.git.binary import ZERO
+from gitexp.render.words import plural
 
 _MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/runs/([^/]+)$")
 
@@ -79,7 +80,10 @@ def reference_transaction(state: str, lines: list[str]) -> int:
                     f"refs/remotes/{remote}/gitexp/runs/{run_id} (docs/sharing.md)"
                 )
     if counts[NEW] or counts[UPDATED]:
-        say(f"{counts[NEW]} new run(s), {counts[UPDATED]} updated (artifacts: `gitexp pull`)")
+        say(
+            f"{plural(counts[NEW], 'new run')}, {counts[UPDATED]} updated "
+            "(artifacts: `gitexp pull`)"
+        )
     return 0
 
 

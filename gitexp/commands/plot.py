@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import textwrap
 import time
 from typing import Any
@@ -16,6 +15,8 @@ from gitexp.read.listing import list_runs
 from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage, series, staticplot, textchart
+from gitexp.render.terminal import colour_enabled
+from gitexp.render.words import plural
 
 
 def add_parser(subparsers: Any) -> None:
@@ -82,12 +83,12 @@ def main(args: argparse.Namespace) -> int:
                 sections=("charts", "histograms"),
             )
             _write_text(args.output, htmlpage.page(htmlpage.REPORT, data["title"], data))
-            say(f"wrote {args.output} ({len(runs)} runs)")
+            say(f"wrote {args.output} ({plural(len(runs), 'run')})")
             return 0
     labels = _labels(runs)
     if kind in staticplot.FORMATS:
         _save_image(args, runs, labels, scalars, histograms)
-        say(f"wrote {args.output} ({len(runs)} runs)")
+        say(f"wrote {args.output} ({plural(len(runs), 'run')})")
         return 0
     print(_text_charts(args, runs, labels, scalars, histograms))
     return 0
@@ -167,7 +168,7 @@ def _text_charts(
     scalars: list[str],
     histograms: list[str],
 ) -> str:
-    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    colour = colour_enabled()  # the same rules as every table (NO_COLOR, FORCE_COLOR)
     width = min(shutil.get_terminal_size((100, 24)).columns, 120)
     charts = []
     xlabel = {"time": "seconds since start", "wall": "clock time"}.get(args.x, "step")

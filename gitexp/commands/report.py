@@ -14,6 +14,7 @@ from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
 from gitexp.render import markdown as mdreport
+from gitexp.render.words import plural
 
 
 def add_parser(subparsers: Any) -> None:
@@ -60,9 +61,9 @@ def main(args: argparse.Namespace) -> int:
     os.makedirs(folder, exist_ok=True)
     if kind == ".md":
         images = mdreport.write(args.output, data, runs)
-        say(f"wrote {args.output} and {len(images)} images ({len(runs)} runs)")
+        say(f"wrote {args.output} and {plural(len(images), 'image')} ({plural(len(runs), 'run')})")
         return 0
     with open(args.output, "w", encoding="utf-8") as handle:
         handle.write(htmlpage.page(htmlpage.REPORT, title, data))
-    say(f"wrote {args.output} ({len(runs)} runs); it opens offline in any browser")
+    say(f"wrote {args.output} ({plural(len(runs), 'run')}); it opens offline in any browser")
     return 0

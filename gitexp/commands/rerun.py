@@ -23,6 +23,7 @@ from gitexp.read.listing import list_runs
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run
 from gitexp.record import inputs as inputsmod
+from gitexp.render.words import plural
 from gitexp.reproduce import rerun as rerunmod
 from gitexp.reproduce import verdict as verdictmod
 from gitexp.reproduce.restore import snapshot_files
@@ -227,7 +228,8 @@ def render(
         + (f", exit code {r.exit_code}" if r.exit_code else "")
         + ")",
         "",
-        f"verdict: {result.verdict} ({tolerance}, {len(result.metrics)} metrics compared)",
+        f"verdict: {result.verdict} ({tolerance}, "
+        f"{plural(len(result.metrics), 'metric')} compared)",
     ]
     if result.differing:
         rows = [

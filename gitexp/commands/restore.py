@@ -11,6 +11,7 @@ from gitexp.errors import RepositoryStateError
 from gitexp.model.ids import short_id
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
+from gitexp.render.words import plural
 from gitexp.reproduce import restore
 
 
@@ -68,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
             return 0
         if artifacts.at_risk and not args.force:
             raise RepositoryStateError(
-                f"restoring {label} would overwrite {len(artifacts.at_risk)} file(s) git "
+                f"restoring {label} would overwrite {plural(len(artifacts.at_risk), 'file')} git "
                 "cannot bring back with the run's artifacts:\n" + _listing(artifacts.at_risk),
                 "Move them out of the way, or overwrite them with --force "
                 "(--stash does not save artifact files).",
@@ -84,12 +85,12 @@ def main(args: argparse.Namespace) -> int:
         stash_command = None
         if args.stash and plan.at_risk:
             ref, stash_command = restore.stash_at_risk(repo, plan, entry.id)
-            say(f"saved {len(plan.at_risk)} file(s) with uncommitted work in {ref}")
+            say(f"saved {plural(len(plan.at_risk), 'file')} with uncommitted work in {ref}")
         restore.apply_plan(repo, plan)
         restored = artifact_restore.materialize(repo, artifacts.writes, say)
     _report(plan, label, stash_command)
     if restored:
-        say(f"restored {len(restored)} artifact(s), hashes checked: {', '.join(restored)}")
+        say(f"restored {plural(len(restored), 'artifact')}, hashes checked: {', '.join(restored)}")
     return 0
 
 
@@ -115,7 +116,7 @@ def _print_plan(plan: restore.RestorePlan, label: str) -> None:
 
 def _report(plan: restore.RestorePlan, label: str, stash_command: str | None) -> None:
     removed = [p for p in plan.removed if p not in plan.written]
-    say(f"restored {label}: {len(plan.written)} file(s) written, {len(removed)} removed")
+    say(f"restored {label}: {plural(len(plan.written), 'file')} written, {len(removed)} removed")
     for path in removed:
         say(f"  removed {path}")
     _notes(plan)
@@ -127,7 +128,7 @@ def _report(plan: restore.RestorePlan, label: str, stash_command: str | None) ->
 def _notes(plan: restore.RestorePlan) -> None:
     if plan.kept:
         say(
-            f"left {len(plan.kept)} file(s) the run did not have in place "
+            f"left {plural(len(plan.kept), 'file')} the run did not have in place "
             "(remove them with --exact)"
         )
     for path in plan.submodules:

@@ -11,6 +11,7 @@ from gitexp.model.ids import short_id
 from gitexp.read.listing import list_runs
 from gitexp.read.resolve import resolve
 from gitexp.record.removal import remove_runs
+from gitexp.render.words import plural
 from gitexp.share.push import delete_remote_runs
 
 
@@ -99,7 +100,7 @@ def _remote_report(args: argparse.Namespace, on_remote: dict[str, str | None]) -
         for run_id, error in errors.items():
             say(f"  not deleted on {args.remote}: {short_id(run_id)}: {error}")
         raise TransferError(
-            f"{len(errors)} run(s) deleted here but not on {args.remote}",
+            f"{plural(len(errors), 'run')} deleted here but not on {args.remote}",
             f"Run `git push {args.remote} --delete refs/gitexp/runs/<id>` once the "
             "remote accepts it.",
         )

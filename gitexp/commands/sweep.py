@@ -27,6 +27,7 @@ from gitexp.model.record import FINISHED, RUNNING
 from gitexp.read import compare as comparison
 from gitexp.read.listing import RunEntry, list_runs
 from gitexp.read.runview import load_run
+from gitexp.render.words import plural
 from gitexp.sweep import space as sweepmod
 
 EXIT_SOME_FAILED = 1
@@ -157,7 +158,10 @@ def main(args: argparse.Namespace) -> int:
         print(_final_table(repo, group, varying, args.sort))
     failed = sum(1 for code in codes if code != 0)
     if failed:
-        say(f"{failed} of {len(codes)} runs failed; run the same sweep again to retry them")
+        say(
+            f"{failed} of {plural(len(codes), 'run')} failed; "
+            "run the same sweep again to retry them"
+        )
         return EXIT_SOME_FAILED
     return 0
 

@@ -26,6 +26,7 @@ from gitexp.errors import (
 )
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo
+from gitexp.render.words import plural
 from gitexp.slotted import Slotted
 
 MIN_GIT = (2, 30)
@@ -144,7 +145,8 @@ def _stale_runs(repo: GitRepo) -> Check:
         return Check(
             "runs",
             WARN,
-            f"{len(dead)} run(s) whose recorder died, not yet marked crashed: {', '.join(dead)}",
+            f"{plural(len(dead), 'run')} whose recorder died, not yet marked crashed: "
+            f"{', '.join(dead)}",
             ("gitexp ls   # any gitexp command marks them crashed",),
         )
     return Check("runs", OK, "no crashed run waiting to be finalized")

@@ -15,6 +15,11 @@ Python spellings, lists) and these names, evaluated against a run's listing row:
   string such as ``"2024-05-01"`` or ``"2024-05-01 14:30"``) and ``duration`` (seconds, or
   compared with ``"90s"``, ``"5m"``, ``"2h"``, ``"1d"``).
 
+A bare name that is not a field (``loss``, ``lr``, ``train/loss.min``) stands for the
+config key or metric of that name when the runs being listed (:class:`Known`) have
+exactly one of them; when they have both it is an error naming both, so a reader of a
+command line never has to guess which one was meant.
+
 A missing value (a run without that key) makes ``<``, ``>`` and friends false and equals
 only ``null``; comparing a number with a string is false rather than an error, so one
 odd run never breaks a listing.  Nothing is ever executed: the tree is walked here.
@@ -64,6 +69,33 @@ _NAMES_HELP = (
 
 class QueryError(UsageError):
     """A bad --where / --sort / --columns expression; the message points at the bad part."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """The config keys and metric keys of the runs a query is about: what bare names mean."""
+
+    config: frozenset[str] = frozenset()
+    metrics: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_rows(cls, rows: list[Row]) -> Known:
+        config: set[str] = set()
+        metrics: set[str] = set()
+        for row in rows:
+            config.update(row.get("config") or {})
+            metrics.update(row.get("metrics") or {})
+        return cls(frozenset(config), frozenset(metrics))
+
+    def meanings(self, parts: list[str]) -> list[Name]:
+        """Every qualified name the bare ``parts`` can stand for, config first."""
+        joined = ".".join(parts)
+        found = [Name("config", joined)] if joined in self.config else []
+        if joined in self.metrics:
+            found.append(Name("metrics", joined))
+        elif len(parts) > 1 and parts[-1] in STATS and ".".join(parts[:-1]) in self.metrics:
+            found.append(Name("metrics", ".".join(parts[:-1]), parts[-1]))
+        return found
 
 
 @dataclass(frozen=True)
@@ -128,9 +160,10 @@ def _span(text: str, node: ast.AST) -> tuple[int, int]:
 
 
 class _Compiler:
-    def __init__(self, text: str, what: str) -> None:
+    def __init__(self, text: str, what: str, known: Known | None = None) -> None:
         self.text = text
         self.what = what
+        self.known = known or Known()
 
     def fail(self, node: ast.AST, message: str, hint: str | None = None) -> QueryError:
         start, end = _span(self.text, node)
@@ -151,6 +184,16 @@ class _Compiler:
             return Name("metrics", ".".join(rest))
         if head in FIELDS and not rest:
             return Name("field", head)
+        meanings = self.known.meanings(parts)
+        if len(meanings) == 1:
+            return meanings[0]
+        if meanings:
+            both = " and ".join(name.label for name in meanings)
+            raise self.fail(
+                node,
+                f"{'.'.join(parts)!r} is ambiguous: these runs have {both}",
+                f"Write the qualified name: {' or '.join(name.label for name in meanings)}.",
+            )
         guess = f" (did you mean config.{head} or metrics.{head}?)" if head not in FIELDS else ""
         raise self.fail(node, f"unknown name {'.'.join(parts)!r}{guess}", _NAMES_HELP)
 
@@ -312,31 +355,32 @@ _OPERATORS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 }
 
 
-def compile_where(text: str) -> Getter:
+def compile_where(text: str, known: Known | None = None) -> Getter:
     """A predicate over listing rows; raises :class:`QueryError` pointing at the bad part."""
     tree, flat = _parse(text, "--where expression")
-    predicate = _Compiler(flat, "--where expression").compile(tree)
+    predicate = _Compiler(flat, "--where expression", known).compile(tree)
     return lambda row: bool(predicate(row))
 
 
-def parse_name(text: str, what: str = "name") -> Name:
-    """One name, as ``--sort`` and ``--columns`` take them (``metrics.acc.max``)."""
+def parse_name(text: str, what: str = "name", known: Known | None = None) -> Name:
+    """One name, as ``--sort`` and ``--columns`` take them (``metrics.acc.max``, or a bare
+    ``acc`` that ``known`` resolves)."""
     tree, flat = _parse(text.strip(), what)
-    return _Compiler(flat, what).name(tree)
+    return _Compiler(flat, what, known).name(tree)
 
 
-def parse_sort(text: str) -> list[tuple[Name, bool]]:
+def parse_sort(text: str, known: Known | None = None) -> list[tuple[Name, bool]]:
     """``"-metrics.acc.max,name"`` -> [(name, descending), ...]."""
     keys = []
     for part in text.split(","):
         part = part.strip()
         descending = part.startswith("-")
-        keys.append((parse_name(part.lstrip("-+"), "--sort key"), descending))
+        keys.append((parse_name(part.lstrip("-+"), "--sort key", known), descending))
     return keys
 
 
-def parse_columns(text: str) -> list[Name]:
-    return [parse_name(part, "--columns name") for part in text.split(",") if part.strip()]
+def parse_columns(text: str, known: Known | None = None) -> list[Name]:
+    return [parse_name(part, "--columns name", known) for part in text.split(",") if part.strip()]
 
 
 def _sort_value(value: Any) -> tuple[int, Any]:
@@ -358,8 +402,3 @@ def sort_rows(
         missing = [item for item in items if name.get(row_of(item)) is None]
         present.sort(key=lambda item: _sort_value(name.get(row_of(item))), reverse=descending)
         items[:] = present + missing
-
-
-def uses_row_data(text: str | None) -> bool:
-    """Whether an expression reads config or metrics (a truncated row must be completed)."""
-    return bool(text) and ("config" in str(text) or "metrics" in str(text))

@@ -14,6 +14,7 @@ from gitexp.git.repo import GitRepo
 from gitexp.model.ids import SHORT_ID_LENGTH
 from gitexp.model.record import REF_PREFIX
 from gitexp.read.listing import RunEntry, list_runs, run_entry
+from gitexp.render.words import plural
 
 _LATEST = re.compile(r"^latest(?:~(\d+))?$")
 _MAX_LISTED = 8
@@ -60,7 +61,7 @@ def resolve(text: str, runs: list[RunEntry]) -> RunEntry:
         if back < len(runs):
             return runs[back]
         raise UnknownRunError(
-            f"{text}: there are only {len(runs)} runs",
+            f"{text}: there are only {plural(len(runs), 'run')}",
             "See them with `gitexp ls`." if runs else "Record one with `gitexp run -- CMD`.",
         )
     by_prefix = [entry for entry in runs if entry.id.startswith(text)]
@@ -86,6 +87,6 @@ def _ambiguous(text: str, matches: list[RunEntry], what: str) -> UnknownRunError
     listed = "\n".join(f"    {_describe(e)}" for e in matches[:_MAX_LISTED])
     more = f"\n    ... and {len(matches) - _MAX_LISTED} more" if len(matches) > _MAX_LISTED else ""
     return UnknownRunError(
-        f"{text!r} matches {len(matches)} runs by {what}",
+        f"{text!r} matches {plural(len(matches), 'run')} by {what}",
         f"Use a longer id prefix:\n{listed}{more}",
     )

@@ -2,7 +2,8 @@
 
 Filtering reads the listing rows only (one object per run, cached).  A row marked
 ``truncated`` (a run with a huge config) is completed from its ``config.yaml`` and
-``metrics.json`` when an expression needs config or metrics.
+``metrics.json`` when there is an expression at all: a bare name (``loss``) is resolved
+against the config keys and metrics of the runs, which that row alone does not show.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def complete_row(repo: GitRepo, entry: RunEntry) -> RunEntry:
     return RunEntry(entry.id, entry.commit, row)
 
 
+def known_names(runs: list[RunEntry]) -> query.Known:
+    """What a bare name in --where, --sort or --columns can mean for these runs: one
+    vocabulary for every command, so ``--sort loss`` means the same in ls, plot and report."""
+    return query.Known.from_rows([entry.row for entry in runs])
+
+
 def select(
     repo: GitRepo,
     runs: list[RunEntry],
@@ -45,14 +52,16 @@ def select(
 ) -> list[RunEntry]:
     """``runs`` (newest first) filtered by ``where`` and ordered by ``sort``.
 
-    Expressions are checked before any run is read, so a typo fails fast.
+    Expressions are checked before any run is filtered; bare names mean what
+    :func:`known_names` of ``runs`` says.
     """
-    predicate = query.compile_where(where) if where else None
-    keys = query.parse_sort(sort) if sort else []
-    if columns:
-        query.parse_columns(columns)
-    if any(query.uses_row_data(text) for text in (where, sort, columns)):
+    if any((where, sort, columns)) and any(entry.row.get("truncated") for entry in runs):
         runs = [complete_row(repo, entry) for entry in runs]
+    known = known_names(runs)
+    predicate = query.compile_where(where, known) if where else None
+    keys = query.parse_sort(sort, known) if sort else []
+    if columns:
+        query.parse_columns(columns, known)
     if predicate is not None:
         runs = [entry for entry in runs if predicate(entry.row)]
     else:

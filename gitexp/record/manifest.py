@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gitexp.render.words import plural
+
 #: The only environment variables whose values are recorded: they change results.
 # fmt: off
 ENV_ALLOWLIST: tuple[str, ...] = (
@@ -357,9 +359,9 @@ def summarize(manifest: Mapping[str, Any]) -> str:
     os_bits = (host.get("os"), release and release.group(), host.get("machine"))
     model = re.sub(r"\((R|TM)\)| CPU\b", "", cpu.get("model") or "", flags=re.I) or "unknown CPU"
     logical, physical = cpu.get("logical_cores"), cpu.get("physical_cores")
-    cores = f"{logical or '?'} cores"
+    cores = plural(logical, "core") if logical else "? cores"
     if logical and physical and physical != logical:
-        cores = f"{physical} cores, {logical} threads"
+        cores = f"{plural(physical, 'core')}, {plural(logical, 'thread')}"
     parts = [
         " ".join(str(b) for b in os_bits if b) or "unknown OS",
         f"{' '.join(model.split())} ({cores})",

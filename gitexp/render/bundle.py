@@ -26,6 +26,7 @@ from gitexp.read.runview import RunView, load_run, read_history
 from gitexp.record import manifest
 from gitexp.record.live import live_root
 from gitexp.render import series
+from gitexp.render.words import plural
 
 # plotly's default colour sequence, so the report matches what users know from plotly/wandb
 PALETTE = (
@@ -87,7 +88,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     if series.is_histogram(value):
-        return f"histogram ({len(value.get('counts') or [])} bins)"
+        return f"histogram ({plural(len(value.get('counts') or []), 'bin')})"
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

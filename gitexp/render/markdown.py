@@ -15,6 +15,7 @@ from typing import Any
 from gitexp.render import series as seriesmod
 from gitexp.render import staticplot
 from gitexp.render.bundle import RunData
+from gitexp.render.words import plural
 
 
 def _cell(value: Any) -> str:
@@ -79,7 +80,7 @@ def write(path: str, bundle: dict[str, Any], runs: list[RunData]) -> list[str]:
     out = [
         f"# {bundle['title']}",
         "",
-        f"{len(bundle['runs'])} runs of repository `{bundle['repository']}`, "
+        f"{plural(len(bundle['runs']), 'run')} of repository `{bundle['repository']}`, "
         f"generated {_when(bundle['generated'])} by gitexp {bundle['gitexp_version']}.",
         "",
         "## Runs",

@@ -20,6 +20,7 @@ from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX
 from gitexp.read.resolve import resolve
 from gitexp.render.progress import NO_PROGRESS, Progress
+from gitexp.render.words import plural
 from gitexp.share.remotes import (
     AHEAD,
     DIVERGED,
@@ -156,7 +157,7 @@ def _fetch_artifacts(
             every = set().union(*per_run.values())
             absent = every - store.in_cache(every)
             if say and absent:
-                say(f"fetching {len(absent)} artifact object(s) from DVC remote {name}")
+                say(f"fetching {plural(len(absent), 'artifact object')} from DVC remote {name}")
             outcome = store.fetch(absent, name)
     except GitexpError as exc:
         fail(list(needs), f"{exc.message} {exc.hint or ''}".strip())
@@ -168,4 +169,4 @@ def _fetch_artifacts(
         lost = oids & bad
         if lost:
             why = "not on the DVC remote" if lost & outcome.missing else "download failed"
-            fail([run_id], f"{len(lost)} of {len(oids)} object(s) {why}")
+            fail([run_id], f"{len(lost)} of {plural(len(oids), 'object')} {why}")

@@ -39,6 +39,7 @@ from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX, RUNNING
 from gitexp.render.progress import NO_PROGRESS, Progress
+from gitexp.render.words import plural
 from gitexp.share.remotes import (
     BEHIND,
     DIVERGED,
@@ -179,7 +180,10 @@ def _upload_artifacts(
             report.dvc_remote = f"{name} ({store.remote_url(name)})"
             if say:
                 count = sum(len(items) for items in needs.values())
-                say(f"uploading {count} artifact(s) of {len(needs)} run(s) to DVC remote {name}")
+                say(
+                    f"uploading {plural(count, 'artifact')} of {plural(len(needs), 'run')} "
+                    f"to DVC remote {name}"
+                )
             _transfer(store, name, needs, fail, by_id, report)
     except GitexpError as exc:
         fail(list(needs), f"artifacts not uploaded: {exc.message} {exc.hint or ''}".strip())
@@ -209,7 +213,7 @@ def _transfer(
             if lost & outcome.missing
             else (outcome.messages[0] if outcome.messages else "upload failed")
         )
-        fail([run_id], f"{len(lost)} of {len(oids)} artifact object(s) not uploaded: {why}")
+        fail([run_id], f"{len(lost)} of {plural(len(oids), 'artifact object')} not uploaded: {why}")
 
 
 class _Plan(Slotted):

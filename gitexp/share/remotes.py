@@ -20,6 +20,7 @@ from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.ids import short_id
 from gitexp.model.record import META_DIR, REF_PREFIX, parse_row
 from gitexp.read.listing import RunEntry
+from gitexp.render.words import plural
 from gitexp.slotted import Slotted
 
 RUNS_REFSPEC_SOURCE = "refs/gitexp/runs/*"
@@ -258,7 +259,7 @@ def run_objects(
 def describe(report: RunReport) -> str:
     text = f"  {report.action:<11}{short_id(report.id)}  {report.name}"
     if report.artifacts:
-        text += f"  ({report.artifacts} artifact object(s) moved)"
+        text += f"  ({plural(report.artifacts, 'artifact object')} moved)"
     if report.error:
         text += f"\n               {report.error}"
     return text
@@ -266,7 +267,7 @@ def describe(report: RunReport) -> str:
 
 def summary_line(report: SyncReport, verb: str) -> str:
     moved = report.count(NEW) + report.count(UPDATED)
-    parts = [f"{moved} run(s) {verb}"]
+    parts = [f"{plural(moved, 'run')} {verb}"]
     for action in (FAILED, DIVERGED, AHEAD, BEHIND, UP_TO_DATE):
         count = report.count(action)
         if count:
@@ -293,7 +294,7 @@ def print_report(
         print("\n".join(lines))  # one write: 1,000 runs are 1,000 lines
     if report.failed:
         raise TransferError(
-            f"{len(report.failed)} run(s) did not move (listed above)",
+            f"{plural(len(report.failed), 'run')} did not move (listed above)",
             "Fix the cause shown for each and run the command again; what moved is kept.",
         )
     return 0

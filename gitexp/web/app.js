@@ -24,6 +24,11 @@
 
   // -- small helpers ----------------------------------------------------------------------
 
+  // "1 run", "2 runs": the same rule as gitexp.core.words.plural on the command line.
+  function plural(count, word) {
+    return `${count} ${count === 1 ? word : word + "s"}`;
+  }
+
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
@@ -182,7 +187,7 @@
     }
     if (mode !== "dashboard") {
       ui.title.textContent = bundle.title;
-      ui.meta.textContent = `${bundle.runs.length} runs · repository ${bundle.repository} · ` +
+      ui.meta.textContent = `${plural(bundle.runs.length, "run")} · repository ${bundle.repository} · ` +
         `generated ${fmtTime(bundle.generated)} by gitexp ${bundle.gitexp_version}`;
     }
     drawRunsTable();
@@ -413,7 +418,7 @@
       const added = files.reduce((n, f) => n + (f.added || 0), 0);
       const removed = files.reduce((n, f) => n + (f.removed || 0), 0);
       const title = `${names[pair.a]} → ${names[pair.b]}: ` +
-        (files.length ? `${files.length} files changed, +${added} −${removed}` : "same code");
+        (files.length ? `${plural(files.length, "file")} changed, +${added} −${removed}` : "same code");
       const lines = pair.patch ? pair.patch.replace(/\n$/, "").split("\n") : [];
       const pre = el("pre", { class: "gx-patch" }, lines.map((line) => {
         let cls = "";
@@ -527,7 +532,7 @@
 
   function drawPicker() {
     if (!ui.pickerBody) pickerSkeleton();
-    ui.pickerCount.textContent = `${state.selected.length} of ${state.runs.length} runs selected`;
+    ui.pickerCount.textContent = `${state.selected.length} of ${plural(state.runs.length, "run")} selected`;
     ui.whereError.textContent = state.whereError || "";
     const colors = {};
     for (const run of (state.bundle ? state.bundle.runs : [])) colors[run.id] = run.color;
@@ -585,7 +590,7 @@
     }
     state.whereError = "";
     state.runs = data.runs;
-    ui.meta.textContent = `${data.total} runs in ${data.repository}`;
+    ui.meta.textContent = `${plural(data.total, "run")} in ${data.repository}`;
     if (state.selected === null) {
       state.selected = selectionFromHash() || data.runs.slice(0, data.default_count).map((r) => r.id);
       drawPicker();
