@@ -9,12 +9,9 @@ prints the group's runs sorted by a metric.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
-import subprocess
-import sys
 import textwrap
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gitexp.cli_progress import bars_wanted, meter
@@ -23,12 +20,10 @@ from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.model.ids import SHORT_ID_LENGTH
-from gitexp.model.record import FINISHED, RUNNING
-from gitexp.read import compare as comparison
-from gitexp.read.listing import RunEntry, list_runs
-from gitexp.read.runview import load_run
 from gitexp.render.words import plural
 from gitexp.sweep import space as sweepmod
+from gitexp.sweep.local import run_local, trial_command
+from gitexp.sweep.results import Ranking, done_combinations, rank
 
 EXIT_SOME_FAILED = 1
 
@@ -120,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
     combos = sweepmod.combinations(params, args.random, args.seed or group)
     varying = [p.key for p in params if p.continuous or len(p.choices) > 1]
     with open_repo() as repo:
-        done = _done(repo, group, combos)
+        done = done_combinations(repo, group, combos)
     todo = [(i, combo) for i, combo in enumerate(combos) if i not in done]
     say(
         f"sweep {group}: {len(combos)} combinations, {len(done)} done already, "
@@ -133,29 +128,17 @@ def main(args: argparse.Namespace) -> int:
         ]
         print(table(rows, ["name", "state"]))
         return 0
-    extra = [*(["--config", args.config] if args.config else [])]
+    options = [*(["--config", args.config] if args.config else [])]
     for tag in args.tag:
-        extra += ["--tag", tag]
-    codes = _run_members(
-        [
-            (
-                sweepmod.member_name(prefix, combo, varying, i),
-                [
-                    *(sys.executable, "-m", "gitexp", "run", "--group", group),
-                    *("--name", sweepmod.member_name(prefix, combo, varying, i)),
-                    *extra,
-                    *(arg for key, choice in combo for arg in ("-p", f"{key}={choice.text}")),
-                    "--",
-                    *command,
-                ],
-            )
-            for i, combo in todo
-        ],
-        args.parallel,
-        bars_wanted(),
-    )
+        options += ["--tag", tag]
+    trials = []
+    for i, combo in todo:
+        name = sweepmod.member_name(prefix, combo, varying, i)
+        combo_args = [arg for key, choice in combo for arg in ("-p", f"{key}={choice.text}")]
+        trials.append((name, trial_command(group, name, options, combo_args, command)))
+    codes = run_local(trials, args.parallel, *_reporters(bars_wanted()))
     with GitRepo.discover() as repo:
-        print(_final_table(repo, group, varying, args.sort))
+        print(_final_table(rank(repo, group, args.sort), varying))
     failed = sum(1 for code in codes if code != 0)
     if failed:
         say(
@@ -166,135 +149,36 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _group_runs(repo: GitRepo, group: str) -> list[RunEntry]:
-    return [entry for entry in list_runs(repo) if entry.row.get("group") == group]
-
-
-def _done(repo: GitRepo, group: str, combos: list[sweepmod.Combination]) -> dict[int, str]:
-    """Indices of the combinations the group already holds as finished or running runs."""
-    configs: list[tuple[str, dict[str, Any]]] = []
-    needs_full = not all(sweepmod.scalar_only(combo) for combo in combos)
-    for entry in _group_runs(repo, group):
-        if entry.status not in (FINISHED, RUNNING):
-            continue
-        config = entry.row.get("config") or {}
-        if needs_full or entry.row.get("truncated"):
-            config = load_run(repo, entry).config
-        configs.append((entry.status, config))
-    done: dict[int, str] = {}
-    for index, combo in enumerate(combos):
-        for status, config in configs:
-            if sweepmod.matches(config, combo):
-                done[index] = status
-                break
-    return done
-
-
-def _run_members(
-    members: list[tuple[str, list[str]]], parallel: int, show_progress: bool = False
-) -> list[int]:
-    """Run the ``gitexp run`` processes, ``parallel`` at once; their exit codes.
-
-    ``show_progress``: after each run, a progress line with the time left (on a terminal).
-    """
-    from gitexp.record.supervise import terminal_foreground
-
-    pending = list(members)
-    running: list[tuple[str, subprocess.Popen[bytes]]] = []
-    codes: list[int] = []
-    stopping: list[int] = []
-
-    def forward(signum: int, _frame: Any) -> None:
-        stopping.append(signum)
-        for _name, process in running:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signum)
-
-    previous = signal.signal(signal.SIGTERM, forward)
-    total, started = len(members), 0
+def _reporters(
+    show_progress: bool,
+) -> tuple[Callable[[int, int, str], None], Callable[[int, int, str, int], None]]:
+    """What the sweep says as trials start and end (with the time left on a terminal)."""
     began = time.monotonic()
-    try:
-        while pending or running:
-            while pending and len(running) < parallel and not stopping:
-                name, argv = pending.pop(0)
-                started += 1
-                say(f"sweep [{started}/{total}] {name}")
-                running.append((name, subprocess.Popen(argv)))
-            time.sleep(0.05)
-            for item in list(running):
-                code = item[1].poll()
-                if code is not None:
-                    running.remove(item)
-                    codes.append(code)
-                    if code != 0:
-                        say(f"sweep: {item[0]} exited with {code}")
-                    if show_progress:
-                        elapsed = time.monotonic() - began
-                        say(f"sweep {meter(len(codes), total, elapsed)} {item[0]} done")
-    except KeyboardInterrupt:
-        # A terminal's Ctrl-C reached every run already (same process group).
-        if not terminal_foreground():
-            forward(signal.SIGINT, None)
-        for _name, process in running:
-            process.wait()
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if stopping:
-        raise KeyboardInterrupt
-    return codes
+
+    def started(number: int, total: int, name: str) -> None:
+        say(f"sweep [{number}/{total}] {name}")
+
+    def done(finished: int, total: int, name: str, code: int) -> None:
+        if code != 0:
+            say(f"sweep: {name} exited with {code}")
+        if show_progress:
+            say(f"sweep {meter(finished, total, time.monotonic() - began)} {name} done")
+
+    return started, done
 
 
-def _final_table(repo: GitRepo, group: str, varying: list[str], sort: str | None) -> str:
-    entries = _group_runs(repo, group)
-    views = [load_run(repo, entry) for entry in entries if entry.status == FINISHED]
-    defs = comparison.declared_definitions(views)
-    metric, descending = _sort_metric(entries, defs, sort)
-
-    def value(entry: RunEntry) -> Any:
-        stats = (entry.row.get("metrics") or {}).get(metric) if metric else None
-        return stats.get("last") if isinstance(stats, dict) else None
-
-    def order(entry: RunEntry) -> tuple[int, float, str]:
-        number = value(entry)
-        if not isinstance(number, (int, float)) or isinstance(number, bool) or number != number:
-            return (1, 0.0, entry.name)
-        return (0, -float(number) if descending else float(number), entry.name)
-
-    entries.sort(key=order)
+def _final_table(ranking: Ranking, varying: list[str]) -> str:
+    metric, descending = ranking.metric, ranking.descending
     label = f"{metric} [{'max' if descending else 'min'}]" if metric else None
     headers = ["name", "id", "status", "duration", *varying, *([label] if label else [])]
     rows = []
-    for entry in entries:
+    for entry in ranking.entries:
         config = entry.row.get("config") or {}
         start, end = entry.row.get("start"), entry.row.get("end")
         duration = end - start if isinstance(end, (int, float)) and start is not None else None
         row = [entry.name, entry.id[:SHORT_ID_LENGTH], entry.status, fmt_duration(duration)]
         row += [fmt_value(config.get(key)) for key in varying]
         if label:
-            row.append(fmt_value(value(entry)))
+            row.append(fmt_value(ranking.value(entry)))
         rows.append(row)
     return table(rows, headers)
-
-
-def _sort_metric(
-    entries: list[RunEntry], defs: dict[str, dict[str, Any]], sort: str | None
-) -> tuple[str | None, bool]:
-    """The metric to sort by and whether higher is better."""
-    if sort:
-        key = sort.lstrip("+-")
-        if sort.startswith(("-", "+")):
-            return key, sort.startswith("-")
-        goal, _source = comparison.goal_of(key, defs)
-        return key, goal == comparison.MAXIMIZE
-    keys: list[str] = []
-    for entry in entries:
-        for key, stats in (entry.row.get("metrics") or {}).items():
-            last = stats.get("last") if isinstance(stats, dict) else None
-            if key not in keys and isinstance(last, (int, float)) and not isinstance(last, bool):
-                keys.append(key)
-    for key in keys:
-        goal, _source = comparison.goal_of(key, defs)
-        if goal is not None:
-            return key, goal == comparison.MAXIMIZE
-    return (keys[0], False) if keys else (None, False)
