@@ -27,7 +27,7 @@ from typing import Any
 from gitexp.artifacts.digest import DIR_SUFFIX, Digest, Outcome, TreeEntry
 from gitexp.artifacts.filecopy import kernel_copy
 from gitexp.artifacts.hashing import file_identity, file_md5, recall_md5
-from gitexp.artifacts.plugins import require_plugin
+from gitexp.artifacts.plugins import dvc_unavailable_error, require_plugin
 from gitexp.errors import RepositoryStateError
 
 _DVC_LOGGERS = ("dvc", "dvc_data", "dvc_objects")
@@ -46,6 +46,23 @@ def no_project_error(root: str) -> RepositoryStateError:
         "s3://bucket/path && git commit -m 'Set up DVC' .dvc .dvcignore` "
         "(docs/sharing.md).",
     )
+
+
+def _import_dvc() -> Any:
+    """DVC's ``Repo`` class, with its data layer imported too, or a clear error.
+
+    Every use of DVC goes through :class:`ArtifactStore`, so once this succeeds the other
+    imports in this module find their modules loaded.  Any exception counts: a DVC that
+    does not match its dependencies fails with AttributeError or TypeError as often as
+    with ImportError, and these few import lines are no gitexp code to hide a bug in.
+    """
+    try:
+        import dvc_data.hashfile.build  # noqa: F401
+        import dvc_objects.fs.system  # noqa: F401
+        from dvc.repo import Repo
+    except Exception as exc:
+        raise dvc_unavailable_error(f"{type(exc).__name__}: {exc}") from None
+    return Repo
 
 
 # -- importing DVC ahead of time -------------------------------------------------------------
@@ -110,10 +127,10 @@ class ArtifactStore:
         if not has_project(root):
             raise no_project_error(root)
         _wait_for_preload()  # never two threads importing DVC's modules at once
-        from dvc.repo import Repo
+        repo_class = _import_dvc()
 
         self.root = root
-        self._repo: Any = Repo(root, uninitialized=False)
+        self._repo: Any = repo_class(root, uninitialized=False)
 
     def close(self) -> None:
         self._repo.close()

@@ -153,7 +153,8 @@ def _upload_artifacts(
             pending.pop(run_id, None)
 
     if not store_mod.has_project(repo.root):
-        fail(list(needs), f"has artifacts, but {store_mod.no_project_error(repo.root).message}")
+        error = store_mod.no_project_error(repo.root)
+        fail(list(needs), f"has artifacts, but {error.message}. {error.hint}")
         return
     try:
         with store_mod.ArtifactStore(repo.root) as store:
