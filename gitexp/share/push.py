@@ -165,7 +165,7 @@ def _upload_artifacts(
                 say(f"uploading {count} artifact(s) of {len(needs)} run(s) to DVC remote {name}")
             _transfer(store, name, needs, fail, by_id, report)
     except GitexpError as exc:
-        fail(list(needs), f"artifacts not uploaded: {exc.message} {exc.hint or ''}".strip())
+        fail(list(needs), f"artifacts not uploaded: {exc.message}. {exc.hint or ''}".strip())
 
 
 def _transfer(
