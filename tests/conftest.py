@@ -25,7 +25,11 @@ requires_torch = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path_factory.mktemp("home")
+    pin_environment(monkeypatch, tmp_path_factory.mktemp("home"))
+
+
+def pin_environment(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """The isolated environment, also for module-scoped fixtures (``MonkeyPatch.context``)."""
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))

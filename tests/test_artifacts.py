@@ -191,6 +191,22 @@ def test_restore_from_cache_or_remote_checks_hashes(project: Path, tmp_path: Pat
 
 
 @pytest.mark.slow
+def test_a_path_names_an_artifact_as_it_names_a_file(project: Path) -> None:
+    """Artifacts are not in the run's tree, yet ``restore RUN PATH`` selects them."""
+    run_id = _record(project, "one")
+    expected = (project / "model.ckpt").read_bytes()
+    (project / "model.ckpt").unlink()
+    shutil.rmtree(project / "outputs")
+    ok("restore", run_id, "model.ckpt", cwd=project)
+    assert (project / "model.ckpt").read_bytes() == expected
+    assert not (project / "outputs").exists()  # not selected
+    ok("restore", run_id, "outputs/sub/b.txt", cwd=project)  # inside a folder artifact
+    assert (project / "outputs" / "sub" / "b.txt").read_text() == "always the same"
+    done = gitexp("restore", run_id, "nosuch", cwd=project)
+    assert done.returncode == 2 and "nosuch is not in the run's snapshot" in done.stderr
+
+
+@pytest.mark.slow
 def test_gc_removes_what_no_run_uses_and_keeps_dvc_data(project: Path, tmp_path: Path) -> None:
     (project / "data.txt").write_text("the user's own DVC data\n")
     dvc(project, "add", "-q", "data.txt")

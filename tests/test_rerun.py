@@ -235,6 +235,21 @@ def test_rerun_from_a_linked_worktree_of_the_user(
     assert worktrees == 2  # the main one and mine: the rerun's checkout is gone
 
 
+def test_rerun_in_a_repository_without_commits(empty_repo: Path) -> None:
+    """No baseline commit: the checkout is a linked worktree on an unborn branch, which
+    git itself recognises while it exists, and which is gone afterwards."""
+    (empty_repo / "train.py").write_text(SCRIPT)
+    assert gitexp("run", "--", sys.executable, "train.py", cwd=empty_repo).returncode == 0
+    code, out, err = rerun(empty_repo, "latest")
+    assert code == 0, out + err
+    assert "verdict: identical" in out
+    assert git(empty_repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert not (empty_repo / ".git" / "worktrees").exists() or not os.listdir(
+        empty_repo / ".git" / "worktrees"
+    )
+    assert git(empty_repo, "for-each-ref", "refs/heads") == ""  # no branch was born
+
+
 def _start_rerun(repo: Path, run_id: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SLEEP_RERUN": "1"}
     proc = subprocess.Popen(

@@ -14,23 +14,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import logging
 import os
 import secrets
 import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gitexp.artifacts.digest import DIR_SUFFIX, Digest, Outcome, TreeEntry
+from gitexp.artifacts.dvclog import collect_messages, transfer_bars
 from gitexp.artifacts.filecopy import kernel_copy
 from gitexp.artifacts.hashing import file_identity, file_md5, recall_md5
-from gitexp.artifacts.plugins import require_plugin
+from gitexp.artifacts.plugins import dvc_unavailable_error, require_plugin
 from gitexp.errors import RepositoryStateError
 
-_DVC_LOGGERS = ("dvc", "dvc_data", "dvc_objects")
 _CHUNK = 1 << 20
 
 
@@ -46,6 +45,23 @@ def no_project_error(root: str) -> RepositoryStateError:
         "s3://bucket/path && git commit -m 'Set up DVC' .dvc .dvcignore` "
         "(docs/sharing.md).",
     )
+
+
+def _import_dvc() -> Any:
+    """DVC's ``Repo`` class, with its data layer imported too, or a clear error.
+
+    Every use of DVC goes through :class:`ArtifactStore`, so once this succeeds the other
+    imports in this module find their modules loaded.  Any exception counts: a DVC that
+    does not match its dependencies fails with AttributeError or TypeError as often as
+    with ImportError, and these few import lines are no gitexp code to hide a bug in.
+    """
+    try:
+        import dvc_data.hashfile.build  # noqa: F401
+        import dvc_objects.fs.system  # noqa: F401
+        from dvc.repo import Repo
+    except Exception as exc:
+        raise dvc_unavailable_error(f"{type(exc).__name__}: {exc}") from None
+    return Repo
 
 
 # -- importing DVC ahead of time -------------------------------------------------------------
@@ -78,45 +94,6 @@ def _wait_for_preload() -> None:
         _preloading.join()
 
 
-@contextlib.contextmanager
-def _dvc_messages(out: list[str]) -> Iterator[None]:
-    """Collect DVC's warnings and errors for gitexp's report instead of printing them."""
-
-    class _Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            text = record.getMessage().strip()
-            if text and text not in out:
-                out.append(text)
-
-    handler = _Collect(logging.WARNING)
-    saved = []
-    for name in _DVC_LOGGERS:
-        log = logging.getLogger(name)
-        saved.append((log, log.propagate))
-        log.addHandler(handler)
-        log.propagate = False
-    try:
-        yield
-    finally:
-        for log, propagate in saved:
-            log.removeHandler(handler)
-            log.propagate = propagate
-
-
-@contextlib.contextmanager
-def _dvc_bars(show: bool) -> Iterator[None]:
-    """DVC draws its transfer bars (tqdm, on a terminal) only when ``show``: never in a
-    ``--json`` command, whose caller asked for data, not decoration."""
-    log = logging.getLogger("dvc.progress")  # its bars hide when this logger is quiet
-    level = log.level
-    if not show:
-        log.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
 class ArtifactStore:
     """A DVC project's cache and remotes, as gitexp uses them.
 
@@ -128,11 +105,11 @@ class ArtifactStore:
         if not has_project(root):
             raise no_project_error(root)
         _wait_for_preload()  # never two threads importing DVC's modules at once
-        from dvc.repo import Repo
+        repo_class = _import_dvc()
 
         self.root = root
         self.show_progress = show_progress
-        self._repo: Any = Repo(root, uninitialized=False)
+        self._repo: Any = repo_class(root, uninitialized=False)
 
     def close(self) -> None:
         self._repo.close()
@@ -164,7 +141,7 @@ class ArtifactStore:
         if st is not None and stat.S_ISREG(st.st_mode) and odb.hash_name == "md5":
             return self._add_file(odb, path, st)  # folders and links: DVC's own way
         messages: list[str] = []
-        with _dvc_messages(messages):
+        with collect_messages(messages):
             local = LocalFileSystem()  # type: ignore[no-untyped-call]
             staging, meta, obj = build(odb, path, local, "md5")
             result = transfer(staging, odb, {obj.hash_info}, shallow=False, hardlink=False)
@@ -355,7 +332,7 @@ class ArtifactStore:
         name = self.remote_name(remote)
         infos = {HashInfo("md5", oid) for oid in oids}
         cloud = self._repo.cloud
-        with _dvc_messages(outcome.messages), _dvc_bars(self.show_progress):
+        with collect_messages(outcome.messages), transfer_bars(self.show_progress):
             try:
                 status = cloud.status(infos, remote=name)
                 local_only = {str(h.value) for h in status.new}
@@ -381,7 +358,7 @@ class ArtifactStore:
         remote-tracking refs (what ``dvc gc --all-commits --workspace`` keeps)."""
         used: set[str] = set()
         messages: list[str] = []
-        with _dvc_messages(messages):
+        with collect_messages(messages):
             for _odb, infos in self._repo.used_objs(
                 all_branches=True, all_tags=True, all_commits=True, force=True
             ).items():

@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from gitexp.artifacts import dvc as store_mod
+from gitexp.artifacts.plugins import dvc_missing, dvc_unavailable_error
 from gitexp.artifacts.pointers import (
     ARTIFACTS_FILE,
     KINDS,
@@ -236,6 +237,9 @@ def check_outputs(root: str, paths: list[str], cwd: str | None = None) -> list[s
         out.append(os.path.join(root, rel))
     if not store_mod.has_project(root):
         raise store_mod.no_project_error(root)
+    missing = dvc_missing()
+    if missing is not None:  # found before the command runs, not after hours of training
+        raise dvc_unavailable_error(f"no module named {missing!r}")
     return out
 
 

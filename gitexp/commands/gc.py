@@ -56,7 +56,9 @@ def main(args: argparse.Namespace) -> int:
         raise store_mod.no_project_error(root)
     prefix = None
     if args.cloud:
-        git_remote = args.remote or default_remote(root, for_push=False)
+        git_remote = args.remote or default_remote(
+            root, for_push=False, named_by="gitexp gc --cloud --remote REMOTE"
+        )
         say(f"fetching the runs of {git_remote}: their artifacts count as used")
         prefix = fetch_mirror(root, git_remote)
     results = []

@@ -50,9 +50,11 @@ def main(args: argparse.Namespace) -> int:
             f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}",
             "Pick another port with --port N (0 picks a free one).",
         ) from None
-    print(f"gitexp ui: serving {server.url} (Ctrl-C stops it)", flush=True)
-    signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as cleanly as Ctrl-C
+    # `kill` stops it as cleanly as Ctrl-C; set before the URL is printed, because a
+    # script that waits for that line may stop the server at once.
+    signal.signal(signal.SIGTERM, _stop)
     try:
+        print(f"gitexp ui: serving {server.url} (Ctrl-C stops it)", flush=True)
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:
         say("ui stopped")

@@ -38,10 +38,7 @@ class WorktreeOps:
             if commit is not None:
                 add_worktree(main, path, commit=as_object_id(commit), exist_ok=True).close()
             else:
-                worktree = Repo._init_new_working_directory(path, main)
-                with open(os.path.join(worktree.controldir(), "HEAD"), "wb") as handle:
-                    handle.write(b"ref: refs/heads/gitexp-unborn\n")
-                worktree.close()
+                _link_unborn_worktree(main.controldir(), path)
         with Repo(path) as worktree:
             own = worktree.controldir()
         exclude = os.path.join(self.commondir, "info", "exclude")
@@ -81,3 +78,25 @@ class WorktreeOps:
             yield main
         finally:
             main.close()
+
+
+def _link_unborn_worktree(main_controldir: str, path: str) -> None:
+    """Register ``path`` as a linked worktree whose HEAD is an unborn branch.
+
+    Written by hand because dulwich's worktree creation resolves the main repository's
+    HEAD to a commit and checks it out, and a repository without commits has none
+    (``KeyError: b'HEAD'``).  These are the files ``git worktree add --orphan`` writes;
+    no index file means an empty index to git and dulwich alike.
+    """
+    control = os.path.join(os.path.abspath(main_controldir), "worktrees", os.path.basename(path))
+    os.makedirs(control)
+    dotgit = os.path.join(os.path.abspath(path), ".git")
+    with open(dotgit, "wb") as handle:
+        handle.write(b"gitdir: " + os.fsencode(control) + b"\n")
+    for name, content in (
+        ("gitdir", os.fsencode(dotgit)),
+        ("commondir", b"../.."),
+        ("HEAD", b"ref: refs/heads/gitexp-unborn"),
+    ):
+        with open(os.path.join(control, name), "wb") as handle:
+            handle.write(content + b"\n")

@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gitexp.errors import FormatError, RepositoryStateError, UsageError
@@ -122,15 +122,29 @@ def _check_name(part: bytes) -> None:
 
 
 def plan_restore(
-    repo: GitRepo, target: dict[bytes, Entry], specs: list[bytes], exact: bool
+    repo: GitRepo,
+    target: dict[bytes, Entry],
+    specs: list[bytes],
+    exact: bool,
+    artifact_paths: Sequence[bytes] = (),
 ) -> RestorePlan:
-    """Compare ``target`` with the work tree under ``specs``; nothing is written."""
+    """Compare ``target`` with the work tree under ``specs``; nothing is written.
+
+    ``artifact_paths`` are the run's artifacts: not in its tree, but a path naming one
+    (or a file inside a folder artifact) is the run's all the same.
+    """
     snap = take_snapshot(repo)  # stores the blobs of changed files: a stash reuses them
     current = {path: (mode, sha) for path, mode, sha in snap.files if _matches(path, specs)}
     plan = RestorePlan(current=current)
     root = os.fsencode(repo.root)
     wanted = {p: e for p, e in target.items() if _matches(p, specs)}
-    missing = [s for s in specs if s and not any(_matches(p, [s]) for p in wanted)]
+    missing = [
+        s
+        for s in specs
+        if s
+        and not any(_matches(p, [s]) for p in wanted)
+        and not any(_matches(a, [s]) or _matches(s, [a]) for a in artifact_paths)
+    ]
     if missing and not (exact and any(_matches(p, missing) for p in current)):
         raise UsageError(
             f"{_show(missing[0])} is not in the run's snapshot",

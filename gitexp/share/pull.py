@@ -40,6 +40,12 @@ from gitexp.share.remotes import (
 
 Say = Callable[[str], None]
 
+# The way forward while artifacts cannot come: the run itself is here already.
+_RUNS_ALONE = (
+    "(`gitexp pull --no-artifacts` leaves artifacts out; `gitexp restore` fetches them "
+    "when it needs them.)"
+)
+
 
 def fetch_mirror(root: str, remote: str) -> bytes:
     """Fetch the remote's run refs into their mirror namespace; returns the namespace."""
@@ -146,7 +152,8 @@ def _fetch_artifacts(
             by_id[run_id].error = f"run fetched, its artifacts not: {message}"
 
     if not store_mod.has_project(repo.root):
-        fail(list(needs), store_mod.no_project_error(repo.root).message)
+        error = store_mod.no_project_error(repo.root)
+        fail(list(needs), f"{error.message}. {error.hint} {_RUNS_ALONE}")
         return
     try:
         with store_mod.ArtifactStore(repo.root, progress.enabled) as store:
@@ -160,7 +167,7 @@ def _fetch_artifacts(
                 say(f"fetching {plural(len(absent), 'artifact object')} from DVC remote {name}")
             outcome = store.fetch(absent, name)
     except GitexpError as exc:
-        fail(list(needs), f"{exc.message} {exc.hint or ''}".strip())
+        fail(list(needs), f"{exc.message}. {exc.hint or ''} {_RUNS_ALONE}")
         return
     report.messages.extend(outcome.messages)
     bad = outcome.failed | outcome.missing

@@ -172,7 +172,8 @@ def _upload_artifacts(
             pending.pop(run_id, None)
 
     if not store_mod.has_project(repo.root):
-        fail(list(needs), f"has artifacts, but {store_mod.no_project_error(repo.root).message}")
+        error = store_mod.no_project_error(repo.root)
+        fail(list(needs), f"has artifacts, but {error.message}. {error.hint}")
         return
     try:
         with store_mod.ArtifactStore(repo.root, progress.enabled) as store:
@@ -186,7 +187,7 @@ def _upload_artifacts(
                 )
             _transfer(store, name, needs, fail, by_id, report)
     except GitexpError as exc:
-        fail(list(needs), f"artifacts not uploaded: {exc.message} {exc.hint or ''}".strip())
+        fail(list(needs), f"artifacts not uploaded: {exc.message}. {exc.hint or ''}".strip())
 
 
 def _transfer(

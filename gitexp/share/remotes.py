@@ -51,8 +51,11 @@ def is_named_remote(root: str, remote: str) -> bool:
     return remote in gitbin.remotes(root)
 
 
-def default_remote(root: str, for_push: bool) -> str:
+def default_remote(root: str, for_push: bool, named_by: str | None = None) -> str:
     """The remote ``git push`` (or ``git fetch``) would use with no remote named.
+
+    ``named_by``: how the command names a remote instead, for the error when there is
+    none (default ``gitexp push REMOTE`` or ``gitexp pull REMOTE``).
 
     Push: ``branch.<current>.pushRemote``, ``remote.pushDefault``, ``branch.<current>.remote``,
     then ``origin``; fetch: ``branch.<current>.remote``, then ``origin``.
@@ -72,10 +75,11 @@ def default_remote(root: str, for_push: bool) -> str:
     names = gitbin.remotes(root)
     if "origin" in names:
         return "origin"
+    named_by = named_by or ("gitexp push REMOTE" if for_push else "gitexp pull REMOTE")
     raise RepositoryStateError(
         "no remote to " + ("push to" if for_push else "fetch from") + " (git would use "
         "`origin`, and there is none)",
-        "Name one (`gitexp push REMOTE`), or add one: `git remote add origin URL`.",
+        f"Name one (`{named_by}`), or add one: `git remote add origin URL`.",
     )
 
 
