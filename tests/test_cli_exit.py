@@ -3,6 +3,7 @@ but with its exit code, flushed output, exit handlers and live threads honoured.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,17 @@ def test_output_into_a_closed_pipe_is_quiet(repo: Path) -> None:
 def test_exit_codes_reach_the_shell(repo: Path) -> None:
     assert gitexp("show", "no-such-run", cwd=repo).returncode == 5
     assert gitexp("run", "--", "sh", "-c", "exit 7", cwd=repo).returncode == 7
+
+
+def test_version_names_the_commit_gitexp_was_built_from(tmp_path: Path) -> None:
+    """A regular install names the commit it was built from; a source checkout its HEAD."""
+    done = gitexp("--version", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    commit = re.search(r"commit ([0-9a-f]{7,})", done.stdout)
+    assert commit, done.stdout
+    source = Path(__file__).resolve().parent.parent
+    head = subprocess.run(
+        ["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    if head:  # the tests run from the checkout gitexp was installed from (as .ci/run does)
+        assert head.startswith(commit.group(1)), (done.stdout, head)
