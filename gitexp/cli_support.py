@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
-
-from gitexp.render.words import plural
 
 if TYPE_CHECKING:
     from gitexp.git.repo import GitRepo
@@ -70,46 +67,3 @@ def show_report(data: Any, lines: Sequence[str], as_json: bool) -> None:
         return
     for line in lines:
         print(line)
-
-
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    from tabulate import tabulate
-
-    return tabulate(rows, headers=list(headers), tablefmt="simple", disable_numparse=True)
-
-
-def fmt_value(value: Any) -> str:
-    """A metric or config value for a table cell: short, faithful for NaN and inf."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        return f"{value:.6g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(fmt_value(v) for v in value) + "]"
-    if isinstance(value, dict) and value.get("_type") == "histogram":  # gitexp.Histogram
-        counts, bins = value.get("counts") or [], value.get("bins") or []
-        span = f", {bins[0]:.4g} to {bins[-1]:.4g}" if bins else ""
-        return f"histogram of {plural(sum(counts), 'value')} in {plural(len(counts), 'bin')}{span}"
-    return str(value)
-
-
-def fmt_time(stamp: float | None) -> str:
-    if stamp is None:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"

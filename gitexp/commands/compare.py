@@ -6,14 +6,7 @@ import argparse
 import textwrap
 from typing import Any
 
-from gitexp.cli_support import (
-    add_example,
-    fmt_duration,
-    fmt_value,
-    open_repo,
-    print_json,
-    say,
-)
+from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.errors import UsageError
 from gitexp.model.ids import SHORT_ID_LENGTH
 from gitexp.read.compare import MINIMIZE, Row, compare, rows_json
@@ -21,6 +14,7 @@ from gitexp.read.listing import list_runs
 from gitexp.read.resolve import resolve
 from gitexp.read.runview import RunView, load_run
 from gitexp.render import tables
+from gitexp.render.cells import fmt_duration, fmt_value
 from gitexp.render.tables import REQUIRED, Column
 from gitexp.render.terminal import colour_enabled, status_style, table_width
 from gitexp.render.words import plural

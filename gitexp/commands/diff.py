@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.cli_support import add_example, fmt_value, open_repo, print_json, table
+from gitexp.cli_support import add_example, open_repo, print_json
 from gitexp.read.diff import compare_runs, unified_code_diff
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
+from gitexp.render.cells import fmt_value, table
 from gitexp.render.words import plural
 
 

@@ -6,19 +6,12 @@ import argparse
 import textwrap
 from typing import Any
 
-from gitexp.cli_support import (
-    add_example,
-    fmt_duration,
-    fmt_time,
-    fmt_value,
-    open_repo,
-    print_json,
-    say,
-)
+from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.model.ids import SHORT_ID_LENGTH
 from gitexp.read.listing import RunEntry, list_runs
 from gitexp.read.query import Name, parse_columns
 from gitexp.read.selection import known_names, select
+from gitexp.render.cells import fmt_duration, fmt_time, fmt_value
 from gitexp.render.tables import Column, render
 from gitexp.render.terminal import colour_enabled, is_terminal, paint, status_style, table_width
 from gitexp.render.words import plural

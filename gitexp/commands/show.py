@@ -5,19 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.cli_support import (
-    add_example,
-    fmt_duration,
-    fmt_time,
-    fmt_value,
-    open_repo,
-    print_json,
-    table,
-)
+from gitexp.cli_support import add_example, open_repo, print_json
 from gitexp.model import config as configmod
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run
 from gitexp.record import manifest
+from gitexp.render.cells import fmt_duration, fmt_time, fmt_value, table
 
 MAX_FILES_LISTED = 50
 

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from gitexp.cli_progress import bars_wanted, meter
-from gitexp.cli_support import add_example, fmt_duration, fmt_value, open_repo, say, table
+from gitexp.cli_support import add_example, open_repo, say
 from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.model.ids import SHORT_ID_LENGTH
+from gitexp.render.cells import fmt_duration, fmt_value, table
 from gitexp.render.words import plural
 from gitexp.sweep import space as sweepmod
 from gitexp.sweep.local import run_local, trial_command

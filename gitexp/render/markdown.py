@@ -9,53 +9,26 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from typing import Any
 
 from gitexp.render import series as seriesmod
 from gitexp.render import staticplot
 from gitexp.render.bundle import RunData
+from gitexp.render.cells import fmt_duration, fmt_time, fmt_value
 from gitexp.render.words import plural
 
 
 def _cell(value: Any) -> str:
-    text = _fmt(value)
+    """A value for a markdown table cell, as the terminal shows it, with ``|`` escaped."""
+    text = fmt_value(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list):
-        return ", ".join(_fmt(v) for v in value)
-    return str(value)
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _when(stamp: Any) -> str:
-    if not isinstance(stamp, (int, float)):
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
-
-
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+    from tabulate import tabulate
+
+    text = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    return text.splitlines()
 
 
 def _file_name(metric: str, used: set[str]) -> str:
@@ -81,7 +54,7 @@ def write(path: str, bundle: dict[str, Any], runs: list[RunData]) -> list[str]:
         f"# {bundle['title']}",
         "",
         f"{plural(len(bundle['runs']), 'run')} of repository `{bundle['repository']}`, "
-        f"generated {_when(bundle['generated'])} by gitexp {bundle['gitexp_version']}.",
+        f"generated {fmt_time(bundle['generated'])} by gitexp {bundle['gitexp_version']}.",
         "",
         "## Runs",
         "",
@@ -93,8 +66,8 @@ def write(path: str, bundle: dict[str, Any], runs: list[RunData]) -> list[str]:
                 _cell(r["name"]),
                 f"`{r['short']}`",
                 _cell(r["status"]),
-                _when(r["start"]),
-                _duration(r["duration"]),
+                fmt_time(r["start"]),
+                fmt_duration(r["duration"]),
                 _cell(r["tags"]),
                 _cell(r["command"]),
             ]
@@ -163,7 +136,7 @@ def _compare_section(bundle: dict[str, Any]) -> list[str]:
         )
         cells = []
         for i, value in enumerate(row["values"]):
-            text = _duration(value) if row["key"] == "duration" else _cell(value)
+            text = fmt_duration(value) if row["key"] == "duration" else _cell(value)
             cells.append(f"**{text}** ★" if i in row["best"] else text)
         body.append([f"{row['section']}.{row['key']}{goal}", *cells])
     out += _table(headers, body)
