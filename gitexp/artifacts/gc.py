@@ -16,6 +16,7 @@ not be told apart from garbage).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gitexp.artifacts import dvc as store_mod
@@ -114,3 +115,35 @@ def parse_duration(text: str) -> float:
         raise UsageError(
             f"not a duration: {text!r}", "Use seconds or 90s, 30m, 1h, 2d; 0 keeps nothing."
         ) from None
+
+
+def collect_garbage(
+    root: str,
+    git_remote: str | None,
+    dvc_remote: str | None,
+    keep_recent: float,
+    dry_run: bool,
+    progress: Progress,
+    say: Callable[[str], None],
+) -> list[GcResult]:
+    """``gitexp gc``: the local cache, and with ``git_remote`` (``--cloud``) the DVC remote
+    too, after fetching the git remote's runs so that their artifacts count as used."""
+    from gitexp.share.pull import drop_mirror, fetch_mirror
+
+    if not store_mod.has_project(root):
+        raise store_mod.no_project_error(root)
+    prefix = None
+    if git_remote is not None:
+        say(f"fetching the runs of {git_remote}: their artifacts count as used")
+        prefix = fetch_mirror(root, git_remote)
+    results = []
+    with GitRepo.discover(root) as repo, store_mod.ArtifactStore(root, progress.enabled) as store:
+        try:
+            remote = store.remote_name(dvc_remote) if git_remote is not None else None
+            used = referenced(repo, store, remote, progress)
+            for where in [None] if remote is None else [None, remote]:
+                results.append(collect(store, used, where, keep_recent, dry_run, progress))
+        finally:
+            if prefix is not None:
+                drop_mirror(repo, prefix)
+    return results

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitexp.artifacts import dvc as store_mod
 from gitexp.artifacts import gc as artifact_gc
 from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
-from gitexp.git.repo import GitRepo
 from gitexp.render.words import plural
-from gitexp.share.pull import drop_mirror, fetch_mirror
 from gitexp.share.remotes import default_remote
 
 
@@ -52,29 +49,20 @@ def main(args: argparse.Namespace) -> int:
     keep = artifact_gc.parse_duration(args.keep_recent)
     with open_repo() as repo:
         root = repo.root
-    if not store_mod.has_project(root):
-        raise store_mod.no_project_error(root)
-    prefix = None
+    git_remote = None
     if args.cloud:
         git_remote = args.remote or default_remote(
             root, for_push=False, named_by="gitexp gc --cloud --remote REMOTE"
         )
-        say(f"fetching the runs of {git_remote}: their artifacts count as used")
-        prefix = fetch_mirror(root, git_remote)
-    results = []
-    progress = progress_for(args.json)
-    with GitRepo.discover(root) as repo, store_mod.ArtifactStore(root, progress.enabled) as store:
-        try:
-            dvc_remote = store.remote_name(args.dvc_remote) if args.cloud else None
-            used = artifact_gc.referenced(repo, store, dvc_remote, progress)
-            places = [None] if dvc_remote is None else [None, dvc_remote]
-            for where in places:
-                results.append(
-                    artifact_gc.collect(store, used, where, keep, args.dry_run, progress)
-                )
-        finally:
-            if prefix is not None:
-                drop_mirror(repo, prefix)
+    results = artifact_gc.collect_garbage(
+        root,
+        git_remote,
+        args.dvc_remote,
+        keep,
+        args.dry_run,
+        progress_for(args.json),
+        say,
+    )
     if args.json:
         print_json(
             [
