@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# A test run started in the background by a non-interactive shell inherits SIGINT
+# ignored, and so would every process the tests start (an ignored signal stays ignored
+# across exec): the tests of Ctrl-C would then test nothing. Python's own handler here
+# makes the children start with the default disposition again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Tests that need an optional package skip with the install command when it is missing;
 # .ci/run installs them all, so CI runs every test.

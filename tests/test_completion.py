@@ -77,8 +77,14 @@ def test_bash_outside_a_repository_offers_no_runs(tmp_path: Path) -> None:
 ZSH_DRIVER = """\
 zmodload zsh/zpty
 zpty z zsh -f -i
-zpty -w z "PS1='> '; autoload -Uz compinit; compinit -u -D; source ${(q)1}; echo READY"
-zpty -r z out '*READY*READY*'
+zpty -w z "PS1='> '; autoload -Uz compinit; compinit -u -D; source ${(q)1}; echo READ''Y"
+# Wait for READY, printed only by the echo: the command line zsh echoes reads READ''Y.
+out=""
+for i in {1..600}; do
+    if zpty -r -t z chunk; then out+=$chunk; else sleep 0.05; fi
+    [[ $out == *READY* ]] && break
+done
+[[ $out == *READY* ]] || { print -u2 "zsh never got ready: $out"; exit 3 }
 for line in "${@[2,-1]}"; do
     zpty -w -n z $'\\x15'"$line"$'\\t'
     sleep 1
@@ -102,7 +108,7 @@ def test_zsh_script_completes_commands_options_and_runs(recorded: tuple[Path, st
         cwd=repo,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     shown = dict(part.split("\n", 1) for part in done.stdout.split("=== ")[1:])

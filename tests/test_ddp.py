@@ -102,7 +102,11 @@ def test_all_ranks_under_gitexp_run_share_one_group(ddp_repo: Path) -> None:
     assert sorted(info["source"] for info in infos.values()) == ["cli", "script"]
     listed = gitexp("ls", "--group", "job7", cwd=ddp_repo)
     assert listed.returncode == 0
-    header = listed.stdout.splitlines()[0].split()
+    # The header row is the one above tabulate's dash line (a config/metrics group line
+    # may stand above it).
+    lines = listed.stdout.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("--"))
+    header = lines[rule - 1].split()
     assert header[:3] == ["id", "name", "group"]
     assert sum(" job7 " in line for line in listed.stdout.splitlines()) == 2
 
