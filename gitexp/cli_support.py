@@ -14,16 +14,20 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def open_repo() -> Iterator[GitRepo]:
-    """The repository around the current folder, its dead runs finalized first.
+    """The repository around the current folder, its dead runs finalized first and the
+    runs a plain ``git fetch`` queued brought here.
 
     Every command that reads runs starts here, so a run whose recorder died is never
-    shown as running (docs/format.md, "the live folder").
+    shown as running (docs/format.md, "the live folder"), and a fetched run is never
+    missing (share/fetched.py).
     """
     from gitexp.git.repo import GitRepo
     from gitexp.record.recorder import recover_stale_runs
+    from gitexp.share.fetched import drain_pending
 
     with GitRepo.discover() as repo:
         recover_stale_runs(repo)
+        drain_pending(repo, say)
         yield repo
 
 

@@ -29,7 +29,7 @@ def test_fresh_repository_warns_with_fixes_and_exits_0(empty_repo: Path) -> None
     done = gitexp("doctor", cwd=empty_repo)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("ok") and "git 2." in lines[0] and "2.30 or later" in lines[0]
+    assert lines[0].startswith("ok") and "git 2." in lines[0] and "2.31 or later" in lines[0]
     assert any(line.startswith("warn") and "commits" in line for line in lines)
     assert 'fix: git add -A && git commit -m "First commit"' in done.stdout
     assert "fix: dvc init" in done.stdout

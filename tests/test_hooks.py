@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,11 @@ def test_install_chains_user_hooks_and_uninstall_restores_them_byte_for_byte(
     other = clone(str(tmp_path / "server.git"), tmp_path / "other")
     ok("install", cwd=other)
     git(other, "fetch", "-q")
+    # The hook queued the runs and started one drainer, which brings them here once the
+    # fetch has ended: no gitexp command needed.
+    deadline = time.monotonic() + 30
+    while run_refs(other) != run_refs(shared) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert run_refs(other) == run_refs(shared)
 
     out = ok("uninstall", cwd=shared)
@@ -137,3 +144,61 @@ def test_dry_run_and_skip_push_no_runs(shared: Path, tmp_path: Path) -> None:
     assert _server_runs(tmp_path) == set()
     git(shared, "push", "-q")
     assert _server_runs(tmp_path) == set(run_refs(shared))
+
+
+def _synthesized_runs(repo: Path, count: int) -> None:
+    """``count`` run refs, each a commit of its own on the repository's HEAD (as runs are)."""
+    base = git(repo, "rev-parse", "HEAD").strip()
+    tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
+    lines = []
+    for index in range(count):
+        commit = git(repo, "commit-tree", "-p", base, "-m", f"run {index}", tree).strip()
+        lines.append(f"create refs/gitexp/runs/run{index:04d}x {commit}\n")
+    subprocess.run(
+        ["git", "update-ref", "--stdin"], cwd=repo, input="".join(lines), text=True, check=True
+    )
+
+
+def test_a_fetch_of_many_runs_starts_one_python_and_loses_none(
+    shared: Path, tmp_path: Path
+) -> None:
+    """git runs the reference-transaction hook for every ref a fetch updates: the hook
+    itself starts no program for them, and one gitexp process brings all the runs."""
+    _synthesized_runs(shared, 60)
+    git(shared, "push", "-q", "origin", "refs/gitexp/runs/*:refs/gitexp/runs/*")
+    other = clone(str(tmp_path / "server.git"), tmp_path / "other")
+    ok("install", cwd=other)
+    starts = tmp_path / "python-starts"
+    counting = tmp_path / "counting-python"
+    counting.write_text(f'#!/bin/sh\necho "$@" >> {starts}\nexec {PY} "$@"\n')
+    counting.chmod(0o755)
+    hook = _hooks(other) / "reference-transaction"
+    hook.write_text(
+        hook.read_text().replace(f"GITEXP_PYTHON='{PY}'", f"GITEXP_PYTHON='{counting}'")
+    )
+    assert str(counting) in hook.read_text()
+
+    git(other, "fetch", "-q")
+    wanted = run_refs(shared)
+    deadline = time.monotonic() + 30
+    while run_refs(other) != wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run_refs(other) == wanted
+    assert len(starts.read_text().splitlines()) == 1, starts.read_text()
+    assert not (other / ".git" / "gitexp" / "fetched-runs.lock").exists()
+    first = gitexp("ls", "-n", "1", cwd=other)  # what the drainer noted, shown once
+    assert "60 new runs, 0 updated by git fetch" in first.stderr, first.stderr
+    assert "new run" not in gitexp("ls", "-n", "1", cwd=other).stderr
+
+
+def test_a_gitexp_command_right_after_a_fetch_sees_every_fetched_run(
+    shared: Path, tmp_path: Path
+) -> None:
+    _synthesized_runs(shared, 40)
+    git(shared, "push", "-q", "origin", "refs/gitexp/runs/*:refs/gitexp/runs/*")
+    other = clone(str(tmp_path / "server.git"), tmp_path / "other")
+    ok("install", cwd=other)
+    git(other, "fetch", "-q")
+    done = gitexp("ls", "--json", "-n", "0", cwd=other)
+    assert done.returncode == 0, done.stderr
+    assert {row["id"] for row in json.loads(done.stdout)} == set(run_refs(shared))

@@ -143,6 +143,7 @@ def test_plain_git_push_and_fetch_move_runs_after_install(
     ok("run", "--name", "unpushed", "--", PY, "-c", "print(1)", cwd=c)
     unpushed = set(run_refs(c))
     git(c, "pull", "-q")
+    ok("ls", cwd=c)  # a gitexp command right after the fetch sees the fetched runs
     assert set(run_refs(c)) == set(run_refs(a)) | unpushed
     assert (c / "change.txt").exists()
     (run_id,) = run_refs(a)

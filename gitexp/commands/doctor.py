@@ -17,7 +17,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "doctor",
         help="check the setup (git, DVC, hooks, remotes) and print fixes",
-        description="Check what gitexp depends on: the git version (2.30 or later), a work "
+        description="Check what gitexp depends on: the git version (2.31 or later), a work "
         "tree with commits, your git identity, DVC and its project, remote and storage "
         "plugin, the hooks of `gitexp install`, the git remotes (as configured: none is "
         "contacted) and runs whose recorder died. Each check prints ok, warn or fail, and "

@@ -4,8 +4,9 @@ Not a user command (the hooks in hooks/ call it, see share/hooks.py).  ``pre-pus
 reads git's ``<local ref> <local sha> <remote ref> <remote sha>`` lines: runs being
 pushed get their artifacts uploaded first (a failure refuses the push, so no run ever
 reaches a remote without its files); a push without runs, to a remote that
-``gitexp install`` set up, pushes the runs as well.  ``reference-transaction``
-(``committed``) reads ``<old> <new> <ref>`` lines and brings fetched runs here.
+``gitexp install`` set up, pushes the runs as well.  ``drain-fetched GIT_PID COMMON_DIR``
+is the one background process the reference-transaction hook starts per fetch: it brings
+the queued runs here once the fetch has ended (share/fetched.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import sys
 from gitexp.cli_support import say
 from gitexp.errors import GitexpError
 from gitexp.git.binary import ZERO
-from gitexp.render.words import plural
 
 _MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/runs/([^/]+)$")
 
@@ -53,47 +53,30 @@ def pre_push(remote: str, lines: list[str]) -> int:
 
 
 def reference_transaction(state: str, lines: list[str]) -> int:
+    """What version 1 of the hook ran for every committed transaction: still answered, for
+    clones whose hooks predate the queue (``gitexp install`` replaces them)."""
     from gitexp.git.repo import GitRepo
-    from gitexp.share.remotes import DIVERGED, NEW, UPDATED, fast_forward
+    from gitexp.share.fetched import bring_here, parse
 
-    if state != "committed":
-        return 0
-    fetched: dict[str, tuple[str, bytes]] = {}
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 3 or parts[1] == ZERO:
-            continue  # a deleted mirror (fetch --prune) never deletes a local run
-        match = _MIRROR.match(parts[2])
-        if match:
-            fetched[match.group(2)] = (match.group(1), parts[1].encode())
-    if not fetched:
-        return 0
-    counts = {NEW: 0, UPDATED: 0}
-    with GitRepo.discover() as repo:
-        for run_id, (remote, sha) in sorted(fetched.items()):
-            action = fast_forward(repo, run_id, sha)
-            if action in counts:
-                counts[action] += 1
-            elif action == DIVERGED:
-                say(
-                    f"run {run_id[:7]} diverged: kept this clone's history; the remote's is "
-                    f"refs/remotes/{remote}/gitexp/runs/{run_id} (docs/sharing.md)"
-                )
-    if counts[NEW] or counts[UPDATED]:
-        say(
-            f"{plural(counts[NEW], 'new run')}, {counts[UPDATED]} updated "
-            "(artifacts: `gitexp pull`)"
-        )
+    fetched = parse(lines) if state == "committed" else {}
+    if fetched:
+        with GitRepo.discover() as repo:
+            bring_here(repo, fetched, say)
     return 0
 
 
 def main(argv: list[str]) -> int:
-    lines = sys.stdin.read().splitlines()
+    lines = [] if argv[:1] == ["drain-fetched"] else sys.stdin.read().splitlines()
     try:
         if argv[:1] == ["pre-push"] and len(argv) >= 2:
             return pre_push(argv[1], lines)
         if argv[:1] == ["reference-transaction"] and len(argv) >= 2:
             return reference_transaction(argv[1], lines)
+        if argv[:1] == ["drain-fetched"] and len(argv) == 3:
+            from gitexp.share.fetched import run_drainer
+
+            run_drainer(argv[2], int(argv[1]))
+            return 0
     except GitexpError as exc:
         say(f"error: {exc.message}")
         if exc.hint:

@@ -5,9 +5,10 @@ so the doctor's verdict is what the user's next command would meet).  Nothing he
 contacts another machine: a git remote is checked as configured (a local folder must
 exist), never fetched from.
 
-The git gitexp needs: 2.30 or later.  ``git fetch --no-write-fetch-head`` (pull) came
-with 2.29, ``git config --fixed-value`` (uninstall) with 2.30, the reference-transaction
-hook (install) with 2.28; negative refspecs (2.29) only speed pushes up.
+The git gitexp needs: 2.31 or later.  ``git fetch --atomic`` (pull's one ref transaction)
+came with 2.31, ``--no-write-fetch-head`` with 2.29, ``git config --fixed-value``
+(uninstall) with 2.30, the reference-transaction hook (install) with 2.28; negative
+refspecs (2.29) only speed pushes up.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from gitexp.git.repo import GitRepo
 from gitexp.render.words import plural
 from gitexp.slotted import Slotted
 
-MIN_GIT = (2, 30)
+MIN_GIT = (2, 31)
 OK, WARN, FAIL = "ok", "warn", "fail"
 
 
