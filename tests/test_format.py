@@ -390,3 +390,29 @@ def test_generated_run_ids_and_names() -> None:
     names = [new_run_name() for _ in range(500)]
     assert all(regex.fullmatch(r"[a-z]+-[a-z]+-\d\d", name) for name in names)
     assert len({name.rsplit("-", 1)[1] for name in names}) > 50  # the number varies
+
+
+def test_commits_take_the_identity_git_would_use(repo: Path) -> None:
+    """The environment first, then author.*/committer.*, then user.*, as git var says."""
+    git(repo, "config", "author.name", "Config Author")
+    env = {
+        "GIT_AUTHOR_NAME": "Env Author",
+        "GIT_AUTHOR_EMAIL": "env-author@example.invalid",
+        "GIT_COMMITTER_EMAIL": "env-committer@example.invalid",
+    }
+    done = gitexp("run", "--", sys.executable, "-c", "pass", cwd=repo, env=env)
+    assert done.returncode == 0, done.stderr
+    (run_id,) = run_refs(repo)
+    ref = f"refs/gitexp/runs/{run_id}"
+    author = git(repo, "log", "-1", "--format=%an <%ae>", ref).strip()
+    committer = git(repo, "log", "-1", "--format=%cn <%ce>", ref).strip()
+    expect = {k: v for k, v in os.environ.items()}
+    expect.update(env)
+    ident = subprocess.run(
+        ["git", "var", "GIT_AUTHOR_IDENT"], cwd=repo, env=expect, capture_output=True, text=True
+    ).stdout
+    cident = subprocess.run(
+        ["git", "var", "GIT_COMMITTER_IDENT"], cwd=repo, env=expect, capture_output=True, text=True
+    ).stdout
+    assert author == ident.rsplit(" ", 2)[0] == "Env Author <env-author@example.invalid>"
+    assert committer == cident.rsplit(" ", 2)[0] == "Test User <env-committer@example.invalid>"

@@ -47,7 +47,7 @@ class RefOps:
     def _repo(self) -> Repo:
         raise NotImplementedError
 
-    def identity(self) -> bytes:
+    def identity(self, role: str = "author") -> bytes:
         raise NotImplementedError
 
     @property
@@ -78,7 +78,9 @@ class RefOps:
         path = os.path.join(base, "logs", os.fsdecode(ref))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         when = int(time.time()) if timestamp is None else timestamp
-        line = gitfiles.reflog_line(old_sha, new_sha, committer or self.identity(), when, message)
+        line = gitfiles.reflog_line(
+            old_sha, new_sha, committer or self.identity("committer"), when, message
+        )
         with open(path, "ab") as handle:
             handle.write(line)
 

@@ -216,10 +216,23 @@ class GitRepo(RefOps, IgnoreOps, WorktreeOps, TreeOps):
         backends = [local, *StackedConfig.default_backends()]
         return StackedConfig(backends, writable=local)
 
-    def identity(self) -> bytes:
-        """``Name <email>`` for commits: the user's git identity, else a neutral one."""
-        name = self.config_value("user", "name") or os.environ.get("GIT_AUTHOR_NAME")
-        email = self.config_value("user", "email") or os.environ.get("GIT_AUTHOR_EMAIL")
+    def identity(self, role: str = "author") -> bytes:
+        """``Name <email>`` of a commit's ``author`` or ``committer``, resolved as git does
+        (``git var GIT_AUTHOR_IDENT``): the environment (``GIT_AUTHOR_NAME``...) first,
+        then ``author.name`` (``committer.name``), then ``user.name``, then for the email
+        ``EMAIL``; else a neutral identity."""
+        upper = role.upper()
+        name = (
+            os.environ.get(f"GIT_{upper}_NAME")
+            or self.config_value(role, "name")
+            or self.config_value("user", "name")
+        )
+        email = (
+            os.environ.get(f"GIT_{upper}_EMAIL")
+            or self.config_value(role, "email")
+            or self.config_value("user", "email")
+            or os.environ.get("EMAIL")
+        )
         return f"{name or 'gitexp'} <{email or 'gitexp@localhost'}>".encode()
 
     # -- the index ------------------------------------------------------
@@ -403,12 +416,14 @@ class GitRepo(RefOps, IgnoreOps, WorktreeOps, TreeOps):
     ) -> ObjectId:
         stamp = int(when if when is not None else time.time())
         offset = -time.altzone if time.localtime(stamp).tm_isdst > 0 else -time.timezone
-        signed = b"%s %d %s" % (self.identity(), stamp, _timezone(offset))
+        when_text = b"%d %s" % (stamp, _timezone(offset))
+        author = b"%s %s" % (self.identity("author"), when_text)
+        committer = b"%s %s" % (self.identity("committer"), when_text)
         body = b"".join(
             [
                 b"tree %s\n" % tree,
                 *(b"parent %s\n" % parent for parent in parents),
-                b"author %s\ncommitter %s\nencoding UTF-8\n\n" % (signed, signed),
+                b"author %s\ncommitter %s\nencoding UTF-8\n\n" % (author, committer),
                 message.encode("utf-8"),
             ]
         )
