@@ -11,7 +11,7 @@ import pytest
 from conftest import gitexp
 
 from gitexp.read import query
-from gitexp.read.query import QueryError, compile_where, parse_sort, sort_rows
+from gitexp.read.query import Known, QueryError, compile_where, parse_sort, sort_rows
 
 ROWS: list[dict[str, Any]] = [
     {
@@ -205,7 +205,7 @@ def test_ls_where_sort_and_columns(three_runs: Path) -> None:
 def test_ls_where_error_exits_2_with_a_caret(three_runs: Path) -> None:
     done = gitexp("ls", "--where", "config.lr < 0.1 and acc > 2", cwd=three_runs)
     assert done.returncode == 2
-    assert "unknown name 'acc' (did you mean config.acc or metrics.acc?)" in done.stderr
+    assert "unknown name 'acc': no config key or metric of these runs is called that" in done.stderr
     expression_line = next(line for line in done.stderr.splitlines() if "and acc" in line)
     caret_line = done.stderr.splitlines()[done.stderr.splitlines().index(expression_line) + 1]
     assert caret_line.index("^") == expression_line.index("acc > 2")
@@ -249,3 +249,16 @@ def test_a_name_that_is_config_and_metric_is_ambiguous() -> None:
     assert caught.value.exit_code == 2
     with pytest.raises(QueryError, match="unknown name 'lr'"):
         parse_sort("lr")  # without the runs' names, a bare name means nothing
+
+
+def test_an_unknown_bare_name_suggests_the_keys_it_may_mean() -> None:
+    known = Known(frozenset({"lr", "epochs"}), frozenset({"train/loss", "val/loss", "val/acc"}))
+    with pytest.raises(QueryError) as caught:
+        parse_sort("loss", known)
+    assert "did you mean metrics.train/loss or metrics.val/loss?" in str(caught.value)
+    with pytest.raises(QueryError) as caught:
+        parse_sort("val/acx", known)
+    assert "metrics.val/acc" in str(caught.value)
+    with pytest.raises(QueryError) as caught:
+        parse_sort("zzz", known)
+    assert "no config key or metric of these runs is called that" in str(caught.value)

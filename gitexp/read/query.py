@@ -97,6 +97,20 @@ class Known:
             found.append(Name("metrics", ".".join(parts[:-1]), parts[-1]))
         return found
 
+    def suggestions(self, parts: list[str]) -> list[str]:
+        """Qualified names a mistyped bare name may mean: keys ending in it (``loss`` for
+        ``metrics.val/loss``), else close spellings."""
+        import difflib
+
+        joined = ".".join(parts)
+        qualified = [f"config.{k}" for k in sorted(self.config)]
+        qualified += [f"metrics.{k}" for k in sorted(self.metrics)]
+        ending = [q for q in qualified if q.endswith((f"/{joined}", f".{joined}"))]
+        if ending:
+            return ending[:6]
+        keys = {q.split(".", 1)[1]: q for q in qualified}
+        return [keys[k] for k in difflib.get_close_matches(joined, list(keys), n=4)]
+
 
 @dataclass(frozen=True)
 class Name:
@@ -194,7 +208,15 @@ class _Compiler:
                 f"{'.'.join(parts)!r} is ambiguous: these runs have {both}",
                 f"Write the qualified name: {' or '.join(name.label for name in meanings)}.",
             )
-        guess = f" (did you mean config.{head} or metrics.{head}?)" if head not in FIELDS else ""
+        close = self.known.suggestions(parts)
+        if close:
+            guess = f" (did you mean {' or '.join(close)}?)"
+        elif self.known.config or self.known.metrics:
+            guess = ": no config key or metric of these runs is called that"
+        elif head not in FIELDS:
+            guess = f" (did you mean config.{head} or metrics.{head}?)"
+        else:
+            guess = ""
         raise self.fail(node, f"unknown name {'.'.join(parts)!r}{guess}", _NAMES_HELP)
 
     def _path(self, node: ast.expr) -> list[str]:
