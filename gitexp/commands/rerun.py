@@ -98,6 +98,13 @@ def main(args: argparse.Namespace) -> int:
         command, note = rerunmod.command_for(original.info.command)
         if note:
             say(f"warning: {note}")
+        command, config = rerunmod.fill_secrets(
+            original.info.redacted,
+            command,
+            config,
+            {".".join(keys) for keys, _value in overrides},
+            _ask_secret,
+        )
         with rerunmod.isolated_checkout(repo, original, roots) as checkout:
             for warning in checkout.warnings:
                 say(f"warning: {warning}")
@@ -160,6 +167,18 @@ def _run(
         )
         supervise(recorder, command, config, snapshot.skipped, say)
         return recorder.info.id
+
+
+def _ask_secret(variable: str, what: str) -> str | None:
+    """A redacted value, asked on the terminal (never echoed); None without a terminal."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+    import getpass
+
+    try:
+        return getpass.getpass(f"{what} was redacted; its value ({variable}): ", sys.stderr)
+    except (EOFError, KeyboardInterrupt):
+        return None
 
 
 @contextlib.contextmanager

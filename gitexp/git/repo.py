@@ -206,6 +206,16 @@ class GitRepo(RefOps, IgnoreOps, WorktreeOps, TreeOps):
         except KeyError:
             return None
 
+    def config_values(self, section: str, name: str) -> list[str]:
+        """Every value of a multi-valued key (``git config --add``), in git's order."""
+        listed = self._git.config() if self._git is not None else None
+        if listed is not None:
+            return list(getattr(listed, "every", {}).get(f"{section}.{name}".lower(), []))
+        if self._config is None:
+            self._config = self._config_stack()
+        found = self._config.get_multivar((section.encode(),), name.encode())
+        return [value.decode("utf-8", "replace") for value in found]
+
     def _config_stack(self) -> StackedConfig:
         if not self._direct:
             return self._repo.get_config_stack()

@@ -78,6 +78,7 @@ def resume_run(
     state: dict[str, Any] = {
         "snapshot_tree": root.decode(),  # the original snapshot; .gitexp/ is replaced
         "cli_fields": list(cli_fields),
+        "allow_secret": repo.config_values("gitexp", "allowSecret"),
         "snapshot": _meta_json(repo, root, "snapshot.json"),
         "summary_base": _summary_overrides(metrics),
     }
