@@ -47,7 +47,7 @@ def _cut_outside(data: bytes, at: int) -> int:
     return at
 
 
-def _unfinished_line(data: bytes) -> int:
+def unfinished_line(data: bytes) -> int:
     """Where the last, unfinished line of a growing output starts (len when none is).
 
     A checkpoint leaves it out: half of a token, printed in two writes, is then never
@@ -78,9 +78,9 @@ def read_capped(
         return None
     if not final:
         if last:
-            last = last[: _unfinished_line(last)]
+            last = last[: unfinished_line(last)]
         else:
-            first = first[: _unfinished_line(first)]
+            first = first[: unfinished_line(first)]
     if not last:
         return scrub(first)
     first = first[: _cut_outside(first, head)]

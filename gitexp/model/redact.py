@@ -32,7 +32,7 @@ PLACEHOLDER = "[redacted by gitexp]"
 # Each is specific enough that hashes, ids, numbers and words do not match
 # (tests/test_secrets.py holds look-alikes that must survive).
 SHAPES: tuple[tuple[str, str], ...] = (
-    ("AWS access key id", r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"),
+    ("AWS access key id", r"(?:AKIA|ASIA)[0-9A-Z]{16}"),
     (
         "AWS secret access key",
         r"(?P<keep>(?i:aws_secret_access_key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{40}",
