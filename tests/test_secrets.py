@@ -12,6 +12,7 @@ environment and secret-file tests that came first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -249,7 +250,7 @@ def test_no_half_of_a_token_reaches_a_checkpoint(case: tuple[str, str, str], cut
 def test_a_token_straddling_the_cap_is_never_cut_in_half(tmp_path: Path) -> None:
     token = "hf_" + "q1" * 20
     head, tail = 1000, 1000
-    for offset in range(-len(token), 2):
+    for offset in (-len(token), -len(token) // 2, -3, -1, 0, 1):
         data = b"x" * (head + offset) + token.encode() + b"\n" + b"y" * (4 * output.OVERLAP)
         data += b"z" * (tail - 10) + token.encode() + b"z" * 5
         path = tmp_path / "out.log"
@@ -465,3 +466,96 @@ def test_secret_sweep_no_canary_reaches_an_object(tmp_path: Path) -> None:
         assert not missing, (where.name, missing)  # the search sees the text around them
     print(f"\ncanaries planted: {len(planted)}; found in objects: {found}")
     assert found == {"repo": [], "clone": []}
+
+
+# -- rerun of a run with redacted secrets ---------------------------------------------------
+
+USES_SECRETS = """\
+import json, os, sys
+import gitexp
+
+run = gitexp.init(config={"lr": 0.1, "script_token": os.environ.get("SCRIPT_TOKEN", "")})
+with open(os.environ["CANARY_ARGV"], "a") as seen:
+    seen.write(json.dumps([sys.argv[1:], run.config.as_dict()]) + "\\n")
+gitexp.log({"loss": run.config.lr})
+gitexp.finish()
+"""
+
+
+@pytest.fixture
+def secret_run(repo: Path, tmp_path: Path) -> tuple[Path, str, Path]:
+    (repo / "uses.py").write_text(USES_SECRETS)
+    seen = tmp_path / "seen.jsonl"
+    env = {"CANARY_ARGV": str(seen), "SCRIPT_TOKEN": "script-canary-42"}
+    done = gitexp(
+        "run", "-p", "api_key=p-canary-7", "--", PY, "uses.py", "--token", "t-canary-9",
+        "--db", "postgres://me:u-canary-3@db/x", cwd=repo, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (run_id,) = run_refs(repo)
+    return repo, run_id, seen
+
+
+def test_rerun_without_the_secrets_exits_6_naming_each(secret_run: tuple[Path, str, Path]) -> None:
+    repo, run_id, seen = secret_run
+    done = gitexp("rerun", run_id, cwd=repo, env={"CANARY_ARGV": str(seen)})
+    assert done.returncode == 6, done.stdout + done.stderr
+    for name in ("GITEXP_SECRET_TOKEN", "GITEXP_SECRET_DB", "GITEXP_SECRET_API_KEY"):
+        assert name in done.stderr
+    assert "SCRIPT_TOKEN" not in done.stderr  # the script sets its own config again
+    assert "Traceback" not in done.stderr and len(run_refs(repo)) == 1
+
+
+def test_rerun_takes_the_secrets_from_the_environment(secret_run: tuple[Path, str, Path]) -> None:
+    repo, run_id, seen = secret_run
+    env = {
+        "CANARY_ARGV": str(seen),
+        "SCRIPT_TOKEN": "script-canary-42",
+        "GITEXP_SECRET_TOKEN": "t-canary-9",
+        "GITEXP_SECRET_DB": "u-canary-3",
+        "GITEXP_SECRET_API_KEY": "p-canary-7",
+    }
+    done = gitexp("rerun", run_id, cwd=repo, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    first, again = (json.loads(line) for line in seen.read_text().splitlines())
+    assert again == first  # the rerun's command and config are the original's, secrets included
+    assert first[1]["api_key"] == "p-canary-7" and first[1]["script_token"] == "script-canary-42"
+    objects = _objects(repo)
+    assert b"uses.py" in objects and len(run_refs(repo)) == 2
+    for canary in (b"t-canary-9", b"u-canary-3", b"p-canary-7", b"script-canary-42"):
+        assert canary not in objects
+
+
+def test_rerun_asks_on_a_terminal(secret_run: tuple[Path, str, Path]) -> None:
+    import fcntl
+    import pty
+    import termios
+
+    repo, run_id, seen = secret_run
+    env = {**os.environ, "CANARY_ARGV": str(seen), "SCRIPT_TOKEN": "script-canary-42"}
+    env |= {"GITEXP_SECRET_TOKEN": "t-canary-9", "GITEXP_SECRET_API_KEY": "p-canary-7"}
+    master, slave = pty.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [PY, "-m", "gitexp", "rerun", run_id], cwd=repo, env=env, stdin=slave,
+        stdout=subprocess.PIPE, stderr=slave, preexec_fn=controlling_terminal,
+    )  # fmt: skip
+    os.close(slave)
+    shown = b""
+    while b"GITEXP_SECRET_DB" not in shown:
+        chunk = os.read(master, 1024)
+        assert chunk, shown
+        shown += chunk
+    os.write(master, b"u-canary-3\n")
+    with contextlib.suppress(OSError):  # the terminal closes when gitexp exits
+        while os.read(master, 1024):
+            pass
+    assert process.wait(timeout=60) == 0
+    os.close(master)
+    assert b"u-canary-3" not in shown  # never echoed
+    first, again = (json.loads(line) for line in seen.read_text().splitlines())
+    assert again == first

@@ -323,3 +323,25 @@ def fill(recorded: str, secret: str) -> str:
     if recorded.count(PLACEHOLDER) == 1:
         return recorded.replace(PLACEHOLDER, secret)
     return secret
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def put_back(config: dict[str, Any], path: str, secret: str | None) -> None:
+    """Put ``secret`` back at a redacted dotted path (``db.password``, ``keys[0]``) of a
+    recorded config; None removes the key (a script sets it again)."""
+    parts: list[str | int] = [
+        name if name else int(number) for name, number in _PATH_PART.findall(path)
+    ]
+    node: Any = config
+    try:
+        for part in parts[:-1]:
+            node = node[part]
+        last = parts[-1]
+        if secret is not None:
+            node[last] = fill(str(node[last]), secret)
+        elif isinstance(node, dict):
+            node.pop(last, None)
+    except (KeyError, IndexError, TypeError):
+        return

@@ -21,7 +21,7 @@ from typing import Any
 from gitexp.errors import FormatError, RepositoryStateError, UnknownRunError
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model import config as configmod
-from gitexp.model import values
+from gitexp.model import redact, values
 from gitexp.model.record import META_DIR, RUNNING, RunInfo, parse_row
 from gitexp.record import manifest
 from gitexp.record.live import LiveDir, hostname, live_root
@@ -67,6 +67,10 @@ def resume_run(
         )
     info = RunInfo.from_json(_meta_text(repo, root, "run.json", run_id))
     recorded_config = configmod.load_yaml(_meta_text(repo, root, "config.yaml", run_id) or "{}")
+    given = configmod.flatten_config(config or {})
+    for key in info.redacted.get("config") or []:  # the recorded value is a placeholder
+        if isinstance(key, str) and key not in given:
+            redact.put_back(recorded_config, key, os.environ.get(redact.env_name(key)))
     merged = configmod.deep_merge(recorded_config, config or {})
     metrics = _meta_json(repo, root, "metrics.json")
     snapshot = take_snapshot(repo, include)

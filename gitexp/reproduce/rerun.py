@@ -116,7 +116,7 @@ def fill_secrets(
         if not isinstance(key, str) or key in given:
             continue
         secret = value(key, f"config {key}", key in params)
-        _set_path(config, key, secret)
+        redact.put_back(config, key, secret)
     if missing:
         raise RepositoryStateError(
             "the run's record has secrets redacted and no value for: " + ", ".join(missing),
@@ -125,30 +125,6 @@ def fill_secrets(
             + "=...`), or run `gitexp rerun` on a terminal to be asked.",
         )
     return command, config
-
-
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def _set_path(config: dict[str, Any], path: str, secret: str | None) -> None:
-    """Put ``secret`` back at a dotted path (``db.password``, ``keys[0]``); None removes it."""
-    parts: list[str | int] = [
-        name if name else int(number) for name, number in _PATH_PART.findall(path)
-    ]
-    node: Any = config
-    for part in parts[:-1]:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            return
-    last = parts[-1] if parts else None
-    try:
-        if secret is not None:
-            node[last] = redact.fill(str(node[last]), secret)
-        elif isinstance(node, dict):
-            node.pop(last, None)
-    except (KeyError, IndexError, TypeError):
-        return
 
 
 @contextmanager
