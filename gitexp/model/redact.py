@@ -126,8 +126,21 @@ def _kept_bytes(match: re.Match[bytes]) -> bytes:
     return PLACEHOLDER.encode()
 
 
+# A text holding none of these (lower-cased) holds no shape: most arguments and config
+# values are checked without compiling the shapes (~3.5 ms, on every run's start).
+_TELLTALES = (
+    "akia", "asia", "aws_secret_access_key", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+    "github_pat_", "glpat-", "hf_", "sk-", "k_live_", "k_test_", "xox", "hooks.slack.com",
+    "discord", "aiza", "ya29.", "npm_", "pypi-", "sig=", "accountkey=", "sharedaccesskey=",
+    "eyj", "bearer", "basic", "://", "private key",
+)  # fmt: skip
+
+
 def scrub_text(text: str) -> str:
     """``text`` with every secret shape replaced (the text around each kept)."""
+    lowered = text.lower()
+    if not any(telltale in lowered for telltale in _TELLTALES):
+        return text
     return text_shapes().sub(_kept_text, text)
 
 
