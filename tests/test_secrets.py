@@ -559,3 +559,16 @@ def test_rerun_asks_on_a_terminal(secret_run: tuple[Path, str, Path]) -> None:
     assert b"u-canary-3" not in shown  # never echoed
     first, again = (json.loads(line) for line in seen.read_text().splitlines())
     assert again == first
+
+
+def test_tags_notes_and_names_are_scrubbed_when_edited(repo: Path) -> None:
+    token = "ghp_" + "E1" * 18
+    done = gitexp("run", "--tag", f"t-{token}", "--", PY, "-c", "pass", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    (run_id,) = run_refs(repo)
+    for args in (["tag", run_id, f"+x{token}"], ["note", run_id, f"key {token}"]):
+        assert gitexp(*args, cwd=repo).returncode == 0
+    assert gitexp("rename", run_id, f"run-{token}", cwd=repo).returncode == 0
+    info = run_json(repo, f"refs/gitexp/runs/{run_id}")
+    assert token.encode() not in _objects(repo)
+    assert info["notes"] == f"key {redact.PLACEHOLDER}" and info["name"].startswith("run-")

@@ -163,21 +163,23 @@ _SECRET_WORDS = (
 # Keys that mention a secret word but name something else: counts of tokens and token
 # ids (LLM configs), tokenizers, authors, and where a secret is kept rather than the
 # secret itself (a file, a path, an environment variable's name, an endpoint).
-_NOT_SECRET = re.compile(
+# Patterns are kept as text: ``re`` compiles each on first use and caches it, so that
+# ``import gitexp`` compiles none (a run's start pays only for the ones it uses).
+_NOT_SECRET = (
     r"tokens$|tokens_|token_?ids?$|token_?type|tokeniz|author|"
     r"(?:pad|bos|eos|unk|sep|cls|mask|start|end|special|additional)_?token|"
     r"_(?:file|path|dir|env|var|name|names|url|uri|endpoint|length|len|count|limit|size)$"
 )
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_CAMEL = r"(?<=[a-z0-9])(?=[A-Z])"
 # Values that are not the secret: a reference to where it is (${API_KEY}, $API_KEY,
 # env:API_KEY) and a tokenizer's special token (<pad>, [CLS]).
-_REFERENCE = re.compile(r"^(?:\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|env:[A-Za-z_][A-Za-z0-9_]*)$")
+_REFERENCE = r"^(?:\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|env:[A-Za-z_][A-Za-z0-9_]*)$"
 
 
 def normalize_key(key: str) -> str:
     """``apiKey`` -> ``api_key``, ``--hf-token`` -> ``hf_token``, ``db.pass`` -> ``pass``."""
     leaf = key.rsplit(".", 1)[-1].lstrip("-+~")
-    return re.sub(r"[^a-z0-9]+", "_", _CAMEL.sub("_", leaf).lower()).strip("_")
+    return re.sub(r"[^a-z0-9]+", "_", re.sub(_CAMEL, "_", leaf).lower()).strip("_")
 
 
 def secret_key(key: str) -> bool:
@@ -186,7 +188,7 @@ def secret_key(key: str) -> bool:
     squashed = name.replace("_", "")
     if not any(word in name or word.replace("_", "") in squashed for word in _SECRET_WORDS):
         return False
-    return _NOT_SECRET.search(name) is None
+    return re.search(_NOT_SECRET, name) is None
 
 
 def secret_value_under_key(value: str) -> bool:
@@ -195,7 +197,7 @@ def secret_value_under_key(value: str) -> bool:
     text = value.strip()
     if not text or text.lower() in ("true", "false", "none", "null", "~"):
         return False
-    if _REFERENCE.match(text) or (text[0] in "<[" and text[-1] in ">]"):
+    if re.match(_REFERENCE, text) or (text[0] in "<[" and text[-1] in ">]"):
         return False
     try:
         float(text)
@@ -267,10 +269,8 @@ def _redact_node(
 
 # -- command lines --------------------------------------------------------------------
 
-_ASSIGNMENT = re.compile(
-    r"^(?P<flag>-{0,2}[+~]?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*))=(?P<value>.*)$", re.S
-)
-_OPTION = re.compile(r"^--?[A-Za-z]")
+_ASSIGNMENT = r"^(?P<flag>-{0,2}[+~]?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*))=(?P<value>.*)$"
+_OPTION = r"^--?[A-Za-z]"
 
 
 def redact_command(
@@ -290,8 +290,8 @@ def redact_command(
     previous: str | None = None  # an option that takes the next argument as its value
     for index, arg in enumerate(command):
         new, key = arg, None
-        assignment = _ASSIGNMENT.match(arg) if index else None
-        if previous is not None and not _OPTION.match(arg):
+        assignment = re.match(_ASSIGNMENT, arg, re.S) if index else None
+        if previous is not None and not re.match(_OPTION, arg):
             key = previous
             if not allowed(previous, allow):
                 if secret_key(previous) and secret_value_under_key(arg):
@@ -309,7 +309,9 @@ def redact_command(
         else:
             new = scrub_text(arg)
         previous = (
-            arg if index and arg.startswith("-") and "=" not in arg and _OPTION.match(arg) else None
+            arg
+            if index and arg.startswith("-") and "=" not in arg and re.match(_OPTION, arg)
+            else None
         )
         if new != arg:
             name = env_name(key).removeprefix("GITEXP_SECRET_") if key else ""
@@ -338,14 +340,14 @@ def fill(recorded: str, secret: str) -> str:
     return secret
 
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_PATH_PART = r"([^.\[\]]+)|\[(\d+)\]"
 
 
 def put_back(config: dict[str, Any], path: str, secret: str | None) -> None:
     """Put ``secret`` back at a redacted dotted path (``db.password``, ``keys[0]``) of a
     recorded config; None removes the key (a script sets it again)."""
     parts: list[str | int] = [
-        name if name else int(number) for name, number in _PATH_PART.findall(path)
+        name if name else int(number) for name, number in re.findall(_PATH_PART, path)
     ]
     node: Any = config
     try:
