@@ -285,6 +285,32 @@ def test_secret_file_names_and_contents() -> None:
     assert holds_secret("sa.json", b'{"type": "service_account"}') is None
 
 
+NAME_PARTS = st.sampled_from(
+    ["", ".", "env", ".env", "id_rsa", "id_ed25519", ".pub", ".pem", "secrets", ".toml",
+     "client_secret", ".json", "token", "aws", ".aws", "/", "config", "credentials", "x",
+     "huggingface", ".huggingface", "kube", ".kube", "docker", ".docker", ".example",
+     "service-account", "-prod", ".tfvars", "kaggle", ".P12", "Id_Rsa"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NAME_PARTS, min_size=1, max_size=5).map("".join))
+def test_file_name_checks_agree_with_fnmatch(path: str) -> None:
+    """The plain string checks of looks_secret say what fnmatch on the path's end says."""
+    import fnmatch
+
+    from gitexp.record.secrets import HARMLESS_SUFFIXES, SECRET_PATTERNS
+
+    lowered = path.lower()
+    parts = lowered.split("/")
+    expected = not lowered.endswith(HARMLESS_SUFFIXES) and any(
+        len(parts) >= p.count("/") + 1
+        and fnmatch.fnmatchcase("/".join(parts[-(p.count("/") + 1) :]), p)
+        for p in SECRET_PATTERNS
+    )
+    assert looks_secret(path) == expected
+
+
 # -- the sweep -------------------------------------------------------------------------
 
 TRAIN = """\

@@ -11,11 +11,8 @@ documented in docs/format.md.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
 import os
-import re
-from collections.abc import Iterable
 
 SECRET_PATTERNS: tuple[str, ...] = (
     ".env",
@@ -65,46 +62,56 @@ SECRET_PATTERNS: tuple[str, ...] = (
 HARMLESS_SUFFIXES: tuple[str, ...] = (".example", ".sample", ".template", ".dist")
 
 
-_names: re.Pattern[str] | None = None  # compiled on first use
+def _split(pattern: str) -> tuple[str, str]:
+    """``"*.pem"`` -> ``("", ".pem")``: every pattern above has at most one ``*``."""
+    before, _star, after = pattern.partition("*")
+    return before, after
+
+
+# Plain string checks, no regular expression: a run checks every untracked file.
+_EXACT = frozenset(p for p in SECRET_PATTERNS if "*" not in p and "/" not in p)
+_TAILS = tuple("/" + p for p in SECRET_PATTERNS if "/" in p)
+_WILD = tuple(_split(p) for p in SECRET_PATTERNS if "*" in p)
+_WILD_PREFIXES = tuple(before for before, _after in _WILD if before)
+_WILD_SUFFIXES = tuple(after for before, after in _WILD if not before)
 
 
 def looks_secret(path: str) -> bool:
     """True when a file's name (or the end of its path, for patterns such as
     ``.aws/credentials``) matches a common credential-file shape."""
-    global _names
     lowered = path.lower()
     if lowered.endswith(HARMLESS_SUFFIXES):
         return False
-    if _names is None:
-        either = "|".join(fnmatch.translate(pattern) for pattern in SECRET_PATTERNS)
-        _names = re.compile(f"(?:^|/)(?:{either})")
-    return _names.search(lowered) is not None
+    name = lowered.rpartition("/")[2]
+    if name in _EXACT or ("/" + lowered).endswith(_TAILS) or name.endswith(_WILD_SUFFIXES):
+        return True
+    if not name.startswith(_WILD_PREFIXES):
+        return False
+    return any(
+        name.startswith(before) and name.endswith(after) and len(name) >= len(before + after)
+        for before, after in _WILD
+    )
 
 
-def tracked_secret_warnings(cache_path: str, stamp: int, paths: Iterable[bytes]) -> list[str]:
-    """Warnings for tracked files whose names look secret: once per file.
+def tracked_secret_warnings(cache_path: str, paths: list[str]) -> list[str]:
+    """Warnings for changed tracked files whose names look secret: once per file.
 
-    Kept, as every tracked file is; ``cache_path`` remembers which were named, and the
-    index's ``stamp`` (its modification time) spares the look when the index is unchanged.
+    Kept, as every tracked file is; the snapshot names the files it read anew (their
+    new content goes into the run), and ``cache_path`` remembers which were warned of.
     """
     try:
         with open(cache_path, encoding="utf-8") as handle:
-            cached = json.load(handle)
-        warned = set(cached["warned"])
-        if cached["stamp"] == stamp:
-            return []
+            warned = set(json.load(handle)["warned"])
     except (OSError, ValueError, KeyError, TypeError):
         warned = set()
-    found = {
-        shown for path in paths if looks_secret(shown := path.decode("utf-8", "surrogateescape"))
-    }
-    new = sorted(found - warned)
-    with contextlib.suppress(OSError):
-        os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-        tmp = f"{cache_path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"stamp": stamp, "warned": sorted(found | warned)}, handle)
-        os.replace(tmp, cache_path)
+    new = sorted(set(paths) - warned)
+    if new:
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+            tmp = f"{cache_path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump({"warned": sorted(warned | set(new))}, handle)
+            os.replace(tmp, cache_path)
     return [
         f"{path} is tracked by git and looks like a secret: it is recorded with the run "
         "(and pushed with it); remove it with `git rm --cached` if it should not be"

@@ -140,6 +140,7 @@ class _Walker:
         self.snap = Snapshot(files=[], baseline=repo.head_commit())
         self.seen: set[bytes] = set()
         self.ignored_dirs: dict[bytes, bool] = {}
+        self.tracked_secrets: list[str] = []  # changed tracked files that look secret
 
     @property
     def size_limit(self) -> int:
@@ -251,6 +252,8 @@ class _Walker:
         sha = self.repo.write_blob(data, rel if mode != MODE_LINK else None)
         if sha != record.sha or mode != record.mode:
             self.snap.modified.append(_show(rel))
+            if looks_secret(_show(rel)):
+                self.tracked_secrets.append(_show(rel))
         self.snap.files.append((rel, mode, sha))
 
     def _untracked(self, entry: os.DirEntry[bytes], rel: bytes) -> None:
@@ -345,8 +348,9 @@ def take_snapshot(repo: GitRepo, include: frozenset[str] = frozenset()) -> Snaps
     walker = _Walker(repo, include)
     walker.walk(b"")
     snap = walker.snap
-    cache = os.path.join(repo.commondir, "gitexp", "cache", "tracked-secrets.json")
-    snap.warnings += tracked_secret_warnings(cache, walker.racy_cutoff, walker.index.keys())
+    if walker.tracked_secrets:
+        cache = os.path.join(repo.commondir, "gitexp", "cache", "tracked-secrets.json")
+        snap.warnings += tracked_secret_warnings(cache, walker.tracked_secrets)
     for path in walker.index.keys() - walker.seen:
         record = walker.index[path]
         if record.trust_index:  # sparse checkout: absent from disk on purpose
