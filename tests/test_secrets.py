@@ -598,3 +598,21 @@ def test_tags_notes_and_names_are_scrubbed_when_edited(repo: Path) -> None:
     info = run_json(repo, f"refs/gitexp/runs/{run_id}")
     assert token.encode() not in _objects(repo)
     assert info["notes"] == f"key {redact.PLACEHOLDER}" and info["name"].startswith("run-")
+
+
+def test_resume_puts_a_redacted_param_back_from_the_environment(
+    secret_run: tuple[Path, str, Path],
+) -> None:
+    repo, run_id, seen = secret_run
+    env = {"CANARY_ARGV": str(seen), "SCRIPT_TOKEN": "script-canary-42"}
+    command = ["--", PY, "uses.py"]
+    done = gitexp("run", "--resume", run_id, *command, cwd=repo, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "GITEXP_SECRET_API_KEY" in done.stderr  # a warning: the command gets the placeholder
+    env["GITEXP_SECRET_API_KEY"] = "p-canary-7"
+    done = gitexp("run", "--resume", run_id, *command, cwd=repo, env=env)
+    assert done.returncode == 0, done.stderr
+    _first, without, given = (json.loads(line)[1] for line in seen.read_text().splitlines())
+    assert without["api_key"] == redact.PLACEHOLDER
+    assert given["api_key"] == "p-canary-7" and given["script_token"] == "script-canary-42"
+    assert b"p-canary-7" not in _objects(repo) and b"script-canary-42" not in _objects(repo)

@@ -257,6 +257,9 @@ def _redact_node(
             for i, value in enumerate(node)
         ]
     if isinstance(node, str):
+        if PLACEHOLDER in node:  # redacted already (a resumed run's recorded config)
+            found.append(path)
+            return node
         if under_secret and secret_value_under_key(node):
             found.append(path)
             return PLACEHOLDER

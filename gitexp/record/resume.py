@@ -67,10 +67,7 @@ def resume_run(
         )
     info = RunInfo.from_json(_meta_text(repo, root, "run.json", run_id))
     recorded_config = configmod.load_yaml(_meta_text(repo, root, "config.yaml", run_id) or "{}")
-    given = configmod.flatten_config(config or {})
-    for key in info.redacted.get("config") or []:  # the recorded value is a placeholder
-        if isinstance(key, str) and key not in given:
-            redact.put_back(recorded_config, key, os.environ.get(redact.env_name(key)))
+    _put_secrets_back(recorded_config, info.redacted, config or {}, warn)
     merged = configmod.deep_merge(recorded_config, config or {})
     metrics = _meta_json(repo, root, "metrics.json")
     snapshot = take_snapshot(repo, include)
@@ -110,6 +107,34 @@ def resume_run(
     live.claim()
     recorder._write("resumed")
     return recorder, snapshot, merged
+
+
+def _put_secrets_back(
+    recorded: dict[str, Any],
+    redacted: dict[str, Any],
+    given: dict[str, Any],
+    warn: Callable[[str], None] | None,
+) -> None:
+    """The recorded config holds placeholders where it had secrets: each comes back from
+    ``GITEXP_SECRET_<KEY>``.  Without one, a key the script sets itself is left to it; a
+    key ``gitexp run`` was given (``-p``, ``--config``) keeps its placeholder, with a
+    warning, so that the record still says it was there."""
+    flat = configmod.flatten_config(given)
+    params = set(redacted.get("params") or [])
+    missing = []
+    for key in redacted.get("config") or []:
+        if not isinstance(key, str) or key in flat:
+            continue
+        secret = os.environ.get(redact.env_name(key))
+        if secret is not None or key not in params:
+            redact.put_back(recorded, key, secret)
+        else:
+            missing.append(redact.env_name(key))
+    if missing and warn is not None:
+        warn(
+            f"the run's redacted config has no value for {', '.join(missing)}: the command "
+            "gets the placeholder (set each variable, or give the value with -p)"
+        )
 
 
 def _meta_text(repo: GitRepo, root: ObjectId, name: str, run_id: str) -> str:
