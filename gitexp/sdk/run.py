@@ -98,25 +98,34 @@ class _Tee:
     def __init__(self, stream: TextIO, log: TextIO) -> None:
         self._stream = stream
         self._log = log
-        self._pending = ""
+        self._pending: list[str] = []  # the unfinished line, in pieces (no copying)
+        self._pending_size = 0
 
     def write(self, text: str) -> int:
-        pending = self._pending + text
-        end = max(pending.rfind("\n"), pending.rfind("\r")) + 1
-        if len(pending) - end > self.LINE_LIMIT:
-            end = len(pending)
-        self._pending = pending[end:]
-        if end:
-            with contextlib.suppress(OSError, ValueError):  # a full disk must not stop print()
-                self._log.write(pending[:end])
+        end = max(text.rfind("\n"), text.rfind("\r")) + 1
+        if not end and self._pending_size + len(text) <= self.LINE_LIMIT:
+            self._pending.append(text)
+            self._pending_size += len(text)
+        else:
+            if not end:
+                end = len(text)
+            self._pending.append(text[:end])
+            self._log_pending()
+            if end < len(text):
+                self._pending.append(text[end:])
+                self._pending_size = len(text) - end
         return self._stream.write(text)
+
+    def _log_pending(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a full disk must not stop print()
+            self._log.write("".join(self._pending))
+        self._pending = []
+        self._pending_size = 0
 
     def close_log(self) -> None:
         """Write the unfinished line (the stream is restored, or the run ends)."""
         if self._pending:
-            with contextlib.suppress(OSError, ValueError):
-                self._log.write(self._pending)
-            self._pending = ""
+            self._log_pending()
 
     def flush(self) -> None:
         self._stream.flush()
