@@ -7,6 +7,7 @@ Exit codes: 0 identical or within tolerance, 1 different, 8 the rerun's command 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
@@ -79,7 +80,9 @@ def main(args: argparse.Namespace) -> int:
     tolerance = Tolerance(args.rtol, args.atol, args.include_timing, args.ignore_metric)
     with open_repo() as repo:
         original = load_run(repo, find_run(repo, args.run))
-        rerun, result = rerun_and_judge(repo, original, overrides, args.name, tolerance, say)
+        rerun, result = rerun_and_judge(
+            repo, original, overrides, args.name, tolerance, say, _ask_secret
+        )
     if args.json:
         print_json(_as_json(original, rerun, result, args))
     else:
@@ -89,6 +92,18 @@ def main(args: argparse.Namespace) -> int:
     if result.verdict == verdictmod.FAILED:
         return EXIT_RERUN_FAILED
     return EXIT_DIFFERENT if result.verdict == verdictmod.DIFFERENT else 0
+
+
+def _ask_secret(variable: str, what: str) -> str | None:
+    """A redacted value, asked on the terminal (never echoed); None without a terminal."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+    import getpass
+
+    try:
+        return getpass.getpass(f"{what} was redacted; its value ({variable}): ", sys.stderr)
+    except (EOFError, KeyboardInterrupt):
+        return None
 
 
 def _as_json(

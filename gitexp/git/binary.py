@@ -121,18 +121,28 @@ def ignored_untracked(cwd: str, exclude_files: list[str]) -> Callable[[], list[s
     return _start(cwd, args, parse)
 
 
+class ConfigListing(dict[str, str]):
+    """``git config --list``: the last value of each key, and in ``every`` all of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.every: dict[str, list[str]] = {}
+
+
 def config_list(cwd: str) -> Callable[[], dict[str, str] | None]:
     """Start reading the git config that applies in ``cwd`` (every file git reads, its
     includes, ``GIT_CONFIG_*``), as ``git config --list`` gives it; the function returned
     waits: ``{"section.key": value}`` (section and key lower-case, the last value of a
-    key wins), or None when git is missing or fails."""
+    key wins; :attr:`ConfigListing.every` keeps all of them), or None when git is missing
+    or fails."""
 
     def parse(out: bytes) -> dict[str, str]:
-        values: dict[str, str] = {}
+        values = ConfigListing()
         for item in out.decode("utf-8", "replace").split("\0"):
             key, newline, value = item.partition("\n")
             if key:
                 values[key] = value if newline else "true"  # `[core] bare`: a true flag
+                values.every.setdefault(key, []).append(values[key])
         return values
 
     return _start(cwd, ["config", "--list", "-z"], parse)

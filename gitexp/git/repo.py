@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gitexp.errors import NotARepositoryError, RepositoryStateError
 from gitexp.git import files as gitfiles
 from gitexp.git.binary import GitAnswers as GitAnswers  # part of this API
+from gitexp.git.config import ConfigOps
 from gitexp.git.ignore import IgnoreOps
 from gitexp.git.indexfile import (
     FLAG_ASSUME_UNCHANGED,
@@ -78,7 +79,7 @@ def _mtime_ns(value: Any) -> int:
     return int(float(value) * 1_000_000_000)
 
 
-class GitRepo(RefOps, IgnoreOps, WorktreeOps, TreeOps):
+class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps):
     """A git repository with a work tree, opened for gitexp's needs."""
 
     def __init__(
@@ -160,7 +161,7 @@ class GitRepo(RefOps, IgnoreOps, WorktreeOps, TreeOps):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- HEAD and config -----------------------------------------------------------
+    # -- HEAD -----------------------------------------------------------
 
     def head_commit(self) -> ObjectId | None:
         """The commit HEAD points at, or None in a repository with no commits yet."""
@@ -182,58 +183,6 @@ class GitRepo(RefOps, IgnoreOps, WorktreeOps, TreeOps):
         if target and target.startswith(b"ref: refs/heads/"):
             return target[len(b"ref: refs/heads/") :].decode("utf-8", "replace")
         return None
-
-    def use_git_answers(self, answers: GitAnswers) -> None:
-        """Answer config and ignore questions from ``git`` itself, asked in advance.
-
-        ``gitexp run`` starts ``git config --list`` and ``git ls-files --ignored`` before
-        its snapshot: git works on another core, its answers are git's own semantics, and
-        the run needs none of dulwich's config and ignore code (~6 ms of imports).  Where
-        git could not answer, dulwich does, as without them.
-        """
-        self._git = answers
-
-    def config_value(self, section: str, name: str) -> str | None:
-        """A value from the repository's git config stack (repo, global, system)."""
-        listed = self._git.config() if self._git is not None else None
-        if listed is not None:
-            return listed.get(f"{section}.{name}".lower())
-        if self._config is None:
-            self._config = self._config_stack()
-        stack = self._config
-        try:
-            return stack.get((section.encode(),), name.encode()).decode("utf-8", "replace")
-        except KeyError:
-            return None
-
-    def _config_stack(self) -> StackedConfig:
-        if not self._direct:
-            return self._repo.get_config_stack()
-        from dulwich.config import ConfigFile, StackedConfig
-
-        path = os.path.join(self.commondir, "config")
-        local = ConfigFile.from_path(path) if os.path.exists(path) else ConfigFile()
-        backends = [local, *StackedConfig.default_backends()]
-        return StackedConfig(backends, writable=local)
-
-    def identity(self, role: str = "author") -> bytes:
-        """``Name <email>`` of a commit's ``author`` or ``committer``, resolved as git does
-        (``git var GIT_AUTHOR_IDENT``): the environment (``GIT_AUTHOR_NAME``...) first,
-        then ``author.name`` (``committer.name``), then ``user.name``, then for the email
-        ``EMAIL``; else a neutral identity."""
-        upper = role.upper()
-        name = (
-            os.environ.get(f"GIT_{upper}_NAME")
-            or self.config_value(role, "name")
-            or self.config_value("user", "name")
-        )
-        email = (
-            os.environ.get(f"GIT_{upper}_EMAIL")
-            or self.config_value(role, "email")
-            or self.config_value("user", "email")
-            or os.environ.get("EMAIL")
-        )
-        return f"{name or 'gitexp'} <{email or 'gitexp@localhost'}>".encode()
 
     # -- the index ------------------------------------------------------
 

@@ -10,55 +10,84 @@ parts people read.
 from __future__ import annotations
 
 import os
-import re
+
+from gitexp.model.redact import PLACEHOLDER, scrub_bytes, shape_spans
 
 HEAD_BYTES = 1 << 20
 TAIL_BYTES = 1 << 20
 
 
-# Token shapes specific enough that ordinary output (hashes, ids, numbers) never matches.
 # Scrubbing is on by default because captured output is pushed to shared remotes with the
-# run; GITEXP_SCRUB_OUTPUT=0 turns it off.
-_TOKEN_PATTERN = (
-    rb"AKIA[0-9A-Z]{16}"  # AWS access key id
-    rb"|gh[pousr]_[A-Za-z0-9]{36,}"  # GitHub tokens
-    rb"|github_pat_[A-Za-z0-9_]{40,}"
-    rb"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
-    rb"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
-    rb"|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI / Anthropic style keys
-    rb"|hf_[A-Za-z0-9]{30,}"  # Hugging Face
-    rb"|AIza[0-9A-Za-z_-]{35}"  # Google API key
-    rb"|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"  # JWT
-    rb"|-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
-)
-REDACTED = b"[redacted by gitexp]"
-_token_shapes: re.Pattern[bytes] | None = None  # compiled on first use: ~5 ms at start-up
+# run; GITEXP_SCRUB_OUTPUT=0 turns it off.  The shapes are those of arguments and config
+# (gitexp/model/redact.py): one list.
+REDACTED = PLACEHOLDER.encode()
+# A token straddling a cut (the head's end, the tail's start) is kept whole on the side
+# it starts on, so that no half of it escapes the scrubbing; this bounds how far to look.
+OVERLAP = 1 << 16
 
 
 def scrub(data: bytes) -> bytes:
-    """Replace common credential shapes with a marker (see ``_TOKEN_PATTERN``)."""
-    if os.environ.get("GITEXP_SCRUB_OUTPUT", "1") == "0":
+    """Replace credential shapes with a marker (see :data:`gitexp.model.redact.SHAPES`)."""
+    if not data or os.environ.get("GITEXP_SCRUB_OUTPUT", "1") == "0":
         return data
-    if not data:
-        return data
-    global _token_shapes
-    if _token_shapes is None:
-        _token_shapes = re.compile(_TOKEN_PATTERN, re.DOTALL)
-    return _token_shapes.sub(REDACTED, data)
+    return scrub_bytes(data)
 
 
-def read_capped(path: str, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> bytes | None:
-    """The capped and scrubbed output of ``path``, or None when there is no such file."""
+def _scrubbing() -> bool:
+    return os.environ.get("GITEXP_SCRUB_OUTPUT", "1") != "0"
+
+
+def _cut_outside(data: bytes, at: int) -> int:
+    """``at``, or the end of the secret shape that ``at`` falls inside."""
+    if not _scrubbing():
+        return at
+    for start, end in shape_spans(data):
+        if start < at < end:
+            return end
+    return at
+
+
+def unfinished_line(data: bytes) -> int:
+    """Where the last, unfinished line of a growing output starts (len when none is).
+
+    A checkpoint leaves it out: half of a token, printed in two writes, is then never
+    committed on its own (the line is, whole, at the next commit).  A line longer than
+    :data:`OVERLAP` is committed anyway (a progress bar that never ends its line).
+    """
+    end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+    return end if len(data) - end <= OVERLAP else len(data)
+
+
+def read_capped(
+    path: str, head: int = HEAD_BYTES, tail: int = TAIL_BYTES, final: bool = True
+) -> bytes | None:
+    """The capped and scrubbed output of ``path``, or None when there is no such file.
+
+    ``final=False`` (a checkpoint of a running run) leaves out the unfinished last line.
+    """
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            if size <= head + tail:
-                return scrub(handle.read())
-            first = handle.read(head)
-            handle.seek(size - tail)
-            last = handle.read(tail)
+            if size > head + tail + 2 * OVERLAP:
+                first = handle.read(head + OVERLAP)
+                handle.seek(size - tail - OVERLAP)
+                last = handle.read(tail + OVERLAP)
+            else:
+                first, last = handle.read(), b""
     except FileNotFoundError:
         return None
-    left_out = size - len(first) - len(last)
+    if not final:
+        if last:
+            last = last[: unfinished_line(last)]
+        else:
+            first = first[: unfinished_line(first)]
+    if not last:
+        return scrub(first)
+    first = first[: _cut_outside(first, head)]
+    start = OVERLAP
+    if _scrubbing():
+        start = next((s for s, e in shape_spans(last) if s < OVERLAP < e), OVERLAP)
+    last = last[start:]
+    left_out = max(0, size - len(first) - len(last))
     marker = f"\n[gitexp: {left_out} bytes of output left out here]\n".encode()
     return scrub(first) + marker + scrub(last)

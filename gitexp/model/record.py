@@ -35,6 +35,7 @@ class RunInfo(Slotted):
         "id", "name", "status", "command", "cwd", "start", "end", "exit_code", "signal",
         "baseline", "branch", "dirty", "tags", "notes", "group", "job_type", "project",
         "source", "host", "extra", "format", "gitexp_version", "rerun_of", "resumes",
+        "redacted",
     )  # fmt: skip
     __slots__ = _fields
 
@@ -65,6 +66,9 @@ class RunInfo(Slotted):
         rerun_of: str | None = None,  # the run this one re-executed (``gitexp rerun``)
         # One entry per resumption: {time, from_step, code_changed, snapshot, host}.
         resumes: list[dict[str, Any]] | None = None,
+        # What was replaced by the secret placeholder: {"command": [{"index", "key"}],
+        # "config": [dotted keys], "params": [those a rerun must be given]}.
+        redacted: dict[str, Any] | None = None,
     ) -> None:
         self.id, self.name, self.status, self.command = id, name, status, command
         self.cwd, self.start, self.end, self.exit_code = cwd, start, end, exit_code
@@ -75,6 +79,7 @@ class RunInfo(Slotted):
         self.extra: dict[str, Any] = {} if extra is None else extra
         self.format, self.gitexp_version, self.rerun_of = format, gitexp_version, rerun_of
         self.resumes: list[dict[str, Any]] = [] if resumes is None else resumes
+        self.redacted: dict[str, Any] = {} if redacted is None else redacted
 
     @property
     def duration(self) -> float | None:
@@ -110,6 +115,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "exit_code": (int, type(None)),
     "tags": (list,),
     "resumes": (list,),
+    "redacted": (dict,),
     "extra": (dict,),
     "format": (int,),
 }

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from gitexp.errors import FormatError, RepositoryStateError
 from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
-from gitexp.model import values
+from gitexp.model import redact, values
 from gitexp.model.record import META_DIR, REF_PREFIX, RUNNING, RunInfo, parse_row
 from gitexp.read.listing import RunEntry
 
@@ -35,6 +35,13 @@ class Edit:
 
 def apply_edit(repo: GitRepo, entry: RunEntry, edit: Edit) -> tuple[RunInfo, ObjectId]:
     """Append an edit commit to ``entry``'s run; returns the new run info and commit."""
+    # Tags, note and name are pushed with the run: secret shapes never reach the commit.
+    edit = Edit(
+        [redact.scrub_text(t) for t in edit.add_tags],
+        [redact.scrub_text(t) for t in edit.remove_tags] + edit.remove_tags,
+        None if edit.note is None else redact.scrub_text(edit.note),
+        None if edit.name is None else redact.scrub_text(edit.name),
+    )
     root, _parents, message = repo.commit_info(entry.commit)
     row = parse_row(message)
     if row is None:

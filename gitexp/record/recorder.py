@@ -21,7 +21,7 @@ from typing import Any
 from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import config as configmod
 from gitexp.model import history as historymod
-from gitexp.model import values
+from gitexp.model import redact, values
 from gitexp.model.output import read_capped
 from gitexp.model.record import (
     CRASHED,
@@ -70,6 +70,12 @@ class Recorder:
         self._last_meta_tree: ObjectId | None = None
         self._last_checkpoint = time.monotonic()
         self._lock = threading.Lock()
+        # Secrets (model/redact.py): the config is redacted once per change, not per commit.
+        self.allow: tuple[str, ...] = tuple(state.get("allow_secret") or ())
+        self.warn: Callable[[str], None] = _warn
+        self._raw_config: Any = None
+        self._config: dict[str, Any] = {}
+        self._warned: set[str] = set()
 
     # -- starting and reopening ----------------------------------------------------------
 
@@ -82,14 +88,20 @@ class Recorder:
         snapshot: Snapshot,
         host: dict[str, Any],
         cli_fields: tuple[str, ...] = (),
+        allow: tuple[str, ...] = (),
+        warn: Callable[[str], None] | None = None,
     ) -> Recorder:
-        """Create the live folder, write the first commit and create the run's ref."""
+        """Create the live folder, write the first commit and create the run's ref.
+
+        ``allow``: ``gitexp.allowSecret`` (values kept although they look secret).
+        """
         live = LiveDir(os.path.join(live_root(repo.commondir), info.id))
         live.create()
         tree = repo.write_tree(snapshot.files)
         state = {
             "snapshot_tree": tree.decode(),
             "cli_fields": list(cli_fields),
+            "allow_secret": list(allow),
             "snapshot": {
                 "dirty": snapshot.dirty,
                 "modified": len(snapshot.modified),
@@ -104,6 +116,8 @@ class Recorder:
         live.write_json("hardware.json", {"host": host, "gpu": None})
         live.claim()
         recorder = cls(repo, live, info, state)
+        if warn is not None:
+            recorder.warn = warn
         recorder._write("started", create=True)
         return recorder
 
@@ -123,6 +137,7 @@ class Recorder:
             return None
         recorder = cls(repo, live, info, state)
         recorder.head = head
+        recorder.warn = _quiet  # the run warned while it ran
         if info.resumes:  # the rows from before the resumption are in git, not in the live folder
             recorder.preload()
         return recorder
@@ -199,13 +214,13 @@ class Recorder:
 
     def _write(self, event: str, create: bool = False, final: bool = False) -> ObjectId | None:
         self._merge_script_fields()
-        config = self.live.read_json("config.json") or {}
+        config = self._redacted_config(self.live.read_json("config.json") or {})
         overrides = {**self.base_overrides, **(self.live.read_json("summary.json") or {})}
         self._feed_history(final)
         self._system_offset += _feed_file(
             self.live.file("system.jsonl"), self._system_offset, self.system, final
         )
-        meta_files = self._meta_files(config, overrides)
+        meta_files = self._meta_files(config, overrides, final)
         meta_tree = self.repo.write_tree(meta_files)
         if meta_tree == self._last_meta_tree and not final:
             return self.head
@@ -216,6 +231,7 @@ class Recorder:
         )
         parents = [self.head] if self.head else ([b] if (b := self._baseline()) else [])
         commit = self.repo.write_commit(root, parents, commit_message(self.info, row, event))
+        self._warn_redacted()
         ref = run_ref(self.info.id)
         message = f"gitexp: {event}".encode()
         if create:
@@ -228,6 +244,43 @@ class Recorder:
         self._last_checkpoint = time.monotonic()
         return commit
 
+    def _redacted_config(self, raw: Any) -> dict[str, Any]:
+        """The config as committed: secrets replaced; their keys in run.json."""
+        if not isinstance(raw, dict):
+            raw = {}
+        if raw != self._raw_config:
+            self._config, keys = redact.redact_config(raw, self.allow)
+            self._raw_config = raw
+            if keys:
+                self.info.redacted["config"] = keys
+            else:
+                self.info.redacted.pop("config", None)
+        return self._config
+
+    def _warn_redacted(self) -> None:
+        """One warning for what is newly redacted: names and positions, never values."""
+        shown = [
+            f"argument {item['index']} ({redact.env_name(item['key'])} for a rerun)"
+            for item in self.info.redacted.get("command", [])
+            if f"arg:{item['index']}" not in self._warned
+        ]
+        shown += [
+            f"config {key}"
+            for key in self.info.redacted.get("config", [])
+            if key not in self._warned
+        ]
+        if not shown:
+            return
+        self._warned.update(
+            f"arg:{item['index']}" for item in self.info.redacted.get("command", [])
+        )
+        self._warned.update(self.info.redacted.get("config", []))
+        self.warn(
+            "replaced what looks like a secret by [redacted by gitexp] in the run's record: "
+            + ", ".join(shown)
+            + " (keep a value with git config --add gitexp.allowSecret KEY)"
+        )
+
     def _baseline(self) -> ObjectId | None:
         return self.info.baseline.encode() if self.info.baseline else None
 
@@ -238,10 +291,15 @@ class Recorder:
             return
         fixed = set(self.state.get("cli_fields", ()))
         if script.get("name") and "name" not in fixed:
-            self.info.name = str(script["name"])
+            self.info.name = redact.scrub_text(str(script["name"]))
         for key in _SCRIPT_FIELDS:
             if script.get(key) is not None and key not in fixed:
-                setattr(self.info, key, script[key])
+                value = script[key]
+                if isinstance(value, str):
+                    value = redact.scrub_text(value)
+                elif isinstance(value, list):
+                    value = [redact.scrub_text(v) if isinstance(v, str) else v for v in value]
+                setattr(self.info, key, value)
         if isinstance(script.get("extra"), dict):
             self.info.extra.update(script["extra"])
 
@@ -255,7 +313,7 @@ class Recorder:
         self._history_offset += self.history.feed(data, final=final)
 
     def _meta_files(
-        self, config: dict[str, Any], overrides: dict[str, Any]
+        self, config: dict[str, Any], overrides: dict[str, Any], final: bool = True
     ) -> list[tuple[bytes, int, ObjectId]]:
         blob = self.repo.write_blob
         files: dict[str, bytes] = {
@@ -278,7 +336,7 @@ class Recorder:
         artifacts = _read_bytes(self.live.file("artifacts.json"))  # artifacts/record.py
         if artifacts is not None:
             files["artifacts.json"] = artifacts
-        output = read_capped(self.live.file("output.log"))
+        output = read_capped(self.live.file("output.log"), final=final)
         if output is not None:
             files["output.log"] = output
         entries = [(name.encode(), MODE_FILE, blob(data)) for name, data in files.items()]
@@ -306,6 +364,14 @@ class Recorder:
             name = f"{folder}/{historymod.chunk_name(index)}".encode()
             paths.append((name, MODE_FILE, self.repo.write_blob(data)))
         return paths
+
+
+def _warn(message: str) -> None:
+    warnings.warn(f"gitexp: {message}", stacklevel=2)
+
+
+def _quiet(message: str) -> None:
+    """No warning: a run recovered after a crash was warned about while it ran."""
 
 
 def _feed_file(path: str, offset: int, history: historymod.History, final: bool) -> int:

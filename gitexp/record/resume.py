@@ -21,7 +21,7 @@ from typing import Any
 from gitexp.errors import FormatError, RepositoryStateError, UnknownRunError
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model import config as configmod
-from gitexp.model import values
+from gitexp.model import redact, values
 from gitexp.model.record import META_DIR, RUNNING, RunInfo, parse_row
 from gitexp.record import manifest
 from gitexp.record.live import LiveDir, hostname, live_root
@@ -67,6 +67,7 @@ def resume_run(
         )
     info = RunInfo.from_json(_meta_text(repo, root, "run.json", run_id))
     recorded_config = configmod.load_yaml(_meta_text(repo, root, "config.yaml", run_id) or "{}")
+    _put_secrets_back(recorded_config, info.redacted, config or {}, warn)
     merged = configmod.deep_merge(recorded_config, config or {})
     metrics = _meta_json(repo, root, "metrics.json")
     snapshot = take_snapshot(repo, include)
@@ -78,6 +79,7 @@ def resume_run(
     state: dict[str, Any] = {
         "snapshot_tree": root.decode(),  # the original snapshot; .gitexp/ is replaced
         "cli_fields": list(cli_fields),
+        "allow_secret": repo.config_values("gitexp", "allowSecret"),
         "snapshot": _meta_json(repo, root, "snapshot.json"),
         "summary_base": _summary_overrides(metrics),
     }
@@ -105,6 +107,34 @@ def resume_run(
     live.claim()
     recorder._write("resumed")
     return recorder, snapshot, merged
+
+
+def _put_secrets_back(
+    recorded: dict[str, Any],
+    redacted: dict[str, Any],
+    given: dict[str, Any],
+    warn: Callable[[str], None] | None,
+) -> None:
+    """The recorded config holds placeholders where it had secrets: each comes back from
+    ``GITEXP_SECRET_<KEY>``.  Without one, a key the script sets itself is left to it; a
+    key ``gitexp run`` was given (``-p``, ``--config``) keeps its placeholder, with a
+    warning, so that the record still says it was there."""
+    flat = configmod.flatten_config(given)
+    params = set(redacted.get("params") or [])
+    missing = []
+    for key in redacted.get("config") or []:
+        if not isinstance(key, str) or key in flat:
+            continue
+        secret = os.environ.get(redact.env_name(key))
+        if secret is not None or key not in params:
+            redact.put_back(recorded, key, secret)
+        else:
+            missing.append(redact.env_name(key))
+    if missing and warn is not None:
+        warn(
+            f"the run's redacted config has no value for {', '.join(missing)}: the command "
+            "gets the placeholder (set each variable, or give the value with -p)"
+        )
 
 
 def _meta_text(repo: GitRepo, root: ObjectId, name: str, run_id: str) -> str:

@@ -21,7 +21,7 @@ from gitexp.git.repo import (
     IndexRecord,
     ObjectId,
 )
-from gitexp.record.secrets import looks_secret
+from gitexp.record.secrets import holds_secret, looks_secret, tracked_secret_warnings
 from gitexp.slotted import Slotted
 
 RESERVED_DIR = b".gitexp"  # the run's metadata folder; a workspace folder of this name is left out
@@ -140,6 +140,7 @@ class _Walker:
         self.snap = Snapshot(files=[], baseline=repo.head_commit())
         self.seen: set[bytes] = set()
         self.ignored_dirs: dict[bytes, bool] = {}
+        self.tracked_secrets: list[str] = []  # changed tracked files that look secret
 
     @property
     def size_limit(self) -> int:
@@ -251,6 +252,8 @@ class _Walker:
         sha = self.repo.write_blob(data, rel if mode != MODE_LINK else None)
         if sha != record.sha or mode != record.mode:
             self.snap.modified.append(_show(rel))
+            if looks_secret(_show(rel)):
+                self.tracked_secrets.append(_show(rel))
         self.snap.files.append((rel, mode, sha))
 
     def _untracked(self, entry: os.DirEntry[bytes], rel: bytes) -> None:
@@ -264,11 +267,8 @@ class _Walker:
             self.snap.skipped.append(SkippedFile(shown, "special"))
             return
         explicitly = shown in self.include
-        if not explicitly and looks_secret(os.path.basename(shown)):
-            self.snap.skipped.append(SkippedFile(shown, "secret", st.st_size))
-            self.snap.warnings.append(
-                f"left out {shown}: it looks like a secret (include it with --include {shown})"
-            )
+        if not explicitly and looks_secret(shown):
+            self._secret(shown, st.st_size, "it looks like a secret")
             return
         if mode != MODE_LINK and st.st_size > self.size_limit and not explicitly:
             self.snap.skipped.append(
@@ -283,9 +283,17 @@ class _Walker:
             self.snap.skipped.append(SkippedFile(shown, "unreadable", st.st_size))
             self.snap.warnings.append(f"left out {shown}: {exc.strerror}")
             return
+        why = holds_secret(shown, data) if mode != MODE_LINK and not explicitly else None
+        if why is not None:
+            self._secret(shown, st.st_size, why)
+            return
         blob = self.repo.write_blob(data, rel if mode != MODE_LINK else None)
         self.snap.files.append((rel, mode, blob))
         self.snap.untracked.append(shown)
+
+    def _secret(self, shown: str, size: int, why: str) -> None:
+        self.snap.skipped.append(SkippedFile(shown, "secret", size))
+        self.snap.warnings.append(f"left out {shown}: {why} (include it with --include {shown})")
 
 
 def _changed_ns(entry: os.DirEntry[bytes]) -> int | None:
@@ -340,6 +348,9 @@ def take_snapshot(repo: GitRepo, include: frozenset[str] = frozenset()) -> Snaps
     walker = _Walker(repo, include)
     walker.walk(b"")
     snap = walker.snap
+    if walker.tracked_secrets:
+        cache = os.path.join(repo.commondir, "gitexp", "cache", "tracked-secrets.json")
+        snap.warnings += tracked_secret_warnings(cache, walker.tracked_secrets)
     for path in walker.index.keys() - walker.seen:
         record = walker.index[path]
         if record.trust_index:  # sparse checkout: absent from disk on purpose

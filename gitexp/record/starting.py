@@ -15,6 +15,7 @@ from typing import Any
 
 from gitexp._version import __version__
 from gitexp.git.repo import GitRepo
+from gitexp.model import redact
 from gitexp.model.ids import new_run_id, new_run_name
 from gitexp.model.record import RUNNING, RunInfo
 from gitexp.record import manifest
@@ -54,9 +55,12 @@ def start_run(
     for message in snapshot.warnings:
         (warn or _warn)(message)
     cwd = os.path.relpath(os.getcwd(), repo.root)
+    allow = tuple(repo.config_values("gitexp", "allowSecret"))
+    command, redacted = secrets_of_start(command, config, source, allow)
+    scrub = redact.scrub_text
     info = RunInfo(
         id=run_id or new_run_id(),
-        name=name or new_run_name(),
+        name=scrub(name) if name else new_run_name(),
         status=RUNNING,
         command=command,
         cwd="" if cwd == "." else cwd.replace(os.sep, "/"),  # "../x": started outside the repo
@@ -64,20 +68,48 @@ def start_run(
         baseline=snapshot.baseline.decode() if snapshot.baseline else None,
         branch=repo.head_branch(),
         dirty=snapshot.dirty,
-        tags=list(tags or []),
-        notes=notes,
-        group=group,
+        tags=[scrub(tag) for tag in tags or []],
+        notes=scrub(notes) if notes else notes,
+        group=scrub(group) if group else group,
         source=source,
         host=hostname(),
         extra=dict(extra or {}),
         gitexp_version=__version__,
         rerun_of=rerun_of,
+        redacted=redacted,
     )
     recorder = Recorder.begin(
-        repo, info, config, snapshot, manifest.collect_host(), cli_fields=cli_fields
+        repo,
+        info,
+        config,
+        snapshot,
+        manifest.collect_host(),
+        cli_fields=cli_fields,
+        allow=allow,
+        warn=warn or _warn,
     )
     recorder.inputs_query = inputs_query
     return recorder, snapshot
+
+
+def secrets_of_start(
+    command: list[str], config: dict[str, Any], source: str, allow: tuple[str, ...]
+) -> tuple[list[str], dict[str, Any]]:
+    """The command as recorded, and run.json's ``redacted`` as the run starts.
+
+    ``params``: the config keys redacted in what ``gitexp run`` was given (``-p``,
+    ``--config``), which a rerun must be given again; a script's own config keys are
+    set by the script again when it reruns.
+    """
+    recorded, positions = redact.redact_command(command, allow)
+    redacted: dict[str, Any] = {}
+    if positions:
+        redacted["command"] = positions
+    if source == "cli" and config:
+        _config, params = redact.redact_config(config, allow)
+        if params:
+            redacted["params"] = params
+    return recorded, redacted
 
 
 def _warn(message: str) -> None:

@@ -20,9 +20,25 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+# The log gets whole lines of each pipe: stdout and stderr share it, and a line cut by
+# the other pipe's output would split a token the scrubbing must see whole
+# (model/output.py).  An unfinished line waits for its end, the pipe's end, or this size.
+LINE_LIMIT = 1 << 16
+
+
+def _whole_lines(pending: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """(what to log now, what waits for the end of its line)."""
+    joined = pending + data
+    end = max(joined.rfind(b"\n"), joined.rfind(b"\r")) + 1
+    if len(joined) - end > LINE_LIMIT:
+        end = len(joined)
+    return joined[:end], joined[end:]
+
+
 def _copy_loop(pipes: dict[int, int], log_path: str) -> None:
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     targets: dict[int, int | None] = dict(pipes)
+    pending = dict.fromkeys(pipes, b"")
     while targets:
         ready, _, _ = select.select(list(targets), [], [])
         for fd in ready:
@@ -33,6 +49,8 @@ def _copy_loop(pipes: dict[int, int], log_path: str) -> None:
             if not data:
                 os.close(fd)
                 del targets[fd]
+                with contextlib.suppress(OSError):
+                    _write_all(log_fd, pending.pop(fd))
                 continue
             out = targets[fd]
             if out is not None:
@@ -40,8 +58,9 @@ def _copy_loop(pipes: dict[int, int], log_path: str) -> None:
                     _write_all(out, data)
                 except OSError:
                     targets[fd] = None  # the terminal went away: keep logging
+            logged, pending[fd] = _whole_lines(pending[fd], data)
             with contextlib.suppress(OSError):  # disk full: the terminal still gets it
-                _write_all(log_fd, data)
+                _write_all(log_fd, logged)
 
 
 def start_tee(pipes: dict[int, int], log_path: str, close: tuple[int, ...] = ()) -> int:

@@ -43,8 +43,13 @@ def rerun_and_judge(
     name: str | None,
     tolerance: Tolerance,
     say: Callable[[str], None],
+    ask_secret: Callable[[str, str], str | None],
 ) -> tuple[RunView, verdictmod.Verdict]:
-    """Run ``original`` again with ``overrides``; the new run and the verdict."""
+    """Run ``original`` again with ``overrides``; the new run and the verdict.
+
+    Values redacted when the run was recorded come back from ``GITEXP_SECRET_<KEY>`` or
+    ``ask_secret(variable, what)`` (None: not given; the rerun then refuses, exit 6).
+    """
     if original.info.status == RUNNING:
         raise RepositoryStateError(
             f"run {short_id(original.info.id)} is still running: its result is not known yet",
@@ -57,6 +62,13 @@ def rerun_and_judge(
     command, note = rerunmod.command_for(original.info.command)
     if note:
         say(f"warning: {note}")
+    command, config = rerunmod.fill_secrets(
+        original.info.redacted,
+        command,
+        config,
+        {".".join(keys) for keys, _value in overrides},
+        ask_secret,
+    )
     with rerunmod.isolated_checkout(repo, original, roots) as checkout:
         for warning in checkout.warnings:
             say(f"warning: {warning}")

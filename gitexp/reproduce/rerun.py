@@ -17,14 +17,14 @@ import re
 import secrets
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from gitexp.errors import RepositoryStateError
 from gitexp.git.repo import GitRepo
-from gitexp.model import values
+from gitexp.model import redact, values
 from gitexp.read.runview import RunView
 from gitexp.record import inputs as inputsmod
 from gitexp.record.live import pid_alive
@@ -74,6 +74,57 @@ def command_for(recorded: list[str]) -> tuple[list[str], str | None]:
         command[0] = sys.executable
         return command, f"{first} does not exist here: running {sys.executable} instead"
     return command, None
+
+
+def fill_secrets(
+    redacted: dict[str, Any],
+    command: list[str],
+    config: dict[str, Any],
+    given: set[str],
+    ask: Callable[[str, str], str | None],
+) -> tuple[list[str], dict[str, Any]]:
+    """The command and config with the recorded run's redacted secrets put back.
+
+    Each value comes from ``GITEXP_SECRET_<KEY>``, else from ``ask(variable, what)``
+    (a terminal prompt; None without one).  A redacted argument, and a redacted config
+    key the original got from ``-p``/``--config`` (``params``), must be given; other
+    redacted config keys (a script's own) are left to the script, which sets them again.
+    ``given``: the keys the rerun's own ``-p`` sets.  Raises RepositoryStateError (exit
+    6) naming every variable missing.
+    """
+    command = list(command)
+    missing: list[str] = []
+
+    def value(key: str, what: str, needed: bool) -> str | None:
+        variable = redact.env_name(key)
+        found = os.environ.get(variable)
+        if found is None and needed:
+            found = ask(variable, what)
+            if not found:
+                missing.append(f"{variable} ({what})")
+        return found
+
+    for item in redacted.get("command") or []:
+        index, key = item.get("index"), item.get("key")
+        if not isinstance(index, int) or not isinstance(key, str) or not 0 <= index < len(command):
+            continue
+        secret = value(key, f"argument {index} of the command", True)
+        if secret is not None:
+            command[index] = redact.fill(command[index], secret)
+    params = set(redacted.get("params") or [])
+    for key in redacted.get("config") or []:
+        if not isinstance(key, str) or key in given:
+            continue
+        secret = value(key, f"config {key}", key in params)
+        redact.put_back(config, key, secret)
+    if missing:
+        raise RepositoryStateError(
+            "the run's record has secrets redacted and no value for: " + ", ".join(missing),
+            "Set each variable in the environment (e.g. `export "
+            + missing[0].split(" ")[0]
+            + "=...`), or run `gitexp rerun` on a terminal to be asked.",
+        )
+    return command, config
 
 
 @contextmanager

@@ -85,16 +85,47 @@ class Summary(MutableMapping[str, Any]):
 
 
 class _Tee:
-    """Mirror a text stream into the run's output log (script mode only)."""
+    """Mirror a text stream into the run's output log (script mode only).
+
+    The log gets whole lines: stdout and stderr share it, and a line cut by the other
+    stream's output would split a token the scrubbing must see whole
+    (model/output.py).  An unfinished line waits for its end, the stream's restoring,
+    or ``LINE_LIMIT`` characters.
+    """
+
+    LINE_LIMIT = 1 << 16
 
     def __init__(self, stream: TextIO, log: TextIO) -> None:
         self._stream = stream
         self._log = log
+        self._pending: list[str] = []  # the unfinished line, in pieces (no copying)
+        self._pending_size = 0
 
     def write(self, text: str) -> int:
-        with contextlib.suppress(OSError, ValueError):  # a full disk must not stop print()
-            self._log.write(text)
+        end = max(text.rfind("\n"), text.rfind("\r")) + 1
+        if not end and self._pending_size + len(text) <= self.LINE_LIMIT:
+            self._pending.append(text)
+            self._pending_size += len(text)
+        else:
+            if not end:
+                end = len(text)
+            self._pending.append(text[:end])
+            self._log_pending()
+            if end < len(text):
+                self._pending.append(text[end:])
+                self._pending_size = len(text) - end
         return self._stream.write(text)
+
+    def _log_pending(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a full disk must not stop print()
+            self._log.write("".join(self._pending))
+        self._pending = []
+        self._pending_size = 0
+
+    def close_log(self) -> None:
+        """Write the unfinished line (the stream is restored, or the run ends)."""
+        if self._pending:
+            self._log_pending()
 
     def flush(self) -> None:
         self._stream.flush()
@@ -373,6 +404,9 @@ class Run:
 
     def _restore_streams(self) -> None:
         for name, stream in self._tees:
+            tee = getattr(sys, name)
+            if isinstance(tee, _Tee):
+                tee.close_log()
             setattr(sys, name, stream)
         self._tees = []
         if self._output is not None:

@@ -33,6 +33,7 @@ from typing import Any
 from gitexp.errors import ConfigError, UsageError
 from gitexp.model import config as configmod
 from gitexp.model import values
+from gitexp.model.redact import redact_param
 
 FILE_KEYS = ("command", "name", "group", "parameters")
 
@@ -289,7 +290,8 @@ def default_group(command: list[str], params: list[Parameter]) -> str:
 
 
 def member_name(prefix: str, combo: Combination, varying: list[str], index: int) -> str:
-    parts = [f"{key}={choice.text}" for key, choice in combo if key in varying]
+    # The name is recorded and pushed with the run: a secret value is not part of it.
+    parts = [f"{key}={redact_param(key, choice.text)}" for key, choice in combo if key in varying]
     return f"{prefix}-{'-'.join(parts)}" if parts else f"{prefix}-{index}"
 
 
