@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from gitexp.git.repo import GitRepo
+
+    # What ``add_subparsers`` returns; argparse names no public type for it.
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 @contextlib.contextmanager

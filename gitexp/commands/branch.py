@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, say
 from gitexp.model.ids import short_id
@@ -11,8 +11,11 @@ from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
 from gitexp.reproduce.branch import branch_from_run
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "branch",
         help="create a git branch holding a run's code",

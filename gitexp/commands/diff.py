@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitexp.cli_support import add_example, fmt_value, open_repo, print_json, table
 from gitexp.read.diff import compare_runs, unified_code_diff
@@ -11,8 +11,11 @@ from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
 from gitexp.render.words import plural
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "diff",
         help="compare two runs: config, metrics, code, environment",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.artifacts import dvc as store_mod
 from gitexp.artifacts import gc as artifact_gc
@@ -14,8 +14,11 @@ from gitexp.render.words import plural
 from gitexp.share.pull import drop_mirror, fetch_mirror
 from gitexp.share.remotes import default_remote
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "gc",
         help="remove artifacts that no run references from the DVC cache (and remote)",

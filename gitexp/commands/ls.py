@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitexp.cli_support import (
     add_example,
@@ -23,11 +23,14 @@ from gitexp.render.tables import Column, render
 from gitexp.render.terminal import colour_enabled, is_terminal, paint, status_style, table_width
 from gitexp.render.words import plural
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
+
 DEFAULT_LIMIT = 30
 MAX_VARYING_COLUMNS = 6  # per kind (config, metrics); --json carries every key
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "ls",
         help="list runs, newest first",

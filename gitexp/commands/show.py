@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitexp.cli_support import (
     add_example,
@@ -19,10 +19,13 @@ from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run
 from gitexp.record import manifest
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
+
 MAX_FILES_LISTED = 50
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "show",
         help="show one run: config, metrics, command, environment, changed files",
