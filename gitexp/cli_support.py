@@ -7,7 +7,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gitexp.render.words import plural
 
@@ -62,13 +62,13 @@ def add_example(parser: argparse.ArgumentParser, *examples: str) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
-def print_json(data: Any) -> None:
+def print_json(data: object) -> None:
     from gitexp.model import values
 
     print(values.dumps(data, indent=2))
 
 
-def show_report(data: Any, lines: Sequence[str], as_json: bool) -> None:
+def show_report(data: object, lines: Sequence[str], as_json: bool) -> None:
     """A command's result: ``data`` as JSON with ``--json``, else ``lines`` as text."""
     if as_json:
         print_json(data)
@@ -77,13 +77,13 @@ def show_report(data: Any, lines: Sequence[str], as_json: bool) -> None:
         print(line)
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     from tabulate import tabulate
 
     return tabulate(rows, headers=list(headers), tablefmt="simple", disable_numparse=True)
 
 
-def fmt_value(value: Any) -> str:
+def fmt_value(value: object) -> str:
     """A metric or config value for a table cell: short, faithful for NaN and inf."""
     if value is None:
         return ""

@@ -285,10 +285,9 @@ class Recorder:
         chunk_paths = self._chunks("history", self.history, self._chunk_blobs)
         chunk_paths += self._chunks("system", self.system, self._system_blobs)
         for number, resume in enumerate(self.info.resumes, 1):
-            if isinstance(resume.get("snapshot"), str):  # keeps the changed code reachable
-                chunk_paths.append(
-                    (f"resumes/{number}".encode(), MODE_TREE, resume["snapshot"].encode())
-                )
+            snapshot = resume.get("snapshot")
+            if isinstance(snapshot, str):  # keeps the changed code reachable
+                chunk_paths.append((f"resumes/{number}".encode(), MODE_TREE, snapshot.encode()))
         return sorted(entries + chunk_paths)
 
     def _chunks(

@@ -56,8 +56,9 @@ def is_timing(key: str, definitions: dict[str, Any]) -> bool:
 def metric_definitions(view: RunView) -> dict[str, Any]:
     extra = view.info.extra
     found = extra.get("metric_definitions")
-    if not isinstance(found, dict) and isinstance(extra.get("extra"), dict):
-        found = extra["extra"].get("metric_definitions")
+    nested = extra.get("extra")
+    if not isinstance(found, dict) and isinstance(nested, dict):
+        found = nested.get("metric_definitions")
     return found if isinstance(found, dict) else {}
 
 

@@ -1,0 +1,80 @@
+"""The JSON shapes of the files gitexp writes (docs/format.md), for the type checker.
+
+Import this module only under ``TYPE_CHECKING``: creating a ``TypedDict`` class costs
+~0.2 ms, and the run path (``model/record.py``, ``model/history.py``) would pay it for
+every shape.  At run time each shape is a plain ``dict``.
+
+Rows and files read back from git are taken as written (``cast`` at the JSON boundary);
+the types say what gitexp writes, and readers still check what a damaged file could break.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+Scalar = str | int | float | bool | None  # a config value the listing row keeps
+
+
+class RowMetric(TypedDict, total=False):
+    """A metric in the listing row: its last value; ``min`` and ``max`` only for numbers."""
+
+    last: object  # whatever was logged last (a number, string, bool, list or null)
+    min: float
+    max: float
+
+
+class ListingRow(TypedDict, total=False):
+    """The listing row carried in every run commit's message (docs/format.md)."""
+
+    format: int
+    id: str
+    name: str
+    status: str
+    start: float
+    end: float | None
+    exit_code: int | None
+    baseline: str | None
+    branch: str | None
+    dirty: bool
+    tags: list[str]
+    group: str | None
+    command: list[str]
+    config: dict[str, Scalar]  # flattened with ".", scalars only
+    metrics: dict[str, RowMetric]
+    truncated: bool  # present when config and metrics were dropped to keep the row small
+
+
+class Resume(TypedDict):
+    """One entry of ``run.json``'s ``resumes``: when and how the run was resumed."""
+
+    time: float
+    from_step: int
+    code_changed: bool
+    snapshot: str | None  # the new snapshot's tree id when the code changed
+    host: str
+
+
+HistoryRow = dict[str, object]  # logged keys plus "_step", "_time", "_runtime"
+
+
+class MetricSummary(TypedDict, total=False):
+    """One key of ``metrics.json``'s ``metrics``; ``min``/``max`` and their steps only for
+    numbers."""
+
+    last: object
+    last_step: int
+    count: int
+    min: float
+    min_step: int
+    max: float
+    max_step: int
+
+
+class MetricsFile(TypedDict, total=False):
+    """``.gitexp/metrics.json`` (docs/format.md)."""
+
+    format: int
+    steps: int
+    last_step: int | None
+    summary: dict[str, object]  # the last value of each key, or the script's run.summary[key]
+    metrics: dict[str, MetricSummary]
