@@ -78,3 +78,72 @@ class MetricsFile(TypedDict, total=False):
     last_step: int | None
     summary: dict[str, object]  # the last value of each key, or the script's run.summary[key]
     metrics: dict[str, MetricSummary]
+
+
+class CpuInfo(TypedDict):
+    model: str | None
+    logical_cores: int | None
+    physical_cores: int | None
+
+
+class PythonInfo(TypedDict):
+    version: str
+    implementation: str
+    executable: str | None
+
+
+class HostInfo(TypedDict):
+    """``hardware.json``'s ``host``: this machine and interpreter."""
+
+    os: str | None
+    os_release: str | None
+    os_pretty: str | None
+    hostname: str | None
+    machine: str | None
+    cpu: CpuInfo
+    memory_bytes: int | None
+    python: PythonInfo
+    env: dict[str, str]  # only the allowlisted variables
+
+
+class GpuDevice(TypedDict):
+    index: int | str  # nvidia-smi's text when it is not a number
+    name: str
+    memory_bytes: int | None
+    uuid: str | None
+
+
+class GpuInfo(TypedDict):
+    """``hardware.json``'s ``gpu``: the GPUs NVML or ``nvidia-smi`` listed."""
+
+    gpus: list[GpuDevice]
+    driver_version: str | None
+    cuda_version: str | None
+    source: str | None  # "nvml", "nvidia-smi", or None when no tool was found
+    error: str | None
+
+
+class HardwareFile(TypedDict, total=False):
+    """``.gitexp/hardware.json``; ``gpu`` is null in the start commit."""
+
+    host: HostInfo
+    gpu: GpuInfo | None
+
+
+class SnapshotFile(TypedDict, total=False):
+    """``.gitexp/snapshot.json``: counts of changed files and the files left out."""
+
+    dirty: bool
+    modified: int
+    deleted: int
+    untracked: int
+    skipped: list[dict[str, object]]  # {path, reason, size?, md5?, artifact?}
+
+
+class LiveState(TypedDict, total=False):
+    """The live folder's ``state.json``: what a recorder needs to go on."""
+
+    snapshot_tree: str
+    cli_fields: list[str]  # fields the command line set, which a script may not change
+    snapshot: SnapshotFile
+    summary_base: dict[str, object]  # a resumed run's run.summary values from before
