@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
         f"created branch {args.name} at {result.commit.decode()[:10]}: "
         f"{how} the code of run {short_id(entry.id)} {view.info.name}"
     )
-    skipped = view.snapshot.get("skipped") or []
+    skipped = view.skipped
     if skipped:
         left = ", ".join(f"{item.get('path')} ({item.get('reason')})" for item in skipped[:5])
         say(f"not in the branch (left out of the run's snapshot): {left}")

@@ -104,7 +104,11 @@ def _label(row: Row) -> str:
 
 def _cell(row: Row, index: int) -> str:
     value = row.values[index]
-    if row.section == "run" and row.key == "duration":
+    if (
+        row.section == "run"
+        and row.key == "duration"
+        and isinstance(value, (int, float, type(None)))
+    ):
         text = fmt_duration(value)
     else:
         text = fmt_value(value)

@@ -123,7 +123,7 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
     lines += [f"  {mark[f['change']]} {f['path']}" for f in files[:MAX_FILES_LISTED]]
     if len(files) > MAX_FILES_LISTED:
         lines.append(f"  ... and {len(files) - MAX_FILES_LISTED} more (see --json)")
-    skipped = view.snapshot.get("skipped") or []
+    skipped = view.skipped
     if skipped:
         lines += ["", "left out of the snapshot"]
         for item in skipped:

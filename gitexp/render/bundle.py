@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,13 +181,14 @@ def _environment_json(runs: list[RunData]) -> dict[str, Any]:
     machines = []
     for data in runs:
         hardware = data.view.hardware
-        host = hardware.get("host") or {}
+        host: Mapping[str, object] = hardware.get("host") or {}
+        python = host.get("python")
         machines.append(
             {
                 "id": data.view.info.id,
                 "machine": manifest.summarize(hardware) if hardware else "unknown",
                 "os": host.get("os_pretty") or host.get("os"),
-                "python": (host.get("python") or {}).get("version"),
+                "python": python.get("version") if isinstance(python, Mapping) else None,
                 "hostname": host.get("hostname"),
                 "packages": len(data.view.packages),
             }
