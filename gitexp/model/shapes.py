@@ -147,3 +147,13 @@ class LiveState(TypedDict, total=False):
     cli_fields: list[str]  # fields the command line set, which a script may not change
     snapshot: SnapshotFile
     summary_base: dict[str, object]  # a resumed run's run.summary values from before
+
+
+class InputsFile(TypedDict):
+    """``.gitexp/inputs.json``: a fingerprint of the ignored inputs."""
+
+    format: int
+    count: int
+    truncated: bool
+    skipped: list[str]
+    files: list[list[str | int]]  # [path, size in bytes, mtime in ns]
