@@ -157,3 +157,12 @@ class InputsFile(TypedDict):
     truncated: bool
     skipped: list[str]
     files: list[list[str | int]]  # [path, size in bytes, mtime in ns]
+
+
+class HistogramValue(TypedDict, total=False):
+    """A logged ``gitexp.Histogram`` as a history row holds it."""
+
+    _type: str  # "histogram"
+    bins: list[float]  # edges, one more than counts
+    counts: list[int]
+    nonfinite: int  # NaN and infinite values left out of the bins

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitexp._version import __version__
 from gitexp.git.repo import MODE_TREE, GitRepo
@@ -28,6 +28,9 @@ from gitexp.record import manifest
 from gitexp.record.live import live_root
 from gitexp.render import series
 from gitexp.render.words import plural
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import HistoryRow
 
 # plotly's default colour sequence, so the report matches what users know from plotly/wandb
 PALETTE = (
@@ -48,9 +51,7 @@ class RunData:
     live: bool = False  # history read from the live folder of a run still going
 
 
-def _live_rows(
-    repo: GitRepo, run_id: str, name: str = "history.jsonl"
-) -> list[dict[str, Any]] | None:
+def _live_rows(repo: GitRepo, run_id: str, name: str = "history.jsonl") -> list[HistoryRow] | None:
     path = os.path.join(live_root(repo.commondir), run_id, name)
     try:
         with open(path, "rb") as handle:
@@ -73,18 +74,18 @@ def load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     return RunData(view, scalars, histograms, live)
 
 
-def _system_rows(repo: GitRepo, view: RunView) -> list[dict[str, Any]]:
+def _system_rows(repo: GitRepo, view: RunView) -> list[HistoryRow]:
     found = repo.lookup_path(view.meta_tree, b"system")
     if found is None or found[0] != MODE_TREE:
         return []
-    rows: list[dict[str, Any]] = []
+    rows: list[HistoryRow] = []
     for name, (_mode, sha) in sorted(repo.tree_entries(found[1]).items()):
         if name.endswith(b".jsonl"):
             rows.extend(parse_rows(repo.read_blob(sha)))
     return rows
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     """JSON for the browser: NaN and infinities as text, histograms as a short label."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
@@ -124,7 +125,7 @@ def _run_json(data: RunData, color: str) -> dict[str, Any]:
     }
 
 
-def _ordered_keys(dicts: list[dict[str, Any]]) -> list[str]:
+def _ordered_keys(dicts: Sequence[Mapping[str, object]]) -> list[str]:
     keys: dict[str, None] = {}
     for d in dicts:
         keys.update(dict.fromkeys(d))

@@ -18,12 +18,12 @@ from gitexp.render.bundle import RunData
 from gitexp.render.words import plural
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     text = _fmt(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -35,7 +35,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _duration(seconds: Any) -> str:
+def _duration(seconds: object) -> str:
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
         return ""
     if seconds < 60:
@@ -46,7 +46,7 @@ def _duration(seconds: Any) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def _when(stamp: Any) -> str:
+def _when(stamp: object) -> str:
     if not isinstance(stamp, (int, float)):
         return ""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
