@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gitexp.artifacts import dvc as store_mod
 from gitexp.artifacts.plugins import dvc_missing, dvc_unavailable_error
@@ -78,13 +78,13 @@ def request(
         handle.write(line + "\n")
 
 
-def _requests(live: LiveDir) -> list[dict[str, Any]]:
+def _requests(live: LiveDir) -> list[dict[str, object]]:
     try:
         with open(live.file(REQUESTS_FILE), encoding="utf-8") as handle:
             lines = handle.read().splitlines()
     except OSError:
         return []
-    latest: dict[str, dict[str, Any]] = {}  # the last request for a path wins
+    latest: dict[str, dict[str, object]] = {}  # the last request for a path wins
     for line in lines:
         try:
             item = values.loads(line)
@@ -186,7 +186,7 @@ def _record(
 
 
 def _wanted(
-    root: str, requests: list[dict[str, Any]]
+    root: str, requests: list[dict[str, object]]
 ) -> list[tuple[str, str, str | None, str | None]]:
     """(path, kind, name, type) of the requested artifacts that exist; nested ones dropped."""
     found: list[tuple[str, str, str | None, str | None]] = []

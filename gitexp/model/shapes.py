@@ -166,3 +166,16 @@ class HistogramValue(TypedDict, total=False):
     bins: list[float]  # edges, one more than counts
     counts: list[int]
     nonfinite: int  # NaN and infinite values left out of the bins
+
+
+class ArtifactEntry(TypedDict, total=False):
+    """One entry of ``.gitexp/artifacts.json``'s ``artifacts``."""
+
+    path: str  # relative to the repository root, "/"-separated
+    kind: str  # "output", "logged" or "large-file"
+    md5: str  # DVC's object id (a folder's ends in ".dir")
+    size: int
+    nfiles: int | None  # a folder's (null when it was never counted)
+    isexec: bool  # present and true for an executable file
+    name: str  # as given to log_artifact
+    type: str
