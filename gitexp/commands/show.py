@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import (
     add_example,
@@ -66,10 +66,10 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info_json(view: RunView) -> dict[str, Any]:
+def _info_json(view: RunView) -> dict[str, object]:
     from gitexp.model import values
 
-    data: dict[str, Any] = values.loads(view.info.to_json())
+    data: dict[str, object] = values.loads(view.info.to_json())
     data["commit"] = view.entry.commit.decode()
     return data
 
