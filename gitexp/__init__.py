@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitexp._version import __version__
 from gitexp.sdk.histogram import Histogram
 from gitexp.sdk.run import Run
 from gitexp.sdk.session import current, finish, init
 from gitexp.sdk.watch import unwatch, watch
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = [
     "Histogram",
@@ -37,7 +40,7 @@ __all__ = [
 ]
 
 
-def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+def log(data: Mapping[str, object], step: int | None = None, commit: bool | None = None) -> None:
     """Log metrics for the current step: ``gitexp.log({"loss": 0.3, "acc": 0.9})``.
 
     Several calls with ``commit=False`` (or with the same explicit ``step``) merge into
@@ -56,7 +59,7 @@ def define_metric(
     *,
     goal: str | None = None,
     summary: str | None = None,
-    **kwargs: Any,
+    **kwargs: object,
 ) -> None:
     """Declare a metric's goal: ``gitexp.define_metric("loss", goal="minimize")``.
 
@@ -69,7 +72,7 @@ def define_metric(
 
 
 def log_artifact(
-    path: Any, name: str | None = None, type: str | None = None, **kwargs: Any
+    path: str | os.PathLike[str], name: str | None = None, type: str | None = None, **kwargs: object
 ) -> None:
     """Keep a file or folder the script wrote: ``gitexp.log_artifact("model.pt")``.
 
@@ -82,7 +85,7 @@ def log_artifact(
     active.log_artifact(path, name=name, type=type, **kwargs)
 
 
-def login(*args: Any, **kwargs: Any) -> bool:
+def login(*args: object, **kwargs: object) -> bool:
     """Kept for wandb scripts: gitexp needs no account, so this only says so."""
     print("gitexp: no login needed: runs are recorded in your git repository", file=sys.stderr)
     return True

@@ -6,10 +6,15 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from gitexp.git.repo import GitRepo
+
+    # What ``add_subparsers`` returns; argparse names no public type for it.
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 @contextlib.contextmanager
@@ -58,13 +63,13 @@ def add_example(parser: argparse.ArgumentParser, *examples: str) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
-def print_json(data: Any) -> None:
+def print_json(data: object) -> None:
     from gitexp.model import values
 
     print(values.dumps(data, indent=2))
 
 
-def show_report(data: Any, lines: Sequence[str], as_json: bool) -> None:
+def show_report(data: object, lines: Sequence[str], as_json: bool) -> None:
     """A command's result: ``data`` as JSON with ``--json``, else ``lines`` as text."""
     if as_json:
         print_json(data)

@@ -9,7 +9,7 @@ and ``repr`` go field by field as a dataclass's do.  Classes off the run path st
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 
 class Slotted:
@@ -29,6 +29,6 @@ class Slotted:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({shown})"
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self) -> dict[str, object]:
         """``{field: value}`` in order (``dataclasses.asdict`` without the deep copy)."""
         return {name: getattr(self, name) for name in self._fields}

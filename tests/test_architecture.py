@@ -123,6 +123,41 @@ def test_no_private_name_is_borrowed_from_another_module(name: str, path: Path) 
         assert not private, f"{name} imports {private} from {module}: make them public"
 
 
+def _type_checking_nodes(tree: ast.Module) -> set[int]:
+    """Ids of the nodes inside ``if TYPE_CHECKING:`` blocks (never run)."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        test = node.test if isinstance(node, ast.If) else None
+        if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+            inside.update(id(sub) for stmt in node.body for sub in ast.walk(stmt))
+    return inside
+
+
+@pytest.mark.parametrize("name,path", MODULES, ids=[name for name, _ in MODULES])
+def test_typed_shapes_cost_nothing_at_run_time(name: str, path: Path) -> None:
+    """A TypedDict class costs ~0.2 ms to create and the run path reads most shapes, so
+    they live under TYPE_CHECKING, and so does every import of model/shapes.py."""
+    if name == "gitexp.model.shapes":
+        return  # the shapes themselves: never imported at run time (checked below)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    guarded = _type_checking_nodes(tree)
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        if isinstance(node, ast.ClassDef):
+            bases = {getattr(base, "id", getattr(base, "attr", "")) for base in node.bases}
+            assert "TypedDict" not in bases, (
+                f"{name}:{node.lineno} defines {node.name} at run time: "
+                "put it under `if TYPE_CHECKING:`"
+            )
+        if isinstance(node, ast.ImportFrom):
+            modules = {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+            assert "gitexp.model.shapes" not in modules, (
+                f"{name}:{node.lineno} imports gitexp.model.shapes at run time: "
+                "import it under `if TYPE_CHECKING:`"
+            )
+
+
 def test_modules_stay_small_and_folders_hold_one_idea_each() -> None:
     too_long = {
         name: lines

@@ -9,7 +9,7 @@ import hashlib
 import os
 import threading
 import time
-from typing import Any
+from typing import BinaryIO
 
 _CHUNK = 1 << 20
 
@@ -21,7 +21,7 @@ def file_md5(path: str) -> str:
         return md5_of(handle)
 
 
-def md5_of(handle: Any) -> str:
+def md5_of(handle: BinaryIO) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     while chunk := handle.read(_CHUNK):
         digest.update(chunk)  # releases the GIL: a copy can run beside it

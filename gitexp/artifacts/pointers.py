@@ -17,13 +17,16 @@ See docs/format.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitexp.artifacts.digest import Digest
 from gitexp.git.repo import MODE_TREE, GitRepo, ObjectId
 from gitexp.model import values
 from gitexp.model.record import META_DIR
 from gitexp.slotted import Slotted
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import ArtifactEntry
 
 POINTER_PATH = ".gitexp-artifacts.dvc"
 ARTIFACTS_FILE = "artifacts.json"
@@ -54,8 +57,8 @@ class Artifact(Slotted):
     def __hash__(self) -> int:
         return hash((self.path, self.kind, self.digest, self.name, self.type))
 
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.path, "kind": self.kind, "md5": self.digest.md5}
+    def as_json(self) -> ArtifactEntry:
+        out: ArtifactEntry = {"path": self.path, "kind": self.kind, "md5": self.digest.md5}
         out["size"] = self.digest.size
         if self.digest.isdir:
             out["nfiles"] = self.digest.nfiles
@@ -68,7 +71,7 @@ class Artifact(Slotted):
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Artifact:
+    def from_json(cls, data: dict[str, Any]) -> Artifact:  # the JSON boundary
         nfiles = data.get("nfiles")
         digest = Digest(
             str(data["md5"]),
@@ -97,9 +100,9 @@ def artifacts_json(artifacts: list[Artifact]) -> str:
 
 def pointer_text(artifacts: list[Artifact]) -> str:
     """The DVC pointer file: one ``outs`` entry per artifact, as ``dvc add`` writes them."""
-    outs: list[dict[str, Any]] = []
+    outs: list[dict[str, object]] = []
     for item in artifacts:
-        out: dict[str, Any] = {"md5": item.digest.md5, "size": item.digest.size}
+        out: dict[str, object] = {"md5": item.digest.md5, "size": item.digest.size}
         if item.digest.isdir:
             out["nfiles"] = item.digest.nfiles
         elif item.digest.isexec:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.artifacts import dvc as store_mod
 from gitexp.artifacts.plugins import dvc_missing, dvc_unavailable_error
@@ -38,6 +38,9 @@ from gitexp.model import values
 from gitexp.model.record import META_DIR
 from gitexp.record.live import ARTIFACT_REQUESTS, LiveDir
 from gitexp.render.words import plural
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import LiveState
 
 REQUESTS_FILE = ARTIFACT_REQUESTS
 
@@ -75,13 +78,13 @@ def request(
         handle.write(line + "\n")
 
 
-def _requests(live: LiveDir) -> list[dict[str, Any]]:
+def _requests(live: LiveDir) -> list[dict[str, object]]:
     try:
         with open(live.file(REQUESTS_FILE), encoding="utf-8") as handle:
             lines = handle.read().splitlines()
     except OSError:
         return []
-    latest: dict[str, dict[str, Any]] = {}  # the last request for a path wins
+    latest: dict[str, dict[str, object]] = {}  # the last request for a path wins
     for line in lines:
         try:
             item = values.loads(line)
@@ -94,7 +97,7 @@ def _requests(live: LiveDir) -> list[dict[str, Any]]:
 
 
 def collect_artifacts(
-    repo: GitRepo, live: LiveDir, state: dict[str, Any], head: ObjectId | None = None
+    repo: GitRepo, live: LiveDir, state: LiveState, head: ObjectId | None = None
 ) -> None:
     """Record the run's artifacts (see the module docstring); warnings, never exceptions.
 
@@ -120,7 +123,7 @@ def _earlier(repo: GitRepo, head: ObjectId | None) -> list[Artifact]:
     return []
 
 
-def _collect(repo: GitRepo, live: LiveDir, state: dict[str, Any], earlier: list[Artifact]) -> None:
+def _collect(repo: GitRepo, live: LiveDir, state: LiveState, earlier: list[Artifact]) -> None:
     wanted = _wanted(repo.root, _requests(live))
     skipped = state.get("snapshot", {}).get("skipped") or []
     large = [
@@ -128,7 +131,7 @@ def _collect(repo: GitRepo, live: LiveDir, state: dict[str, Any], earlier: list[
         for item in skipped
         if isinstance(item, dict) and item.get("reason") == "too-large" and item.get("md5")
     ]
-    large = [item for item in large if not any(under(item["path"], w[0]) for w in wanted)]
+    large = [item for item in large if not any(under(str(item["path"]), w[0]) for w in wanted)]
     if not wanted and not large and not earlier:
         return
     recorded: list[Artifact] = []
@@ -155,7 +158,7 @@ def _collect(repo: GitRepo, live: LiveDir, state: dict[str, Any], earlier: list[
 def _record(
     repo: GitRepo,
     wanted: list[tuple[str, str, str | None, str | None]],
-    large: list[dict[str, Any]],
+    large: list[dict[str, object]],
 ) -> list[Artifact]:
     """Copy each wanted path and each unchanged large file into the DVC cache."""
     recorded: list[Artifact] = []
@@ -183,7 +186,7 @@ def _record(
 
 
 def _wanted(
-    root: str, requests: list[dict[str, Any]]
+    root: str, requests: list[dict[str, object]]
 ) -> list[tuple[str, str, str | None, str | None]]:
     """(path, kind, name, type) of the requested artifacts that exist; nested ones dropped."""
     found: list[tuple[str, str, str | None, str | None]] = []

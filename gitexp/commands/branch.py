@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, say
 from gitexp.model.ids import short_id
@@ -11,8 +11,11 @@ from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
 from gitexp.reproduce.branch import branch_from_run
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "branch",
         help="create a git branch holding a run's code",
@@ -41,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
         f"created branch {args.name} at {result.commit.decode()[:10]}: "
         f"{how} the code of run {short_id(entry.id)} {view.info.name}"
     )
-    skipped = view.snapshot.get("skipped") or []
+    skipped = view.skipped
     if skipped:
         left = ", ".join(f"{item.get('path')} ({item.get('reason')})" for item in skipped[:5])
         say(f"not in the branch (left out of the run's snapshot): {left}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.errors import UsageError
@@ -19,12 +19,15 @@ from gitexp.render.tables import REQUIRED, Column
 from gitexp.render.terminal import colour_enabled, status_style, table_width
 from gitexp.render.words import plural
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
+
 BEST_MARK = " *"
 _LABEL_CAP = 40  # a row's label keeps its [min]/[max] goal as long as it can
 _RUN_FLOOR = 14  # a run's column is cut to this before a run is left out
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="compare runs side by side: config and metrics that differ, best marked",
@@ -95,7 +98,11 @@ def _label(row: Row) -> str:
 
 def _cell(row: Row, index: int) -> str:
     value = row.values[index]
-    if row.section == "run" and row.key == "duration":
+    if (
+        row.section == "run"
+        and row.key == "duration"
+        and isinstance(value, (int, float, type(None)))
+    ):
         text = fmt_duration(value)
     else:
         text = fmt_value(value)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example
+
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
 SHELL_NAMES = ("bash", "zsh", "fish")
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "completion",
         help="print a tab-completion script for bash, zsh or fish",

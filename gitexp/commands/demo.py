@@ -13,16 +13,19 @@ import subprocess
 import sys
 import tempfile
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, say
 from gitexp.errors import RepositoryStateError
 from gitexp.git import binary as gitbin
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
+
 LEARNING_RATES = ("0.01", "0.1", "0.5")
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="record three demo runs in a scratch repository and compare them",

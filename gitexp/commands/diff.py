@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, print_json
 from gitexp.read.diff import compare_runs, unified_code_diff
@@ -12,8 +12,12 @@ from gitexp.read.runview import load_run
 from gitexp.render.cells import fmt_value, table
 from gitexp.render.words import plural
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
+    from gitexp.read.diff import RunsDiff
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "diff",
         help="compare two runs: config, metrics, code, environment",
@@ -47,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(result: dict[str, Any]) -> str:
+def render(result: RunsDiff) -> str:
     a, b = result["a"], result["b"]
     lines = [f"A: {a['id'][:7]} {a['name']}", f"B: {b['id'][:7]} {b['name']}", "", "config"]
     config = result["config"]
@@ -86,8 +90,9 @@ def render(result: dict[str, Any]) -> str:
     hardware = [
         f"  {h['field']}: {fmt_value(h['a'])} -> {fmt_value(h['b'])}" for h in env["hardware"]
     ]
-    if env.get("baseline"):
-        hardware.insert(0, f"  baseline: {env['baseline']['a']} -> {env['baseline']['b']}")
+    baseline = env.get("baseline")
+    if baseline:
+        hardware.insert(0, f"  baseline: {baseline['a']} -> {baseline['b']}")
     lines += ["", "environment"] + (hardware or ["  (same)"])
     return "\n".join(lines)
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, print_json
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
     from gitexp.read.doctor import Check
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "doctor",
         help="check the setup (git, DVC, hooks, remotes) and print fixes",

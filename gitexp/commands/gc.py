@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.artifacts import gc as artifact_gc
 from gitexp.cli_progress import progress_for
@@ -11,8 +11,11 @@ from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.render.words import plural
 from gitexp.share.remotes import default_remote
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "gc",
         help="remove artifacts that no run references from the DVC cache (and remote)",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, say, show_report
 from gitexp.errors import RepositoryStateError
@@ -11,8 +11,11 @@ from gitexp.git.repo import GitRepo
 from gitexp.share import hooks
 from gitexp.share.remotes import default_remote
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "install",
         help="make plain git push / git fetch move runs too (hooks and a fetch refspec)",

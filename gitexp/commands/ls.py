@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.model.ids import SHORT_ID_LENGTH
@@ -16,11 +17,15 @@ from gitexp.render.tables import Column, render
 from gitexp.render.terminal import colour_enabled, is_terminal, paint, status_style, table_width
 from gitexp.render.words import plural
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
+    from gitexp.model.shapes import ListingRow
+
 DEFAULT_LIMIT = 30
 MAX_VARYING_COLUMNS = 6  # per kind (config, metrics); --json carries every key
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "ls",
         help="list runs, newest first",
@@ -138,12 +143,13 @@ def left_out_note(names: list[str], width: int | None, needed: int) -> str:
     )
 
 
-def _cell(name: Name, row: dict[str, Any]) -> str:
+def _cell(name: Name, row: ListingRow) -> str:
     value = name.get(row)
-    if name.kind == "field" and name.key in ("start", "end"):
-        return fmt_time(value)
-    if name.kind == "field" and name.key == "duration":
-        return fmt_duration(value)
+    if name.kind == "field" and isinstance(value, (int, float, type(None))):
+        if name.key in ("start", "end"):
+            return fmt_time(value)
+        if name.key == "duration":
+            return fmt_duration(value)
     if name.kind == "field" and name.key == "baseline":
         return str(value or "")[:SHORT_ID_LENGTH]
     if name.kind == "field" and name.key == "tags" and isinstance(value, list):
@@ -154,7 +160,7 @@ def _cell(name: Name, row: dict[str, Any]) -> str:
 def listed_columns(runs: list[RunEntry], names: list[Name]) -> list[Column]:
     """Exactly the --columns the user named, headed by their qualified names; the
     rightmost go first when the terminal is too narrow."""
-    rows = [dict(entry.row, id=entry.id) for entry in runs]
+    rows: list[ListingRow] = [{**entry.row, "id": entry.id} for entry in runs]
     return [
         Column(
             name.label,
@@ -167,7 +173,11 @@ def listed_columns(runs: list[RunEntry], names: list[Name]) -> list[Column]:
     ]
 
 
-def varying_keys(rows: list[dict[str, Any]], field: str, pick: Any) -> list[str]:
+def varying_keys(
+    rows: list[ListingRow],
+    field: Literal["config", "metrics"],
+    pick: Callable[[object], object],
+) -> list[str]:
     """Keys of ``row[field]`` whose values are not the same in every row."""
     keys: list[str] = []
     for row in rows:
@@ -182,7 +192,7 @@ def varying_keys(rows: list[dict[str, Any]], field: str, pick: Any) -> list[str]
     return varying
 
 
-def _last(entry: Any) -> Any:
+def _last(entry: object) -> object:
     return entry.get("last") if isinstance(entry, dict) else entry
 
 
@@ -226,13 +236,13 @@ def table_columns(runs: list[RunEntry]) -> list[Column]:
     return columns
 
 
-def _duration(row: dict[str, Any]) -> float | None:
+def _duration(row: ListingRow) -> float | None:
     start, end = row.get("start"), row.get("end")
     if isinstance(end, (int, float)) and isinstance(start, (int, float)):
         return end - start
     return None
 
 
-def _baseline(row: dict[str, Any]) -> str:
+def _baseline(row: ListingRow) -> str:
     baseline = str(row.get("baseline") or "")[:SHORT_ID_LENGTH]
     return baseline + "+" if row.get("dirty") and baseline else baseline

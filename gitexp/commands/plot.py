@@ -7,7 +7,7 @@ import os
 import shutil
 import textwrap
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.errors import UsageError
@@ -18,8 +18,11 @@ from gitexp.render import htmlpage, series, staticplot, textchart
 from gitexp.render.terminal import colour_enabled
 from gitexp.render.words import plural
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "plot",
         help="plot metric curves of runs (terminal, PNG, SVG or HTML)",

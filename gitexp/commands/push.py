@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
@@ -12,8 +12,11 @@ from gitexp.read.resolve import resolve
 from gitexp.share.push import push_runs
 from gitexp.share.remotes import default_remote, print_report
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "push",
         help="push runs to a git remote, their artifacts to the DVC remote",

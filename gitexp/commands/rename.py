@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo
 from gitexp.errors import UsageError
 from gitexp.read.resolve import find_run
 from gitexp.record.edit import Edit, apply_edit
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "rename",
         help="rename a run",

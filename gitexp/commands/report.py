@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.errors import UsageError
@@ -16,8 +16,11 @@ from gitexp.render import htmlpage
 from gitexp.render import markdown as mdreport
 from gitexp.render.words import plural
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "report",
         help="write an HTML or markdown report of runs",

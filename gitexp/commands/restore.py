@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.artifacts import restore as artifact_restore
 from gitexp.artifacts.pointers import run_artifacts
@@ -15,8 +15,11 @@ from gitexp.read.runview import load_run
 from gitexp.render.words import plural
 from gitexp.reproduce import restore
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "restore",
         help="make the work tree (or some paths) match a run's code",

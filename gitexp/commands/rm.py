@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.errors import RepositoryStateError, TransferError
@@ -14,8 +14,11 @@ from gitexp.record.removal import remove_runs
 from gitexp.render.words import plural
 from gitexp.share.push import delete_remote_runs
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "rm",
         help="delete runs",

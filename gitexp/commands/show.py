@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, print_json
 from gitexp.model import config as configmod
@@ -12,10 +12,13 @@ from gitexp.read.runview import RunView, load_run
 from gitexp.record import manifest
 from gitexp.render.cells import fmt_duration, fmt_time, fmt_value, table
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
+
 MAX_FILES_LISTED = 50
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "show",
         help="show one run: config, metrics, command, environment, changed files",
@@ -56,10 +59,10 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info_json(view: RunView) -> dict[str, Any]:
+def _info_json(view: RunView) -> dict[str, object]:
     from gitexp.model import values
 
-    data: dict[str, Any] = values.loads(view.info.to_json())
+    data: dict[str, object] = values.loads(view.info.to_json())
     data["commit"] = view.entry.commit.decode()
     return data
 
@@ -113,7 +116,7 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
     lines += [f"  {mark[f['change']]} {f['path']}" for f in files[:MAX_FILES_LISTED]]
     if len(files) > MAX_FILES_LISTED:
         lines.append(f"  ... and {len(files) - MAX_FILES_LISTED} more (see --json)")
-    skipped = view.snapshot.get("skipped") or []
+    skipped = view.skipped
     if skipped:
         lines += ["", "left out of the snapshot"]
         for item in skipped:

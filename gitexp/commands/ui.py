@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import signal
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, say
 from gitexp.errors import UsageError
 from gitexp.render.server import serve
 
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from gitexp.cli_support import Subparsers
+
 DEFAULT_PORT = 8765
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "ui",
         help="serve a dashboard of all runs on 127.0.0.1",
@@ -63,5 +68,5 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop(signum: int, frame: Any) -> None:
+def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt

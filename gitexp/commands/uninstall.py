@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, show_report
 from gitexp.git.repo import GitRepo
 from gitexp.share import hooks
 
+if TYPE_CHECKING:
+    from gitexp.cli_support import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "uninstall",
         help="undo gitexp install: remove its hooks and fetch refspecs",

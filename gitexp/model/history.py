@@ -9,10 +9,14 @@ rewrites only the last, partial chunk: a long run costs linear, not quadratic, s
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from gitexp.model import values
 from gitexp.slotted import Slotted
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import HistoryRow, MetricsFile, MetricSummary, RowMetric
 
 CHUNK_ROWS = 10_000
 STEP = "_step"
@@ -30,7 +34,7 @@ class MetricStats(Slotted):
     __slots__ = _fields
 
     def __init__(self) -> None:
-        self.last: Any = None
+        self.last: object = None
         self.last_step = 0
         self.min: float | None = None
         self.min_step: int | None = None
@@ -38,7 +42,7 @@ class MetricStats(Slotted):
         self.max_step: int | None = None
         self.count = 0
 
-    def add(self, value: Any, step: int) -> None:
+    def add(self, value: object, step: int) -> None:
         self.last, self.last_step = value, step
         self.count += 1
         if not values.is_number(value) or (isinstance(value, float) and math.isnan(value)):
@@ -48,10 +52,11 @@ class MetricStats(Slotted):
         if self.max is None or value > self.max:
             self.max, self.max_step = value, step
 
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"last": self.last, "last_step": self.last_step, "count": self.count}
-        if self.min is not None:
-            out.update(min=self.min, min_step=self.min_step, max=self.max, max_step=self.max_step)
+    def as_json(self) -> MetricSummary:
+        out: MetricSummary = {"last": self.last, "last_step": self.last_step, "count": self.count}
+        if self.min is not None and self.max is not None:  # all four are set together
+            out["min"], out["min_step"] = self.min, self.min_step or 0
+            out["max"], out["max_step"] = self.max, self.max_step or 0
         return out
 
 
@@ -119,9 +124,9 @@ class History:
             return None
         return self.chunks_taken + len(self.full_chunks), b"".join(self._current)
 
-    def summary_json(self, overrides: dict[str, Any]) -> dict[str, Any]:
+    def summary_json(self, overrides: Mapping[str, object]) -> MetricsFile:
         """``metrics.json``: per-key statistics and the effective summary."""
-        summary = {key: stats.last for key, stats in self.stats.items()}
+        summary: dict[str, object] = {key: stats.last for key, stats in self.stats.items()}
         summary.update(overrides)
         return {
             "format": 1,
@@ -131,14 +136,14 @@ class History:
             "metrics": {key: stats.as_json() for key, stats in self.stats.items()},
         }
 
-    def row_metrics(self, overrides: dict[str, Any]) -> dict[str, Any]:
+    def row_metrics(self, overrides: Mapping[str, object]) -> dict[str, RowMetric]:
         """Compact metrics for the listing row: ``{key: {"last", "min", "max"}}``."""
-        out: dict[str, Any] = {}
+        out: dict[str, RowMetric] = {}
         for key, stats in self.stats.items():
             if isinstance(stats.last, dict):
                 continue  # a histogram (about 1 KB): the row stays small; metrics.json has it
-            entry: dict[str, Any] = {"last": stats.last}
-            if stats.min is not None:
+            entry: RowMetric = {"last": stats.last}
+            if stats.min is not None and stats.max is not None:
                 entry["min"], entry["max"] = stats.min, stats.max
             out[key] = entry
         for key, value in overrides.items():
@@ -147,9 +152,9 @@ class History:
         return out
 
 
-def parse_rows(data: bytes) -> list[dict[str, Any]]:
+def parse_rows(data: bytes) -> list[HistoryRow]:
     """Rows of a history chunk read from git (torn lines skipped)."""
-    rows: list[dict[str, Any]] = []
+    rows: list[HistoryRow] = []
     for line in data.splitlines():
         try:
             row = values.loads(line.decode("utf-8"))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
 
 # Starts with a letter or '_', then letters, digits and _ . / -: never a YAML indicator,
 # number, date or special float, and nothing the emitter would quote.
@@ -26,7 +25,7 @@ _RESERVED = frozenset(
 )
 
 
-def dump_plain(cfg: Mapping[str, Any]) -> str | None:
+def dump_plain(cfg: Mapping[str, object]) -> str | None:
     """Block-style YAML for ``cfg``, or None when it holds anything this module leaves to PyYAML."""
     if not cfg:
         return "{}\n"
@@ -36,7 +35,7 @@ def dump_plain(cfg: Mapping[str, Any]) -> str | None:
     return "\n".join(lines) + "\n"
 
 
-def _emit(mapping: Mapping[str, Any], indent: str, lines: list[str]) -> bool:
+def _emit(mapping: Mapping[str, object], indent: str, lines: list[str]) -> bool:
     for key, value in mapping.items():
         if type(key) is not str or not _plain_word(key):
             return False
@@ -59,7 +58,7 @@ def _plain_word(text: str) -> bool:
     return bool(_PLAIN.match(text)) and text.lower() not in _RESERVED
 
 
-def _scalar(value: Any) -> str | None:
+def _scalar(value: object) -> str | None:
     kind = type(value)
     if value is None:
         return "null"
@@ -67,7 +66,7 @@ def _scalar(value: Any) -> str | None:
         return "true" if value else "false"
     if kind is int:
         return str(value)
-    if kind is float:
+    if type(value) is float:
         if math.isnan(value):
             return ".nan"
         if math.isinf(value):
@@ -76,14 +75,14 @@ def _scalar(value: Any) -> str | None:
         if "." not in text and "e" in text:
             text = text.replace("e", ".0e", 1)  # 1e-05 -> 1.0e-05: a float to YAML 1.1 too
         return text
-    if kind is str and _plain_word(value):
+    if type(value) is str and _plain_word(value):
         return str(value)
     return None
 
 
 _INT = re.compile(r"-?[0-9]+\Z")
 _FLOAT = re.compile(r"-?[0-9]+\.[0-9]*(?:e[-+][0-9]+)?\Z")
-_WORDS: dict[str, Any] = {
+_WORDS: dict[str, object] = {
     "null": None,
     "true": True,
     "false": False,
@@ -94,12 +93,12 @@ _WORDS: dict[str, Any] = {
 }
 
 
-def load_plain(text: str) -> dict[str, Any] | None:
+def load_plain(text: str) -> dict[str, object] | None:
     """The config :func:`dump_plain` wrote as ``text``; None for any other text."""
     if text == "{}\n":
         return {}
-    root: dict[str, Any] = {}
-    stack: list[tuple[int, dict[str, Any]]] = [(0, root)]
+    root: dict[str, object] = {}
+    stack: list[tuple[int, dict[str, object]]] = [(0, root)]
     for line in text.split("\n")[:-1]:
         body = line.lstrip(" ")
         depth = len(line) - len(body)
@@ -111,7 +110,7 @@ def load_plain(text: str) -> dict[str, Any] | None:
         if not colon:
             return None
         if rest == "":
-            child: dict[str, Any] = {}
+            child: dict[str, object] = {}
             stack[-1][1][key] = child
             stack.append((depth + 2, child))
             continue
@@ -125,7 +124,7 @@ def load_plain(text: str) -> dict[str, Any] | None:
     return root if same else None
 
 
-def _parse_scalar(text: str) -> Any:
+def _parse_scalar(text: str) -> object:
     if text in _WORDS:
         value = _WORDS[text]
         return {} if value == {} else value

@@ -8,10 +8,14 @@ docs/format.md for every field.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from gitexp.model import values
 from gitexp.slotted import Slotted
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import ListingRow, Resume, RowMetric, Scalar
 
 FORMAT_VERSION = 1
 REF_PREFIX = b"refs/gitexp/runs/"
@@ -60,12 +64,12 @@ class RunInfo(Slotted):
         project: str | None = None,
         source: str = "cli",  # "cli": gitexp run; "script": gitexp.init() without the wrapper
         host: str | None = None,
-        extra: dict[str, Any] | None = None,  # wandb arguments kept as given
+        extra: dict[str, object] | None = None,  # wandb arguments kept as given
         format: int = FORMAT_VERSION,
         gitexp_version: str = "",
         rerun_of: str | None = None,  # the run this one re-executed (``gitexp rerun``)
         # One entry per resumption: {time, from_step, code_changed, snapshot, host}.
-        resumes: list[dict[str, Any]] | None = None,
+        resumes: list[Resume] | None = None,
         # What was replaced by the secret placeholder: {"command": [{"index", "key"}],
         # "config": [dotted keys], "params": [those a rerun must be given]}.
         redacted: dict[str, Any] | None = None,
@@ -76,9 +80,9 @@ class RunInfo(Slotted):
         self.tags: list[str] = [] if tags is None else tags
         self.notes, self.group, self.job_type, self.project = notes, group, job_type, project
         self.source, self.host = source, host
-        self.extra: dict[str, Any] = {} if extra is None else extra
+        self.extra: dict[str, object] = {} if extra is None else extra
         self.format, self.gitexp_version, self.rerun_of = format, gitexp_version, rerun_of
-        self.resumes: list[dict[str, Any]] = [] if resumes is None else resumes
+        self.resumes: list[Resume] = [] if resumes is None else resumes
         self.redacted: dict[str, Any] = {} if redacted is None else redacted
 
     @property
@@ -121,16 +125,18 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _check_types(data: dict[str, Any]) -> None:
+def _check_types(data: dict[str, object]) -> None:
     """Reject a run.json whose fields have the wrong types (it was damaged or forged)."""
     for name, kinds in _FIELD_TYPES.items():
         if name in data and (not isinstance(data[name], kinds) or isinstance(data[name], bool)):
             raise ValueError(f"field {name!r} is a {type(data[name]).__name__}")
 
 
-def make_row(info: RunInfo, config_flat: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+def make_row(
+    info: RunInfo, config_flat: Mapping[str, object], metrics: dict[str, RowMetric]
+) -> ListingRow:
     """The listing row stored in the commit message (everything ``ls`` shows or filters on)."""
-    row: dict[str, Any] = {
+    row: ListingRow = {
         "format": info.format,
         "id": info.id,
         "name": info.name,
@@ -152,11 +158,11 @@ def make_row(info: RunInfo, config_flat: dict[str, Any], metrics: dict[str, Any]
     return row
 
 
-def _is_scalar(value: Any) -> bool:
+def _is_scalar(value: object) -> TypeGuard[Scalar]:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def commit_message(info: RunInfo, row: dict[str, Any], event: str) -> str:
+def commit_message(info: RunInfo, row: ListingRow, event: str) -> str:
     command = " ".join(info.command)
     if len(command) > 200:
         command = command[:197] + "..."
@@ -167,7 +173,7 @@ def commit_message(info: RunInfo, row: dict[str, Any], event: str) -> str:
     )
 
 
-def parse_row(message: str) -> dict[str, Any] | None:
+def parse_row(message: str) -> ListingRow | None:
     """The listing row of a run commit, or None when the message carries none."""
     at = message.rfind("\n" + ROW_MARKER)
     if at < 0:
@@ -177,4 +183,5 @@ def parse_row(message: str) -> dict[str, Any] | None:
         row = values.loads(line)
     except ValueError:
         return None
-    return row if isinstance(row, dict) else None
+    # The JSON boundary: a row is taken as written; readers check what they rely on.
+    return cast("ListingRow", row) if isinstance(row, dict) else None

@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NoReturn, SupportsFloat, TypeGuard
 
 __all__ = ["UnsupportedValue", "dumps", "flatten", "is_number", "loads", "normalize"]
 
@@ -45,7 +45,7 @@ class UnsupportedValue(Exception):
     """Raised by :func:`normalize` for a value that has no faithful JSON form."""
 
 
-def normalize(value: Any) -> Any:
+def normalize(value: object) -> object:
     """Return ``value`` as a JSON-able Python value, or raise :class:`UnsupportedValue`.
 
     bool, int, float, str and None pass through (bool stays bool; NaN and infinities stay
@@ -59,7 +59,7 @@ def normalize(value: Any) -> Any:
     return _normalize_slow(value)
 
 
-def _normalize_slow(value: Any) -> Any:
+def _normalize_slow(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [normalize(v) for v in value]
     # numpy scalars and 0-d arrays, torch/jax 0-dim tensors: all have ``ndim`` and ``item``.
@@ -92,7 +92,7 @@ def _normalize_slow(value: Any) -> Any:
     )
 
 
-def _is_exact_number(value: Any) -> bool:
+def _is_exact_number(value: object) -> TypeGuard[SupportsFloat]:
     """Decimal or Fraction, checked without importing either (they cost ~3 ms at start-up)."""
     for module, name in (("decimal", "Decimal"), ("fractions", "Fraction")):
         cls = getattr(sys.modules.get(module), name, None)
@@ -101,7 +101,7 @@ def _is_exact_number(value: Any) -> bool:
     return False
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """True for int and float values (including float subclasses such as numpy.float64).
 
     bool is excluded although it subclasses int: ``True`` is a flag, not a metric to plot.
@@ -112,7 +112,7 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def flatten(d: Mapping[Any, Any], sep: str = "/") -> dict[str, Any]:
+def flatten(d: Mapping[Any, object], sep: str = "/") -> dict[str, object]:
     """Flatten nested mappings: ``{"a": {"b": 1}}`` -> ``{"a/b": 1}``.
 
     Keys that are not strings are converted with ``str()`` (``{1: x}`` -> ``{"1": x}``) because
@@ -120,12 +120,12 @@ def flatten(d: Mapping[Any, Any], sep: str = "/") -> dict[str, Any]:
     no value to record).  If two paths flatten to the same key (``{"a/b": 1, "a": {"b": 2}}``)
     the later one wins, as in a dict literal.
     """
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     _flatten_into(out, "", d, sep)
     return out
 
 
-def _flatten_into(out: dict[str, Any], prefix: str, d: Mapping[Any, Any], sep: str) -> None:
+def _flatten_into(out: dict[str, object], prefix: str, d: Mapping[Any, object], sep: str) -> None:
     for key, value in d.items():
         name = key if type(key) is str else str(key)
         if prefix:
@@ -136,7 +136,7 @@ def _flatten_into(out: dict[str, Any], prefix: str, d: Mapping[Any, Any], sep: s
             out[name] = value
 
 
-def _make_c_encoder() -> Any:
+def _make_c_encoder() -> Callable[[object, int], Iterable[str]] | None:
     """The C encoder behind ``json.dumps``, built once: ``json.dumps`` with non-default options
     builds a new ``JSONEncoder`` per call, which costs more than encoding a metrics row.
     Without a circular-reference check (``markers=None``) a cyclic value raises RecursionError
@@ -153,14 +153,14 @@ def _make_c_encoder() -> Any:
         return None
 
 
-def _unsupported(obj: Any) -> Any:
+def _unsupported(obj: object) -> NoReturn:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
 _C_ENCODER = _make_c_encoder()
 
 
-def dumps(obj: Any, *, indent: int | None = None) -> str:
+def dumps(obj: object, *, indent: int | None = None) -> str:
     """Encode ``obj`` as strict JSON, tagging non-finite floats (see the module docstring).
 
     The fast path is a single C-level encode; the Python walk only runs when the value holds a
@@ -181,7 +181,7 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
     return json.dumps(_encode(obj), allow_nan=False, separators=separators, indent=indent)
 
 
-def _encode(obj: Any) -> Any:
+def _encode(obj: object) -> object:
     if isinstance(obj, float):
         if math.isfinite(obj):
             return obj
@@ -210,7 +210,7 @@ def loads(text: str | bytes) -> Any:
     return _decode(value)
 
 
-def _decode(obj: Any) -> Any:
+def _decode(obj: object) -> object:
     # Top-down on purpose: json's object_hook runs bottom-up, so it would decode the tag inside
     # an escaped {"$dict": {"$float": ...}} before seeing the escape.
     if isinstance(obj, dict):

@@ -12,7 +12,7 @@ import fnmatch
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TypeGuard
 
 from gitexp.model import config as configmod
 from gitexp.model import values
@@ -34,12 +34,16 @@ _TOP_K = re.compile(r"^top\d+$")
 _WORD = re.compile(r"[a-z0-9]+")
 _ALWAYS_SHOWN = ("status", "duration")
 
+# A metric's entry in run.json's extra.metric_definitions: {"goal", "summary", ...} as a
+# script gave them to define_metric (any JSON value; readers check what they use).
+MetricDefinition = dict[str, object]
+
 
 @dataclass
 class Row:
     section: str  # "run", "config" or "metrics"
     key: str
-    values: list[Any]
+    values: list[object]
     differs: bool
     goal: str | None = None
     goal_source: str | None = None  # "declared" or "default"
@@ -55,9 +59,9 @@ def default_goal(name: str) -> str | None:
     return MINIMIZE if minimize else MAXIMIZE
 
 
-def declared_definitions(views: list[RunView]) -> dict[str, dict[str, Any]]:
+def declared_definitions(views: list[RunView]) -> dict[str, MetricDefinition]:
     """Metric definitions of all runs; the first run declaring a name wins."""
-    merged: dict[str, dict[str, Any]] = {}
+    merged: dict[str, MetricDefinition] = {}
     for view in views:
         defs = view.info.extra.get("metric_definitions")
         if isinstance(defs, dict):
@@ -67,7 +71,7 @@ def declared_definitions(views: list[RunView]) -> dict[str, dict[str, Any]]:
     return merged
 
 
-def _definition(key: str, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _definition(key: str, defs: dict[str, MetricDefinition]) -> MetricDefinition:
     if key in defs:
         return defs[key]
     for pattern, definition in defs.items():
@@ -76,20 +80,20 @@ def _definition(key: str, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {}
 
 
-def goal_of(key: str, defs: dict[str, dict[str, Any]]) -> tuple[str | None, str | None]:
+def goal_of(key: str, defs: dict[str, MetricDefinition]) -> tuple[str | None, str | None]:
     """(goal, "declared" | "default") for a metric, or (None, None)."""
     declared = _definition(key, defs).get("goal")
-    if declared in (MINIMIZE, MAXIMIZE):
+    if isinstance(declared, str) and declared in (MINIMIZE, MAXIMIZE):
         return declared, "declared"
     guessed = default_goal(key)
     return guessed, ("default" if guessed else None)
 
 
-def _number(value: Any) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return values.is_number(value) and not (isinstance(value, float) and math.isnan(value))
 
 
-def best_indices(cells: list[Any], goal: str | None) -> list[int]:
+def best_indices(cells: list[object], goal: str | None) -> list[int]:
     numbers = [(i, v) for i, v in enumerate(cells) if _number(v)]
     if goal is None or len(numbers) < 2:
         return []
@@ -98,7 +102,7 @@ def best_indices(cells: list[Any], goal: str | None) -> list[int]:
     return [i for i, v in numbers if v == best]
 
 
-def _same(cells: list[Any]) -> bool:
+def _same(cells: list[object]) -> bool:
     first = cells[0]
     for cell in cells[1:]:
         both_nan = isinstance(first, float) and isinstance(cell, float) and first != first
@@ -107,18 +111,22 @@ def _same(cells: list[Any]) -> bool:
     return True
 
 
-def _metric_value(view: RunView, key: str, definition: dict[str, Any], goal: str | None) -> Any:
+def _metric_value(
+    view: RunView, key: str, definition: MetricDefinition, goal: str | None
+) -> object:
     """The value a run reports for ``key``: its summary, or the statistic declared for it."""
     stats = (view.metrics.get("metrics") or {}).get(key) or {}
     wanted = definition.get("summary")
     if wanted == "best" and goal:
         wanted = "min" if goal == MINIMIZE else "max"
-    if wanted in ("min", "max") and wanted in stats:
-        return stats[wanted]
+    if wanted == "min" and "min" in stats:
+        return stats["min"]
+    if wanted == "max" and "max" in stats:
+        return stats["max"]
     return view.summary.get(key)
 
 
-def _run_field(view: RunView, name: str) -> Any:
+def _run_field(view: RunView, name: str) -> object:
     info = view.info
     if name == "baseline":
         return (info.baseline or "")[:7] + ("+" if info.dirty else "") or None
@@ -159,12 +167,12 @@ def compare(views: list[RunView], all_rows: bool = False) -> list[Row]:
     return rows
 
 
-def _keys(dicts: list[dict[str, Any]]) -> list[str]:
+def _keys(dicts: list[dict[str, object]]) -> list[str]:
     keys: dict[str, None] = {}
     for d in dicts:
         keys.update(dict.fromkeys(d))
     return list(keys)
 
 
-def rows_json(rows: list[Row]) -> list[dict[str, Any]]:
+def rows_json(rows: list[Row]) -> list[dict[str, object]]:
     return [asdict(row) for row in rows]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypedDict
 
 from gitexp.git.repo import GitRepo, ObjectId, TreeChange
 from gitexp.model import config as configmod
@@ -12,10 +13,53 @@ from gitexp.model import values
 from gitexp.read.runview import RunView
 from gitexp.record import manifest
 
+if TYPE_CHECKING:
+    from typing_extensions import NotRequired
+
+    from gitexp.record.manifest import PackageChanges
+
+    class ConfigChanges(TypedDict):
+        added: dict[str, object]
+        removed: dict[str, object]
+        changed: dict[str, list[object]]  # key: [value in a, value in b]
+
+    class MetricChange(TypedDict, total=False):
+        key: str
+        a: object  # None when run a lacks the metric
+        b: object
+        delta: float  # b - a, for numbers
+
+    class CodeChange(TypedDict, total=False):
+        path: str
+        change: str  # "add", "delete" or "modify"
+        binary: bool
+        added: int  # lines, for a text file
+        removed: int
+
+    class HardwareChange(TypedDict):
+        field: str
+        a: object
+        b: object
+
+    class EnvironmentChanges(TypedDict):
+        packages: PackageChanges
+        hardware: list[HardwareChange]
+        baseline: dict[str, str | None] | None  # {"a", "b"} when the baselines differ
+
+    class RunsDiff(TypedDict):
+        a: dict[str, str]  # {"id", "name"}
+        b: dict[str, str]
+        config: ConfigChanges
+        metrics: list[MetricChange]
+        code: list[CodeChange]
+        environment: EnvironmentChanges
+        code_diff: NotRequired[str]  # `gitexp diff --code --json`: the unified diff
+
+
 _MISSING = object()
 
 
-def config_changes(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def config_changes(a: Mapping[str, object], b: Mapping[str, object]) -> ConfigChanges:
     """Flattened (dotted) config keys added, removed and changed from ``a`` to ``b``."""
     fa, fb = configmod.flatten_config(a), configmod.flatten_config(b)
     return {
@@ -25,18 +69,18 @@ def config_changes(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _same(x: Any, y: Any) -> bool:
+def _same(x: object, y: object) -> bool:
     if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
         return True
     return bool(x == y) and type(x) is type(y)
 
 
-def metric_changes(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+def metric_changes(a: Mapping[str, object], b: Mapping[str, object]) -> list[MetricChange]:
     """Each summary metric of either run: both values and, for numbers, b - a."""
     out = []
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key, _MISSING), b.get(key, _MISSING)
-        item: dict[str, Any] = {
+        item: MetricChange = {
             "key": key,
             "a": None if va is _MISSING else va,
             "b": None if vb is _MISSING else vb,
@@ -55,12 +99,12 @@ def _lines(data: bytes) -> list[str]:
     return data.decode("utf-8", "replace").splitlines(keepends=True)
 
 
-def code_changes(repo: GitRepo, tree_a: ObjectId, tree_b: ObjectId) -> list[dict[str, Any]]:
+def code_changes(repo: GitRepo, tree_a: ObjectId, tree_b: ObjectId) -> list[CodeChange]:
     """A diffstat of the two snapshots (the ``.gitexp/`` metadata left out)."""
     stats = []
     for change in repo.diff_trees(tree_a, tree_b):
         old, new = _blobs(repo, change)
-        item: dict[str, Any] = {"path": change.path, "change": change.kind}
+        item: CodeChange = {"path": change.path, "change": change.kind}
         if _is_binary(old) or _is_binary(new):
             item["binary"] = True
         else:
@@ -99,7 +143,7 @@ def unified_code_diff(
     return "".join(parts)
 
 
-def environment_changes(a: RunView, b: RunView) -> dict[str, Any]:
+def environment_changes(a: RunView, b: RunView) -> EnvironmentChanges:
     """Packages added, removed or changed, and hardware/software differences."""
     return {
         "packages": manifest.diff_packages(a.packages, b.packages),
@@ -113,7 +157,7 @@ def environment_changes(a: RunView, b: RunView) -> dict[str, Any]:
     }
 
 
-def compare_runs(repo: GitRepo, a: RunView, b: RunView) -> dict[str, Any]:
+def compare_runs(repo: GitRepo, a: RunView, b: RunView) -> RunsDiff:
     return {
         "a": {"id": a.info.id, "name": a.info.name},
         "b": {"id": b.info.id, "name": b.info.name},

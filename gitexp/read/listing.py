@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from gitexp.errors import GitexpError
 from gitexp.git import binary as gitbin
@@ -20,6 +20,9 @@ from gitexp.git.repo import GitRepo
 from gitexp.model import values
 from gitexp.model.record import FORMAT_VERSION, REF_PREFIX, RUNNING, parse_row
 from gitexp.record.live import LiveDir, live_root
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import ListingRow
 
 CACHE_NAME = "rows.tsv"
 BATCH_READ_MIN = 64  # uncached runs from which one `git cat-file --batch` reads them
@@ -35,7 +38,7 @@ class RunEntry:
         self,
         id: str,
         commit: bytes,
-        row: dict[str, Any] | None = None,
+        row: ListingRow | None = None,
         *,
         raw: str | None = None,
         start: float | None = None,
@@ -54,18 +57,19 @@ class RunEntry:
         return f"RunEntry({self.id!r}, {self.commit!r})"
 
     @property
-    def row(self) -> dict[str, Any]:
+    def row(self) -> ListingRow:
         if self._row is None:
-            parsed: Any = None
+            parsed: object = None
             with contextlib.suppress(ValueError):
                 parsed = values.loads(self._raw or "")
-            if not isinstance(parsed, dict):  # a damaged cache line: read git instead
-                parsed = _read_row(self._repo, self.commit, self.id) if self._repo else {}
-            self._row = parsed
+            if isinstance(parsed, dict):  # the JSON boundary: the row as it was written
+                self._row = cast("ListingRow", parsed)
+            else:  # a damaged cache line: read git instead
+                self._row = _read_row(self._repo, self.commit, self.id) if self._repo else {}
         return self._row
 
     @row.setter
-    def row(self, value: dict[str, Any]) -> None:
+    def row(self, value: ListingRow) -> None:
         self._row = value
         self._start = self._status = None
 
@@ -165,14 +169,14 @@ def run_entry(repo: GitRepo, run_id: str, sha: bytes) -> RunEntry:
     return entry
 
 
-def _read_rows(repo: GitRepo, missing: list[tuple[str, bytes]]) -> dict[bytes, dict[str, Any]]:
+def _read_rows(repo: GitRepo, missing: list[tuple[str, bytes]]) -> dict[bytes, ListingRow]:
     """The rows of runs the cache lacks, by commit id.
 
     Many at once (the first ``ls`` after a clone) are read by one ``git cat-file
     --batch``, ~10 us a commit against ~40 us through dulwich; a few, or where git is
     missing or fails, one by one.
     """
-    rows: dict[bytes, dict[str, Any]] = {}
+    rows: dict[bytes, ListingRow] = {}
     if len(missing) >= BATCH_READ_MIN:
         with contextlib.suppress(GitexpError, OSError, ValueError):
             found = gitbin.read_objects(repo.root, [sha.decode() for _, sha in missing])
@@ -186,7 +190,7 @@ def _read_rows(repo: GitRepo, missing: list[tuple[str, bytes]]) -> dict[bytes, d
     return rows
 
 
-def _read_row(repo: GitRepo, sha: bytes, run_id: str) -> dict[str, Any]:
+def _read_row(repo: GitRepo, sha: bytes, run_id: str) -> ListingRow:
     try:
         row = parse_row(repo.commit_message(sha))
     except Exception:
@@ -194,7 +198,7 @@ def _read_row(repo: GitRepo, sha: bytes, run_id: str) -> dict[str, Any]:
     return _checked_row(row, run_id)
 
 
-def _checked_row(row: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
+def _checked_row(row: ListingRow | None, run_id: str) -> ListingRow:
     if row is None:
         return {"id": run_id, "name": "", "status": "corrupt", "start": 0}
     if int(row.get("format", 1)) > FORMAT_VERSION:
@@ -210,4 +214,4 @@ def _mark_live(repo: GitRepo, entries: list[RunEntry]) -> None:
             continue
         live = LiveDir(os.path.join(root, entry.id))
         if live.exists() and not (live.recorder_alive() or live.child_alive()):
-            entry.row = dict(entry.row, status="crashed?")
+            entry.row = {**entry.row, "status": "crashed?"}

@@ -33,12 +33,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from gitexp.errors import UsageError
 
-Row = dict[str, Any]
-Getter = Callable[[Row], Any]
+if TYPE_CHECKING:
+    from gitexp.model.shapes import ListingRow as Row
+
+Getter = Callable[["Row"], object]
+T = TypeVar("T")
 
 FIELDS = (
     *("id", "name", "status", "tags", "group", "branch", "baseline", "dirty"),
@@ -120,7 +123,7 @@ class Name:
     key: str
     stat: str = "last"
 
-    def get(self, row: Row) -> Any:
+    def get(self, row: Row) -> object:
         if self.kind == "config":
             return (row.get("config") or {}).get(self.key)
         if self.kind == "metrics":
@@ -274,12 +277,12 @@ class _Compiler:
         literal = self.literal(node)
         return lambda row: literal
 
-    def _named_constant(self, node: ast.expr) -> tuple[Any] | None:
+    def _named_constant(self, node: ast.expr) -> tuple[object] | None:
         if isinstance(node, ast.Name) and node.id.lower() in _CONSTANT_NAMES:
             return (_CONSTANT_NAMES[node.id.lower()],)
         return None
 
-    def literal(self, node: ast.expr) -> Any:
+    def literal(self, node: ast.expr) -> object:
         if isinstance(node, ast.Constant) and isinstance(
             node.value, (int, float, str, bool, type(None))
         ):
@@ -339,11 +342,11 @@ class _Compiler:
         return lambda row: all(test(left(row), right(row)) for test, left, right in steps)
 
 
-def _number(value: Any) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _comparable(a: Any, b: Any) -> bool:
+def _comparable(a: object, b: object) -> bool:
     if a is None or b is None:
         return False
     if _number(a) and _number(b):
@@ -351,13 +354,13 @@ def _comparable(a: Any, b: Any) -> bool:
     return type(a) is type(b) and isinstance(a, (str, bool))
 
 
-def _equal(a: Any, b: Any) -> bool:
+def _equal(a: object, b: object) -> bool:
     if _number(a) and _number(b):
         return bool(a == b)
     return (type(a) is type(b) and bool(a == b)) or (a is None and b is None)
 
 
-def _contains(item: Any, container: Any) -> bool:
+def _contains(item: object, container: object) -> bool:
     if isinstance(container, str):
         return isinstance(item, str) and item in container
     if isinstance(container, list):
@@ -405,7 +408,7 @@ def parse_columns(text: str, known: Known | None = None) -> list[Name]:
     return [parse_name(part, "--columns name", known) for part in text.split(",") if part.strip()]
 
 
-def _sort_value(value: Any) -> tuple[int, Any]:
+def _sort_value(value: object) -> tuple[int, float | str]:
     if _number(value) and not math.isnan(value):
         return 0, value
     if isinstance(value, bool):
@@ -415,9 +418,7 @@ def _sort_value(value: Any) -> tuple[int, Any]:
     return 2, repr(value)
 
 
-def sort_rows(
-    items: list[Any], keys: list[tuple[Name, bool]], row_of: Callable[[Any], Row]
-) -> None:
+def sort_rows(items: list[T], keys: list[tuple[Name, bool]], row_of: Callable[[T], Row]) -> None:
     """Sort ``items`` in place by ``keys``; runs missing a key come last either way."""
     for name, descending in reversed(keys):
         present = [item for item in items if name.get(row_of(item)) is not None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from gitexp.errors import FormatError
 from gitexp.git.repo import MODE_TREE, GitRepo, ObjectId
@@ -14,6 +14,9 @@ from gitexp.model.record import FORMAT_VERSION, META_DIR, RunInfo
 from gitexp.read.listing import RunEntry
 from gitexp.record import manifest
 
+if TYPE_CHECKING:
+    from gitexp.model.shapes import HardwareFile, HistoryRow, MetricsFile
+
 
 @dataclass
 class RunView:
@@ -21,14 +24,20 @@ class RunView:
     root_tree: ObjectId
     meta_tree: ObjectId
     info: RunInfo
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    snapshot: dict[str, Any]
-    hardware: dict[str, Any]
+    config: dict[str, object]
+    metrics: MetricsFile
+    snapshot: dict[str, object]  # snapshot.json (model/shapes.py: SnapshotFile)
+    hardware: HardwareFile
     packages: dict[str, str] = field(default_factory=dict)
 
     @property
-    def summary(self) -> dict[str, Any]:
+    def skipped(self) -> list[dict[str, object]]:
+        """snapshot.json's ``skipped``: the files left out of the snapshot."""
+        skipped = self.snapshot.get("skipped")
+        return skipped if isinstance(skipped, list) else []
+
+    @property
+    def summary(self) -> dict[str, object]:
         summary = self.metrics.get("summary")
         return summary if isinstance(summary, dict) else {}
 
@@ -74,14 +83,15 @@ def load_run(repo: GitRepo, entry: RunEntry) -> RunView:
         meta_tree=meta_entry[1],
         info=info,
         config=configmod.load_yaml(config_text) if config_text else {},
-        metrics=_json(_meta_file(repo, meta, "metrics.json")),
+        # The JSON boundary: each file as written (readers check what they rely on).
+        metrics=cast("MetricsFile", _json(_meta_file(repo, meta, "metrics.json"))),
         snapshot=_json(_meta_file(repo, meta, "snapshot.json")),
-        hardware=_json(_meta_file(repo, meta, "hardware.json")),
+        hardware=cast("HardwareFile", _json(_meta_file(repo, meta, "hardware.json"))),
         packages=manifest.parse_packages(_meta_file(repo, meta, "packages.txt") or ""),
     )
 
 
-def _json(text: str | None) -> dict[str, Any]:
+def _json(text: str | None) -> dict[str, object]:
     if not text:
         return {}
     try:
@@ -91,12 +101,12 @@ def _json(text: str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def read_history(repo: GitRepo, view: RunView) -> list[dict[str, Any]]:
+def read_history(repo: GitRepo, view: RunView) -> list[HistoryRow]:
     """Every logged row of the run, in step order."""
     history = repo.lookup_path(view.meta_tree, b"history")
     if history is None or history[0] != MODE_TREE:
         return []
-    rows: list[dict[str, Any]] = []
+    rows: list[HistoryRow] = []
     for name, (_mode, sha) in sorted(repo.tree_entries(history[1]).items()):
         if name.endswith(b".jsonl"):
             rows.extend(historymod.parse_rows(repo.read_blob(sha)))

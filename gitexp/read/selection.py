@@ -8,7 +8,7 @@ against the config keys and metrics of the runs, which that row alone does not s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.errors import UnknownRunError, UsageError
 from gitexp.git.repo import GitRepo
@@ -18,6 +18,9 @@ from gitexp.read.listing import RunEntry
 from gitexp.read.resolve import resolve
 from gitexp.read.runview import load_run
 
+if TYPE_CHECKING:
+    from gitexp.model.shapes import ListingRow, RowMetric
+
 DEFAULT_CHART_RUNS = 5  # plot and report without RUN: the first five runs `ls` shows
 
 
@@ -26,14 +29,22 @@ def complete_row(repo: GitRepo, entry: RunEntry) -> RunEntry:
     if not entry.row.get("truncated"):
         return entry
     view = load_run(repo, entry)
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, RowMetric] = {}
     for key, stats in (view.metrics.get("metrics") or {}).items():
         if isinstance(stats, dict) and not isinstance(stats.get("last"), dict):
-            metrics[key] = {k: stats[k] for k in ("last", "min", "max") if k in stats}
+            kept: RowMetric = {}
+            if "last" in stats:
+                kept["last"] = stats["last"]
+            if "min" in stats:
+                kept["min"] = stats["min"]
+            if "max" in stats:
+                kept["max"] = stats["max"]
+            metrics[key] = kept
     for key, value in view.summary.items():
         if not isinstance(value, dict):
             metrics.setdefault(key, {})["last"] = value
-    row = dict(entry.row, config=configmod.flatten_config(view.config), metrics=metrics)
+    config = configmod.flatten_config(view.config)
+    row: ListingRow = {**entry.row, "config": config, "metrics": metrics}
     return RunEntry(entry.id, entry.commit, row)
 
 

@@ -72,7 +72,7 @@ def apply_edit(repo: GitRepo, entry: RunEntry, edit: Edit) -> tuple[RunInfo, Obj
     blob = repo.write_blob(info.to_json().encode())
     new_meta = repo.write_tree_over(meta[1], {b"run.json": (MODE_FILE, blob)})
     new_root = repo.write_tree_over(root, {META_DIR.encode(): (MODE_TREE, new_meta)})
-    row.update(name=info.name, tags=info.tags)
+    row.update({"name": info.name, "tags": info.tags})
     command = " ".join(info.command)
     new_message = (
         f"gitexp: {info.name} edited ({info.status})\n\n{edit.describe()}\n\n"

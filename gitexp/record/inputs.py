@@ -15,11 +15,22 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Container
-from typing import Any
+from collections.abc import Callable, Container, Mapping
+from typing import TYPE_CHECKING, TypedDict
 
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import InputsFile
+
+    class InputChanges(TypedDict):
+        added: list[str]
+        removed: list[str]
+        modified: list[dict[str, object]]  # {path, size: [before, now]}
+        touched: list[str]  # only the modification time changed
+        truncated: bool
+
 
 INPUTS_FORMAT = 1
 RESERVED_TOP = ".gitexp"  # gitexp's own folder at the top of a work tree, never an input
@@ -121,7 +132,7 @@ def _find_roots(
             out.append(rel)
 
 
-def fingerprint(root: str, roots: list[str]) -> dict[str, Any]:
+def fingerprint(root: str, roots: list[str]) -> InputsFile:
     """``inputs.json``: every file under the ignored ``roots`` as [path, size, mtime_ns].
 
     Symbolic links are followed (a linked folder is an input like any other), each real
@@ -147,7 +158,7 @@ def fingerprint(root: str, roots: list[str]) -> dict[str, Any]:
 class _Walk:
     def __init__(self, root: str) -> None:
         self.root = root
-        self.files: list[list[Any]] = []
+        self.files: list[list[str | int]] = []
         self.skipped: list[str] = []
         self.seen_dirs: set[tuple[int, int]] = set()
         self.visits = 0
@@ -188,11 +199,13 @@ class _Walk:
             self.path_bytes += len(rel) + 40
 
 
-def take_fingerprint(repo: GitRepo, query: RootsQuery | None = None) -> dict[str, Any]:
+def take_fingerprint(repo: GitRepo, query: RootsQuery | None = None) -> InputsFile:
     return fingerprint(repo.root, ignored_roots(repo, query))
 
 
-def diff_inputs(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+def diff_inputs(
+    old: Mapping[str, object] | None, new: Mapping[str, object] | None
+) -> InputChanges | None:
     """What changed between two fingerprints; None when nothing did (or one is missing).
 
     ``modified``: size changed; ``touched``: only the modification time changed (the same
@@ -200,9 +213,8 @@ def diff_inputs(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[
     """
     if not isinstance(old, dict) or not isinstance(new, dict):
         return None
-    a = {str(item[0]): (item[1], item[2]) for item in old.get("files") or [] if len(item) >= 3}
-    b = {str(item[0]): (item[1], item[2]) for item in new.get("files") or [] if len(item) >= 3}
-    changes: dict[str, Any] = {
+    a, b = _files(old), _files(new)
+    changes: InputChanges = {
         "added": sorted(b.keys() - a.keys()),
         "removed": sorted(a.keys() - b.keys()),
         "modified": [
@@ -213,9 +225,17 @@ def diff_inputs(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[
         "touched": [p for p in sorted(a.keys() & b.keys()) if a[p][0] == b[p][0] and a[p] != b[p]],
         "truncated": bool(old.get("truncated") or new.get("truncated")),
     }
-    if not any(changes[k] for k in ("added", "removed", "modified", "touched")):
+    if not any((changes["added"], changes["removed"], changes["modified"], changes["touched"])):
         return None
     return changes
+
+
+def _files(fingerprint: Mapping[str, object]) -> dict[str, tuple[object, object]]:
+    """{path: (size, mtime_ns)} of a fingerprint read back (entries too short left out)."""
+    files = fingerprint.get("files") or []
+    if not isinstance(files, list):
+        return {}
+    return {str(item[0]): (item[1], item[2]) for item in files if len(item) >= 3}
 
 
 def link_inputs(source_root: str, target_root: str, roots: list[str]) -> list[str]:

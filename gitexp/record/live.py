@@ -126,14 +126,14 @@ class LiveDir(Slotted):
     def exists(self) -> bool:
         return os.path.isdir(self.path)
 
-    def write_json(self, name: str, data: Any) -> None:
+    def write_json(self, name: str, data: object) -> None:
         """Replace a small JSON file atomically (a reader never sees half of it)."""
         tmp = self.file(f".{name}.{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(values.dumps(data))
         os.replace(tmp, self.file(name))
 
-    def read_json(self, name: str) -> Any:
+    def read_json(self, name: str) -> Any:  # the JSON boundary: callers check the shape
         try:
             with open(self.file(name), encoding="utf-8") as handle:
                 return values.loads(handle.read())
@@ -142,7 +142,7 @@ class LiveDir(Slotted):
 
     def claim(self, child_pid: int | None = None) -> None:
         """Record this process as the run's recorder (and the child it waits for)."""
-        owner: dict[str, Any] = {
+        owner: dict[str, object] = {
             "host": hostname(),
             "pid": os.getpid(),
             "pid_start": process_start(os.getpid()),

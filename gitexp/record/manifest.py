@@ -17,9 +17,19 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, TypedDict
 
 from gitexp.render.words import plural
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import GpuDevice, GpuInfo, HostInfo
+
+    class PackageChanges(TypedDict):
+        added: dict[str, str]
+        removed: dict[str, str]
+        changed: dict[str, list[str]]  # name: [version in a, version in b]
+
 
 #: The only environment variables whose values are recorded: they change results.
 # fmt: off
@@ -98,7 +108,7 @@ def _python_version() -> str:
     return f"{v.major}.{v.minor}.{v.micro}{_RELEASE_LEVELS.get(v.releaselevel, '')}{v.serial}"
 
 
-def collect_host() -> dict[str, Any]:
+def collect_host() -> HostInfo:
     """Describe this machine and interpreter; cheap enough for every run's start-up."""
     if hasattr(os, "uname"):
         u = os.uname()
@@ -128,24 +138,24 @@ def collect_host() -> dict[str, Any]:
 
 
 def _gpu_result(
-    gpus: list[dict[str, Any]], driver: str | None, cuda: str | None, source: str | None
-) -> dict[str, Any]:
+    gpus: list[GpuDevice], driver: str | None, cuda: str | None, source: str | None
+) -> GpuInfo:
     return dict(gpus=gpus, driver_version=driver, cuda_version=cuda, source=source, error=None)
 
 
-def _no_gpus(error: str | None = None, source: str | None = None) -> dict[str, Any]:
+def _no_gpus(error: str | None = None, source: str | None = None) -> GpuInfo:
     return {**_gpu_result([], None, None, source), "error": error}
 
 
-def _gpu(index: Any, name: str, memory: int | None, uuid: str | None) -> dict[str, Any]:
+def _gpu(index: int | str, name: str, memory: int | None, uuid: str | None) -> GpuDevice:
     return {"index": index, "name": name, "memory_bytes": memory, "uuid": uuid}
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)  # old pynvml: bytes
 
 
-def _from_nvml(nvml: Any) -> dict[str, Any]:
+def _from_nvml(nvml: ModuleType) -> GpuInfo:
     nvml.nvmlInit()
     try:
         gpus = []
@@ -161,10 +171,11 @@ def _from_nvml(nvml: Any) -> dict[str, Any]:
         nvml.nvmlShutdown()
 
 
-def parse_nvidia_smi(csv_text: str, header: str = "") -> dict[str, Any]:
+def parse_nvidia_smi(csv_text: str, header: str = "") -> GpuInfo:
     """Parse ``nvidia-smi --query-gpu=index,name,memory.total,uuid,driver_version`` output
     (csv, noheader, nounits; memory in MiB) plus the plain ``nvidia-smi`` header."""
-    gpus, driver = [], None
+    gpus: list[GpuDevice] = []
+    driver = None
     for line in csv_text.splitlines():
         fields = [f.strip() for f in line.split(",")]
         if len(fields) < 5:
@@ -178,7 +189,7 @@ def parse_nvidia_smi(csv_text: str, header: str = "") -> dict[str, Any]:
     return _gpu_result(gpus, driver, m.group(1) if m else None, "nvidia-smi")
 
 
-def _from_nvidia_smi(exe: str, timeout: float) -> dict[str, Any]:
+def _from_nvidia_smi(exe: str, timeout: float) -> GpuInfo:
     import subprocess
     import time
 
@@ -211,7 +222,7 @@ def _from_nvidia_smi(exe: str, timeout: float) -> dict[str, Any]:
         return _no_gpus(f"nvidia-smi failed: {e}"[:300])
 
 
-def collect_gpus(timeout: float = 5.0) -> dict[str, Any]:
+def collect_gpus(timeout: float = 5.0) -> GpuInfo:
     """List NVIDIA GPUs through NVML, else ``nvidia-smi``; never raises.
 
     No NVIDIA software is recorded as no GPUs with ``error`` None; a tool that is present
@@ -296,7 +307,7 @@ def parse_packages(text: str) -> dict[str, str]:
     return out
 
 
-def diff_packages(a: Mapping[str, str], b: Mapping[str, str]) -> dict[str, Any]:
+def diff_packages(a: Mapping[str, str], b: Mapping[str, str]) -> PackageChanges:
     """What changed from package set ``a`` to ``b``."""
     return {
         "added": {n: b[n] for n in sorted(b.keys() - a.keys())},
@@ -305,15 +316,22 @@ def diff_packages(a: Mapping[str, str], b: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _get(d: Any, *keys: str) -> Any:
+def _get(d: object, *keys: str) -> object:
     for key in keys:
         d = d.get(key) if isinstance(d, Mapping) else None
     return d
 
 
-def _gpu_names(manifest: Mapping[str, Any]) -> list[str]:
-    gpus = _get(manifest, "gpu", "gpus") or []
+def _gpu_names(manifest: Mapping[str, object]) -> list[str]:
+    gpus = _get(manifest, "gpu", "gpus")
+    if not isinstance(gpus, list):
+        return []
     return [str(g.get("name")) for g in gpus if isinstance(g, Mapping)]
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    """``value`` when it is a mapping (a part of a manifest read back), else ``{}``."""
+    return value if isinstance(value, Mapping) else {}
 
 
 _HARDWARE_FIELDS = (
@@ -323,7 +341,7 @@ _HARDWARE_FIELDS = (
 )
 
 
-def _hardware_field(manifest: Mapping[str, Any], label: str) -> Any:
+def _hardware_field(manifest: Mapping[str, object], label: str) -> object:
     """The value that :func:`diff_hardware` labels ``label`` ("cpu.model" is host.cpu.model)."""
     if label == "gpu.names":
         return _gpu_names(manifest)
@@ -332,33 +350,45 @@ def _hardware_field(manifest: Mapping[str, Any], label: str) -> Any:
     return _get(manifest, "host", *label.split("."))
 
 
-def diff_hardware(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+def diff_hardware(
+    a: Mapping[str, object], b: Mapping[str, object]
+) -> list[tuple[str, object, object]]:
     """Fields of two ``{"host": ..., "gpu": ...}`` manifests that may change a result.
 
     Returns ``(label, a value, b value)`` per difference; the hostname comes last since
     it rarely matters by itself.  Memory within 1% counts as equal: kernels reserve
     slightly different amounts of the same RAM.
     """
-    env_a, env_b = _get(a, "host", "env") or {}, _get(b, "host", "env") or {}
+    env_a, env_b = _mapping(_get(a, "host", "env")), _mapping(_get(b, "host", "env"))
     extra = sorted((env_a.keys() | env_b.keys()) - set(ENV_ALLOWLIST))  # from older manifests
     labels = [*_HARDWARE_FIELDS, *(f"env.{v}" for v in (*ENV_ALLOWLIST, *extra)), "hostname"]
-    out: list[tuple[str, Any, Any]] = []
+    out: list[tuple[str, object, object]] = []
     for label in labels:
         x, y = (_hardware_field(m, label) for m in (a, b))
-        same_ram = label == "memory_bytes" and isinstance(x, int) and isinstance(y, int)
-        if x != y and not (same_ram and abs(x - y) <= 0.01 * max(x, y)):
-            out.append((label, x, y))
+        if x == y:
+            continue
+        if (
+            label == "memory_bytes"
+            and isinstance(x, int)
+            and isinstance(y, int)
+            and abs(x - y) <= 0.01 * max(x, y)
+        ):
+            continue
+        out.append((label, x, y))
     return out
 
 
-def summarize(manifest: Mapping[str, Any]) -> str:
+def summarize(manifest: Mapping[str, object]) -> str:
     """One human line, e.g. ``Linux 6.1 x86_64 · Intel Xeon (2 cores) · 23.4 GiB RAM · ...``."""
-    host, gpu = manifest.get("host") or {}, manifest.get("gpu") or {}
-    cpu, python = host.get("cpu") or {}, host.get("python") or {}
+    host, gpu = _mapping(manifest.get("host")), _mapping(manifest.get("gpu"))
+    cpu, python = _mapping(host.get("cpu")), _mapping(host.get("python"))
     release = re.match(r"\d+\.\d+", str(host.get("os_release") or ""))  # "6.1.0-18-amd64"
     os_bits = (host.get("os"), release and release.group(), host.get("machine"))
-    model = re.sub(r"\((R|TM)\)| CPU\b", "", cpu.get("model") or "", flags=re.I) or "unknown CPU"
+    model = str(cpu.get("model") or "")
+    model = re.sub(r"\((R|TM)\)| CPU\b", "", model, flags=re.I) or "unknown CPU"
     logical, physical = cpu.get("logical_cores"), cpu.get("physical_cores")
+    logical = logical if isinstance(logical, int) else None
+    physical = physical if isinstance(physical, int) else None
     cores = plural(logical, "core") if logical else "? cores"
     if logical and physical and physical != logical:
         cores = f"{plural(physical, 'core')}, {plural(logical, 'thread')}"
@@ -366,8 +396,9 @@ def summarize(manifest: Mapping[str, Any]) -> str:
         " ".join(str(b) for b in os_bits if b) or "unknown OS",
         f"{' '.join(model.split())} ({cores})",
     ]
-    if host.get("memory_bytes"):
-        parts.append(f"{host['memory_bytes'] / 2**30:.1f} GiB RAM")
+    memory = host.get("memory_bytes")
+    if memory and isinstance(memory, (int, float)):
+        parts.append(f"{memory / 2**30:.1f} GiB RAM")
     impl = python.get("implementation")
     parts.append(
         f"{'Python' if impl in (None, 'CPython') else impl} {python.get('version') or '?'}"

@@ -15,8 +15,8 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import config as configmod
@@ -36,6 +36,9 @@ from gitexp.model.record import (
 from gitexp.record.live import ARTIFACT_REQUESTS, LiveDir, list_live, live_root
 from gitexp.record.snapshot import Snapshot
 
+if TYPE_CHECKING:
+    from gitexp.model.shapes import HostInfo, LiveState
+
 CHECKPOINT_SECONDS = float(os.environ.get("GITEXP_CHECKPOINT_SECONDS", "30"))
 
 # What ``gitexp.init`` inside a ``gitexp run`` may set on the run (script.json).
@@ -49,7 +52,7 @@ def run_ref(run_id: str) -> bytes:
 class Recorder:
     """Writes one run's commits from its live folder.  Thread-safe."""
 
-    def __init__(self, repo: GitRepo, live: LiveDir, info: RunInfo, state: dict[str, Any]):
+    def __init__(self, repo: GitRepo, live: LiveDir, info: RunInfo, state: LiveState):
         self.repo = repo
         self.live = live
         self.info = info
@@ -66,7 +69,7 @@ class Recorder:
         self._system_offset = 0
         self._system_blobs: list[ObjectId] = []
         # A resumed run's summary overrides from before the resumption (docs/workflow.md).
-        self.base_overrides: dict[str, Any] = dict(state.get("summary_base") or {})
+        self.base_overrides: dict[str, object] = dict(state.get("summary_base") or {})
         self._last_meta_tree: ObjectId | None = None
         self._last_checkpoint = time.monotonic()
         self._lock = threading.Lock()
@@ -84,9 +87,9 @@ class Recorder:
         cls,
         repo: GitRepo,
         info: RunInfo,
-        config: dict[str, Any],
+        config: dict[str, object],
         snapshot: Snapshot,
-        host: dict[str, Any],
+        host: HostInfo,
         cli_fields: tuple[str, ...] = (),
         allow: tuple[str, ...] = (),
         warn: Callable[[str], None] | None = None,
@@ -98,7 +101,7 @@ class Recorder:
         live = LiveDir(os.path.join(live_root(repo.commondir), info.id))
         live.create()
         tree = repo.write_tree(snapshot.files)
-        state = {
+        state: LiveState = {
             "snapshot_tree": tree.decode(),
             "cli_fields": list(cli_fields),
             "allow_secret": list(allow),
@@ -135,7 +138,7 @@ class Recorder:
         row = parse_row(repo.commit_message(head))
         if row is None or row.get("status") != RUNNING:
             return None
-        recorder = cls(repo, live, info, state)
+        recorder = cls(repo, live, info, cast("LiveState", state))
         recorder.head = head
         recorder.warn = _quiet  # the run warned while it ran
         if info.resumes:  # the rows from before the resumption are in git, not in the live folder
@@ -313,7 +316,7 @@ class Recorder:
         self._history_offset += self.history.feed(data, final=final)
 
     def _meta_files(
-        self, config: dict[str, Any], overrides: dict[str, Any], final: bool = True
+        self, config: dict[str, object], overrides: Mapping[str, object], final: bool = True
     ) -> list[tuple[bytes, int, ObjectId]]:
         blob = self.repo.write_blob
         files: dict[str, bytes] = {
@@ -343,10 +346,9 @@ class Recorder:
         chunk_paths = self._chunks("history", self.history, self._chunk_blobs)
         chunk_paths += self._chunks("system", self.system, self._system_blobs)
         for number, resume in enumerate(self.info.resumes, 1):
-            if isinstance(resume.get("snapshot"), str):  # keeps the changed code reachable
-                chunk_paths.append(
-                    (f"resumes/{number}".encode(), MODE_TREE, resume["snapshot"].encode())
-                )
+            snapshot = resume.get("snapshot")
+            if isinstance(snapshot, str):  # keeps the changed code reachable
+                chunk_paths.append((f"resumes/{number}".encode(), MODE_TREE, snapshot.encode()))
         return sorted(entries + chunk_paths)
 
     def _chunks(

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.errors import FormatError, RepositoryStateError, UnknownRunError
 from gitexp.git.repo import GitRepo, ObjectId
@@ -27,6 +27,9 @@ from gitexp.record import manifest
 from gitexp.record.live import LiveDir, hostname, live_root
 from gitexp.record.recorder import Recorder, run_ref
 from gitexp.record.snapshot import Snapshot, take_snapshot
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import LiveState, SnapshotFile
 
 RESUME_MODES = ("allow", "must", "never")
 
@@ -39,11 +42,11 @@ def resume_run(
     repo: GitRepo,
     run_id: str,
     *,
-    config: dict[str, Any] | None = None,
+    config: dict[str, object] | None = None,
     include: frozenset[str] = frozenset(),
     cli_fields: tuple[str, ...] = (),
     warn: Callable[[str], None] | None = None,
-) -> tuple[Recorder, Snapshot, dict[str, Any]]:
+) -> tuple[Recorder, Snapshot, dict[str, object]]:
     """Reopen run ``run_id`` for recording; returns its recorder, the new snapshot and config.
 
     ``config`` (``--config`` / ``-p`` given to the resuming command) is merged over the
@@ -76,11 +79,11 @@ def resume_run(
             warn(text)
     new_tree = repo.write_tree(snapshot.files)
     code_changed = _workspace_entries(repo, root) != _workspace_entries(repo, new_tree)
-    state: dict[str, Any] = {
+    state: LiveState = {
         "snapshot_tree": root.decode(),  # the original snapshot; .gitexp/ is replaced
         "cli_fields": list(cli_fields),
         "allow_secret": repo.config_values("gitexp", "allowSecret"),
-        "snapshot": _meta_json(repo, root, "snapshot.json"),
+        "snapshot": cast("SnapshotFile", _meta_json(repo, root, "snapshot.json")),
         "summary_base": _summary_overrides(metrics),
     }
     recorder = Recorder(repo, live, info, state)
@@ -146,7 +149,7 @@ def _meta_text(repo: GitRepo, root: ObjectId, name: str, run_id: str) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _meta_json(repo: GitRepo, root: ObjectId, name: str) -> dict[str, Any]:
+def _meta_json(repo: GitRepo, root: ObjectId, name: str) -> dict[str, object]:
     data = repo.read_file(root, f"{META_DIR}/{name}")
     try:
         loaded = values.loads(data.decode("utf-8")) if data else {}
@@ -161,13 +164,14 @@ def _workspace_entries(repo: GitRepo, tree: ObjectId) -> dict[bytes, tuple[int, 
     return entries
 
 
-def _summary_overrides(metrics: dict[str, Any]) -> dict[str, Any]:
+def _summary_overrides(metrics: Mapping[str, object]) -> dict[str, object]:
     """The ``run.summary[...]`` values a script set (they differ from the last logged)."""
-    summary = metrics.get("summary") if isinstance(metrics.get("summary"), dict) else {}
-    stats = metrics.get("metrics") if isinstance(metrics.get("metrics"), dict) else {}
-    overrides: dict[str, Any] = {}
-    for key, value in (summary or {}).items():
-        entry = (stats or {}).get(key)
+    summary, stats = metrics.get("summary"), metrics.get("metrics")
+    summary = summary if isinstance(summary, dict) else {}
+    stats = stats if isinstance(stats, dict) else {}
+    overrides: dict[str, object] = {}
+    for key, value in summary.items():
+        entry = stats.get(key)
         if not isinstance(entry, dict) or values.dumps(entry.get("last")) != values.dumps(value):
             overrides[key] = value
     return overrides

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitexp.model.record import FAILED, FINISHED, INTERRUPTED, KILLED
 from gitexp.record.envvars import ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
@@ -29,6 +29,10 @@ from gitexp.record.starting import SLOW_FACTS_WAIT, collect_slow_facts, start_ba
 from gitexp.record.sysmetrics import STARTUP_GRACE_SECONDS, start_sampler
 from gitexp.record.tee import start_tee
 
+if TYPE_CHECKING:
+    from types import FrameType
+
+
 EXIT_COMMAND_NOT_FOUND = 127
 TEE_GRACE_SECONDS = 2.0  # how long to wait for output after the command exits
 SWITCH_INTERVAL = 0.0005  # seconds; see supervise()
@@ -37,7 +41,7 @@ SWITCH_INTERVAL = 0.0005  # seconds; see supervise()
 def supervise(
     recorder: Recorder,
     command: list[str],
-    config: dict[str, Any],
+    config: dict[str, object],
     skipped: list[SkippedFile],
     say: Callable[[str], None],
     system_metrics: bool = True,
@@ -120,7 +124,7 @@ def supervise(
     return exit_code
 
 
-def _own_group(wanted: bool) -> dict[str, Any]:
+def _own_group(wanted: bool) -> dict[str, Any]:  # Popen's keywords differ by version
     """Popen arguments that start the command in a process group of its own.
 
     Python 3.11's ``process_group`` lets subprocess use vfork (no copy of gitexp's
@@ -180,7 +184,7 @@ class _SignalState:
         signal.signal(signal.SIGTERM, self._handle)
         signal.signal(signal.SIGHUP, self._handle)
 
-    def _handle(self, signum: int, _frame: Any) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.interrupted = True
         if self.foreground and signum in (signal.SIGINT, signal.SIGHUP):
             return  # the terminal sent it to the whole foreground group, command included

@@ -17,9 +17,15 @@ import os
 import threading
 import time
 import warnings
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from gitexp.model import values
+
+if TYPE_CHECKING:
+    from psutil import Process
+
+    from gitexp.model.shapes import HistoryRow
 
 ENV_SYSTEM_METRICS = "GITEXP_SYSTEM_METRICS"  # "0": no sampling
 STARTUP_GRACE_SECONDS = 0.25  # before the sampler imports psutil
@@ -45,8 +51,8 @@ class _Gpus:
     """NVML handles, opened once; absent (empty) without pynvml or a driver."""
 
     def __init__(self) -> None:
-        self.nvml: Any = None
-        self.handles: list[Any] = []
+        self.nvml: ModuleType | None = None
+        self.handles: list[object] = []  # NVML's device handles
         try:
             import pynvml
 
@@ -58,8 +64,10 @@ class _Gpus:
         except Exception:  # no pynvml, no driver, no GPU: not an error
             self.handles = []
 
-    def sample(self, row: dict[str, Any]) -> None:
+    def sample(self, row: HistoryRow) -> None:
         nvml = self.nvml
+        if nvml is None:
+            return  # no handles either
         for index, handle in enumerate(self.handles):
             key = f"{PREFIX}gpu.{index}."
             with contextlib.suppress(Exception):
@@ -104,7 +112,7 @@ class SystemSampler:
         self.seconds = interval() if seconds is None else seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._processes: dict[int, Any] = {}
+        self._processes: dict[int, Process] = {}
         self._warned = False
 
     def start(self) -> None:
@@ -140,9 +148,9 @@ class SystemSampler:
         finally:
             gpus.close()
 
-    def sample(self, psutil: Any, gpus: _Gpus) -> dict[str, Any]:
+    def sample(self, psutil: ModuleType, gpus: _Gpus) -> HistoryRow:
         now = time.time()
-        row: dict[str, Any] = {
+        row: HistoryRow = {
             "_step": self.index,
             "_time": now,
             "_runtime": round(now - self.start_time, 6),
@@ -159,14 +167,14 @@ class SystemSampler:
         self.index += 1
         return row
 
-    def _process_cpu(self, psutil: Any) -> tuple[float | None, int]:
+    def _process_cpu(self, psutil: ModuleType) -> tuple[float | None, int]:
         """CPU percent (100 = one core) and resident memory of the run's process tree."""
         try:
             root = self._processes.get(self.pid) or psutil.Process(self.pid)
             tree = [root, *root.children(recursive=True)]
         except psutil.Error:
             return None, 0
-        seen: dict[int, Any] = {}
+        seen: dict[int, Process] = {}
         cpu, rss = 0.0, 0
         for process in tree:
             known = self._processes.get(process.pid, process)
@@ -179,7 +187,7 @@ class SystemSampler:
         self._processes = seen
         return cpu, rss
 
-    def _write(self, row: dict[str, Any]) -> None:
+    def _write(self, row: HistoryRow) -> None:
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(values.dumps(row) + "\n")
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from gitexp._version import __version__
 from gitexp.git.repo import MODE_TREE, GitRepo
@@ -27,6 +28,88 @@ from gitexp.record import manifest
 from gitexp.record.live import live_root
 from gitexp.render import series
 from gitexp.render.words import plural
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import HistoryRow
+    from gitexp.read.diff import CodeChange
+
+    class RunJson(TypedDict):
+        id: str
+        short: str
+        name: str
+        status: str
+        commit: str
+        start: float
+        end: float | None
+        duration: float | None
+        tags: list[str]
+        notes: str | None
+        group: str | None
+        branch: str | None
+        baseline: str | None
+        dirty: bool
+        command: str
+        color: str
+        live: bool
+        config: object  # flattened; NaN, infinities and histograms as text (_plain)
+        summary: object
+
+    class HistogramGrid(TypedDict):
+        metric: str
+        low: float
+        high: float
+        centres: list[float]
+        runs: dict[str, dict[str, object]]  # run id: {"steps", "z"}
+
+    class CodePair(TypedDict):
+        a: str
+        b: str
+        files: list[CodeChange]
+        patch: str
+        truncated: bool
+
+    class MachineJson(TypedDict):
+        id: str
+        machine: str
+        os: object  # as hardware.json gave them
+        python: object
+        hostname: object
+        packages: int
+
+    class PackageVersions(TypedDict):
+        name: str
+        versions: list[str | None]  # per run, None where the run lacks the package
+
+    class EnvironmentJson(TypedDict):
+        machines: list[MachineJson]
+        packages: list[PackageVersions]
+
+    class CompareRowJson(TypedDict):
+        section: str
+        key: str
+        values: list[object]
+        differs: bool
+        goal: str | None
+        goal_source: str | None
+        best: list[int]
+
+    class Bundle(TypedDict, total=False):
+        """What the report page, the dashboard and the markdown report draw."""
+
+        title: str
+        generated: float
+        repository: str
+        gitexp_version: str
+        sections: list[str]
+        runs: list[RunJson]
+        scalars: list[str]
+        series: dict[str, dict[str, dict[str, Sequence[float | None]]]]  # run, metric, axis
+        histograms: list[HistogramGrid]
+        compare: list[CompareRowJson]
+        code: list[CodePair]
+        environment: EnvironmentJson
+        missing: list[str]  # gitexp ui: runs deleted since the page listed them
+
 
 # plotly's default colour sequence, so the report matches what users know from plotly/wandb
 PALETTE = (
@@ -47,9 +130,7 @@ class RunData:
     live: bool = False  # history read from the live folder of a run still going
 
 
-def _live_rows(
-    repo: GitRepo, run_id: str, name: str = "history.jsonl"
-) -> list[dict[str, Any]] | None:
+def _live_rows(repo: GitRepo, run_id: str, name: str = "history.jsonl") -> list[HistoryRow] | None:
     path = os.path.join(live_root(repo.commondir), run_id, name)
     try:
         with open(path, "rb") as handle:
@@ -72,18 +153,18 @@ def load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     return RunData(view, scalars, histograms, live)
 
 
-def _system_rows(repo: GitRepo, view: RunView) -> list[dict[str, Any]]:
+def _system_rows(repo: GitRepo, view: RunView) -> list[HistoryRow]:
     found = repo.lookup_path(view.meta_tree, b"system")
     if found is None or found[0] != MODE_TREE:
         return []
-    rows: list[dict[str, Any]] = []
+    rows: list[HistoryRow] = []
     for name, (_mode, sha) in sorted(repo.tree_entries(found[1]).items()):
         if name.endswith(b".jsonl"):
             rows.extend(parse_rows(repo.read_blob(sha)))
     return rows
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     """JSON for the browser: NaN and infinities as text, histograms as a short label."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
@@ -96,7 +177,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _run_json(data: RunData, color: str) -> dict[str, Any]:
+def _run_json(data: RunData, color: str) -> RunJson:
     info = data.view.info
     return {
         "id": info.id,
@@ -123,22 +204,22 @@ def _run_json(data: RunData, color: str) -> dict[str, Any]:
     }
 
 
-def _ordered_keys(dicts: list[dict[str, Any]]) -> list[str]:
+def _ordered_keys(dicts: Sequence[Mapping[str, object]]) -> list[str]:
     keys: dict[str, None] = {}
     for d in dicts:
         keys.update(dict.fromkeys(d))
     return list(keys)
 
 
-def _histograms_json(runs: list[RunData], names: list[str]) -> list[dict[str, Any]]:
-    out = []
+def _histograms_json(runs: list[RunData], names: list[str]) -> list[HistogramGrid]:
+    out: list[HistogramGrid] = []
     for name in names:
         per_run = [(d.view.info.id, d.histograms[name]) for d in runs if name in d.histograms]
         span = series.histogram_range(h for _, h in per_run)
         if span is None:
             continue
         low, high = span
-        grids = {}
+        grids: dict[str, dict[str, object]] = {}
         for run_id, hist in per_run:
             steps, grid = series.regrid(hist, low, high)
             grids[run_id] = {"steps": steps, "z": grid}
@@ -154,11 +235,11 @@ def _histograms_json(runs: list[RunData], names: list[str]) -> list[dict[str, An
     return out
 
 
-def _code_json(repo: GitRepo, runs: list[RunData]) -> list[dict[str, Any]]:
+def _code_json(repo: GitRepo, runs: list[RunData]) -> list[CodePair]:
     if len(runs) < 2:
         return []
     first = runs[0].view
-    out = []
+    out: list[CodePair] = []
     for other in runs[1:]:
         view = other.view
         a, b = first.info.id[:7], view.info.id[:7]
@@ -176,17 +257,18 @@ def _code_json(repo: GitRepo, runs: list[RunData]) -> list[dict[str, Any]]:
     return out
 
 
-def _environment_json(runs: list[RunData]) -> dict[str, Any]:
-    machines = []
+def _environment_json(runs: list[RunData]) -> EnvironmentJson:
+    machines: list[MachineJson] = []
     for data in runs:
         hardware = data.view.hardware
-        host = hardware.get("host") or {}
+        host: Mapping[str, object] = hardware.get("host") or {}
+        python = host.get("python")
         machines.append(
             {
                 "id": data.view.info.id,
                 "machine": manifest.summarize(hardware) if hardware else "unknown",
                 "os": host.get("os_pretty") or host.get("os"),
-                "python": (host.get("python") or {}).get("version"),
+                "python": python.get("version") if isinstance(python, Mapping) else None,
                 "hostname": host.get("hostname"),
                 "packages": len(data.view.packages),
             }
@@ -195,7 +277,7 @@ def _environment_json(runs: list[RunData]) -> dict[str, Any]:
     # about its packages: it must not make every package look different.
     recorded = [data for data in runs if data.view.packages]
     names = sorted({name for data in recorded for name in data.view.packages})
-    differing = []
+    differing: list[PackageVersions] = []
     for name in names:
         if len({data.view.packages.get(name) for data in recorded}) > 1:
             versions = [data.view.packages.get(name) for data in runs]
@@ -210,14 +292,14 @@ def build(
     title: str = "gitexp report",
     metrics: list[str] | None = None,
     sections: tuple[str, ...] = SECTIONS,
-) -> dict[str, Any]:
+) -> Bundle:
     """The bundle for ``runs`` (in the order given); ``metrics`` keeps only those charts."""
     scalar_names = _ordered_keys([d.scalars for d in runs])
     histogram_names = sorted(_ordered_keys([d.histograms for d in runs]))
     if metrics is not None:
         scalar_names = [m for m in metrics if m in scalar_names]
         histogram_names = [m for m in metrics if m in histogram_names]
-    bundle: dict[str, Any] = {
+    bundle: Bundle = {
         "title": title,
         "generated": time.time(),
         "repository": os.path.basename(repo.root.rstrip(os.sep)),
@@ -237,9 +319,10 @@ def build(
     }
     if "compare" in sections:
         rows = comparison.compare([d.view for d in runs])
-        bundle["compare"] = _plain(comparison.rows_json(rows))
+        # _plain turns only values into text: each row keeps its shape.
+        bundle["compare"] = cast("list[CompareRowJson]", _plain(comparison.rows_json(rows)))
     if "code" in sections:
         bundle["code"] = _code_json(repo, runs)
     if "environment" in sections:
-        bundle["environment"] = _plain(_environment_json(runs))
+        bundle["environment"] = cast("EnvironmentJson", _plain(_environment_json(runs)))
     return bundle

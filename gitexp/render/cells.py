@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from gitexp.render.words import plural
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     from tabulate import tabulate
 
     return tabulate(rows, headers=list(headers), tablefmt="simple", disable_numparse=True)
 
 
-def fmt_value(value: Any) -> str:
+def fmt_value(value: object) -> str:
     """A metric or config value for a table cell: short, faithful for NaN and inf."""
     if value is None:
         return ""
@@ -38,13 +37,13 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
-def fmt_time(stamp: Any) -> str:
+def fmt_time(stamp: object) -> str:
     if not isinstance(stamp, (int, float)) or isinstance(stamp, bool):
         return ""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
 
 
-def fmt_duration(seconds: Any) -> str:
+def fmt_duration(seconds: object) -> str:
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
         return ""
     if seconds < 60:

@@ -12,10 +12,13 @@ import html
 import json
 import re
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp._version import __version__
 from gitexp.errors import GitexpError
+
+if TYPE_CHECKING:
+    from gitexp.render.bundle import Bundle
 
 REPORT, DASHBOARD = "report", "dashboard"
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
@@ -43,13 +46,13 @@ def _script_safe(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
-def bundle_json(bundle: dict[str, Any]) -> str:
+def bundle_json(bundle: Bundle) -> str:
     """The bundle as JSON that is safe inside a ``<script>`` element."""
     text = json.dumps(bundle, allow_nan=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def page(mode: str, title: str, bundle: dict[str, Any] | None) -> str:
+def page(mode: str, title: str, bundle: Bundle | None) -> str:
     """A complete page: ``report`` inlines plotly.js and the data, ``dashboard`` links them."""
     if mode == REPORT:
         plotly = f"<script>{_script_safe(plotly_js())}</script>"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.render import series as seriesmod
 from gitexp.render import staticplot
@@ -17,8 +17,11 @@ from gitexp.render.bundle import RunData
 from gitexp.render.cells import fmt_duration, fmt_time, fmt_value
 from gitexp.render.words import plural
 
+if TYPE_CHECKING:
+    from gitexp.render.bundle import Bundle
 
-def _cell(value: Any) -> str:
+
+def _cell(value: object) -> str:
     """A value for a markdown table cell, as the terminal shows it, with ``|`` escaped."""
     text = fmt_value(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
@@ -41,7 +44,7 @@ def _file_name(metric: str, used: set[str]) -> str:
     return name + ".png"
 
 
-def write(path: str, bundle: dict[str, Any], runs: list[RunData]) -> list[str]:
+def write(path: str, bundle: Bundle, runs: list[RunData]) -> list[str]:
     """Write the markdown report and its images; returns the image paths."""
     folder = os.path.splitext(path)[0] + "_files"
     link_dir = os.path.basename(folder)
@@ -98,7 +101,7 @@ def write(path: str, bundle: dict[str, Any], runs: list[RunData]) -> list[str]:
 
 
 def _histogram_section(
-    bundle: dict[str, Any],
+    bundle: Bundle,
     runs: list[RunData],
     folder: str,
     link_dir: str,
@@ -125,7 +128,7 @@ def _histogram_section(
     return out
 
 
-def _compare_section(bundle: dict[str, Any]) -> list[str]:
+def _compare_section(bundle: Bundle) -> list[str]:
     out = ["## Config and metrics that differ", ""]
     rows = bundle.get("compare") or []
     headers = [""] + [_cell(r["name"]) for r in bundle["runs"]]
@@ -143,7 +146,7 @@ def _compare_section(bundle: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
-def _code_section(bundle: dict[str, Any]) -> list[str]:
+def _code_section(bundle: Bundle) -> list[str]:
     pairs = bundle.get("code") or []
     if not pairs:
         return []
@@ -162,17 +165,19 @@ def _code_section(bundle: dict[str, Any]) -> list[str]:
     return out
 
 
-def _environment_section(bundle: dict[str, Any]) -> list[str]:
-    env = bundle.get("environment") or {}
-    machines = {m["id"]: m for m in env.get("machines", [])}
+def _environment_section(bundle: Bundle) -> list[str]:
+    env = bundle.get("environment")
+    machines = {m["id"]: m for m in (env["machines"] if env else [])}
     runs = bundle["runs"]
     headers = [""] + [_cell(r["name"]) for r in runs]
     fields = [("machine", "machine"), ("os", "OS"), ("python", "Python"), ("hostname", "host")]
+    unknown: dict[str, object] = {}  # a run the environment section does not list
     body = [
-        [label, *[_cell(machines.get(r["id"], {}).get(key)) for r in runs]] for key, label in fields
+        [label, *[_cell(machines.get(r["id"], unknown).get(key)) for r in runs]]
+        for key, label in fields
     ]
     out = ["## Hardware and software", "", *_table(headers, body), ""]
-    packages = env.get("packages") or []
+    packages = env["packages"] if env else []
     if packages:
         out += ["Packages that differ:", ""]
         out += _table(
@@ -183,7 +188,7 @@ def _environment_section(bundle: dict[str, Any]) -> list[str]:
     return out
 
 
-def _notes_section(bundle: dict[str, Any]) -> list[str]:
+def _notes_section(bundle: Bundle) -> list[str]:
     out = ["## Notes and tags", ""]
     noted = [r for r in bundle["runs"] if r.get("notes") or r.get("tags")]
     for run in noted:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypeGuard
 
 from gitexp.model import values
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import HistogramValue, HistoryRow
 
 HISTOGRAM_TYPE = values.HISTOGRAM_TYPE
 X_AXES = ("step", "time", "wall")  # step; seconds since the run started; clock time
@@ -21,7 +24,7 @@ MAX_HISTOGRAM_STEPS = 200  # per run and metric in a histogram chart
 HISTOGRAM_GRID = 64  # bins of the common grid histogram charts are drawn on
 
 
-def is_histogram(value: Any) -> bool:
+def is_histogram(value: object) -> TypeGuard[HistogramValue]:
     """Whether a value read from a history row is a stored ``gitexp.Histogram``."""
     return isinstance(value, dict) and value.get("_type") == HISTOGRAM_TYPE
 
@@ -42,7 +45,7 @@ class Series:
             return self.wall
         return [float(s) for s in self.step]
 
-    def as_json(self) -> dict[str, list[Any]]:
+    def as_json(self) -> dict[str, Sequence[float | None]]:
         return {"step": self.step, "time": self.time, "wall": self.wall, "value": self.value}
 
 
@@ -55,13 +58,13 @@ class RunHistograms:
     counts: list[list[float]] = field(default_factory=list)
 
 
-def _finite(value: Any) -> float | None:
+def _finite(value: float) -> float | None:
     number = float(value)
     return number if math.isfinite(number) else None
 
 
 def split_history(
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[HistoryRow],
 ) -> tuple[dict[str, Series], dict[str, RunHistograms]]:
     """Numeric series and histogram series of a run's rows (strings and lists are skipped)."""
     scalars: dict[str, Series] = {}
@@ -71,9 +74,9 @@ def split_history(
         step = row.get("_step")
         if not isinstance(step, int):
             continue
-        stamp: Any = row.get("_time")
+        stamp = row.get("_time")
         wall = float(stamp) if values.is_number(stamp) else 0.0
-        elapsed: Any = row.get("_runtime")
+        elapsed = row.get("_runtime")
         if values.is_number(elapsed):
             runtime = float(elapsed)
         else:  # rows written by other tools: time since the first row

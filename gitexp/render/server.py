@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from gitexp.errors import GitexpError
@@ -24,6 +25,9 @@ from gitexp.read.selection import DEFAULT_CHART_RUNS, select
 from gitexp.record.recorder import recover_stale_runs
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
+
+if TYPE_CHECKING:
+    from gitexp.render.bundle import Bundle
 
 HOST = "127.0.0.1"
 MAX_CACHED_RUNS = 200
@@ -55,7 +59,7 @@ class DashboardServer(ThreadingHTTPServer):
 
     # -- the API -------------------------------------------------------------------------
 
-    def runs_json(self, where: str | None) -> dict[str, Any]:
+    def runs_json(self, where: str | None) -> dict[str, object]:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
             recover_stale_runs(repo)
             every = list_runs(repo)
@@ -78,7 +82,7 @@ class DashboardServer(ThreadingHTTPServer):
             ],
         }
 
-    def bundle_json(self, ids: list[str]) -> dict[str, Any]:
+    def bundle_json(self, ids: list[str]) -> Bundle:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
             by_id = {entry.id: entry for entry in list_runs(repo)}
             runs = [self._data(repo, by_id[run_id]) for run_id in ids if run_id in by_id]
@@ -103,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         pass  # a polling page would fill the terminal; errors are answered, not logged
 
     def do_GET(self) -> None:
@@ -137,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             self._json(500, {"error": f"internal error in gitexp ui: {exc!r}"})
 
-    def _json(self, status: int, data: dict[str, Any]) -> None:
+    def _json(self, status: int, data: Mapping[str, object]) -> None:
         body = json.dumps(data, allow_nan=False, separators=(",", ":")).encode("utf-8")
         self._send(status, "application/json", body)
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.render import series as seriesmod
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 FORMATS = (".png", ".svg")
 X_LABELS = {"step": "step", "time": "seconds since start", "wall": "time"}
@@ -32,7 +35,7 @@ class HeatmapPanel:
     grid: list[list[float]]  # grid[bin][step index]
 
 
-def _x(series: seriesmod.Series, axis: str) -> list[Any]:
+def _x(series: seriesmod.Series, axis: str) -> list[float] | list[datetime]:
     if axis == "wall":
         from datetime import datetime
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from gitexp.git.repo import GitRepo
 from gitexp.model import values
@@ -23,6 +24,17 @@ from gitexp.read.diff import config_changes
 from gitexp.read.runview import RunView
 from gitexp.record import inputs as inputsmod
 from gitexp.record import manifest
+
+if TYPE_CHECKING:
+    from gitexp.read.compare import MetricDefinition
+
+    class MetricComparison(TypedDict, total=False):
+        key: str
+        original: object  # None when only the rerun has the metric
+        rerun: object
+        status: str  # "same", "within", "different", "missing in rerun", "new in rerun"
+        delta: float  # rerun - original, for numbers
+
 
 IDENTICAL = "identical"
 WITHIN = "within tolerance"
@@ -41,7 +53,7 @@ _SPLIT = re.compile(r"[^a-z0-9]+")
 _MISSING = object()
 
 
-def is_timing(key: str, definitions: dict[str, Any]) -> bool:
+def is_timing(key: str, definitions: Mapping[str, MetricDefinition]) -> bool:
     """A timing metric: declared with ``define_metric(name, timing=True)`` or named like one."""
     for pattern, definition in definitions.items():
         timing = definition.get("timing") if isinstance(definition, dict) else None
@@ -53,27 +65,28 @@ def is_timing(key: str, definitions: dict[str, Any]) -> bool:
     return any(word in _TIMING_WORDS for word in _SPLIT.split(lowered))
 
 
-def metric_definitions(view: RunView) -> dict[str, Any]:
+def metric_definitions(view: RunView) -> dict[str, MetricDefinition]:
     extra = view.info.extra
     found = extra.get("metric_definitions")
-    if not isinstance(found, dict) and isinstance(extra.get("extra"), dict):
-        found = extra["extra"].get("metric_definitions")
+    nested = extra.get("extra")
+    if not isinstance(found, dict) and isinstance(nested, dict):
+        found = nested.get("metric_definitions")
     return found if isinstance(found, dict) else {}
 
 
 @dataclass
 class Verdict:
     verdict: str
-    metrics: list[dict[str, Any]] = field(default_factory=list)  # compared, with status
+    metrics: list[MetricComparison] = field(default_factory=list)  # compared, with status
     excluded: list[str] = field(default_factory=list)  # timing or --ignore-metric keys
-    explain: dict[str, Any] = field(default_factory=dict)
+    explain: dict[str, object] = field(default_factory=dict)
 
     @property
-    def differing(self) -> list[dict[str, Any]]:
+    def differing(self) -> list[MetricComparison]:
         return [m for m in self.metrics if m["status"] != "same"]
 
 
-def _close(a: Any, b: Any, rtol: float, atol: float) -> str:
+def _close(a: object, b: object, rtol: float, atol: float) -> str:
     """``same``, ``within`` or ``different`` for original ``a`` and rerun ``b``."""
     if values.is_number(a) and values.is_number(b):
         fa, fb = float(a), float(b)
@@ -91,16 +104,16 @@ def _close(a: Any, b: Any, rtol: float, atol: float) -> str:
 
 
 def compare_metrics(
-    original: dict[str, Any],
-    rerun: dict[str, Any],
+    original: Mapping[str, object],
+    rerun: Mapping[str, object],
     *,
     rtol: float,
     atol: float,
     include_timing: bool,
     ignore: list[str],
-    definitions: dict[str, Any],
-) -> tuple[list[dict[str, Any]], list[str]]:
-    compared: list[dict[str, Any]] = []
+    definitions: Mapping[str, MetricDefinition],
+) -> tuple[list[MetricComparison], list[str]]:
+    compared: list[MetricComparison] = []
     excluded: list[str] = []
     for key in sorted(set(original) | set(rerun)):
         if any(fnmatch.fnmatchcase(key, pattern) for pattern in ignore) or (
@@ -109,7 +122,7 @@ def compare_metrics(
             excluded.append(key)
             continue
         a, b = original.get(key, _MISSING), rerun.get(key, _MISSING)
-        item: dict[str, Any] = {
+        item: MetricComparison = {
             "key": key,
             "original": None if a is _MISSING else a,
             "rerun": None if b is _MISSING else b,
@@ -133,8 +146,8 @@ def judge(
     atol: float = 0.0,
     include_timing: bool = False,
     ignore: list[str] | None = None,
-    inputs_now: dict[str, Any] | None = None,
-    inputs_then: dict[str, Any] | None = None,
+    inputs_now: Mapping[str, object] | None = None,
+    inputs_then: Mapping[str, object] | None = None,
 ) -> Verdict:
     definitions = {**metric_definitions(original), **metric_definitions(rerun)}
     metrics, excluded = compare_metrics(
@@ -164,11 +177,11 @@ def explain(
     repo: GitRepo,
     original: RunView,
     rerun: RunView,
-    inputs_then: dict[str, Any] | None,
-    inputs_now: dict[str, Any] | None,
-) -> dict[str, Any]:
+    inputs_then: Mapping[str, object] | None,
+    inputs_now: Mapping[str, object] | None,
+) -> dict[str, object]:
     """The differences between the two runs' records that may explain a different result."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     config = config_changes(original.config, rerun.config)
     if any(config.values()):
         out["config"] = config

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from gitexp.model.values import HISTOGRAM_TYPE
+
+if TYPE_CHECKING:
+    import torch
+
+    from gitexp.model.shapes import HistogramValue
 
 NUM_BINS = 64
 MAX_BINS = 512
@@ -37,7 +42,7 @@ class Histogram:
 
     def __init__(
         self,
-        sequence: Any = None,
+        sequence: object = None,
         np_histogram: tuple[Sequence[float], Sequence[float]] | None = None,
         num_bins: int = NUM_BINS,
     ) -> None:
@@ -59,14 +64,15 @@ class Histogram:
                 )
         elif sequence is None:
             raise ValueError("Histogram needs a sequence of numbers (or np_histogram=)")
-        elif hasattr(sequence, "detach") and hasattr(sequence, "histc"):
-            self.histogram, self.bins, self.nonfinite = _bin_tensor(sequence, num_bins)
+        elif hasattr(sequence, "detach") and hasattr(sequence, "histc"):  # a torch tensor
+            tensor = cast("torch.Tensor", sequence)  # known without importing torch
+            self.histogram, self.bins, self.nonfinite = _bin_tensor(tensor, num_bins)
         else:
             self.histogram, self.bins, self.nonfinite = _bin_array(sequence, num_bins)
 
-    def to_gitexp_json(self) -> dict[str, Any]:
+    def to_gitexp_json(self) -> HistogramValue:
         """The object stored in the history row (called by ``gitexp.log``)."""
-        out: dict[str, Any] = {
+        out: HistogramValue = {
             "_type": HISTOGRAM_TYPE,
             "bins": _compact_edges(self.bins),
             "counts": self.histogram,
@@ -80,14 +86,14 @@ class Histogram:
         return f"<gitexp.Histogram {len(self.histogram)} bins {span} n={sum(self.histogram)}>"
 
 
-def _count(value: Any) -> int:
+def _count(value: float) -> int:
     count = round(float(value))
     if count < 0:
         raise ValueError(f"histogram counts cannot be negative, got {value!r}")
     return count
 
 
-def _bin_array(sequence: Any, num_bins: int) -> tuple[list[int], list[float], int]:
+def _bin_array(sequence: object, num_bins: int) -> tuple[list[int], list[float], int]:
     import numpy as np
 
     try:
@@ -104,7 +110,7 @@ def _bin_array(sequence: Any, num_bins: int) -> tuple[list[int], list[float], in
     return [int(c) for c in counts], [float(e) for e in edges], nonfinite
 
 
-def _bin_tensor(tensor: Any, num_bins: int) -> tuple[list[int], list[float], int]:
+def _bin_tensor(tensor: torch.Tensor, num_bins: int) -> tuple[list[int], list[float], int]:
     # Binning where the tensor lives (a GPU) moves num_bins numbers to the host, not the tensor.
     import torch
 

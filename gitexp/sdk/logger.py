@@ -14,10 +14,13 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from gitexp.model import values
 from gitexp.model.values import RESERVED_KEYS
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import HistoryRow
 
 FLUSH_SECONDS = 0.5  # documented: metrics logged more than 1 s before a crash are kept
 MAX_UNWRITTEN_BYTES = 64 << 20  # rows kept in memory while the disk refuses writes
@@ -29,12 +32,12 @@ class Logger:
     def __init__(self, history_path: str, start_time: float) -> None:
         self._path = history_path
         self._start = start_time
-        self._pending: dict[str, Any] = {}
-        self._rows: deque[dict[str, Any]] = deque()  # append/popleft are atomic
+        self._pending: HistoryRow = {}
+        self._rows: deque[HistoryRow] = deque()  # append/popleft are atomic
         self._step = 0
         self._lock = threading.Lock()  # guards the file, not the hot path
         self._warned: set[str] = set()
-        self.last_values: dict[str, Any] = {}
+        self.last_values: dict[str, object] = {}
         self._unwritten: list[str] = []
         self._failed = False
         self.step_offset = 0
@@ -48,9 +51,7 @@ class Logger:
         if step is not None and step >= self._step:
             self._step = step + 1
 
-    def log(
-        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
-    ) -> None:
+    def log(self, data: object, step: int | None = None, commit: bool | None = None) -> None:
         if type(data) is not dict and not isinstance(data, Mapping):
             raise TypeError(
                 f"gitexp.log() takes a dict of metrics, got {type(data).__name__}: "
@@ -71,7 +72,7 @@ class Logger:
         if commit is None or commit:
             self._commit_row()
 
-    def _move_to_step(self, step: Any) -> bool:
+    def _move_to_step(self, step: object) -> bool:
         """Make ``step`` current; False when it lies in the past."""
         if isinstance(step, bool) or not isinstance(step, int):
             try:
@@ -93,7 +94,7 @@ class Logger:
             self._step = step
         return True
 
-    def _store_slow(self, pending: dict[str, Any], key: Any, value: Any) -> None:
+    def _store_slow(self, pending: HistoryRow, key: object, value: object) -> None:
         if not isinstance(key, str):
             key = str(key)
         if key in RESERVED_KEYS:
@@ -144,7 +145,8 @@ class Logger:
             start = self._start
             while rows:
                 row = rows.popleft()
-                row["_runtime"] = round(row["_time"] - start, 6)
+                stamp = cast(float, row["_time"])  # set by _commit_row
+                row["_runtime"] = round(stamp - start, 6)
                 lines.append(values.dumps(row))
                 self.last_values.update(row)
             if lines:

@@ -29,6 +29,8 @@ from gitexp.sdk.logger import FLUSH_SECONDS, Logger
 
 if TYPE_CHECKING:
     from gitexp.record.live import LiveDir
+    from gitexp.record.recorder import Recorder
+    from gitexp.record.sysmetrics import SystemSampler
 
 # Status names as in gitexp.model.record (not imported: it pulls in dataclasses).
 FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
@@ -46,9 +48,9 @@ class Summary(MutableMapping[str, Any]):
 
     def __init__(self, run: Run) -> None:
         self._run = run
-        self.overrides: dict[str, Any] = {}
+        self.overrides: dict[str, object] = {}
 
-    def _current(self) -> dict[str, Any]:
+    def _current(self) -> dict[str, object]:
         self._run._flush_rows()
         merged = {k: v for k, v in self._run._last_values().items() if not k.startswith("_")}
         merged.update(self.overrides)
@@ -145,7 +147,7 @@ class Run:
         config: Config,
         mode: str,
         live: LiveDir | None = None,
-        recorder: Any = None,
+        recorder: Recorder | None = None,
         start: float | None = None,
     ) -> None:
         self.id = run_id
@@ -170,7 +172,7 @@ class Run:
         self._output: TextIO | None = None
         self._script: dict[str, Any] = {}
         self._helpers: list[threading.Thread] = []
-        self._system: Any = None  # the system-metrics sampler of a directly run script
+        self._system: SystemSampler | None = None  # the sampler of a directly run script
         self.resumed = False  # True when this run continues an earlier one (resume=)
         if live is not None:
             self._logger = Logger(live.file("history.jsonl"), self._start)
@@ -187,7 +189,7 @@ class Run:
         return self.mode == DISABLED
 
     def log(
-        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+        self, data: Mapping[str, object], step: int | None = None, commit: bool | None = None
     ) -> None:
         """Record metrics for a step; see ``gitexp.log``."""
         logger = self._logger
@@ -237,7 +239,7 @@ class Run:
         *,
         goal: str | None = None,
         summary: str | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> None:
         """Declare how a metric is judged: ``goal="minimize"`` or ``"maximize"``.
 
@@ -247,7 +249,7 @@ class Run:
         """
         if goal is not None and str(goal).lower() not in _GOALS:
             raise ValueError(f"goal must be 'minimize' or 'maximize', got {goal!r}")
-        definition: dict[str, Any] = {"goal": _GOALS[str(goal).lower()] if goal else None}
+        definition: dict[str, object] = {"goal": _GOALS[str(goal).lower()] if goal else None}
         if step_metric is not None:
             definition["step_metric"] = str(step_metric)
         if summary is not None:
@@ -263,7 +265,7 @@ class Run:
         artifact_or_path: str | os.PathLike[str],
         name: str | None = None,
         type: str | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> None:
         """Keep a file or folder the script wrote as an artifact of the run.
 
@@ -313,7 +315,7 @@ class Run:
         if self._logger is not None:
             self._logger.continue_after(step)
 
-    def report_script(self, fields: Mapping[str, Any], extra: dict[str, Any]) -> None:
+    def report_script(self, fields: Mapping[str, object], extra: dict[str, object]) -> None:
         """What ``init`` reported of the script (name, tags, ...), for the wrapper to record."""
         self._script.update({k: v for k, v in fields.items() if v is not None})
         self._script["extra"] = extra
@@ -323,7 +325,7 @@ class Run:
     def start_recording(
         self,
         helpers: Iterable[threading.Thread] = (),
-        system_sampler: Any = None,
+        system_sampler: SystemSampler | None = None,
         capture_output: bool = False,
     ) -> None:
         """Start what records while the script trains: output capture (a directly run
@@ -350,7 +352,7 @@ class Run:
     def _config_changed(self) -> None:
         self._dirty_config = True
 
-    def _last_values(self) -> dict[str, Any]:
+    def _last_values(self) -> dict[str, object]:
         return self._logger.last_values if self._logger else {}
 
     def _flush_rows(self) -> None:

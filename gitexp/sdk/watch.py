@@ -13,27 +13,36 @@ torch is never imported here: modules and tensors are used through their methods
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from gitexp.sdk.histogram import Histogram
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.hooks import RemovableHandle
+
+    Models = torch.nn.Module | list[torch.nn.Module] | tuple[torch.nn.Module, ...]
 
 MODES = ("gradients", "parameters", "all")
 DEFAULT_LOG_FREQ = 1000  # wandb's default: every 1000 training batches
 
 
 class _Watcher:
-    def __init__(self, module: Any, prefix: str, log: str, log_freq: int) -> None:
+    def __init__(self, module: torch.nn.Module, prefix: str, log: str, log_freq: int) -> None:
         self.module = module
         self.log_gradients = log in ("gradients", "all")
         self.log_parameters = log in ("parameters", "all")
         self.log_freq = log_freq
         self.prefix = prefix
         self.passes = 0
-        self.grad_handles: list[Any] = []
+        self.grad_handles: list[RemovableHandle] = []
         self.logged_grads: set[str] = set()
         self.handle = module.register_forward_hook(self._after_forward)
 
-    def _after_forward(self, module: Any, inputs: Any, output: Any) -> None:
+    def _after_forward(
+        self, module: torch.nn.Module, inputs: tuple[object, ...], output: object
+    ) -> None:
         if not module.training:
             return  # evaluation passes neither count nor log
         if self.grad_handles:
@@ -57,25 +66,26 @@ class _Watcher:
                 continue
             key = f"gradients/{self.prefix}{name}"
             if hasattr(param, "register_post_accumulate_grad_hook"):  # torch >= 2.1
-                handle = param.register_post_accumulate_grad_hook(self._on_grad(key))
+                hook = self._on_grad(key)  # torch leaves the registering methods unannotated
+                handle = param.register_post_accumulate_grad_hook(hook)  # type: ignore[no-untyped-call]
             else:
-                handle = param.register_hook(self._on_grad_tensor(key))
+                handle = param.register_hook(self._on_grad_tensor(key))  # type: ignore[no-untyped-call]
             self.grad_handles.append(handle)
 
-    def _on_grad(self, key: str) -> Any:
-        def hook(param: Any) -> None:
+    def _on_grad(self, key: str) -> Callable[[torch.Tensor], None]:
+        def hook(param: torch.Tensor) -> None:
             if param.grad is not None:
                 self._log_grad(key, param.grad)
 
         return hook
 
-    def _on_grad_tensor(self, key: str) -> Any:
-        def hook(grad: Any) -> None:
+    def _on_grad_tensor(self, key: str) -> Callable[[torch.Tensor], None]:
+        def hook(grad: torch.Tensor) -> None:
             self._log_grad(key, grad)
 
         return hook
 
-    def _log_grad(self, key: str, grad: Any) -> None:
+    def _log_grad(self, key: str, grad: torch.Tensor) -> None:
         if key in self.logged_grads:
             return  # a second backward before the next forward (gradient accumulation)
         self.logged_grads.add(key)
@@ -96,7 +106,7 @@ class _Watcher:
 _watchers: list[_Watcher] = []
 
 
-def _log(data: dict[str, Any]) -> None:
+def _log(data: Mapping[str, object]) -> None:
     from gitexp.sdk.session import current
 
     run = current()
@@ -105,8 +115,8 @@ def _log(data: dict[str, Any]) -> None:
 
 
 def watch(
-    models: Any,
-    criterion: Any = None,
+    models: Models,
+    criterion: object = None,
     log: str | None = "gradients",
     log_freq: int = DEFAULT_LOG_FREQ,
     idx: int | None = None,
@@ -144,7 +154,7 @@ def watch(
         _watchers.append(_Watcher(module, prefix, log, log_freq))
 
 
-def unwatch(models: Any = None) -> None:
+def unwatch(models: Models | None = None) -> None:
     """Remove the hooks ``watch`` added (to the given modules, or to every watched one)."""
     if models is None:
         targets = None

@@ -11,7 +11,7 @@ sides is reported and left alone (``diverged``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.artifacts.pointers import ARTIFACTS_FILE, Artifact, parse_artifacts_json
 from gitexp.errors import RepositoryStateError
@@ -22,6 +22,9 @@ from gitexp.model.record import META_DIR, REF_PREFIX, parse_row
 from gitexp.read.listing import RunEntry
 from gitexp.render.words import plural
 from gitexp.slotted import Slotted
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import ListingRow
 
 RUNS_REFSPEC_SOURCE = "refs/gitexp/runs/*"
 
@@ -101,7 +104,7 @@ class RunReport(Slotted):
         self.id, self.name, self.action, self.commit = id, name, action, commit
         self.artifacts, self.error = artifacts, error
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         return {
             "id": self.id,
             "name": self.name,
@@ -130,7 +133,7 @@ class SyncReport(Slotted):
     def count(self, action: str) -> int:
         return sum(1 for run in self.runs if run.action == action)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         return {
             "remote": self.remote,
             "dvc_remote": self.dvc_remote,
@@ -154,7 +157,7 @@ class RunCommit(Slotted):
     _fields = ("row", "tree")
     __slots__ = _fields
 
-    def __init__(self, row: dict[str, Any], tree: str | None) -> None:
+    def __init__(self, row: ListingRow, tree: str | None) -> None:
         self.row = row  # {} for a commit without one (or not a commit)
         self.tree = tree
 
@@ -280,7 +283,7 @@ def summary_line(report: SyncReport, verb: str) -> str:
 
 
 def print_report(
-    report: SyncReport, verb: str, as_json: bool, print_json: Callable[[Any], None]
+    report: SyncReport, verb: str, as_json: bool, print_json: Callable[[object], None]
 ) -> int:
     """Print a push's or pull's report (moved and failed runs, counts); raise on failure."""
     from gitexp.errors import TransferError

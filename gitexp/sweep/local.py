@@ -13,9 +13,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gitexp.record.supervise import terminal_foreground
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 def trial_command(
@@ -49,7 +52,7 @@ def run_local(
     codes: list[int] = []
     stopping: list[int] = []
 
-    def forward(signum: int, _frame: Any) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         stopping.append(signum)
         for _name, process in running:
             with contextlib.suppress(ProcessLookupError):

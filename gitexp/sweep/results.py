@@ -6,7 +6,7 @@ that has them can resume or rank it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from gitexp.git.repo import GitRepo
 from gitexp.model.record import FINISHED, RUNNING
@@ -25,12 +25,12 @@ def done_combinations(
     repo: GitRepo, group: str, combos: list[sweepmod.Combination]
 ) -> dict[int, str]:
     """Indices of the combinations the group already holds as finished or running runs."""
-    configs: list[tuple[str, dict[str, Any]]] = []
+    configs: list[tuple[str, Mapping[str, object]]] = []
     needs_full = not all(sweepmod.scalar_only(combo) for combo in combos)
     for entry in group_runs(repo, group):
         if entry.status not in (FINISHED, RUNNING):
             continue
-        config = entry.row.get("config") or {}
+        config: Mapping[str, object] = entry.row.get("config") or {}
         if needs_full or entry.row.get("truncated"):
             config = load_run(repo, entry).config
         configs.append((entry.status, config))
@@ -44,7 +44,7 @@ def done_combinations(
 
 
 def sort_metric(
-    entries: list[RunEntry], defs: dict[str, dict[str, Any]], sort: str | None
+    entries: list[RunEntry], defs: dict[str, comparison.MetricDefinition], sort: str | None
 ) -> tuple[str | None, bool]:
     """The metric to sort by and whether higher is better."""
     if sort:
@@ -75,7 +75,7 @@ class Ranking(Slotted):
     def __init__(self, entries: list[RunEntry], metric: str | None, descending: bool) -> None:
         self.entries, self.metric, self.descending = entries, metric, descending
 
-    def value(self, entry: RunEntry) -> Any:
+    def value(self, entry: RunEntry) -> object:
         """The run's last value of the ranking metric (None when it has none)."""
         stats = (entry.row.get("metrics") or {}).get(self.metric) if self.metric else None
         return stats.get("last") if isinstance(stats, dict) else None

@@ -28,7 +28,6 @@ import random
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from gitexp.errors import ConfigError, UsageError
 from gitexp.model import config as configmod
@@ -41,7 +40,7 @@ FILE_KEYS = ("command", "name", "group", "parameters")
 @dataclass(frozen=True)
 class Choice:
     text: str  # as passed on: ``gitexp run -p key=TEXT``
-    value: Any  # what that text means (typed as -p types it)
+    value: object  # what that text means (typed as -p types it)
 
 
 @dataclass
@@ -119,7 +118,7 @@ def _unique(choices: list[Choice]) -> list[Choice]:
     return out
 
 
-def value_text(value: Any) -> str:
+def value_text(value: object) -> str:
     """The ``-p`` text that means ``value``."""
     if isinstance(value, bool):
         text = "true" if value else "false"
@@ -177,7 +176,7 @@ def load_file(path: str) -> SweepFile:
     return SweepFile(params, command, data.get("name"), data.get("group"))
 
 
-def _file_parameter(path: str, key: str, spec: Any) -> Parameter:
+def _file_parameter(path: str, key: str, spec: object) -> Parameter:
     where = f"{path}: parameters.{key}"
     if isinstance(spec, list):
         items = spec
@@ -199,13 +198,13 @@ def _file_parameter(path: str, key: str, spec: Any) -> Parameter:
     return Parameter(key, _unique([Choice(value_text(item), item) for item in items]))
 
 
-def _range(where: str, key: str, spec: Mapping[str, Any]) -> Parameter:
+def _range(where: str, key: str, spec: Mapping[str, object]) -> Parameter:
     allowed = {"min", "max", "steps", "scale"}
     if set(spec) - allowed or not {"min", "max"} <= set(spec):
         raise ConfigError(f"{where}: a range has min, max and optionally steps and scale")
     low, high, steps = spec["min"], spec["max"], spec.get("steps")
     scale = spec.get("scale", "linear")
-    if not all(values.is_number(v) and not isinstance(v, bool) for v in (low, high)):
+    if not (values.is_number(low) and values.is_number(high)):  # bools are not numbers
         raise ConfigError(f"{where}: min and max must be numbers")
     if scale not in ("linear", "log") or (scale == "log" and min(low, high) <= 0):
         raise ConfigError(f"{where}: scale is linear or log (log needs min and max above 0)")
@@ -215,7 +214,7 @@ def _range(where: str, key: str, spec: Mapping[str, Any]) -> Parameter:
         raise ConfigError(f"{where}: steps must be a whole number of at least 1")
     numbers = _spaced(float(low), float(high), steps, scale == "log")
     if isinstance(low, int) and isinstance(high, int) and all(n.is_integer() for n in numbers):
-        items: list[Any] = [int(n) for n in numbers]
+        items: list[float] = [int(n) for n in numbers]
     else:
         items = numbers
     return Parameter(key, _unique([Choice(value_text(item), item) for item in items]))
@@ -298,10 +297,10 @@ def member_name(prefix: str, combo: Combination, varying: list[str], index: int)
 _MISSING = object()
 
 
-def _lookup(config: Mapping[str, Any], key: str) -> Any:
+def _lookup(config: Mapping[str, object], key: str) -> object:
     if key in config:  # a flattened config (a listing row), or a top-level key
         return config[key]
-    node: Any = config
+    node: object = config
     for part in key.split("."):
         if not isinstance(node, Mapping) or part not in node:
             return _MISSING
@@ -309,7 +308,7 @@ def _lookup(config: Mapping[str, Any], key: str) -> Any:
     return node
 
 
-def matches(config: Mapping[str, Any], combo: Combination) -> bool:
+def matches(config: Mapping[str, object], combo: Combination) -> bool:
     """Whether a run's config (nested, or flattened with ``.``) holds every value of ``combo``."""
     for key, choice in combo:
         found = _lookup(config, key)
