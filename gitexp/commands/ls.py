@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
-from gitexp.model.ids import SHORT_ID_LENGTH
-from gitexp.read.listing import RunEntry, list_runs
-from gitexp.read.query import Name, parse_columns
+from gitexp.read.listing import list_runs
+from gitexp.read.query import parse_columns
 from gitexp.read.selection import known_names, select
-from gitexp.render.cells import fmt_duration, fmt_time, fmt_value
-from gitexp.render.tables import Column, render
-from gitexp.render.terminal import colour_enabled, is_terminal, paint, status_style, table_width
+from gitexp.render.runs_table import left_out_note, legend, listed_columns, table_columns
+from gitexp.render.tables import render
+from gitexp.render.terminal import colour_enabled, is_terminal, paint, table_width
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
-    from gitexp.model.shapes import ListingRow
 
 DEFAULT_LIMIT = 30
-MAX_VARYING_COLUMNS = 6  # per kind (config, metrics); --json carries every key
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -116,133 +112,3 @@ def main(args: argparse.Namespace) -> int:
     if fitted.left_out:
         say(left_out_note(fitted.left_out, table_width(), fitted.needed))
     return 0
-
-
-# Each marker a table can show, and what it means; printed under the table (on a
-# terminal) only for the markers that appear in it.
-LEGEND = (
-    ("+", "+ after a baseline: the run started with uncommitted changes (kept in its snapshot)"),
-    ("crashed?", "crashed?: the run's recorder is gone; the next gitexp command marks it crashed"),
-)
-
-
-def legend(shown: list[Column]) -> list[str]:
-    """The meanings of the markers in the columns shown (a left-out column shows none)."""
-    baselines = [cell for c in shown if c.header.strip() == "baseline" for cell in c.cells]
-    statuses = {cell for c in shown if c.header.strip() == "status" for cell in c.cells}
-    dirty = any(cell.endswith("+") for cell in baselines)
-    return [text for marker, text in LEGEND if (marker == "+" and dirty) or marker in statuses]
-
-
-def left_out_note(names: list[str], width: int | None, needed: int) -> str:
-    listed = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-    return (
-        f"{plural(len(names), 'column')} left out to fit {plural(width or 0, 'character')} "
-        f"({listed}); "
-        f"see them with --columns NAMES, --json, or a wider terminal (COLUMNS={needed})"
-    )
-
-
-def _cell(name: Name, row: ListingRow) -> str:
-    value = name.get(row)
-    if name.kind == "field" and isinstance(value, (int, float, type(None))):
-        if name.key in ("start", "end"):
-            return fmt_time(value)
-        if name.key == "duration":
-            return fmt_duration(value)
-    if name.kind == "field" and name.key == "baseline":
-        return str(value or "")[:SHORT_ID_LENGTH]
-    if name.kind == "field" and name.key == "tags" and isinstance(value, list):
-        return ", ".join(str(tag) for tag in value)
-    return fmt_value(value)
-
-
-def listed_columns(runs: list[RunEntry], names: list[Name]) -> list[Column]:
-    """Exactly the --columns the user named, headed by their qualified names; the
-    rightmost go first when the terminal is too narrow."""
-    rows: list[ListingRow] = [{**entry.row, "id": entry.id} for entry in runs]
-    return [
-        Column(
-            name.label,
-            [_cell(name, row) for row in rows],
-            keep=len(names) - index,
-            full_name=name.label,
-            style=status_style if name.label == "status" else None,
-        )
-        for index, name in enumerate(names)
-    ]
-
-
-def varying_keys(
-    rows: list[ListingRow],
-    field: Literal["config", "metrics"],
-    pick: Callable[[object], object],
-) -> list[str]:
-    """Keys of ``row[field]`` whose values are not the same in every row."""
-    keys: list[str] = []
-    for row in rows:
-        for key in row.get(field) or {}:
-            if key not in keys:
-                keys.append(key)
-    varying = []
-    for key in keys:
-        seen = {repr(pick((row.get(field) or {}).get(key))) for row in rows}
-        if len(seen) > 1:
-            varying.append(key)
-    return varying
-
-
-def _last(entry: object) -> object:
-    return entry.get("last") if isinstance(entry, dict) else entry
-
-
-# Which columns stay when the terminal is narrow (higher stays longer): the run and its
-# status, then config and metrics alternately from the first, then the group, then the
-# times, and the baseline last.
-_KEEP_STATUS = 900
-_KEEP_VARYING = 500  # minus 2 per position: metric i, then config i, then metric i + 1
-_KEEP_GROUP = 300
-_KEEP_DURATION = 200
-_KEEP_START = 150
-_KEEP_BASELINE = 100
-
-
-def table_columns(runs: list[RunEntry]) -> list[Column]:
-    """The default ``ls`` table: the run, then the config and metrics that differ."""
-    rows = [entry.row for entry in runs]
-    config_keys = varying_keys(rows, "config", lambda v: v)[:MAX_VARYING_COLUMNS]
-    metric_keys = varying_keys(rows, "metrics", _last)[:MAX_VARYING_COLUMNS]
-    columns = [
-        Column("id", [entry.id[:SHORT_ID_LENGTH] for entry in runs], shrink=False),
-        Column("name", [entry.name for entry in runs]),
-    ]
-    if any(row.get("group") for row in rows):
-        group = [str(row.get("group") or "") for row in rows]
-        columns.append(Column("group", group, keep=_KEEP_GROUP, full_name="group"))
-    columns += [
-        Column("status", [e.status for e in runs], _KEEP_STATUS, style=status_style),
-        Column("start", [fmt_time(row.get("start")) for row in rows], _KEEP_START, shrink=False),
-        Column("duration", [fmt_duration(_duration(row)) for row in rows], _KEEP_DURATION),
-        Column("baseline", [_baseline(row) for row in rows], _KEEP_BASELINE, shrink=False),
-    ]
-    for index, key in enumerate(config_keys):
-        cells = [fmt_value((row.get("config") or {}).get(key)) for row in rows]
-        keep = _KEEP_VARYING - 2 * index - 1
-        columns.append(Column(key, cells, keep, group="config", full_name=f"config.{key}"))
-    for index, key in enumerate(metric_keys):
-        cells = [fmt_value(_last((row.get("metrics") or {}).get(key))) for row in rows]
-        keep = _KEEP_VARYING - 2 * index
-        columns.append(Column(key, cells, keep, group="metrics", full_name=f"metrics.{key}"))
-    return columns
-
-
-def _duration(row: ListingRow) -> float | None:
-    start, end = row.get("start"), row.get("end")
-    if isinstance(end, (int, float)) and isinstance(start, (int, float)):
-        return end - start
-    return None
-
-
-def _baseline(row: ListingRow) -> str:
-    baseline = str(row.get("baseline") or "")[:SHORT_ID_LENGTH]
-    return baseline + "+" if row.get("dirty") and baseline else baseline
