@@ -4,7 +4,9 @@ In a colour terminal each line is drawn in its own colour with braille dots (2 x
 character cell, so a 72-column chart has 124 points across).  Without colour (output
 piped to a file) braille lines could not be told apart, so each run gets its own marker
 character at cell resolution instead.  Small on purpose: axes, three y labels, the x
-range and a legend.
+range and a legend.  Written here because neither chosen plotting library (matplotlib,
+plotly) draws in a terminal, and a terminal-plotting package would be a dependency of
+every install for these 130 lines.
 """
 
 from __future__ import annotations
