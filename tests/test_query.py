@@ -212,7 +212,7 @@ def test_ls_where_error_exits_2_with_a_caret(three_runs: Path) -> None:
     assert done.stdout == ""
 
 
-KNOWN = query.Known.from_rows(ROWS)
+KNOWN = query.Known.from_rows(lambda: ROWS)
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
@@ -74,21 +74,43 @@ class QueryError(UsageError):
     """A bad --where / --sort / --columns expression; the message points at the bad part."""
 
 
-@dataclass(frozen=True)
 class Known:
-    """The config keys and metric keys of the runs a query is about: what bare names mean."""
+    """The config keys and metric keys of the runs a query is about: what bare names mean.
 
-    config: frozenset[str] = frozenset()
-    metrics: frozenset[str] = frozenset()
+    Built from rows lazily: reading every row of 10,000 runs costs ``gitexp ls`` 0.2 s,
+    and only an expression with a bare name needs them.
+    """
+
+    def __init__(
+        self,
+        config: frozenset[str] = frozenset(),
+        metrics: frozenset[str] = frozenset(),
+        rows: Callable[[], Iterable[Row]] | None = None,
+    ) -> None:
+        self._keys = None if rows is not None else (config, metrics)
+        self._rows = rows
 
     @classmethod
-    def from_rows(cls, rows: list[Row]) -> Known:
-        config: set[str] = set()
-        metrics: set[str] = set()
-        for row in rows:
-            config.update(row.get("config") or {})
-            metrics.update(row.get("metrics") or {})
-        return cls(frozenset(config), frozenset(metrics))
+    def from_rows(cls, rows: Callable[[], Iterable[Row]]) -> Known:
+        return cls(rows=rows)
+
+    def _load(self) -> tuple[frozenset[str], frozenset[str]]:
+        if self._keys is None:
+            config: set[str] = set()
+            metrics: set[str] = set()
+            for row in self._rows() if self._rows is not None else ():
+                config.update(row.get("config") or {})
+                metrics.update(row.get("metrics") or {})
+            self._keys = (frozenset(config), frozenset(metrics))
+        return self._keys
+
+    @property
+    def config(self) -> frozenset[str]:
+        return self._load()[0]
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        return self._load()[1]
 
     def meanings(self, parts: list[str]) -> list[Name]:
         """Every qualified name the bare ``parts`` can stand for, config first."""

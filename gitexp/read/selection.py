@@ -51,7 +51,7 @@ def complete_row(repo: GitRepo, entry: RunEntry) -> RunEntry:
 def known_names(runs: list[RunEntry]) -> query.Known:
     """What a bare name in --where, --sort or --columns can mean for these runs: one
     vocabulary for every command, so ``--sort loss`` means the same in ls, plot and report."""
-    return query.Known.from_rows([entry.row for entry in runs])
+    return query.Known.from_rows(lambda: (entry.row for entry in runs))
 
 
 def select(
