@@ -53,8 +53,11 @@ def add_run_selection(parser: argparse.ArgumentParser, fallback: str, default_n:
 
 
 def say(message: str) -> None:
-    """A gitexp message on stderr (stdout stays for the command's data)."""
-    print(f"gitexp: {message}", file=sys.stderr, flush=True)
+    """A gitexp message on stderr (stdout stays for the command's data); a run's name or
+    path quoted in it cannot send control characters to the terminal."""
+    from gitexp.render.cells import printable
+
+    print(f"gitexp: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def add_example(parser: argparse.ArgumentParser, *examples: str) -> None:

@@ -264,3 +264,33 @@ def test_a_terminal_narrower_than_any_table_still_shows_the_runs(runs: Path, wid
     assert compared.returncode == 0, compared.stderr
     assert "first" in compared.stdout.splitlines()[0]  # the first run is never left out
     assert f"1 run left out to fit {width} character" in compared.stderr
+
+
+def test_control_characters_from_a_run_never_reach_the_terminal(repo: Path) -> None:
+    """A run's name and config come from whoever recorded it: an ESC in them (a screen
+    clear, an OSC 52 clipboard write) is shown as an escape in tables, show and messages."""
+    evil_name = "evil\x1b]52;c;aGk=\x07x"
+    done = gitexp(
+        "run",
+        "--name",
+        evil_name,
+        "-p",
+        "note=a\x1b[2Jb",
+        "--",
+        sys.executable,
+        "-c",
+        "pass",
+        cwd=repo,
+    )
+    assert done.returncode == 0, done.stderr
+    for args in (
+        ["ls", "--columns", "name,config.note"],
+        ["show", "latest"],
+        ["compare", "latest"],
+    ):
+        shown = gitexp(*args, cwd=repo, env={"FORCE_COLOR": "1"})
+        assert shown.returncode == 0, shown.stderr
+        text = shown.stdout + shown.stderr
+        # Colour codes of gitexp's own stay (FORCE_COLOR); the run's sequences are defused.
+        assert "\x1b]52" not in text and "\x07" not in text and "\x1b[2J" not in text, args
+        assert "evil\\x1b]52;c;aGk=\\x07x" in text, (args, text)

@@ -10,7 +10,7 @@ from gitexp.model import config as configmod
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run
 from gitexp.record import manifest
-from gitexp.render.cells import fmt_duration, fmt_time, fmt_value, table
+from gitexp.render.cells import fmt_duration, fmt_time, fmt_value, printable, table
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
@@ -123,4 +123,6 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
             size = f", {item['size']} bytes" if item.get("size") is not None else ""
             md5 = f", md5 {item['md5']}" if item.get("md5") else ""
             lines.append(f"  {item['path']} ({item['reason']}{size}{md5})")
-    return "\n".join(lines)
+    # Every value here came from the run, which anyone may have written: no control
+    # character of it reaches the terminal.
+    return "\n".join(printable(line) for line in "\n".join(lines).split("\n"))

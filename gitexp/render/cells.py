@@ -11,11 +11,28 @@ from collections.abc import Sequence
 
 from gitexp.render.words import plural
 
+# Every C0 and C1 control character and DEL, and the bidirectional overrides that can make
+# text read differently from what it is: shown as escapes, never sent to a terminal.  Run
+# names, tags, config values and output come from whoever recorded the run (a teammate, a
+# fork): an ESC there could clear the screen, write the clipboard (OSC 52) or disguise a
+# link (OSC 8).
+_VISIBLE = {code: f"\\x{code:02x}" for code in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]}
+_VISIBLE.update(
+    {code: f"\\u{code:04x}" for code in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``), safe for a terminal."""
+    return text.translate(_VISIBLE)
+
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     from tabulate import tabulate
 
-    return tabulate(rows, headers=list(headers), tablefmt="simple", disable_numparse=True)
+    cells = [[printable(str(cell)) for cell in row] for row in rows]
+    titles = [printable(header) for header in headers]
+    return tabulate(cells, headers=titles, tablefmt="simple", disable_numparse=True)
 
 
 def fmt_value(value: object) -> str:

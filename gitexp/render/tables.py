@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from gitexp.render.cells import printable
 from gitexp.render.terminal import paint, shorten
 
 # tabulate's "simple" format: two spaces between columns, and a header is given two
@@ -33,6 +34,12 @@ class Column:
     full_name: str = ""  # how to ask for it with --columns, for the note on what was left out
     shrink: bool = True
     cap: int = 0  # on a limited width, its cells are cut to this first (0: MAX_CELL)
+
+    def __post_init__(self) -> None:
+        # Cells come from runs, which anyone may have written: no control character
+        # reaches the terminal (and widths are measured on what is shown).
+        self.header = printable(self.header)
+        self.cells = [printable(cell) for cell in self.cells]
 
     def width(self) -> int:
         return max([len(self.header) + _HEADER_PADDING, *(len(cell) for cell in self.cells)])
