@@ -177,7 +177,11 @@ def test_record_in_one_clone_restore_and_rerun_in_another(
     done = gitexp("restore", run_id[:7], cwd=clone)
     assert done.returncode == 0, done.stderr
     assert (clone / "train.py").read_text() == SCRIPT
+    # Fetched, not recorded here: its command runs only with consent, shown first.
     code, out, err = rerun(clone, run_id[:7])
+    assert code == 6 and "was not recorded in this clone" in err and "--yes" in err, err
+    assert set(run_refs(clone)) == {run_id}  # nothing ran, nothing recorded
+    code, out, err = rerun(clone, "--yes", run_id[:7])
     assert code == 0, out + err
     assert "verdict: identical" in out
     assert (
@@ -341,3 +345,45 @@ def test_ignored_roots_from_git_agree_with_the_walk(
     # for `logs/*` + `!logs/keep.txt`, where git (the reference) names logs/debug.log.
     assert {"data", "model.ckpt", "scratch"} <= set(walked)
     assert "logs/keep.txt" not in from_git
+
+
+SENTINEL_SCRIPT = """\
+import pathlib, sys
+pathlib.Path(sys.argv[1]).write_text("ran")
+"""
+
+
+def test_a_pulled_run_is_rerun_only_with_consent(repo: Path, tmp_path: Path) -> None:
+    """A teammate's run carries a command: rerun shows it exactly (command, folder,
+    recording host and author) and runs it only when told; a run recorded in this clone
+    needs no question.  Known from this clone's own reflog, never from the run's fields."""
+    sentinel = tmp_path / "ran"
+    (repo / "train.py").write_text(SENTINEL_SCRIPT)
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-q", "-m", "script")
+    done = gitexp("run", "--", sys.executable, "train.py", str(sentinel), cwd=repo)
+    assert done.returncode == 0, done.stderr
+    (run_id,) = run_refs(repo)
+    sentinel.unlink()
+    code, out, err = rerun(repo, run_id)  # recorded here: no question
+    assert code == 0 and "was not recorded" not in err, err
+    assert sentinel.exists()
+    sentinel.unlink()
+
+    git(tmp_path, "init", "-q", "--bare", "server.git")
+    git(repo, "remote", "add", "origin", str(tmp_path / "server.git"))
+    git(repo, "push", "-q", "origin", "main")
+    assert gitexp("push", cwd=repo).returncode == 0
+    # The server's HEAD names a branch nobody pushed: the clone's own HEAD is unborn.
+    git(tmp_path / "server.git", "symbolic-ref", "HEAD", "refs/heads/elsewhere")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(tmp_path / "server.git"), str(clone))
+    assert gitexp("pull", cwd=clone).returncode == 0
+    code, out, err = rerun(clone, run_id)
+    assert code == 6, err
+    assert f"command   {sys.executable} train.py {sentinel}" in err
+    assert "by Test User <test@example.invalid> (as the run claims)" in err
+    assert not sentinel.exists() and len(run_refs(clone)) == 2  # the run and its rerun
+    code, out, err = rerun(clone, "--yes", run_id)
+    assert code == 0, out + err
+    assert sentinel.exists()

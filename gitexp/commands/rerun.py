@@ -7,18 +7,20 @@ Exit codes: 0 identical or within tolerance, 1 different, 8 the rerun's command 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from typing import Any
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
-from gitexp.errors import EXIT_RERUN_FAILED, UsageError
+from gitexp.errors import EXIT_RERUN_FAILED, RepositoryStateError, UsageError
 from gitexp.model import config as configmod
+from gitexp.model.ids import short_id
 from gitexp.model.record import INTERRUPTED
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run
 from gitexp.render.verdict import render_verdict
 from gitexp.reproduce import verdict as verdictmod
-from gitexp.reproduce.replay import Tolerance, rerun_and_judge
+from gitexp.reproduce.replay import Tolerance, recorded_here, rerun_and_judge
 
 EXIT_DIFFERENT = 1
 EXIT_INTERRUPTED = 130
@@ -64,9 +66,16 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--name", help="the new run's name (default: <original name>-rerun)")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="run the command of a run that came from elsewhere without asking "
+        "(its command is printed first)",
+    )
     add_example(
         parser,
         "gitexp rerun latest",
+        "gitexp rerun --yes a1b2c3d   # a teammate's run, pulled: you read its command first",
         "gitexp rerun brisk-falcon-07 --rtol 1e-6",
         "gitexp rerun 3kq9x2a -p seed=1 --json",
     )
@@ -80,6 +89,9 @@ def main(args: argparse.Namespace) -> int:
     tolerance = Tolerance(args.rtol, args.atol, args.include_timing, args.ignore_metric)
     with open_repo() as repo:
         original = load_run(repo, find_run(repo, args.run))
+        if not recorded_here(repo, original.info.id):
+            author = repo.commit_author(original.entry.commit)
+            _consent(original, author, args.param, args.yes)
         rerun, result = rerun_and_judge(
             repo, original, overrides, args.name, tolerance, say, _ask_secret
         )
@@ -92,6 +104,30 @@ def main(args: argparse.Namespace) -> int:
     if result.verdict == verdictmod.FAILED:
         return EXIT_RERUN_FAILED
     return EXIT_DIFFERENT if result.verdict == verdictmod.DIFFERENT else 0
+
+
+def _consent(original: RunView, author: str, params: list[str], yes: bool) -> None:
+    """A run this clone did not record runs someone else's command: show it exactly, and
+    run it only when the user says so (a terminal's answer, or --yes)."""
+    info = original.info
+    say(f"run {short_id(info.id)} {info.name} was not recorded in this clone (it came from")
+    say("  a remote or another tool); rerunning it runs its command on this machine:")
+    say(f"  command   {shlex.join(info.command)}")
+    say(f"  folder    {info.cwd or '.'}/ in an isolated checkout of the run's code")
+    if params:
+        say(f"  with      {' '.join(f'-p {p}' for p in params)}")
+    say(f"  recorded  on {info.host or 'an unknown host'} by {author} (as the run claims)")
+    if yes:
+        return
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise RepositoryStateError(
+            "not running a command that came from elsewhere without your consent",
+            "Read the command above; to run it, add --yes (docs/reproduce.md).",
+        )
+    print("gitexp: run it? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        raise RepositoryStateError("not rerun: you said no", "Nothing was run.")
 
 
 def _ask_secret(variable: str, what: str) -> str | None:

@@ -86,6 +86,22 @@ class RefOps:
 
     # -- refs ------------------------------------------------------------------------
 
+    def first_reflog_message(self, name: bytes) -> str | None:
+        """The message of the oldest reflog entry of ``name`` (None: no reflog).
+
+        The reflog is this clone's own history of the ref, never fetched or pushed: it
+        tells how a ref began here (gitexp writes ``gitexp: started`` when it records a
+        run, ``gitexp: fetched run`` when a run arrives from a remote).
+        """
+        path = os.path.join(os.fsencode(self.commondir), b"logs", name)
+        try:
+            with open(path, "rb") as handle:
+                first = handle.readline()
+        except OSError:
+            return None
+        _, tab, message = first.partition(b"\t")
+        return message.strip().decode("utf-8", "replace") if tab else None
+
     def read_ref(self, name: bytes) -> ObjectId | None:
         if self._direct:
             with contextlib.suppress(gitfiles.Unanswered):

@@ -392,6 +392,15 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps):
         _headers, _blank, message = bytes(raw).partition(b"\n\n")
         return message.decode("utf-8", "replace")
 
+    def commit_author(self, sha: ObjectId) -> str:
+        """A commit's author, ``Name <email>`` (the identity it claims: anyone can write it)."""
+        from dulwich.objects import Commit
+
+        obj = self._repo.object_store[as_object_id(sha)]
+        if not isinstance(obj, Commit):
+            raise RepositoryStateError(f"{sha.decode()} is not a commit")
+        return bytes(obj.author).decode("utf-8", "replace")
+
     def commit_info(self, sha: ObjectId) -> tuple[ObjectId, list[ObjectId], str]:
         """(tree, parents, message) of a commit."""
         from dulwich.objects import Commit

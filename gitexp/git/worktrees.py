@@ -35,10 +35,19 @@ class WorktreeOps:
         from dulwich.worktree import add_worktree
 
         with self._main_repo() as main:
-            if commit is not None:
-                add_worktree(main, path, commit=as_object_id(commit), exist_ok=True).close()
-            else:
+            if commit is None:
                 _link_unborn_worktree(main.controldir(), path)
+            elif _head_is_unborn(main):
+                # dulwich reads the main HEAD first, which a fresh clone of a repository
+                # whose default branch is elsewhere (or a git init) does not have yet.
+                os.makedirs(path, exist_ok=True)
+                control = _link_unborn_worktree(main.controldir(), path)
+                with open(os.path.join(control, "HEAD"), "wb") as handle:
+                    handle.write(commit + b"\n")
+                with Repo(path) as worktree:
+                    worktree.get_worktree().reset_index(config=worktree.get_config_stack())
+            else:
+                add_worktree(main, path, commit=as_object_id(commit), exist_ok=True).close()
         with Repo(path) as worktree:
             own = worktree.controldir()
         exclude = os.path.join(self.commondir, "info", "exclude")
@@ -80,7 +89,15 @@ class WorktreeOps:
             main.close()
 
 
-def _link_unborn_worktree(main_controldir: str, path: str) -> None:
+def _head_is_unborn(main: Repo) -> bool:
+    try:
+        main.head()
+    except KeyError:
+        return True
+    return False
+
+
+def _link_unborn_worktree(main_controldir: str, path: str) -> str:
     """Register ``path`` as a linked worktree whose HEAD is an unborn branch.
 
     Written by hand because dulwich's worktree creation resolves the main repository's
@@ -100,3 +117,4 @@ def _link_unborn_worktree(main_controldir: str, path: str) -> None:
     ):
         with open(os.path.join(control, name), "wb") as handle:
             handle.write(content + b"\n")
+    return control

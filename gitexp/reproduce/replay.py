@@ -13,7 +13,7 @@ from gitexp.errors import RepositoryStateError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.model.ids import short_id
-from gitexp.model.record import RUNNING
+from gitexp.model.record import REF_PREFIX, RUNNING
 from gitexp.read.listing import list_runs
 from gitexp.read.runview import RunView, load_run
 from gitexp.record import inputs as inputsmod
@@ -21,6 +21,14 @@ from gitexp.reproduce import rerun as rerunmod
 from gitexp.reproduce import verdict as verdictmod
 from gitexp.reproduce.restore import snapshot_files
 from gitexp.slotted import Slotted
+
+RECORDED_HERE = "gitexp: started"  # the first reflog message of a run recorded in this clone
+
+
+def recorded_here(repo: GitRepo, run_id: str) -> bool:
+    """Whether this clone recorded the run (its ref's own reflog says so), rather than
+    received it from a remote, whose recorded command is someone else's code."""
+    return repo.first_reflog_message(REF_PREFIX + run_id.encode()) == RECORDED_HERE
 
 
 class Tolerance(Slotted):
