@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -1139,3 +1140,40 @@ def test_case_count() -> None:
     report(f"hostile input: {total} cases ({len(CASES)} command-line, {len(REFERENCE_CASES)} "
            f"references, {metrics} metric, {races} snapshot races, {others} more)")  # fmt: skip
     assert total >= 25
+
+
+def test_a_run_dated_in_the_future_never_becomes_latest(tmp_path: Path) -> None:
+    """A pulled run claiming next year's start is ordered by when it arrived here."""
+
+    repo = make_repo(tmp_path / "repo")
+    assert gitexp_as(["run", "--name", "older", "--", PY, "-c", "pass"], repo).returncode == 0
+    (older,) = run_refs(repo)
+    raw = subprocess.run(
+        ["git", "cat-file", "commit", f"refs/gitexp/runs/{older}"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout
+    future = time.time() + 365 * 86400
+    forged = re.sub(rb'"start":[0-9.e+]+', b'"start":%f' % future, raw)
+    forged = forged.replace(older.encode(), b"zzzzforged01").replace(b'"older"', b'"forged"')
+    sha = (
+        subprocess.run(
+            ["git", "hash-object", "-t", "commit", "-w", "--stdin"],
+            cwd=repo,
+            input=forged,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.strip()
+        .decode()
+    )
+    git(repo, "update-ref", "refs/gitexp/runs/zzzzforged01", sha)  # no reflog: plain git
+    time.sleep(0.01)
+    assert gitexp_as(["run", "--name", "newest", "--", PY, "-c", "pass"], repo).returncode == 0
+    shown = gitexp_as(["show", "latest"], repo)
+    assert shown.returncode == 0, shown.stderr
+    assert "newest" in shown.stdout.splitlines()[0], shown.stdout
+    listed = gitexp_as(["ls", "--json", "--all"], repo)
+    names = [row["name"] for row in json.loads(listed.stdout)]
+    assert names.index("newest") < names.index("forged"), names

@@ -93,14 +93,25 @@ class RefOps:
         tells how a ref began here (gitexp writes ``gitexp: started`` when it records a
         run, ``gitexp: fetched run`` when a run arrives from a remote).
         """
+        first = self._first_reflog_line(name)
+        _, tab, message = first.partition(b"\t")
+        return message.strip().decode("utf-8", "replace") if tab else None
+
+    def first_reflog_time(self, name: bytes) -> float | None:
+        """When ``name`` first appeared in this clone, by its reflog (None: no reflog)."""
+        header = self._first_reflog_line(name).partition(b"\t")[0].split()
+        try:
+            return float(header[-2]) if len(header) >= 2 else None
+        except ValueError:
+            return None
+
+    def _first_reflog_line(self, name: bytes) -> bytes:
         path = os.path.join(os.fsencode(self.commondir), b"logs", name)
         try:
             with open(path, "rb") as handle:
-                first = handle.readline()
+                return handle.readline()
         except OSError:
-            return None
-        _, tab, message = first.partition(b"\t")
-        return message.strip().decode("utf-8", "replace") if tab else None
+            return b""
 
     def read_ref(self, name: bytes) -> ObjectId | None:
         if self._direct:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import TYPE_CHECKING, cast
 
 from gitexp.errors import GitexpError
@@ -72,6 +73,10 @@ class RunEntry:
     def row(self, value: ListingRow) -> None:
         self._row = value
         self._start = self._status = None
+
+    def order_by(self, start: float) -> None:
+        """Sort this run as if it started at ``start`` (its row keeps the claimed start)."""
+        self._start = start
 
     @property
     def start(self) -> float:
@@ -158,6 +163,7 @@ def list_runs(repo: GitRepo) -> list[RunEntry]:
         lines = (_cache_line(entry.commit.decode(), entry) for entry in entries)
         _save_cache(cache_path, [line for line in lines if line is not None])
     _mark_live(repo, entries)
+    _cap_future_starts(repo, entries)
     entries.sort(key=lambda entry: entry.start, reverse=True)
     return entries
 
@@ -215,3 +221,28 @@ def _mark_live(repo: GitRepo, entries: list[RunEntry]) -> None:
         live = LiveDir(os.path.join(root, entry.id))
         if live.exists() and not (live.recorder_alive() or live.child_alive()):
             entry.row = {**entry.row, "status": "crashed?"}
+
+
+# A clock may run a little ahead of this one; a start beyond this is a claim to doubt.
+CLOCK_SKEW_SECONDS = 300.0
+
+
+def _cap_future_starts(repo: GitRepo, entries: list[RunEntry]) -> None:
+    """Order a run that claims to start in the future by when it arrived in this clone.
+
+    A run's start is whatever its recorder wrote: a pulled run dated next year would
+    otherwise be ``latest`` (and first in ``ls``) for a year.  Its ref's reflog here,
+    which no remote can write, says when it arrived.  Only the order changes; the run
+    still shows the start it claims.
+    """
+    now = time.time()
+    for entry in entries:
+        if entry.start > now + CLOCK_SKEW_SECONDS:
+            arrived = repo.first_reflog_time(REF_PREFIX + entry.id.encode())
+            if arrived is None:  # no reflog (a plain git fetch into refs/gitexp): its file
+                try:
+                    ref_file = os.path.join(repo.commondir, "refs", "gitexp", "runs", entry.id)
+                    arrived = os.stat(ref_file).st_mtime
+                except OSError:
+                    arrived = 0.0  # no evidence of when: last, not first
+            entry.order_by(min(entry.start, arrived))
