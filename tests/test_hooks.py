@@ -202,3 +202,20 @@ def test_a_gitexp_command_right_after_a_fetch_sees_every_fetched_run(
     done = gitexp("ls", "--json", "-n", "0", cwd=other)
     assert done.returncode == 0, done.stderr
     assert {row["id"] for row in json.loads(done.stdout)} == set(run_refs(shared))
+
+
+def test_install_never_writes_into_a_tracked_hooks_folder(shared: Path) -> None:
+    """core.hooksPath at a folder the team commits (.husky/): install refuses, changes
+    nothing, and says how to share runs without hooks."""
+    husky = shared / ".husky"
+    husky.mkdir()
+    (husky / "pre-commit").write_text("#!/bin/sh\nnpx lint-staged\n")
+    git(shared, "add", ".husky")
+    git(shared, "commit", "-q", "-m", "husky")
+    git(shared, "config", "core.hooksPath", ".husky")
+    done = gitexp("install", cwd=shared)
+    assert done.returncode == 6, done.stderr
+    assert "core.hooksPath points at .husky/, a folder git tracks" in done.stderr
+    assert "gitexp push" in done.stderr
+    assert sorted(p.name for p in husky.iterdir()) == ["pre-commit"]
+    assert git(shared, "status", "--porcelain") == ""

@@ -284,6 +284,16 @@ def hooks_dir(cwd: str) -> str:
     return os.path.abspath(os.path.join(cwd, done.stdout.strip()))
 
 
+def tracked_under(cwd: str, folder: str) -> list[str]:
+    """The files git tracks under ``folder`` (empty when it is outside the work tree)."""
+    root = os.path.abspath(cwd)
+    where = os.path.abspath(folder)
+    if os.path.commonpath([root, where]) != root:
+        return []
+    done = run(cwd, ["ls-files", "-z", "--", os.path.relpath(where, root)])
+    return [path for path in done.stdout.split("\0") if path] if done.returncode == 0 else []
+
+
 def ls_remote(cwd: str, remote: str, pattern: str) -> dict[str, str]:
     """``{ref: sha}`` of the remote's refs matching ``pattern``."""
     done = run(cwd, ["ls-remote", "--refs", remote, pattern], show_progress=True)

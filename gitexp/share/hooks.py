@@ -27,6 +27,7 @@ from importlib import resources
 
 from gitexp.errors import RepositoryStateError
 from gitexp.git import binary as gitbin
+from gitexp.render.words import plural
 from gitexp.share.remotes import fetch_refspec
 
 HOOKS = ("pre-push", "reference-transaction")
@@ -87,6 +88,19 @@ def install(root: str, remotes: list[str]) -> SetupReport:
                 "See them with `git remote -v`; add one with `git remote add NAME URL`.",
             )
     report = SetupReport(gitbin.hooks_dir(root))
+    tracked = gitbin.tracked_under(root, report.hooks_dir)
+    if tracked:
+        # core.hooksPath names a folder the project commits (a hook manager such as husky
+        # or pre-commit's): installing there would change the team's tracked files.
+        folder = os.path.relpath(report.hooks_dir, root)
+        raise RepositoryStateError(
+            f"core.hooksPath points at {folder}/, a folder git tracks "
+            f"({plural(len(tracked), 'file')}): "
+            "gitexp will not change your tracked files",
+            "Share runs with `gitexp push` and `gitexp pull`, which need no hooks, or call "
+            "gitexp from your own pre-push hook: "
+            '`python -m gitexp.commands.hook_impl pre-push "$@"` (docs/sharing.md).',
+        )
     os.makedirs(report.hooks_dir, exist_ok=True)
     for name in HOOKS:
         path = os.path.join(report.hooks_dir, name)
