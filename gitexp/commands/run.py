@@ -16,9 +16,7 @@ from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.record.recorder import recover_stale_runs
-from gitexp.record.starting import (
-    start_run,
-)
+from gitexp.record.starting import expand_command, start_run
 from gitexp.record.supervise import supervise
 
 
@@ -71,6 +69,7 @@ def add_parser(subparsers: Any) -> None:
     add_example(
         parser,
         "gitexp run -p lr=0.01 --tag baseline -- python train.py --epochs 3",
+        "gitexp run -p lr=0.01 -- python train.py '${args}'   # argparse gets --lr=0.01",
         "gitexp run --name resnet-warmup --config config.yaml --out model.ckpt -- python train.py",
         "gitexp run --resume latest -- python train.py",
     )
@@ -97,6 +96,7 @@ def main(args: argparse.Namespace) -> int:
             args.out = check_outputs(repo.root, args.out)  # before anything starts
         if args.resume:
             return _resume(repo, args, command, file_config, overrides)
+        expansion = expand_command(repo, command, config)
         cli_fields = tuple(
             field
             for field, given in (("name", args.name), ("tags", args.tag), ("notes", args.note))
@@ -104,7 +104,9 @@ def main(args: argparse.Namespace) -> int:
         )
         recorder, snapshot = start_run(
             repo,
-            command=command,
+            command=expansion.command,
+            command_template=command if expansion.command != command else None,
+            passed=expansion.passed,
             config=config,
             source="cli",
             name=args.name,
@@ -116,9 +118,16 @@ def main(args: argparse.Namespace) -> int:
             warn=lambda message: say(f"warning: {message}"),
         )
         _request_outputs(recorder.live.path, args.out)
-        return supervise(
-            recorder, command, config, snapshot.skipped, say, not args.no_system_metrics
+        code = supervise(
+            recorder,
+            expansion.command,
+            config,
+            snapshot.skipped,
+            say,
+            not args.no_system_metrics,
         )
+        warn_untaken(recorder.info.overrides)
+        return code
 
 
 def _resume(
@@ -152,6 +161,17 @@ def _resume(
     say(f"resuming run {name} at step {resumed['from_step']}{changed}")
     _request_outputs(recorder.live.path, args.out)
     return supervise(recorder, command, config, snapshot.skipped, say, not args.no_system_metrics)
+
+
+def warn_untaken(overrides: dict[str, Any]) -> None:
+    """Say which overrides the script did not take, and how to pass them on."""
+    from gitexp.render import overrides as words
+
+    told = words.problems(overrides)
+    if told:
+        say("warning: " + "; ".join(told))
+        if words.needs_hint(overrides):
+            say("  " + words.HINT)
 
 
 def _request_outputs(live_path: str, paths: list[str]) -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from gitexp.cli_support import add_example, open_repo, print_json
 from gitexp.model import config as configmod
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run
 from gitexp.record import manifest
+from gitexp.render import overrides as overrides_words
 from gitexp.render.cells import fmt_duration, fmt_time, fmt_value, printable, table
+from gitexp.render.runs_table import config_cell
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
+    from gitexp.model.shapes import ListingRow
 
 MAX_FILES_LISTED = 50
 
@@ -75,6 +78,7 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
         + (f" (exit code {info.exit_code})" if info.exit_code is not None else "")
         + (f" ({info.signal})" if info.signal else ""),
         f"command   {' '.join(info.command)}" + (f"   (in {info.cwd}/)" if info.cwd else ""),
+        *([f"          from {' '.join(info.command_template)}"] if info.command_template else []),
         f"started   {fmt_time(info.start)}   duration {fmt_duration(info.duration)}",
         f"baseline  {info.baseline or '(none: no commits yet)'}"
         + (f" on {info.branch}" if info.branch else " (detached HEAD)" if info.baseline else "")
@@ -89,8 +93,19 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
         lines.append(f"note      {info.notes}")
     lines.append(f"machine   {manifest.summarize(view.hardware) if view.hardware else 'unknown'}")
     flat = configmod.flatten_config(view.config)
+    doubtful = {
+        path: str(entry.get("status"))
+        for path, entry in info.overrides.items()
+        if isinstance(entry, dict)
+    }
     lines += ["", "config"]
-    lines += [f"  {k} = {fmt_value(v)}" for k, v in flat.items()] or ["  (none)"]
+    marked = cast("ListingRow", {"config": flat, "unapplied": doubtful})
+    lines += [f"  {k} = {config_cell(marked, k)}" for k in flat]
+    lines += [] if flat else ["  (none)"]
+    told = overrides_words.problems(info.overrides)
+    if told:
+        lines += ["", "overrides the script did not take (! not applied, ? unverified)"]
+        lines += [f"  {text}" for text in told]
     lines += ["", "metrics"]
     stats = view.metrics.get("metrics") or {}
     if view.summary:

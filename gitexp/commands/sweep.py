@@ -20,6 +20,7 @@ from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.model.ids import SHORT_ID_LENGTH
+from gitexp.render import overrides as overrides_words
 from gitexp.render.cells import fmt_duration, fmt_value, table
 from gitexp.render.words import plural
 from gitexp.sweep import space as sweepmod
@@ -80,6 +81,7 @@ def add_parser(subparsers: Any) -> None:
     add_example(
         parser,
         "gitexp sweep -p lr=0.1,0.01,0.001 -p batch=32,64 -j 2 --name lr -- python train.py",
+        "gitexp sweep -p lr=0.1,0.01 -- python app.py '${args_no_hyphens}'   # a Hydra app",
         "gitexp sweep --file sweep.yaml --random 20 -j 4 --sort val/acc",
     )
     parser.set_defaults(func=main)
@@ -94,6 +96,9 @@ def main(args: argparse.Namespace) -> int:
         sweep_file.parameters if sweep_file else [], [sweepmod.parse_cli(t) for t in args.param]
     )
     command = command or (sweep_file.command if sweep_file and sweep_file.command else [])
+    program = sweep_file.program if sweep_file else None
+    if program is not None:  # the rest of the macros are expanded by each trial's gitexp run
+        command = [part.replace("${program}", program) for part in command]
     if not command:
         raise UsageError(
             "missing the command to run after --",
@@ -137,9 +142,21 @@ def main(args: argparse.Namespace) -> int:
         name = sweepmod.member_name(prefix, combo, varying, i)
         combo_args = [arg for key, choice in combo for arg in ("-p", f"{key}={choice.text}")]
         trials.append((name, trial_command(group, name, options, combo_args, command)))
-    codes = run_local(trials, args.parallel, *_reporters(bars_wanted()))
+    stopped: list[tuple[str, dict[str, object]]] = []
+    codes = run_local(
+        trials, args.parallel, *_reporters(bars_wanted()), gate=_first_trial_gate(group, stopped)
+    )
     with GitRepo.discover() as repo:
         print(_final_table(rank(repo, group, args.sort), varying))
+    if stopped:
+        raise UsageError(
+            f"sweep stopped after trial {stopped[0][0]}: the program did not take its "
+            f"overrides ({'; '.join(overrides_words.problems(stopped[0][1]))}), so every trial "
+            "would have trained the same",
+            "Pass them on the command line: gitexp sweep -p ... -- python train.py '${args}' "
+            "(Hydra apps: '${args_no_hyphens}'), or read them through gitexp.config; "
+            "see docs/workflow.md#passing-config-to-a-program",
+        )
     failed = sum(1 for code in codes if code != 0)
     if failed:
         say(
@@ -148,6 +165,23 @@ def main(args: argparse.Namespace) -> int:
         )
         return EXIT_SOME_FAILED
     return 0
+
+
+def _first_trial_gate(
+    group: str, stopped: list[tuple[str, dict[str, object]]]
+) -> Callable[[str, bool], bool | None]:
+    """Hold the other trials until the first shows it takes its overrides (sweep/probe.py)."""
+    from gitexp.sweep import probe
+
+    def gate(trial: str, ended: bool) -> bool | None:
+        with GitRepo.discover() as repo:
+            verdict, overrides = probe.first_trial(repo, group, trial)
+        if verdict == probe.STOP:
+            stopped.append((trial, overrides))
+            return False
+        return True if verdict == probe.GO else None  # undecided: sweep/local.py asks on
+
+    return gate
 
 
 def _reporters(

@@ -11,10 +11,13 @@ import copy
 import os
 import warnings
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitexp.errors import UsageError
 from gitexp.model import values
+
+if TYPE_CHECKING:
+    from gitexp.model.overrides import OverrideWatch
 
 
 def _usage(message: str) -> UsageError:
@@ -147,18 +150,27 @@ class Config:
         self._data: dict[str, Any] = {}
         self._warned: set[str] = set()
         self._on_change = on_change
+        # Set by a wrapped run: notes which overrides the script read or set itself
+        # (model/overrides.py), so the record can tell a used override from an ignored one.
+        self._watch: OverrideWatch | None = None
         if initial:
             self._assign(initial.items(), notify=False)
 
     def _assign(self, items: Any, notify: bool = True, only_missing: bool = False) -> None:
         bad: list[tuple[str, Any]] = []
         changed = False
+        reported: dict[str, Any] = {}
         for key, value in items:
             key = key if isinstance(key, str) else str(key)
             if only_missing and key in self._data:
+                if self._watch is not None:  # the script's own default, even if not taken
+                    reported[key] = self._normalize(value, key, [])
                 continue
             self._data[key] = self._normalize(value, key, bad)
+            reported[key] = self._data[key]
             changed = True
+        if notify and self._watch is not None and reported:
+            self._watch.saw_report(reported)
         for path, value in bad:
             if path not in self._warned:
                 self._warned.add(path)
@@ -171,6 +183,7 @@ class Config:
             self._on_change()
 
     def _normalize(self, value: Any, path: str, bad: list[tuple[str, Any]]) -> Any:
+        value = plain(value)
         if isinstance(value, Mapping):
             return {str(k): self._normalize(v, f"{path}.{k}", bad) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -184,6 +197,8 @@ class Config:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._watch is not None:
+            self._watch.saw_read(name, self._data)
         try:
             return self._data[name]
         except KeyError:
@@ -196,6 +211,8 @@ class Config:
             self._assign([(name, value)])
 
     def __getitem__(self, key: str) -> Any:
+        if self._watch is not None:
+            self._watch.saw_read(key, self._data)
         return self._data[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -230,16 +247,24 @@ class Config:
         self._assign(_as_mapping(d).items(), only_missing=True)
 
     def get(self, key: str, default: Any = None) -> Any:
+        if self._watch is not None:
+            self._watch.saw_read(key, self._data)
         return self._data.get(key, default)
 
     def keys(self) -> KeysView[str]:
         return self._data.keys()
 
     def values(self) -> ValuesView[Any]:
+        self._saw_all_read()
         return self._data.values()
 
     def items(self) -> ItemsView[str, Any]:
+        self._saw_all_read()
         return self._data.items()
+
+    def _saw_all_read(self) -> None:
+        if self._watch is not None:
+            self._watch.saw_all_read(self._data)
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
@@ -252,21 +277,54 @@ class Config:
 
     def as_dict(self) -> dict[str, Any]:
         """A deep copy as plain dicts and lists, safe to mutate or serialize."""
+        self._saw_all_read()
+        return copy.deepcopy(self._data)
+
+    def set_override_watch(self, watch: OverrideWatch) -> None:
+        """Note from now on which overrides the script reads or sets (model/overrides.py)."""
+        self._watch = watch
+
+    def override_watch(self) -> OverrideWatch | None:
+        return self._watch
+
+    def stored(self) -> dict[str, Any]:
+        """What gitexp itself writes to the live folder: as_dict, not counted as the
+        script reading its config."""
         return copy.deepcopy(self._data)
 
     def __repr__(self) -> str:
         return f"Config({self._data!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_data": self._data, "_warned": self._warned}  # on_change is not picklable
+        # on_change and the watch stay with the run's process (a pickled copy is another's)
+        return {"_data": self._data, "_warned": self._warned}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "_data", state["_data"])
         object.__setattr__(self, "_warned", state["_warned"])
         object.__setattr__(self, "_on_change", None)
+        object.__setattr__(self, "_watch", None)
+
+
+def plain(value: Any) -> Any:
+    """A config object of another library as plain dicts and lists, or ``value`` itself.
+
+    Recognised by module name, so that neither library is imported for anyone who does
+    not use it: OmegaConf's ``DictConfig``/``ListConfig`` (Hydra) resolved, with lists as
+    lists; a click ``Context`` (click and typer) as its parameters.
+    """
+    module = type(value).__module__ or ""
+    if module.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(value, resolve=True)
+    if module.startswith("click") and isinstance(getattr(value, "params", None), dict):
+        return dict(value.params)
+    return value
 
 
 def _as_mapping(d: Any) -> Mapping[Any, Any]:
+    d = plain(d)
     if isinstance(d, Config):
         return d.as_dict()
     if isinstance(d, Mapping):

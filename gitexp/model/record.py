@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from gitexp.model import values
+from gitexp.model.overrides import doubtful
 from gitexp.slotted import Slotted
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class RunInfo(Slotted):
         "id", "name", "status", "command", "cwd", "start", "end", "exit_code", "signal",
         "baseline", "branch", "dirty", "tags", "notes", "group", "job_type", "project",
         "source", "host", "extra", "format", "gitexp_version", "rerun_of", "resumes",
-        "redacted",
+        "redacted", "overrides", "command_template", "hydra",
     )  # fmt: skip
     __slots__ = _fields
 
@@ -73,6 +74,10 @@ class RunInfo(Slotted):
         # What was replaced by the secret placeholder: {"command": [{"index", "key"}],
         # "config": [dotted keys], "params": [those a rerun must be given]}.
         redacted: dict[str, Any] | None = None,
+        # Each -p/--config override and whether the script used it (model/overrides.py).
+        overrides: dict[str, Any] | None = None,
+        command_template: list[str] | None = None,  # the command before ${...} expansion
+        hydra: dict[str, Any] | None = None,  # a Hydra app's overrides and output folder
     ) -> None:
         self.id, self.name, self.status, self.command = id, name, status, command
         self.cwd, self.start, self.end, self.exit_code = cwd, start, end, exit_code
@@ -84,6 +89,8 @@ class RunInfo(Slotted):
         self.format, self.gitexp_version, self.rerun_of = format, gitexp_version, rerun_of
         self.resumes: list[Resume] = [] if resumes is None else resumes
         self.redacted: dict[str, Any] = {} if redacted is None else redacted
+        self.overrides: dict[str, Any] = {} if overrides is None else overrides
+        self.command_template, self.hydra = command_template, hydra
 
     @property
     def duration(self) -> float | None:
@@ -92,6 +99,11 @@ class RunInfo(Slotted):
     def to_json(self) -> str:
         data = self.fields()
         data["duration"] = self.duration
+        # Added in 0.3 and written only when they say something, so that a run without
+        # overrides, macros or Hydra reads exactly as before.
+        for name in _ONLY_WHEN_SET:
+            if not data[name]:
+                del data[name]
         return values.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -108,6 +120,8 @@ class RunInfo(Slotted):
         return info
 
 
+_ONLY_WHEN_SET = ("overrides", "command_template", "hydra")
+
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "id": (str,),
     "name": (str,),
@@ -120,6 +134,9 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "tags": (list,),
     "resumes": (list,),
     "redacted": (dict,),
+    "overrides": (dict,),
+    "command_template": (list, type(None)),
+    "hydra": (dict, type(None)),
     "extra": (dict,),
     "format": (int,),
 }
@@ -153,6 +170,13 @@ def make_row(
         "config": {k: v for k, v in config_flat.items() if _is_scalar(v)},
         "metrics": metrics,
     }
+    doubted = {
+        path: str(entry["status"])
+        for path, entry in info.overrides.items()
+        if isinstance(entry, dict) and doubtful(entry)
+    }
+    if doubted:
+        row["unapplied"] = doubted
     if len(values.dumps(row)) > ROW_LIMIT:
         row["config"], row["metrics"], row["truncated"] = {}, {}, True
     return row

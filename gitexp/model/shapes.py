@@ -42,6 +42,7 @@ class ListingRow(TypedDict, total=False):
     config: dict[str, Scalar]  # flattened with ".", scalars only
     metrics: dict[str, RowMetric]
     truncated: bool  # present when config and metrics were dropped to keep the row small
+    unapplied: dict[str, str]  # overrides the script did not take: key -> verdict (0.3)
 
 
 class Resume(TypedDict):
@@ -148,6 +149,7 @@ class LiveState(TypedDict, total=False):
     snapshot: SnapshotFile
     summary_base: dict[str, object]  # a resumed run's run.summary values from before
     allow_secret: list[str]  # git config gitexp.allowSecret: values kept though they look secret
+    passed: list[str]  # config keys a ${args} macro put on the command line (model/macros.py)
 
 
 class InputsFile(TypedDict):

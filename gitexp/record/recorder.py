@@ -93,6 +93,7 @@ class Recorder:
         cli_fields: tuple[str, ...] = (),
         allow: tuple[str, ...] = (),
         warn: Callable[[str], None] | None = None,
+        passed: frozenset[str] = frozenset(),
     ) -> Recorder:
         """Create the live folder, write the first commit and create the run's ref.
 
@@ -105,6 +106,7 @@ class Recorder:
             "snapshot_tree": tree.decode(),
             "cli_fields": list(cli_fields),
             "allow_secret": list(allow),
+            "passed": sorted(passed),
             "snapshot": {
                 "dirty": snapshot.dirty,
                 "modified": len(snapshot.modified),
@@ -217,7 +219,14 @@ class Recorder:
 
     def _write(self, event: str, create: bool = False, final: bool = False) -> ObjectId | None:
         self._merge_script_fields()
-        config = self._redacted_config(self.live.read_json("config.json") or {})
+        hydra = self.info.extra.get("hydra")
+        if isinstance(hydra, dict):  # reported by gitexp.init
+            del self.info.extra["hydra"]
+            if isinstance(hydra.get("overrides"), list):  # key=value: secrets as in a command
+                given = [str(item) for item in hydra["overrides"]]
+                hydra["overrides"] = redact.redact_command(given, self.allow)[0]
+            self.info.hydra = hydra
+        config = self._redacted_config(self._config_as_used())
         overrides = {**self.base_overrides, **(self.live.read_json("summary.json") or {})}
         self._feed_history(final)
         self._system_offset += _feed_file(
@@ -246,6 +255,25 @@ class Recorder:
         self._last_meta_tree = meta_tree
         self._last_checkpoint = time.monotonic()
         return commit
+
+    def _config_as_used(self) -> Any:
+        """The live config, each override judged (model/overrides.py): one the script
+        reported another value for and never read is recorded as the script reported it."""
+        raw = self.live.read_json("config.json") or {}
+        given = self.live.read_json("params.json")
+        if not (isinstance(given, dict) and given and isinstance(raw, dict)):
+            return raw
+        from gitexp.model import overrides as overridesmod
+
+        results = overridesmod.verdicts(
+            given, self.live.read_json("overrides.json"), frozenset(self.state.get("passed", ()))
+        )
+        secret = redact.redact_config(given, self.allow)[1]
+        self.info.overrides = {
+            v.path: _hidden(v.as_json()) if _covers(v.path, secret) else v.as_json()
+            for v in results
+        }
+        return overridesmod.apply_reported(raw, results)
 
     def _redacted_config(self, raw: Any) -> dict[str, Any]:
         """The config as committed: secrets replaced; their keys in run.json."""
@@ -366,6 +394,18 @@ class Recorder:
             name = f"{folder}/{historymod.chunk_name(index)}".encode()
             paths.append((name, MODE_FILE, self.repo.write_blob(data)))
         return paths
+
+
+def _covers(path: str, keys: list[str]) -> bool:
+    return any(k == path or k.startswith((path + ".", path + "[")) for k in keys)
+
+
+def _hidden(entry: dict[str, Any]) -> dict[str, Any]:
+    """An override entry whose value looks secret: the values replaced, the verdict kept."""
+    return {
+        key: redact.PLACEHOLDER if key in ("value", "reported") else value
+        for key, value in entry.items()
+    }
 
 
 def _warn(message: str) -> None:

@@ -17,6 +17,7 @@ from gitexp._version import __version__
 from gitexp.git.repo import GitRepo
 from gitexp.model import redact
 from gitexp.model.ids import new_run_id, new_run_name
+from gitexp.model.macros import Expansion, expand, uses_macros
 from gitexp.model.record import RUNNING, RunInfo
 from gitexp.record import manifest
 from gitexp.record.live import ARTIFACT_REQUESTS, hostname
@@ -40,8 +41,14 @@ def start_run(
     warn: Callable[[str], None] | None = None,
     rerun_of: str | None = None,
     run_id: str | None = None,
+    command_template: list[str] | None = None,
+    passed: frozenset[str] = frozenset(),
 ) -> tuple[Recorder, Snapshot]:
-    """Snapshot the workspace and create the run's ref (status ``running``)."""
+    """Snapshot the workspace and create the run's ref (status ``running``).
+
+    ``command_template``: the command as given when macros (``${args}``) made ``command``
+    from it; ``passed``: the config keys they put on the command line.
+    """
     from gitexp.git import binary as gitbin
     from gitexp.git.binary import GitAnswers
     from gitexp.record import inputs
@@ -77,6 +84,9 @@ def start_run(
         gitexp_version=__version__,
         rerun_of=rerun_of,
         redacted=redacted,
+        command_template=(
+            redact.redact_command(command_template, allow)[0] if command_template else None
+        ),
     )
     recorder = Recorder.begin(
         repo,
@@ -87,6 +97,7 @@ def start_run(
         cli_fields=cli_fields,
         allow=allow,
         warn=warn or _warn,
+        passed=passed,
     )
     recorder.inputs_query = inputs_query
     return recorder, snapshot
@@ -214,3 +225,25 @@ def start_background(target: Callable[[], None], name: str) -> threading.Thread:
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def expand_command(repo: GitRepo, command: list[str], config: dict[str, Any]) -> Expansion:
+    """``command`` with its ``${args}``-style macros replaced by ``config`` (model/macros.py)."""
+    if not uses_macros(command):
+        return Expansion(command, frozenset())
+
+    def json_file(text: str) -> str:
+        # Named by content under .git/gitexp/args/: a rerun or a sweep trial with the same
+        # config shares the file, and nothing lands in the work tree (it is not code).
+        import hashlib
+
+        folder = os.path.join(repo.commondir, "gitexp", "args")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, hashlib.sha1(text.encode()).hexdigest()[:16] + ".json")
+        if not os.path.exists(path):
+            with open(path + ".tmp", "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(path + ".tmp", path)
+        return path
+
+    return expand(command, config, json_file=json_file)

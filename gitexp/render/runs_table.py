@@ -25,7 +25,19 @@ MAX_VARYING_COLUMNS = 6  # per kind (config, metrics); --json carries every key
 LEGEND = (
     ("+", "+ after a baseline: the run started with uncommitted changes (kept in its snapshot)"),
     ("crashed?", "crashed?: the run's recorder is gone; the next gitexp command marks it crashed"),
+    (
+        "!",
+        "! after a config value: the script did not take the -p/--config override; the value "
+        "is what it reported (gitexp show tells more)",
+    ),
+    (
+        "?",
+        "? after a config value: an override the script neither read through gitexp.config "
+        "nor reported; unverified",
+    ),
 )
+# The marker after a config value, by the override's verdict (model/overrides.py).
+_VERDICT_MARKS = {"unapplied": "!", "unverified": "?"}
 
 
 def legend(shown: list[Column]) -> list[str]:
@@ -33,7 +45,20 @@ def legend(shown: list[Column]) -> list[str]:
     baselines = [cell for c in shown if c.header.strip() == "baseline" for cell in c.cells]
     statuses = {cell for c in shown if c.header.strip() == "status" for cell in c.cells}
     dirty = any(cell.endswith("+") for cell in baselines)
-    return [text for marker, text in LEGEND if (marker == "+" and dirty) or marker in statuses]
+    configs = [cell for c in shown if c.group == "config" for cell in c.cells]
+    marks = {mark for mark in _VERDICT_MARKS.values() if any(c.endswith(mark) for c in configs)}
+    return [
+        text
+        for marker, text in LEGEND
+        if (marker == "+" and dirty) or marker in statuses or marker in marks
+    ]
+
+
+def config_cell(row: ListingRow, key: str) -> str:
+    """A config value, marked when it was an override the script did not take (or may not)."""
+    text = fmt_value((row.get("config") or {}).get(key))
+    verdict = (row.get("unapplied") or {}).get(key)
+    return text + _VERDICT_MARKS.get(str(verdict), "")
 
 
 def left_out_note(names: list[str], width: int | None, needed: int) -> str:
@@ -56,6 +81,8 @@ def _cell(name: Name, row: ListingRow) -> str:
         return str(value or "")[:SHORT_ID_LENGTH]
     if name.kind == "field" and name.key == "tags" and isinstance(value, list):
         return ", ".join(str(tag) for tag in value)
+    if name.kind == "config":
+        return config_cell(row, name.key)
     return fmt_value(value)
 
 
@@ -128,7 +155,7 @@ def table_columns(runs: list[RunEntry]) -> list[Column]:
         Column("baseline", [_baseline(row) for row in rows], _KEEP_BASELINE, shrink=False),
     ]
     for index, key in enumerate(config_keys):
-        cells = [fmt_value((row.get("config") or {}).get(key)) for row in rows]
+        cells = [config_cell(row, key) for row in rows]
         keep = _KEEP_VARYING - 2 * index - 1
         columns.append(Column(key, cells, keep, group="config", full_name=f"config.{key}"))
     for index, key in enumerate(metric_keys):

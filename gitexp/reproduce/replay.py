@@ -67,7 +67,7 @@ def rerun_and_judge(
     inputs_now = inputsmod.fingerprint(repo.root, roots)
     inputs_then = rerunmod.recorded_inputs(repo, original)
     config = configmod.resolve(None, original.config, overrides)
-    command, note = rerunmod.command_for(original.info.command)
+    command, note = rerunmod.command_for(_template(original))
     if note:
         say(f"warning: {note}")
     command, config = rerunmod.fill_secrets(
@@ -111,14 +111,18 @@ def _record(
     say: Callable[[str], None],
 ) -> str:
     """Record the rerun from inside the checkout, as ``gitexp run`` would there."""
-    from gitexp.record.starting import start_run
+    from gitexp.record.starting import expand_command, start_run
     from gitexp.record.supervise import supervise
 
     # Opened at the checkout's top: its folder may be a link into the work tree (data/...).
     with _inside(checkout.cwd), GitRepo.discover(checkout.root) as worktree, _stdout_to_stderr():
+        # The macros (${args}) pass the rerun's config, overrides included, to the program.
+        expansion = expand_command(worktree, command, config)
         recorder, snapshot = start_run(
             worktree,
-            command=command,
+            command=expansion.command,
+            command_template=command if expansion.command != command else None,
+            passed=expansion.passed,
             config=config,
             source="cli",
             name=name or f"{original.info.name}-rerun",
@@ -129,8 +133,18 @@ def _record(
             warn=lambda message: say(f"warning: {message}"),
             rerun_of=original.info.id,
         )
-        supervise(recorder, command, config, snapshot.skipped, say)
+        supervise(recorder, expansion.command, config, snapshot.skipped, say)
         return recorder.info.id
+
+
+def _template(original: RunView) -> list[str]:
+    """The command to run again: with its macros when it had some, so that they pass the
+    rerun's config; as recorded when a secret was cut out of it (its positions are those
+    of the recorded command)."""
+    info = original.info
+    if info.command_template and not info.redacted.get("command"):
+        return list(info.command_template)
+    return list(info.command)
 
 
 @contextlib.contextmanager

@@ -176,7 +176,7 @@ class Run:
         self.resumed = False  # True when this run continues an earlier one (resume=)
         if live is not None:
             self._logger = Logger(live.file("history.jsonl"), self._start)
-            config._on_change = self._config_changed
+            config._on_change = self.config_changed
 
     # -- the wandb-shaped surface -----------------------------------------------------
 
@@ -349,7 +349,7 @@ class Run:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _config_changed(self) -> None:
+    def config_changed(self) -> None:
         self._dirty_config = True
 
     def _last_values(self) -> dict[str, object]:
@@ -371,7 +371,10 @@ class Run:
                 self._logger.flush(final=final)
             if self._dirty_config:
                 self._dirty_config = False
-                self._live.write_json("config.json", self.config.as_dict())
+                self._live.write_json("config.json", self.config.stored())
+                watch = self.config.override_watch()
+                if watch is not None:
+                    self._live.write_json("overrides.json", watch.as_json())
             if self._dirty_summary:
                 self._dirty_summary = False
                 self._live.write_json("summary.json", self.summary.overrides)

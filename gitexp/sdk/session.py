@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from gitexp.model.config import Config, deep_merge, load_config_file
+from gitexp.model.config import Config, deep_merge, load_config_file, plain
 from gitexp.record.envvars import ENV_ALL_RANKS, ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
 from gitexp.sdk.run import DISABLED, JOINED, SCRIPT, Run
 
@@ -57,6 +57,7 @@ def init(
         if not reinit:
             return _current
         _current.finish()
+    hydra = _hydra_facts(config)
     defaults = _config_defaults(config)
     fields: dict[str, Any] = {
         "name": name,
@@ -73,6 +74,8 @@ def init(
             f"gitexp: ignoring wandb arguments it does not use: {', '.join(ignored)}",
             stacklevel=2,
         )
+    if hydra:
+        extra["hydra"] = hydra  # carried to run.json's own "hydra" field by the recorder
     rank = _rank()
     wrapped = bool(os.environ.get(ENV_LIVE_DIR) and os.environ.get(ENV_RUN_ID))
     if rank is not None and os.environ.get(ENV_ALL_RANKS) == "1":
@@ -99,6 +102,31 @@ def init(
     _current = run
     _install_hooks()
     return run
+
+
+def _hydra_facts(config: Any) -> dict[str, Any] | None:
+    """A Hydra app's command-line overrides and output folder, when its config is passed.
+
+    Read only when the config is OmegaConf's and Hydra is already imported (it is the
+    app's launcher then): nothing is imported for anyone else.
+    """
+    if not (type(config).__module__ or "").startswith("omegaconf") or "hydra" not in sys.modules:
+        return None
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if not HydraConfig.initialized():
+            return None
+        hydra = HydraConfig.get()
+        started_in = str(hydra.runtime.cwd)
+        return {
+            "overrides": [str(item) for item in hydra.overrides.task],
+            "output_dir": os.path.relpath(str(hydra.runtime.output_dir), started_in),
+            "job": str(hydra.job.name),
+        }
+    except Exception as exc:  # Hydra's internals moved: the run goes on without the facts
+        warnings.warn(f"gitexp: could not read Hydra's run facts: {exc}", stacklevel=3)
+        return None
 
 
 def _resume_mode(run_id: str | None, resume: bool | str | None) -> str | None:
@@ -157,6 +185,7 @@ def _this_rank_records() -> bool:
 def _config_defaults(config: Any) -> dict[str, Any]:
     if config is None:
         return {}
+    config = plain(config)  # Hydra's DictConfig, click's Context
     if isinstance(config, (str, os.PathLike)):
         return load_config_file(config)
     if isinstance(config, Mapping):
@@ -185,14 +214,23 @@ def _join(defaults: dict[str, Any], fields: dict[str, Any], extra: dict[str, Any
             warnings.warn(f"gitexp: could not read the run's config: {exc}", stacklevel=3)
     merged = deep_merge(defaults, cli_config)
     state = live.read_json("run.json") or {}
+    config = Config(merged)
     run = Run(
         run_id=os.environ[ENV_RUN_ID],
         name=fields["name"] or state.get("name") or "",
-        config=Config(merged),
+        config=config,
         mode=JOINED,
         live=live,
         start=state.get("start"),
     )
+    if cli_config:
+        # Which overrides the script takes: it reports its own values through init's
+        # config= (and later update()), and reads the rest (model/overrides.py).
+        from gitexp.model.overrides import OverrideWatch
+
+        watch = OverrideWatch(cli_config, run.config_changed)
+        watch.saw_report(defaults)
+        config.set_override_watch(watch)
     resumes = state.get("resumes") if isinstance(state.get("resumes"), list) else []
     run.resumed = bool(resumes)
     # A second init in the same wrapped run (reinit=True) continues its steps; so does a

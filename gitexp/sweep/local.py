@@ -39,6 +39,7 @@ def run_local(
     parallel: int,
     on_start: Callable[[int, int, str], None],
     on_done: Callable[[int, int, str, int], None],
+    gate: Callable[[str, bool], bool | None] | None = None,
 ) -> list[int]:
     """Run the trials' ``gitexp run`` processes, ``parallel`` at once; their exit codes.
 
@@ -46,6 +47,10 @@ def run_local(
     caller report progress.  SIGTERM is forwarded to every running trial, and so is Ctrl-C
     when no terminal delivered it to the whole group; either ends the sweep with
     KeyboardInterrupt once the running trials stopped.
+
+    ``gate(trial, ended)``, when given, holds the other trials back while the first one
+    runs: True lets them start, False starts no more, None keeps waiting; a trial that
+    ended undecided hands the question to the next one (sweep/probe.py).
     """
     pending = list(members)
     running: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -60,9 +65,25 @@ def run_local(
 
     previous = signal.signal(signal.SIGTERM, forward)
     total, started = len(members), 0
+    held = members[0][0] if gate is not None and len(members) > 1 else None
+    asked = 0.0
     try:
         while pending or running:
-            while pending and len(running) < parallel and not stopping:
+            if held is not None and all(name != held for name, _argv in pending):
+                ended = all(name != held for name, _process in running)
+                # Asked twice a second while it runs (the gate reads the listing), and
+                # only at its end when one trial at a time runs anyway.
+                due = ended or (parallel > 1 and time.monotonic() - asked >= 0.5)
+                verdict = gate(held, ended) if gate is not None and due else None
+                asked = time.monotonic() if due else asked
+                if verdict is False:
+                    pending.clear()
+                if verdict is not None or not pending:
+                    held = None
+                elif ended:  # undecided: the next trial is asked in its turn
+                    held = pending[0][0]
+            limit = 1 if held is not None else parallel
+            while pending and len(running) < limit and not stopping:
                 name, argv = pending.pop(0)
                 started += 1
                 on_start(started, total, name)

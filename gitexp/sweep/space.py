@@ -4,7 +4,8 @@ A sweep is a group of runs, one per combination of parameter values.  Values com
 ``-p key=v1,v2,...`` or a YAML file (docs/workflow.md#sweeps):
 
 ```yaml
-command: python train.py          # used when no command follows --
+command: python train.py          # used when no command follows --; may use ${args}
+program: train.py                 # optional: what ${program} in the command stands for
 parameters:
   lr: [0.1, 0.01, 0.001]          # a list of values
   batch: {values: [32, 64]}       # the same, spelled out
@@ -34,7 +35,7 @@ from gitexp.model import config as configmod
 from gitexp.model import values
 from gitexp.model.redact import redact_param
 
-FILE_KEYS = ("command", "name", "group", "parameters")
+FILE_KEYS = ("command", "program", "name", "group", "parameters")
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class SweepFile:
     command: list[str] | None = None
     name: str | None = None
     group: str | None = None
+    program: str | None = None  # what ${program} in the command stands for (wandb's key)
 
 
 def load_file(path: str) -> SweepFile:
@@ -169,11 +171,11 @@ def load_file(path: str) -> SweepFile:
         isinstance(command, list) and command and all(isinstance(c, str) for c in command)
     ):
         raise ConfigError(f"{path}: 'command' must be a string or a list of strings")
-    for key in ("name", "group"):
+    for key in ("name", "group", "program"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise ConfigError(f"{path}: {key!r} must be a string")
     params = [_file_parameter(path, str(key), value) for key, value in spec.items()]
-    return SweepFile(params, command, data.get("name"), data.get("group"))
+    return SweepFile(params, command, data.get("name"), data.get("group"), data.get("program"))
 
 
 def _file_parameter(path: str, key: str, spec: object) -> Parameter:

@@ -1,0 +1,62 @@
+"""Does the sweep's command take its overrides?  Asked of the first trial before the rest.
+
+A sweep of a script that parses its own arguments, started without ``${args}``, would
+run the whole grid with the script's defaults and record it as many configs.  So the
+first trial runs alone until its overrides are judged (model/overrides.py): all applied
+lets the others start (often seconds in, when the script calls ``gitexp.init``); a first
+trial that finished with an override unapplied, or unverified and not passed on the
+command line, stops the sweep with the hint.  A first trial that failed lets the sweep go
+on as before: its failure says nothing about the overrides.
+"""
+
+from __future__ import annotations
+
+import os
+
+from gitexp.git.repo import GitRepo
+from gitexp.model import overrides as overridesmod
+from gitexp.model.record import FINISHED, RUNNING
+from gitexp.read.listing import list_runs
+from gitexp.record.live import LiveDir, live_root
+
+WAIT, GO, STOP = "wait", "go", "stop"
+
+
+def first_trial(repo: GitRepo, group: str, name: str) -> tuple[str, dict[str, object]]:
+    """``WAIT``, ``GO`` or ``STOP`` for the trial named ``name``, and its overrides' verdicts.
+
+    ``GO`` once every override is confirmed (read, or passed by a macro); ``STOP`` when the
+    trial finished with one doubtful; ``WAIT`` otherwise, also for a finished trial whose
+    overrides merely equal what the script reported (its defaults, perhaps): the next
+    trial is then held back in its turn.
+    """
+    entry = next(
+        (e for e in list_runs(repo) if e.row.get("group") == group and e.row.get("name") == name),
+        None,
+    )
+    if entry is None:
+        return WAIT, {}
+    if entry.status == RUNNING:
+        return _live_verdict(LiveDir(os.path.join(live_root(repo.commondir), entry.id)))
+    from gitexp.read.runview import load_run
+
+    overrides = load_run(repo, entry).info.overrides
+    if entry.status != FINISHED:
+        return GO, overrides
+    entries = [e for e in overrides.values() if isinstance(e, dict)]
+    if any(overridesmod.doubtful(e) for e in entries):
+        return STOP, overrides
+    return (GO if all(overridesmod.confirmed(e) for e in entries) else WAIT), overrides
+
+
+def _live_verdict(live: LiveDir) -> tuple[str, dict[str, object]]:
+    given = live.read_json("params.json")
+    state = live.read_json("state.json") or {}
+    if not isinstance(given, dict) or not given:
+        return GO, {}
+    results = overridesmod.verdicts(
+        given, live.read_json("overrides.json"), frozenset(state.get("passed") or ())
+    )
+    entries: dict[str, object] = {v.path: v.as_json() for v in results}
+    taken = all(overridesmod.confirmed(v.as_json()) for v in results)
+    return (GO if taken else WAIT), entries
