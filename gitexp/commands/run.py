@@ -160,7 +160,8 @@ def _resume(
     name = f"{recorder.info.name} ({entry.id[:7]})"
     say(f"resuming run {name} at step {resumed['from_step']}{changed}")
     _request_outputs(recorder.live.path, args.out)
-    return supervise(recorder, command, config, snapshot.skipped, say, not args.no_system_metrics)
+    ran = expand_command(repo, command, config).command  # ${args}: the resumed run's config
+    return supervise(recorder, ran, config, snapshot.skipped, say, not args.no_system_metrics)
 
 
 def warn_untaken(overrides: dict[str, Any]) -> None:

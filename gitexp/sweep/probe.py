@@ -4,9 +4,11 @@ A sweep of a script that parses its own arguments, started without ``${args}``, 
 run the whole grid with the script's defaults and record it as many configs.  So the
 first trial runs alone until its overrides are judged (model/overrides.py): all applied
 lets the others start (often seconds in, when the script calls ``gitexp.init``); a first
-trial that finished with an override unapplied, or unverified and not passed on the
-command line, stops the sweep with the hint.  A first trial that failed lets the sweep go
-on as before: its failure says nothing about the overrides.
+trial that finished with an override unapplied stops the sweep with the hint; one left
+unverified (the program does not use gitexp; it may read ``GITEXP_CONFIG``) lets the
+sweep go on, its trials warned; one whose overrides only equal what the script reported
+(perhaps its defaults) hands the question to the next trial.  A first trial that failed
+lets the sweep go on as before: its failure says nothing about the overrides.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ WAIT, GO, STOP = "wait", "go", "stop"
 def first_trial(repo: GitRepo, group: str, name: str) -> tuple[str, dict[str, object]]:
     """``WAIT``, ``GO`` or ``STOP`` for the trial named ``name``, and its overrides' verdicts.
 
-    ``GO`` once every override is confirmed (read, or passed by a macro); ``STOP`` when the
-    trial finished with one doubtful; ``WAIT`` otherwise, also for a finished trial whose
-    overrides merely equal what the script reported (its defaults, perhaps): the next
-    trial is then held back in its turn.
+    ``GO`` once every override is confirmed (read, or passed by a macro), or the trial
+    finished with one unverified; ``STOP`` when it finished with one unapplied; ``WAIT``
+    otherwise, also for a finished trial whose overrides merely equal what the script
+    reported (its defaults, perhaps): the next trial is then held back in its turn.
     """
     entry = next(
         (e for e in list_runs(repo) if e.row.get("group") == group and e.row.get("name") == name),
@@ -44,9 +46,15 @@ def first_trial(repo: GitRepo, group: str, name: str) -> tuple[str, dict[str, ob
     if entry.status != FINISHED:
         return GO, overrides
     entries = [e for e in overrides.values() if isinstance(e, dict)]
-    if any(overridesmod.doubtful(e) for e in entries):
+    if any(e.get("status") == overridesmod.UNAPPLIED for e in entries):
         return STOP, overrides
-    return (GO if all(overridesmod.confirmed(e) for e in entries) else WAIT), overrides
+    if all(overridesmod.confirmed(e) for e in entries) or any(
+        e.get("status") == overridesmod.UNVERIFIED for e in entries
+    ):
+        # Unverified: a program that does not use gitexp (it may read GITEXP_CONFIG)
+        # cannot say more; its trials warn, and the sweep goes on as it always did.
+        return GO, overrides
+    return WAIT, overrides
 
 
 def _live_verdict(live: LiveDir) -> tuple[str, dict[str, object]]:
