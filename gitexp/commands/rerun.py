@@ -113,6 +113,8 @@ def _consent(original: RunView, author: str, params: list[str], yes: bool) -> No
     say(f"run {short_id(info.id)} {info.name} was not recorded in this clone (it came from")
     say("  a remote or another tool); rerunning it runs its command on this machine:")
     say(f"  command   {shlex.join(info.command)}")
+    if info.command_template:  # what runs is this, its ${...} filled from the rerun's config
+        say(f"  template  {shlex.join(info.command_template)}")
     say(f"  folder    {info.cwd or '.'}/ in an isolated checkout of the run's code")
     if params:
         say(f"  with      {' '.join(f'-p {p}' for p in params)}")
