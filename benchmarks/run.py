@@ -20,12 +20,13 @@ Benchmarks (``--only``; * needs the peers' environment):
   ls            gitexp ls / diff over 10,000 runs: time and memory (target 5)
   push          gitexp push vs git push of the same 1,000 run refs (target 6)
   artifact*     offloading a 1 GiB file vs dvc add and md5sum (target 7)
+  api           gitexp.Api().runs() to the first run over 10,000 runs, first and repeated
 
 This file chooses the benchmarks and runs them in order.  They live by subject in
-bench_record.py (import, run, dvc_exp_save, script), bench_log.py (log, log_wandb) and
-bench_share.py (ls, push, artifact); measure.py times and compares, report.py prints the
-table and writes docs/benchmarks.md, workloads.py builds the repositories and peers.py
-the peers' environment and scripts.
+bench_record.py (import, run, dvc_exp_save, script), bench_log.py (log, log_wandb),
+bench_share.py (ls, push, artifact) and bench_api.py (api); measure.py times and compares,
+report.py prints the table and writes docs/benchmarks.md, workloads.py builds the
+repositories and peers.py the peers' environment and scripts.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import peers
+from bench_api import bench_api
 from bench_log import bench_log, bench_log_wandb
 from bench_record import bench_dvc_exp_save, bench_import, bench_run, bench_script
 from bench_share import bench_artifact, bench_ls, bench_push
@@ -57,6 +59,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Context], list[Row]], bool]] = {
     "log_wandb": (bench_log_wandb, True),
     "ls": (bench_ls, False),
     "push": (bench_push, False),
+    "api": (bench_api, False),
     "artifact": (bench_artifact, True),
 }
 

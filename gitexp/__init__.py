@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import os
 
 __all__ = [
+    "Api",
     "Histogram",
     "Run",
     "__version__",
@@ -92,6 +93,10 @@ def login(*args: object, **kwargs: object) -> bool:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Api":  # the read API: imported on use, so `import gitexp` stays cheap
+        from gitexp.sdk.api import Api
+
+        return Api
     # wandb.config / wandb.summary / wandb.run follow the current run, as in wandb.
     if name in ("config", "summary", "run"):
         active = current()

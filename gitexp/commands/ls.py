@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.read.listing import list_runs
+from gitexp.read.projects import default_project, project_of
 from gitexp.read.query import parse_columns
 from gitexp.read.selection import known_names, select
 from gitexp.render.runs_table import left_out_note, legend, listed_columns, table_columns
@@ -84,10 +85,23 @@ def main(args: argparse.Namespace) -> int:
             every = [entry for entry in every if entry.row.get("group") == args.group]
         runs = select(repo, every, args.where, args.sort, args.columns)
         known = known_names(every)
-    shown = runs if args.all or args.n <= 0 else runs[: args.n]
-    if args.json:
-        print_json([dict(entry.row, id=entry.id, commit=entry.commit.decode()) for entry in shown])
-        return 0
+        shown = runs if args.all or args.n <= 0 else runs[: args.n]
+        if args.json:
+            # A run that names no project belongs to the repository's (read/projects.py),
+            # as gitexp.Api() says.
+            default = default_project(repo) if shown else ""
+            print_json(
+                [
+                    dict(
+                        entry.row,
+                        id=entry.id,
+                        commit=entry.commit.decode(),
+                        project=project_of(entry.row, default),
+                    )
+                    for entry in shown
+                ]
+            )
+            return 0
     if not every and args.group is not None:
         print(f"No run in group {args.group!r}.")
         return 0

@@ -58,6 +58,19 @@ class ConfigOps:
         found = self._config.get_multivar((section.encode(),), name.encode())
         return [value.decode("utf-8", "replace") for value in found]
 
+    def remote_url(self, remote: str) -> str | None:
+        """``remote.<remote>.url`` (a subsection, which ``config_value`` does not name)."""
+        listed = self._git.config() if self._git is not None else None
+        if listed is not None:
+            return listed.get(f"remote.{remote}.url".lower())
+        if self._config is None:
+            self._config = self._config_stack()
+        try:
+            found = self._config.get((b"remote", remote.encode()), b"url")
+        except KeyError:
+            return None
+        return found.decode("utf-8", "replace")
+
     def _config_stack(self) -> StackedConfig:
         if not self._direct:
             return self._repo.get_config_stack()

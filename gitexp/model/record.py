@@ -166,6 +166,7 @@ def make_row(
         "dirty": info.dirty,
         "tags": info.tags,
         "group": info.group,
+        "project": info.project,
         "command": info.command,
         "config": {k: v for k, v in config_flat.items() if _is_scalar(v)},
         "metrics": metrics,

@@ -38,6 +38,7 @@ class ListingRow(TypedDict, total=False):
     dirty: bool
     tags: list[str]
     group: str | None
+    project: str | None  # init(project=...); added in 0.3
     command: list[str]
     config: dict[str, Scalar]  # flattened with ".", scalars only
     metrics: dict[str, RowMetric]
