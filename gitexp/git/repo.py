@@ -217,6 +217,13 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
             )
             if self._normalizing:
                 self._normalizer = self._repo.get_blob_normalizer()
+                # git runs a filter only when the config names its command; dulwich
+                # would convert files marked filter=lfs itself (and fill .git/lfs)
+                # where git, without git-lfs set up, stores them as they are.
+                registry = getattr(self._normalizer, "filter_registry", None)
+                factories = getattr(registry, "_factories", None)
+                if isinstance(factories, dict):
+                    factories.pop("lfs", None)
         return bool(self._normalizing)
 
     def _add(self, obj: Blob | Tree | Commit) -> None:
