@@ -27,6 +27,7 @@ class RepoLayout(Slotted):
         "index_version",
         "index_extensions",
         "linked_worktree",
+        "sparse_checkout",
         "submodules",
         "shallow",
         "partial",
@@ -37,6 +38,7 @@ class RepoLayout(Slotted):
     index_version: int  # 0 when there is no index yet
     index_extensions: tuple[str, ...]  # "link", "sdir", "UNTR", "FSMN", "EOIE", "IEOT", ...
     linked_worktree: bool  # a work tree added with `git worktree add`
+    sparse_checkout: bool  # core.sparseCheckout: files outside the patterns are not on disk
     submodules: bool  # the index holds gitlinks
     shallow: bool  # history cut at `.git/shallow`
     partial: bool  # objects missing on purpose, fetched on demand from a promisor remote
@@ -59,6 +61,7 @@ class RepoLayout(Slotted):
     def names(self) -> list[str]:
         """The layout in words, for ``gitexp doctor`` and messages: ``["split index", ...]``."""
         words = {
+            "sparse checkout": self.sparse_checkout,
             "split index": self.split_index,
             "sparse index": self.sparse_index,
             "untracked cache": "UNTR" in self.index_extensions,
@@ -140,7 +143,9 @@ def detect(
     """The layout of a repository whose index has been read (``index.py`` gives the
     index's version, extensions and whether it holds gitlinks)."""
     config = check_supported(commondir)
-    partial = config.get("remote.promisor", "").lower() in ("true", "yes", "on", "1") or bool(
+    if _true(config.get("extensions.worktreeconfig", "")):
+        config.update(read_config(os.path.join(controldir, "config.worktree")))
+    partial = _true(config.get("remote.promisor", "")) or bool(
         config.get("extensions.partialclone")
     )
     return RepoLayout(
@@ -149,7 +154,12 @@ def detect(
         index_version=index_version,
         index_extensions=index_extensions,
         linked_worktree=os.path.abspath(controldir) != os.path.abspath(commondir),
+        sparse_checkout=_true(config.get("core.sparsecheckout", "")),
         submodules=gitlinks,
         shallow=os.path.exists(os.path.join(commondir, "shallow")),
         partial=partial,
     )
+
+
+def _true(value: str) -> bool:
+    return value.lower() in ("true", "yes", "on", "1")
