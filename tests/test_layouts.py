@@ -185,7 +185,8 @@ def index_v4(base: Path) -> Path:
 
 
 def caches(base: Path) -> Path:
-    """Untracked cache and fsmonitor (a hook that says "anything may have changed")."""
+    """Untracked cache and fsmonitor (a hook that says "anything may have changed"), with
+    the end-of-index and offset-table extensions git writes for threaded reading."""
     repo = new_repo(base / "project")
     hook = repo.parent / "fsmonitor-hook"
     hook.write_text("#!/bin/sh\nprintf 'token\\0/\\0'\n")
@@ -193,11 +194,14 @@ def caches(base: Path) -> Path:
     git(repo, "config", "core.untrackedCache", "true")
     git(repo, "config", "core.fsmonitor", str(hook))
     git(repo, "config", "core.fsmonitorHookVersion", "2")
+    git(repo, "config", "index.recordEndOfIndexEntries", "true")
+    git(repo, "config", "index.recordOffsetTable", "true")
+    git(repo, "config", "index.threads", "4")  # IEOT is written for threaded readers only
     git(repo, "update-index", "--untracked-cache")
     edit(repo)
-    git(repo, "status", "--porcelain")  # writes both extensions into the index
+    git(repo, "status", "--porcelain")  # writes the extensions into the index
     data = (repo / ".git" / "index").read_bytes()
-    assert b"UNTR" in data and b"FSMN" in data
+    assert all(name in data for name in (b"UNTR", b"FSMN", b"EOIE", b"IEOT")), data[-200:]
     return repo
 
 
