@@ -455,7 +455,11 @@ def test_workflow_diff_branch_rerun_push_pull_restore(built: Built) -> None:
 # -- the layouts gitexp refuses --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [("run", "--", *PASS), ("ls",), ("show", "latest")])
+@pytest.mark.parametrize(
+    "command",
+    [("run", "--", *PASS), ("ls",), ("show", "latest"), ("push",), ("install",)],
+    ids=["run", "ls", "show", "push", "install"],
+)
 def test_sha256_repository_is_refused_before_anything_is_written(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
