@@ -5,9 +5,10 @@ hex ``bytes`` (dulwich's convention), paths inside a tree are ``bytes`` relative
 to the repository root, file modes are git's octal ints.
 
 Why these shapes: the snapshot at run start is on the hot path of every run, so the
-index is parsed here (three times faster than dulwich's low-level reader, itself four
-times faster than ``Repo.open_index``; see the end of this module) and objects are only
-written when the store lacks them.
+index is parsed by gitexp itself (``index.py`` over ``indexfile.py``: three times faster
+than dulwich's low-level reader, itself four times faster than ``Repo.open_index``) and
+objects are only written when the store lacks them.  A layout gitexp cannot write
+(``layout.py``) is refused when the repository is opened.
 """
 
 from __future__ import annotations
