@@ -23,6 +23,9 @@ from pathlib import Path
 import pytest
 from conftest import git, gitexp, pin_environment
 
+from gitexp.errors import EXIT_REPO_STATE, RepositoryStateError
+from gitexp.git.layout import check_supported, read_config
+
 PASS = (sys.executable, "-c", "pass")
 ODD_NAMES = (b"new\nline.txt", b"caf\xe9.txt")  # a newline; Latin-1, not UTF-8
 
@@ -525,3 +528,25 @@ def test_bare_repository_has_no_work_tree(tmp_path: Path) -> None:
 
     assert done.returncode == 3, done.stderr
     assert "bare" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- the config reader behind the detection ----------------------------------------------
+
+
+def test_layout_config_reader_follows_git_syntax(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        "[core]\n\trepositoryformatversion = 1 ; a comment\n"
+        '[remote "origin"]\n\turl = file:///x\n\tpromisor\n'
+        "# [extensions] objectformat = sha256 (a comment, not a section)\n"
+        '[Extensions] ObjectFormat = "SHA256"\n'
+    )
+    values = read_config(str(config))
+    assert values["core.repositoryformatversion"] == "1"
+    assert values["remote.promisor"] == "true"  # a key without a value is true
+    assert values["extensions.objectformat"] == "SHA256"
+    with pytest.raises(RepositoryStateError) as refused:
+        check_supported(str(tmp_path))
+    assert refused.value.exit_code == EXIT_REPO_STATE
+    assert "SHA-256" in refused.value.message and refused.value.hint
+    assert read_config(str(tmp_path / "missing")) == {}
