@@ -139,5 +139,5 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
             md5 = f", md5 {item['md5']}" if item.get("md5") else ""
             lines.append(f"  {item['path']} ({item['reason']}{size}{md5})")
     # Every value here came from the run, which anyone may have written: no control
-    # character of it reaches the terminal.
-    return "\n".join(printable(line) for line in "\n".join(lines).split("\n"))
+    # character of it reaches the terminal, nor a newline of a file's name (one line each).
+    return "\n".join(printable(line) for line in lines)

@@ -15,6 +15,7 @@ work to the gitexp command that started it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -100,6 +101,30 @@ def run(
     except FileNotFoundError:
         raise _no_git() from None
     return GitOutput(done.returncode, done.stdout, done.stderr or "")
+
+
+def whole_index(cwd: str, index_path: str) -> bytes:
+    """The bytes of a split index made whole: git reads it with its shared index and
+    writes one self-contained copy (stat data kept) to a temporary file beside it.
+
+    The user's index is never written: the copy is made first, and git works on it.
+    """
+    temporary = f"{index_path}.gitexp-{os.getpid()}"
+    try:
+        with open(index_path, "rb") as source, open(temporary, "wb") as copy:
+            copy.write(source.read())
+        done = run(cwd, ["update-index", "--no-split-index"], env={"GIT_INDEX_FILE": temporary})
+        if done.returncode:
+            raise RepositoryStateError(
+                f"git could not read the split index: {done.stderr.strip()}",
+                "Check the repository with `git status`; `git update-index "
+                "--no-split-index` turns the split index off.",
+            )
+        with open(temporary, "rb") as whole:
+            return whole.read()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
 
 
 def ignored_untracked(cwd: str, exclude_files: list[str]) -> Callable[[], list[str] | None]:

@@ -74,13 +74,17 @@ class IndexFormatError(ValueError):
     """An index this parser leaves to dulwich (an old version, a truncated file)."""
 
 
-def parse_index(data: bytes) -> dict[bytes, IndexRecord]:
+def parse_index(data: bytes, extensions: list[bytes] | None = None) -> dict[bytes, IndexRecord]:
     """Stage-0 entries of an index file's bytes (versions 2, 3 and 4), as git reads them.
+
+    ``extensions``, when given, receives the signature of each extension after the
+    entries (``link`` for a split index, ``sdir`` for a sparse one, ``UNTR``, ``FSMN``,
+    ...): two of them change what the entries mean (see ``gitexp.git.index``).
 
     Two details follow git where dulwich 1.2 does not: a name of 0xFFF bytes or more is
     NUL-terminated (the length field saturates), and version 4's prefix-compression
     length is git's offset varint (dulwich reads it as LEB128, which differs from 128
-    bytes on).  Extensions after the entries are not needed and not read.
+    bytes on).  Extensions are only named, never read.
     """
     if len(data) < 12 or data[:4] != b"DIRC":
         raise IndexFormatError("not an index file")
@@ -143,7 +147,21 @@ def parse_index(data: bytes) -> dict[bytes, IndexRecord]:
             bool(flags & FLAG_ASSUME_UNCHANGED) or bool(extended & FLAG_SKIP_WORKTREE),
         )
         records[name] = record
+    if extensions is not None:
+        _name_extensions(data, pos, extensions)
     return records
+
+
+_CHECKSUM_SIZE = 20  # SHA-1; a SHA-256 repository is refused before its index is read
+
+
+def _name_extensions(data: bytes, pos: int, into: list[bytes]) -> None:
+    """Signatures of the extensions between ``pos`` (the end of the entries) and the checksum."""
+    end = len(data) - _CHECKSUM_SIZE
+    while pos + 8 <= end:
+        (size,) = struct.unpack_from(">L", data, pos + 4)
+        into.append(data[pos : pos + 4])
+        pos += 8 + size
 
 
 # A ref name tail made only of these characters passes every rule of

@@ -5,9 +5,10 @@ hex ``bytes`` (dulwich's convention), paths inside a tree are ``bytes`` relative
 to the repository root, file modes are git's octal ints.
 
 Why these shapes: the snapshot at run start is on the hot path of every run, so the
-index is parsed here (three times faster than dulwich's low-level reader, itself four
-times faster than ``Repo.open_index``; see the end of this module) and objects are only
-written when the store lacks them.
+index is parsed by gitexp itself (``index.py`` over ``indexfile.py``: three times faster
+than dulwich's low-level reader, itself four times faster than ``Repo.open_index``) and
+objects are only written when the store lacks them.  A layout gitexp cannot write
+(``layout.py``) is refused when the repository is opened.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import struct
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.errors import NotARepositoryError, RepositoryStateError
@@ -26,13 +26,9 @@ from gitexp.git import files as gitfiles
 from gitexp.git.binary import GitAnswers as GitAnswers  # part of this API
 from gitexp.git.config import ConfigOps
 from gitexp.git.ignore import IgnoreOps
-from gitexp.git.indexfile import (
-    FLAG_ASSUME_UNCHANGED,
-    FLAG_SKIP_WORKTREE,
-    IndexFormatError,
-    parse_index,
-)
+from gitexp.git.index import IndexOps
 from gitexp.git.indexfile import IndexRecord as IndexRecord  # part of this API
+from gitexp.git.layout import RepoLayout, check_supported
 from gitexp.git.refs import ZERO_ID as ZERO_ID  # part of this API
 from gitexp.git.refs import ObjectId as ObjectId  # part of this API
 from gitexp.git.refs import RefOps, as_object_id, as_ref, valid_ref_tail
@@ -73,13 +69,7 @@ def _object_id(raw: bytes) -> ObjectId:
     return str(_SHA1(raw).hexdigest()).encode("ascii")
 
 
-def _mtime_ns(value: Any) -> int:
-    if isinstance(value, tuple):
-        return int(value[0]) * 1_000_000_000 + int(value[1])
-    return int(float(value) * 1_000_000_000)
-
-
-class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps):
+class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
     """A git repository with a work tree, opened for gitexp's needs."""
 
     def __init__(
@@ -104,6 +94,8 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps):
         # snapshot's top level, which would otherwise be read back from the store.
         self._written_roots: dict[ObjectId, dict[bytes, tuple[int, ObjectId]]] = {}
         self._index_cache: tuple[bytes, dict[bytes, IndexRecord]] | None = None
+        self._index_shape: tuple[int, tuple[str, ...]] = (0, ())
+        self._layout: RepoLayout | None = None
         self._extra_ignore: IgnoreFilter | None = None
         self._normalizing: bool | None = None
         self._normalizer: Any = None  # dulwich's checkin normalizer, built when needed
@@ -141,6 +133,13 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps):
                 f"{where} is a bare git repository: there is no work tree to snapshot",
                 "Run gitexp inside a clone with a work tree (`git clone <this> <dir>`).",
             )
+        try:
+            # Only a config with an [extensions] section comes this way: a layout gitexp
+            # cannot write is refused before anything is read or written.
+            check_supported(repo.commondir())
+        except RepositoryStateError:
+            repo.close()
+            raise
         return cls(repo.path, repo.controldir(), repo.commondir(), repo)
 
     @property
@@ -184,59 +183,6 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps):
             return target[len(b"ref: refs/heads/") :].decode("utf-8", "replace")
         return None
 
-    # -- the index ------------------------------------------------------
-
-    def _index_path(self) -> str:
-        if self._direct:
-            return os.path.join(self.controldir, "index")
-        return str(self._repo.index_path())
-
-    def index_mtime_ns(self) -> int:
-        try:
-            return os.stat(self._index_path()).st_mtime_ns
-        except FileNotFoundError:
-            return 0
-
-    def read_index(self) -> Mapping[bytes, IndexRecord]:
-        """Stage-0 entries of the index by path (conflicted paths use stage 0 or none).
-
-        Read-only: while the index file holds the same bytes, later calls return the
-        same mapping (a run's snapshot and its inputs fingerprint both need it).
-        """
-        try:
-            with open(self._index_path(), "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            return {}
-        if self._index_cache is not None and self._index_cache[0] == data:
-            return self._index_cache[1]
-        try:
-            parsed = parse_index(data)
-            self._index_cache = (data, parsed)
-            return parsed
-        except (IndexFormatError, struct.error, IndexError):
-            pass  # dulwich reads it, or raises its own error
-        from dulwich.index import read_index
-
-        records: dict[bytes, IndexRecord] = {}
-        with open(self._index_path(), "rb") as handle:
-            for entry in read_index(handle):
-                stage = (entry.flags >> 12) & 0x3
-                if stage:
-                    continue
-                records[entry.name] = IndexRecord(
-                    entry.name,
-                    entry.mode,
-                    entry.sha,
-                    entry.size,
-                    _mtime_ns(entry.mtime),
-                    _mtime_ns(entry.ctime),
-                    entry.ino,
-                    bool(entry.flags & FLAG_ASSUME_UNCHANGED)
-                    or bool(entry.extended_flags & FLAG_SKIP_WORKTREE),
-                )
-        return records
-
     # -- objects -------------------------------------------------------------------
 
     def has_object(self, sha: ObjectId) -> bool:
@@ -272,6 +218,13 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps):
             )
             if self._normalizing:
                 self._normalizer = self._repo.get_blob_normalizer()
+                # git runs a filter only when the config names its command; dulwich
+                # would convert files marked filter=lfs itself (and fill .git/lfs)
+                # where git, without git-lfs set up, stores them as they are.
+                registry = getattr(self._normalizer, "filter_registry", None)
+                factories = getattr(registry, "_factories", None)
+                if isinstance(factories, dict):
+                    factories.pop("lfs", None)
         return bool(self._normalizing)
 
     def _add(self, obj: Blob | Tree | Commit) -> None:

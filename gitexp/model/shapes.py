@@ -140,6 +140,7 @@ class SnapshotFile(TypedDict, total=False):
     deleted: int
     untracked: int
     skipped: list[dict[str, object]]  # {path, reason, size?, md5?, artifact?}
+    submodules: list[dict[str, object]]  # {path, commit, dirty}; added in 0.3
 
 
 class LiveState(TypedDict, total=False):

@@ -24,6 +24,7 @@ from gitexp.errors import (
     EXIT_REPO_STATE,
     GitexpError,
     NotARepositoryError,
+    RepositoryStateError,
 )
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo
@@ -61,9 +62,13 @@ def diagnose(where: str | None = None) -> list[Check]:
         repo = GitRepo.discover(where)
     except NotARepositoryError as exc:
         return [*checks, Check("work tree", FAIL, exc.message, (_work_tree_fix(exc, where),))]
+    except RepositoryStateError as exc:  # a layout gitexp refuses: SHA-256 objects, reftable
+        return [*checks, Check("layout", FAIL, exc.message, (exc.hint,) if exc.hint else ())]
     with repo:
         checks.append(Check("work tree", OK, repo.root))
-        checks.extend(_guarded(check, repo) for check in (_commits, _identity, _stale_runs))
+        checks.extend(
+            _guarded(check, repo) for check in (_layout, _commits, _identity, _stale_runs)
+        )
     root = repo.root
     checks.extend(_each("dvc", lambda: _dvc(root)))
     checks.extend(_each("git remotes", lambda: _git_remotes(root)))
@@ -107,6 +112,11 @@ def _git_version() -> Check:
     if found and found < MIN_GIT:
         return Check("git", FAIL, f"git {shown} is older than {wanted}", (install,))
     return Check("git", OK, f"git {shown} (gitexp needs {wanted} or later)")
+
+
+def _layout(repo: GitRepo) -> Check:
+    """The repository's layout, as gitexp reads it (docs/format.md, "Repository layouts")."""
+    return Check("layout", OK, ", ".join(repo.layout.names()))
 
 
 def _commits(repo: GitRepo) -> Check:

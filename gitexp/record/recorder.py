@@ -115,6 +115,8 @@ class Recorder:
                 "skipped": [item.as_json() for item in snapshot.skipped],
             },
         }
+        if snapshot.submodules:
+            state["snapshot"]["submodules"] = snapshot.submodules
         live.write_json("state.json", state)
         live.write_json("run.json", values.loads(info.to_json()))
         live.write_json("config.json", config)

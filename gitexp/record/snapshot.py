@@ -21,6 +21,7 @@ from gitexp.git.repo import (
     IndexRecord,
     ObjectId,
 )
+from gitexp.git.submodules import submodule_dirty, submodule_head
 from gitexp.record.secrets import holds_secret, looks_secret, tracked_secret_warnings
 from gitexp.slotted import Slotted
 
@@ -69,7 +70,16 @@ class SkippedFile(Slotted):
 class Snapshot(Slotted):
     """The result: a tree id plus what a user needs to trust it."""
 
-    _fields = ("files", "baseline", "modified", "deleted", "untracked", "skipped", "warnings")
+    _fields = (
+        "files",
+        "baseline",
+        "modified",
+        "deleted",
+        "untracked",
+        "skipped",
+        "warnings",
+        "submodules",
+    )
     __slots__ = _fields
     files: list[tuple[bytes, int, ObjectId]]
     baseline: ObjectId | None
@@ -78,12 +88,14 @@ class Snapshot(Slotted):
     untracked: list[str]
     skipped: list[SkippedFile]
     warnings: list[str]
+    submodules: list[dict[str, object]]  # {"path", "commit", "dirty"} per checked-out submodule
 
     def __init__(self, files: list[tuple[bytes, int, ObjectId]], baseline: ObjectId | None) -> None:
         self.files, self.baseline = files, baseline
         self.modified, self.deleted, self.untracked = [], [], []
         self.skipped: list[SkippedFile] = []
         self.warnings: list[str] = []
+        self.submodules: list[dict[str, object]] = []
 
     @property
     def dirty(self) -> bool:
@@ -180,8 +192,7 @@ class _Walker:
                 is_dir = False
             if is_dir:
                 if record is not None and record.mode == S_IFGITLINK:
-                    self.seen.add(rel)
-                    self.snap.files.append((rel, S_IFGITLINK, record.sha))
+                    self._submodule(rel, record)
                 else:
                     self._enter(rel, entry)
                 continue
@@ -191,6 +202,27 @@ class _Walker:
             if self._dir_ignored(rel_dir) or self._ignored(rel, _changed_ns(entry)):
                 continue
             self._untracked(entry, rel)
+
+    def _submodule(self, rel: bytes, record: IndexRecord) -> None:
+        """A submodule is recorded as git add -A records it: the commit its HEAD is at
+        (the index's commit when it is not checked out).  Changes in its work tree are
+        not in that commit: the run says so (snapshot.json, a warning)."""
+        self.seen.add(rel)
+        abspath = os.path.join(self.root, rel).decode("utf-8", "surrogateescape")
+        head = submodule_head(abspath)
+        if head is None:
+            self.snap.files.append((rel, S_IFGITLINK, record.sha))
+            return
+        self.snap.files.append((rel, S_IFGITLINK, head))
+        if head != record.sha:
+            self.snap.modified.append(_show(rel))
+        dirty = submodule_dirty(abspath)
+        self.snap.submodules.append({"path": _show(rel), "commit": head.decode(), "dirty": dirty})
+        if dirty:
+            self.snap.warnings.append(
+                f"submodule {_show(rel)} has uncommitted changes: the run records its "
+                f"commit {head[:7].decode()} only (commit them in the submodule to keep them)"
+            )
 
     def _dir_ignored(self, rel_dir: bytes, changed_ns: int | None = None) -> bool:
         """Whether ignore rules exclude everything untracked in ``rel_dir`` (a folder git

@@ -20,6 +20,9 @@ _VISIBLE = {code: f"\\x{code:02x}" for code in [*range(0x00, 0x20), 0x7F, *range
 _VISIBLE.update(
     {code: f"\\u{code:04x}" for code in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
 )
+# A byte of a name that is not UTF-8 (a file name, read with surrogateescape) is shown as
+# the byte it is: printed as it is, it would fail on a UTF-8 terminal, or garble it.
+_VISIBLE.update({code: f"\\x{code - 0xDC00:02x}" for code in range(0xDC80, 0xDD00)})
 
 
 def printable(text: str) -> str:
