@@ -23,6 +23,7 @@ COMMANDS = (
     "run",
     "sweep",
     "ls",
+    "projects",
     "show",
     "diff",
     "compare",

@@ -42,6 +42,7 @@ def add_run_selection(parser: argparse.ArgumentParser, fallback: str, default_n:
     ``fallback`` completes "without ..., <fallback> the first N runs" in the help.
     """
     parser.add_argument("--where", metavar="EXPR", help="choose runs as `gitexp ls --where`")
+    add_project_option(parser)
     parser.add_argument("--sort", metavar="KEY", help="order runs as `gitexp ls --sort`")
     parser.add_argument(
         "-n",
@@ -49,6 +50,15 @@ def add_run_selection(parser: argparse.ArgumentParser, fallback: str, default_n:
         default=default_n,
         metavar="N",
         help=f"{fallback} the first N runs (default {default_n}; 0: all)",
+    )
+
+
+def add_project_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project",
+        metavar="P",
+        help="only the runs of project P (a run naming none is in the repository's "
+        "default project; see `gitexp projects`)",
     )
 
 

@@ -145,3 +145,39 @@ def test_api_is_not_imported_by_import_gitexp() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+# -- projects on the command line (issue 18, part 6) ---------------------------------------
+
+
+def test_projects_lists_each_with_its_run_count(runs_repo: Path) -> None:
+    done = gitexp("projects", "--json", cwd=runs_repo)
+    assert done.returncode == 0, done.stderr
+    listed = {p["project"]: (p["runs"], p["default"]) for p in json.loads(done.stdout)}
+    assert listed == {"lr_project": (3, False), "analysis": (1, True)}
+    table = gitexp("projects", cwd=runs_repo).stdout
+    assert "analysis (default)" in table and "lr_project" in table
+
+
+def test_project_option_and_field_select_the_same_runs(runs_repo: Path) -> None:
+    api = gx.Api(runs_repo)
+    wanted = [r.id for r in api.runs("lr_project")]
+
+    def ids(*args: str) -> list[str]:
+        done = gitexp("ls", "--json", "--all", *args, cwd=runs_repo)
+        assert done.returncode == 0, done.stderr
+        return [row["id"] for row in json.loads(done.stdout)]
+
+    assert ids("--project", "lr_project") == wanted
+    assert ids("--where", "project == 'lr_project'") == wanted
+    assert ids("--where", "project == 'analysis'") == [r.id for r in api.runs("analysis")]
+    shown = gitexp("ls", cwd=runs_repo).stdout
+    assert "project" in shown.splitlines()[1] or "project" in shown  # a column: two projects
+    newest = wanted[0][:7]
+    other = api.runs("analysis")[0].id[:7]
+    compared = gitexp("compare", "--project", "lr_project", newest, other, cwd=runs_repo)
+    assert compared.returncode == 5, compared.stderr  # not a run of that project
+    report = runs_repo / "p.md"
+    done = gitexp("report", "--project", "analysis", "-o", str(report), cwd=runs_repo)
+    assert done.returncode == 0, done.stderr
+    assert other in report.read_text() or api.runs("analysis")[0].name in report.read_text()

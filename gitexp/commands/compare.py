@@ -6,11 +6,12 @@ import argparse
 import textwrap
 from typing import TYPE_CHECKING
 
-from gitexp.cli_support import add_example, open_repo, print_json, say
+from gitexp.cli_support import add_example, add_project_option, open_repo, print_json, say
 from gitexp.errors import UsageError
 from gitexp.model.ids import SHORT_ID_LENGTH
 from gitexp.read.compare import MINIMIZE, Row, compare, rows_json
 from gitexp.read.listing import list_runs
+from gitexp.read.projects import in_project
 from gitexp.read.resolve import resolve
 from gitexp.read.runview import RunView, load_run
 from gitexp.render import tables
@@ -48,6 +49,7 @@ def add_parser(subparsers: Subparsers) -> None:
         "--all", action="store_true", help="every config key and metric, not only differences"
     )
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    add_project_option(parser)
     add_example(
         parser,
         "gitexp compare latest~2 latest~1 latest",
@@ -58,7 +60,7 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
-        runs = list_runs(repo)
+        runs = in_project(repo, list_runs(repo), args.project)  # names resolve among them
         entries = [resolve(text, runs) for text in args.runs]
         seen: set[str] = set()
         for text, entry in zip(args.runs, entries, strict=True):

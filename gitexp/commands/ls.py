@@ -6,9 +6,9 @@ import argparse
 import textwrap
 from typing import TYPE_CHECKING
 
-from gitexp.cli_support import add_example, open_repo, print_json, say
+from gitexp.cli_support import add_example, add_project_option, open_repo, print_json, say
 from gitexp.read.listing import list_runs
-from gitexp.read.projects import default_project, project_of
+from gitexp.read.projects import in_project, with_projects
 from gitexp.read.query import parse_columns
 from gitexp.read.selection import known_names, select
 from gitexp.render.runs_table import left_out_note, legend, listed_columns, table_columns
@@ -66,10 +66,12 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--group", metavar="G", help="show only the runs of group G (a DDP job, a sweep)"
     )
+    add_project_option(parser)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     add_example(
         parser,
         "gitexp ls -n 10",
+        "gitexp ls --project lr_project --sort -acc",
         "gitexp ls --where 'config.lr < 0.01 and status == \"finished\"' --sort -metrics.acc.max",
         "gitexp ls --columns name,config.lr,metrics.loss.min --sort metrics.loss.min",
         "gitexp ls --sort loss --columns name,lr,loss.min   # bare names, when unambiguous",
@@ -83,23 +85,15 @@ def main(args: argparse.Namespace) -> int:
         every = list_runs(repo)
         if args.group is not None:
             every = [entry for entry in every if entry.row.get("group") == args.group]
+        every = in_project(repo, with_projects(repo, every), args.project)
         runs = select(repo, every, args.where, args.sort, args.columns)
         known = known_names(every)
         shown = runs if args.all or args.n <= 0 else runs[: args.n]
         if args.json:
-            # A run that names no project belongs to the repository's (read/projects.py),
+            # `project`: a run that names none is in the repository's (read/projects.py),
             # as gitexp.Api() says.
-            default = default_project(repo) if shown else ""
             print_json(
-                [
-                    dict(
-                        entry.row,
-                        id=entry.id,
-                        commit=entry.commit.decode(),
-                        project=project_of(entry.row, default),
-                    )
-                    for entry in shown
-                ]
+                [dict(entry.row, id=entry.id, commit=entry.commit.decode()) for entry in shown]
             )
             return 0
     if not every and args.group is not None:

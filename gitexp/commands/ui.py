@@ -7,7 +7,7 @@ import signal
 import textwrap
 from typing import TYPE_CHECKING
 
-from gitexp.cli_support import add_example, open_repo, say
+from gitexp.cli_support import add_example, add_project_option, open_repo, say
 from gitexp.errors import UsageError
 from gitexp.render.server import serve
 
@@ -39,7 +39,8 @@ def add_parser(subparsers: Subparsers) -> None:
         metavar="N",
         help=f"the port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
     )
-    add_example(parser, "gitexp ui", "gitexp ui --port 9000")
+    add_project_option(parser)
+    add_example(parser, "gitexp ui", "gitexp ui --port 9000", "gitexp ui --project lr_project")
     parser.set_defaults(func=main)
 
 
@@ -49,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
         root = repo.root
     try:
-        server = serve(root, args.port)
+        server = serve(root, args.port, args.project)
     except OSError as exc:
         raise UsageError(
             f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}",

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 
 from gitexp.git.repo import GitRepo
+from gitexp.read.listing import RunEntry
 
 
 def default_project(repo: GitRepo) -> str:
@@ -33,3 +34,31 @@ def project_of(row: Mapping[str, object], default: str) -> str:
     """A listing row's project (rows written before 0.3 name none: the default)."""
     project = row.get("project")
     return project if isinstance(project, str) and project else default
+
+
+def with_projects(repo: GitRepo, entries: list[RunEntry]) -> list[RunEntry]:
+    """The entries with each listing row's ``project`` filled in (the default for a run
+    that names none), so that ``--where "project == 'x'"`` and tables see one value.
+    Only the rows in memory change; the listing cache keeps what git holds."""
+    if entries:
+        default = default_project(repo)
+        for entry in entries:
+            entry.row["project"] = project_of(entry.row, default)
+    return entries
+
+
+def in_project(repo: GitRepo, entries: list[RunEntry], project: str | None) -> list[RunEntry]:
+    """The runs of ``project`` (all of them for None)."""
+    if project is None:
+        return entries
+    return [e for e in with_projects(repo, entries) if e.row.get("project") == project]
+
+
+def project_counts(repo: GitRepo, entries: list[RunEntry]) -> list[tuple[str, int, float]]:
+    """Each project with its number of runs and its latest start, most recent first."""
+    counts: dict[str, tuple[int, float]] = {}
+    for entry in with_projects(repo, entries):
+        name = str(entry.row.get("project"))
+        number, latest = counts.get(name, (0, 0.0))
+        counts[name] = (number + 1, max(latest, entry.start))
+    return sorted(((name, n, latest) for name, (n, latest) in counts.items()), key=lambda t: -t[2])

@@ -44,7 +44,7 @@ Getter = Callable[["Row"], object]
 T = TypeVar("T")
 
 FIELDS = (
-    *("id", "name", "status", "tags", "group", "branch", "baseline", "dirty"),
+    *("id", "name", "status", "tags", "group", "project", "branch", "baseline", "dirty"),
     *("exit_code", "command", "start", "end", "duration"),
 )
 STATS = ("last", "min", "max")

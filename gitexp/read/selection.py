@@ -15,6 +15,7 @@ from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.read import query
 from gitexp.read.listing import RunEntry
+from gitexp.read.projects import with_projects
 from gitexp.read.resolve import resolve
 from gitexp.read.runview import load_run
 
@@ -68,6 +69,8 @@ def select(
     """
     if any((where, sort, columns)) and any(entry.row.get("truncated") for entry in runs):
         runs = [complete_row(repo, entry) for entry in runs]
+    if any((where, sort, columns)):
+        with_projects(repo, runs)  # `project` means the default for runs that name none
     known = known_names(runs)
     predicate = query.compile_where(where, known) if where else None
     keys = query.parse_sort(sort, known) if sort else []

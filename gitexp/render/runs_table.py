@@ -145,6 +145,9 @@ def table_columns(runs: list[RunEntry]) -> list[Column]:
         Column("id", [entry.id[:SHORT_ID_LENGTH] for entry in runs], shrink=False),
         Column("name", [entry.name for entry in runs]),
     ]
+    if len({row.get("project") for row in rows}) > 1:  # filled in by read/projects.py
+        projects = [str(row.get("project") or "") for row in rows]
+        columns.append(Column("project", projects, keep=_KEEP_GROUP, full_name="project"))
     if any(row.get("group") for row in rows):
         group = [str(row.get("group") or "") for row in rows]
         columns.append(Column("group", group, keep=_KEEP_GROUP, full_name="group"))

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from gitexp.errors import GitexpError
 from gitexp.git.repo import GitRepo
 from gitexp.read.listing import RunEntry, list_runs
+from gitexp.read.projects import in_project
 from gitexp.read.selection import DEFAULT_CHART_RUNS, select
 from gitexp.record.recorder import recover_stale_runs
 from gitexp.render import bundle as bundlemod
@@ -36,9 +37,10 @@ MAX_CACHED_RUNS = 200
 class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, repo_root: str, port: int) -> None:
+    def __init__(self, repo_root: str, port: int, project: str | None = None) -> None:
         super().__init__((HOST, port), _Handler)
         self.repo_root = repo_root
+        self.project = project  # `gitexp ui --project P`: only that project's runs
         self.repository = os.path.basename(repo_root.rstrip(os.sep))
         self.lock = threading.Lock()  # one request reads the repository at a time
         self.cache: dict[tuple[str, bytes], bundlemod.RunData] = {}
@@ -62,7 +64,7 @@ class DashboardServer(ThreadingHTTPServer):
     def runs_json(self, where: str | None) -> dict[str, object]:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
             recover_stale_runs(repo)
-            every = list_runs(repo)
+            every = in_project(repo, list_runs(repo), self.project)
             chosen = select(repo, every, where) if where else every
         return {
             "repository": self.repository,
@@ -155,6 +157,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def serve(repo_root: str, port: int) -> DashboardServer:
+def serve(repo_root: str, port: int, project: str | None = None) -> DashboardServer:
     """A started-up server (call ``serve_forever``); port 0 picks a free port."""
-    return DashboardServer(repo_root, port)
+    return DashboardServer(repo_root, port, project)
