@@ -225,9 +225,18 @@ def test_forged_resumptions_and_edits_are_refused(repo: Path) -> None:
     edit = _forge(repo, finished, {".gitexp/run.json": tagged.encode()})
     extra = _forge(repo, finished, {".gitexp/resumes/9/evil.py": b"x"})
 
-    def why(commit: str) -> str | None:
+    # A run from an older gitexp (no resumes, no redacted) with a field of a newer one,
+    # edited by this gitexp: run.json gains the defaults and moves the field into extra.
+    older = {k: v for k, v in info.items() if k not in ("resumes", "redacted", "extra")}
+    old_run = _forge(repo, finished, {".gitexp/run.json": json.dumps(older | {"x": 1}).encode()})
+    rewritten = info | {"tags": ["best"], "extra": {"x": 1}}
+    old_edit = _forge(repo, old_run, {".gitexp/run.json": json.dumps(rewritten).encode()})
+
+    def why(commit: str, base: str = finished) -> str | None:
         with GitRepo.discover(str(repo)) as opened:
-            return refusal(opened, finished.encode(), commit.encode())
+            return refusal(opened, base.encode(), commit.encode())
+
+    assert why(old_edit, old_run) is None
 
     assert why(resumed) is None and why(honest) is None and why(edit) is None
     assert "history/000000.jsonl was rewritten" in str(why(lying))

@@ -22,7 +22,7 @@ from __future__ import annotations
 from gitexp.errors import GitexpError
 from gitexp.git.repo import MODE_TREE, GitRepo, ObjectId
 from gitexp.model import values
-from gitexp.model.record import META_DIR, RUNNING, parse_row
+from gitexp.model.record import META_DIR, RUNNING, RunInfo, parse_row
 
 _META = META_DIR.encode()
 _HISTORY = b"history"
@@ -50,15 +50,21 @@ def refusal(repo: GitRepo, local: ObjectId, remote: ObjectId) -> str | None:
     return None
 
 
+# run.json of each commit read so far, as RunInfo writes it: a resumption's checkpoints
+# are all compared with one finished commit, read once.
+_Seen = dict[ObjectId, dict[str, object]]
+
+
 def _check(repo: GitRepo, local: ObjectId, remote: ObjectId) -> None:
     anchor = None if _running(repo, local) else local  # the last finished commit
     resumed = False  # whether the commits since ``anchor`` belong to a resumption
+    seen: _Seen = {}
     for commit in _chain(repo, local, remote):
         if anchor is not None:
-            if not resumed and _resumes(repo, commit) == _resumes(repo, anchor):
-                _check_edit(repo, anchor, commit)
+            if not resumed and _resumes(repo, commit, seen) == _resumes(repo, anchor, seen):
+                _check_edit(repo, anchor, commit, seen)
             else:
-                _check_resumption(repo, anchor, commit)
+                _check_resumption(repo, anchor, commit, seen)
         if not _running(repo, commit):
             anchor, resumed = commit, False
         elif anchor is not None:
@@ -91,17 +97,26 @@ def _running(repo: GitRepo, commit: ObjectId) -> bool:
     return row.get("status") == RUNNING
 
 
-def _run_json(repo: GitRepo, commit: ObjectId) -> dict[str, object]:
-    tree, _parents, _message = repo.commit_info(commit)
-    data = repo.read_file(tree, f"{META_DIR}/run.json")
-    loaded = values.loads(data.decode("utf-8")) if data is not None else None
-    if not isinstance(loaded, dict):
-        raise Refused(f"commit {commit.decode()[:12]} has no readable {META_DIR}/run.json")
-    return loaded
+def _run_json(repo: GitRepo, commit: ObjectId, seen: _Seen) -> dict[str, object]:
+    """The commit's run.json as gitexp itself would write it again.
+
+    An edit reads run.json and writes it back: a field a run from before it existed
+    lacks (``resumes``, ``redacted``) comes back with its default, and a field newer than
+    the editing gitexp moves into ``extra``.  Reading both sides the same way compares
+    what they say, not how each gitexp wrote it.
+    """
+    if commit not in seen:
+        tree, _parents, _message = repo.commit_info(commit)
+        data = repo.read_file(tree, f"{META_DIR}/run.json")
+        if data is None:
+            raise Refused(f"commit {_short(commit)} has no {META_DIR}/run.json")
+        normal = values.loads(RunInfo.from_json(data.decode("utf-8")).to_json())
+        seen[commit] = normal if isinstance(normal, dict) else {}
+    return seen[commit]
 
 
-def _resumes(repo: GitRepo, commit: ObjectId) -> list[object]:
-    found = _run_json(repo, commit).get("resumes") or []
+def _resumes(repo: GitRepo, commit: ObjectId, seen: _Seen) -> list[object]:
+    found = _run_json(repo, commit, seen).get("resumes") or []
     return found if isinstance(found, list) else []
 
 
@@ -120,7 +135,7 @@ def _short(commit: ObjectId) -> str:
     return commit.decode()[:12]
 
 
-def _check_edit(repo: GitRepo, before: ObjectId, after: ObjectId) -> None:
+def _check_edit(repo: GitRepo, before: ObjectId, after: ObjectId, seen: _Seen) -> None:
     tree_before, _parents, _message = repo.commit_info(before)
     tree_after, _parents, _message = repo.commit_info(after)
     changed = [
@@ -134,7 +149,7 @@ def _check_edit(repo: GitRepo, before: ObjectId, after: ObjectId) -> None:
             f"commit {_short(after)} rewrites a finished run ({', '.join(changed[:3])}{more} "
             "changed); an edit changes only run.json and a resumption adds a `resumes` entry"
         )
-    old, new = _run_json(repo, before), _run_json(repo, after)
+    old, new = _run_json(repo, before, seen), _run_json(repo, after, seen)
     fields = sorted(
         key for key in set(old) | set(new) if key not in _EDITABLE and old.get(key) != new.get(key)
     )
@@ -157,13 +172,13 @@ def _check_edit(repo: GitRepo, before: ObjectId, after: ObjectId) -> None:
         )
 
 
-def _check_resumption(repo: GitRepo, finished: ObjectId, after: ObjectId) -> None:
+def _check_resumption(repo: GitRepo, finished: ObjectId, after: ObjectId, seen: _Seen) -> None:
     code_before, meta_before = _split(repo, finished)
     code_after, meta_after = _split(repo, after)
     why = f"commit {_short(after)} rewrites a finished run"
     if code_before != code_after:
         raise Refused(f"{why}: a resumption keeps the code snapshot, and it changed")
-    old, new = _resumes(repo, finished), _resumes(repo, after)
+    old, new = _resumes(repo, finished, seen), _resumes(repo, after, seen)
     if len(new) != len(old) + 1 or new[: len(old)] != old:
         raise Refused(
             f"{why}: neither an edit nor a resumption (run.json's `resumes` goes from "
