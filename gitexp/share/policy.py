@@ -9,8 +9,9 @@ docs/format.md defines for a finished run:
 - a **resumption** (``gitexp run --resume``): the code snapshot (everything outside
   ``.gitexp/``) unchanged, the history rows recorded so far byte-identical (earlier
   ``history/NNNNNN.jsonl`` files the same blobs, the last one only appended to), and one
-  more entry in ``run.json``'s ``resumes``.  Its checkpoints and final commit keep the
-  same three promises until the run has finished again.
+  more entry in ``run.json``'s ``resumes``.  Its checkpoints keep the code, the earlier
+  history files and the ``resumes`` entry; where the resumption ends (a finished commit,
+  or the remote's newest) the rows are compared byte for byte too.
 
 A running run advances freely: its checkpoints rewrite the summary and the last history
 file by design (docs/format.md, "Commits").  Everything here reads objects the fetch
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from gitexp.errors import GitexpError
 from gitexp.git.repo import MODE_TREE, GitRepo, ObjectId
+from gitexp.git.trees import TreeChange
 from gitexp.model import values
 from gitexp.model.record import META_DIR, RUNNING, RunInfo, parse_row
 
@@ -50,28 +52,65 @@ def refusal(repo: GitRepo, local: ObjectId, remote: ObjectId) -> str | None:
     return None
 
 
-# run.json of each commit read so far, as RunInfo writes it: a resumption's checkpoints
-# are all compared with one finished commit, read once.
+# Each run.json read so far (by blob id), as RunInfo writes it.
 _Seen = dict[ObjectId, dict[str, object]]
 
 
+class _Reader:
+    """The repository's commits and trees, each read once per check.
+
+    A resumption's checkpoints are all compared with the same finished commit; reading
+    its trees again for each of them was half the cost of a check.
+    """
+
+    def __init__(self, repo: GitRepo) -> None:
+        self.repo = repo
+        self._commits: dict[ObjectId, tuple[ObjectId, list[ObjectId], str]] = {}
+        self._trees: dict[ObjectId, dict[bytes, tuple[int, ObjectId]]] = {}
+
+    def commit_info(self, sha: ObjectId) -> tuple[ObjectId, list[ObjectId], str]:
+        if sha not in self._commits:
+            self._commits[sha] = self.repo.commit_info(sha)
+        return self._commits[sha]
+
+    def commit_message(self, sha: ObjectId) -> str:
+        return self.commit_info(sha)[2]
+
+    def tree_entries(self, tree: ObjectId) -> dict[bytes, tuple[int, ObjectId]]:
+        if tree not in self._trees:
+            self._trees[tree] = self.repo.tree_entries(tree)
+        return dict(self._trees[tree])
+
+    def read_blob(self, sha: ObjectId) -> bytes:
+        return self.repo.read_blob(sha)
+
+    def diff_trees(self, old: ObjectId, new: ObjectId, exclude_top: bytes) -> list[TreeChange]:
+        return self.repo.diff_trees(old, new, exclude_top=exclude_top)
+
+
 def _check(repo: GitRepo, local: ObjectId, remote: ObjectId) -> None:
-    anchor = None if _running(repo, local) else local  # the last finished commit
+    reader = _Reader(repo)
+    anchor = None if _running(reader, local) else local  # the last finished commit
     resumed = False  # whether the commits since ``anchor`` belong to a resumption
     seen: _Seen = {}
-    for commit in _chain(repo, local, remote):
+    chain = _chain(reader, local, remote)
+    for index, commit in enumerate(chain):
+        running = _running(reader, commit)
         if anchor is not None:
-            if not resumed and _resumes(repo, commit, seen) == _resumes(repo, anchor, seen):
-                _check_edit(repo, anchor, commit, seen)
+            if not resumed and _resumes(reader, commit, seen) == _resumes(reader, anchor, seen):
+                _check_edit(reader, anchor, commit, seen)
             else:
-                _check_resumption(repo, anchor, commit, seen)
-        if not _running(repo, commit):
+                # The rows' bytes are compared where a resumption's commits end: at a
+                # finished commit, or at the remote's; every commit keeps the files.
+                whole = not running or index == len(chain) - 1
+                _check_resumption(reader, anchor, commit, seen, whole)
+        if not running:
             anchor, resumed = commit, False
         elif anchor is not None:
             resumed = True
 
 
-def _chain(repo: GitRepo, local: ObjectId, remote: ObjectId) -> list[ObjectId]:
+def _chain(repo: _Reader, local: ObjectId, remote: ObjectId) -> list[ObjectId]:
     """The commits after ``local`` up to ``remote``, oldest first.
 
     Every commit of a run after its first has exactly one parent, the previous one; a
@@ -92,12 +131,12 @@ def _chain(repo: GitRepo, local: ObjectId, remote: ObjectId) -> list[ObjectId]:
     return chain
 
 
-def _running(repo: GitRepo, commit: ObjectId) -> bool:
+def _running(repo: _Reader, commit: ObjectId) -> bool:
     row = parse_row(repo.commit_message(commit)) or {}
     return row.get("status") == RUNNING
 
 
-def _run_json(repo: GitRepo, commit: ObjectId, seen: _Seen) -> dict[str, object]:
+def _run_json(repo: _Reader, commit: ObjectId, seen: _Seen) -> dict[str, object]:
     """The commit's run.json as gitexp itself would write it again.
 
     An edit reads run.json and writes it back: a field a run from before it existed
@@ -105,22 +144,25 @@ def _run_json(repo: GitRepo, commit: ObjectId, seen: _Seen) -> dict[str, object]
     the editing gitexp moves into ``extra``.  Reading both sides the same way compares
     what they say, not how each gitexp wrote it.
     """
-    if commit not in seen:
-        tree, _parents, _message = repo.commit_info(commit)
-        data = repo.read_file(tree, f"{META_DIR}/run.json")
-        if data is None:
-            raise Refused(f"commit {_short(commit)} has no {META_DIR}/run.json")
-        normal = values.loads(RunInfo.from_json(data.decode("utf-8")).to_json())
-        seen[commit] = normal if isinstance(normal, dict) else {}
-    return seen[commit]
+    tree, _parents, _message = repo.commit_info(commit)
+    meta = repo.tree_entries(tree).get(_META)
+    found = repo.tree_entries(meta[1]).get(_RUN_JSON) if meta and meta[0] == MODE_TREE else None
+    if found is None or found[0] == MODE_TREE:
+        raise Refused(f"commit {_short(commit)} has no {META_DIR}/run.json")
+    blob = found[1]
+    if blob not in seen:  # checkpoints share one run.json: read and parsed once
+        text = repo.read_blob(blob).decode("utf-8")
+        normal = values.loads(RunInfo.from_json(text).to_json())
+        seen[blob] = normal if isinstance(normal, dict) else {}
+    return seen[blob]
 
 
-def _resumes(repo: GitRepo, commit: ObjectId, seen: _Seen) -> list[object]:
+def _resumes(repo: _Reader, commit: ObjectId, seen: _Seen) -> list[object]:
     found = _run_json(repo, commit, seen).get("resumes") or []
     return found if isinstance(found, list) else []
 
 
-def _split(repo: GitRepo, commit: ObjectId) -> tuple[dict[bytes, object], dict[bytes, object]]:
+def _split(repo: _Reader, commit: ObjectId) -> tuple[dict[bytes, object], dict[bytes, object]]:
     """(the code snapshot's top entries, the ``.gitexp/`` folder's entries) of a commit."""
     tree, _parents, _message = repo.commit_info(commit)
     entries: dict[bytes, object] = dict(repo.tree_entries(tree))
@@ -135,7 +177,7 @@ def _short(commit: ObjectId) -> str:
     return commit.decode()[:12]
 
 
-def _check_edit(repo: GitRepo, before: ObjectId, after: ObjectId, seen: _Seen) -> None:
+def _check_edit(repo: _Reader, before: ObjectId, after: ObjectId, seen: _Seen) -> None:
     tree_before, _parents, _message = repo.commit_info(before)
     tree_after, _parents, _message = repo.commit_info(after)
     changed = [
@@ -172,7 +214,9 @@ def _check_edit(repo: GitRepo, before: ObjectId, after: ObjectId, seen: _Seen) -
         )
 
 
-def _check_resumption(repo: GitRepo, finished: ObjectId, after: ObjectId, seen: _Seen) -> None:
+def _check_resumption(
+    repo: _Reader, finished: ObjectId, after: ObjectId, seen: _Seen, whole: bool
+) -> None:
     code_before, meta_before = _split(repo, finished)
     code_after, meta_after = _split(repo, after)
     why = f"commit {_short(after)} rewrites a finished run"
@@ -184,10 +228,10 @@ def _check_resumption(repo: GitRepo, finished: ObjectId, after: ObjectId, seen: 
             f"{why}: neither an edit nor a resumption (run.json's `resumes` goes from "
             f"{len(old)} to {len(new)} entries, earlier ones kept: {new[: len(old)] == old})"
         )
-    _check_history(repo, meta_before.get(_HISTORY), meta_after.get(_HISTORY), why)
+    _check_history(repo, meta_before.get(_HISTORY), meta_after.get(_HISTORY), why, whole)
 
 
-def _check_history(repo: GitRepo, before: object, after: object, why: str) -> None:
+def _check_history(repo: _Reader, before: object, after: object, why: str, whole: bool) -> None:
     """The rows recorded before must all be there, byte for byte, at the same place."""
     if before is None:
         return
@@ -205,7 +249,7 @@ def _check_history(repo: GitRepo, before: object, after: object, why: str) -> No
         grown = new.get(last)
         if grown is None or grown[0] == MODE_TREE:
             raise Refused(f"{why}: history/{last.decode('utf-8', 'replace')} is gone")
-        if grown != old[last]:
+        if grown != old[last] and whole:
             kept = repo.read_blob(old[last][1])
             if not repo.read_blob(grown[1]).startswith(kept):
                 text = last.decode("utf-8", "replace")
