@@ -70,7 +70,7 @@ def crafted(repo: Path) -> Path:
     return repo
 
 
-def under_pty(repo: Path, *args: str) -> str:
+def under_pty(repo: Path, *args: str, code: int = 0) -> str:
     """gitexp's output as a terminal receives it (stdout and stderr on one pty)."""
     leader, follower = pty.openpty()
     env = {**os.environ, "COLUMNS": "200", "TERM": "xterm-256color"}
@@ -94,7 +94,7 @@ def under_pty(repo: Path, *args: str) -> str:
             break
         chunks.append(chunk)
     os.close(leader)
-    assert process.wait(timeout=60) == 0, b"".join(chunks).decode(errors="replace")
+    assert process.wait(timeout=60) == code, b"".join(chunks).decode(errors="replace")
     return b"".join(chunks).decode("utf-8", "replace")
 
 
@@ -201,3 +201,26 @@ def test_report_page_and_markdown_carry_run_data_as_text(crafted: Path, tmp_path
     done = gitexp("plot", METRIC, "-o", str(png), cwd=crafted, timeout=120)
     assert done.returncode == 0, done.stderr
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_the_rerun_question_shows_a_pulled_runs_fields_as_text(
+    crafted: Path, tmp_path: Path
+) -> None:
+    """The consent question quotes what the run claims (name, command, host, author):
+    all of it written by the teammate who recorded it."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(crafted, "push", "-q", str(remote), "HEAD:refs/heads/main")
+    author = {"GIT_AUTHOR_NAME": "Eve\x1b]52;c;aGk=\x07", "GIT_COMMITTER_NAME": "Eve"}
+    done = gitexp("run", "--name", NAME, "--", sys.executable, "train.py", cwd=crafted, env=author)
+    assert done.returncode == 0, done.stderr
+    git(crafted, "push", "-q", str(remote), "refs/gitexp/runs/*:refs/gitexp/runs/*")
+    mine = tmp_path / "mine"
+    git(tmp_path, "clone", "-q", str(remote), str(mine))
+    assert gitexp("pull", str(remote), cwd=mine).returncode == 0
+    # No terminal on stdin: the question is shown, nothing runs (exit 6).
+    text = under_pty(mine, "rerun", "latest", code=6)
+    assert_defused(text, "rerun")
+    assert "was not recorded in this clone" in text
+    assert "Eve\\x1b]52;c;aGk=\\x07" in text and "\\x1b]8;;http://evil" in text
