@@ -374,6 +374,7 @@ def test_a_crafted_run_name_never_runs_in_the_report(browser: Any, tmp_path: Pat
         capture_output=True,
         timeout=120,
     )
+    browser.get_log("browser")  # start from an empty console (the dashboard test's)
     browser.get(report.as_uri())
     wait_for(
         lambda: browser.execute_script("return document.getElementById('gx-app').dataset.loaded"),
