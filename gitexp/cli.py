@@ -121,9 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except GitexpError as exc:
-        print(f"gitexp: error: {exc.message}", file=sys.stderr)
+        from gitexp.cli_support import terminal_text
+
+        # A message may quote a run's name or path (an ambiguous reference lists them).
+        print(f"gitexp: error: {terminal_text(exc.message)}", file=sys.stderr)
         if exc.hint:
-            print(f"  {exc.hint}", file=sys.stderr)
+            print(f"  {terminal_text(exc.hint)}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # before OSError, which it is
         return 0  # `gitexp ls | head`: the reader has seen enough

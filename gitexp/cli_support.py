@@ -70,6 +70,13 @@ def say(message: str) -> None:
     print(f"gitexp: {printable(message)}", file=sys.stderr, flush=True)
 
 
+def terminal_text(text: str) -> str:
+    """Text of several lines for the terminal: a run's control characters escaped."""
+    from gitexp.render.cells import printable_lines
+
+    return printable_lines(text)
+
+
 def add_example(parser: argparse.ArgumentParser, *examples: str) -> None:
     lines = "\n".join(f"  {example}" for example in examples)
     parser.epilog = f"example{'s' if len(examples) > 1 else ''}:\n{lines}"

@@ -329,3 +329,75 @@ def test_dashboard_picks_runs_and_follows_a_running_one(
     )
     screenshot(browser, "dashboard.png")
     assert console_errors(browser) == []
+
+
+CRAFTED_NAME = "<img src=x onerror=\"window.__pwned=1;document.title='pwned'\">"
+CRAFTED_METRIC = '<a href="javascript:window.__pwned=2">x</a><img src=y onerror="window.__pwned=3">'
+
+
+def test_a_crafted_run_name_never_runs_in_the_report(browser: Any, tmp_path: Path) -> None:
+    """Issue 16, point 5: names, metric keys, tags and notes reach the page as text, in the
+    page's own elements and in plotly's titles and legends alike."""
+    from conftest import git
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = isolated_env(home)
+    repo = tmp_path / "crafted"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "train.py").write_text(
+        "import gitexp\ngitexp.init()\n"
+        f"for step in range(3):\n    gitexp.log({{{CRAFTED_METRIC!r}: step}})\n"
+        "gitexp.finish()\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "crafted")
+    for flag in ("", "2"):
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "gitexp", "run", "--name", CRAFTED_NAME + flag),
+                *("--tag", CRAFTED_NAME, "--note", CRAFTED_NAME, "--", sys.executable, "train.py"),
+            ],
+            cwd=repo,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    report = tmp_path / "report.html"
+    subprocess.run(
+        [sys.executable, "-m", "gitexp", "report", "-o", str(report), "--title", "crafted"],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    browser.get_log("browser")  # start from an empty console (the dashboard test's)
+    browser.get(report.as_uri())
+    wait_for(
+        lambda: browser.execute_script("return document.getElementById('gx-app').dataset.loaded"),
+        "the report",
+    )
+    wait_for(lambda: drawn(browser, ".gx-chart"), "the charts")
+    time.sleep(0.5)  # an injected <img src=x> would have failed to load and fired by now
+    found = browser.execute_script(
+        "return {pwned: window.__pwned === undefined ? null : window.__pwned,"
+        " title: document.title,"
+        " images: document.querySelectorAll('img').length,"
+        " links: Array.from(document.querySelectorAll('a')).map(a =>"
+        "   a.getAttribute('href') || a.getAttribute('xlink:href') || ''),"
+        " legend: Array.from(document.querySelectorAll('.gx-chart .legendtext'))"
+        "   .map(t => t.textContent),"
+        " chartTitle: Array.from(document.querySelectorAll('.gx-chart .gtitle'))"
+        "   .map(t => t.textContent)}"
+    )
+    assert found["pwned"] is None and found["title"] == "crafted"
+    assert found["images"] == 0
+    assert not [href for href in found["links"] if "javascript" in href]
+    assert CRAFTED_NAME in found["legend"]  # shown as the text it is
+    assert found["chartTitle"] == [CRAFTED_METRIC]
+    notes = browser.find_element("css selector", "#gx-notes").text
+    assert "<img src=x" in notes
+    assert console_errors(browser) == []

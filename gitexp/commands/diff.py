@@ -9,7 +9,7 @@ from gitexp.cli_support import add_example, open_repo, print_json
 from gitexp.read.diff import compare_runs, unified_code_diff
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
-from gitexp.render.cells import fmt_value, table
+from gitexp.render.cells import fmt_value, printable_lines, table
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
@@ -44,10 +44,11 @@ def main(args: argparse.Namespace) -> int:
             result["code_diff"] = patch
         print_json(result)
         return 0
-    print(render(result))
+    # Names, paths, packages and the code itself come from the runs' recorders.
+    print(printable_lines(render(result)))
     if args.code and patch:
         print()
-        print(patch, end="")
+        print(printable_lines(patch), end="")
     return 0
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from gitexp.cli_support import add_example, open_repo
 from gitexp.read.resolve import find_run
 from gitexp.record.edit import Edit, apply_edit
+from gitexp.render.cells import printable
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
@@ -33,5 +34,5 @@ def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
         entry = find_run(repo, args.run)
         info, _commit = apply_edit(repo, entry, Edit(note=args.text or None))
-    print(f"{info.id[:7]} {info.name}: note {'set' if info.notes else 'cleared'}")
+    print(f"{info.id[:7]} {printable(info.name)}: note {'set' if info.notes else 'cleared'}")
     return 0

@@ -16,6 +16,7 @@ from gitexp.read.projects import in_project
 from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage, series, staticplot, textchart
+from gitexp.render.cells import printable
 from gitexp.render.terminal import colour_enabled
 from gitexp.render.words import plural
 
@@ -189,7 +190,7 @@ def _text_charts(
             textchart.render(metric, lines, width=width, colour=colour, xlabel=xlabel, xfmt=xfmt)
         )
     for metric in histograms:
-        charts.append(f"{metric}: a histogram; draw it with -o FILE.png or FILE.html")
+        charts.append(f"{printable(metric)}: a histogram; draw it with -o FILE.png or FILE.html")
     return "\n\n".join(charts)
 
 

@@ -21,7 +21,8 @@ def add_parser(subparsers: Subparsers) -> None:
         description="Fetch a remote's runs through `git fetch` into "
         "refs/remotes/<remote>/gitexp/runs/, create the new ones here and fast-forward the "
         "ones the remote extended (a run whose history differs on the two sides is "
-        "reported and left alone; local runs are never deleted), then download their "
+        "reported and left alone, and so is a finished run the remote changed other than "
+        "by an edit or a resumption; local runs are never deleted), then download their "
         "artifacts into the DVC cache. Exits 9 if anything failed.",
     )
     parser.add_argument(

@@ -9,6 +9,7 @@ from gitexp.cli_support import add_example, open_repo
 from gitexp.errors import UsageError
 from gitexp.read.resolve import find_run
 from gitexp.record.edit import Edit, apply_edit
+from gitexp.render.cells import printable
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
@@ -36,5 +37,5 @@ def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
         entry = find_run(repo, args.run)
         info, _commit = apply_edit(repo, entry, Edit(name=name))
-    print(f"{info.id[:7]} renamed to {info.name}")
+    print(f"{info.id[:7]} renamed to {printable(info.name)}")
     return 0

@@ -18,6 +18,7 @@ from gitexp.model.ids import short_id
 from gitexp.model.record import INTERRUPTED
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run
+from gitexp.render.cells import printable_lines
 from gitexp.render.verdict import render_verdict
 from gitexp.reproduce import verdict as verdictmod
 from gitexp.reproduce.replay import Tolerance, recorded_here, rerun_and_judge
@@ -98,7 +99,8 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print_json(_as_json(original, rerun, result, args))
     else:
-        print(render_verdict(original, rerun, result, args.rtol, args.atol, args.include_timing))
+        verdict = render_verdict(original, rerun, result, args.rtol, args.atol, args.include_timing)
+        print(printable_lines(verdict))
     if rerun.info.status == INTERRUPTED:
         return EXIT_INTERRUPTED
     if result.verdict == verdictmod.FAILED:

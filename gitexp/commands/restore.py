@@ -12,6 +12,7 @@ from gitexp.errors import RepositoryStateError
 from gitexp.model.ids import short_id
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
+from gitexp.render.cells import printable
 from gitexp.render.words import plural
 from gitexp.reproduce import restore
 
@@ -70,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
             _print_plan(plan, label)
             for item in artifacts.writes:  # artifacts/restore.py
                 risky = " (uncommitted work)" if item.path in artifacts.at_risk else ""
-                print(f"  write   {item.path}   (artifact, from DVC){risky}")
+                print(f"  write   {printable(item.path)}   (artifact, from DVC){risky}")
             return 0
         if artifacts.at_risk and not args.force:
             raise RepositoryStateError(
@@ -108,12 +109,13 @@ def _listing(paths: list[str]) -> str:
 
 def _print_plan(plan: restore.RestorePlan, label: str) -> None:
     risky = set(plan.at_risk)
-    print(f"restoring {label} would:")
+    # The paths are the run's: whoever recorded it named them.
+    print(f"restoring {printable(label)} would:")
     for path in plan.written:
-        print(f"  write   {path}{'   (uncommitted work)' if path in risky else ''}")
+        print(f"  write   {printable(path)}{'   (uncommitted work)' if path in risky else ''}")
     for path in plan.removed:
         if path not in plan.written:
-            print(f"  remove  {path}{'   (uncommitted work)' if path in risky else ''}")
+            print(f"  remove  {printable(path)}{'   (uncommitted work)' if path in risky else ''}")
     if not plan.written and not plan.removed:
         print("  change nothing: the work tree already matches")
     _notes(plan)

@@ -11,6 +11,7 @@ from gitexp.model.ids import short_id
 from gitexp.read.listing import list_runs
 from gitexp.read.resolve import resolve
 from gitexp.record.removal import remove_runs
+from gitexp.render.cells import printable
 from gitexp.render.words import plural
 from gitexp.share.push import delete_remote_runs
 
@@ -75,7 +76,8 @@ def main(args: argparse.Namespace) -> int:
         verb = "would delete" if args.dry_run else "deleted"
         for item in removed:
             if item.deleted:
-                print(f"{verb} {short_id(item.entry.id)}  {item.entry.name}  ({item.entry.status})")
+                name, status = printable(item.entry.name), printable(str(item.entry.status))
+                print(f"{verb} {short_id(item.entry.id)}  {name}  ({status})")
         if not args.dry_run and len(removed) > len(failed):
             say("undo with `git update-ref <ref> <commit>` until git gc reclaims them:")
             for item in removed:

@@ -9,6 +9,7 @@ from gitexp.cli_support import add_example, open_repo
 from gitexp.errors import UsageError
 from gitexp.read.resolve import find_run
 from gitexp.record.edit import Edit, apply_edit
+from gitexp.render.cells import printable
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
@@ -46,5 +47,6 @@ def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
         entry = find_run(repo, args.run)
         info, _commit = apply_edit(repo, entry, edit)
-    print(f"{info.id[:7]} {info.name}: tags {', '.join(info.tags) or '(none)'}")
+    tags = printable(", ".join(info.tags) or "(none)")
+    print(f"{info.id[:7]} {printable(info.name)}: tags {tags}")
     return 0

@@ -25,9 +25,19 @@ _VISIBLE.update(
 _VISIBLE.update({code: f"\\x{code - 0xDC00:02x}" for code in range(0xDC80, 0xDD00)})
 
 
+# Text of several lines (a code diff, a report): its line breaks and tabs stay, which no
+# terminal reads as a command; every other control character is escaped.
+_VISIBLE_LINES = {code: text for code, text in _VISIBLE.items() if code not in (0x09, 0x0A)}
+
+
 def printable(text: str) -> str:
     """``text`` with control characters shown as escapes (``\\x1b``), safe for a terminal."""
     return text.translate(_VISIBLE)
+
+
+def printable_lines(text: str) -> str:
+    """``printable`` for text of several lines: newlines and tabs are kept."""
+    return text.translate(_VISIBLE_LINES)
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:

@@ -14,17 +14,42 @@ from typing import TYPE_CHECKING
 from gitexp.render import series as seriesmod
 from gitexp.render import staticplot
 from gitexp.render.bundle import RunData
-from gitexp.render.cells import fmt_duration, fmt_time, fmt_value
+from gitexp.render.cells import fmt_duration, fmt_time, fmt_value, printable, printable_lines
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
     from gitexp.render.bundle import Bundle
 
 
+# What a markdown viewer reads as markup in a line of text: HTML (``<img onerror=...>``,
+# an ``&`` entity), links and images, emphasis, code spans, table cells, headings.
+_MARKUP = re.compile(r"([\\`*_\[\]()|~#!<>&])")
+
+
+def _text(value: object) -> str:
+    """Run data (a name, a tag, a metric's key) as literal markdown text on one line:
+    control characters shown as escapes, every markup character escaped."""
+    return _MARKUP.sub(r"\\\1", printable(str(value)))
+
+
 def _cell(value: object) -> str:
-    """A value for a markdown table cell, as the terminal shows it, with ``|`` escaped."""
-    text = fmt_value(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A value for a markdown table cell, as the terminal shows it, literally."""
+    return _text(fmt_value(value))
+
+
+def _code(text: str) -> str:
+    """``text`` as an inline code span: literal inside, fenced by more backticks than it
+    holds in a row (and spaced when it starts or ends with one), so it cannot close it."""
+    text = printable(text)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _fence(code: str) -> str:
+    """A code fence longer than any run of backticks in ``code``: it cannot be closed early."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -54,7 +79,7 @@ def write(path: str, bundle: Bundle, runs: list[RunData]) -> list[str]:
     images: list[str] = []
     used: set[str] = set()
     out = [
-        f"# {bundle['title']}",
+        f"# {_text(bundle['title'])}",
         "",
         f"{plural(len(bundle['runs']), 'run')} of repository `{bundle['repository']}`, "
         f"generated {fmt_time(bundle['generated'])} by gitexp {bundle['gitexp_version']}.",
@@ -87,7 +112,7 @@ def write(path: str, bundle: Bundle, runs: list[RunData]) -> list[str]:
         image = os.path.join(folder, _file_name(metric, used))
         staticplot.save_curves(image, [(metric, curves)])
         images.append(image)
-        out += [f"![{metric}]({link_dir}/{os.path.basename(image)})", ""]
+        out += [f"![{_text(metric)}]({link_dir}/{os.path.basename(image)})", ""]
     if not bundle["scalars"]:
         out += ["No metrics logged by these runs.", ""]
     out += _histogram_section(bundle, runs, folder, link_dir, used, images)
@@ -124,7 +149,7 @@ def _histogram_section(
         image = os.path.join(folder, "hist-" + _file_name(metric, used))
         staticplot.save_histograms(image, metric, panels, hist["low"], hist["high"])
         images.append(image)
-        out += [f"![{metric}]({link_dir}/{os.path.basename(image)})", ""]
+        out += [f"![{_text(metric)}]({link_dir}/{os.path.basename(image)})", ""]
     return out
 
 
@@ -141,7 +166,7 @@ def _compare_section(bundle: Bundle) -> list[str]:
         for i, value in enumerate(row["values"]):
             text = fmt_duration(value) if row["key"] == "duration" else _cell(value)
             cells.append(f"**{text}** ★" if i in row["best"] else text)
-        body.append([f"{row['section']}.{row['key']}{goal}", *cells])
+        body.append([_text(f"{row['section']}.{row['key']}") + goal, *cells])
     out += _table(headers, body)
     return [*out, ""]
 
@@ -154,12 +179,13 @@ def _code_section(bundle: Bundle) -> list[str]:
     out = ["## Code differences", ""]
     for pair in pairs:
         files = pair["files"]
-        out += [f"### {names[pair['a']]} → {names[pair['b']]}", ""]
+        out += [f"### {_text(names[pair['a']])} → {_text(names[pair['b']])}", ""]
         if not files:
             out += ["Same code.", ""]
             continue
-        fence = "````" if "```" in pair["patch"] else "```"
-        out += [fence + "diff", pair["patch"].rstrip("\n"), fence, ""]
+        patch = printable_lines(pair["patch"].rstrip("\n"))
+        fence = _fence(patch)
+        out += [fence + "diff", patch, fence, ""]
         if pair["truncated"]:
             out += ["(diff cut short; see `gitexp diff --code`)", ""]
     return out
@@ -192,10 +218,11 @@ def _notes_section(bundle: Bundle) -> list[str]:
     out = ["## Notes and tags", ""]
     noted = [r for r in bundle["runs"] if r.get("notes") or r.get("tags")]
     for run in noted:
-        tags = " ".join(f"`{t}`" for t in run.get("tags") or [])
-        out += [f"- **{run['name']}** {tags}".rstrip()]
-        if run.get("notes"):
-            out += ["  " + str(run["notes"]).replace("\n", "\n  ")]
+        tags = " ".join(_code(str(t)) for t in run.get("tags") or [])
+        out += [f"- **{_text(run['name'])}** {tags}".rstrip()]
+        if run.get("notes"):  # a note keeps its lines; each is literal text
+            lines = printable_lines(str(run["notes"])).split("\n")
+            out += ["  " + _MARKUP.sub(r"\\\1", line) for line in lines]
     if not noted:
         out.append("No notes or tags.")
     return [*out, ""]

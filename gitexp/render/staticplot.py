@@ -12,6 +12,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from gitexp.render import series as seriesmod
+from gitexp.render.cells import printable
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -33,6 +34,15 @@ class HeatmapPanel:
     color: str
     steps: list[int]
     grid: list[list[float]]  # grid[bin][step index]
+
+
+def plain(text: str) -> str:
+    """A run's name or a metric's as matplotlib text: literally what it says.
+
+    matplotlib reads ``$...$`` as mathtext (a crafted name could make it draw anything,
+    or fail the whole figure on bad syntax); an escaped ``\\$`` is a dollar sign.
+    """
+    return printable(text).replace("$", "\\$")
 
 
 def _x(series: seriesmod.Series, axis: str) -> list[float] | list[datetime]:
@@ -67,8 +77,8 @@ def save_curves(
             if smooth > 0:
                 ax.plot(xs, _nan(ys), color=curve.color, alpha=0.25, linewidth=1)
                 ys = seriesmod.smooth(ys, smooth)
-            ax.plot(xs, _nan(ys), color=curve.color, linewidth=1.8, label=curve.label)
-        ax.set_title(metric, loc="left", fontsize=11)
+            ax.plot(xs, _nan(ys), color=curve.color, linewidth=1.8, label=plain(curve.label))
+        ax.set_title(plain(metric), loc="left", fontsize=11)
         ax.set_xlabel(X_LABELS.get(x, x))
         ax.grid(True, alpha=0.3)
         if curves:
@@ -109,9 +119,9 @@ def save_histograms(
         # would otherwise paint the tails of the distribution invisible.
         shade = [[math.log1p(count) for count in row] for row in panel.grid]
         ax.pcolormesh(_cell_edges(panel.steps), y_edges, shade, cmap="viridis")
-        ax.set_title(panel.label, fontsize=10, color=panel.color)
+        ax.set_title(plain(panel.label), fontsize=10, color=panel.color)
         ax.set_xlabel("step")
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
-    figure.suptitle(metric, x=0.02, ha="left", fontsize=11)
+    figure.suptitle(plain(metric), x=0.02, ha="left", fontsize=11)
     figure.savefig(path, dpi=dpi)

@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from gitexp.render.cells import printable
+
 _BRAILLE = 0x2800
 _DOT_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][column]
 MARKERS = "*o+x#@%&"
@@ -72,6 +74,7 @@ def render(
     xfmt: Callable[[float], str] = fmt_number,
 ) -> str:
     """The chart as text (``colour`` adds ANSI escapes and braille resolution)."""
+    title = printable(title)  # a metric's name, chosen by whoever logged it
     pieces = [(i, seg) for i, line in enumerate(lines) for seg in _segments(line)]
     if not pieces:
         return f"{title}: no values to draw"
@@ -125,8 +128,8 @@ def render(
     legend = []
     for i, line in enumerate(lines):
         if colour:
-            legend.append(f"\033[{_COLOURS[i % len(_COLOURS)]}m━━\033[0m {line.label}")
+            legend.append(f"\033[{_COLOURS[i % len(_COLOURS)]}m━━\033[0m {printable(line.label)}")
         else:
-            legend.append(f"{MARKERS[i % len(MARKERS)]} {line.label}")
+            legend.append(f"{MARKERS[i % len(MARKERS)]} {printable(line.label)}")
     out.append(" " * (_LABEL_WIDTH + 2) + "   ".join(legend))
     return "\n".join(out)

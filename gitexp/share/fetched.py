@@ -20,8 +20,9 @@ from collections.abc import Callable
 
 from gitexp.git.binary import ZERO
 from gitexp.git.repo import GitRepo
+from gitexp.render.cells import printable
 from gitexp.render.words import plural
-from gitexp.share.remotes import DIVERGED, NEW, UPDATED, fast_forward
+from gitexp.share.remotes import DIVERGED, NEW, REFUSED, UPDATED, fast_forward
 
 QUEUE = "fetched-runs.queue"
 LOCK = "fetched-runs.lock"
@@ -57,9 +58,14 @@ def bring_here(
     """Create the runs new here and fast-forward the ones the remote extended."""
     counts = {NEW: 0, UPDATED: 0}
     for run_id, (remote, sha) in sorted(fetched.items()):
-        action = fast_forward(repo, run_id, sha)
+        action, why = fast_forward(repo, run_id, sha)
         if action in counts:
             counts[action] += 1
+        elif action == REFUSED:
+            say(
+                f"warning: run {run_id[:7]} not updated from {printable(remote)}: "
+                f"{printable(why or '')}; kept this clone's run (docs/sharing.md)"
+            )
         elif action == DIVERGED:
             say(
                 f"run {run_id[:7]} diverged: kept this clone's history; the remote's is "
@@ -114,6 +120,8 @@ def run_drainer(commondir: str, git_pid: int) -> None:
         with GitRepo.discover(os.path.dirname(os.path.abspath(commondir))) as repo:
             while True:
                 drain(repo, notes.append)
+                # Noted before the lock goes: a command waiting on the lock shows them.
+                _write_notes(where, notes)
                 with contextlib.suppress(OSError):
                     os.rmdir(lock)
                 # A hook that queued after our last drain saw the lock held: take over.
@@ -124,9 +132,14 @@ def run_drainer(commondir: str, git_pid: int) -> None:
                 except FileExistsError:
                     break  # another drainer has it
     finally:
-        if notes:
-            with open(os.path.join(where, NOTES), "a", encoding="utf-8") as handle:
-                handle.write("".join(f"{note}\n" for note in notes))
+        _write_notes(where, notes)
+
+
+def _write_notes(where: str, notes: list[str]) -> None:
+    if notes:
+        with open(os.path.join(where, NOTES), "a", encoding="utf-8") as handle:
+            handle.write("".join(f"{note}\n" for note in notes))
+        notes.clear()
 
 
 def _lock_held(lock: str) -> bool:

@@ -26,6 +26,7 @@ from gitexp.share.remotes import (
     DIVERGED,
     FAILED,
     NEW,
+    REFUSED,
     RUNS_REFSPEC_SOURCE,
     UPDATED,
     RunReport,
@@ -114,9 +115,16 @@ def pull_runs(
 
 
 def _update(repo: GitRepo, run_id: str, sha: ObjectId) -> RunReport:
-    action = fast_forward(repo, run_id, sha)
+    action, why = fast_forward(repo, run_id, sha)
     item = RunReport(run_id, run_name(repo, sha), action, sha.decode())
-    if action == DIVERGED:
+    if action == REFUSED:
+        local = repo.read_ref(REF_PREFIX + run_id.encode())
+        item.commit = local.decode() if local else None
+        item.error = (
+            f"kept this clone's run: {why} (see docs/sharing.md#trust-between-clones; the "
+            f"remote's commit stays readable as {sha.decode()[:12]} until the next fetch)"
+        )
+    elif action == DIVERGED:
         local = repo.read_ref(REF_PREFIX + run_id.encode())
         item.commit = local.decode() if local else None
         item.error = (

@@ -20,6 +20,7 @@ from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.ids import short_id
 from gitexp.model.record import META_DIR, REF_PREFIX, parse_row
 from gitexp.read.listing import RunEntry
+from gitexp.render.cells import printable
 from gitexp.render.words import plural
 from gitexp.slotted import Slotted
 
@@ -34,9 +35,10 @@ DIVERGED = "diverged"
 NEW = "new"
 UPDATED = "updated"
 UP_TO_DATE = "up to date"
+REFUSED = "refused"  # pull: the remote rewrote a finished run (share/policy.py)
 AHEAD = "ahead"  # pull: this clone has commits of the run the remote lacks
 BEHIND = "behind"  # push: the remote has newer commits of the run (gitexp pull takes them)
-FAILURES = (FAILED, DIVERGED)
+FAILURES = (FAILED, DIVERGED, REFUSED)
 
 
 def tracking_prefix(remote: str) -> bytes:
@@ -228,28 +230,35 @@ def entries_for(repo: GitRepo, refs: dict[str, ObjectId]) -> list[RunEntry]:
     return entries
 
 
-def fast_forward(repo: GitRepo, run_id: str, remote_sha: ObjectId) -> str:
-    """Bring the local run ``run_id`` forward to ``remote_sha`` if that never loses anything.
+def fast_forward(repo: GitRepo, run_id: str, remote_sha: ObjectId) -> tuple[str, str | None]:
+    """Bring the local run ``run_id`` forward to ``remote_sha`` if that never loses anything
+    and the pull policy allows it (share/policy.py).
 
-    Returns ``new``, ``updated``, ``up to date``, ``ahead`` or ``diverged``.
+    Returns the action (``new``, ``updated``, ``up to date``, ``ahead``, ``diverged`` or
+    ``refused``) and, for ``refused``, why.
     """
+    from gitexp.share.policy import refusal
+
     ref = REF_PREFIX + run_id.encode()
     for _attempt in range(3):  # a recorder may move the ref meanwhile: look again
         local = repo.read_ref(ref)
         if local is None:
             if repo.create_ref(ref, remote_sha, b"gitexp: fetched run"):
-                return NEW
+                return NEW, None
             continue
         if local == remote_sha:
-            return UP_TO_DATE
+            return UP_TO_DATE, None
         if repo.is_ancestor(local, remote_sha):
+            why = refusal(repo, local, remote_sha)
+            if why is not None:
+                return REFUSED, why
             if repo.move_ref(ref, local, remote_sha, b"gitexp: fetched run (fast-forward)"):
-                return UPDATED
+                return UPDATED, None
             continue
         if repo.is_ancestor(remote_sha, local):
-            return AHEAD
-        return DIVERGED
-    return DIVERGED
+            return AHEAD, None
+        return DIVERGED, None
+    return DIVERGED, None
 
 
 def run_objects(
@@ -264,18 +273,19 @@ def run_objects(
 
 
 def describe(report: RunReport) -> str:
-    text = f"  {report.action:<11}{short_id(report.id)}  {report.name}"
+    # The name comes from the run's commit, written by whoever recorded it.
+    text = f"  {report.action:<11}{short_id(report.id)}  {printable(report.name)}"
     if report.artifacts:
         text += f"  ({plural(report.artifacts, 'artifact object')} moved)"
-    if report.error:
-        text += f"\n               {report.error}"
+    if report.error:  # may quote what the remote wrote (a file's name)
+        text += f"\n               {printable(report.error)}"
     return text
 
 
 def summary_line(report: SyncReport, verb: str) -> str:
     moved = report.count(NEW) + report.count(UPDATED)
     parts = [f"{plural(moved, 'run')} {verb}"]
-    for action in (FAILED, DIVERGED, AHEAD, BEHIND, UP_TO_DATE):
+    for action in (FAILED, DIVERGED, REFUSED, AHEAD, BEHIND, UP_TO_DATE):
         count = report.count(action)
         if count:
             parts.append(f"{count} {action}")

@@ -112,6 +112,14 @@
     return out;
   }
 
+  // plotly reads a trace's name, a title or an annotation as its own small HTML (<a href>,
+  // <b>, <br>), so run data (names, metric keys) goes in with & < > as entities, which
+  // plotly shows as the characters themselves.
+  function plotText(text) {
+    // [<] rather than a bare "<" before "/": the inlined script may not hold that pair.
+    return String(text).replace(/&/g, "&amp;").replace(/[<]/g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   function statusCell(status) {
     return el("td", { class: "gx-status-" + String(status).replace(/\W/g, ""), text: status });
   }
@@ -249,7 +257,7 @@
       const series = (state.bundle.series[run.id] || {})[metric];
       if (!series) continue;
       const x = xValues(series);
-      const line = { type: "scatter", mode: "lines", x: x, legendgroup: run.id, name: names[run.id] };
+      const line = { type: "scatter", mode: "lines", x: x, legendgroup: run.id, name: plotText(names[run.id]) };
       if (state.smooth > 0) {
         out.push(Object.assign({}, line, {
           y: series.value, showlegend: false, hoverinfo: "skip", opacity: 0.25,
@@ -268,7 +276,7 @@
   function chartLayout(metric) {
     const xTitle = { step: "step", time: "seconds since start", wall: "time" }[state.x];
     return {
-      title: { text: metric, x: 0.02, xanchor: "left", font: { size: 14 } },
+      title: { text: plotText(metric), x: 0.02, xanchor: "left", font: { size: 14 } },
       margin: { l: 60, r: 16, t: 40, b: 44 },
       height: 320,
       hovermode: "x unified",
@@ -311,7 +319,7 @@
     const cols = Math.max(1, Math.min(runs.length, 3));
     const rows = Math.max(1, Math.ceil(runs.length / cols));
     const layout = {
-      title: { text: hist.metric, x: 0.02, xanchor: "left", font: { size: 14 } },
+      title: { text: plotText(hist.metric), x: 0.02, xanchor: "left", font: { size: 14 } },
       height: 70 + 210 * rows,
       margin: { l: 60, r: 16, t: 60, b: 40 },
       annotations: [],
@@ -328,13 +336,13 @@
       layout["xaxis" + suffix] = { domain: [x0, x1], anchor: "y" + suffix, title: { text: "step" } };
       layout["yaxis" + suffix] = { domain: [y0, y1], anchor: "x" + suffix };
       layout.annotations.push({
-        text: names[run.id], showarrow: false, xref: "paper", yref: "paper",
+        text: plotText(names[run.id]), showarrow: false, xref: "paper", yref: "paper",
         x: (x0 + x1) / 2, y: y1, yanchor: "bottom", font: { color: run.color },
       });
       const grid = hist.runs[run.id];
       // Colour by log(1 + count) so one crowded bin does not hide the tails; hover shows counts.
       return {
-        type: "heatmap", x: grid.steps, y: hist.centres, name: names[run.id],
+        type: "heatmap", x: grid.steps, y: hist.centres, name: plotText(names[run.id]),
         z: grid.z.map((row) => row.map((count) => Math.log1p(count))),
         text: grid.z.map((row) => row.map((count) => String(Math.round(count * 100) / 100))),
         xaxis: "x" + suffix, yaxis: "y" + suffix, colorscale: "Viridis", showscale: false,
