@@ -383,7 +383,19 @@ def _install_hooks() -> None:
 
     sys.excepthook = excepthook
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork)
+        os.register_at_fork(
+            before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork
+        )
+
+
+def _before_fork() -> None:
+    if _current is not None:
+        _current.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    if _current is not None:
+        _current.after_fork_in_parent()
 
 
 def _after_fork() -> None:
