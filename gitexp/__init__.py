@@ -49,6 +49,10 @@ def log(data: Mapping[str, object], step: int | None = None, commit: bool | None
     """
     active = current()
     if active is None:
+        from gitexp.sdk.session import worker_without_run
+
+        if worker_without_run():  # a spawned worker: warn, never stop the training
+            return
         raise RuntimeError("gitexp.log() needs a run: call gitexp.init() first")
     active.log(data, step, commit)
 

@@ -110,6 +110,7 @@ class Run:
         self._start = start or time.time()
         self._owner_pid = os.getpid()
         self._forked = False
+        self._warned_forked_log = False
         self._finished = False
         self._dirty_config = True
         self._dirty_summary = False
@@ -145,6 +146,8 @@ class Run:
         if logger is None or self._forked or self._finished:
             if not isinstance(data, Mapping):
                 raise TypeError(f"gitexp.log() takes a dict of metrics, got {type(data).__name__}")
+            if self._forked and logger is not None:
+                self._warn_forked_log()
             return
         logger.log(data, step, commit)
 
@@ -379,6 +382,25 @@ class Run:
                 self._live.write_json("script.json", self._script)
         except OSError as exc:
             self._warn_failure(f"could not write run fields: {exc}")
+
+    def _warn_forked_log(self) -> None:
+        """One warning per forked process: its rows cannot reach the parent's history.
+
+        Sending them to the parent would need a channel the parent reads on the hot path
+        (and a fork may outlive it); a row in the child alone would be silently lost.
+        The pid in the message keeps Python's once-per-location filter, inherited from
+        the parent, from hiding the warning of a second generation of forks.
+        """
+        if self._warned_forked_log:
+            return
+        self._warned_forked_log = True
+        warnings.warn(
+            f"gitexp: log() in a forked process (pid {os.getpid()}, e.g. a DataLoader "
+            f"worker) is not recorded: only the process that called gitexp.init() (pid "
+            f"{self._owner_pid}) writes the run. Log from the main process instead, e.g. "
+            "return the values from the worker and log them in the training loop.",
+            stacklevel=4,
+        )
 
     def _warn_failure(self, message: str) -> None:
         if not self._warned_failure:

@@ -27,6 +27,32 @@ def current() -> Run | None:
     return _current
 
 
+_warned_worker_pid: int | None = None
+
+
+def worker_without_run() -> bool:
+    """True (after one warning per process) when this is a multiprocessing worker.
+
+    A worker started by "spawn" or "forkserver" (Python 3.14's default on Linux, and
+    so a DataLoader's) has no run: its ``log`` is answered like a forked worker's,
+    with a warning, rather than an exception that would stop the training.
+    """
+    global _warned_worker_pid
+    multiprocessing = sys.modules.get("multiprocessing")  # never imported here
+    if multiprocessing is None or multiprocessing.parent_process() is None:
+        return False
+    if _warned_worker_pid != os.getpid():
+        _warned_worker_pid = os.getpid()
+        warnings.warn(
+            f"gitexp: log() in a worker process (pid {os.getpid()}) is not recorded: "
+            "only the process that called gitexp.init() writes the run. Log from the "
+            "main process instead, e.g. return the values from the worker and log them "
+            "in the training loop.",
+            stacklevel=3,
+        )
+    return True
+
+
 def init(
     project: str | None = None,
     name: str | None = None,
