@@ -54,7 +54,11 @@ def log(data: Mapping[str, object], step: int | None = None, commit: bool | None
         if worker_without_run():  # a spawned worker: warn, never stop the training
             return
         raise RuntimeError("gitexp.log() needs a run: call gitexp.init() first")
-    active.log(data, step, commit)
+    logger = active.recording_logger
+    if logger is not None:
+        logger.log(data, step, commit)  # the hot path: Run.log's checks are this None
+    else:
+        active.log(data, step, commit)
 
 
 def define_metric(

@@ -127,6 +127,9 @@ class Run:
         if live is not None:
             self._logger = Logger(live.file("history.jsonl"), self._start)
             config._on_change = self._config_changed
+        # What gitexp.log calls straight while this process records (one frame less per
+        # call, paying for the logger's lock); None once finished or in a fork.
+        self.recording_logger: Logger | None = self._logger
 
     # -- the wandb-shaped surface -----------------------------------------------------
 
@@ -155,6 +158,7 @@ class Run:
         """End the run: flush everything and (in script mode) write the final commit."""
         if self._finished or self._forked or os.getpid() != self._owner_pid:
             return
+        self.recording_logger = None
         self._finished = True
         self._stop.set()
         if self._system is not None:
@@ -311,6 +315,7 @@ class Run:
         by line); its ``log`` calls warn once (``_warn_forked_log``)."""
         if self._output is not None:
             self._output.after_fork_in_child()
+        self.recording_logger = None
         self._forked = True
         self._warned_forked_log = False  # a fork of a fork warns for itself
 
