@@ -179,6 +179,11 @@ class Logger:
         """
         if final:
             with self._lock:  # no row completes after the last one is written
+                if not self._busy:
+                    # A signal handler's call that landed as the interrupted call was
+                    # leaving, queued with no later call to apply it.
+                    while self._queued:
+                        self._apply(*self._queued.pop(0))
                 self._closed = True
                 if self._pending:
                     self._commit_row(self._pending)
