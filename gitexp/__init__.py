@@ -50,8 +50,16 @@ def log(data: Mapping[str, object], step: int | None = None, commit: bool | None
     """
     active = current()
     if active is None:
+        from gitexp.sdk.session import worker_without_run
+
+        if worker_without_run():  # a spawned worker: warn, never stop the training
+            return
         raise RuntimeError("gitexp.log() needs a run: call gitexp.init() first")
-    active.log(data, step, commit)
+    logger = active.recording_logger
+    if logger is not None:
+        logger.log(data, step, commit)  # the hot path: Run.log's checks are this None
+    else:
+        active.log(data, step, commit)
 
 
 def define_metric(

@@ -36,6 +36,12 @@ def _whole_lines(pending: bytes, data: bytes) -> tuple[bytes, bytes]:
 
 
 def _copy_loop(pipes: dict[int, int], log_path: str) -> None:
+    """Copy each pipe as its output arrives; whole lines into the log (docs/format.md).
+
+    Lines of the two pipes reach the log in the order they were read.  Two pipes keep
+    no order between them: when both hold output at one wake-up, stdout's lines go
+    first, as nothing says which was printed first.
+    """
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     targets: dict[int, int | None] = dict(pipes)
     pending = dict.fromkeys(pipes, b"")

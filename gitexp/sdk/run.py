@@ -15,14 +15,13 @@ Tracking failures inside a training process become warnings, never exceptions.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from gitexp.model.config import Config
 from gitexp.sdk.logger import FLUSH_SECONDS, Logger
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from gitexp.record.live import LiveDir
     from gitexp.record.recorder import Recorder
     from gitexp.record.sysmetrics import SystemSampler
+    from gitexp.sdk.capture import OutputCapture
 
 # Status names as in gitexp.model.record (not imported: it pulls in dataclasses).
 FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
@@ -86,56 +86,6 @@ class Summary(MutableMapping[str, Any]):
         return f"Summary({self._current()!r})"
 
 
-class _Tee:
-    """Mirror a text stream into the run's output log (script mode only).
-
-    The log gets whole lines: stdout and stderr share it, and a line cut by the other
-    stream's output would split a token the scrubbing must see whole
-    (model/output.py).  An unfinished line waits for its end, the stream's restoring,
-    or ``LINE_LIMIT`` characters.
-    """
-
-    LINE_LIMIT = 1 << 16
-
-    def __init__(self, stream: TextIO, log: TextIO) -> None:
-        self._stream = stream
-        self._log = log
-        self._pending: list[str] = []  # the unfinished line, in pieces (no copying)
-        self._pending_size = 0
-
-    def write(self, text: str) -> int:
-        end = max(text.rfind("\n"), text.rfind("\r")) + 1
-        if not end and self._pending_size + len(text) <= self.LINE_LIMIT:
-            self._pending.append(text)
-            self._pending_size += len(text)
-        else:
-            if not end:
-                end = len(text)
-            self._pending.append(text[:end])
-            self._log_pending()
-            if end < len(text):
-                self._pending.append(text[end:])
-                self._pending_size = len(text) - end
-        return self._stream.write(text)
-
-    def _log_pending(self) -> None:
-        with contextlib.suppress(OSError, ValueError):  # a full disk must not stop print()
-            self._log.write("".join(self._pending))
-        self._pending = []
-        self._pending_size = 0
-
-    def close_log(self) -> None:
-        """Write the unfinished line (the stream is restored, or the run ends)."""
-        if self._pending:
-            self._log_pending()
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 class Run:
     """One recorded run, as seen from inside the training script."""
 
@@ -160,6 +110,7 @@ class Run:
         self._start = start or time.time()
         self._owner_pid = os.getpid()
         self._forked = False
+        self._warned_forked_log = False
         self._finished = False
         self._dirty_config = True
         self._dirty_summary = False
@@ -168,8 +119,7 @@ class Run:
         self._logger: Logger | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._tees: list[tuple[str, TextIO]] = []
-        self._output: TextIO | None = None
+        self._output: OutputCapture | None = None
         self._script: dict[str, Any] = {}
         self._helpers: list[threading.Thread] = []
         self._system: SystemSampler | None = None  # the sampler of a directly run script
@@ -177,6 +127,9 @@ class Run:
         if live is not None:
             self._logger = Logger(live.file("history.jsonl"), self._start)
             config._on_change = self.config_changed
+        # What gitexp.log calls straight while this process records (one frame less per
+        # call, paying for the logger's lock); None once finished or in a fork.
+        self.recording_logger: Logger | None = self._logger
 
     # -- the wandb-shaped surface -----------------------------------------------------
 
@@ -196,6 +149,8 @@ class Run:
         if logger is None or self._forked or self._finished:
             if not isinstance(data, Mapping):
                 raise TypeError(f"gitexp.log() takes a dict of metrics, got {type(data).__name__}")
+            if self._forked and logger is not None:
+                self._warn_forked_log()
             return
         logger.log(data, step, commit)
 
@@ -203,6 +158,7 @@ class Run:
         """End the run: flush everything and (in script mode) write the final commit."""
         if self._finished or self._forked or os.getpid() != self._owner_pid:
             return
+        self.recording_logger = None
         self._finished = True
         self._stop.set()
         if self._system is not None:
@@ -343,9 +299,25 @@ class Run:
         if self._exit_status is None:
             self._exit_status = (INTERRUPTED, 130) if interrupted else (FAILED, 1)
 
+    def before_fork(self) -> None:
+        """About to fork: the output capture hands the child a clean log (sdk/capture.py)."""
+        if self._output is not None:
+            self._output.before_fork()
+
+    def after_fork_in_parent(self) -> None:
+        if self._output is not None:
+            self._output.after_fork_in_parent()
+
     def mark_forked(self) -> None:
-        """This process is a fork (a DataLoader worker): it shares the run, never writes it."""
+        """This process is a fork (a DataLoader worker): it shares the run, never writes it.
+
+        Its output still reaches the log (a directly run script's capture goes on, line
+        by line); its ``log`` calls warn once (``_warn_forked_log``)."""
+        if self._output is not None:
+            self._output.after_fork_in_child()
+        self.recording_logger = None
         self._forked = True
+        self._warned_forked_log = False  # a fork of a fork warns for itself
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -399,23 +371,13 @@ class Run:
     def _capture_output(self) -> None:
         if self._live is None:
             return
-        self._output = open(  # noqa: SIM115 - closed in _restore_streams
-            self._live.file("output.log"), "a", encoding="utf-8", errors="replace"
-        )
-        for name in ("stdout", "stderr"):
-            stream = getattr(sys, name)
-            self._tees.append((name, stream))
-            setattr(sys, name, _Tee(stream, self._output))
+        from gitexp.sdk.capture import OutputCapture
+
+        self._output = OutputCapture(self._live.file("output.log"))
 
     def _restore_streams(self) -> None:
-        for name, stream in self._tees:
-            tee = getattr(sys, name)
-            if isinstance(tee, _Tee):
-                tee.close_log()
-            setattr(sys, name, stream)
-        self._tees = []
         if self._output is not None:
-            self._output.close()
+            self._output.restore()
             self._output = None
 
     def _write_script_json(self) -> None:
@@ -428,6 +390,25 @@ class Run:
                 self._live.write_json("script.json", self._script)
         except OSError as exc:
             self._warn_failure(f"could not write run fields: {exc}")
+
+    def _warn_forked_log(self) -> None:
+        """One warning per forked process: its rows cannot reach the parent's history.
+
+        Sending them to the parent would need a channel the parent reads on the hot path
+        (and a fork may outlive it); a row in the child alone would be silently lost.
+        The pid in the message keeps Python's once-per-location filter, inherited from
+        the parent, from hiding the warning of a second generation of forks.
+        """
+        if self._warned_forked_log:
+            return
+        self._warned_forked_log = True
+        warnings.warn(
+            f"gitexp: log() in a forked process (pid {os.getpid()}, e.g. a DataLoader "
+            f"worker) is not recorded: only the process that called gitexp.init() (pid "
+            f"{self._owner_pid}) writes the run. Log from the main process instead, e.g. "
+            "return the values from the worker and log them in the training loop.",
+            stacklevel=4,
+        )
 
     def _warn_failure(self, message: str) -> None:
         if not self._warned_failure:

@@ -27,6 +27,32 @@ def current() -> Run | None:
     return _current
 
 
+_warned_worker_pid: int | None = None
+
+
+def worker_without_run() -> bool:
+    """True (after one warning per process) when this is a multiprocessing worker.
+
+    A worker started by "spawn" or "forkserver" (Python 3.14's default on Linux, and
+    so a DataLoader's) has no run: its ``log`` is answered like a forked worker's,
+    with a warning, rather than an exception that would stop the training.
+    """
+    global _warned_worker_pid
+    multiprocessing = sys.modules.get("multiprocessing")  # never imported here
+    if multiprocessing is None or multiprocessing.parent_process() is None:
+        return False
+    if _warned_worker_pid != os.getpid():
+        _warned_worker_pid = os.getpid()
+        warnings.warn(
+            f"gitexp: log() in a worker process (pid {os.getpid()}) is not recorded: "
+            "only the process that called gitexp.init() writes the run. Log from the "
+            "main process instead, e.g. return the values from the worker and log them "
+            "in the training loop.",
+            stacklevel=3,
+        )
+    return True
+
+
 def init(
     project: str | None = None,
     name: str | None = None,
@@ -421,7 +447,19 @@ def _install_hooks() -> None:
 
     sys.excepthook = excepthook
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork)
+        os.register_at_fork(
+            before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork
+        )
+
+
+def _before_fork() -> None:
+    if _current is not None:
+        _current.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    if _current is not None:
+        _current.after_fork_in_parent()
 
 
 def _after_fork() -> None:
