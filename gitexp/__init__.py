@@ -50,10 +50,12 @@ def log(data: Mapping[str, object], step: int | None = None, commit: bool | None
     """
     active = current()
     if active is None:
-        from gitexp.sdk.session import worker_without_run
+        from gitexp.sdk.session import AFTER_FINISH, ended, worker_without_run
 
         if worker_without_run():  # a spawned worker: warn, never stop the training
             return
+        if ended():  # wandb raises here too: a dropped row would be a lost result
+            raise RuntimeError(AFTER_FINISH.format(what="gitexp.log()"))
         raise RuntimeError("gitexp.log() needs a run: call gitexp.init() first")
     logger = active.recording_logger
     if logger is not None:

@@ -842,3 +842,29 @@ def test_disabled_mode_records_nothing(in_repo: Path) -> None:
     assert not (in_repo / ".git" / "gitexp" / "live").exists() or not list(
         (in_repo / ".git" / "gitexp" / "live").iterdir()
     )
+
+
+def test_after_finish_run_is_none_and_log_raises(repo: Path) -> None:
+    """As wandb: a log after finish() is an error, never a silent drop (issue 18, part 1)."""
+    script = (
+        "import gitexp\n"
+        "run = gitexp.init(config={'lr': 0.1})\n"
+        "gitexp.log({'loss': 1.0})\n"
+        "gitexp.finish()\n"
+        "assert gitexp.run is None, gitexp.run\n"
+        "for call in (lambda: gitexp.log({'loss': 2.0}), lambda: run.log({'loss': 2.0})):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except RuntimeError as exc:\n"
+        "        print('refused:', exc)\n"
+        "run2 = gitexp.init()\n"
+        "assert gitexp.run is run2\n"
+        "gitexp.log({'loss': 3.0})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    refused = [line for line in done.stdout.splitlines() if line.startswith("refused:")]
+    assert len(refused) == 2
+    assert all("after the run finished" in line and "gitexp.init()" in line for line in refused)

@@ -151,6 +151,10 @@ class Run:
                 raise TypeError(f"gitexp.log() takes a dict of metrics, got {type(data).__name__}")
             if self._forked and logger is not None:
                 self._warn_forked_log()
+            elif self._finished and logger is not None:
+                from gitexp.sdk.session import AFTER_FINISH
+
+                raise RuntimeError(AFTER_FINISH.format(what="run.log()"))
             return
         logger.log(data, step, commit)
 
@@ -265,6 +269,11 @@ class Run:
     @property
     def finished(self) -> bool:
         return self._finished
+
+    @property
+    def forked(self) -> bool:
+        """This process is a fork of the one recording the run (a DataLoader worker)."""
+        return self._forked
 
     def continue_steps_after(self, step: int | None) -> None:
         """Go on logging after ``step`` (a second init in one run, a resumed run)."""

@@ -24,7 +24,21 @@ _hooks_installed = False
 
 
 def current() -> Run | None:
+    """The run this process records; None before init() and after finish() (wandb.run)."""
+    if _current is not None and _current.finished and not _current.forked:
+        return None
     return _current
+
+
+AFTER_FINISH = (
+    "{what} after the run finished: gitexp.finish() (or the end of a `with` block) ended "
+    "it; start another with gitexp.init()"
+)
+
+
+def ended() -> bool:
+    """True when the last run of this process was finished (and none started since)."""
+    return _current is not None and _current.finished
 
 
 _warned_worker_pid: int | None = None
