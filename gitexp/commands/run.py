@@ -9,6 +9,7 @@ exits with the command's exit code (128 + N when the command died from signal N)
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from gitexp.cli_support import add_example, say
@@ -112,6 +113,7 @@ def main(args: argparse.Namespace) -> int:
             notes=args.note,
             group=args.group,
             include=frozenset(args.include),
+            outputs=_relative(repo.root, args.out),
             cli_fields=(*cli_fields, "group") if args.group else cli_fields,
             warn=lambda message: say(f"warning: {message}"),
         )
@@ -143,6 +145,7 @@ def _resume(
         entry.id,
         config=configmod.resolve(None, file_config, overrides),
         include=frozenset(args.include),
+        outputs=_relative(repo.root, args.out),
         cli_fields=("name", "tags", "notes", "group"),
         warn=lambda message: say(f"warning: {message}"),
     )
@@ -152,6 +155,11 @@ def _resume(
     say(f"resuming run {name} at step {resumed['from_step']}{changed}")
     _request_outputs(recorder.live.path, args.out)
     return supervise(recorder, command, config, snapshot.skipped, say, not args.no_system_metrics)
+
+
+def _relative(root: str, paths: list[str]) -> frozenset[str]:
+    """``--out`` paths (absolute, from check_outputs) as the snapshot names them."""
+    return frozenset(os.path.relpath(path, root).replace(os.sep, "/") for path in paths)
 
 
 def _request_outputs(live_path: str, paths: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""The workspace snapshot: what ``git add -A`` would commit, without touching the index.
+"""The workspace snapshot: what ``git add -A`` would commit, without touching the index,
+minus what is not code (each left-out path listed in ``skipped`` with its reason).
 
 Tracked files keep their index blob when the index's stat data says they are unchanged
 (git's own trick, racy-git rule included), so an 800-file repository with one edit
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable
 
 from gitexp.git.repo import (
     MODE_EXEC,
@@ -21,11 +22,18 @@ from gitexp.git.repo import (
     IndexRecord,
     ObjectId,
 )
+from gitexp.record.outputs import TENSORBOARD, holds_event_files, tool_output
 from gitexp.record.secrets import holds_secret, looks_secret, tracked_secret_warnings
 from gitexp.slotted import Slotted
 
 RESERVED_DIR = b".gitexp"  # the run's metadata folder; a workspace folder of this name is left out
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+# Untracked files over this size whose first 8000 bytes hold a NUL (git's own test for
+# binary content) are data or weights, not code: left out as "binary".
+DEFAULT_MAX_BINARY_SIZE = 1024 * 1024
+BINARY_PEEK = 8000
+OUTPUT = "output"  # a path named by `gitexp run --out` or `gitexp.log_artifact`
+BINARY = "binary"
 # Skipped files up to this size get an MD5 in snapshot.json (about 1 s of hashing here).
 MD5_MAX_BYTES = 1 << 30
 
@@ -36,7 +44,9 @@ class SkippedFile(Slotted):
     _fields = ("path", "reason", "size", "md5", "mtime_ns")
     __slots__ = _fields
     path: str
-    reason: str  # "too-large", "secret", "unreadable", "nested-repository", "reserved", "special"
+    # "too-large", "binary", "output", "tool-output:<tool>", "secret", "unreadable",
+    # "nested-repository", "reserved", "special"
+    reason: str
     size: int | None
     md5: str | None
     mtime_ns: int | None
@@ -99,15 +109,23 @@ def parse_size(text: str) -> int:
 
 
 def max_file_size(repo: GitRepo) -> int:
-    configured = os.environ.get("GITEXP_MAX_FILE_SIZE") or repo.config_value(
-        "gitexp", "maxFileSize"
+    return _configured_size(repo, "GITEXP_MAX_FILE_SIZE", "maxFileSize", DEFAULT_MAX_FILE_SIZE)
+
+
+def max_binary_size(repo: GitRepo) -> int:
+    return _configured_size(
+        repo, "GITEXP_MAX_BINARY_SIZE", "maxBinarySize", DEFAULT_MAX_BINARY_SIZE
     )
+
+
+def _configured_size(repo: GitRepo, variable: str, key: str, default: int) -> int:
+    configured = os.environ.get(variable) or repo.config_value("gitexp", key)
     if configured:
         try:
             return parse_size(configured)
         except ValueError:
             pass
-    return DEFAULT_MAX_FILE_SIZE
+    return default
 
 
 def _file_mode(st: os.stat_result) -> int | None:
@@ -128,14 +146,29 @@ def _read(abspath: bytes, mode: int) -> bytes:
         return handle.read()
 
 
+def _read_unless_binary(abspath: bytes) -> bytes | None:
+    """A file's bytes, or None when its start holds a NUL: a binary file is not read
+    past its first 8000 bytes."""
+    with open(abspath, "rb") as handle:
+        head = handle.read(BINARY_PEEK)
+        if b"\0" in head:
+            return None
+        return head + handle.read()
+
+
 class _Walker:
-    def __init__(self, repo: GitRepo, include: frozenset[str]) -> None:
+    def __init__(self, repo: GitRepo, include: frozenset[str], outputs: frozenset[str]) -> None:
         self.repo = repo
         self.root = repo.root.encode("utf-8", "surrogateescape")
         self.index = repo.read_index()
         self.racy_cutoff = repo.index_mtime_ns()
         self.include = include
+        self.included = {path.encode("utf-8", "surrogateescape") for path in include}
+        # Folders that hold an --include path: entered even inside a left-out folder.
+        self.include_dirs = _ancestor_dirs(self.included)
+        self.outputs = {path.encode("utf-8", "surrogateescape") for path in outputs}
         self._size_limit: int | None = None  # read from the config on first need
+        self._binary_limit: int | None = None
         self.tracked_dirs = _ancestor_dirs(self.index)
         self.snap = Snapshot(files=[], baseline=repo.head_commit())
         self.seen: set[bytes] = set()
@@ -148,8 +181,18 @@ class _Walker:
             self._size_limit = max_file_size(self.repo)
         return self._size_limit
 
-    def walk(self, rel_dir: bytes) -> None:
-        """Visit one folder (one the ignore rules do not prune, or one with tracked files)."""
+    @property
+    def binary_limit(self) -> int:
+        if self._binary_limit is None:
+            self._binary_limit = max_binary_size(self.repo)
+        return self._binary_limit
+
+    def walk(self, rel_dir: bytes, left_out: bool = False) -> None:
+        """Visit one folder (one the ignore rules do not prune, or one with tracked files).
+
+        ``left_out``: the folder is an output, listed in ``skipped`` already; only its
+        tracked files and what --include names are kept.
+        """
         abs_dir = os.path.join(self.root, rel_dir) if rel_dir else self.root
         try:
             entries = list(os.scandir(abs_dir))
@@ -161,6 +204,9 @@ class _Walker:
         keep = self.snap.files.append
         mark_seen = self.seen.add
         cutoff = self.racy_cutoff
+        # Asked once, at the first entry off the fast path: a folder of TensorBoard event
+        # files always has untracked entries, and most folders have none.
+        events_checked = left_out or not rel_dir
         for entry in entries:
             name = entry.name
             rel = prefix + name
@@ -174,6 +220,14 @@ class _Walker:
             if not rel_dir and name == RESERVED_DIR:
                 self.snap.skipped.append(SkippedFile(_show(rel), "reserved"))
                 continue
+            if not events_checked:
+                events_checked = True
+                if rel_dir not in self.included and holds_event_files(entries):
+                    if not self._dir_ignored(rel_dir):
+                        self.snap.skipped.append(SkippedFile(_show(rel_dir), TENSORBOARD))
+                    if not self._holds_kept(rel_dir):
+                        return  # nothing tracked in it: the whole folder stays out
+                    left_out = True
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
@@ -183,14 +237,39 @@ class _Walker:
                     self.seen.add(rel)
                     self.snap.files.append((rel, S_IFGITLINK, record.sha))
                 else:
-                    self._enter(rel, entry)
+                    self._enter(rel, entry, left_out)
                 continue
             if record is not None:
                 self._tracked(entry, rel, record)
                 continue
+            if left_out and rel not in self.included:
+                continue
             if self._dir_ignored(rel_dir) or self._ignored(rel, _changed_ns(entry)):
                 continue
+            if rel in self.outputs and rel not in self.included:
+                self._left_out_output(entry, rel)
+                continue
             self._untracked(entry, rel)
+
+    def _holds_kept(self, rel_dir: bytes) -> bool:
+        """Whether a left-out folder still holds something to keep (tracked or included)."""
+        return rel_dir in self.tracked_dirs or rel_dir in self.include_dirs
+
+    def _left_out_output(self, entry: os.DirEntry[bytes], rel: bytes) -> None:
+        try:
+            size: int | None = entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            size = None
+        self.snap.skipped.append(SkippedFile(_show(rel), OUTPUT, size))
+
+    def _folder_left_out(self, rel: bytes) -> str | None:
+        """Why a folder's untracked content is no code: an --out path or a tool's
+        output folder (record/outputs.py); None for a folder to snapshot."""
+        if rel in self.included:
+            return None  # --include keeps a folder as code, whatever it holds
+        if rel in self.outputs:
+            return OUTPUT
+        return tool_output(os.path.join(self.root, rel))
 
     def _dir_ignored(self, rel_dir: bytes, changed_ns: int | None = None) -> bool:
         """Whether ignore rules exclude everything untracked in ``rel_dir`` (a folder git
@@ -206,15 +285,26 @@ class _Walker:
             self.ignored_dirs[rel_dir] = known
         return known
 
-    def _enter(self, rel: bytes, entry: os.DirEntry[bytes]) -> None:
-        if rel not in self.tracked_dirs:
+    def _enter(self, rel: bytes, entry: os.DirEntry[bytes], left_out: bool = False) -> None:
+        if left_out:  # inside a left-out folder: only what is tracked or included
+            if self._holds_kept(rel):
+                self.walk(rel, True)
+            return
+        tracked = rel in self.tracked_dirs
+        if not tracked:
             if self._dir_ignored(rel, _changed_ns(entry)):
                 return
             abspath = os.path.join(self.root, rel)
             if os.path.lexists(os.path.join(abspath, b".git")):
                 self.snap.skipped.append(SkippedFile(_show(rel), "nested-repository"))
                 return
-        self.walk(rel)
+        reason = self._folder_left_out(rel)
+        if reason is None or (tracked and self._dir_ignored(rel)):
+            self.walk(rel)  # (an ignored folder with tracked files: nothing is left out)
+            return
+        self.snap.skipped.append(SkippedFile(_show(rel), reason))
+        if self._holds_kept(rel):
+            self.walk(rel, True)
 
     def _ignored(self, rel: bytes, changed_ns: int | None) -> bool:
         return self.repo.is_ignored(rel.decode("utf-8", "surrogateescape"), changed_ns)
@@ -275,13 +365,17 @@ class _Walker:
                 SkippedFile(shown, "too-large", st.st_size, mtime_ns=st.st_mtime_ns)
             )
             return
+        check_binary = mode != MODE_LINK and st.st_size > self.binary_limit and not explicitly
         try:
-            data = _read(entry.path, mode)
+            data = _read_unless_binary(entry.path) if check_binary else _read(entry.path, mode)
         except FileNotFoundError:
             return
         except OSError as exc:
             self.snap.skipped.append(SkippedFile(shown, "unreadable", st.st_size))
             self.snap.warnings.append(f"left out {shown}: {exc.strerror}")
+            return
+        if data is None:
+            self.snap.skipped.append(SkippedFile(shown, BINARY, st.st_size))
             return
         why = holds_secret(shown, data) if mode != MODE_LINK and not explicitly else None
         if why is not None:
@@ -329,9 +423,9 @@ def _same_stat(record: IndexRecord, st: os.stat_result, racy_cutoff: int) -> boo
     )
 
 
-def _ancestor_dirs(index: Mapping[bytes, IndexRecord]) -> set[bytes]:
+def _ancestor_dirs(paths: Iterable[bytes]) -> set[bytes]:
     dirs: set[bytes] = set()
-    for path in index:
+    for path in paths:
         parent = path.rpartition(b"/")[0]
         while parent and parent not in dirs:
             dirs.add(parent)
@@ -343,9 +437,17 @@ def _show(path: bytes) -> str:
     return path.decode("utf-8", "surrogateescape")
 
 
-def take_snapshot(repo: GitRepo, include: frozenset[str] = frozenset()) -> Snapshot:
-    """Snapshot the work tree of ``repo``; ``include`` names files to keep even if secret."""
-    walker = _Walker(repo, include)
+def take_snapshot(
+    repo: GitRepo, include: frozenset[str] = frozenset(), outputs: frozenset[str] = frozenset()
+) -> Snapshot:
+    """Snapshot the work tree of ``repo``.
+
+    ``include``: paths to keep as code whatever the rules say (secret-looking, too large,
+    binary, an output folder).  ``outputs``: paths (from the repository root, "/"
+    separated) the run writes (``--out``): their untracked content is left out, and no
+    object is written for it.
+    """
+    walker = _Walker(repo, include, outputs)
     walker.walk(b"")
     snap = walker.snap
     if walker.tracked_secrets:
