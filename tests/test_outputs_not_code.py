@@ -9,6 +9,7 @@ the object database (``git cat-file --batch-all-objects``).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,11 @@ def skipped_reasons(repo: Path, ref: str) -> dict[str, str]:
 def run_commits(repo: Path, ref: str) -> list[str]:
     """The run's own commits, first to last (its baseline and before excluded)."""
     return git(repo, "rev-list", "--reverse", ref, "^HEAD").split()
+
+
+def last_loss(repo: Path, commit: str) -> float:
+    metrics = json.loads(git(repo, "show", f"{commit}:.gitexp/metrics.json"))
+    return float(metrics["summary"].get("loss", 1.0))
 
 
 def under(path: str, folders: set[str]) -> bool:
@@ -235,3 +241,46 @@ def test_a_preexisting_out_path_never_becomes_an_object(project: Path) -> None:
     artifacts = json.loads(git(project, "show", f"{ref}:.gitexp/artifacts.json"))
     assert {item["path"] for item in artifacts["artifacts"]} == {"ckpts", "model.pt"}
 
+
+@pytest.mark.slow
+def test_a_path_the_script_logs_leaves_the_later_commits(repo: Path) -> None:
+    """No DVC project here: the artifact is not kept, and still it is no code."""
+    write(
+        repo,
+        {
+            "preds.csv": b"id,pred\n1,0.5\n",
+            "samples/a.txt": b"sample a\n",
+            "samples/b.txt": b"sample b\n",
+        },
+    )
+    script = (
+        "import gitexp, time\n"
+        "gitexp.init()\n"
+        "gitexp.log({'loss': 1.0})\n"
+        "gitexp.log_artifact('preds.csv')\n"
+        "gitexp.log_artifact('samples')\n"
+        "gitexp.log_artifact('config.yaml')\n"  # tracked: stays
+        "for step in range(6):\n"  # 1.5 s: checkpoints every 0.5 s (sdk/logger.py)
+        "    gitexp.log({'loss': 0.5 / (step + 1)})\n"
+        "    time.sleep(0.25)\n"
+        "gitexp.finish()\n"
+    )
+    write(repo, {"evaluate.py": script.encode()})
+    env = {**os.environ, "GITEXP_CHECKPOINT_SECONDS": "0.1"}
+    done = subprocess.run([PY, "evaluate.py"], cwd=repo, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    (run_id,) = run_refs(repo)
+    ref = f"refs/gitexp/runs/{run_id}"
+
+    first, *rest = run_commits(repo, ref)
+    first_paths = git(repo, "ls-tree", "-r", "--name-only", first).split()
+    assert "preds.csv" in first_paths  # written before the script named it
+    # The commits with a loss logged after log_artifact: checkpoints and the final one.
+    later = [commit for commit in rest if last_loss(repo, commit) < 1.0]
+    assert len(later) >= 2 and later[-1] == rest[-1]
+    for commit in later:
+        paths = git(repo, "ls-tree", "-r", "--name-only", commit).split()
+        assert "preds.csv" not in paths and "samples/a.txt" not in paths
+        assert "config.yaml" in paths and "train.py" in paths
+    reasons = skipped_reasons(repo, ref)
+    assert reasons == {"preds.csv": "output", "samples": "output"}

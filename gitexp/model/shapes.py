@@ -148,6 +148,7 @@ class LiveState(TypedDict, total=False):
     snapshot: SnapshotFile
     summary_base: dict[str, object]  # a resumed run's run.summary values from before
     allow_secret: list[str]  # git config gitexp.allowSecret: values kept though they look secret
+    left_out: list[dict[str, object]]  # paths the script named as outputs: {path, reason}
 
 
 class InputsFile(TypedDict):
