@@ -49,14 +49,16 @@ def add_parser(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="PATH",
-        help="keep an untracked file that looks like a secret or is large; repeatable",
+        help="keep an untracked file or folder that would be left out as no code (secret-"
+        "looking, large, binary, an --out path, a tool's output folder); repeatable",
     )
     parser.add_argument(
         "--out",
         action="append",
         default=[],
         metavar="PATH",
-        help="record this file or folder the command writes as an artifact (DVC); repeatable",
+        help="record this file or folder the command writes as an artifact (DVC), never as "
+        "code; repeatable",
     )
     parser.add_argument(
         "--resume",
