@@ -96,13 +96,14 @@ _SIGNATURES = {
 }
 
 
-def tool_output(path: bytes) -> str | None:
-    """``tool-output:<tool>`` when the folder at ``path`` (absolute) is a tool's output
+def tool_output(root: bytes, rel: bytes) -> str | None:
+    """``tool-output:<tool>`` when the folder ``rel`` (from ``root``) is a tool's output
     folder by its name and content; None otherwise."""
-    known = _SIGNATURES.get(os.path.basename(path))
+    known = _SIGNATURES.get(rel.rpartition(b"/")[2])
     if known is None:
-        return None
+        return None  # the common case: one dictionary lookup per folder
     tool, matches = known
+    path = os.path.join(root, rel)
     return TOOL_OUTPUT + tool if matches(path) else None
 
 

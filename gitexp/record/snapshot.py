@@ -269,7 +269,7 @@ class _Walker:
             return None  # --include keeps a folder as code, whatever it holds
         if rel in self.outputs:
             return OUTPUT
-        return tool_output(os.path.join(self.root, rel))
+        return tool_output(self.root, rel)
 
     def _dir_ignored(self, rel_dir: bytes, changed_ns: int | None = None) -> bool:
         """Whether ignore rules exclude everything untracked in ``rel_dir`` (a folder git
