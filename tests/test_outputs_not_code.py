@@ -124,7 +124,7 @@ def test_a_tracked_file_in_a_tool_folder_stays_and_include_keeps_the_rest(repo: 
     )
 
     ref, _ = record(
-        repo, "--include", "wandb", "--include", "lightning_logs/version_1/hparams.yaml"
+        repo, "--include", "wandb/", "--include", "lightning_logs/version_1/hparams.yaml"
     )
 
     files = snapshot_entries(repo, ref)
@@ -137,6 +137,21 @@ def test_a_tracked_file_in_a_tool_folder_stays_and_include_keeps_the_rest(repo: 
     assert files["lightning_logs/version_0/hparams.yaml"][2] == blob_id(repo, b"lr: 0.2\n")
     assert skipped_reasons(repo, ref) == {"lightning_logs": "tool-output:lightning"}
     assert blob_id(repo, b"step,loss\n0,1.0\n") not in all_blobs(repo)
+
+
+def test_many_runs_of_a_tool_are_recognised_by_a_bounded_look(repo: Path) -> None:
+    # Fewer folders without the layout than the look enters (16 of each folder's
+    # subfolders): whatever order the listing gives, one run's folder is seen.
+    files = {f"outputs/2026-02-{day:02d}/notes.txt": b"no run here\n" for day in range(1, 9)}
+    for day in range(1, 29):
+        for hour in range(9, 11):
+            files[f"outputs/2026-03-{day:02d}/{hour:02d}-00-00/.hydra/config.yaml"] = b"x\n"
+    write(repo, files)
+
+    ref, _ = record(repo)
+
+    assert not [p for p in snapshot_entries(repo, ref) if p.startswith("outputs/")]
+    assert skipped_reasons(repo, ref) == {"outputs": "tool-output:hydra"}
 
 
 def test_a_tensorboard_folder_with_tracked_files_keeps_them(repo: Path) -> None:

@@ -22,18 +22,20 @@ from gitexp.git.repo import (
     IndexRecord,
     ObjectId,
 )
-from gitexp.record.outputs import TENSORBOARD, holds_event_files, tool_output
+from gitexp.record.notcode import (
+    BINARY,
+    OUTPUT,
+    TENSORBOARD,
+    holds_event_files,
+    max_binary_size,
+    max_file_size,
+    read_unless_binary,
+    tool_output,
+)
 from gitexp.record.secrets import holds_secret, looks_secret, tracked_secret_warnings
 from gitexp.slotted import Slotted
 
 RESERVED_DIR = b".gitexp"  # the run's metadata folder; a workspace folder of this name is left out
-DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
-# Untracked files over this size whose first 8000 bytes hold a NUL (git's own test for
-# binary content) are data or weights, not code: left out as "binary".
-DEFAULT_MAX_BINARY_SIZE = 1024 * 1024
-BINARY_PEEK = 8000
-OUTPUT = "output"  # a path named by `gitexp run --out` or `gitexp.log_artifact`
-BINARY = "binary"
 # Skipped files up to this size get an MD5 in snapshot.json (about 1 s of hashing here).
 MD5_MAX_BYTES = 1 << 30
 
@@ -100,34 +102,6 @@ class Snapshot(Slotted):
         return bool(self.modified or self.deleted or self.untracked)
 
 
-def parse_size(text: str) -> int:
-    """``10m`` / ``512k`` / ``1g`` / ``1048576`` to bytes (git's own size suffixes)."""
-    text = text.strip().lower()
-    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:], 1)
-    number = text[:-1] if scale != 1 else text
-    return int(float(number) * scale)
-
-
-def max_file_size(repo: GitRepo) -> int:
-    return _configured_size(repo, "GITEXP_MAX_FILE_SIZE", "maxFileSize", DEFAULT_MAX_FILE_SIZE)
-
-
-def max_binary_size(repo: GitRepo) -> int:
-    return _configured_size(
-        repo, "GITEXP_MAX_BINARY_SIZE", "maxBinarySize", DEFAULT_MAX_BINARY_SIZE
-    )
-
-
-def _configured_size(repo: GitRepo, variable: str, key: str, default: int) -> int:
-    configured = os.environ.get(variable) or repo.config_value("gitexp", key)
-    if configured:
-        try:
-            return parse_size(configured)
-        except ValueError:
-            pass
-    return default
-
-
 def _file_mode(st: os.stat_result) -> int | None:
     """The git mode of a regular file or symlink; None for anything else."""
     st_mode = st.st_mode
@@ -146,24 +120,15 @@ def _read(abspath: bytes, mode: int) -> bytes:
         return handle.read()
 
 
-def _read_unless_binary(abspath: bytes) -> bytes | None:
-    """A file's bytes, or None when its start holds a NUL: a binary file is not read
-    past its first 8000 bytes."""
-    with open(abspath, "rb") as handle:
-        head = handle.read(BINARY_PEEK)
-        if b"\0" in head:
-            return None
-        return head + handle.read()
-
-
 class _Walker:
     def __init__(self, repo: GitRepo, include: frozenset[str], outputs: frozenset[str]) -> None:
         self.repo = repo
         self.root = repo.root.encode("utf-8", "surrogateescape")
         self.index = repo.read_index()
         self.racy_cutoff = repo.index_mtime_ns()
-        self.include = include
-        self.included = {path.encode("utf-8", "surrogateescape") for path in include}
+        # "wandb/" and "./wandb" name the folder "wandb", as git's pathspecs do.
+        self.include = frozenset(_normal(path) for path in include)
+        self.included = {path.encode("utf-8", "surrogateescape") for path in self.include}
         # Folders that hold an --include path: entered even inside a left-out folder.
         self.include_dirs = _ancestor_dirs(self.included)
         self.outputs = {path.encode("utf-8", "surrogateescape") for path in outputs}
@@ -264,7 +229,7 @@ class _Walker:
 
     def _folder_left_out(self, rel: bytes) -> str | None:
         """Why a folder's untracked content is no code: an --out path or a tool's
-        output folder (record/outputs.py); None for a folder to snapshot."""
+        output folder (record/notcode.py); None for a folder to snapshot."""
         if rel in self.included:
             return None  # --include keeps a folder as code, whatever it holds
         if rel in self.outputs:
@@ -367,7 +332,7 @@ class _Walker:
             return
         check_binary = mode != MODE_LINK and st.st_size > self.binary_limit and not explicitly
         try:
-            data = _read_unless_binary(entry.path) if check_binary else _read(entry.path, mode)
+            data = read_unless_binary(entry.path) if check_binary else _read(entry.path, mode)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -431,6 +396,13 @@ def _ancestor_dirs(paths: Iterable[bytes]) -> set[bytes]:
             dirs.add(parent)
             parent = parent.rpartition(b"/")[0]
     return dirs
+
+
+def _normal(path: str) -> str:
+    path = path.replace(os.sep, "/").rstrip("/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path
 
 
 def _show(path: bytes) -> str:
