@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import git, gitexp, run_refs
 from sharing_servers import dvc_env_fixture, dvc_setup  # noqa: F401 - fixture
+from test_rerun import rerun
 from test_snapshot import git_add_all_tree, record, snapshot_entries, snapshot_json, tree_entries
 
 PY = sys.executable
@@ -199,6 +200,25 @@ def test_the_binary_threshold_is_configurable_and_include_keeps_one(repo: Path) 
     assert files["model.bin"][2] == blob_id(repo, BINARY)
     assert "small.bin" not in files
     assert skipped_reasons(repo, ref) == {"small.bin": "binary"}
+
+
+@pytest.mark.slow
+def test_a_rerun_finds_the_binary_file_its_run_left_out(repo: Path) -> None:
+    script = (
+        "import gitexp\n"
+        "gitexp.init()\n"
+        "gitexp.log({'size': len(open('model.bin', 'rb').read())})\n"
+        "gitexp.finish()\n"
+    )
+    write(repo, {"model.bin": BINARY, "load.py": script.encode()})
+    ref, _ = record(repo, command=(PY, "load.py"))
+    assert skipped_reasons(repo, ref) == {"model.bin": "binary"}
+
+    code, out, err = rerun(repo, ref.rsplit("/", 1)[1])
+
+    assert code == 0, out + err  # linked into the rerun's checkout: the script found it
+    (new,) = set(run_refs(repo)) - {ref.rsplit("/", 1)[1]}
+    assert skipped_reasons(repo, f"refs/gitexp/runs/{new}") == {"model.bin": "binary"}
 
 
 # -- outputs named by --out and by the script ---------------------------------------------
