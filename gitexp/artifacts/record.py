@@ -33,7 +33,7 @@ from gitexp.artifacts.pointers import (
     run_artifacts,
     under,
 )
-from gitexp.git.repo import MODE_FILE, GitRepo, ObjectId
+from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import values
 from gitexp.model.record import META_DIR
 from gitexp.record.live import ARTIFACT_REQUESTS, LiveDir
@@ -244,6 +244,48 @@ def check_outputs(root: str, paths: list[str], cwd: str | None = None) -> list[s
     if missing is not None:  # found before the command runs, not after hours of training
         raise dvc_unavailable_error(f"no module named {missing!r}")
     return out
+
+
+def leave_out_requested(repo: GitRepo, live: LiveDir, state: LiveState) -> bool:
+    """Take the untracked content of every requested path out of the snapshot tree that
+    the run's next commits use; True when the tree changed.
+
+    A path a script names (``gitexp.log_artifact``) is an output, not code, from then
+    on: its checkpoint and final commits leave it out, listed in snapshot.json as
+    ``output`` (``state["left_out"]``).  The first commit was written before the script
+    said so.  Tracked files stay, as the snapshot keeps them (the final commit replaces
+    them by the artifact when DVC records it).  ``--out`` paths, left out of the
+    snapshot already, change nothing here.
+    """
+    tree = state["snapshot_tree"].encode()
+    left = state.setdefault("left_out", [])
+    known = {item.get("path") for item in left}
+    index = None
+    changes: dict[bytes, tuple[int, bytes] | None] = {}
+    for item in _requests(live):
+        try:
+            rel = repo_path(repo.root, str(item["path"]), repo.root)
+        except ValueError:
+            continue  # the final commit warns about it
+        found = repo.lookup_path(tree, rel.encode())
+        if rel in known or found is None:
+            continue
+        index = repo.read_index() if index is None else index
+        paths = (
+            [path for path, _mode, _sha in repo.iter_files(found[1], rel.encode() + b"/")]
+            if found[0] == MODE_TREE
+            else [rel.encode()]
+        )
+        untracked = [path for path in paths if path not in index]
+        if untracked:
+            changes.update(dict.fromkeys(untracked))
+            left.append({"path": rel, "reason": OUTPUT})
+            known.add(rel)
+    if not changes:
+        return False
+    state["snapshot_tree"] = repo.edit_tree(tree, changes).decode()
+    live.write_json("state.json", state)
+    return True
 
 
 def request_outputs(live_path: str, paths: list[str]) -> None:

@@ -9,6 +9,7 @@ exits with the command's exit code (128 + N when the command died from signal N)
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from gitexp.cli_support import add_example, say
@@ -46,14 +47,16 @@ def add_parser(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="PATH",
-        help="keep an untracked file that looks like a secret or is large; repeatable",
+        help="keep an untracked file or folder that would be left out as no code (secret-"
+        "looking, large, binary, an --out path, a tool's output folder); repeatable",
     )
     parser.add_argument(
         "--out",
         action="append",
         default=[],
         metavar="PATH",
-        help="record this file or folder the command writes as an artifact (DVC); repeatable",
+        help="record this file or folder the command writes as an artifact (DVC), never as "
+        "code; repeatable",
     )
     parser.add_argument(
         "--resume",
@@ -114,6 +117,7 @@ def main(args: argparse.Namespace) -> int:
             notes=args.note,
             group=args.group,
             include=frozenset(args.include),
+            outputs=_relative(repo.root, args.out),
             cli_fields=(*cli_fields, "group") if args.group else cli_fields,
             warn=lambda message: say(f"warning: {message}"),
         )
@@ -152,6 +156,7 @@ def _resume(
         entry.id,
         config=configmod.resolve(None, file_config, overrides),
         include=frozenset(args.include),
+        outputs=_relative(repo.root, args.out),
         cli_fields=("name", "tags", "notes", "group"),
         warn=lambda message: say(f"warning: {message}"),
     )
@@ -173,6 +178,11 @@ def warn_untaken(overrides: dict[str, Any]) -> None:
         say("warning: " + "; ".join(told))
         if words.needs_hint(overrides):
             say("  " + words.HINT)
+
+
+def _relative(root: str, paths: list[str]) -> frozenset[str]:
+    """``--out`` paths (absolute, from check_outputs) as the snapshot names them."""
+    return frozenset(os.path.relpath(path, root).replace(os.sep, "/") for path in paths)
 
 
 def _request_outputs(live_path: str, paths: list[str]) -> None:

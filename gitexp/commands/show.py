@@ -138,6 +138,11 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
             size = f", {item['size']} bytes" if item.get("size") is not None else ""
             md5 = f", md5 {item['md5']}" if item.get("md5") else ""
             lines.append(f"  {item['path']} ({item['reason']}{size}{md5})")
+        if any(item.get("reason") == "binary" for item in skipped):
+            lines.append(
+                "  (a binary file is kept with `gitexp run --out PATH` as an artifact, "
+                "or with --include PATH as code)"
+            )
     # Every value here came from the run, which anyone may have written: no control
     # character of it reaches the terminal, nor a newline of a file's name (one line each).
     return "\n".join(printable(line) for line in lines)

@@ -152,6 +152,7 @@ class LiveState(TypedDict, total=False):
     summary_base: dict[str, object]  # a resumed run's run.summary values from before
     allow_secret: list[str]  # git config gitexp.allowSecret: values kept though they look secret
     passed: list[str]  # config keys a ${args} macro put on the command line (model/macros.py)
+    left_out: list[dict[str, object]]  # paths the script named as outputs: {path, reason}
 
 
 class InputsFile(TypedDict):

@@ -71,6 +71,7 @@ class Recorder:
         # A resumed run's summary overrides from before the resumption (docs/workflow.md).
         self.base_overrides: dict[str, object] = dict(state.get("summary_base") or {})
         self._last_meta_tree: ObjectId | None = None
+        self._requests_size = 0  # how much of artifacts.jsonl left the snapshot already
         self._last_checkpoint = time.monotonic()
         self._lock = threading.Lock()
         # Secrets (model/redact.py): the config is redacted once per change, not per commit.
@@ -208,6 +209,32 @@ class Recorder:
 
         collect_artifacts(self.repo, self.live, self.state, earlier_head)
 
+    def _leave_out_requested(self) -> None:
+        """Outputs the script named (``gitexp.log_artifact``) leave the next commits."""
+        try:
+            size = os.path.getsize(self.live.file(ARTIFACT_REQUESTS))
+        except OSError:
+            return  # no request: the common case costs one stat
+        if size == self._requests_size:
+            return
+        self._requests_size = size
+        from gitexp.artifacts.record import leave_out_requested
+
+        try:
+            leave_out_requested(self.repo, self.live, self.state)
+        except Exception as exc:  # an output left in the code never costs the run
+            if ":left-out" not in self._warned:
+                self._warned.add(":left-out")
+                self.warn(f"could not leave the script's outputs out of the run: {exc}")
+
+    def _snapshot_json(self) -> dict[str, object]:
+        """snapshot.json: the snapshot's facts, plus the outputs the script named since."""
+        snapshot: dict[str, object] = dict(self.state["snapshot"])
+        left = self.state.get("left_out")
+        if left:
+            snapshot["skipped"] = [*self.state["snapshot"].get("skipped", []), *left]
+        return snapshot
+
     def _guess_end(self, status: str) -> float:
         if status != CRASHED:
             return time.time()
@@ -234,6 +261,7 @@ class Recorder:
         self._system_offset += _feed_file(
             self.live.file("system.jsonl"), self._system_offset, self.system, final
         )
+        self._leave_out_requested()
         meta_files = self._meta_files(config, overrides, final)
         meta_tree = self.repo.write_tree(meta_files)
         if meta_tree == self._last_meta_tree and not final:
@@ -355,7 +383,7 @@ class Recorder:
             "metrics.json": (
                 values.dumps(self.history.summary_json(overrides), indent=2) + "\n"
             ).encode(),
-            "snapshot.json": (values.dumps(self.state["snapshot"], indent=2) + "\n").encode(),
+            "snapshot.json": (values.dumps(self._snapshot_json(), indent=2) + "\n").encode(),
         }
         hardware = self.live.read_json("hardware.json")
         if hardware is not None:

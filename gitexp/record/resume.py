@@ -44,6 +44,7 @@ def resume_run(
     *,
     config: dict[str, object] | None = None,
     include: frozenset[str] = frozenset(),
+    outputs: frozenset[str] = frozenset(),
     cli_fields: tuple[str, ...] = (),
     warn: Callable[[str], None] | None = None,
 ) -> tuple[Recorder, Snapshot, dict[str, object]]:
@@ -73,7 +74,7 @@ def resume_run(
     _put_secrets_back(recorded_config, info.redacted, config or {}, warn)
     merged = configmod.deep_merge(recorded_config, config or {})
     metrics = _meta_json(repo, root, "metrics.json")
-    snapshot = take_snapshot(repo, include)
+    snapshot = take_snapshot(repo, include, outputs)
     for text in snapshot.warnings:
         if warn is not None:
             warn(text)

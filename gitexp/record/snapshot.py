@@ -1,4 +1,5 @@
-"""The workspace snapshot: what ``git add -A`` would commit, without touching the index.
+"""The workspace snapshot: what ``git add -A`` would commit, without touching the index,
+minus what is not code (each left-out path listed in ``skipped`` with its reason).
 
 Tracked files keep their index blob when the index's stat data says they are unchanged
 (git's own trick, racy-git rule included), so an 800-file repository with one edit
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable
 
 from gitexp.git.repo import (
     MODE_EXEC,
@@ -22,11 +23,20 @@ from gitexp.git.repo import (
     ObjectId,
 )
 from gitexp.git.submodules import submodule_dirty, submodule_head
+from gitexp.record.notcode import (
+    BINARY,
+    OUTPUT,
+    TENSORBOARD,
+    holds_event_files,
+    max_binary_size,
+    max_file_size,
+    read_unless_binary,
+    tool_output,
+)
 from gitexp.record.secrets import holds_secret, looks_secret, tracked_secret_warnings
 from gitexp.slotted import Slotted
 
 RESERVED_DIR = b".gitexp"  # the run's metadata folder; a workspace folder of this name is left out
-DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 # Skipped files up to this size get an MD5 in snapshot.json (about 1 s of hashing here).
 MD5_MAX_BYTES = 1 << 30
 
@@ -37,7 +47,9 @@ class SkippedFile(Slotted):
     _fields = ("path", "reason", "size", "md5", "mtime_ns")
     __slots__ = _fields
     path: str
-    reason: str  # "too-large", "secret", "unreadable", "nested-repository", "reserved", "special"
+    # "too-large", "binary", "output", "tool-output:<tool>", "secret", "unreadable",
+    # "nested-repository", "reserved", "special"
+    reason: str
     size: int | None
     md5: str | None
     mtime_ns: int | None
@@ -102,26 +114,6 @@ class Snapshot(Slotted):
         return bool(self.modified or self.deleted or self.untracked)
 
 
-def parse_size(text: str) -> int:
-    """``10m`` / ``512k`` / ``1g`` / ``1048576`` to bytes (git's own size suffixes)."""
-    text = text.strip().lower()
-    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:], 1)
-    number = text[:-1] if scale != 1 else text
-    return int(float(number) * scale)
-
-
-def max_file_size(repo: GitRepo) -> int:
-    configured = os.environ.get("GITEXP_MAX_FILE_SIZE") or repo.config_value(
-        "gitexp", "maxFileSize"
-    )
-    if configured:
-        try:
-            return parse_size(configured)
-        except ValueError:
-            pass
-    return DEFAULT_MAX_FILE_SIZE
-
-
 def _file_mode(st: os.stat_result) -> int | None:
     """The git mode of a regular file or symlink; None for anything else."""
     st_mode = st.st_mode
@@ -141,13 +133,19 @@ def _read(abspath: bytes, mode: int) -> bytes:
 
 
 class _Walker:
-    def __init__(self, repo: GitRepo, include: frozenset[str]) -> None:
+    def __init__(self, repo: GitRepo, include: frozenset[str], outputs: frozenset[str]) -> None:
         self.repo = repo
         self.root = repo.root.encode("utf-8", "surrogateescape")
         self.index = repo.read_index()
         self.racy_cutoff = repo.index_mtime_ns()
-        self.include = include
+        # "wandb/" and "./wandb" name the folder "wandb", as git's pathspecs do.
+        self.include = frozenset(_normal(path) for path in include)
+        self.included = {path.encode("utf-8", "surrogateescape") for path in self.include}
+        # Folders that hold an --include path: entered even inside a left-out folder.
+        self.include_dirs = _ancestor_dirs(self.included)
+        self.outputs = {path.encode("utf-8", "surrogateescape") for path in outputs}
         self._size_limit: int | None = None  # read from the config on first need
+        self._binary_limit: int | None = None
         self.tracked_dirs = _ancestor_dirs(self.index)
         self.snap = Snapshot(files=[], baseline=repo.head_commit())
         self.seen: set[bytes] = set()
@@ -160,8 +158,18 @@ class _Walker:
             self._size_limit = max_file_size(self.repo)
         return self._size_limit
 
-    def walk(self, rel_dir: bytes) -> None:
-        """Visit one folder (one the ignore rules do not prune, or one with tracked files)."""
+    @property
+    def binary_limit(self) -> int:
+        if self._binary_limit is None:
+            self._binary_limit = max_binary_size(self.repo)
+        return self._binary_limit
+
+    def walk(self, rel_dir: bytes, left_out: bool = False) -> None:
+        """Visit one folder (one the ignore rules do not prune, or one with tracked files).
+
+        ``left_out``: the folder is an output, listed in ``skipped`` already; only its
+        tracked files and what --include names are kept.
+        """
         abs_dir = os.path.join(self.root, rel_dir) if rel_dir else self.root
         try:
             entries = list(os.scandir(abs_dir))
@@ -173,6 +181,9 @@ class _Walker:
         keep = self.snap.files.append
         mark_seen = self.seen.add
         cutoff = self.racy_cutoff
+        # Asked once, at the first entry off the fast path: a folder of TensorBoard event
+        # files always has untracked entries, and most folders have none.
+        events_checked = left_out or not rel_dir
         for entry in entries:
             name = entry.name
             rel = prefix + name
@@ -186,6 +197,14 @@ class _Walker:
             if not rel_dir and name == RESERVED_DIR:
                 self.snap.skipped.append(SkippedFile(_show(rel), "reserved"))
                 continue
+            if not events_checked:
+                events_checked = True
+                if rel_dir not in self.included and holds_event_files(entries):
+                    if not self._dir_ignored(rel_dir):
+                        self.snap.skipped.append(SkippedFile(_show(rel_dir), TENSORBOARD))
+                    if not self._holds_kept(rel_dir):
+                        return  # nothing tracked in it: the whole folder stays out
+                    left_out = True
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
@@ -194,12 +213,17 @@ class _Walker:
                 if record is not None and record.mode == S_IFGITLINK:
                     self._submodule(rel, record)
                 else:
-                    self._enter(rel, entry)
+                    self._enter(rel, entry, left_out)
                 continue
             if record is not None:
                 self._tracked(entry, rel, record)
                 continue
+            if left_out and rel not in self.included:
+                continue
             if self._dir_ignored(rel_dir) or self._ignored(rel, _changed_ns(entry)):
+                continue
+            if rel in self.outputs and rel not in self.included:
+                self._left_out_output(entry, rel)
                 continue
             self._untracked(entry, rel)
 
@@ -224,6 +248,26 @@ class _Walker:
                 f"commit {head[:7].decode()} only (commit them in the submodule to keep them)"
             )
 
+    def _holds_kept(self, rel_dir: bytes) -> bool:
+        """Whether a left-out folder still holds something to keep (tracked or included)."""
+        return rel_dir in self.tracked_dirs or rel_dir in self.include_dirs
+
+    def _left_out_output(self, entry: os.DirEntry[bytes], rel: bytes) -> None:
+        try:
+            size: int | None = entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            size = None
+        self.snap.skipped.append(SkippedFile(_show(rel), OUTPUT, size))
+
+    def _folder_left_out(self, rel: bytes) -> str | None:
+        """Why a folder's untracked content is no code: an --out path or a tool's
+        output folder (record/notcode.py); None for a folder to snapshot."""
+        if rel in self.included:
+            return None  # --include keeps a folder as code, whatever it holds
+        if rel in self.outputs:
+            return OUTPUT
+        return tool_output(self.root, rel)
+
     def _dir_ignored(self, rel_dir: bytes, changed_ns: int | None = None) -> bool:
         """Whether ignore rules exclude everything untracked in ``rel_dir`` (a folder git
         would not enter).  Asked only when an untracked entry turns up: most folders
@@ -238,15 +282,26 @@ class _Walker:
             self.ignored_dirs[rel_dir] = known
         return known
 
-    def _enter(self, rel: bytes, entry: os.DirEntry[bytes]) -> None:
-        if rel not in self.tracked_dirs:
+    def _enter(self, rel: bytes, entry: os.DirEntry[bytes], left_out: bool = False) -> None:
+        if left_out:  # inside a left-out folder: only what is tracked or included
+            if self._holds_kept(rel):
+                self.walk(rel, True)
+            return
+        tracked = rel in self.tracked_dirs
+        if not tracked:
             if self._dir_ignored(rel, _changed_ns(entry)):
                 return
             abspath = os.path.join(self.root, rel)
             if os.path.lexists(os.path.join(abspath, b".git")):
                 self.snap.skipped.append(SkippedFile(_show(rel), "nested-repository"))
                 return
-        self.walk(rel)
+        reason = self._folder_left_out(rel)
+        if reason is None or (tracked and self._dir_ignored(rel)):
+            self.walk(rel)  # (an ignored folder with tracked files: nothing is left out)
+            return
+        self.snap.skipped.append(SkippedFile(_show(rel), reason))
+        if self._holds_kept(rel):
+            self.walk(rel, True)
 
     def _ignored(self, rel: bytes, changed_ns: int | None) -> bool:
         return self.repo.is_ignored(rel.decode("utf-8", "surrogateescape"), changed_ns)
@@ -307,13 +362,17 @@ class _Walker:
                 SkippedFile(shown, "too-large", st.st_size, mtime_ns=st.st_mtime_ns)
             )
             return
+        check_binary = mode != MODE_LINK and st.st_size > self.binary_limit and not explicitly
         try:
-            data = _read(entry.path, mode)
+            data = read_unless_binary(entry.path) if check_binary else _read(entry.path, mode)
         except FileNotFoundError:
             return
         except OSError as exc:
             self.snap.skipped.append(SkippedFile(shown, "unreadable", st.st_size))
             self.snap.warnings.append(f"left out {shown}: {exc.strerror}")
+            return
+        if data is None:
+            self.snap.skipped.append(SkippedFile(shown, BINARY, st.st_size))
             return
         why = holds_secret(shown, data) if mode != MODE_LINK and not explicitly else None
         if why is not None:
@@ -361,9 +420,9 @@ def _same_stat(record: IndexRecord, st: os.stat_result, racy_cutoff: int) -> boo
     )
 
 
-def _ancestor_dirs(index: Mapping[bytes, IndexRecord]) -> set[bytes]:
+def _ancestor_dirs(paths: Iterable[bytes]) -> set[bytes]:
     dirs: set[bytes] = set()
-    for path in index:
+    for path in paths:
         parent = path.rpartition(b"/")[0]
         while parent and parent not in dirs:
             dirs.add(parent)
@@ -371,13 +430,28 @@ def _ancestor_dirs(index: Mapping[bytes, IndexRecord]) -> set[bytes]:
     return dirs
 
 
+def _normal(path: str) -> str:
+    path = path.replace(os.sep, "/").rstrip("/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
 def _show(path: bytes) -> str:
     return path.decode("utf-8", "surrogateescape")
 
 
-def take_snapshot(repo: GitRepo, include: frozenset[str] = frozenset()) -> Snapshot:
-    """Snapshot the work tree of ``repo``; ``include`` names files to keep even if secret."""
-    walker = _Walker(repo, include)
+def take_snapshot(
+    repo: GitRepo, include: frozenset[str] = frozenset(), outputs: frozenset[str] = frozenset()
+) -> Snapshot:
+    """Snapshot the work tree of ``repo``.
+
+    ``include``: paths to keep as code whatever the rules say (secret-looking, too large,
+    binary, an output folder).  ``outputs``: paths (from the repository root, "/"
+    separated) the run writes (``--out``): their untracked content is left out, and no
+    object is written for it.
+    """
+    walker = _Walker(repo, include, outputs)
     walker.walk(b"")
     snap = walker.snap
     if walker.tracked_secrets:

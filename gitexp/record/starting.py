@@ -37,6 +37,7 @@ def start_run(
     group: str | None = None,
     extra: dict[str, Any] | None = None,
     include: frozenset[str] = frozenset(),
+    outputs: frozenset[str] = frozenset(),
     cli_fields: tuple[str, ...] = (),
     warn: Callable[[str], None] | None = None,
     rerun_of: str | None = None,
@@ -48,6 +49,7 @@ def start_run(
 
     ``command_template``: the command as given when macros (``${args}``) made ``command``
     from it; ``passed``: the config keys they put on the command line.
+    ``outputs``: the run's ``--out`` paths (from the repository root), left out of it.
     """
     from gitexp.git import binary as gitbin
     from gitexp.git.binary import GitAnswers
@@ -58,7 +60,7 @@ def start_run(
     asked_ns = time.time_ns()
     inputs_query = inputs.start_roots_query(repo)
     repo.use_git_answers(GitAnswers(asked_ns, gitbin.config_list(repo.root), inputs_query))
-    snapshot = take_snapshot(repo, include)
+    snapshot = take_snapshot(repo, include, outputs)
     for message in snapshot.warnings:
         (warn or _warn)(message)
     cwd = os.path.relpath(os.getcwd(), repo.root)

@@ -165,7 +165,7 @@ def isolated_checkout(repo: GitRepo, view: RunView, roots: list[str]) -> Iterato
 
 
 def _link_left_out(source_root: str, target_root: str, snapshot: dict[str, Any]) -> list[str]:
-    """Make secret-looking and too-large files the snapshot left out available.
+    """Make secret-looking, too-large and binary files the snapshot left out available.
 
     A hard link keeps them regular files, so the rerun's snapshot leaves them out for
     the same reason and stays equal to the original's; a secret may also be a symbolic
@@ -175,7 +175,7 @@ def _link_left_out(source_root: str, target_root: str, snapshot: dict[str, Any])
     notes: list[str] = []
     for item in snapshot.get("skipped") or []:
         reason, rel = item.get("reason"), item.get("path")
-        if reason not in ("secret", "too-large") or not isinstance(rel, str):
+        if reason not in ("secret", "too-large", "binary") or not isinstance(rel, str):
             continue
         source, target = os.path.join(source_root, rel), os.path.join(target_root, rel)
         if not os.path.isfile(source) or os.path.lexists(target):
