@@ -43,7 +43,7 @@ from gitexp.record.live import LiveDir
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OUTCOME = "outcome.json"  # how the command ended, written by the keeper (live folder)
 INTERRUPTED_MARK = "interrupted"  # the wrapper was asked to stop (live folder)
-GROUP_SIGNAL_WAIT = 0.02  # seconds: a group signal reaches every member in one kill()
+SENTINEL_POLL = 0.005  # seconds between two looks at the sentinel's pending signals
 SENTINEL_ACK_WAIT = 1.0
 
 
@@ -244,23 +244,25 @@ class Sentinel:
                 mask |= int(line.split()[1], 16)
         return {number for number in range(1, 65) if mask >> (number - 1) & 1}
 
-    def saw(self, signum: int) -> bool | None:
+    def saw(self, signum: int, wait: float) -> bool | None:
         """Whether ``signum`` reached the sentinel too (None: it cannot tell).
 
-        A group signal is queued for every member within the one ``kill()`` call that
-        woke us, so it is pending here by now; one short second look covers a sender
-        still inside that call on another core.
+        A group signal is queued for every member within the one ``kill()`` call, so it
+        is usually pending here by the time a handler asks.  ``wait``: how long to keep
+        looking, for senders that signal the wrapper first and its group a moment later
+        (``timeout`` does).
         """
-        for attempt in range(2):
+        deadline = time.monotonic() + wait
+        while True:
             pending = self._pending()
             if pending is None:
                 return None
             if signum in pending:
                 self._take(signum)
                 return True
-            if attempt == 0:
-                time.sleep(GROUP_SIGNAL_WAIT)
-        return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(SENTINEL_POLL)
 
     def _take(self, signum: int) -> None:
         """Let the sentinel take ``signum``, so the next group signal shows anew.

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 
 
 EXIT_COMMAND_NOT_FOUND = 127
+# A signal sent to us alone is forwarded only after this long without a copy of it
+# reaching the group; a copy coming this soon after the command got one is dropped.
+GROUP_COPY_WAIT = 0.25  # seconds
+COALESCE_SECONDS = 0.5
 EXIT_KEEPER_LOST = 1  # the keeper was killed: the command's own exit code is unknown
 TEE_GRACE_SECONDS = 2.0  # how long to wait for output after the command exits
 SWITCH_INTERVAL = 0.0005  # seconds; see supervise()
@@ -184,6 +188,7 @@ class _SignalState:
         self.child_pid: int | None = None
         self.sentinel: Sentinel | None = None
         self.unsent: list[int] = []  # sent to us alone before the command's pid was known
+        self.delivered: dict[int, float] = {}  # signal -> when the command last got it
         self.previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
         for signum, handler in self.previous.items():
             if handler != signal.SIG_IGN:  # nohup: a hangup stops neither us nor the command
@@ -193,6 +198,7 @@ class _SignalState:
         self.child_pid, self.sentinel = child_pid, sentinel
         for signum in self.unsent:
             self._forward(signum)
+            self.delivered[signum] = time.monotonic()
 
     def restore(self, sentinel: Sentinel | None) -> None:
         """Put the handlers back (``gitexp rerun`` goes on after) and end the sentinel."""
@@ -209,26 +215,33 @@ class _SignalState:
             with contextlib.suppress(OSError), open(self.live.file(INTERRUPTED_MARK), "w"):
                 pass
         if self._reached_command(signum):
+            self.delivered[signum] = time.monotonic()
+            return
+        if time.monotonic() - self.delivered.get(signum, -COALESCE_SECONDS) < COALESCE_SECONDS:
+            # The command got this signal a moment ago: this copy is the same request
+            # (``timeout`` signals us, then our group; the second copy to us comes after).
             return
         if self.child_pid is None:
             self.unsent.append(signum)
         else:
             self._forward(signum)
+            self.delivered[signum] = time.monotonic()
 
     def _reached_command(self, signum: int) -> bool:
         """Whether the command got this signal itself, sent to our whole process group.
 
         The command shares our group unless it left it (``setsid`` in a launcher); then
         a group signal never reached it and is forwarded.  Whether the signal was sent
-        to the group or to us alone, the sentinel tells (record/keeper.py); without
-        one (no ``/proc``), a terminal's keys are taken as group-wide (they are), and
-        anything else as sent to us alone.
+        to the group or to us alone, the sentinel tells (record/keeper.py), given a
+        moment for a group copy that follows one sent to us; without a sentinel (no
+        ``/proc``), a terminal's keys are taken as group-wide (they are), and anything
+        else as sent to us alone.
         """
         if self.child_pid is not None:
             with contextlib.suppress(OSError):
                 if os.getpgid(self.child_pid) != os.getpgrp():
                     return False
-        seen = self.sentinel.saw(signum) if self.sentinel is not None else None
+        seen = self.sentinel.saw(signum, GROUP_COPY_WAIT) if self.sentinel is not None else None
         if seen is None:
             return signum != signal.SIGTERM and terminal_foreground()
         return seen
