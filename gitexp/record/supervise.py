@@ -127,7 +127,6 @@ def supervise(
         sampler.stop()
     _wait_for_tee(tee_pid)
     facts.join(timeout=SLOW_FACTS_WAIT)
-    signals.restore(sentinel)
     if returncode is None:
         status, exit_code, signal_name = CRASHED, EXIT_KEEPER_LOST, None
     else:
@@ -141,7 +140,11 @@ def supervise(
         say("  Free disk space; the next gitexp command finalizes this run as crashed.")
         return exit_code
     finally:
-        keeper.release()  # the run is final (or left to the next command): it may exit
+        # Our handlers stay until the run is final: a late signal must not cut the final
+        # commit short.  Then the keeper may exit: its run is final (or left, on a full
+        # disk, to the next command).
+        signals.restore(sentinel)
+        keeper.release()
     info = recorder.info
     say(
         f"run {info.name} ({info.id[:7]}) {status} in {info.duration or 0:.1f}s: "
