@@ -125,7 +125,10 @@ def test_hooks_installed_then_outdated_then_reinstalled(repo: Path, tmp_path: Pa
 def test_a_crashed_run_is_reported_not_finalized(repo: Path) -> None:
     crash = (
         "import os, signal\n"
-        "os.kill(os.getppid(), signal.SIGKILL)\n"  # gitexp run dies: nobody finalizes
+        "keeper = os.getppid()\n"  # the command's parent, a child of gitexp run
+        "stat = open(f'/proc/{keeper}/stat').read()\n"
+        "os.kill(int(stat.rsplit(')', 1)[1].split()[1]), signal.SIGKILL)\n"  # gitexp run
+        "os.kill(keeper, signal.SIGKILL)\n"  # and its keeper die: nobody finalizes
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     done = gitexp("run", "--", sys.executable, "-c", crash, cwd=repo)

@@ -368,7 +368,8 @@ def json_owner(repo: Path) -> dict[str, Any]:
 def test_killed_wrapper_with_a_broken_output_pipe(tmp_path: Path) -> None:
     """``gitexp run | reader`` where both the wrapper and the reader die: the training
     process is not killed by SIGPIPE, its output (more than a pipe holds) still reaches
-    the run's log, and the next gitexp command finalizes the run once it ends."""
+    the run's log, and the keeper finalizes the run with its real exit status once it
+    ends."""
     repo = make_repo(tmp_path / "repo")
     child = write_child(tmp_path)
     side_path = tmp_path / "side.log"
@@ -380,7 +381,8 @@ def test_killed_wrapper_with_a_broken_output_pipe(tmp_path: Path) -> None:
         os.close(write_end)
         try:
             wait_for(lambda: len(SideLog.read(side_path).steps) >= 5, what="5 logged steps")
-            child_pid = json_owner(repo)["child_pid"]
+            owner = json_owner(repo)
+            child_pid, keeper_pid = owner["child_pid"], owner["keeper_pid"]
             fault_time = time.time()
             os.kill(wrapper.pid, signal.SIGKILL)
             wrapper.wait(timeout=10)
@@ -389,7 +391,7 @@ def test_killed_wrapper_with_a_broken_output_pipe(tmp_path: Path) -> None:
             (run_id,) = run_refs(repo)
             assert listed(repo)[run_id]["status"] == "running"  # it still trains
             wait_for(lambda: SideLog.read(side_path).done, what="training to finish")
-            reap([child_pid])
+            reap([child_pid, keeper_pid])  # the keeper exits once the run is final
         finally:
             if read_end >= 0:
                 os.close(read_end)
@@ -398,7 +400,7 @@ def test_killed_wrapper_with_a_broken_output_pipe(tmp_path: Path) -> None:
                 wrapper.wait(timeout=10)
     side = SideLog.read(side_path)
     assert side.done and len(side.steps) > 50
-    row = check_survived(repo, run_id, side, time.time(), ("crashed",))
+    row = check_survived(repo, run_id, side, time.time(), ("finished",))
     assert row["metrics"]["v"]["last"] == side.steps[-1][0]  # nothing lost after the kill
     assert fault_time < side.steps[-1][1]
     log = git(repo, "show", f"refs/gitexp/runs/{run_id}:.gitexp/output.log")

@@ -39,8 +39,12 @@ for step in range(run.step, 8):
     gitexp.log({"loss": 1.0 / (step + 1), "life": int(os.environ["LIFE"])})
     if step == int(os.environ.get("CRASH_AT", -1)):
         wait_until_live(run, step)
-        if sys.argv[1] == "wrapped":
-            os.kill(os.getppid(), signal.SIGKILL)
+        if sys.argv[1] == "wrapped":  # gitexp run dies, and its keeper (our parent) too
+            keeper = os.getppid()
+            with open(f"/proc/{keeper}/stat") as stat:
+                wrapper = int(stat.read().rsplit(")", 1)[1].split()[1])
+            os.kill(wrapper, signal.SIGKILL)
+            os.kill(keeper, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
 gitexp.finish()
 """

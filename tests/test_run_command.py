@@ -538,14 +538,17 @@ def test_killed_wrapper_and_command_are_recovered_as_crashed(repo: Path, tmp_pat
 
             wait_for(two_checkpoints_with_rows, timeout=30, what="checkpoints")
             run_id = only_run_id(repo)
-            child = owner(repo)["child_pid"]
-            adopted = children_of(wrapper.pid)  # the command and the output copier
-            # A crash of both: gitexp run first (so it never sees the command die), then
-            # the command, whatever process group it is in.
+            child, keeper = owner(repo)["child_pid"], owner(repo)["keeper_pid"]
+            adopted = [*children_of(wrapper.pid), child]  # the helpers, and the command
+            # A crash of all: the keeper held (or it would finalize the run with the
+            # command's status: tests/test_stop.py), gitexp run killed first (so it never
+            # sees the command die), then the command, whatever process group it is in.
+            os.kill(keeper, signal.SIGSTOP)
             os.killpg(wrapper.pid, signal.SIGKILL)
             wrapper.wait(timeout=10)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
+            os.kill(keeper, signal.SIGKILL)
             crashed = True
         finally:
             with contextlib.suppress(ProcessLookupError):
@@ -602,16 +605,20 @@ open(done, "w").close()
 
 
 def _start_outliving_child(
-    repo: Path, tmp_path: Path
+    repo: Path, tmp_path: Path, kill_keeper: bool = False
 ) -> tuple[subprocess.Popen[bytes], int, list[int], Path, Path]:
+    """gitexp run killed (and its keeper too, if asked) while the command goes on."""
     script = write_script(tmp_path, "outlive.py", OUTLIVE_WRAPPER)
     ready, go, done = tmp_path / "ready", tmp_path / "go", tmp_path / "done"
     wrapper = start_wrapper(repo, tmp_path, "--", PY, script, str(ready), str(go), str(done))
     wait_for(ready.exists, what="the child to start")
-    child = wait_for(lambda: owner(repo), what="the wrapper to record its child")["child_pid"]
-    others = [pid for pid in children_of(wrapper.pid) if pid != child]  # the output copier
+    owned = wait_for(lambda: owner(repo), what="the wrapper to record its child")
+    child, keeper = owned["child_pid"], owned["keeper_pid"]
+    others = children_of(wrapper.pid)  # the sentinel, the output copier and the keeper
     os.kill(wrapper.pid, signal.SIGKILL)
     wrapper.wait(timeout=10)
+    if kill_keeper:
+        os.kill(keeper, signal.SIGKILL)  # the command is an orphan now, ours to reap
     return wrapper, child, others, go, done
 
 
@@ -629,21 +636,19 @@ def test_command_outlives_a_killed_wrapper(repo: Path, tmp_path: Path) -> None:
             assert live_dir(repo, run_id).exists()
             go.touch()
             wait_for(done.exists, what="the command to finish")
-            log = live_dir(repo, run_id) / "output.log"
-            wait_for(
-                lambda: "late error output" in log.read_text(), what="late output in the live log"
-            )
-            assert "late output after the wrapper died" in log.read_text()
         finally:
             go.touch()
             for pid in (child, *others):
                 reap(pid)
 
+    # The keeper (reaped above: it exits once the run is final) finalized the run with
+    # the command's own exit status.
     listed = gitexp("ls", "--json", cwd=repo)
 
     assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout)[0]["status"] == "crashed"
-    assert run_json(repo, ref)["status"] == "crashed"
+    assert json.loads(listed.stdout)[0]["status"] == "finished"
+    info = run_json(repo, ref)
+    assert (info["status"], info["exit_code"], info["signal"]) == ("finished", 0, None)
     output = show(repo, ref, ".gitexp/output.log")
     assert "early output" in output
     assert "late output after the wrapper died" in output
@@ -657,9 +662,10 @@ def test_exited_but_unreaped_command_does_not_keep_the_run_alive(
     repo: Path, tmp_path: Path
 ) -> None:
     """An exited command nobody reaped yet (a zombie: a container's PID 1 may never reap
-    orphans) has ended: the run is finalized as crashed."""
+    orphans; here gitexp run and its keeper were killed) has ended: the run is finalized
+    as crashed."""
     with subreaper():
-        _, child, others, go, done = _start_outliving_child(repo, tmp_path)
+        _, child, others, go, done = _start_outliving_child(repo, tmp_path, kill_keeper=True)
         try:
             go.touch()
             wait_for(done.exists, what="the command to finish")

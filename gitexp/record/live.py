@@ -140,16 +140,18 @@ class LiveDir(Slotted):
         except (OSError, ValueError):
             return None
 
-    def claim(self, child_pid: int | None = None) -> None:
-        """Record this process as the run's recorder (and the child it waits for)."""
+    def claim(self, child_pid: int | None = None, keeper_pid: int | None = None) -> None:
+        """Record this process as the run's recorder (and the child it waits for, and the
+        keeper that outlives it: record/keeper.py)."""
         owner: dict[str, object] = {
             "host": hostname(),
             "pid": os.getpid(),
             "pid_start": process_start(os.getpid()),
         }
-        if child_pid is not None:
-            owner["child_pid"] = child_pid
-            owner["child_start"] = process_start(child_pid)
+        for role, pid in (("child", child_pid), ("keeper", keeper_pid)):
+            if pid is not None:
+                owner[f"{role}_pid"] = pid
+                owner[f"{role}_start"] = process_start(pid)
         self.write_json("owner.json", owner)
         self.beat()
 
@@ -168,12 +170,20 @@ class LiveDir(Slotted):
 
     def child_alive(self) -> bool:
         """Whether the training process of a ``gitexp run`` outlived its recorder."""
+        return self._helper_alive("child")
+
+    def keeper_alive(self) -> bool:
+        """Whether the keeper of a ``gitexp run`` (which finalizes the run once the command
+        ends) outlived its recorder."""
+        return self._helper_alive("keeper")
+
+    def _helper_alive(self, role: str) -> bool:
         owner = self.read_json("owner.json")
-        if not isinstance(owner, dict) or "child_pid" not in owner:
+        if not isinstance(owner, dict) or f"{role}_pid" not in owner:
             return False
         if owner.get("host") != hostname():
             return False
-        return pid_alive(int(owner["child_pid"]), owner.get("child_start"))
+        return pid_alive(int(owner[f"{role}_pid"]), owner.get(f"{role}_start"))
 
     def _recent_heartbeat(self) -> bool:
         try:

@@ -28,6 +28,7 @@ from gitexp.model.record import (
     META_DIR,
     REF_PREFIX,
     RUNNING,
+    STATUSES,
     RunInfo,
     commit_message,
     make_row,
@@ -181,8 +182,13 @@ class Recorder:
         exit_code: int | None = None,
         signal_name: str | None = None,
         end: float | None = None,
+        artifacts: bool | None = None,
     ) -> ObjectId | None:
-        """Write the final commit with ``status`` and remove the live folder."""
+        """Write the final commit with ``status`` and remove the live folder.
+
+        ``artifacts``: record the run's artifacts (default: unless ``crashed``; a
+        recovering command never copies large files).
+        """
         with self._lock:
             if self.info.status != RUNNING:
                 return self.head
@@ -190,7 +196,7 @@ class Recorder:
             self.info.exit_code = exit_code
             self.info.signal = signal_name
             self.info.end = end if end is not None else self._guess_end(status)
-            if status != CRASHED:  # a recovering command never copies large files
+            if status != CRASHED if artifacts is None else artifacts:
                 self._record_artifacts()
             head = self._write(status, final=True)
             self.live.remove()
@@ -466,32 +472,63 @@ def _read_bytes(path: str) -> bytes | None:
 
 
 def recover_stale_runs(repo: GitRepo) -> list[str]:
-    """Finalize as ``crashed`` every local run whose recorder and training process died.
+    """Finalize every local run whose recorder, keeper and training process are gone.
 
-    Called by every gitexp command; costs one ``listdir`` when no run is live.
+    Called by every gitexp command; costs one ``listdir`` when no run is live.  A run
+    whose keeper wrote down how the command ended gets that status; any other is
+    ``crashed``.
     """
     recovered: list[str] = []
     for live in list_live(repo.commondir):
-        if live.recorder_alive() or live.child_alive():
+        if live.recorder_alive() or live.child_alive() or live.keeper_alive():
             continue
         try:
-            recorder = Recorder.reopen(repo, live)
-        except (OSError, ValueError, KeyError):
-            recorder = None
-        if recorder is None:
-            # Nothing running to finish: the ref is final already or was never created.
-            if not live.recorder_alive():
-                live.remove()
-            continue
-        try:
-            recorder.finalize(CRASHED)
-        except RuntimeError:
-            continue  # another command finalized it first
+            done = finalize_ended(repo, live, artifacts=False)
         except OSError as exc:
             # No space or no permission: reading must still work; a later command retries.
             warnings.warn(
                 f"gitexp: could not finalize crashed run {live.run_id}: {exc}", stacklevel=2
             )
             continue
-        recovered.append(live.run_id)
+        if done:
+            recovered.append(live.run_id)
     return recovered
+
+
+def finalize_ended(repo: GitRepo, live: LiveDir, artifacts: bool) -> bool:
+    """Finalize the run of ``live``, whose recorder is gone; True if this call did.
+
+    The status is the keeper's ``outcome.json`` (record/keeper.py) when it wrote one,
+    else ``crashed``.
+    """
+    try:
+        recorder = Recorder.reopen(repo, live)
+    except (OSError, ValueError, KeyError):
+        recorder = None
+    if recorder is None:
+        # Nothing running to finish: the ref is final already or was never created.
+        if not live.recorder_alive():
+            live.remove()
+        return False
+    ended = live.read_json("outcome.json")
+    try:
+        if _valid_outcome(ended):
+            recorder.finalize(
+                ended["status"], ended["exit_code"], ended["signal"], ended["end"], artifacts
+            )
+        else:
+            recorder.finalize(CRASHED)
+    except RuntimeError:
+        return False  # another command finalized it first
+    return True
+
+
+def _valid_outcome(ended: Any) -> bool:
+    return (
+        isinstance(ended, dict)
+        and ended.get("status") in STATUSES
+        and ended.get("status") not in (RUNNING, CRASHED)
+        and isinstance(ended.get("exit_code"), int)
+        and isinstance(ended.get("signal"), (str, type(None)))
+        and isinstance(ended.get("end"), (int, float))
+    )

@@ -1,11 +1,11 @@
 """Supervising a recorded command: spawn it, copy its output, checkpoint, finalize.
 
-Used by ``gitexp run`` and ``gitexp rerun``.  Signals: where gitexp runs in the
-foreground of a terminal, the command shares its process group, so Ctrl-C and a hangup
-reach the command directly and are not forwarded (a script never sees the same Ctrl-C
-twice); SIGTERM is forwarded.  Without a terminal (batch jobs, CI, ``nohup``), the
-command gets a process group of its own, so a signal sent to gitexp's group (``kill
--TERM -PGID``, a job runner cancelling) reaches the command exactly once, forwarded.
+Used by ``gitexp run`` and ``gitexp rerun``.  The command runs in the process group
+``gitexp run`` was started in, as the child of a keeper that outlives the wrapper
+(record/keeper.py has the picture).  Signals: one sent to the whole group (Ctrl-C at a
+terminal, ``kill -- -PGID``, ``timeout``, a scheduler cancelling the job) reaches the
+command directly and is not forwarded; SIGINT, SIGTERM or SIGHUP sent to ``gitexp run``
+alone is forwarded once.  Either way the run is finalized as ``interrupted``.
 """
 
 from __future__ import annotations
@@ -14,15 +14,23 @@ import contextlib
 import os
 import select
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gitexp.model.record import FAILED, FINISHED, INTERRUPTED, KILLED
+from gitexp.model.record import CRASHED, FAILED
 from gitexp.record.envvars import ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
+from gitexp.record.keeper import (
+    INTERRUPTED_MARK,
+    STOP_SIGNALS,
+    Sentinel,
+    outcome,
+    start_keeper,
+    start_sentinel,
+)
+from gitexp.record.live import LiveDir, pid_alive, process_start
 from gitexp.record.recorder import Recorder
 from gitexp.record.snapshot import SkippedFile
 from gitexp.record.starting import SLOW_FACTS_WAIT, collect_slow_facts, start_background
@@ -34,6 +42,11 @@ if TYPE_CHECKING:
 
 
 EXIT_COMMAND_NOT_FOUND = 127
+# A signal sent to us alone is forwarded only after this long without a copy of it
+# reaching the group; a copy coming this soon after the command got one is dropped.
+GROUP_COPY_WAIT = 0.25  # seconds
+COALESCE_SECONDS = 0.5
+EXIT_KEEPER_LOST = 1  # the keeper was killed: the command's own exit code is unknown
 TEE_GRACE_SECONDS = 2.0  # how long to wait for output after the command exits
 SWITCH_INTERVAL = 0.0005  # seconds; see supervise()
 
@@ -57,38 +70,43 @@ def supervise(
     env[ENV_LIVE_DIR] = live.path
     env[ENV_CONFIG] = live.file("params.json")
     env.setdefault("PYTHONUNBUFFERED", "1")  # output reaches the log as it is printed
+    # Handlers before any helper exists: a stop signal from now on is never lost.
+    signals = _SignalState(live)
+    sentinel = start_sentinel()  # before the pipes: it must hold none of them
+    helper_fds = sentinel.fds() if sentinel else ()
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
-    foreground = terminal_foreground()
-    try:
-        child = subprocess.Popen(
-            command,
-            stdout=out_write,
-            stderr=err_write,
-            env=env,
-            # No terminal: a group of its own, so group-wide signals arrive once (forwarded).
-            **_own_group(not foreground),
-        )
-    except OSError as exc:
-        for fd in (out_read, out_write, err_read, err_write):
-            os.close(fd)
-        with open(live.file("output.log"), "a", encoding="utf-8") as log:
-            log.write(f"gitexp: could not start {command[0]}: {exc.strerror}\n")
-        recorder.finalize(FAILED, EXIT_COMMAND_NOT_FOUND)
-        say(f"error: could not start {command[0]!r}: {exc.strerror}")
-        say("  Check the command after -- (is it installed and on PATH?).")
-        return EXIT_COMMAND_NOT_FOUND
+    keeper = start_keeper(
+        command,
+        env,
+        (out_write, err_write),
+        live,
+        recorder.repo.root,
+        close=(out_read, err_read, *helper_fds),
+    )
     tee_pid = start_tee(
         {out_read: sys.stdout.fileno(), err_read: sys.stderr.fileno()},
         live.file("output.log"),
-        close=(out_write, err_write),
+        close=(out_write, err_write, *helper_fds, *keeper.fds()),
     )
     for fd in (out_read, out_write, err_read, err_write):
         os.close(fd)
-    # Handlers first, then the claim: once owner.json names the child, a signal sent to
+    started = keeper.started()
+    if isinstance(started, OSError):
+        signals.restore(sentinel)
+        _wait_for_tee(tee_pid)
+        with open(live.file("output.log"), "a", encoding="utf-8") as log:
+            log.write(f"gitexp: could not start {command[0]}: {started.strerror}\n")
+        recorder.finalize(FAILED, EXIT_COMMAND_NOT_FOUND)
+        keeper.release()
+        say(f"error: could not start {command[0]!r}: {started.strerror}")
+        say("  Check the command after -- (is it installed and on PATH?).")
+        return EXIT_COMMAND_NOT_FOUND
+    child_pid = started
+    # The pid first, then the claim: once owner.json names the child, a signal sent to
     # gitexp is forwarded (tests and schedulers may act as soon as they read it).
-    signals = _SignalState(child, foreground)
-    live.claim(child_pid=child.pid)
+    signals.attach(child_pid, sentinel)
+    live.claim(child_pid=child_pid, keeper_pid=keeper.pid)
     # The threads that wait first, the busy one last: a thread starting while another
     # holds the GIL waits for it (up to the 5 ms switch interval) before it runs.
     stop = threading.Event()
@@ -98,43 +116,41 @@ def supervise(
         last = recorder.system.last_step  # a resumed run's samples go on after its last one
         first = 0 if last is None else last + 1
         sampler = start_sampler(
-            live.file("system.jsonl"), recorder.info.start, child.pid, first, STARTUP_GRACE_SECONDS
+            live.file("system.jsonl"), recorder.info.start, child_pid, first, STARTUP_GRACE_SECONDS
         )
     facts = start_background(lambda: collect_slow_facts(recorder, skipped), "gitexp-manifest")
-    returncode = child.wait()
+    returncode = keeper.wait()
+    if returncode is None:  # someone killed the keeper: the exit status is lost with it
+        _wait_gone(child_pid, process_start(child_pid))
     stop.set()
     if sampler is not None:
         sampler.stop()
     _wait_for_tee(tee_pid)
     facts.join(timeout=SLOW_FACTS_WAIT)
-    status, exit_code, signal_name = _outcome(returncode, signals.interrupted)
+    if returncode is None:
+        status, exit_code, signal_name = CRASHED, EXIT_KEEPER_LOST, None
+    else:
+        status, exit_code, signal_name = outcome(returncode, signals.interrupted)
     try:
-        recorder.finalize(status, exit_code, signal_name)
+        recorder.finalize(status, None if returncode is None else exit_code, signal_name)
     except OSError as exc:
         # A full disk at the very end: the live folder still holds everything, and the
         # next gitexp command (with space) finalizes the run from it.
         say(f"error: could not write the final commit: {exc.strerror or exc}")
         say("  Free disk space; the next gitexp command finalizes this run as crashed.")
         return exit_code
+    finally:
+        # Our handlers stay until the run is final: a late signal must not cut the final
+        # commit short.  Then the keeper may exit: its run is final (or left, on a full
+        # disk, to the next command).
+        signals.restore(sentinel)
+        keeper.release()
     info = recorder.info
     say(
         f"run {info.name} ({info.id[:7]}) {status} in {info.duration or 0:.1f}s: "
         f"refs/gitexp/runs/{info.id}"
     )
     return exit_code
-
-
-def _own_group(wanted: bool) -> dict[str, Any]:  # Popen's keywords differ by version
-    """Popen arguments that start the command in a process group of its own.
-
-    Python 3.11's ``process_group`` lets subprocess use vfork (no copy of gitexp's
-    memory map); ``preexec_fn`` forces a full fork.
-    """
-    if not wanted:
-        return {}
-    if sys.version_info >= (3, 11):
-        return {"process_group": 0}
-    return {"preexec_fn": os.setpgrp}
 
 
 def _checkpoints(recorder: Recorder, stop: threading.Event, say: Callable[[str], None]) -> None:
@@ -161,35 +177,82 @@ def _wait_for_tee(pid: int) -> None:
     # Something the command started still holds its output; the copier goes on alone.
 
 
-def _outcome(returncode: int, interrupted: bool) -> tuple[str, int, str | None]:
-    if returncode < 0:
-        signum = -returncode
-        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else None
-        if interrupted or signum in (signal.SIGINT, signal.SIGTERM):
-            return INTERRUPTED, 128 + signum, name
-        return KILLED, 128 + signum, name
-    if interrupted:
-        return INTERRUPTED, returncode, None
-    return (FINISHED if returncode == 0 else FAILED), returncode, None
+def _wait_gone(pid: int, start: str | None) -> None:
+    while pid_alive(pid, start):
+        time.sleep(0.2)
 
 
 class _SignalState:
-    """SIGINT, SIGTERM, SIGHUP: let the command stop, then finalize it as interrupted."""
+    """SIGINT, SIGTERM, SIGHUP: let the command stop, then finalize the run as interrupted."""
 
-    def __init__(self, child: subprocess.Popen[bytes], foreground: bool) -> None:
-        self.child = child
-        self.foreground = foreground
+    def __init__(self, live: LiveDir) -> None:
+        self.live = live
         self.interrupted = False
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGHUP, self._handle)
+        self.child_pid: int | None = None
+        self.sentinel: Sentinel | None = None
+        self.unsent: list[int] = []  # sent to us alone before the command's pid was known
+        self.delivered: dict[int, float] = {}  # signal -> when the command last got it
+        self.previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+        for signum, handler in self.previous.items():
+            if handler != signal.SIG_IGN:  # nohup: a hangup stops neither us nor the command
+                signal.signal(signum, self._handle)
+
+    def attach(self, child_pid: int, sentinel: Sentinel | None) -> None:
+        self.child_pid, self.sentinel = child_pid, sentinel
+        for signum in self.unsent:
+            self._forward(signum)
+            self.delivered[signum] = time.monotonic()
+
+    def restore(self, sentinel: Sentinel | None) -> None:
+        """Put the handlers back (``gitexp rerun`` goes on after) and end the sentinel."""
+        for signum, handler in self.previous.items():
+            if handler != signal.SIG_IGN:
+                signal.signal(signum, handler)
+        if sentinel is not None:
+            sentinel.stop()
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        self.interrupted = True
-        if self.foreground and signum in (signal.SIGINT, signal.SIGHUP):
-            return  # the terminal sent it to the whole foreground group, command included
-        with contextlib.suppress(ProcessLookupError):
-            self.child.send_signal(signum)
+        if not self.interrupted:
+            self.interrupted = True
+            # The keeper reads it if we die before the end.
+            with contextlib.suppress(OSError), open(self.live.file(INTERRUPTED_MARK), "w"):
+                pass
+        if self._reached_command(signum):
+            self.delivered[signum] = time.monotonic()
+            return
+        if time.monotonic() - self.delivered.get(signum, -COALESCE_SECONDS) < COALESCE_SECONDS:
+            # The command got this signal a moment ago: this copy is the same request
+            # (``timeout`` signals us, then our group; the second copy to us comes after).
+            return
+        if self.child_pid is None:
+            self.unsent.append(signum)
+        else:
+            self._forward(signum)
+            self.delivered[signum] = time.monotonic()
+
+    def _reached_command(self, signum: int) -> bool:
+        """Whether the command got this signal itself, sent to our whole process group.
+
+        The command shares our group unless it left it (``setsid`` in a launcher); then
+        a group signal never reached it and is forwarded.  Whether the signal was sent
+        to the group or to us alone, the sentinel tells (record/keeper.py), given a
+        moment for a group copy that follows one sent to us; without a sentinel (no
+        ``/proc``), a terminal's keys are taken as group-wide (they are), and anything
+        else as sent to us alone.
+        """
+        if self.child_pid is not None:
+            with contextlib.suppress(OSError):
+                if os.getpgid(self.child_pid) != os.getpgrp():
+                    return False
+        seen = self.sentinel.saw(signum, GROUP_COPY_WAIT) if self.sentinel is not None else None
+        if seen is None:
+            return signum != signal.SIGTERM and terminal_foreground()
+        return seen
+
+    def _forward(self, signum: int) -> None:
+        if self.child_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.child_pid, signum)
 
 
 def terminal_foreground() -> bool:

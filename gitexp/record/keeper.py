@@ -1,0 +1,328 @@
+"""Who starts the command of ``gitexp run``, who stops it, and who outlives the wrapper.
+
+The processes of one run::
+
+    gitexp run            the wrapper: records, forwards signals, finalizes
+    ├── sentinel          same process group; holds SIGINT, SIGTERM, SIGHUP blocked
+    ├── output copier     a session of its own (record/tee.py)
+    └── keeper            a session of its own: the command's parent
+        └── the command   in the process group gitexp run was started in
+
+The command stays in the wrapper's process group, so whatever stops that group --
+Ctrl-C at a terminal, ``timeout``, ``kill -- -PGID``, a batch scheduler cancelling the
+job -- stops the training too.  Only the keeper leaves the group: it must outlive a
+wrapper killed with SIGKILL, so that the run is finalized with the command's real exit
+status.  It is the command's parent for the same reason (only a parent learns how a
+process ended); it starts the command while still in the wrapper's group (a process
+may only join a group of its own session), then leaves with ``setsid``.  Once the
+command ended and the wrapper finalized the run (or died before it could, and then
+the keeper finalizes it from the live folder), the keeper exits.
+
+The sentinel answers one question for the wrapper's signal handler: was this signal
+sent to the whole process group (the command got its own copy: forwarding would
+deliver it twice) or to the wrapper alone (``kill PID``: the command must get it from
+the wrapper)?  ``kill()`` gives both the same sender and code, and a handler cannot see
+what the command already took, so a witness decides: a group signal also reaches the
+sentinel, where it stays pending (blocked), visible in ``/proc/<pid>/status``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+
+from gitexp.model.record import FAILED, FINISHED, INTERRUPTED, KILLED
+from gitexp.record.live import LiveDir
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+OUTCOME = "outcome.json"  # how the command ended, written by the keeper (live folder)
+INTERRUPTED_MARK = "interrupted"  # the wrapper was asked to stop (live folder)
+SENTINEL_POLL = 0.005  # seconds between two looks at the sentinel's pending signals
+SENTINEL_ACK_WAIT = 1.0
+
+
+def outcome(returncode: int, interrupted: bool) -> tuple[str, int, str | None]:
+    """(status, exit code, signal name) of a command that ended with ``returncode``."""
+    if returncode < 0:
+        signum = -returncode
+        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else None
+        if interrupted or signum in (signal.SIGINT, signal.SIGTERM):
+            return INTERRUPTED, 128 + signum, name
+        return KILLED, 128 + signum, name
+    if interrupted:
+        return INTERRUPTED, returncode, None
+    return (FINISHED if returncode == 0 else FAILED), returncode, None
+
+
+def _quiet_signals() -> None:
+    """Stop signals do nothing to a helper, yet reach the command with their defaults.
+
+    A handler (not SIG_IGN) is reset by exec, so the command starts with the usual
+    dispositions; a signal ignored when gitexp started (``nohup``) stays ignored, for
+    the command as well.
+    """
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _nothing)
+
+
+def _nothing(_signum: int, _frame: object) -> None:
+    return None
+
+
+def _close_all(fds: Iterable[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+# -- the keeper ----------------------------------------------------------------------------
+
+
+class Keeper:
+    """The wrapper's side of the keeper: what it reports, and the word that the run is done."""
+
+    def __init__(self, pid: int, report: int, hold: int) -> None:
+        self.pid = pid
+        self.report = report  # keeper -> wrapper: "pid N", "error ERRNO TEXT", "exit CODE"
+        self.hold = hold  # wrapper -> keeper: "done" once finalized; EOF alone: wrapper died
+        self._buffer = b""
+
+    def fds(self) -> tuple[int, int]:
+        """What a process forked later must close (or the keeper never sees us die)."""
+        return self.report, self.hold
+
+    def _line(self) -> str | None:
+        while b"\n" not in self._buffer:
+            chunk = os.read(self.report, 4096)  # retried after a signal handler (PEP 475)
+            if not chunk:
+                return None  # the keeper died
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
+
+    def started(self) -> int | OSError:
+        """The command's pid, or why it could not start."""
+        line = self._line() or "error 0 the keeper process died"
+        word, _, rest = line.partition(" ")
+        if word == "pid":
+            return int(rest)
+        number, _, text = rest.partition(" ")
+        return OSError(int(number), text)
+
+    def wait(self) -> int | None:
+        """The command's return code (``-N``: signal N); None if the keeper died first."""
+        line = self._line()
+        if line is None or not line.startswith("exit "):
+            return None
+        return int(line.split()[1])
+
+    def release(self) -> None:
+        """The run is finalized: the keeper may exit."""
+        with contextlib.suppress(OSError):
+            os.write(self.hold, b"done\n")
+        _close_all((self.hold, self.report))
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, os.WNOHANG)
+
+
+def start_keeper(
+    command: list[str],
+    env: dict[str, str],
+    outputs: tuple[int, int],
+    live: LiveDir,
+    root: str,
+    close: tuple[int, ...] = (),
+) -> Keeper:
+    """Fork the keeper, which starts ``command`` with stdout and stderr on ``outputs``.
+
+    Call before starting any thread (fork copies only the calling thread).  ``close``:
+    descriptors of the wrapper the keeper must not hold.
+    """
+    report_read, report_write = os.pipe()
+    hold_read, hold_write = os.pipe()
+    pid = os.fork()
+    if pid:
+        _close_all((report_write, hold_read))
+        return Keeper(pid, report_read, hold_write)
+    try:
+        _quiet_signals()
+        _close_all((report_read, hold_write, *close))
+        _keep(command, env, outputs, report_write, hold_read, live, root)
+    finally:
+        os._exit(0)
+
+
+def _send(fd: int, line: str) -> None:
+    with contextlib.suppress(OSError):  # the wrapper is gone: the keeper goes on alone
+        os.write(fd, line.encode() + b"\n")
+
+
+def _keep(
+    command: list[str],
+    env: dict[str, str],
+    outputs: tuple[int, int],
+    report: int,
+    hold: int,
+    live: LiveDir,
+    root: str,
+) -> None:
+    try:
+        child = subprocess.Popen(command, stdout=outputs[0], stderr=outputs[1], env=env)
+    except OSError as exc:
+        _send(report, f"error {exc.errno or 0} {exc.strerror or exc}")
+        return
+    finally:
+        _close_all(outputs)  # the copier sees the end of the output when the command ends
+    _send(report, f"pid {child.pid}")
+    # The command is in the wrapper's group now; the keeper leaves it (and the terminal),
+    # so that nothing sent to the group or the terminal stops it before the run is final.
+    os.setsid()
+    returncode = child.wait()
+    ended = time.time()
+    _send(report, f"exit {returncode}")
+    if _released(hold):
+        return
+    # The wrapper died before it finalized the run: write down how the command ended
+    # (any later gitexp command can use it) and finalize in a fresh process, which
+    # opens the repository anew rather than use the copy forked from the wrapper.
+    status, code, name = outcome(returncode, os.path.exists(live.file(INTERRUPTED_MARK)))
+    ended_as = {"status": status, "exit_code": code, "signal": name, "end": ended}
+    with contextlib.suppress(OSError):
+        live.write_json(OUTCOME, ended_as)
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [sys.executable, "-m", "gitexp.record.keeper", root, live.path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            check=False,
+        )
+
+
+def _released(hold: int) -> bool:
+    """Wait until the wrapper says the run is final (True) or dies before that (False)."""
+    said = b""
+    while True:
+        try:
+            chunk = os.read(hold, 64)
+        except OSError:
+            return False
+        if not chunk:
+            return b"done" in said
+        said += chunk
+
+
+# -- the sentinel --------------------------------------------------------------------------
+
+
+class Sentinel:
+    """A process in the wrapper's group that tells whether a signal reached the group."""
+
+    def __init__(self, pid: int, control: int, ack: int) -> None:
+        self.pid = pid
+        self.control = control
+        self.ack = ack
+
+    def fds(self) -> tuple[int, int]:
+        return self.control, self.ack
+
+    def _pending(self) -> set[int] | None:
+        try:
+            with open(f"/proc/{self.pid}/status", "rb") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            return None
+        mask = 0
+        for line in lines:
+            if line.startswith((b"SigPnd:", b"ShdPnd:")):
+                mask |= int(line.split()[1], 16)
+        return {number for number in range(1, 65) if mask >> (number - 1) & 1}
+
+    def saw(self, signum: int, wait: float) -> bool | None:
+        """Whether ``signum`` reached the sentinel too (None: it cannot tell).
+
+        A group signal is queued for every member within the one ``kill()`` call, so it
+        is usually pending here by the time a handler asks.  ``wait``: how long to keep
+        looking, for senders that signal the wrapper first and its group a moment later
+        (``timeout`` does).
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            pending = self._pending()
+            if pending is None:
+                return None
+            if signum in pending:
+                self._take(signum)
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(SENTINEL_POLL)
+
+    def _take(self, signum: int) -> None:
+        """Let the sentinel take ``signum``, so the next group signal shows anew.
+
+        Only that one: another signal pending there is the witness for a handler of ours
+        that has not run yet.
+        """
+        try:
+            os.write(self.control, bytes([signum]))
+            ready, _, _ = select.select([self.ack], [], [], SENTINEL_ACK_WAIT)
+            if ready:
+                os.read(self.ack, 64)
+        except OSError:
+            return
+
+    def stop(self) -> None:
+        """End the sentinel: it exits on its own once its pipe closes.  Not waited for
+        (gitexp run exits next, and its end reaps it), so stopping costs no scheduling
+        round trip on a busy machine."""
+        _close_all(self.fds())
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(self.pid, os.WNOHANG)
+
+
+def start_sentinel() -> Sentinel | None:
+    """Fork the sentinel; None where it cannot work (no ``/proc``, no sigtimedwait)."""
+    if not (os.path.exists("/proc/self/status") and hasattr(signal, "sigtimedwait")):
+        return None
+    control_read, control_write = os.pipe()
+    ack_read, ack_write = os.pipe()
+    pid = os.fork()
+    if pid:
+        _close_all((control_read, ack_write))
+        return Sentinel(pid, control_write, ack_read)
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        _close_all((control_write, ack_read))
+        _watch(control_read, ack_write)
+    finally:
+        os._exit(0)
+
+
+def _watch(control: int, ack: int) -> None:
+    parent = os.getppid()
+    while True:
+        ready, _, _ = select.select([control], [], [], 1.0)
+        if not ready:
+            if os.getppid() != parent:
+                return  # the wrapper died (and something else holds our pipe)
+            continue
+        asked = os.read(control, 1)
+        if not asked:
+            return  # the wrapper closed it or died
+        signal.sigtimedwait([asked[0]], 0)
+        os.write(ack, b"k")
+
+
+if __name__ == "__main__":  # the keeper's fresh process, finalizing for a dead wrapper
+    from gitexp.git.repo import GitRepo
+    from gitexp.record.recorder import finalize_ended
+
+    with GitRepo.discover(sys.argv[1]) as _repo:
+        finalize_ended(_repo, LiveDir(sys.argv[2]), artifacts=True)
