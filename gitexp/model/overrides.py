@@ -223,3 +223,50 @@ def doubtful(entry: Mapping[str, object]) -> bool:
     line that does not use gitexp cannot say more, so that one is not doubted."""
     status = entry.get("status")
     return status == UNAPPLIED or (status == UNVERIFIED and not entry.get("passed"))
+
+
+def judge(
+    raw: dict[str, Any],
+    given: Mapping[str, Any],
+    seen: object,
+    passed: frozenset[str],
+    allow: tuple[str, ...],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """run.json's ``overrides`` and the config as the run records it.
+
+    ``raw``: the live config; ``given``: what ``gitexp run`` was given; ``seen``: the
+    script's ``overrides.json``.  A value that looks secret is replaced in the entry as in
+    the config (model/redact.py), its verdict kept.
+    """
+    from gitexp.model import redact
+
+    results = verdicts(given, seen if isinstance(seen, Mapping) else None, passed)
+    secret = redact.redact_config(given, allow)[1]
+    entries = {
+        v.path: _hidden(v.as_json(), redact.PLACEHOLDER) if _covers(v.path, secret) else v.as_json()
+        for v in results
+    }
+    return entries, apply_reported(raw, results)
+
+
+def _covers(path: str, keys: list[str]) -> bool:
+    return any(k == path or k.startswith((path + ".", path + "[")) for k in keys)
+
+
+def _hidden(entry: dict[str, Any], placeholder: str) -> dict[str, Any]:
+    return {k: placeholder if k in ("value", "reported") else v for k, v in entry.items()}
+
+
+def take_hydra(extra: dict[str, object], allow: tuple[str, ...]) -> dict[str, Any] | None:
+    """A Hydra app's facts that ``gitexp.init`` reported (``extra["hydra"]``), taken out
+    of ``extra`` for run.json's own field; its overrides redacted as a command's are."""
+    hydra = extra.get("hydra")
+    if not isinstance(hydra, dict):
+        return None
+    del extra["hydra"]
+    if isinstance(hydra.get("overrides"), list):  # key=value: secrets as in a command
+        from gitexp.model import redact
+
+        given = [str(item) for item in hydra["overrides"]]
+        hydra["overrides"] = redact.redact_command(given, allow)[0]
+    return hydra

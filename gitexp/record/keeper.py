@@ -36,8 +36,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from typing import Any
 
-from gitexp.model.record import FAILED, FINISHED, INTERRUPTED, KILLED
+from gitexp.git.repo import GitRepo
+from gitexp.model.record import CRASHED, FAILED, FINISHED, INTERRUPTED, KILLED, RUNNING, STATUSES
 from gitexp.record.live import LiveDir
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -320,9 +322,47 @@ def _watch(control: int, ack: int) -> None:
         os.write(ack, b"k")
 
 
-if __name__ == "__main__":  # the keeper's fresh process, finalizing for a dead wrapper
-    from gitexp.git.repo import GitRepo
-    from gitexp.record.recorder import finalize_ended
+def finalize_ended(repo: GitRepo, live: LiveDir, artifacts: bool) -> bool:
+    """Finalize the run of ``live``, whose recorder is gone; True if this call did.
 
+    The status is the keeper's ``outcome.json`` (record/keeper.py) when it wrote one,
+    else ``crashed``.
+    """
+    from gitexp.record.recorder import Recorder
+
+    try:
+        recorder = Recorder.reopen(repo, live)
+    except (OSError, ValueError, KeyError):
+        recorder = None
+    if recorder is None:
+        # Nothing running to finish: the ref is final already or was never created.
+        if not live.recorder_alive():
+            live.remove()
+        return False
+    ended = live.read_json("outcome.json")
+    try:
+        if _valid_outcome(ended):
+            recorder.finalize(
+                ended["status"], ended["exit_code"], ended["signal"], ended["end"], artifacts
+            )
+        else:
+            recorder.finalize(CRASHED)
+    except RuntimeError:
+        return False  # another command finalized it first
+    return True
+
+
+def _valid_outcome(ended: Any) -> bool:
+    return (
+        isinstance(ended, dict)
+        and ended.get("status") in STATUSES
+        and ended.get("status") not in (RUNNING, CRASHED)
+        and isinstance(ended.get("exit_code"), int)
+        and isinstance(ended.get("signal"), (str, type(None)))
+        and isinstance(ended.get("end"), (int, float))
+    )
+
+
+if __name__ == "__main__":  # the keeper's fresh process, finalizing for a dead wrapper
     with GitRepo.discover(sys.argv[1]) as _repo:
         finalize_ended(_repo, LiveDir(sys.argv[2]), artifacts=True)

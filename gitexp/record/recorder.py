@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import config as configmod
 from gitexp.model import history as historymod
+from gitexp.model import overrides as overridesmod
 from gitexp.model import redact, values
 from gitexp.model.output import read_capped
 from gitexp.model.record import (
@@ -28,7 +29,6 @@ from gitexp.model.record import (
     META_DIR,
     REF_PREFIX,
     RUNNING,
-    STATUSES,
     RunInfo,
     commit_message,
     make_row,
@@ -254,12 +254,8 @@ class Recorder:
 
     def _write(self, event: str, create: bool = False, final: bool = False) -> ObjectId | None:
         self._merge_script_fields()
-        hydra = self.info.extra.get("hydra")
-        if isinstance(hydra, dict):  # reported by gitexp.init
-            del self.info.extra["hydra"]
-            if isinstance(hydra.get("overrides"), list):  # key=value: secrets as in a command
-                given = [str(item) for item in hydra["overrides"]]
-                hydra["overrides"] = redact.redact_command(given, self.allow)[0]
+        hydra = overridesmod.take_hydra(self.info.extra, self.allow)  # from gitexp.init
+        if hydra is not None:
             self.info.hydra = hydra
         config = self._redacted_config(self._config_as_used())
         overrides = {**self.base_overrides, **(self.live.read_json("summary.json") or {})}
@@ -299,17 +295,10 @@ class Recorder:
         given = self.live.read_json("params.json")
         if not (isinstance(given, dict) and given and isinstance(raw, dict)):
             return raw
-        from gitexp.model import overrides as overridesmod
-
-        results = overridesmod.verdicts(
-            given, self.live.read_json("overrides.json"), frozenset(self.state.get("passed", ()))
-        )
-        secret = redact.redact_config(given, self.allow)[1]
-        self.info.overrides = {
-            v.path: _hidden(v.as_json()) if _covers(v.path, secret) else v.as_json()
-            for v in results
-        }
-        return overridesmod.apply_reported(raw, results)
+        seen = self.live.read_json("overrides.json")
+        passed = frozenset(self.state.get("passed", ()))
+        self.info.overrides, config = overridesmod.judge(raw, given, seen, passed, self.allow)
+        return config
 
     def _redacted_config(self, raw: Any) -> dict[str, Any]:
         """The config as committed: secrets replaced; their keys in run.json."""
@@ -432,18 +421,6 @@ class Recorder:
         return paths
 
 
-def _covers(path: str, keys: list[str]) -> bool:
-    return any(k == path or k.startswith((path + ".", path + "[")) for k in keys)
-
-
-def _hidden(entry: dict[str, Any]) -> dict[str, Any]:
-    """An override entry whose value looks secret: the values replaced, the verdict kept."""
-    return {
-        key: redact.PLACEHOLDER if key in ("value", "reported") else value
-        for key, value in entry.items()
-    }
-
-
 def _warn(message: str) -> None:
     warnings.warn(f"gitexp: {message}", stacklevel=2)
 
@@ -482,6 +459,8 @@ def recover_stale_runs(repo: GitRepo) -> list[str]:
     for live in list_live(repo.commondir):
         if live.recorder_alive() or live.child_alive() or live.keeper_alive():
             continue
+        from gitexp.record.keeper import finalize_ended  # only when a run was left live
+
         try:
             done = finalize_ended(repo, live, artifacts=False)
         except OSError as exc:
@@ -493,42 +472,3 @@ def recover_stale_runs(repo: GitRepo) -> list[str]:
         if done:
             recovered.append(live.run_id)
     return recovered
-
-
-def finalize_ended(repo: GitRepo, live: LiveDir, artifacts: bool) -> bool:
-    """Finalize the run of ``live``, whose recorder is gone; True if this call did.
-
-    The status is the keeper's ``outcome.json`` (record/keeper.py) when it wrote one,
-    else ``crashed``.
-    """
-    try:
-        recorder = Recorder.reopen(repo, live)
-    except (OSError, ValueError, KeyError):
-        recorder = None
-    if recorder is None:
-        # Nothing running to finish: the ref is final already or was never created.
-        if not live.recorder_alive():
-            live.remove()
-        return False
-    ended = live.read_json("outcome.json")
-    try:
-        if _valid_outcome(ended):
-            recorder.finalize(
-                ended["status"], ended["exit_code"], ended["signal"], ended["end"], artifacts
-            )
-        else:
-            recorder.finalize(CRASHED)
-    except RuntimeError:
-        return False  # another command finalized it first
-    return True
-
-
-def _valid_outcome(ended: Any) -> bool:
-    return (
-        isinstance(ended, dict)
-        and ended.get("status") in STATUSES
-        and ended.get("status") not in (RUNNING, CRASHED)
-        and isinstance(ended.get("exit_code"), int)
-        and isinstance(ended.get("signal"), (str, type(None)))
-        and isinstance(ended.get("end"), (int, float))
-    )
