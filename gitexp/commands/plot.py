@@ -13,6 +13,7 @@ from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.errors import UsageError
 from gitexp.read.listing import list_runs
 from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
+from gitexp.read.trust import listed, usable
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage, series, staticplot, textchart
 from gitexp.render.terminal import colour_enabled
@@ -74,7 +75,8 @@ def main(args: argparse.Namespace) -> int:
     if args.output and kind not in (*staticplot.FORMATS, ".html"):
         raise UsageError(f"cannot write {args.output!r}: use a name ending in .png, .svg or .html")
     with open_repo() as repo:
-        entries = choose(repo, list_runs(repo), args.runs, args.where, args.sort, args.n)
+        every = listed(list_runs(repo), say)
+        entries = usable(repo, choose(repo, every, args.runs, args.where, args.sort, args.n), say)
         runs = [bundlemod.load_data(repo, entry) for entry in entries]
         scalars, histograms = _pick_metrics(args.metrics, runs)
         if kind == ".html":

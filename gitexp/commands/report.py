@@ -11,6 +11,7 @@ from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.errors import UsageError
 from gitexp.read.listing import list_runs
 from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
+from gitexp.read.trust import listed, usable
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
 from gitexp.render import markdown as mdreport
@@ -56,7 +57,8 @@ def main(args: argparse.Namespace) -> int:
     if kind not in (".html", ".htm", ".md"):
         raise UsageError(f"cannot write {args.output!r}: use a name ending in .html or .md")
     with open_repo() as repo:
-        entries = choose(repo, list_runs(repo), args.runs, args.where, args.sort, args.n)
+        every = listed(list_runs(repo), say)
+        entries = usable(repo, choose(repo, every, args.runs, args.where, args.sort, args.n), say)
         runs = [bundlemod.load_data(repo, entry) for entry in entries]
         title = args.title or "gitexp report: " + ", ".join(d.view.info.name for d in runs)
         data = bundlemod.build(repo, runs, title=title)

@@ -36,7 +36,8 @@ UPDATED = "updated"
 UP_TO_DATE = "up to date"
 AHEAD = "ahead"  # pull: this clone has commits of the run the remote lacks
 BEHIND = "behind"  # push: the remote has newer commits of the run (gitexp pull takes them)
-FAILURES = (FAILED, DIVERGED)
+QUARANTINED = "quarantined"  # pull: the run failed validation (read/trust.py); not copied
+FAILURES = (FAILED, DIVERGED, QUARANTINED)
 
 
 def tracking_prefix(remote: str) -> bytes:
