@@ -336,6 +336,20 @@ def bad_max_size(repo: Path, tmp: Path) -> None:
     (repo / "medium.bin").write_bytes(b"x" * 4096)
 
 
+# 9 levels of 9 aliases: 342 bytes that expand to 387 million values.
+CONFIG_BOMB = (
+    'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + "".join(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 9))
+).encode()
+
+
+def check_merged_config(repo: Path, ref: str) -> None:
+    """A user's anchors and merges are expanded; the run's config.yaml holds none."""
+    text = show(repo, ref, ".gitexp/config.yaml")
+    assert "&" not in text and "*" not in text and "<<" not in text, text
+    assert "run:\n  lr: 1\n  depth: 2\n" in text, text
+
+
 def write_config(name: str, content: bytes) -> Callable[[Path, Path], None]:
     def setup(repo: Path, tmp: Path) -> None:
         (tmp / name).write_bytes(content)
@@ -431,6 +445,13 @@ CASES = [
          ("mapping",), setup=write_config("c.yaml", b"- 1\n- 2\n")),
     Case("config-not-utf8", ["run", "--config", "TMP:c.yaml", "--", *SH], 4,
          ("not UTF-8",), setup=write_config("c.yaml", b"name: caf\xe9\n")),
+    Case("config-alias-bomb", ["run", "--config", "TMP:c.yaml", "--", *SH], 4,
+         ("expand to more than 100,000 values",), setup=write_config("c.yaml", CONFIG_BOMB)),
+    Case("config-recursive-alias", ["run", "--config", "TMP:c.yaml", "--", *SH], 4,
+         ("refers to a node that contains it",), setup=write_config("c.yaml", b"a: &a [*a]\n")),
+    Case("config-anchors-and-merge-keys", ["run", "--config", "TMP:c.yaml", "--", *SH], 0,
+         records=True, check=lambda repo, ref, _done: check_merged_config(repo, ref),
+         setup=write_config("c.yaml", b"base: &b {lr: 1}\nrun:\n  <<: *b\n  depth: 2\n")),
     Case("config-python-tag", ["run", "--config", "TMP:c.yaml", "--", *SH], 4,
          ("invalid YAML",),
          setup=write_config("c.yaml", b"a: !!python/object/apply:os.system ['touch pwned']\n"),
@@ -1140,9 +1161,11 @@ def test_case_count() -> None:
     metrics = 7  # the test_metrics_* functions
     races = 4
     others = 4  # read-only x2, huge file, rejected push (+ DVC when push exists)
-    total = len(CASES) + len(REFERENCE_CASES) + metrics + races + others
+    remote = len(VECTORS) + 4  # crafted runs; a nested ref name, newer fields, two symlinks
+    total = len(CASES) + len(REFERENCE_CASES) + metrics + races + others + remote
     report(f"hostile input: {total} cases ({len(CASES)} command-line, {len(REFERENCE_CASES)} "
-           f"references, {metrics} metric, {races} snapshot races, {others} more)")  # fmt: skip
+           f"references, {metrics} metric, {races} snapshot races, {remote} from remotes, "
+           f"{others} more)")  # fmt: skip
     assert total >= 25
 
 
@@ -1265,17 +1288,10 @@ def forge(bare: Path, good: str, sentinel: Path, how: Forgery) -> str:
     message = git(bare, "log", "-1", "--format=%B", ref)
     head, marker, row_text = message.rpartition("gitexp-run: ")
     row = json.loads(row_text)
-    row.update(id=EVIL, name="evil", command=command, **how.row)
+    row.update({"id": EVIL, "name": "evil", "command": command, **how.row})
     message = head.replace(good, EVIL) + marker + json.dumps(row) + "\n"
     tree = _tree(bare, entries)
     return git(bare, "commit-tree", tree, "-p", ref, "-m", message).strip()
-
-
-def _alias_bomb() -> bytes:
-    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for i in range(1, 9):
-        lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
-    return ("\n".join(lines) + "\n").encode()
 
 
 def _deep_json(depth: int) -> bytes:
@@ -1305,7 +1321,7 @@ class Vector:
 
 
 VECTORS = [
-    Vector("yaml-alias-bomb", Forgery(meta={"config.yaml": _alias_bomb()}), "YAML anchor or alias"),
+    Vector("yaml-alias-bomb", Forgery(meta={"config.yaml": CONFIG_BOMB}), "YAML anchor or alias"),
     Vector(
         "row-wrong-types",
         Forgery(row={"start": "yesterday", "config": [1, 2]}),
@@ -1567,3 +1583,58 @@ def test_a_run_id_the_validator_accepts_is_a_ref_name_git_accepts(name: str) -> 
             ["git", "check-ref-format", f"refs/gitexp/runs/{name}"], capture_output=True
         )
         assert done.returncode == 0, name
+
+
+def test_a_run_with_fields_of_a_newer_gitexp_is_not_quarantined(
+    good_remote: dict[str, Any], tmp_path: Path
+) -> None:
+    """Format 1 grows by addition: unknown fields, files and `_type`s read as before."""
+    good = good_remote["good"]
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    info = json.loads(git(bare, "show", f"refs/gitexp/runs/{good}:.gitexp/run.json"))
+    info.update(id=EVIL, name="newer", added_in_0_9={"anything": [1, 2]})
+    video = {"last": {"_type": "video", "path": "media/clip.mp4"}}
+    how = Forgery(
+        meta={"run.json": json.dumps(info).encode(), "media.json": b'{"clips": []}'},
+        row={"name": "newer", "added_in_0_9": True, "metrics": {"clip": video}},
+    )
+    git(bare, "update-ref", f"refs/gitexp/runs/{EVIL}", forge(bare, good, tmp_path / "S", how))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    pulled = _timed(["pull", "--no-artifacts"], clone)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert set(run_refs(clone)) == {good, EVIL}
+    shown = _timed(["show", EVIL], clone)
+    assert shown.returncode == 0 and "quarantined" not in shown.stderr, shown.stderr
+    listed = _timed(["ls", "--json"], clone)
+    assert {row["id"] for row in json.loads(listed.stdout)} == {good, EVIL}, listed.stderr
+
+
+def test_restore_never_writes_through_a_symlink_in_the_work_tree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "print(1)\n", "sub/file.txt": "run's\n"})
+    assert gitexp_as(["run", "--", *SH], repo).returncode == 0
+    (run_id,) = run_refs(repo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine\n")
+    shutil.rmtree(repo / "sub")
+    os.symlink(str(outside), repo / "sub")  # where the snapshot has a folder
+    done = gitexp_as(["restore", run_id, "--force"], repo)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(outside)) == ["keep.txt"]
+    assert not os.path.islink(repo / "sub") and (repo / "sub" / "file.txt").read_text() == "run's\n"
+
+
+def test_an_artifact_is_never_written_through_a_symlink(tmp_path: Path) -> None:
+    from gitexp.artifacts.restore import refuse_links
+    from gitexp.errors import RepositoryStateError
+
+    root, outside = tmp_path / "work", tmp_path / "outside"
+    (root / "models").mkdir(parents=True)
+    outside.mkdir()
+    os.symlink(str(outside), root / "models" / "out")
+    refuse_links(str(root), "models/model.bin")  # a real folder: fine
+    for path in ("models/out/model.bin", "models/out"):
+        with pytest.raises(RepositoryStateError, match="symbolic link 'models/out'"):
+            refuse_links(str(root), path)
