@@ -178,15 +178,16 @@ RUN_JSON_TYPES: dict[str, tuple[type, ...]] = {
     "redacted": (dict,),
 }
 _STR_LISTS = ("tags", "command")
+_ABSENT = object()
 
 
 def check_fields(data: dict[str, Any], types: dict[str, tuple[type, ...]], what: str) -> str | None:
     """Why a record's known fields have the wrong types; unknown fields are not looked at."""
     for name, kinds in types.items():
-        if name not in data:
+        value = data.get(name, _ABSENT)
+        if value is _ABSENT:
             continue
-        value = data[name]
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        if not isinstance(value, kinds) or (value.__class__ is bool and bool not in kinds):
             return f"{what} field {name!r} is a {_kind(value)}, not {_names(kinds)}"
     for name in _STR_LISTS:
         items = data.get(name)
@@ -199,8 +200,25 @@ def check_fields(data: dict[str, Any], types: dict[str, tuple[type, ...]], what:
 
 
 def check_row(row: dict[str, Any]) -> str | None:
-    """Why a listing row cannot be listed (its known fields have the wrong types)."""
-    return check_fields(row, ROW_TYPES, "the listing row's")
+    """Why a listing row cannot be listed (its known fields have the wrong types).
+
+    ~4 us a row: ``ls`` checks every row it reads from git, so only what is nested
+    (a metric's list or object value) is walked for its depth."""
+    problem = check_fields(row, ROW_TYPES, "the listing row's")
+    if problem:
+        return problem
+    config = row.get("config")
+    if config and not _NESTED.isdisjoint(map(type, config.values())):
+        return "the listing row's config holds a value that is not a scalar"
+    for metric in (row.get("metrics") or {}).values():
+        if not _NESTED.isdisjoint(map(type, metric.values())):
+            problem = check_shape(metric)
+            if problem:
+                return f"a metric of the listing row {problem}"
+    return None
+
+
+_NESTED = frozenset({list, dict})
 
 
 def check_run_json(data: object) -> str | None:
