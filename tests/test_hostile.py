@@ -1638,3 +1638,30 @@ def test_an_artifact_is_never_written_through_a_symlink(tmp_path: Path) -> None:
     for path in ("models/out/model.bin", "models/out"):
         with pytest.raises(RepositoryStateError, match="symbolic link 'models/out'"):
             refuse_links(str(root), path)
+
+
+def test_ui_leaves_a_quarantined_run_out_and_warns_once(
+    good_remote: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gitexp.render.server import DashboardServer
+
+    good = good_remote["good"]
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    how = Forgery(meta={"config.yaml": CONFIG_BOMB})
+    git(bare, "update-ref", f"refs/gitexp/runs/{EVIL}", forge(bare, good, tmp_path / "S", how))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    git(clone, "fetch", "-q", "origin", "+refs/gitexp/runs/*:refs/gitexp/runs/*")  # no check yet
+    server = DashboardServer(str(clone), 0)
+    try:
+        assert {run["id"] for run in server.runs_json(None)["runs"]} == {good, EVIL}
+        bundle = server.bundle_json([good, EVIL])  # reads both whole: EVIL fails, once
+        assert [run["id"] for run in bundle["runs"]] == [good]
+        for _ in range(3):  # the page refreshes: the verdict is cached, the warning not repeated
+            assert [run["id"] for run in server.runs_json(None)["runs"]] == [good]
+    finally:
+        server.server_close()
+    warnings = capsys.readouterr().err
+    assert warnings.count(f"skipped quarantined run refs/gitexp/runs/{EVIL}: ") == 1, warnings
+    assert "YAML anchor or alias" in warnings
