@@ -1665,3 +1665,22 @@ def test_ui_leaves_a_quarantined_run_out_and_warns_once(
     warnings = capsys.readouterr().err
     assert warnings.count(f"skipped quarantined run refs/gitexp/runs/{EVIL}: ") == 1, warnings
     assert "YAML anchor or alias" in warnings
+
+
+def test_git_fetch_through_the_hook_never_makes_a_crafted_run_local(
+    good_remote: dict[str, Any], tmp_path: Path
+) -> None:
+    good = good_remote["good"]
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    how = Forgery(meta={"artifacts.json": _artifacts("../outside/model.bin")})
+    git(bare, "update-ref", f"refs/gitexp/runs/{EVIL}", forge(bare, good, tmp_path / "S", how))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    assert gitexp_as(["install"], clone).returncode == 0
+    git(clone, "fetch", "-q")
+    listed = _timed(["ls", "--json"], clone)  # drains what the hook queued, first
+    assert listed.returncode == 0, listed.stderr
+    assert f"quarantined fetched run refs/gitexp/runs/{EVIL}: artifacts.json" in listed.stderr
+    assert set(run_refs(clone)) == {good}
+    assert [row["id"] for row in json.loads(listed.stdout)] == [good]
