@@ -212,7 +212,7 @@ def _quarantined(run_id: str, sha: bytes, reason: str) -> RunEntry:
 
 def _mark_quarantined(repo: GitRepo, entries: list[RunEntry]) -> None:
     """Runs whose full check failed earlier (at pull, or when a command read them)."""
-    known = verdicts.load(repo)
+    known = verdicts.load(repo, failed_only=True)
     if known:
         for entry in entries:
             reason = known.get(entry.commit)

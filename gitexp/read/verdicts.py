@@ -1,10 +1,12 @@
 """The validation verdicts of run commits, cached on disk by commit id.
 
-A commit is immutable, so its verdict never changes: ``<git common dir>/gitexp/cache/
-verdicts.tsv`` holds one line per checked commit, ``<commit>\\t<reason>`` (an empty
-reason: the commit passed).  Lines are only appended, each by one ``write`` on a file
-opened for appending, so two commands checking runs at once never lose each other's
-lines; a torn or unknown line is ignored (the commit is checked again).
+A commit is immutable, so its verdict never changes.  ``<git common dir>/gitexp/cache/``
+holds ``verdicts.tsv``, one line ``<commit><TAB>`` per commit that passed, and
+``quarantined.tsv``, one line ``<commit><TAB><reason>`` per commit that failed.  ``ls``
+reads only the second, which stays small: 10,000 checked runs cost it nothing.  Lines
+are only appended, each file by one ``write`` opened for appending, so two commands
+checking runs at once never lose each other's lines; a torn or unknown line is ignored
+(the commit is checked again).
 """
 
 from __future__ import annotations
@@ -15,17 +17,24 @@ import os
 from gitexp.git.repo import GitRepo
 
 VERDICTS_NAME = "verdicts.tsv"
+QUARANTINED_NAME = "quarantined.tsv"
 _SHA_LENGTHS = (40, 64)
 
 
-def verdicts_path(repo: GitRepo) -> str:
-    return os.path.join(repo.commondir, "gitexp", "cache", VERDICTS_NAME)
+def _path(repo: GitRepo, name: str) -> str:
+    return os.path.join(repo.commondir, "gitexp", "cache", name)
 
 
-def load(repo: GitRepo) -> dict[bytes, str]:
+def load(repo: GitRepo, *, failed_only: bool = False) -> dict[bytes, str]:
     """{commit: reason}; an empty reason is a commit that passed.  {} without a file."""
+    found = {} if failed_only else _read(_path(repo, VERDICTS_NAME))
+    found.update(_read(_path(repo, QUARANTINED_NAME)))
+    return found
+
+
+def _read(path: str) -> dict[bytes, str]:
     try:
-        with open(verdicts_path(repo), encoding="utf-8", errors="replace") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
     except OSError:
         return {}
@@ -39,10 +48,17 @@ def load(repo: GitRepo) -> dict[bytes, str]:
 
 def save(repo: GitRepo, new: dict[bytes, str]) -> None:
     """Append verdicts; a cache that cannot be written only costs a check next time."""
-    if not new:
+    passed = "".join(f"{sha.decode()}\t\n" for sha, reason in new.items() if not reason)
+    failed = "".join(
+        f"{sha.decode()}\t{_one_line(reason)}\n" for sha, reason in new.items() if reason
+    )
+    _append(_path(repo, VERDICTS_NAME), passed)
+    _append(_path(repo, QUARANTINED_NAME), failed)
+
+
+def _append(path: str, lines: str) -> None:
+    if not lines:
         return
-    lines = "".join(f"{sha.decode()}\t{_one_line(reason)}\n" for sha, reason in new.items())
-    path = verdicts_path(repo)
     with contextlib.suppress(OSError):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
