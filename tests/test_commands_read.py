@@ -537,6 +537,13 @@ def test_listing_cache_with_wrong_shaped_rows(copy: Path) -> None:
     shas = run_refs(copy).values()
     cache.write_text("".join(f"{sha}\tnot-a-time\tx\t{{}}\n" for sha in shas))
     assert ok("ls", cwd=copy) == first
+    # A row of the wrong types (cached by a gitexp that did not check rows): read from git.
+    forged = '{"start": "yesterday", "config": [1, 2], "tags": "x"}'
+    cache.write_text(
+        "".join(f"{sha}\t{start}\t{status}\t{forged}\n" for sha, start, status in good)
+    )
+    assert ok("ls", cwd=copy) == first
+    assert ok("ls", "--json", cwd=copy) == as_json
 
 
 def test_listing_reads_uncached_rows_in_one_batch_as_one_by_one(

@@ -71,10 +71,14 @@ class RunEntry:
             parsed: object = None
             with contextlib.suppress(ValueError):
                 parsed = values.loads(self._raw or "")
-            if isinstance(parsed, dict):  # the JSON boundary: the row as it was written
-                self._row = cast("ListingRow", parsed)
-            else:  # a damaged cache line: read git instead
-                self._row = _read_row(self._repo, self.commit, self.id) if self._repo else {}
+            if isinstance(parsed, dict) and validate.check_row(parsed) is None:
+                self._row = cast("ListingRow", parsed)  # the JSON boundary: as written
+            elif self._repo is None:
+                self._row = {}
+            else:  # a damaged cache line, or one cached before rows were checked: read git
+                row = _read_row(self._repo, self.commit, self.id)
+                self.problem = self.problem or validate.check_row(dict(row))
+                self._row = quarantined_row(self.id) if self.problem else row
         return self._row
 
     @row.setter
@@ -206,8 +210,12 @@ def _quarantined(run_id: str, sha: bytes, reason: str) -> RunEntry:
         problem = str(values.loads(reason))
     except ValueError:
         problem = "its listing row failed the checks"
-    row: ListingRow = {"id": run_id, "name": "", "status": "quarantined", "start": 0}
-    return RunEntry(run_id, sha, row, problem=problem)
+    return RunEntry(run_id, sha, quarantined_row(run_id), problem=problem)
+
+
+def quarantined_row(run_id: str) -> ListingRow:
+    """What a quarantined run's row is taken to be: nothing of what it claims."""
+    return {"id": run_id, "name": "", "status": "quarantined", "start": 0}
 
 
 def _mark_quarantined(repo: GitRepo, entries: list[RunEntry]) -> None:
