@@ -538,6 +538,13 @@ def test_listing_cache_with_wrong_shaped_rows(copy: Path) -> None:
     shas = run_refs(copy).values()
     cache.write_text("".join(f"{sha}\tnot-a-time\tx\t{{}}\n" for sha in shas))
     assert ok("ls", cwd=copy) == first
+    # A row of the wrong types (cached by a gitexp that did not check rows): read from git.
+    forged = '{"start": "yesterday", "config": [1, 2], "tags": "x"}'
+    cache.write_text(
+        "".join(f"{sha}\t{start}\t{status}\t{forged}\n" for sha, start, status in good)
+    )
+    assert ok("ls", cwd=copy) == first
+    assert ok("ls", "--json", cwd=copy) == as_json
 
 
 def test_listing_reads_uncached_rows_in_one_batch_as_one_by_one(
@@ -623,7 +630,10 @@ def test_run_with_corrupted_run_json(copy: Path, runs: Runs, content: str) -> No
     assert done.returncode == 7
     assert "corrupted" in done.stderr and "run.json" in done.stderr
     assert "Traceback" not in done.stderr
-    assert len(ls_json(copy)) == 5
+    # show checked the commit once and quarantined it: ls now leaves it out, with a warning.
+    listing = gitexp("ls", "--json", cwd=copy)
+    assert len(json.loads(listing.stdout)) == 4
+    assert f"quarantined run refs/gitexp/runs/{CORRUPT}: corrupted metadata" in listing.stderr
     assert ok("show", "alpha", cwd=copy)
 
 

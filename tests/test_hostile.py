@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 from conftest import requires_torch
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from reliability_helpers import (
     PY,
     file_digests,
@@ -334,6 +336,20 @@ def bad_max_size(repo: Path, tmp: Path) -> None:
     (repo / "medium.bin").write_bytes(b"x" * 4096)
 
 
+# 9 levels of 9 aliases: 342 bytes that expand to 387 million values.
+CONFIG_BOMB = (
+    'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + "".join(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 9))
+).encode()
+
+
+def check_merged_config(repo: Path, ref: str) -> None:
+    """A user's anchors and merges are expanded; the run's config.yaml holds none."""
+    text = show(repo, ref, ".gitexp/config.yaml")
+    assert "&" not in text and "*" not in text and "<<" not in text, text
+    assert "run:\n  lr: 1\n  depth: 2\n" in text, text
+
+
 def write_config(name: str, content: bytes) -> Callable[[Path, Path], None]:
     def setup(repo: Path, tmp: Path) -> None:
         (tmp / name).write_bytes(content)
@@ -429,6 +445,13 @@ CASES = [
          ("mapping",), setup=write_config("c.yaml", b"- 1\n- 2\n")),
     Case("config-not-utf8", ["run", "--config", "TMP:c.yaml", "--", *SH], 4,
          ("not UTF-8",), setup=write_config("c.yaml", b"name: caf\xe9\n")),
+    Case("config-alias-bomb", ["run", "--config", "TMP:c.yaml", "--", *SH], 4,
+         ("expand to more than 100,000 values",), setup=write_config("c.yaml", CONFIG_BOMB)),
+    Case("config-recursive-alias", ["run", "--config", "TMP:c.yaml", "--", *SH], 4,
+         ("refers to a node that contains it",), setup=write_config("c.yaml", b"a: &a [*a]\n")),
+    Case("config-anchors-and-merge-keys", ["run", "--config", "TMP:c.yaml", "--", *SH], 0,
+         records=True, check=lambda repo, ref, _done: check_merged_config(repo, ref),
+         setup=write_config("c.yaml", b"base: &b {lr: 1}\nrun:\n  <<: *b\n  depth: 2\n")),
     Case("config-python-tag", ["run", "--config", "TMP:c.yaml", "--", *SH], 4,
          ("invalid YAML",),
          setup=write_config("c.yaml", b"a: !!python/object/apply:os.system ['touch pwned']\n"),
@@ -858,7 +881,9 @@ def test_bad_run_references(
     assert git(repo, "for-each-ref") == before
     assert file_digests(repo) == files
     listed = gitexp_as(["ls", "--json"], repo)
-    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 7
+    # Every run is listed, or named in one warning once a command found it quarantined.
+    quarantined = listed.stderr.count("skipped quarantined run")
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) + quarantined == 7
 
 
 # -- a git remote that rejects the push, an unreachable DVC remote -------------------------------
@@ -1136,9 +1161,11 @@ def test_case_count() -> None:
     metrics = 7  # the test_metrics_* functions
     races = 4
     others = 4  # read-only x2, huge file, rejected push (+ DVC when push exists)
-    total = len(CASES) + len(REFERENCE_CASES) + metrics + races + others
+    remote = len(VECTORS) + 4  # crafted runs; a nested ref name, newer fields, two symlinks
+    total = len(CASES) + len(REFERENCE_CASES) + metrics + races + others + remote
     report(f"hostile input: {total} cases ({len(CASES)} command-line, {len(REFERENCE_CASES)} "
-           f"references, {metrics} metric, {races} snapshot races, {others} more)")  # fmt: skip
+           f"references, {metrics} metric, {races} snapshot races, {remote} from remotes, "
+           f"{others} more)")  # fmt: skip
     assert total >= 25
 
 
@@ -1177,3 +1204,483 @@ def test_a_run_dated_in_the_future_never_becomes_latest(tmp_path: Path) -> None:
     listed = gitexp_as(["ls", "--json", "--all"], repo)
     names = [row["name"] for row in json.loads(listed.stdout)]
     assert names.index("newest") < names.index("forged"), names
+
+
+# -- runs from a remote: crafted by git plumbing, pulled, then named ------------------------------
+#
+# A bare remote holds one good run and one crafted run per vector (written with
+# hash-object, mktree-like raw trees, commit-tree and update-ref, never through gitexp).
+# Each test pulls, then brings the crafted run in with a plain `git fetch` (as a user
+# without gitexp's hook would) and aims every reading command at it.  Each asserts the
+# exit code and the reason, that nothing outside the work tree or inside .git changed
+# except gitexp's cache folder, that no process the run names was started (a sentinel
+# file), and that no command took more than HANG_CPU_SECONDS of CPU (a hang, not a speed).
+
+EVIL = "evilrun00001"
+HANG_CPU_SECONDS = 5.0
+MEMORY_BOUND_KIB = 1 << 20  # 1 GiB: peak resident memory of any gitexp started here
+
+
+def _raw_entries(repo: Path, tree: str) -> list[tuple[str, bytes, str]]:
+    out = subprocess.run(
+        ["git", "ls-tree", "-z", tree], cwd=repo, capture_output=True, check=True
+    ).stdout
+    entries = []
+    for item in out.split(b"\0"):
+        if item:
+            head, name = item.split(b"\t", 1)
+            mode, _kind, sha = head.decode().split()
+            entries.append((mode, name, sha))
+    return entries
+
+
+def _object(repo: Path, kind: str, data: bytes) -> str:
+    """Any object, as git stores it without checking it (what a hostile remote sends)."""
+    done = subprocess.run(
+        ["git", "hash-object", "-t", kind, "--literally", "-w", "--stdin"],
+        cwd=repo,
+        input=data,
+        capture_output=True,
+        check=True,
+    )
+    return done.stdout.decode().strip()
+
+
+def _tree(repo: Path, entries: list[tuple[str, bytes, str]]) -> str:
+    entries = sorted(entries, key=lambda e: e[1] + (b"/" if e[0] == "040000" else b""))
+    body = b"".join(
+        mode.lstrip("0").encode() + b" " + name + b"\0" + bytes.fromhex(sha)
+        for mode, name, sha in entries
+    )
+    return _object(repo, "tree", body)
+
+
+@dataclass
+class Forgery:
+    """What the crafted run changes in a copy of the good run's last commit."""
+
+    meta: dict[str, bytes] = field(default_factory=dict)  # .gitexp/<name>: content
+    top: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # (mode, name, blob)
+    subtree: tuple[bytes, bytes, bytes] | None = None  # (folder, file name, content)
+    row: dict[str, Any] = field(default_factory=dict)  # listing row fields replaced
+
+
+def forge(bare: Path, good: str, sentinel: Path, how: Forgery) -> str:
+    """A commit like the good run's, with ``how`` applied; its id and command are EVIL's."""
+    ref = f"refs/gitexp/runs/{good}"
+    root = git(bare, "rev-parse", f"{ref}^{{tree}}").strip()
+    top = _raw_entries(bare, root)
+    meta_sha = next(sha for _m, name, sha in top if name == b".gitexp")
+    meta = {name: (mode, sha) for mode, name, sha in _raw_entries(bare, meta_sha)}
+    info = json.loads(git(bare, "show", f"{ref}:.gitexp/run.json"))
+    command = ["/bin/sh", "-c", f"touch {sentinel}"]
+    info.update(id=EVIL, name="evil", command=command)
+    contents = {"run.json": json.dumps(info).encode(), **how.meta}
+    for name, content in contents.items():
+        meta[name.encode()] = ("100644", _object(bare, "blob", content))
+    new_meta = _tree(bare, [(m, n, s) for n, (m, s) in meta.items()])
+    entries = [(m, n, new_meta if n == b".gitexp" else s) for m, n, s in top]
+    entries += [(mode, name, _object(bare, "blob", blob)) for mode, name, blob in how.top]
+    if how.subtree:
+        folder, name, content = how.subtree
+        inner = _tree(bare, [("100644", name, _object(bare, "blob", content))])
+        entries.append(("040000", folder, inner))
+    message = git(bare, "log", "-1", "--format=%B", ref)
+    head, marker, row_text = message.rpartition("gitexp-run: ")
+    row = json.loads(row_text)
+    row.update({"id": EVIL, "name": "evil", "command": command, **how.row})
+    message = head.replace(good, EVIL) + marker + json.dumps(row) + "\n"
+    tree = _tree(bare, entries)
+    return git(bare, "commit-tree", tree, "-p", ref, "-m", message).strip()
+
+
+def _deep_json(depth: int) -> bytes:
+    return b'{"summary": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def _deep_yaml(depth: int) -> bytes:
+    return "".join(f"{'  ' * i}k{i}:\n" for i in range(depth)).encode() + b"  " * depth + b"x: 1\n"
+
+
+def _artifacts(path: str) -> bytes:
+    item = {"path": path, "kind": "output", "md5": "0" * 32, "size": 1}
+    return json.dumps(
+        {"format": 1, "pointer": ".gitexp-artifacts.dvc", "artifacts": [item]}
+    ).encode()
+
+
+OUTSIDE = "outside"  # a folder beside the clone: nothing may be written there
+
+
+@dataclass
+class Vector:
+    id: str
+    how: Forgery | None  # None: the ref points at a blob
+    reason: str  # what pull and the commands say
+    row_level: bool = False  # ls can tell from the listing row alone
+
+
+VECTORS = [
+    Vector("yaml-alias-bomb", Forgery(meta={"config.yaml": CONFIG_BOMB}), "YAML anchor or alias"),
+    Vector(
+        "row-wrong-types",
+        Forgery(row={"start": "yesterday", "config": [1, 2]}),
+        "field 'start' is a str",
+        row_level=True,
+    ),
+    Vector(
+        "run-json-wrong-types",
+        Forgery(meta={"run.json": json.dumps({"id": EVIL, "tags": "x", "start": 1}).encode()}),
+        "run.json field 'tags' is a str",
+    ),
+    Vector("ref-to-a-blob", None, "does not point at a commit"),
+    Vector("tree-dotdot", Forgery(subtree=(b"..", b"escaped.txt", b"x\n")), "not normalized"),
+    Vector(
+        "tree-dot-git-hook",
+        Forgery(subtree=(b".git", b"post-checkout", b"#!/bin/sh\ntouch SENTINEL\n")),
+        "points into .git",
+    ),
+    Vector(
+        "tree-dot-git-ntfs-alias",
+        Forgery(subtree=(b"GIT~1", b"config", b"[core]\n")),
+        "points into .git",
+    ),
+    Vector(
+        "tree-backslash",
+        Forgery(top=[("100644", b"..\\escaped.txt", b"x\n")]),
+        "backslash",
+    ),
+    Vector(
+        "gitmodules-symlink",
+        Forgery(top=[("120000", b".gitmodules", b"/etc/passwd")]),
+        "symbolic link where git expects a file",
+    ),
+    Vector(
+        "artifact-dotdot",
+        Forgery(meta={"artifacts.json": _artifacts(f"../{OUTSIDE}/model.bin")}),
+        "artifacts.json: path",
+    ),
+    Vector(
+        "artifact-absolute",
+        Forgery(meta={"artifacts.json": _artifacts("/tmp/gitexp-evil/model.bin")}),
+        "is absolute",
+    ),
+    Vector(
+        "artifact-through-a-symlink",
+        Forgery(
+            top=[("120000", b"out", f"../{OUTSIDE}".encode())],
+            meta={"artifacts.json": _artifacts("out/model.bin")},
+        ),
+        "lies under a symbolic link",
+    ),
+    Vector(
+        "dvc-pointer-dotdot",
+        Forgery(top=[("100644", b".gitexp-artifacts.dvc", b"outs:\n- md5: x\n  path: ../x.bin\n")]),
+        ".gitexp-artifacts.dvc: path",
+    ),
+    Vector(
+        "snapshot-json-dotdot",
+        Forgery(meta={"snapshot.json": b'{"skipped": [{"path": "../../etc/passwd"}]}'}),
+        "snapshot.json: path",
+    ),
+    Vector(
+        "oversized-run-json",
+        Forgery(meta={"run.json": json.dumps({"id": EVIL, "notes": "x" * (1 << 21)}).encode()}),
+        "over the limit",
+    ),
+    Vector("deep-json", Forgery(meta={"metrics.json": _deep_json(100_000)}), "nests deeper"),
+    Vector("deep-config", Forgery(meta={"config.yaml": _deep_yaml(150)}), "nests deeper"),
+]
+
+
+@pytest.fixture(scope="module")
+def good_remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A project with one good run, pushed to a bare remote by plain git."""
+    from reliability_helpers import isolated_env
+
+    base = tmp_path_factory.mktemp("remote")
+    with isolated_env(tmp_path_factory.mktemp("home")):
+        project = make_repo(base / "project")
+        done = gitexp_as(["run", "--name", "good", "--", *SH], project)
+        assert done.returncode == 0, done.stderr
+        (good,) = run_refs(project)
+        git(base, "clone", "-q", "--bare", str(project), "origin.git")
+        git(
+            project, "push", "-q", str(base / "origin.git"), "refs/gitexp/runs/*:refs/gitexp/runs/*"
+        )
+        yield {"bare": base / "origin.git", "good": good}
+
+
+def _state(root: Path, skip: tuple[str, ...]) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``root`` (``.git`` included), except those under ``skip``."""
+    out: dict[str, tuple[int, bytes]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        dirnames[:] = [
+            d for d in dirnames if os.path.normpath(os.path.join(rel_dir, d)) not in skip
+        ]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            data = os.readlink(path).encode() if os.path.islink(path) else Path(path).read_bytes()
+            out[os.path.relpath(path, root)] = (st.st_mode, data)
+    return out
+
+
+def _timed(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = gitexp_as(args, cwd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert cpu < HANG_CPU_SECONDS, (args, cpu)
+    assert after.ru_maxrss < MEMORY_BOUND_KIB, (args, after.ru_maxrss)
+    assert "Traceback" not in done.stderr and done.returncode != 70, (args, done.stderr)
+    return done
+
+
+# Each vector starts ~12 gitexp processes (~10 s under load): four run in the quick tier.
+QUICK_VECTORS = ("yaml-alias-bomb", "row-wrong-types", "ref-to-a-blob", "artifact-dotdot")
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        pytest.param(v, id=v.id, marks=[] if v.id in QUICK_VECTORS else [pytest.mark.slow])
+        for v in VECTORS
+    ],
+)
+def test_a_crafted_run_from_a_remote_is_quarantined(
+    vector: Vector, good_remote: dict[str, Any], tmp_path: Path
+) -> None:
+    good = good_remote["good"]
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    sentinel = tmp_path / "SENTINEL"
+    (tmp_path / OUTSIDE).mkdir()
+    if vector.how is None:
+        sha = _object(bare, "blob", b"not a commit\n")
+    else:
+        how = vector.how
+        how.subtree = how.subtree and (
+            how.subtree[0],
+            how.subtree[1],
+            how.subtree[2].replace(b"SENTINEL", bytes(sentinel)),
+        )
+        sha = forge(bare, good, sentinel, how)
+    git(bare, "update-ref", f"refs/gitexp/runs/{EVIL}", sha)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+
+    # pull: the good run comes, the crafted one is reported and never made a local run.
+    pulled = _timed(["pull", "--no-artifacts"], clone)
+    assert pulled.returncode == 9, pulled.stderr
+    assert "quarantined" in pulled.stdout and vector.reason in pulled.stdout, pulled.stdout
+    assert set(run_refs(clone)) == {good}
+
+    # The same run brought in by a plain git fetch: every command aimed at it refuses it.
+    git(clone, "fetch", "-q", "origin", f"+refs/gitexp/runs/{EVIL}:refs/gitexp/runs/{EVIL}")
+    cache = os.path.join(".git", "gitexp", "cache")
+    before = _state(tmp_path, (os.path.join("clone", cache),))
+    reports = tmp_path / "reports"
+    for args in (["show", EVIL], ["diff", good, EVIL], ["restore", EVIL],
+                 ["branch", EVIL, "evil-code"], ["rerun", EVIL]):  # fmt: skip
+        done = _timed(args, clone)
+        assert done.returncode == 7, (args, done.stderr)
+        assert f"run {EVIL} is quarantined" in done.stderr and vector.reason in done.stderr
+    for args in (["ls"], ["compare", good, EVIL], ["report", "-n", "0", "-o", f"{reports}/r.md"]):
+        done = _timed(args, clone)
+        assert done.returncode == 0, (args, done.stderr)
+        warning = f"skipped quarantined run refs/gitexp/runs/{EVIL}: "
+        assert done.stderr.count(warning) == 1 and vector.reason in done.stderr, done.stderr
+    assert EVIL not in (reports / "r.md").read_text()
+    shutil.rmtree(reports)
+    assert _state(tmp_path, (os.path.join("clone", cache),)) == before
+    assert not sentinel.exists()
+    assert not os.listdir(tmp_path / OUTSIDE)
+
+
+def test_a_ref_name_that_is_no_run_id_is_never_pulled(
+    good_remote: dict[str, Any], tmp_path: Path
+) -> None:
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    good_sha = git(bare, "rev-parse", f"refs/gitexp/runs/{good_remote['good']}").strip()
+    git(bare, "update-ref", "refs/gitexp/runs/nested/run", good_sha)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    pulled = _timed(["pull", "--no-artifacts"], clone)
+    assert pulled.returncode == 9, pulled.stderr
+    assert "'nested/run' is not a valid run id" in pulled.stdout, pulled.stdout
+    assert set(run_refs(clone)) == {good_remote["good"]}
+    assert "nested" not in git(clone, "for-each-ref", "refs/gitexp/runs")
+
+
+# -- the validator against git's own rules (hypothesis, sampled) ---------------------------------
+
+_PATH_PARTS = st.sampled_from(
+    [".", "..", ".git", ".GIT", "git~1", ".git.", ".git ", ".gitexp", "a", "b.txt", "x y",
+     "\\", ":", "C:", "~", "\x01", "\u200c.git", "é", ".gitmodules", "", "-", "*"]
+)  # fmt: skip
+_PATHS = st.lists(
+    st.one_of(_PATH_PARTS, st.text(alphabet="ab.gitGIT~1 \\:/", max_size=6)),
+    min_size=1,
+    max_size=4,
+).map("/".join)
+
+
+def _git_accepts_path(repo: Path, blob: str, path: str) -> bool:
+    index = repo / ".git" / "probe-index"
+    index.unlink(missing_ok=True)
+    done = subprocess.run(
+        ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
+        cwd=repo,
+        env={**os.environ, "GIT_INDEX_FILE": str(index)},
+        capture_output=True,
+    )
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def probe_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    repo = tmp_path_factory.mktemp("probe")
+    git(repo, "init", "-q")
+    return repo, _object(repo, "blob", b"x\n")
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(path=_PATHS)
+@example(path="a/../b")
+@example(path=".git/hooks/post-checkout")
+@example(path="GIT~1/config")
+@example(path="sub/.Git/config")
+def test_a_path_the_validator_accepts_is_one_git_accepts(
+    probe_repo: tuple[Path, str], path: str
+) -> None:
+    """Never laxer than git (core.protectNTFS/HFS on, as git 2.39 has by default)."""
+    from gitexp.model.validate import check_path
+
+    repo, blob = probe_repo
+    if "\0" in path or "\n" in path:
+        return  # not expressible on git's command line
+    if check_path(path, meta=True) is None:
+        assert _git_accepts_path(repo, blob, path), path
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(name=st.text(alphabet="abz09.-_/~^:?*[@{}\\ ", min_size=1, max_size=14))
+@example(name="a..b")
+@example(name="x.lock")
+@example(name="-x")
+@example(name=".hidden")
+def test_a_run_id_the_validator_accepts_is_a_ref_name_git_accepts(name: str) -> None:
+    from gitexp.model.validate import check_run_id
+
+    if check_run_id(name) is None:
+        done = subprocess.run(
+            ["git", "check-ref-format", f"refs/gitexp/runs/{name}"], capture_output=True
+        )
+        assert done.returncode == 0, name
+
+
+def test_a_run_with_fields_of_a_newer_gitexp_is_not_quarantined(
+    good_remote: dict[str, Any], tmp_path: Path
+) -> None:
+    """Format 1 grows by addition: unknown fields, files and `_type`s read as before."""
+    good = good_remote["good"]
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    info = json.loads(git(bare, "show", f"refs/gitexp/runs/{good}:.gitexp/run.json"))
+    info.update(id=EVIL, name="newer", added_in_0_9={"anything": [1, 2]})
+    video = {"last": {"_type": "video", "path": "media/clip.mp4"}}
+    how = Forgery(
+        meta={"run.json": json.dumps(info).encode(), "media.json": b'{"clips": []}'},
+        row={"name": "newer", "added_in_0_9": True, "metrics": {"clip": video}},
+    )
+    git(bare, "update-ref", f"refs/gitexp/runs/{EVIL}", forge(bare, good, tmp_path / "S", how))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    pulled = _timed(["pull", "--no-artifacts"], clone)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert set(run_refs(clone)) == {good, EVIL}
+    shown = _timed(["show", EVIL], clone)
+    assert shown.returncode == 0 and "quarantined" not in shown.stderr, shown.stderr
+    listed = _timed(["ls", "--json"], clone)
+    assert {row["id"] for row in json.loads(listed.stdout)} == {good, EVIL}, listed.stderr
+
+
+def test_restore_never_writes_through_a_symlink_in_the_work_tree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "print(1)\n", "sub/file.txt": "run's\n"})
+    assert gitexp_as(["run", "--", *SH], repo).returncode == 0
+    (run_id,) = run_refs(repo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine\n")
+    shutil.rmtree(repo / "sub")
+    os.symlink(str(outside), repo / "sub")  # where the snapshot has a folder
+    done = gitexp_as(["restore", run_id, "--force"], repo)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(outside)) == ["keep.txt"]
+    assert not os.path.islink(repo / "sub") and (repo / "sub" / "file.txt").read_text() == "run's\n"
+
+
+def test_an_artifact_is_never_written_through_a_symlink(tmp_path: Path) -> None:
+    from gitexp.artifacts.restore import refuse_links
+    from gitexp.errors import RepositoryStateError
+
+    root, outside = tmp_path / "work", tmp_path / "outside"
+    (root / "models").mkdir(parents=True)
+    outside.mkdir()
+    os.symlink(str(outside), root / "models" / "out")
+    refuse_links(str(root), "models/model.bin")  # a real folder: fine
+    for path in ("models/out/model.bin", "models/out"):
+        with pytest.raises(RepositoryStateError, match="symbolic link 'models/out'"):
+            refuse_links(str(root), path)
+
+
+def test_ui_leaves_a_quarantined_run_out_and_warns_once(
+    good_remote: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gitexp.render.server import DashboardServer
+
+    good = good_remote["good"]
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    how = Forgery(meta={"config.yaml": CONFIG_BOMB})
+    git(bare, "update-ref", f"refs/gitexp/runs/{EVIL}", forge(bare, good, tmp_path / "S", how))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    git(clone, "fetch", "-q", "origin", "+refs/gitexp/runs/*:refs/gitexp/runs/*")  # no check yet
+    server = DashboardServer(str(clone), 0)
+    try:
+        assert {run["id"] for run in server.runs_json(None)["runs"]} == {good, EVIL}
+        bundle = server.bundle_json([good, EVIL])  # reads both whole: EVIL fails, once
+        assert [run["id"] for run in bundle["runs"]] == [good]
+        for _ in range(3):  # the page refreshes: the verdict is cached, the warning not repeated
+            assert [run["id"] for run in server.runs_json(None)["runs"]] == [good]
+    finally:
+        server.server_close()
+    warnings = capsys.readouterr().err
+    assert warnings.count(f"skipped quarantined run refs/gitexp/runs/{EVIL}: ") == 1, warnings
+    assert "YAML anchor or alias" in warnings
+
+
+def test_git_fetch_through_the_hook_never_makes_a_crafted_run_local(
+    good_remote: dict[str, Any], tmp_path: Path
+) -> None:
+    good = good_remote["good"]
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    how = Forgery(meta={"artifacts.json": _artifacts("../outside/model.bin")})
+    git(bare, "update-ref", f"refs/gitexp/runs/{EVIL}", forge(bare, good, tmp_path / "S", how))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    assert gitexp_as(["install"], clone).returncode == 0
+    git(clone, "fetch", "-q")
+    listed = _timed(["ls", "--json"], clone)  # drains what the hook queued, first
+    assert listed.returncode == 0, listed.stderr
+    assert f"quarantined fetched run refs/gitexp/runs/{EVIL}: artifacts.json" in listed.stderr
+    assert set(run_refs(clone)) == {good}
+    assert [row["id"] for row in json.loads(listed.stdout)] == [good]

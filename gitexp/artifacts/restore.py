@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from gitexp.artifacts import dvc as store_mod
 from gitexp.artifacts.hashing import file_md5
 from gitexp.artifacts.pointers import Artifact, run_artifacts, under
-from gitexp.errors import TransferError
+from gitexp.errors import RepositoryStateError, TransferError
 from gitexp.git.repo import MODE_TREE, GitRepo, IndexRecord, ObjectId
 from gitexp.render.words import plural
 from gitexp.reproduce.restore import RestorePlan
@@ -53,6 +53,8 @@ def plan_artifacts(
     out = ArtifactPlan(_selected(run_artifacts(repo, commit), specs))
     if not out.selected:
         return out
+    for item in out.selected:
+        refuse_links(repo.root, item.path)
     paths = [item.path.encode() for item in out.selected]
 
     def covered(path: bytes) -> bool:
@@ -169,9 +171,24 @@ def materialize(
                 store.fetch(absent, name)
         written = []
         for item in writes:
+            refuse_links(repo.root, item.path)  # again: the work tree may have changed
             store.checkout(item.digest, os.path.join(repo.root, item.path))
             written.append(item.path)
     return written
+
+
+def refuse_links(root: str, path: str) -> None:
+    """Refuse an artifact whose path, or a folder on the way to it, is a symbolic link in
+    the work tree: DVC would write through it, outside the work tree or into .git."""
+    parts = path.split("/")
+    for depth in range(1, len(parts) + 1):
+        here = "/".join(parts[:depth])
+        if os.path.islink(os.path.join(root, here)):
+            raise RepositoryStateError(
+                f"artifact {path!r} would be written through the symbolic link {here!r} "
+                "in the work tree; nothing was written there",
+                f"Remove or rename the link {here!r}, then run `gitexp restore` again.",
+            )
 
 
 def _absent(store: store_mod.ArtifactStore, writes: list[Artifact]) -> set[str]:

@@ -14,6 +14,7 @@ from gitexp.read.listing import list_runs
 from gitexp.read.projects import in_project
 from gitexp.read.resolve import resolve
 from gitexp.read.runview import RunView, load_run
+from gitexp.read.trust import usable
 from gitexp.render import tables
 from gitexp.render.cells import fmt_duration, fmt_value
 from gitexp.render.tables import REQUIRED, Column
@@ -67,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
             if entry.id in seen:
                 raise UsageError(f"{text!r} names a run given twice ({entry.id[:7]})")
             seen.add(entry.id)
-        views = [load_run(repo, entry) for entry in entries]
+        views = [load_run(repo, entry) for entry in usable(repo, entries, say)]
     rows = compare(views, all_rows=args.all)
     if args.json:
         print_json(

@@ -11,6 +11,7 @@ from gitexp.read.listing import list_runs
 from gitexp.read.projects import in_project, with_projects
 from gitexp.read.query import parse_columns
 from gitexp.read.selection import known_names, select
+from gitexp.read.trust import listed
 from gitexp.render.runs_table import left_out_note, legend, listed_columns, table_columns
 from gitexp.render.tables import render
 from gitexp.render.terminal import colour_enabled, is_terminal, paint, table_width
@@ -82,7 +83,7 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
-        every = list_runs(repo)
+        every = listed(list_runs(repo), say)
         if args.group is not None:
             every = [entry for entry in every if entry.row.get("group") == args.group]
         every = in_project(repo, with_projects(repo, every), args.project)

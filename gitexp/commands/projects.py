@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from gitexp.cli_support import add_example, open_repo, print_json
+from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.read.listing import list_runs
 from gitexp.read.projects import default_project, project_counts
+from gitexp.read.trust import listed
 from gitexp.render.cells import fmt_time, printable, table
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
-        counts = project_counts(repo, list_runs(repo))
+        counts = project_counts(repo, listed(list_runs(repo), say))
         default = default_project(repo)
     if args.json:
         print_json(

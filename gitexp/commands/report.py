@@ -12,6 +12,7 @@ from gitexp.errors import UsageError
 from gitexp.read.listing import list_runs
 from gitexp.read.projects import in_project
 from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
+from gitexp.read.trust import listed, usable
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
 from gitexp.render import markdown as mdreport
@@ -57,8 +58,8 @@ def main(args: argparse.Namespace) -> int:
     if kind not in (".html", ".htm", ".md"):
         raise UsageError(f"cannot write {args.output!r}: use a name ending in .html or .md")
     with open_repo() as repo:
-        every = in_project(repo, list_runs(repo), args.project)
-        entries = choose(repo, every, args.runs, args.where, args.sort, args.n)
+        every = in_project(repo, listed(list_runs(repo), say), args.project)
+        entries = usable(repo, choose(repo, every, args.runs, args.where, args.sort, args.n), say)
         runs = [bundlemod.load_data(repo, entry) for entry in entries]
         title = args.title or "gitexp report: " + ", ".join(d.view.info.name for d in runs)
         data = bundlemod.build(repo, runs, title=title)

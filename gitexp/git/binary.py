@@ -251,6 +251,27 @@ def read_objects(cwd: str, names: list[str]) -> list[tuple[str, bytes] | None]:
     return found
 
 
+def object_sizes(cwd: str, shas: list[str]) -> list[int | None]:
+    """The size of each object by one ``git cat-file --batch-check`` (None: absent), so a
+    reader can refuse a huge blob from a remote without loading it."""
+    if not shas:
+        return []
+    try:
+        done = subprocess.run(
+            ["git", "--no-replace-objects", "cat-file", "--batch-check=%(objectsize)"],
+            cwd=cwd,
+            env=_env(),
+            input="".join(f"{sha}\n" for sha in shas).encode(),
+            capture_output=True,
+        )
+    except FileNotFoundError:
+        raise _no_git() from None
+    lines = done.stdout.decode("ascii", "replace").splitlines()
+    if done.returncode or len(lines) != len(shas):
+        raise RepositoryStateError("git cat-file --batch-check failed")
+    return [int(line) if line.isdigit() else None for line in lines]
+
+
 def config_get(cwd: str, key: str) -> str | None:
     done = run(cwd, ["config", "--get", key])
     value = done.stdout.strip()

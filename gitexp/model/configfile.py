@@ -24,6 +24,7 @@ import yaml
 
 from gitexp.errors import ConfigError, UsageError
 from gitexp.model import values
+from gitexp.model.validate import MAX_DEPTH, MAX_YAML_NODES, check_shape
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -126,14 +127,80 @@ def _yaml_problem(exc: Exception) -> str:
     return str(exc)
 
 
-def _parse_yaml(text: str, source: str) -> dict[str, Any]:
+def _parse_yaml(text: str, source: str, *, trusted: bool = True) -> dict[str, Any]:
+    """``trusted``: a user's own file, where anchors and merges may expand to at most
+    ``MAX_YAML_NODES`` values; otherwise (a run's ``config.yaml`` read from git, which
+    gitexp never writes with anchors) any anchor or alias is refused before loading."""
     try:
+        if trusted:
+            _check_expansion(text, source)
+        else:
+            _refuse_aliases(text, source)
         data = yaml.load(text, Loader=_Loader)
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. `!!int abc`
         raise ConfigError(
             f"invalid YAML in {source}: {_yaml_problem(exc)}", "fix the syntax at that line"
         ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source} nests deeper than {MAX_DEPTH} levels", "flatten the config"
+        ) from None
+    problem = check_shape(data)
+    if problem:
+        raise ConfigError(f"{source} {problem}", "make the config smaller")
     return _check_top(data, source)
+
+
+def _refuse_aliases(text: str, source: str) -> None:
+    # One pass over the parser's events (no values built): an alias bomb of 300 bytes
+    # would otherwise expand to billions of values in whatever walks the config.
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise ConfigError(
+                f"{source} uses a YAML anchor or alias, which gitexp never writes",
+                "It was not written by gitexp: inspect the run with `git show`.",
+            )
+
+
+def _check_expansion(text: str, source: str) -> None:
+    """Refuse a file whose anchors and merges expand beyond ``MAX_YAML_NODES`` values
+    (or refer to themselves), before any value is built."""
+    if "&" not in text and "*" not in text:
+        return  # no anchor, no alias: the size of the text bounds the values
+    root = yaml.compose(text, Loader=_Loader)
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(
+                f"{source}: an alias refers to a node that contains it",
+                "replace the recursive alias with the values it stands for",
+            )
+        active.add(key)
+        total = 1
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_NODES:
+                raise ConfigError(
+                    f"{source}: its anchors and aliases expand to more than "
+                    f"{MAX_YAML_NODES:,} values",
+                    "write the repeated parts out, or make the config smaller",
+                )
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    if root is not None:
+        size(root)
 
 
 def _check_top(data: Any, source: str) -> dict[str, Any]:
@@ -217,5 +284,6 @@ def dump_yaml(cfg: Mapping[str, Any]) -> str:
 
 
 def load_yaml(text: str, *, source: str = "config.yaml") -> dict[str, Any]:
-    """Parse YAML written by :func:`dump_yaml` (or by hand); the exact inverse of dump_yaml."""
-    return _parse_yaml(text, source)
+    """Parse a run's ``config.yaml`` (written by :func:`dump_yaml`, never with anchors);
+    the exact inverse of dump_yaml.  Anchors and aliases are refused: it came from git."""
+    return _parse_yaml(text, source, trusted=False)

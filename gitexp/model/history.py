@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gitexp.model import values
+from gitexp.model.validate import MAX_HISTORY_LINE
 from gitexp.slotted import Slotted
 
 if TYPE_CHECKING:
@@ -156,6 +157,8 @@ def parse_rows(data: bytes) -> list[HistoryRow]:
     """Rows of a history chunk read from git (torn lines skipped)."""
     rows: list[HistoryRow] = []
     for line in data.splitlines():
+        if len(line) > MAX_HISTORY_LINE:
+            continue  # docs/format.md, "Limits readers enforce": not a row gitexp wrote
         try:
             row = values.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):

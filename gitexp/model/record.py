@@ -206,7 +206,7 @@ def parse_row(message: str) -> ListingRow | None:
     line = message[at + 1 + len(ROW_MARKER) :].split("\n", 1)[0]
     try:
         row = values.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a forged row nested too deeply
         return None
     # The JSON boundary: a row is taken as written; readers check what they rely on.
     return cast("ListingRow", row) if isinstance(row, dict) else None

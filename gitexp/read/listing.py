@@ -18,14 +18,18 @@ from typing import TYPE_CHECKING, cast
 from gitexp.errors import GitexpError
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo
-from gitexp.model import values
+from gitexp.model import validate, values
 from gitexp.model.record import FORMAT_VERSION, REF_PREFIX, RUNNING, parse_row
+from gitexp.read import verdicts
 from gitexp.record.live import LiveDir, live_root
 
 if TYPE_CHECKING:
     from gitexp.model.shapes import ListingRow
 
 CACHE_NAME = "rows.tsv"
+# The status column of a cached run whose row failed validation; its last column is
+# the reason as a JSON string (read/trust.py).
+QUARANTINED = "!quarantined"
 BATCH_READ_MIN = 64  # uncached runs from which one `git cat-file --batch` reads them
 _OLD_CACHE_NAMES = ("rows.json",)  # earlier versions' caches, removed when this one is written
 
@@ -33,7 +37,7 @@ _OLD_CACHE_NAMES = ("rows.json",)  # earlier versions' caches, removed when this
 class RunEntry:
     """A run as the listing sees it: id, commit, and its listing row (parsed on use)."""
 
-    __slots__ = ("_raw", "_repo", "_row", "_start", "_status", "commit", "id")
+    __slots__ = ("_raw", "_repo", "_row", "_start", "_status", "commit", "id", "problem")
 
     def __init__(
         self,
@@ -45,8 +49,12 @@ class RunEntry:
         start: float | None = None,
         status: str | None = None,
         repo: GitRepo | None = None,
+        problem: str | None = None,
     ) -> None:
         self.id = id
+        # Why this run is quarantined (read/trust.py): its ref name or row failed the
+        # checks, or a full check of its commit did.  None: nothing known against it.
+        self.problem = problem
         self.commit = commit
         self._row = row
         self._raw = raw
@@ -63,10 +71,14 @@ class RunEntry:
             parsed: object = None
             with contextlib.suppress(ValueError):
                 parsed = values.loads(self._raw or "")
-            if isinstance(parsed, dict):  # the JSON boundary: the row as it was written
-                self._row = cast("ListingRow", parsed)
-            else:  # a damaged cache line: read git instead
-                self._row = _read_row(self._repo, self.commit, self.id) if self._repo else {}
+            if isinstance(parsed, dict) and validate.check_row(parsed) is None:
+                self._row = cast("ListingRow", parsed)  # the JSON boundary: as written
+            elif self._repo is None:
+                self._row = {}
+            else:  # a damaged cache line, or one cached before rows were checked: read git
+                row = _read_row(self._repo, self.commit, self.id)
+                self.problem = self.problem or validate.check_row(dict(row))
+                self._row = quarantined_row(self.id) if self.problem else row
         return self._row
 
     @row.setter
@@ -137,6 +149,8 @@ def _save_cache(path: str, lines: list[str]) -> None:
 def _cache_line(key: str, entry: RunEntry) -> str | None:
     """The entry's cache line; None for a status holding a tab or newline (a damaged
     row), which is then read from git each time."""
+    if entry.problem:
+        return f"{key}\t0.0\t{QUARANTINED}\t{values.dumps(entry.problem)}\n"
     raw = entry._raw if entry._raw is not None else values.dumps(entry.row)
     line = f"{key}\t{entry.start!r}\t{entry.status}\t{raw}"
     return line + "\n" if line.count("\t") == 3 and "\n" not in line else None
@@ -152,16 +166,20 @@ def list_runs(repo: GitRepo) -> list[RunEntry]:
     for name, sha in refs.items():
         run_id = name.decode("utf-8", "replace")
         cached = cache.get(sha.decode())
-        if cached is not None:
+        if cached is not None and cached[1] == QUARANTINED:
+            entries.append(_quarantined(run_id, sha, cached[2]))
+        elif cached is not None:
             start, status, raw = cached
             entries.append(RunEntry(run_id, sha, raw=raw, start=start, status=status, repo=repo))
         else:  # absent, or a damaged line: read git instead
             missing.append((run_id, sha))
     rows = _read_rows(repo, missing)
-    entries += [RunEntry(run_id, sha, rows[sha], repo=repo) for run_id, sha in missing]
+    for run_id, sha in missing:
+        entries.append(_checked(RunEntry(run_id, sha, rows[sha], repo=repo)))
     if missing or len(entries) != len(cache):
         lines = (_cache_line(entry.commit.decode(), entry) for entry in entries)
         _save_cache(cache_path, [line for line in lines if line is not None])
+    _mark_quarantined(repo, entries)
     _mark_live(repo, entries)
     _cap_future_starts(repo, entries)
     entries.sort(key=lambda entry: entry.start, reverse=True)
@@ -170,9 +188,44 @@ def list_runs(repo: GitRepo) -> list[RunEntry]:
 
 def run_entry(repo: GitRepo, run_id: str, sha: bytes) -> RunEntry:
     """One run as :func:`list_runs` shows it, read from its commit alone."""
-    entry = RunEntry(run_id, sha, _read_row(repo, sha, run_id))
+    entry = _checked(RunEntry(run_id, sha, _read_row(repo, sha, run_id)))
+    _mark_quarantined(repo, [entry])
     _mark_live(repo, [entry])
     return entry
+
+
+def _checked(entry: RunEntry) -> RunEntry:
+    """The entry with ``problem`` set when its ref name or listing row fails the checks
+    (a row of the wrong types would break sorting, filtering and tables)."""
+    problem = validate.check_run_id(entry.id)
+    if problem is None:
+        problem = validate.check_row(dict(entry.row))
+    if problem:
+        return _quarantined(entry.id, entry.commit, values.dumps(problem))
+    return entry
+
+
+def _quarantined(run_id: str, sha: bytes, reason: str) -> RunEntry:
+    try:
+        problem = str(values.loads(reason))
+    except ValueError:
+        problem = "its listing row failed the checks"
+    return RunEntry(run_id, sha, quarantined_row(run_id), problem=problem)
+
+
+def quarantined_row(run_id: str) -> ListingRow:
+    """What a quarantined run's row is taken to be: nothing of what it claims."""
+    return {"id": run_id, "name": "", "status": "quarantined", "start": 0}
+
+
+def _mark_quarantined(repo: GitRepo, entries: list[RunEntry]) -> None:
+    """Runs whose full check failed earlier (at pull, or when a command read them)."""
+    known = verdicts.load(repo, failed_only=True)
+    if known:
+        for entry in entries:
+            reason = known.get(entry.commit)
+            if reason and not entry.problem:
+                entry.problem = reason
 
 
 def _read_rows(repo: GitRepo, missing: list[tuple[str, bytes]]) -> dict[bytes, ListingRow]:

@@ -12,6 +12,7 @@ from gitexp.model import history as historymod
 from gitexp.model import values
 from gitexp.model.record import FORMAT_VERSION, META_DIR, RunInfo
 from gitexp.read.listing import RunEntry
+from gitexp.read.trust import require
 from gitexp.record import manifest
 
 if TYPE_CHECKING:
@@ -50,7 +51,11 @@ def _meta_file(repo: GitRepo, meta: dict[bytes, tuple[int, ObjectId]], name: str
 
 
 def load_run(repo: GitRepo, entry: RunEntry) -> RunView:
-    """Everything ``show`` and ``diff`` need about one run (a few small blobs)."""
+    """Everything ``show`` and ``diff`` need about one run (a few small blobs).
+
+    A quarantined run (read/trust.py: checked once per commit) is a FormatError (exit 7).
+    """
+    require(repo, entry)
     root, _parents, _message = repo.commit_info(entry.commit)
     top = repo.tree_entries(root)
     meta_entry = top.get(META_DIR.encode())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gitexp.errors import UnknownRunError, UsageError
+from gitexp.errors import FormatError, UnknownRunError, UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.read import query
@@ -29,7 +29,10 @@ def complete_row(repo: GitRepo, entry: RunEntry) -> RunEntry:
     """The entry with config and metrics filled in when its listing row was truncated."""
     if not entry.row.get("truncated"):
         return entry
-    view = load_run(repo, entry)
+    try:
+        view = load_run(repo, entry)
+    except FormatError:  # quarantined or unreadable: filtered on what its row says
+        return entry
     metrics: dict[str, RowMetric] = {}
     for key, stats in (view.metrics.get("metrics") or {}).items():
         if isinstance(stats, dict) and not isinstance(stats.get("last"), dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,9 +24,11 @@ from gitexp.git.repo import GitRepo
 from gitexp.read.listing import RunEntry, list_runs
 from gitexp.read.projects import in_project
 from gitexp.read.selection import DEFAULT_CHART_RUNS, select
+from gitexp.read.trust import listed, usable
 from gitexp.record.recorder import recover_stale_runs
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
+from gitexp.render.cells import printable
 
 if TYPE_CHECKING:
     from gitexp.render.bundle import Bundle
@@ -45,6 +48,7 @@ class DashboardServer(ThreadingHTTPServer):
         self.lock = threading.Lock()  # one request reads the repository at a time
         self.cache: dict[tuple[str, bytes], bundlemod.RunData] = {}
         self._plotly: bytes | None = None
+        self.warned: set[str] = set()
 
     @property
     def port(self) -> int:
@@ -64,7 +68,7 @@ class DashboardServer(ThreadingHTTPServer):
     def runs_json(self, where: str | None) -> dict[str, object]:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
             recover_stale_runs(repo)
-            every = in_project(repo, list_runs(repo), self.project)
+            every = in_project(repo, listed(list_runs(repo), self.warn), self.project)
             chosen = select(repo, every, where) if where else every
         return {
             "repository": self.repository,
@@ -86,12 +90,19 @@ class DashboardServer(ThreadingHTTPServer):
 
     def bundle_json(self, ids: list[str]) -> Bundle:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
-            by_id = {entry.id: entry for entry in list_runs(repo)}
+            every = listed(list_runs(repo), self.warn)
+            by_id = {entry.id: entry for entry in usable(repo, every, self.warn)}
             runs = [self._data(repo, by_id[run_id]) for run_id in ids if run_id in by_id]
             data = bundlemod.build(repo, runs, title="gitexp ui")
         # A run deleted since the page listed it is reported, so the page drops it.
         data["missing"] = [run_id for run_id in ids if run_id not in by_id]
         return data
+
+    def warn(self, message: str) -> None:
+        """A quarantined run is reported once per server, not at every refresh of the page."""
+        if message not in self.warned:
+            self.warned.add(message)
+            print(f"gitexp: {printable(message)}", file=sys.stderr, flush=True)
 
     def _data(self, repo: GitRepo, entry: RunEntry) -> bundlemod.RunData:
         key = (entry.id, entry.commit)

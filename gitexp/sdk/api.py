@@ -29,9 +29,16 @@ from gitexp.read.projects import default_project, project_of
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run, read_history
 from gitexp.read.selection import known_names
+from gitexp.read.trust import listed
 
 if TYPE_CHECKING:
     from gitexp.model.shapes import HistoryRow
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(f"gitexp: {message}", stacklevel=4)
 
 
 class Api:
@@ -63,7 +70,8 @@ class Api:
 
     def _all(self) -> list[RunEntry]:
         if self._entries is None:
-            self._entries = list_runs(self.repo)
+            # A quarantined run (read/trust.py) is left out with one warning, as ls does.
+            self._entries = listed(list_runs(self.repo), _warn)
         return self._entries
 
     def runs(

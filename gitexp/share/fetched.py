@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from gitexp.git.binary import ZERO
 from gitexp.git.repo import GitRepo
+from gitexp.read.trust import check_runs, describe
 from gitexp.render.cells import printable
 from gitexp.render.words import plural
 from gitexp.share.remotes import DIVERGED, NEW, REFUSED, UPDATED, fast_forward
@@ -57,7 +58,12 @@ def bring_here(
 ) -> None:
     """Create the runs new here and fast-forward the ones the remote extended."""
     counts = {NEW: 0, UPDATED: 0}
+    problems = check_runs(repo, {run_id: sha for run_id, (_remote, sha) in fetched.items()})
     for run_id, (remote, sha) in sorted(fetched.items()):
+        problem = problems.get(run_id)
+        if problem:  # never made a local run: it stays in the remote's mirror only
+            say(f"quarantined fetched run {describe(run_id, problem)}; not made a local run")
+            continue
         action, why = fast_forward(repo, run_id, sha)
         if action in counts:
             counts[action] += 1

@@ -19,6 +19,7 @@ from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX
 from gitexp.read.resolve import resolve
+from gitexp.read.trust import check_runs
 from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.render.words import plural
 from gitexp.share.remotes import (
@@ -26,6 +27,7 @@ from gitexp.share.remotes import (
     DIVERGED,
     FAILED,
     NEW,
+    QUARANTINED,
     REFUSED,
     RUNS_REFSPEC_SOURCE,
     UPDATED,
@@ -91,9 +93,18 @@ def pull_runs(
                 entries = entries_for(repo, mirrored)
                 chosen = [resolve(text, entries) for text in refs]
                 selected = {entry.id: entry.commit for entry in chosen}
+            # Every run is checked before any ref is made, so a run that fails never
+            # becomes a local run and the rest still do (read/trust.py).
+            problems = check_runs(repo, selected)
             with progress.counter(len(selected), "updating runs", "run") as advance:
                 for run_id, sha in sorted(selected.items()):
-                    report.runs.append(_update(repo, run_id, sha))
+                    problem = problems.get(run_id)
+                    if problem:
+                        report.runs.append(
+                            RunReport(run_id, "", QUARANTINED, sha.decode(), error=problem)
+                        )
+                    else:
+                        report.runs.append(_update(repo, run_id, sha))
                     advance(1)
             if artifacts:
                 wanted = {

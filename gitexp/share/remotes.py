@@ -38,7 +38,8 @@ UP_TO_DATE = "up to date"
 REFUSED = "refused"  # pull: the remote rewrote a finished run (share/policy.py)
 AHEAD = "ahead"  # pull: this clone has commits of the run the remote lacks
 BEHIND = "behind"  # push: the remote has newer commits of the run (gitexp pull takes them)
-FAILURES = (FAILED, DIVERGED, REFUSED)
+QUARANTINED = "quarantined"  # pull: the run failed validation (read/trust.py); not copied
+FAILURES = (FAILED, DIVERGED, REFUSED, QUARANTINED)
 
 
 def tracking_prefix(remote: str) -> bytes:

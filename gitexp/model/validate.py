@@ -1,0 +1,251 @@
+"""What a run read from git may look like: pure checks of names, paths, sizes and types.
+
+A run that arrives from a remote (a teammate, a fork, a leaked CI token) is input, not
+code.  Every check here answers "why this is refused" as a short sentence, or None when
+the thing is acceptable, so that one caller (``read/trust.py``) can quarantine the run
+with that reason.  The limits are generous (a real run is far below each) and
+documented in docs/format.md, "Limits readers enforce".
+
+Unknown fields, ``_type`` values and ref namespaces added later within format 1 are not
+checked: a newer teammate's run must read here, so only what gitexp relies on is typed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from gitexp.model import values
+from gitexp.model.ids import check_user_id
+
+# -- limits (docs/format.md, "Limits readers enforce") --------------------------------------
+KiB, MiB = 1 << 10, 1 << 20
+MAX_ROW_BYTES = 1 * MiB  # the listing row in a commit message (gitexp writes <= 32 KiB)
+MAX_RUN_JSON = 1 * MiB
+MAX_CONFIG_YAML = 8 * MiB
+MAX_JSON_FILE = 16 * MiB  # metrics.json, snapshot.json, hardware.json, artifacts.json, ...
+MAX_HISTORY_CHUNK = 256 * MiB  # one history/NNNNNN.jsonl (10,000 rows)
+MAX_HISTORY_LINE = 1 * MiB  # one logged row; longer lines are skipped when read
+MAX_OUTPUT_LOG = 16 * MiB  # gitexp writes at most 2 MiB plus a marker line
+MAX_TREE_ENTRIES = 2_000_000  # files and folders of a run's tree
+MAX_PATH_BYTES = 4096
+MAX_NODES = 1_000_000  # values (keys, items, scalars) in one JSON or YAML document
+MAX_DEPTH = 100  # nesting of lists and mappings
+MAX_YAML_NODES = 100_000  # a user's --config file, after anchors and merges expand
+
+# Paths gitexp itself reads in a run's tree, and their caps.
+META_LIMITS = {
+    "run.json": MAX_RUN_JSON,
+    "config.yaml": MAX_CONFIG_YAML,
+    "output.log": MAX_OUTPUT_LOG,
+}
+
+# Names git treats specially: as a symbolic link they would make git (or gitexp) read
+# or write a file outside the tree (git fsck: gitmodulesSymlink and friends).
+_NO_LINK_NAMES = frozenset({".gitmodules", ".gitattributes", ".gitignore", ".mailmap"})
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# NTFS and HFS+ spellings of .git that git itself refuses (core.protectNTFS/protectHFS).
+_DOTGIT_ALIAS = re.compile(r"^(?:\.git[. ]*|git~\d+)$", re.IGNORECASE)
+_HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+
+
+def check_run_id(text: str) -> str | None:
+    """Why ``text`` cannot be the name of a run ref (``refs/gitexp/runs/<text>``)."""
+    if check_user_id(text) is not None:
+        return f"run ref name {text[:80]!r} is not a valid run id"
+    return None
+
+
+def check_path(path: str, *, meta: bool = False) -> str | None:
+    """Why a path a run names cannot be written into a work tree (None when it can).
+
+    Relative, ``/``-separated and normalized: no empty, ``.`` or ``..`` part, no
+    backslash, NUL, control character or drive letter, and nothing under ``.git`` (in
+    any spelling git itself refuses).  ``.gitexp/`` at the top is the run's own folder:
+    only ``meta`` paths (those inside it) may start with it.
+    """
+    if not path:
+        return "an empty path"
+    shown = repr(path[:200])
+    if len(path.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        return f"path {shown} is longer than {MAX_PATH_BYTES} bytes"
+    if "\\" in path or any(ord(c) < 32 or c == "\x7f" for c in path):
+        return f"path {shown} holds a backslash or a control character"
+    if path.startswith("/") or _DRIVE.match(path):
+        return f"path {shown} is absolute"
+    parts = path.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            return f"path {shown} is not normalized (empty, '.' or '..' part)"
+        if _DOTGIT_ALIAS.match(_HFS_IGNORED.sub("", part)):
+            return f"path {shown} points into .git"
+    if parts[0].lower() == ".gitexp" and not meta:
+        return f"path {shown} points into .gitexp/, the run's own folder"
+    return None
+
+
+def check_tree_entry(path: str, mode: int) -> str | None:
+    """Why one entry of a run's tree is refused: its path, its mode, or a link named
+    like a file git reads for itself."""
+    problem = check_path(path, meta=path.split("/", 1)[0] == ".gitexp")
+    if problem:
+        return problem
+    if mode not in (0o100644, 0o100755, 0o120000, 0o160000, 0o040000):
+        return f"{path[:200]!r} has the unknown mode {mode:o}"
+    if mode == 0o120000 and path.rsplit("/", 1)[-1].lower() in _NO_LINK_NAMES:
+        return f"{path[:200]!r} is a symbolic link where git expects a file"
+    return None
+
+
+# -- parsing within bounds ------------------------------------------------------------------
+
+
+def load_json(data: bytes, what: str, limit: int = MAX_JSON_FILE) -> Any:
+    """JSON of a run's file within the size, depth and node limits; ValueError says why."""
+    if len(data) > limit:
+        raise ValueError(f"{what} is {len(data)} bytes, over the limit of {limit}")
+    try:
+        value = values.loads(data)
+    except RecursionError:  # json's C parser recurses once per level
+        raise ValueError(f"{what} nests deeper than {MAX_DEPTH} levels") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{what} is not valid JSON ({exc})") from None
+    problem = check_shape(value)
+    if problem:
+        raise ValueError(f"{what} {problem}")
+    return value
+
+
+def check_shape(value: object) -> str | None:
+    """Why a parsed document is too deep or too large (None when within the limits).
+
+    Iterative, so that a deep document cannot exhaust Python's stack here."""
+    todo: list[tuple[object, int]] = [(value, 0)]
+    nodes = 0
+    while todo:
+        item, depth = todo.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            return f"holds more than {MAX_NODES} values"
+        if depth > MAX_DEPTH:
+            return f"nests deeper than {MAX_DEPTH} levels"
+        if isinstance(item, dict):
+            todo.extend((child, depth + 1) for child in item.values())
+            nodes += len(item)  # the keys
+        elif isinstance(item, list):
+            todo.extend((child, depth + 1) for child in item)
+    return None
+
+
+# -- types (docs/format.md) ----------------------------------------------------------------
+
+_NUMBER = (int, float)
+_OPT_STR = (str, type(None))
+# The row's fields gitexp relies on, and what docs/format.md says they are.
+ROW_TYPES: dict[str, tuple[type, ...]] = {
+    "format": (int,),
+    "id": (str,),
+    "name": (str,),
+    "status": (str,),
+    "start": _NUMBER,
+    "end": (*_NUMBER, type(None)),
+    "exit_code": (int, type(None)),
+    "baseline": _OPT_STR,
+    "branch": _OPT_STR,
+    "dirty": (bool,),
+    "tags": (list,),
+    "group": _OPT_STR,
+    "command": (list,),
+    "config": (dict,),
+    "metrics": (dict,),
+    "truncated": (bool,),
+}
+RUN_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    **{k: v for k, v in ROW_TYPES.items() if k not in ("config", "metrics", "truncated")},
+    "cwd": (str,),
+    "signal": _OPT_STR,
+    "notes": _OPT_STR,
+    "job_type": _OPT_STR,
+    "project": _OPT_STR,
+    "source": (str,),
+    "host": _OPT_STR,
+    "extra": (dict,),
+    "gitexp_version": (str,),
+    "rerun_of": _OPT_STR,
+    "resumes": (list,),
+    "redacted": (dict,),
+}
+_STR_LISTS = ("tags", "command")
+_ABSENT = object()
+
+
+def check_fields(data: dict[str, Any], types: dict[str, tuple[type, ...]], what: str) -> str | None:
+    """Why a record's known fields have the wrong types; unknown fields are not looked at."""
+    for name, kinds in types.items():
+        value = data.get(name, _ABSENT)
+        if value is _ABSENT:
+            continue
+        if not isinstance(value, kinds) or (value.__class__ is bool and bool not in kinds):
+            return f"{what} field {name!r} is a {_kind(value)}, not {_names(kinds)}"
+    for name in _STR_LISTS:
+        items = data.get(name)
+        if isinstance(items, list) and not all(isinstance(item, str) for item in items):
+            return f"{what} field {name!r} holds something other than strings"
+    for key, metric in (data.get("metrics") or {}).items():
+        if not isinstance(metric, dict):
+            return f"{what} metric {str(key)[:80]!r} is a {_kind(metric)}, not an object"
+    return None
+
+
+def check_row(row: dict[str, Any]) -> str | None:
+    """Why a listing row cannot be listed (its known fields have the wrong types).
+
+    ~4 us a row: ``ls`` checks every row it reads from git, so only what is nested
+    (a metric's list or object value) is walked for its depth."""
+    problem = check_fields(row, ROW_TYPES, "the listing row's")
+    if problem:
+        return problem
+    config = row.get("config")
+    if config and not _NESTED.isdisjoint(map(type, config.values())):
+        return "the listing row's config holds a value that is not a scalar"
+    for metric in (row.get("metrics") or {}).values():
+        if not _NESTED.isdisjoint(map(type, metric.values())):
+            problem = check_shape(metric)
+            if problem:
+                return f"a metric of the listing row {problem}"
+    return None
+
+
+_NESTED = frozenset({list, dict})
+
+
+def check_run_json(data: object) -> str | None:
+    if not isinstance(data, dict):
+        return f"run.json is a {_kind(data)}, not an object"
+    problem = check_fields(data, RUN_JSON_TYPES, "run.json")
+    if problem is None:
+        for item in data.get("resumes") or []:
+            if not isinstance(item, dict):
+                return "run.json field 'resumes' holds something other than objects"
+    return problem
+
+
+def check_paths(paths: Iterable[object], what: str) -> str | None:
+    """Why one of the paths a file of the run names (artifacts, skipped files) is refused."""
+    for path in paths:
+        if not isinstance(path, str):
+            return f"{what} names a path that is a {_kind(path)}, not a string"
+        problem = check_path(path)
+        if problem:
+            return f"{what}: {problem}"
+    return None
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    return " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
