@@ -342,7 +342,7 @@ def test_rows_and_artifacts_are_read_by_one_git(repo: Path) -> None:
     """Names, statuses and artifact lists of many commits: `git cat-file --batch`, each
     distinct tree's list read once; a commit without a row or a list reads as empty."""
     from gitexp.artifacts.pointers import parse_artifacts_json
-    from gitexp.git import binary as gitbin
+    from gitexp.git import catfile
     from gitexp.git.repo import GitRepo
     from gitexp.share.remotes import RunCommit, read_artifacts, read_run_commits
 
@@ -378,7 +378,7 @@ def test_rows_and_artifacts_are_read_by_one_git(repo: Path) -> None:
     damaged = _plumb(repo, "commit-tree", with_listing("{not json"), "-p", run, stdin=message)
     missing = "0" * 40
 
-    found = gitbin.read_objects(str(repo), [run, missing, f"{run}:.gitexp/run.json", f"{run}:x"])
+    found = catfile.read_objects(str(repo), [run, missing, f"{run}:.gitexp/run.json", f"{run}:x"])
     assert found[0] is not None and found[0][0] == "commit"
     assert found[1] is None and found[3] is None
     assert found[2] is not None and json.loads(found[2][1])["name"] == "plain"

@@ -458,11 +458,12 @@ def test_secret_sweep_no_canary_reaches_an_object(tmp_path: Path) -> None:
     planted += secrets + arg_secrets
     kept += texts + arg_texts
 
-    # 3. gitexp sweep over a secret parameter.
+    # 3. gitexp sweep over a secret parameter (and seed, which the script leaves alone:
+    # it sets lr itself, and a sweep of an lr the script overrides stops after one trial).
     spec, secrets, texts = _spec(tmp_path, "W")
     (tmp_path / "spec-w.json").write_text(json.dumps(spec))
     swept = gitexp(
-        "sweep", "-p", f"api_key={plain('W', 10)},{plain('W', 11)}", "-p", "lr=0.1,0.2",
+        "sweep", "-p", f"api_key={plain('W', 10)},{plain('W', 11)}", "-p", "seed=1,2",
         "--", PY, "train.py", "--token", plain("W", 12),
         cwd=repo, env={**env, "CANARY_SPEC": str(tmp_path / "spec-w.json"), "CANARY_PAUSE": "0"},
         timeout=300,

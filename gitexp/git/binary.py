@@ -63,7 +63,7 @@ class GitOutput(Slotted):
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env[ENV_IN_COMMAND] = "1"
     if extra:
@@ -71,7 +71,7 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _no_git() -> RepositoryStateError:
+def no_git_error() -> RepositoryStateError:
     return RepositoryStateError(
         "the git program is not installed (gitexp hands pushes and fetches to it)",
         "Install git (https://git-scm.com/downloads) and try again.",
@@ -91,7 +91,7 @@ def run(
         done = subprocess.run(
             ["git", *args],
             cwd=cwd,
-            env=_env(env),
+            env=git_env(env),
             input=stdin,
             stdout=subprocess.PIPE,
             stderr=None if show_progress else subprocess.PIPE,
@@ -99,7 +99,7 @@ def run(
             errors="replace",
         )
     except FileNotFoundError:
-        raise _no_git() from None
+        raise no_git_error() from None
     return GitOutput(done.returncode, done.stdout, done.stderr or "")
 
 
@@ -182,7 +182,7 @@ def _start(
         process = subprocess.Popen(
             ["git", *args],
             cwd=cwd,
-            env=_env(),
+            env=git_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -206,70 +206,6 @@ def version() -> tuple[int, ...]:
     text = run(".", ["version"]).stdout  # "git version 2.39.5" (vendors add suffixes)
     found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
     return tuple(int(part) for part in found.groups() if part) if found else ()
-
-
-def read_objects(cwd: str, names: list[str]) -> list[tuple[str, bytes] | None]:
-    """Many objects through one ``git cat-file --batch``: ``(type, content)`` per name.
-
-    A name is anything ``cat-file`` takes (``<sha>``, ``<commit>:<path>``); None for one
-    that names no object.  A push reads a commit and a file of every run it carries:
-    one git reading them all in C is ten times faster than reading them one by one.
-    Replace refs are ignored, as dulwich ignores them (the objects are the stored ones).
-    """
-    if not names:
-        return []
-    if any("\n" in name for name in names):
-        raise ValueError("object names cannot hold a newline")
-    try:
-        done = subprocess.run(
-            ["git", "--no-replace-objects", "cat-file", "--batch", "--buffer"],
-            cwd=cwd,
-            env=_env(),
-            input="".join(f"{name}\n" for name in names).encode(),
-            capture_output=True,
-        )
-    except FileNotFoundError:
-        raise _no_git() from None
-    if done.returncode:
-        message = done.stderr.decode("utf-8", "replace").strip()
-        raise RepositoryStateError(f"git cat-file failed: {message}")
-    out = done.stdout
-    found: list[tuple[str, bytes] | None] = []
-    at = 0
-    for _name in names:
-        end = out.find(b"\n", at)
-        if end < 0:
-            raise RepositoryStateError("git cat-file answered fewer objects than asked")
-        header = out[at:end].split(b" ")
-        at = end + 1
-        if len(header) != 3 or not header[2].isdigit():  # "<name> missing", "... ambiguous"
-            found.append(None)
-            continue
-        size = int(header[2])
-        found.append((header[1].decode("ascii", "replace"), out[at : at + size]))
-        at += size + 1  # the content, then a newline
-    return found
-
-
-def object_sizes(cwd: str, shas: list[str]) -> list[int | None]:
-    """The size of each object by one ``git cat-file --batch-check`` (None: absent), so a
-    reader can refuse a huge blob from a remote without loading it."""
-    if not shas:
-        return []
-    try:
-        done = subprocess.run(
-            ["git", "--no-replace-objects", "cat-file", "--batch-check=%(objectsize)"],
-            cwd=cwd,
-            env=_env(),
-            input="".join(f"{sha}\n" for sha in shas).encode(),
-            capture_output=True,
-        )
-    except FileNotFoundError:
-        raise _no_git() from None
-    lines = done.stdout.decode("ascii", "replace").splitlines()
-    if done.returncode or len(lines) != len(shas):
-        raise RepositoryStateError("git cat-file --batch-check failed")
-    return [int(line) if line.isdigit() else None for line in lines]
 
 
 def config_get(cwd: str, key: str) -> str | None:
@@ -356,13 +292,13 @@ class RemoteRefs:
             self._process = subprocess.Popen(
                 ["git", "ls-remote", "--refs", remote, pattern],
                 cwd=cwd,
-                env=_env(),
+                env=git_env(),
                 stdout=subprocess.PIPE,
                 text=True,
                 errors="replace",
             )
         except FileNotFoundError:
-            raise _no_git() from None
+            raise no_git_error() from None
 
     def wait(self) -> dict[str, str]:
         """``{ref: sha}`` of the remote's refs matching the pattern."""

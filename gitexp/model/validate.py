@@ -62,17 +62,19 @@ def check_path(path: str, *, meta: bool = False) -> str | None:
     """Why a path a run names cannot be written into a work tree (None when it can).
 
     Relative, ``/``-separated and normalized: no empty, ``.`` or ``..`` part, no
-    backslash, NUL, control character or drive letter, and nothing under ``.git`` (in
-    any spelling git itself refuses).  ``.gitexp/`` at the top is the run's own folder:
-    only ``meta`` paths (those inside it) may start with it.
+    backslash (a folder separator on Windows), NUL or drive letter, and nothing under
+    ``.git`` (in any spelling git itself refuses).  Other control characters are
+    allowed, as git allows them (a file name with a newline is a user's to keep):
+    printing one goes through render/cells.py's ``printable``.  ``.gitexp/`` at the top
+    is the run's own folder: only ``meta`` paths (those inside it) may start with it.
     """
     if not path:
         return "an empty path"
     shown = repr(path[:200])
     if len(path.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
         return f"path {shown} is longer than {MAX_PATH_BYTES} bytes"
-    if "\\" in path or any(ord(c) < 32 or c == "\x7f" for c in path):
-        return f"path {shown} holds a backslash or a control character"
+    if "\\" in path or "\x00" in path:
+        return f"path {shown} holds a backslash or a NUL"
     if path.startswith("/") or _DRIVE.match(path):
         return f"path {shown} is absolute"
     parts = path.split("/")

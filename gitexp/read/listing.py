@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from gitexp.errors import GitexpError
-from gitexp.git import binary as gitbin
+from gitexp.git import catfile
 from gitexp.git.repo import GitRepo
 from gitexp.model import validate, values
 from gitexp.model.record import FORMAT_VERSION, REF_PREFIX, RUNNING, parse_row
@@ -238,7 +238,7 @@ def _read_rows(repo: GitRepo, missing: list[tuple[str, bytes]]) -> dict[bytes, L
     rows: dict[bytes, ListingRow] = {}
     if len(missing) >= BATCH_READ_MIN:
         with contextlib.suppress(GitexpError, OSError, ValueError):
-            found = gitbin.read_objects(repo.root, [sha.decode() for _, sha in missing])
+            found = catfile.read_objects(repo.root, [sha.decode() for _, sha in missing])
             for (run_id, sha), obj in zip(missing, found, strict=True):
                 if obj is not None and obj[0] == "commit":
                     message = obj[1].partition(b"\n\n")[2].decode("utf-8", "replace")

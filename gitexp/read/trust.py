@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from gitexp.errors import FormatError, GitexpError
-from gitexp.git import binary as gitbin
+from gitexp.git import catfile
 from gitexp.git.repo import MODE_LINK, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import validate
 from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row
@@ -172,7 +172,7 @@ def _cap(name: str) -> int | None:
 
 def _sizes(repo: GitRepo, shas: list[ObjectId]) -> list[int | None]:
     try:
-        return gitbin.object_sizes(repo.root, [sha.decode() for sha in shas])
+        return catfile.object_sizes(repo.root, [sha.decode() for sha in shas])
     except (GitexpError, OSError):  # no git program: read them (bounded by what git stored)
         return [len(repo.read_blob(sha)) for sha in shas]
 
