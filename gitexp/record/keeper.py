@@ -281,12 +281,19 @@ class Sentinel:
             return
 
     def stop(self) -> None:
-        """End the sentinel: it exits on its own once its pipe closes.  Not waited for
-        (gitexp run exits next, and its end reaps it), so stopping costs no scheduling
-        round trip on a busy machine."""
+        """End the sentinel: it exits once its pipe closes, and is waited for (a few
+        milliseconds at most), so that nothing of gitexp's stays in the caller's process
+        group after gitexp run exits: a job runner waiting for the group to empty, or
+        ``timeout``, sees it end with the run."""
         _close_all(self.fds())
+        deadline = time.monotonic() + 1.0
         with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(self.pid, os.WNOHANG)
+            while not os.waitpid(self.pid, os.WNOHANG)[0]:
+                if time.monotonic() > deadline:  # stuck: it must not hold the run up
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    break
+                time.sleep(0.001)
 
 
 def start_sentinel() -> Sentinel | None:
