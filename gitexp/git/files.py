@@ -50,7 +50,7 @@ def find_repository(start: str) -> tuple[str, str, str] | None:
     while True:
         dotgit = os.path.join(path, ".git")
         if os.path.isfile(dotgit):
-            controldir = _read_gitfile(path, dotgit)
+            controldir = read_gitfile(path, dotgit)
             if controldir is None:
                 return None
             break
@@ -85,7 +85,9 @@ def find_repository(start: str) -> tuple[str, str, str] | None:
     return path, controldir, commondir
 
 
-def _read_gitfile(root: str, dotgit: str) -> str | None:
+def read_gitfile(root: str, dotgit: str) -> str | None:
+    """The folder a ``.git`` file (``gitdir: PATH``) points at, from ``root``; None
+    when it cannot be read or says nothing else."""
     try:
         with open(dotgit, "rb") as handle:
             content = handle.read()

@@ -21,14 +21,9 @@ def submodule_head(path: str) -> ObjectId | None:
     checked out (no ``.git`` in it) or its HEAD cannot be read."""
     dotgit = os.path.join(path, ".git")
     if os.path.isfile(dotgit):
-        try:
-            with open(dotgit, "rb") as handle:
-                content = handle.read()
-        except OSError:
+        controldir = gitfiles.read_gitfile(path, dotgit)
+        if controldir is None:
             return None
-        if not content.startswith(b"gitdir: "):
-            return None
-        controldir = os.path.join(path, os.fsdecode(content[len(b"gitdir: ") :].rstrip(b"\r\n")))
     elif os.path.isdir(dotgit):
         controldir = dotgit
     else:

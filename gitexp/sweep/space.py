@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from gitexp.errors import ConfigError, UsageError
 from gitexp.model import config as configmod
 from gitexp.model import values
+from gitexp.model.overrides import missing, value_at
 from gitexp.model.redact import redact_param
 
 FILE_KEYS = ("command", "program", "name", "group", "parameters")
@@ -296,25 +297,17 @@ def member_name(prefix: str, combo: Combination, varying: list[str], index: int)
     return f"{prefix}-{'-'.join(parts)}" if parts else f"{prefix}-{index}"
 
 
-_MISSING = object()
-
-
 def _lookup(config: Mapping[str, object], key: str) -> object:
     if key in config:  # a flattened config (a listing row), or a top-level key
         return config[key]
-    node: object = config
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
+    return value_at(config, key)
 
 
 def matches(config: Mapping[str, object], combo: Combination) -> bool:
     """Whether a run's config (nested, or flattened with ``.``) holds every value of ``combo``."""
     for key, choice in combo:
         found = _lookup(config, key)
-        if found is _MISSING or values.dumps(found) != values.dumps(choice.value):
+        if missing(found) or values.dumps(found) != values.dumps(choice.value):
             return False
     return True
 
