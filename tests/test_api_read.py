@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,42 @@ def test_project_option_and_field_select_the_same_runs(runs_repo: Path) -> None:
     done = gitexp("report", "--project", "analysis", "-o", str(report), cwd=runs_repo)
     assert done.returncode == 0, done.stderr
     assert other in report.read_text() or api.runs("analysis")[0].name in report.read_text()
+
+
+# -- short ids (issue 18, part 7) ----------------------------------------------------------
+
+
+def test_short_ids_grow_until_unique_and_user_ids_stay_whole() -> None:
+    from gitexp.model.ids import short_id, short_ids
+
+    generated = ["abcdefg1234k", "abcdefg9876m", "zzzzzzz00000"]
+    shown = short_ids(generated)
+    assert shown == {
+        "abcdefg1234k": "abcdefg1",
+        "abcdefg9876m": "abcdefg9",
+        "zzzzzzz00000": "zzzzzzz",
+    }
+    assert short_id("exp-2024-01-a") == "exp-2024-01-a"
+    assert short_ids(["exp-2024-01-a", "exp-2024-01-b"]) == {
+        "exp-2024-01-a": "exp-2024-01-a",
+        "exp-2024-01-b": "exp-2024-01-b",
+    }
+    assert short_ids(["run", "run-2"]) == {"run": "run", "run-2": "run-2"}
+
+
+def test_user_chosen_ids_are_shown_whole_in_ls_and_messages(tmp_path: Path) -> None:
+    repo = tmp_path / "ids"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    for suffix in ("a", "b"):
+        script = f"import gitexp\ngitexp.init(id='exp-2024-01-{suffix}')\ngitexp.log({{'x': 1}})\n"
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"(exp-2024-01-{suffix})" in done.stderr  # the finished line names it whole
+    listing = gitexp("ls", cwd=repo).stdout
+    assert "exp-2024-01-a" in listing and "exp-2024-01-b" in listing
+    tagged = gitexp("tag", "exp-2024-01-b", "+kept", cwd=repo)
+    assert tagged.returncode == 0, tagged.stderr
+    assert tagged.stdout.startswith("exp-2024-01-b ")

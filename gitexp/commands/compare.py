@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, add_project_option, open_repo, print_json, say
 from gitexp.errors import UsageError
-from gitexp.model.ids import SHORT_ID_LENGTH
+from gitexp.model.ids import short_id
 from gitexp.read.compare import MINIMIZE, Row, compare, rows_json
 from gitexp.read.listing import list_runs
 from gitexp.read.projects import in_project
@@ -66,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         seen: set[str] = set()
         for text, entry in zip(args.runs, entries, strict=True):
             if entry.id in seen:
-                raise UsageError(f"{text!r} names a run given twice ({entry.id[:7]})")
+                raise UsageError(f"{text!r} names a run given twice ({short_id(entry.id)})")
             seen.add(entry.id)
         views = [load_run(repo, entry) for entry in usable(repo, entries, say)]
     rows = compare(views, all_rows=args.all)
@@ -126,7 +126,7 @@ def render(views: list[RunView], rows: list[Row]) -> tuple[str, list[str], int]:
     # The labels are what a reader looks up: only the cap cuts them, never the fitting.
     columns = [Column("", [_label(row) for row in rows], cap=_LABEL_CAP, shrink=False)]
     for i, view in enumerate(views):
-        header = f"{view.info.name} ({view.info.id[:SHORT_ID_LENGTH]})"
+        header = f"{view.info.name} ({short_id(view.info.id)})"
         cells = [_cell(row, i) for row in rows]
         keep = REQUIRED if i == 0 else len(views) - i  # a comparison shows one run at least
         columns.append(Column(header, cells, keep, style=_style, full_name=header))

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, print_json
+from gitexp.model.ids import short_id
 from gitexp.read.diff import compare_runs, unified_code_diff
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
@@ -54,7 +55,12 @@ def main(args: argparse.Namespace) -> int:
 
 def render(result: RunsDiff) -> str:
     a, b = result["a"], result["b"]
-    lines = [f"A: {a['id'][:7]} {a['name']}", f"B: {b['id'][:7]} {b['name']}", "", "config"]
+    lines = [
+        f"A: {short_id(a['id'])} {a['name']}",
+        f"B: {short_id(b['id'])} {b['name']}",
+        "",
+        "config",
+    ]
     config = result["config"]
     rows = [[k, "", fmt_value(v), "added"] for k, v in config["added"].items()]
     rows += [[k, fmt_value(v), "", "removed"] for k, v in config["removed"].items()]

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo
+from gitexp.model.ids import short_id
 from gitexp.read.resolve import find_run
 from gitexp.record.edit import Edit, apply_edit
 from gitexp.render.cells import printable
@@ -34,5 +35,5 @@ def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
         entry = find_run(repo, args.run)
         info, _commit = apply_edit(repo, entry, Edit(note=args.text or None))
-    print(f"{info.id[:7]} {printable(info.name)}: note {'set' if info.notes else 'cleared'}")
+    print(f"{short_id(info.id)} {printable(info.name)}: note {'set' if info.notes else 'cleared'}")
     return 0

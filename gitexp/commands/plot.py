@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.errors import UsageError
+from gitexp.model.ids import short_id
 from gitexp.read.listing import list_runs
 from gitexp.read.projects import in_project
 from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
@@ -121,7 +122,7 @@ def _pick_metrics(
 def _labels(runs: list[bundlemod.RunData]) -> list[str]:
     names = [d.view.info.name for d in runs]
     return [
-        f"{name} ({d.view.info.id[:7]})" if names.count(name) > 1 else name
+        f"{name} ({short_id(d.view.info.id)})" if names.count(name) > 1 else name
         for name, d in zip(names, runs, strict=True)
     ]
 

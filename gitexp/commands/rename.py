@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo
 from gitexp.errors import UsageError
+from gitexp.model.ids import short_id
 from gitexp.read.resolve import find_run
 from gitexp.record.edit import Edit, apply_edit
 from gitexp.render.cells import printable
@@ -37,5 +38,5 @@ def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
         entry = find_run(repo, args.run)
         info, _commit = apply_edit(repo, entry, Edit(name=name))
-    print(f"{info.id[:7]} renamed to {printable(info.name)}")
+    print(f"{short_id(info.id)} renamed to {printable(info.name)}")
     return 0

@@ -16,6 +16,7 @@ from gitexp.cli_support import add_example, say
 from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
+from gitexp.model.ids import short_id
 from gitexp.record.recorder import recover_stale_runs
 from gitexp.record.starting import expand_command, start_run
 from gitexp.record.supervise import supervise
@@ -162,7 +163,7 @@ def _resume(
     )
     resumed = recorder.info.resumes[-1]
     changed = "; the code changed since it started" if resumed["code_changed"] else ""
-    name = f"{recorder.info.name} ({entry.id[:7]})"
+    name = f"{recorder.info.name} ({short_id(entry.id)})"
     say(f"resuming run {name} at step {resumed['from_step']}{changed}")
     _request_outputs(recorder.live.path, args.out)
     ran = expand_command(repo, command, config).command  # ${args}: the resumed run's config

@@ -19,7 +19,7 @@ from gitexp.cli_support import add_example, open_repo, say
 from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
-from gitexp.model.ids import SHORT_ID_LENGTH
+from gitexp.model.ids import short_ids
 from gitexp.render import overrides as overrides_words
 from gitexp.render.cells import fmt_duration, fmt_value, table
 from gitexp.render.words import plural
@@ -207,11 +207,12 @@ def _final_table(ranking: Ranking, varying: list[str]) -> str:
     label = f"{metric} [{'max' if descending else 'min'}]" if metric else None
     headers = ["name", "id", "status", "duration", *varying, *([label] if label else [])]
     rows = []
+    shown = short_ids(entry.id for entry in ranking.entries)
     for entry in ranking.entries:
         config = entry.row.get("config") or {}
         start, end = entry.row.get("start"), entry.row.get("end")
         duration = end - start if isinstance(end, (int, float)) and start is not None else None
-        row = [entry.name, entry.id[:SHORT_ID_LENGTH], entry.status, fmt_duration(duration)]
+        row = [entry.name, shown[entry.id], entry.status, fmt_duration(duration)]
         row += [fmt_value(config.get(key)) for key in varying]
         if label:
             row.append(fmt_value(ranking.value(entry)))

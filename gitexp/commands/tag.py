@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo
 from gitexp.errors import UsageError
+from gitexp.model.ids import short_id
 from gitexp.read.resolve import find_run
 from gitexp.record.edit import Edit, apply_edit
 from gitexp.render.cells import printable
@@ -48,5 +49,5 @@ def main(args: argparse.Namespace) -> int:
         entry = find_run(repo, args.run)
         info, _commit = apply_edit(repo, entry, edit)
     tags = printable(", ".join(info.tags) or "(none)")
-    print(f"{info.id[:7]} {printable(info.name)}: tags {tags}")
+    print(f"{short_id(info.id)} {printable(info.name)}: tags {tags}")
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 ID_LENGTH = 12
@@ -70,4 +71,31 @@ def _below(n: int) -> int:
 
 
 def short_id(run_id: str) -> str:
-    return run_id[:SHORT_ID_LENGTH]
+    """How a run is named in messages: a generated id's first 7 characters, a user-chosen
+    one (``init(id="exp-2024-01-a")``) whole, since its first 7 may well be shared by its
+    siblings (``exp-202``) and it was chosen to be read."""
+    return run_id[:SHORT_ID_LENGTH] if is_run_id(run_id) else run_id
+
+
+def _common_prefix(a: str, b: str) -> int:
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return index
+    return min(len(a), len(b))
+
+
+def short_ids(run_ids: Iterable[str]) -> dict[str, str]:
+    """Each id shortened as :func:`short_id` does, grown until no two runs share it.
+
+    For the tables a user copies ids from (``ls``, a sweep's results): each is then a
+    prefix that names one run (read/resolve.py takes any unique prefix).  Sorted, an id
+    shares its longest prefix with a neighbour, so one pass over neighbours suffices.
+    """
+    ordered = sorted(set(run_ids))
+    out: dict[str, str] = {}
+    for index, run_id in enumerate(ordered):
+        need = len(short_id(run_id))
+        for other in ordered[max(0, index - 1) : index] + ordered[index + 1 : index + 2]:
+            need = max(need, _common_prefix(run_id, other) + 1)
+        out[run_id] = run_id[: min(need, len(run_id))]
+    return out

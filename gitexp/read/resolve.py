@@ -11,7 +11,7 @@ import re
 
 from gitexp.errors import UnknownRunError
 from gitexp.git.repo import GitRepo
-from gitexp.model.ids import SHORT_ID_LENGTH
+from gitexp.model.ids import short_id
 from gitexp.model.record import REF_PREFIX
 from gitexp.read.listing import RunEntry, list_runs, run_entry
 from gitexp.render.words import plural
@@ -22,7 +22,7 @@ _RUN_ID_TEXT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")  # could be a run i
 
 
 def _describe(entry: RunEntry) -> str:
-    return f"{entry.id[:SHORT_ID_LENGTH]}  {entry.name}  ({entry.status})"
+    return f"{short_id(entry.id)}  {entry.name}  ({entry.status})"
 
 
 def find_run(repo: GitRepo, text: str) -> RunEntry:

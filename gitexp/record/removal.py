@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from gitexp.errors import RepositoryStateError
 from gitexp.git.repo import GitRepo
+from gitexp.model.ids import short_id
 from gitexp.model.record import REF_PREFIX
 from gitexp.read.listing import RunEntry
 from gitexp.record.live import LiveDir, live_root
@@ -32,7 +33,7 @@ def remove_runs(
     unique = list({entry.id: entry for entry in entries}.values())
     live = [entry for entry in unique if running_here(repo, entry)]
     if live and not force:
-        names = ", ".join(f"{e.id[:7]} {e.name}" for e in live)
+        names = ", ".join(f"{short_id(e.id)} {e.name}" for e in live)
         raise RepositoryStateError(
             f"{'this run is' if len(live) == 1 else 'these runs are'} still running here: {names}",
             "Wait for it to end (or stop it), or delete it anyway with --force.",

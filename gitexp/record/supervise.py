@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from gitexp.model.ids import short_id
 from gitexp.model.record import CRASHED, FAILED
 from gitexp.record.envvars import ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
 from gitexp.record.keeper import (
@@ -147,7 +148,7 @@ def supervise(
         keeper.release()
     info = recorder.info
     say(
-        f"run {info.name} ({info.id[:7]}) {status} in {info.duration or 0:.1f}s: "
+        f"run {info.name} ({short_id(info.id)}) {status} in {info.duration or 0:.1f}s: "
         f"refs/gitexp/runs/{info.id}"
     )
     return exit_code

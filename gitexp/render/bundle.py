@@ -19,6 +19,7 @@ from gitexp._version import __version__
 from gitexp.git.repo import MODE_TREE, GitRepo
 from gitexp.model.config import flatten_config
 from gitexp.model.history import parse_rows
+from gitexp.model.ids import short_id
 from gitexp.model.record import RUNNING
 from gitexp.read import compare as comparison
 from gitexp.read.diff import code_changes, unified_code_diff
@@ -181,7 +182,7 @@ def _run_json(data: RunData, color: str) -> RunJson:
     info = data.view.info
     return {
         "id": info.id,
-        "short": info.id[:7],
+        "short": short_id(info.id),
         "name": info.name,
         "status": data.view.entry.status,
         "commit": data.view.entry.commit.decode(),
@@ -242,7 +243,7 @@ def _code_json(repo: GitRepo, runs: list[RunData]) -> list[CodePair]:
     out: list[CodePair] = []
     for other in runs[1:]:
         view = other.view
-        a, b = first.info.id[:7], view.info.id[:7]
+        a, b = short_id(first.info.id), short_id(view.info.id)
         patch = unified_code_diff(repo, first.root_tree, view.root_tree, a, b)
         truncated = len(patch) > MAX_PATCH_CHARS
         out.append(

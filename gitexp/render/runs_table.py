@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from gitexp.model.ids import SHORT_ID_LENGTH
+from gitexp.model.ids import SHORT_ID_LENGTH, short_ids
 from gitexp.read.listing import RunEntry
 from gitexp.read.query import Name
 from gitexp.render.cells import fmt_duration, fmt_time, fmt_value
@@ -139,10 +139,11 @@ _KEEP_BASELINE = 100
 def table_columns(runs: list[RunEntry]) -> list[Column]:
     """The default ``ls`` table: the run, then the config and metrics that differ."""
     rows = [entry.row for entry in runs]
+    shown = short_ids(entry.id for entry in runs)  # grown where two would read alike
     config_keys = varying_keys(rows, "config", lambda v: v)[:MAX_VARYING_COLUMNS]
     metric_keys = varying_keys(rows, "metrics", _last)[:MAX_VARYING_COLUMNS]
     columns = [
-        Column("id", [entry.id[:SHORT_ID_LENGTH] for entry in runs], shrink=False),
+        Column("id", [shown[entry.id] for entry in runs], shrink=False),
         Column("name", [entry.name for entry in runs]),
     ]
     if len({row.get("project") for row in rows}) > 1:  # filled in by read/projects.py

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gitexp.errors import RepositoryStateError, UsageError
 from gitexp.git.repo import GitRepo, ObjectId
+from gitexp.model.ids import short_id
 from gitexp.model.record import META_DIR, REF_PREFIX
 from gitexp.read.runview import RunView
 
@@ -49,7 +50,7 @@ def branch_from_run(repo: GitRepo, view: RunView, name: str) -> BranchResult:
     else:
         info = view.info
         message = (
-            f"Code of gitexp run {info.name} ({info.id[:7]})\n\n"
+            f"Code of gitexp run {info.name} ({short_id(info.id)})\n\n"
             f"{' '.join(info.command)}\n\n"
             f"gitexp-run-ref: {(REF_PREFIX + info.id.encode()).decode()}\n"
         )

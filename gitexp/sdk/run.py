@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from gitexp.model.config import Config
+from gitexp.model.ids import short_id
 from gitexp.sdk.logger import FLUSH_SECONDS, Logger
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ class Run:
                 self._recorder.finalize(status, code)
                 if not quiet:
                     print(
-                        f"gitexp: run {self.name} ({self.id[:7]}) {status}: "
+                        f"gitexp: run {self.name} ({short_id(self.id)}) {status}: "
                         f"refs/gitexp/runs/{self.id}",
                         file=sys.stderr,
                     )

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from gitexp.model.config import Config, deep_merge, load_config_file, plain
+from gitexp.model.ids import short_id
 from gitexp.record.envvars import ENV_ALL_RANKS, ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
 from gitexp.sdk.run import DISABLED, JOINED, SCRIPT, Run
 
@@ -208,7 +209,7 @@ def _ddp_group() -> str:
         from gitexp.record.live import LiveDir
 
         state = LiveDir(os.environ[ENV_LIVE_DIR]).read_json("run.json") or {}
-        return str(state.get("group") or f"ddp-{run_id[:7]}")
+        return str(state.get("group") or f"ddp-{short_id(run_id)}")
     elastic = os.environ.get("TORCHELASTIC_RUN_ID", "")
     if elastic and elastic != "none":
         return f"ddp-{elastic}"

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from gitexp.git.binary import ZERO
 from gitexp.git.repo import GitRepo
+from gitexp.model.ids import short_id
 from gitexp.read.trust import check_runs, describe
 from gitexp.render.cells import printable
 from gitexp.render.words import plural
@@ -69,12 +70,12 @@ def bring_here(
             counts[action] += 1
         elif action == REFUSED:
             say(
-                f"warning: run {run_id[:7]} not updated from {printable(remote)}: "
+                f"warning: run {short_id(run_id)} not updated from {printable(remote)}: "
                 f"{printable(why or '')}; kept this clone's run (docs/sharing.md)"
             )
         elif action == DIVERGED:
             say(
-                f"run {run_id[:7]} diverged: kept this clone's history; the remote's is "
+                f"run {short_id(run_id)} diverged: kept this clone's history; the remote's is "
                 f"refs/remotes/{remote}/gitexp/runs/{run_id} (docs/sharing.md)"
             )
     if counts[NEW] or counts[UPDATED]:
