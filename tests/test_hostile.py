@@ -1333,6 +1333,25 @@ VECTORS = [
         Forgery(meta={"run.json": json.dumps({"id": EVIL, "tags": "x", "start": 1}).encode()}),
         "run.json field 'tags' is a str",
     ),
+    # Fields added in 0.3 are typed too: `ls` reads `unapplied` for its marks, and
+    # `rerun` runs `command_template` (after asking).
+    Vector(
+        "row-unapplied-wrong-type",
+        Forgery(row={"unapplied": ["lr"]}),
+        "field 'unapplied' is a list",
+        row_level=True,
+    ),
+    Vector(
+        "command-template-not-strings",
+        Forgery(
+            meta={
+                "run.json": json.dumps(
+                    {"id": EVIL, "start": 1, "command_template": ["sh", ["-c", "x"]]}
+                ).encode()
+            }
+        ),
+        "field 'command_template' holds something other than strings",
+    ),
     Vector("ref-to-a-blob", None, "does not point at a commit"),
     Vector("tree-dotdot", Forgery(subtree=(b"..", b"escaped.txt", b"x\n")), "not normalized"),
     Vector(

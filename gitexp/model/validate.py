@@ -159,18 +159,23 @@ ROW_TYPES: dict[str, tuple[type, ...]] = {
     "dirty": (bool,),
     "tags": (list,),
     "group": _OPT_STR,
+    "project": _OPT_STR,  # 0.3
     "command": (list,),
     "config": (dict,),
     "metrics": (dict,),
     "truncated": (bool,),
+    "unapplied": (dict,),  # 0.3
 }
 RUN_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    **{k: v for k, v in ROW_TYPES.items() if k not in ("config", "metrics", "truncated")},
+    **{
+        k: v
+        for k, v in ROW_TYPES.items()
+        if k not in ("config", "metrics", "truncated", "unapplied")
+    },
     "cwd": (str,),
     "signal": _OPT_STR,
     "notes": _OPT_STR,
     "job_type": _OPT_STR,
-    "project": _OPT_STR,
     "source": (str,),
     "host": _OPT_STR,
     "extra": (dict,),
@@ -178,8 +183,11 @@ RUN_JSON_TYPES: dict[str, tuple[type, ...]] = {
     "rerun_of": _OPT_STR,
     "resumes": (list,),
     "redacted": (dict,),
+    "overrides": (dict,),  # 0.3
+    "command_template": (list, type(None)),  # 0.3: rerun runs it (after consent)
+    "hydra": (dict, type(None)),  # 0.3
 }
-_STR_LISTS = ("tags", "command")
+_STR_LISTS = ("tags", "command", "command_template")
 _ABSENT = object()
 
 
