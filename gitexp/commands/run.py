@@ -109,8 +109,7 @@ def main(args: argparse.Namespace) -> int:
         recorder, snapshot = start_run(
             repo,
             command=expansion.command,
-            command_template=command if expansion.command != command else None,
-            passed=expansion.passed,
+            macros=expansion,
             config=config,
             source="cli",
             name=args.name,

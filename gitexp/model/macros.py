@@ -64,13 +64,17 @@ def format_value(value: object) -> str:
 
 
 class Expansion:
-    """The command as it ran, and the config keys the macros put on its command line."""
+    """The command as it runs, the command as given when macros changed it (``template``,
+    else None), and the config keys the macros put on its command line."""
 
-    __slots__ = ("command", "passed")
+    __slots__ = ("command", "passed", "template")
 
-    def __init__(self, command: list[str], passed: frozenset[str]) -> None:
+    def __init__(
+        self, command: list[str], passed: frozenset[str], given: list[str] | None = None
+    ) -> None:
         self.command = command
         self.passed = passed
+        self.template = given if given is not None and given != command else None
 
 
 def expand(
@@ -109,7 +113,7 @@ def expand(
                 passed.add(name)
         pieces.append(part[end:])
         out.append("".join(pieces))
-    return Expansion(out, frozenset(passed))
+    return Expansion(out, frozenset(passed), command)
 
 
 def _arg_list(name: str, leaves: Mapping[str, Any]) -> list[str]:

@@ -42,13 +42,12 @@ def start_run(
     warn: Callable[[str], None] | None = None,
     rerun_of: str | None = None,
     run_id: str | None = None,
-    command_template: list[str] | None = None,
-    passed: frozenset[str] = frozenset(),
+    macros: Expansion | None = None,
 ) -> tuple[Recorder, Snapshot]:
     """Snapshot the workspace and create the run's ref (status ``running``).
 
-    ``command_template``: the command as given when macros (``${args}``) made ``command``
-    from it; ``passed``: the config keys they put on the command line.
+    ``macros``: what :func:`expand_command` made ``command`` from (the template, and the
+    config keys its ``${args}`` put on the command line).
     ``outputs``: the run's ``--out`` paths (from the repository root), left out of it.
     """
     from gitexp.git import binary as gitbin
@@ -87,7 +86,7 @@ def start_run(
         rerun_of=rerun_of,
         redacted=redacted,
         command_template=(
-            redact.redact_command(command_template, allow)[0] if command_template else None
+            redact.redact_command(macros.template, allow)[0] if macros and macros.template else None
         ),
     )
     recorder = Recorder.begin(
@@ -99,7 +98,7 @@ def start_run(
         cli_fields=cli_fields,
         allow=allow,
         warn=warn or _warn,
-        passed=passed,
+        passed=macros.passed if macros else frozenset(),
     )
     recorder.inputs_query = inputs_query
     return recorder, snapshot

@@ -121,8 +121,7 @@ def _record(
         recorder, snapshot = start_run(
             worktree,
             command=expansion.command,
-            command_template=command if expansion.command != command else None,
-            passed=expansion.passed,
+            macros=expansion,
             config=config,
             source="cli",
             name=name or f"{original.info.name}-rerun",

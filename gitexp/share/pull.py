@@ -128,16 +128,15 @@ def pull_runs(
 def _update(repo: GitRepo, run_id: str, sha: ObjectId) -> RunReport:
     action, why = fast_forward(repo, run_id, sha)
     item = RunReport(run_id, run_name(repo, sha), action, sha.decode())
-    if action == REFUSED:
+    if action in (REFUSED, DIVERGED):  # the report names the commit this clone kept
         local = repo.read_ref(REF_PREFIX + run_id.encode())
         item.commit = local.decode() if local else None
+    if action == REFUSED:
         item.error = (
             f"kept this clone's run: {why} (see docs/sharing.md#trust-between-clones; the "
             f"remote's commit stays readable as {sha.decode()[:12]} until the next fetch)"
         )
     elif action == DIVERGED:
-        local = repo.read_ref(REF_PREFIX + run_id.encode())
-        item.commit = local.decode() if local else None
         item.error = (
             f"kept this clone's history ({item.commit and item.commit[:12]}); the remote's is "
             f"{sha.decode()[:12]} (see docs/sharing.md#diverged-runs)"
