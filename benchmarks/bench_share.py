@@ -234,3 +234,61 @@ def bench_artifact(ctx: Context) -> list[Row]:
         compare(vs_dvc, samples["gitexp"], samples["dvc"], 1.2, at_most=True),
         compare(vs_md5, samples["gitexp"], samples["md5sum"], None, at_most=True),
     ]
+
+
+def bench_fetch(ctx: Context) -> list[Row]:
+    """``git fetch`` of many runs in a clone set up by ``gitexp install`` against the same
+    fetch in a clone with the same refspec and no gitexp, then the first gitexp command
+    after it (which brings the mirrored runs in) against one with nothing to bring."""
+    count = ctx.size.push_runs
+    ctx.say(f"fetch: building a remote of {count:,} runs")
+    base = ctx.root / "fetch"
+    base.mkdir()
+    repo, _, _ = wl.runs_repo(base, "source", count, ctx.env)
+    remote = wl.bare_remote(base, "remote.git", repo)
+    run_cmd(["git", "push", "-q", str(remote), f"{REF}*:{REF}*"], repo, ctx.env)
+    clones: Iterator[int] = iter(range(1_000_000))
+    refspec = f"+{REF}*:refs/remotes/origin/gitexp/runs/*"
+
+    def fresh_clone(install: bool) -> Path:
+        dest = base / f"clone-{next(clones)}"
+        run_cmd(["git", "clone", "-q", str(remote), str(dest)], base, ctx.env)
+        if install:
+            run_cmd([*GITEXP, "install"], dest, ctx.env)
+        else:
+            run_cmd(["git", "config", "--add", "remote.origin.fetch", refspec], dest, ctx.env)
+        return dest
+
+    after: list[float] = []
+    idle: list[float] = []
+
+    def with_gitexp() -> float:
+        dest = fresh_clone(install=True)
+        elapsed = timed(["git", "fetch", "-q"], dest, ctx.env)
+        after.append(timed([*GITEXP, "ls", "-n", "1"], dest, ctx.env))
+        idle.append(timed([*GITEXP, "ls", "-n", "1"], dest, ctx.env))
+        return elapsed
+
+    def plain() -> float:
+        return timed(["git", "fetch", "-q"], fresh_clone(install=False), ctx.env)
+
+    ctx.say("fetch: git fetch after gitexp install vs plain git fetch")
+    samples = alternate({"gitexp": with_gitexp, "git": plain}, ctx.repeat)
+    row = Row(
+        "fetch_hooks",
+        f"`git fetch` of {count:,} runs after `gitexp install`",
+        "s",
+        against="the same fetch without gitexp",
+        target="≤ 1.5x or git + 0.3 s",
+    )
+    compare(row, samples["gitexp"], samples["git"], None, at_most=True)
+    assert row.ours is not None and row.theirs is not None
+    row.verdict = "met" if row.ours <= max(1.5 * row.theirs, row.theirs + 0.3) else "missed"
+    first = Row(
+        "fetch_first_command",
+        f"the first `gitexp ls -n 1` after it (brings {count:,} runs in)",
+        "s",
+        against="`gitexp ls -n 1` with nothing fetched",
+    )
+    compare(first, after, idle, None, at_most=True)
+    return [row, first]

@@ -24,7 +24,7 @@ Benchmarks (``--only``; * needs the peers' environment):
 
 This file chooses the benchmarks and runs them in order.  They live by subject in
 bench_record.py (import, run, dvc_exp_save, script), bench_log.py (log, log_wandb),
-bench_share.py (ls, push, artifact) and bench_api.py (api); measure.py times and compares,
+bench_share.py (ls, push, fetch, artifact) and bench_api.py (api); measure.py times and compares,
 report.py prints the table and writes docs/benchmarks.md, workloads.py builds the
 repositories and peers.py the peers' environment and scripts.
 """
@@ -45,7 +45,7 @@ import peers
 from bench_api import bench_api
 from bench_log import bench_log, bench_log_wandb
 from bench_record import bench_dvc_exp_save, bench_import, bench_run, bench_script
-from bench_share import bench_artifact, bench_ls, bench_push
+from bench_share import bench_artifact, bench_fetch, bench_ls, bench_push
 from measure import SIZES, Context, Row, base_env
 from report import DOCS, header, table, write_docs
 
@@ -59,6 +59,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Context], list[Row]], bool]] = {
     "log_wandb": (bench_log_wandb, True),
     "ls": (bench_ls, False),
     "push": (bench_push, False),
+    "fetch": (bench_fetch, False),
     "api": (bench_api, False),
     "artifact": (bench_artifact, True),
 }

@@ -25,7 +25,7 @@ from gitexp.git.repo import GitRepo
 Entry = tuple[int, bytes, int, int, int, int, bool]  # mode, sha, size, mtime, ctime, ino, trust
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "benchmarks" / "run.py"
-NO_PEER_BENCHMARKS = "import,run,log,ls,push,api"
+NO_PEER_BENCHMARKS = "import,run,log,ls,push,fetch,api"
 NO_PEER_ROWS = (
     "import",
     "run_800",
@@ -38,6 +38,8 @@ NO_PEER_ROWS = (
     "diff",
     "ls_memory",
     "push_1000",
+    "fetch_hooks",
+    "fetch_first_command",
     "api_first",
     "api_repeated",
 )

@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -65,15 +64,17 @@ def test_install_chains_user_hooks_and_uninstall_restores_them_byte_for_byte(
     os.chmod(hooks / "pre-push", 0o750)
     (hooks / "reference-transaction").write_text(USER_REF_TX)
     os.chmod(hooks / "reference-transaction", 0o700)
-    before = {name: ((hooks / name).read_bytes(), os.stat(hooks / name)) for name in HOOKS}
+    mine = ("pre-push", "reference-transaction")
+    before = {name: ((hooks / name).read_bytes(), os.stat(hooks / name)) for name in mine}
     config_before = (shared / ".git" / "config").read_bytes()
 
     out = ok("install", cwd=shared)
     assert "yours moved to pre-push.gitexp-previous" in out
     assert (hooks / "pre-push.gitexp-previous").read_bytes() == before["pre-push"][0]
+    assert (hooks / "reference-transaction").read_bytes() == before["reference-transaction"][0]
     installed = {name: (hooks / name).read_bytes() for name in HOOKS}
     again = ok("install", cwd=shared)  # idempotent
-    assert again.count("already installed") == 2 and "already fetches runs" in again
+    assert again.count("already installed") == len(HOOKS) and "already fetches runs" in again
     assert {name: (hooks / name).read_bytes() for name in HOOKS} == installed
 
     ok("run", "--", PY, "-c", "print('hi')", cwd=shared)
@@ -81,27 +82,52 @@ def test_install_chains_user_hooks_and_uninstall_restores_them_byte_for_byte(
     log = (shared / ".git" / "user-hook.log").read_text()
     assert "user pre-push origin" in log
     assert _server_runs(tmp_path) == set(run_refs(shared))
-    assert "user reference-transaction committed" in log  # chained for every ref update
+    assert "user reference-transaction committed" in log  # the user's own, never touched
 
     other = clone(str(tmp_path / "server.git"), tmp_path / "other")
     ok("install", cwd=other)
-    git(other, "fetch", "-q")
-    # The hook queued the runs and started one drainer, which brings them here once the
-    # fetch has ended: no gitexp command needed.
-    deadline = time.monotonic() + 30
-    while run_refs(other) != run_refs(shared) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    git(other, "fetch", "-q")  # mirrors the runs; the next gitexp command makes them local
+    assert run_refs(other) == {}
+    listed = gitexp("ls", "--json", cwd=other)
+    assert listed.returncode == 0, listed.stderr
+    assert "1 new run, 0 updated by git fetch" in listed.stderr
     assert run_refs(other) == run_refs(shared)
 
     out = ok("uninstall", cwd=shared)
-    assert out.count("removed; yours put back") == 2
-    for name in HOOKS:
+    assert out.count("removed; yours put back") == 1
+    for name in mine:
         data, st = before[name]
         assert (hooks / name).read_bytes() == data
         now = os.stat(hooks / name)
         assert (now.st_mode, now.st_ino, now.st_mtime_ns) == (st.st_mode, st.st_ino, st.st_mtime_ns)
         assert not (hooks / f"{name}.gitexp-previous").exists()
     assert (shared / ".git" / "config").read_bytes() == config_before
+
+
+OLD_REF_TX = """#!/bin/sh
+# gitexp-hook: reference-transaction, version 2
+while read -r _; do :; done
+exit 0
+"""
+
+
+def test_install_removes_the_reference_transaction_hook_of_gitexp_0_2(shared: Path) -> None:
+    """That hook cost a fetch of 1,000 runs four times plain git's time; install takes it
+    out and puts back the user's hook it had moved aside; doctor points at install."""
+    hooks = _hooks(shared)
+    (hooks / "reference-transaction").write_text(OLD_REF_TX)
+    os.chmod(hooks / "reference-transaction", 0o755)
+    (hooks / "reference-transaction.gitexp-previous").write_text(USER_REF_TX)
+    os.chmod(hooks / "reference-transaction.gitexp-previous", 0o700)
+    doctor = json.loads(gitexp("doctor", "--json", cwd=shared).stdout)
+    found = [c for c in doctor["checks"] if c["check"] == "hooks"]
+    assert found[0]["status"] == "warn" and "reference-transaction" in found[0]["message"]
+    out = ok("install", cwd=shared)
+    assert "hook reference-transaction: removed; yours put back (no longer needed" in out
+    assert (hooks / "reference-transaction").read_text() == USER_REF_TX
+    assert not (hooks / "reference-transaction.gitexp-previous").exists()
+    doctor = json.loads(gitexp("doctor", "--json", cwd=shared).stdout)
+    assert [c["status"] for c in doctor["checks"] if c["check"] == "hooks"] == ["ok"]
 
 
 def test_install_without_user_hooks_and_uninstall_leaves_nothing(shared: Path) -> None:
@@ -148,10 +174,14 @@ def test_dry_run_and_skip_push_no_runs(shared: Path, tmp_path: Path) -> None:
 
 def _synthesized_runs(repo: Path, count: int) -> None:
     """``count`` run refs, each a commit of its own on the repository's HEAD (as runs are)."""
+    _synthesized_runs_from(repo, count, start=0)
+
+
+def _synthesized_runs_from(repo: Path, count: int, start: int) -> None:
     base = git(repo, "rev-parse", "HEAD").strip()
     tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
     lines = []
-    for index in range(count):
+    for index in range(start, start + count):
         commit = git(repo, "commit-tree", "-p", base, "-m", f"run {index}", tree).strip()
         lines.append(f"create refs/gitexp/runs/run{index:04d}x {commit}\n")
     subprocess.run(
@@ -159,36 +189,50 @@ def _synthesized_runs(repo: Path, count: int) -> None:
     )
 
 
-def test_a_fetch_of_many_runs_starts_one_python_and_loses_none(
+def test_a_fetch_starts_no_gitexp_and_the_next_command_brings_every_run(
     shared: Path, tmp_path: Path
 ) -> None:
-    """git runs the reference-transaction hook for every ref a fetch updates: the hook
-    itself starts no program for them, and one gitexp process brings all the runs."""
+    """git would run a reference-transaction hook twice for every ref a fetch updates: no
+    such hook is installed, so a fetch runs git alone, and the next gitexp command brings
+    the mirrored runs in once (later ones find nothing new)."""
     _synthesized_runs(shared, 60)
     git(shared, "push", "-q", "origin", "refs/gitexp/runs/*:refs/gitexp/runs/*")
     other = clone(str(tmp_path / "server.git"), tmp_path / "other")
     ok("install", cwd=other)
-    starts = tmp_path / "python-starts"
-    counting = tmp_path / "counting-python"
-    counting.write_text(f'#!/bin/sh\necho "$@" >> {starts}\nexec {PY} "$@"\n')
-    counting.chmod(0o755)
-    hook = _hooks(other) / "reference-transaction"
-    hook.write_text(
-        hook.read_text().replace(f"GITEXP_PYTHON='{PY}'", f"GITEXP_PYTHON='{counting}'")
-    )
-    assert str(counting) in hook.read_text()
-
+    assert sorted(p.name for p in _hooks(other).iterdir() if not p.name.endswith(".sample")) == [
+        "pre-push"
+    ]
     git(other, "fetch", "-q")
-    wanted = run_refs(shared)
-    deadline = time.monotonic() + 30
-    while run_refs(other) != wanted and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert run_refs(other) == wanted
-    assert len(starts.read_text().splitlines()) == 1, starts.read_text()
-    assert not (other / ".git" / "gitexp" / "fetched-runs.lock").exists()
-    first = gitexp("ls", "-n", "1", cwd=other)  # what the drainer noted, shown once
+    assert run_refs(other) == {}  # nothing of gitexp ran
+    first = gitexp("ls", "-n", "1", cwd=other)
     assert "60 new runs, 0 updated by git fetch" in first.stderr, first.stderr
+    assert run_refs(other) == run_refs(shared)
     assert "new run" not in gitexp("ls", "-n", "1", cwd=other).stderr
+    git(other, "fetch", "-q")  # nothing new: still nothing to say
+    assert "new run" not in gitexp("ls", "-n", "1", cwd=other).stderr
+
+    # A later fetch with more runs: only those are new.
+    _synthesized_runs_from(shared, 3, start=100)
+    git(shared, "push", "-q", "origin", "refs/gitexp/runs/*:refs/gitexp/runs/*")
+    git(other, "fetch", "-q")
+    later = gitexp("ls", "-n", "1", cwd=other)
+    assert "3 new runs, 0 updated by git fetch" in later.stderr, later.stderr
+    assert run_refs(other) == run_refs(shared)
+
+
+def test_a_run_deleted_here_is_not_brought_back_by_a_fetch_that_did_not_change_it(
+    shared: Path, tmp_path: Path
+) -> None:
+    _synthesized_runs(shared, 2)
+    git(shared, "push", "-q", "origin", "refs/gitexp/runs/*:refs/gitexp/runs/*")
+    other = clone(str(tmp_path / "server.git"), tmp_path / "other")
+    ok("install", cwd=other)
+    git(other, "fetch", "-q")
+    ok("ls", cwd=other)
+    git(other, "update-ref", "-d", "refs/gitexp/runs/run0000x")
+    git(other, "fetch", "-q")
+    ok("ls", cwd=other)
+    assert set(run_refs(other)) == {"run0001x"}
 
 
 def test_a_gitexp_command_right_after_a_fetch_sees_every_fetched_run(

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -121,12 +120,7 @@ def test_git_fetch_with_hooks_warns_and_keeps_the_finished_run(tmp_path: Path) -
     git(a, "push", "-q", "origin", "+refs/gitexp/runs/*:refs/gitexp/runs/*")
 
     git(c, "fetch", "-q")
-    lock = c / ".git" / "gitexp" / "fetched-runs.lock"
-    for _ in range(600):  # the hook's drainer, in the background; its note waits for ls
-        if not lock.exists():
-            break
-        time.sleep(0.1)
-    done = ok("ls", cwd=c)  # drains what the hook queued, shows what it said
+    done = ok("ls", cwd=c)  # brings in what the fetch mirrored, and says what it refused
     assert f"run {run_id[:7]} not updated from origin" in done.stderr
     assert "run.json: host changed" in done.stderr
     assert run_refs(c) == mine

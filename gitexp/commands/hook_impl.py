@@ -4,9 +4,13 @@ Not a user command (the hooks in hooks/ call it, see share/hooks.py).  ``pre-pus
 reads git's ``<local ref> <local sha> <remote ref> <remote sha>`` lines: runs being
 pushed get their artifacts uploaded first (a failure refuses the push, so no run ever
 reaches a remote without its files); a push without runs, to a remote that
-``gitexp install`` set up, pushes the runs as well.  ``drain-fetched GIT_PID COMMON_DIR``
-is the one background process the reference-transaction hook starts per fetch: it brings
-the queued runs here once the fetch has ended (share/fetched.py).
+``gitexp install`` set up, pushes the runs as well.
+
+``reference-transaction`` and ``drain-fetched`` are what the reference-transaction hook
+of gitexp 0.2 called (versions 1 and 2 of that hook); gitexp no longer installs it, since
+the next gitexp command brings fetched runs in (share/fetched.py), and ``gitexp install``
+removes it.  Until then they still answer: version 1 brings the runs in, version 2's
+drainer has nothing left to do.
 """
 
 from __future__ import annotations
@@ -73,10 +77,7 @@ def main(argv: list[str]) -> int:
         if argv[:1] == ["reference-transaction"] and len(argv) >= 2:
             return reference_transaction(argv[1], lines)
         if argv[:1] == ["drain-fetched"] and len(argv) == 3:
-            from gitexp.share.fetched import run_drainer
-
-            run_drainer(argv[2], int(argv[1]))
-            return 0
+            return 0  # the next gitexp command brings the fetched runs in
     except GitexpError as exc:
         say(f"error: {exc.message}")
         if exc.hint:

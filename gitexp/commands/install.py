@@ -22,7 +22,8 @@ def add_parser(subparsers: Subparsers) -> None:
         description="Set this repository up so that a plain `git push` also pushes runs "
         "(after uploading their artifacts) and `git fetch` / `git pull` also fetch them, "
         "without changing what git does for branches: adds a fetch refspec per remote and "
-        "the pre-push and reference-transaction hooks from gitexp's hooks/ folder. A hook "
+        "the pre-push hook from gitexp's hooks/ folder; runs a fetch brings are made local "
+        "by the next gitexp command. A hook "
         "of yours is kept and run first; a second install changes nothing; "
         "`gitexp uninstall` undoes it exactly.",
     )

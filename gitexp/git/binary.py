@@ -366,9 +366,9 @@ def parse_porcelain(text: str) -> list[RefResult]:
 def fetch(cwd: str, remote: str, refspecs: list[str], prune: bool) -> int:
     """``git fetch`` without tags; git's progress and errors reach the terminal.
 
-    ``--atomic``: one ref transaction for all refs, so installed reference-transaction
-    hooks run twice per fetch instead of twice per run (git 2.39 runs a fetch as one
-    transaction per ref otherwise)."""
+    ``--atomic``: one ref transaction for all refs, so a reference-transaction hook of
+    the user's runs twice per fetch instead of twice per run (git 2.39 runs a fetch as
+    one transaction per ref otherwise)."""
     args = ["fetch", "--atomic", "--no-tags", "--no-write-fetch-head"]
     if prune:
         args.append("--prune")

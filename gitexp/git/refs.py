@@ -237,6 +237,28 @@ class RefOps:
                 return gitfiles.list_refs(base, prefix, valid_ref_tail, self._follow_symref)
         return {bytes(k): bytes(v) for k, v in self._refs.as_dict(as_ref(prefix)).items()}
 
+    def remote_refs_stamp(self) -> str:
+        """What changes whenever a fetch changes a remote-tracking ref, read with a few
+        stats: the mtimes of ``packed-refs``, ``FETCH_HEAD`` and each remote's
+        ``refs/remotes/<remote>/gitexp/runs`` folder (a loose ref is written by renaming
+        its lock file into that folder, which moves the folder's mtime)."""
+        common = self.commondir
+        paths = [os.path.join(common, "packed-refs"), os.path.join(self.controldir, "FETCH_HEAD")]
+        remotes = os.path.join(common, "refs", "remotes")
+        with contextlib.suppress(OSError):
+            paths += sorted(
+                os.path.join(entry.path, "gitexp", "runs")
+                for entry in os.scandir(remotes)
+                if entry.is_dir(follow_symlinks=False)
+            )
+        parts = []
+        for path in paths:
+            try:
+                parts.append(str(os.stat(path).st_mtime_ns))
+            except OSError:
+                parts.append("-")
+        return " ".join(parts)
+
     def valid_ref_name(self, name: bytes) -> bool:
         """Whether ``name`` (``refs/heads/x``) is a ref name git accepts."""
         from dulwich.refs import check_ref_format

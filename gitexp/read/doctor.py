@@ -7,8 +7,7 @@ exist), never fetched from.
 
 The git gitexp needs: 2.31 or later.  ``git fetch --atomic`` (pull's one ref transaction)
 came with 2.31, ``--no-write-fetch-head`` with 2.29, ``git config --fixed-value``
-(uninstall) with 2.30, the reference-transaction hook (install) with 2.28; negative
-refspecs (2.29) only speed pushes up.
+(uninstall) with 2.30; negative refspecs (2.29) only speed pushes up.
 """
 
 from __future__ import annotations
@@ -279,7 +278,9 @@ def _hooks(root: str) -> list[Check]:
         if hooks.is_gitexp_hook(path):
             with open(path, encoding="utf-8", errors="replace") as handle:
                 ours[name] = handle.read() == hooks.template(name)
-    if not ours:
+    # gitexp 0.2's reference-transaction hook: it made every fetch of many runs slow.
+    retired = [n for n in hooks.RETIRED_HOOKS if hooks.is_gitexp_hook(os.path.join(where, n))]
+    if not ours and not retired:
         return [
             Check(
                 "hooks",
@@ -287,7 +288,7 @@ def _hooks(root: str) -> list[Check]:
                 "not installed (optional: then plain `git push` and `git fetch` move runs too)",
             )
         ]
-    stale = [name for name in hooks.HOOKS if not ours.get(name)]
+    stale = [name for name in hooks.HOOKS if ours and not ours.get(name)] + retired
     if stale:
         return [
             Check(
@@ -297,7 +298,7 @@ def _hooks(root: str) -> list[Check]:
                 ("gitexp install",),
             )
         ]
-    checks = [Check("hooks", OK, f"{' and '.join(hooks.HOOKS)} installed and current")]
+    checks = [Check("hooks", OK, f"{', '.join(hooks.HOOKS)} installed and current")]
     for remote in gitbin.remotes(root):
         if not hooks.installed_for(root, remote):
             checks.append(

@@ -1,22 +1,26 @@
-"""Runs that a plain ``git fetch`` mirrored, queued by the hook and made local in one pass.
+"""Runs that a plain ``git fetch`` mirrored, made local by the next gitexp command.
 
-git 2.39 runs a non-atomic fetch as one ref transaction per ref, and the
-reference-transaction hook once per transaction: starting Python there made a fetch of
-300 runs take minutes.  So the hook (hooks_templates/reference-transaction) only appends
-the mirror updates to ``<git common dir>/gitexp/fetched-runs.queue`` with shell builtins
-and starts at most one drainer per fetch (``fetched-runs.lock``, made with ``mkdir``,
-which is atomic).  The drainer waits for the fetch to end, then brings every queued run
-here in one process; the next gitexp command drains whatever is left first, so no
-command ever shows a fetched run as missing.
+``gitexp install`` adds a fetch refspec, so ``git fetch`` mirrors a remote's runs in
+``refs/remotes/<remote>/gitexp/runs/*``; the mirrors are the remote's word, and only
+runs that pass validation (read/trust.py) and the pull policy become local runs.
+
+No hook does this.  git 2.39 runs a non-atomic fetch as one ref transaction per ref and
+the reference-transaction hook twice for each: even a hook that started no program
+made a fetch of 1,000 runs take 4x as long as plain git (docs/benchmarks.md, issue 16).
+Instead every gitexp command that reads runs first compares a stamp of the
+remote-tracking refs (a few stats: git/refs.py, ``remote_refs_stamp``) with the one it
+saw last; only when a fetch changed something does it list the mirrors and bring in the
+ones that differ from what it saw (``<git common dir>/gitexp/mirrors.seen``).  A fetched
+run is never missing from a gitexp command, and a fetch costs what git alone costs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from gitexp.git.binary import ZERO
 from gitexp.git.repo import GitRepo
@@ -26,12 +30,11 @@ from gitexp.render.cells import printable
 from gitexp.render.words import plural
 from gitexp.share.remotes import DIVERGED, NEW, REFUSED, UPDATED, fast_forward
 
-QUEUE = "fetched-runs.queue"
-LOCK = "fetched-runs.lock"
-NOTES = "fetched-runs.notes"  # what a drainer without a terminal had to say
+SEEN = "mirrors.seen"  # first line: the stamp; then "<sha> <mirror ref>" per mirror
+LOCK = "mirrors.lock"
 _MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/runs/([^/]+)$")
-# A drainer whose lock is older than this died: the next one takes over.
-STALE_LOCK_SECONDS = 600.0
+# Left by gitexp 0.2's hook (a queue of fetched mirrors): the mirrors themselves say more.
+_LEGACY = ("fetched-runs.queue", "fetched-runs.notes")
 
 
 def folder(commondir: str) -> str:
@@ -39,7 +42,8 @@ def folder(commondir: str) -> str:
 
 
 def parse(lines: list[str]) -> dict[str, tuple[str, bytes]]:
-    """The last update of each run's mirror: ``{run id: (remote, new sha)}``.
+    """The last update of each run's mirror in ``<old> <new> <ref>`` lines (what git
+    hands a reference-transaction hook): ``{run id: (remote, new sha)}``.
 
     A deleted mirror (``fetch --prune``) never deletes a local run, so it is skipped.
     """
@@ -82,105 +86,89 @@ def bring_here(
         say(f"{plural(counts[NEW], 'new run')}, {counts[UPDATED]} updated by git fetch")
 
 
-def drain(repo: GitRepo, say: Callable[[str], None]) -> None:
-    """Bring the queued runs here.  Safe beside other drainers: the queue is renamed
-    before it is read, so each line is taken by exactly one of them."""
-    queue = os.path.join(folder(repo.commondir), QUEUE)
-    taken = f"{queue}.{os.getpid()}"
-    try:
-        os.rename(queue, taken)
-    except FileNotFoundError:
-        return
-    try:
-        with open(taken, encoding="utf-8", errors="replace") as handle:
-            fetched = parse(handle.read().splitlines())
-        bring_here(repo, fetched, say)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(taken)
-
-
-def drain_pending(repo: GitRepo, say: Callable[[str], None], wait: float = 10.0) -> None:
-    """Before a command reads runs: let a running drainer finish (up to ``wait`` seconds),
-    drain what is left, and show what drainers noted.  Costs one stat when idle."""
+def drain_pending(repo: GitRepo, say: Callable[[str], None]) -> None:
+    """Before a command reads runs: bring here the runs a fetch mirrored since the last
+    command looked.  Costs a few stats when no fetch happened."""
     where = folder(repo.commondir)
-    lock, queue = os.path.join(where, LOCK), os.path.join(where, QUEUE)
-    if not os.path.exists(lock) and not os.path.exists(queue):
-        if os.path.exists(os.path.join(where, NOTES)):
-            _show_notes(where, say)
+    stamp = repo.remote_refs_stamp()
+    seen_stamp, seen = _read_seen(where)
+    if stamp == seen_stamp:
         return
-    deadline = time.monotonic() + wait
-    while _lock_held(lock) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    drain(repo, say)
-    _show_notes(where, say)
+    with _locked(where) as writable:
+        seen_stamp, seen = _read_seen(where)  # another command may have done it meanwhile
+        if not writable or stamp == seen_stamp:
+            return  # not writable: a reader without write access (it could make no run)
+        mirrors = mirrored_runs(repo)
+        changed = {
+            match.group(2): (match.group(1), sha)
+            for ref, sha in mirrors.items()
+            if seen.get(ref) != sha and (match := _MIRROR.match(ref))
+        }
+        if changed:
+            bring_here(repo, changed, say)
+        _write_seen(where, stamp, mirrors)
+        for name in _LEGACY:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(where, name))
 
 
-def run_drainer(commondir: str, git_pid: int) -> None:
-    """The background drainer the hook starts: wait for the fetch, then drain until the
-    queue stays empty.  Its messages go to the notes file, shown by the next command."""
-    where = folder(commondir)
-    lock = os.path.join(where, LOCK)
-    _wait_for_exit(git_pid, timeout=STALE_LOCK_SECONDS)
-    notes: list[str] = []
+def mark_seen(repo: GitRepo) -> None:
+    """Take the mirrors as they are now as seen: ``gitexp pull`` has dealt with them
+    itself (and a pull of some runs must not bring the others in behind its back)."""
+    where = folder(repo.commondir)
+    with _locked(where) as writable:
+        if writable:
+            _write_seen(where, repo.remote_refs_stamp(), mirrored_runs(repo))
+
+
+def mirrored_runs(repo: GitRepo) -> dict[str, bytes]:
+    """Every remote's mirrored runs: ``{mirror ref name: sha}``."""
+    return {
+        name: sha
+        for raw, sha in repo.list_refs(b"refs/remotes/").items()
+        if _MIRROR.match(name := "refs/remotes/" + raw.decode("utf-8", "replace"))
+    }
+
+
+def _read_seen(where: str) -> tuple[str | None, dict[str, bytes]]:
     try:
-        with GitRepo.discover(os.path.dirname(os.path.abspath(commondir))) as repo:
-            while True:
-                drain(repo, notes.append)
-                # Noted before the lock goes: a command waiting on the lock shows them.
-                _write_notes(where, notes)
-                with contextlib.suppress(OSError):
-                    os.rmdir(lock)
-                # A hook that queued after our last drain saw the lock held: take over.
-                if not os.path.exists(os.path.join(where, QUEUE)):
-                    break
-                try:
-                    os.mkdir(lock)
-                except FileExistsError:
-                    break  # another drainer has it
-    finally:
-        _write_notes(where, notes)
+        with open(os.path.join(where, SEEN), encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return None, {}
+    lines = text.splitlines()
+    if not lines:
+        return None, {}
+    seen: dict[str, bytes] = {}
+    for line in lines[1:]:
+        sha, _, ref = line.partition(" ")
+        if ref:
+            seen[ref] = sha.encode()
+    return lines[0], seen
 
 
-def _write_notes(where: str, notes: list[str]) -> None:
-    if notes:
-        with open(os.path.join(where, NOTES), "a", encoding="utf-8") as handle:
-            handle.write("".join(f"{note}\n" for note in notes))
-        notes.clear()
+def _write_seen(where: str, stamp: str, mirrors: dict[str, bytes]) -> None:
+    path = os.path.join(where, SEEN)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    body = "".join(f"{sha.decode()} {ref}\n" for ref, sha in sorted(mirrors.items()))
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(f"{stamp}\n{body}")
+    os.replace(tmp, path)
 
 
-def _lock_held(lock: str) -> bool:
+@contextlib.contextmanager
+def _locked(where: str) -> Iterator[bool]:
+    """One command at a time brings mirrors in (the others wait, then find it done).
+    Yields False where the git folder is not writable for this user."""
     try:
-        age = time.time() - os.stat(lock).st_mtime
-    except FileNotFoundError:
-        return False
-    if age > STALE_LOCK_SECONDS:  # its drainer died: nobody is coming
-        with contextlib.suppress(OSError):
-            os.rmdir(lock)
-        return False
-    return True
-
-
-def _show_notes(where: str, say: Callable[[str], None]) -> None:
-    path = os.path.join(where, NOTES)
-    taken = f"{path}.{os.getpid()}"
-    try:
-        os.rename(path, taken)
-    except FileNotFoundError:
+        os.makedirs(where, exist_ok=True)
+        handle = open(os.path.join(where, LOCK), "a")  # noqa: SIM115 (closed below)
+    except OSError:
+        yield False
         return
-    with open(taken, encoding="utf-8", errors="replace") as handle:
-        for line in handle.read().splitlines():
-            say(line)
-    os.unlink(taken)
-
-
-def _wait_for_exit(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            pass  # alive, another user's
-        time.sleep(0.02)
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -7,10 +7,12 @@ What install changes, and uninstall takes back exactly:
   the remote's runs in its remote-tracking namespace (so ``--prune`` can never delete a
   local run).  No ``remote.<name>.push`` refspec: it would replace ``push.default`` for
   branches (``git push`` would stop pushing the current branch to its upstream);
-* two hooks from the templates in ``hooks/``: ``pre-push`` uploads the artifacts of runs
+* one hook, from the template in ``hooks/``: ``pre-push`` uploads the artifacts of runs
   being pushed before their refs arrive (as git-lfs does) and, on a plain ``git push`` to
-  a remote set up here, pushes the runs as well; ``reference-transaction`` creates or
-  fast-forwards local runs after a fetch updated their mirrors.
+  a remote set up here, pushes the runs as well.  Runs a fetch mirrored need no hook: the
+  next gitexp command brings them in (share/fetched.py).  gitexp 0.2 also installed a
+  ``reference-transaction`` hook, which cost a fetch of 1,000 runs 4x plain git's time;
+  install and uninstall remove it (putting back a hook of yours it had moved aside).
 
 A hook that is not gitexp's is never overwritten: it is moved aside to
 ``<hook>.gitexp-previous`` (same bytes, same mode) and gitexp's hook runs it first with
@@ -30,7 +32,8 @@ from gitexp.git import binary as gitbin
 from gitexp.render.words import plural
 from gitexp.share.remotes import fetch_refspec
 
-HOOKS = ("pre-push", "reference-transaction")
+HOOKS = ("pre-push",)
+RETIRED_HOOKS = ("reference-transaction",)  # installed by gitexp 0.2; removed on sight
 MARKER = "# gitexp-hook:"
 PREVIOUS_SUFFIX = ".gitexp-previous"
 
@@ -124,6 +127,10 @@ def install(root: str, remotes: list[str]) -> SetupReport:
             os.rename(path, previous)  # the same file: bytes, mode and times kept
             _write_hook(path, text)
             report.hooks.append((name, f"installed; yours moved to {os.path.basename(previous)}"))
+    for name in RETIRED_HOOKS:
+        result = _remove_ours(report.hooks_dir, name)
+        if result in ("removed", "removed; yours put back"):
+            report.hooks.append((name, f"{result} (no longer needed: docs/sharing.md)"))
     for remote in remotes:
         refspec = fetch_refspec(remote)
         key = f"remote.{remote}.fetch"
@@ -139,19 +146,11 @@ def uninstall(root: str) -> SetupReport:
     """Remove gitexp's hooks (putting back the ones they replaced) and fetch refspecs."""
     report = SetupReport(gitbin.hooks_dir(root))
     for name in HOOKS:
-        path = os.path.join(report.hooks_dir, name)
-        previous = path + PREVIOUS_SUFFIX
-        ours = os.path.lexists(path) and is_gitexp_hook(path) and not os.path.islink(path)
-        if os.path.lexists(path) and not ours:
-            report.hooks.append((name, "not gitexp's: left alone"))
-            continue
-        if ours:
-            os.unlink(path)
-        if os.path.lexists(previous):
-            os.rename(previous, path)
-            report.hooks.append((name, "removed; yours put back"))
-        else:
-            report.hooks.append((name, "removed" if ours else "not installed"))
+        report.hooks.append((name, _remove_ours(report.hooks_dir, name)))
+    for name in RETIRED_HOOKS:
+        result = _remove_ours(report.hooks_dir, name)
+        if result != "not installed":
+            report.hooks.append((name, result))
     for remote in gitbin.remotes(root):
         refspec = fetch_refspec(remote)
         key = f"remote.{remote}.fetch"
@@ -159,6 +158,21 @@ def uninstall(root: str) -> SetupReport:
             gitbin.config_unset(root, key, refspec)
             report.remotes.append((remote, f"fetch -= {refspec}"))
     return report
+
+
+def _remove_ours(hooks_dir: str, name: str) -> str:
+    """Remove gitexp's hook ``name``, putting back the one it moved aside."""
+    path = os.path.join(hooks_dir, name)
+    previous = path + PREVIOUS_SUFFIX
+    ours = os.path.lexists(path) and is_gitexp_hook(path) and not os.path.islink(path)
+    if os.path.lexists(path) and not ours:
+        return "not gitexp's: left alone"
+    if ours:
+        os.unlink(path)
+    if os.path.lexists(previous):
+        os.rename(previous, path)
+        return "removed; yours put back"
+    return "removed" if ours else "not installed"
 
 
 def installed_for(root: str, remote: str) -> bool:

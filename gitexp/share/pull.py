@@ -22,6 +22,7 @@ from gitexp.read.resolve import resolve
 from gitexp.read.trust import check_runs
 from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.render.words import plural
+from gitexp.share.fetched import mark_seen
 from gitexp.share.remotes import (
     AHEAD,
     DIVERGED,
@@ -84,6 +85,7 @@ def pull_runs(
 ) -> SyncReport:
     """Fetch the remote's runs (or the ``refs`` among them) and their artifacts."""
     prefix = fetch_mirror(root, remote)
+    named = not prefix.startswith(b"refs/gitexp/incoming/")
     report = SyncReport(remote)
     with GitRepo.discover(root) as repo:  # opened after the fetch: it sees the new packs
         try:
@@ -122,6 +124,8 @@ def pull_runs(
                 )
         finally:
             drop_mirror(repo, prefix)
+            if named:  # dealt with here: the next command must not take them up again
+                mark_seen(repo)
     return report
 
 
