@@ -171,6 +171,8 @@ def _resume(
 
 def warn_untaken(overrides: dict[str, Any]) -> None:
     """Say which overrides the script did not take, and how to pass them on."""
+    if not overrides:
+        return
     from gitexp.render import overrides as words
 
     told = words.problems(overrides)

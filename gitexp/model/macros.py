@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import shutil
 import sys
 from collections.abc import Callable, Mapping
@@ -130,6 +129,8 @@ def _one(
     part: str,
 ) -> str:
     if name in ("args", "args_no_hyphens"):
+        import shlex  # only for ${args} in a single string: a run without macros skips it
+
         return " ".join(shlex.quote(arg) for arg in _arg_list(name, leaves))
     if name == "args_json":
         return json.dumps(config, ensure_ascii=False)

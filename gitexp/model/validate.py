@@ -27,7 +27,6 @@ MAX_RUN_JSON = 1 * MiB
 MAX_CONFIG_YAML = 8 * MiB
 MAX_JSON_FILE = 16 * MiB  # metrics.json, snapshot.json, hardware.json, artifacts.json, ...
 MAX_HISTORY_CHUNK = 256 * MiB  # one history/NNNNNN.jsonl (10,000 rows)
-MAX_HISTORY_LINE = 1 * MiB  # one logged row; longer lines are skipped when read
 MAX_OUTPUT_LOG = 16 * MiB  # gitexp writes at most 2 MiB plus a marker line
 MAX_TREE_ENTRIES = 2_000_000  # files and folders of a run's tree
 MAX_PATH_BYTES = 4096

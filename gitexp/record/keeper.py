@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -46,7 +45,6 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OUTCOME = "outcome.json"  # how the command ended, written by the keeper (live folder)
 INTERRUPTED_MARK = "interrupted"  # the wrapper was asked to stop (live folder)
 SENTINEL_POLL = 0.005  # seconds between two looks at the sentinel's pending signals
-SENTINEL_ACK_WAIT = 1.0
 
 
 def outcome(returncode: int, interrupted: bool) -> tuple[str, int, str | None]:
@@ -224,15 +222,42 @@ def _released(hold: int) -> bool:
 
 
 class Sentinel:
-    """A process in the wrapper's group that tells whether a signal reached the group."""
+    """A process in the wrapper's group that tells whether a signal reached the group.
 
-    def __init__(self, pid: int, control: int, ack: int) -> None:
-        self.pid = pid
-        self.control = control
-        self.ack = ack
+    It is ``cat`` reading a pipe only the wrapper writes to, started with the stop
+    signals blocked (a signal mask survives exec), so a signal sent to the group stays
+    pending there; it exits when the pipe closes, with the wrapper or at the end.  A
+    program spawned rather than a Python process forked: the wrapper's start-up waits
+    ~0.1 ms for ``posix_spawn`` instead of ~1 ms for a fork of itself (and as long
+    again for that fork to exit at the end), on every run.
+    """
 
-    def fds(self) -> tuple[int, int]:
-        return self.control, self.ack
+    def __init__(self, program: str) -> None:
+        self.program = program
+        self.pid, self.lifeline = self._spawn()
+
+    def _spawn(self) -> tuple[int, int]:
+        read, write = os.pipe()  # not inheritable: only the sentinel's stdin survives exec
+        try:
+            pid = os.posix_spawn(
+                self.program,
+                [self.program],
+                {},
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, read, 0),
+                    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+                ],
+                setsigmask=STOP_SIGNALS,
+            )
+        except OSError:
+            _close_all((read, write))
+            raise
+        os.close(read)
+        return pid, write
+
+    def fds(self) -> tuple[int, ...]:
+        return (self.lifeline,)
 
     def _pending(self) -> set[int] | None:
         try:
@@ -260,25 +285,33 @@ class Sentinel:
             if pending is None:
                 return None
             if signum in pending:
-                self._take(signum)
+                self._take(signum, pending)
                 return True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(SENTINEL_POLL)
 
-    def _take(self, signum: int) -> None:
-        """Let the sentinel take ``signum``, so the next group signal shows anew.
+    def _take(self, signum: int, pending: set[int]) -> None:
+        """Replace the sentinel, so the next group signal shows anew (a blocked signal
+        stays pending: this one cannot forget it).
 
-        Only that one: another signal pending there is the witness for a handler of ours
-        that has not run yet.
+        The new one starts before the old one goes, so a group signal meanwhile reaches
+        at least one of them, and it is given the other signals pending in the old one:
+        each is the witness for a handler of ours that has not run yet.
         """
         try:
-            os.write(self.control, bytes([signum]))
-            ready, _, _ = select.select([self.ack], [], [], SENTINEL_ACK_WAIT)
-            if ready:
-                os.read(self.ack, 64)
+            pid, lifeline = self._spawn()
         except OSError:
-            return
+            return  # keep the old one: it will answer True for this signal again
+        for other in pending - {signum}:
+            with contextlib.suppress(OSError):
+                os.kill(pid, other)
+        old_pid, old_lifeline = self.pid, self.lifeline
+        self.pid, self.lifeline = pid, lifeline
+        _close_all((old_lifeline,))
+        with contextlib.suppress(OSError):
+            os.kill(old_pid, signal.SIGKILL)
+            os.waitpid(old_pid, 0)
 
     def stop(self) -> None:
         """End the sentinel: it exits once its pipe closes, and is waited for (a few
@@ -293,40 +326,18 @@ class Sentinel:
                     os.kill(self.pid, signal.SIGKILL)
                     os.waitpid(self.pid, 0)
                     break
-                time.sleep(0.001)
+                time.sleep(0.0005)
 
 
 def start_sentinel() -> Sentinel | None:
-    """Fork the sentinel; None where it cannot work (no ``/proc``, no sigtimedwait)."""
-    if not (os.path.exists("/proc/self/status") and hasattr(signal, "sigtimedwait")):
+    """Start the sentinel; None where it cannot work (no ``/proc``, no ``cat``)."""
+    if not os.path.exists("/proc/self/status"):
         return None
-    control_read, control_write = os.pipe()
-    ack_read, ack_write = os.pipe()
-    pid = os.fork()
-    if pid:
-        _close_all((control_read, ack_write))
-        return Sentinel(pid, control_write, ack_read)
-    try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        _close_all((control_write, ack_read))
-        _watch(control_read, ack_write)
-    finally:
-        os._exit(0)
-
-
-def _watch(control: int, ack: int) -> None:
-    parent = os.getppid()
-    while True:
-        ready, _, _ = select.select([control], [], [], 1.0)
-        if not ready:
-            if os.getppid() != parent:
-                return  # the wrapper died (and something else holds our pipe)
-            continue
-        asked = os.read(control, 1)
-        if not asked:
-            return  # the wrapper closed it or died
-        signal.sigtimedwait([asked[0]], 0)
-        os.write(ack, b"k")
+    for program in ("/bin/cat", "/usr/bin/cat"):
+        if os.access(program, os.X_OK):
+            with contextlib.suppress(OSError):
+                return Sentinel(program)
+    return None
 
 
 def finalize_ended(repo: GitRepo, live: LiveDir, artifacts: bool) -> bool:

@@ -22,7 +22,6 @@ from gitexp.git.repo import (
     IndexRecord,
     ObjectId,
 )
-from gitexp.git.submodules import submodule_dirty, submodule_head
 from gitexp.record.notcode import (
     BINARY,
     OUTPUT,
@@ -231,6 +230,8 @@ class _Walker:
         """A submodule is recorded as git add -A records it: the commit its HEAD is at
         (the index's commit when it is not checked out).  Changes in its work tree are
         not in that commit: the run says so (snapshot.json, a warning)."""
+        from gitexp.git.submodules import submodule_dirty, submodule_head  # rare: imported here
+
         self.seen.add(rel)
         abspath = os.path.join(self.root, rel).decode("utf-8", "surrogateescape")
         head = submodule_head(abspath)

@@ -92,9 +92,13 @@ def supervise(
     )
     for fd in (out_read, out_write, err_read, err_write):
         os.close(fd)
+    # Every fork is done: the manifest can be collected while the keeper starts the
+    # command (a short command ends before it is done, and the run waits for it).
+    facts = start_background(lambda: collect_slow_facts(recorder, skipped), "gitexp-manifest")
     started = keeper.started()
     if isinstance(started, OSError):
         signals.restore(sentinel)
+        facts.join(timeout=SLOW_FACTS_WAIT)
         _wait_for_tee(tee_pid)
         with open(live.file("output.log"), "a", encoding="utf-8") as log:
             log.write(f"gitexp: could not start {command[0]}: {started.strerror}\n")
@@ -119,7 +123,6 @@ def supervise(
         sampler = start_sampler(
             live.file("system.jsonl"), recorder.info.start, child_pid, first, STARTUP_GRACE_SECONDS
         )
-    facts = start_background(lambda: collect_slow_facts(recorder, skipped), "gitexp-manifest")
     returncode = keeper.wait()
     if returncode is None:  # someone killed the keeper: the exit status is lost with it
         _wait_gone(child_pid, process_start(child_pid))

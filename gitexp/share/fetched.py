@@ -105,7 +105,14 @@ def drain_pending(repo: GitRepo, say: Callable[[str], None]) -> None:
             if seen.get(ref) != sha and (match := _MIRROR.match(ref))
         }
         if changed:
-            bring_here(repo, changed, say)
+            try:
+                bring_here(repo, changed, say)
+            except OSError as exc:  # a full disk: this command still reads what is here
+                say(
+                    f"warning: could not bring fetched runs here: {exc.strerror or exc}; "
+                    "the next gitexp command tries again"
+                )
+                return
         _write_seen(where, stamp, mirrors)
         for name in _LEGACY:
             with contextlib.suppress(OSError):
@@ -148,12 +155,18 @@ def _read_seen(where: str) -> tuple[str | None, dict[str, bytes]]:
 
 
 def _write_seen(where: str, stamp: str, mirrors: dict[str, bytes]) -> None:
+    """Best effort: a full disk must not stop a command that only reads (the next one
+    looks at the mirrors again, and finds the runs already here)."""
     path = os.path.join(where, SEEN)
     tmp = f"{path}.{os.getpid()}.tmp"
     body = "".join(f"{sha.decode()} {ref}\n" for ref, sha in sorted(mirrors.items()))
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(f"{stamp}\n{body}")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(f"{stamp}\n{body}")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 @contextlib.contextmanager
