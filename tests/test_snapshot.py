@@ -690,3 +690,77 @@ def test_git_answers_give_the_snapshot_dulwich_rules_give(
     assert ("big.bin", "too-large") in [(s.path, s.reason) for s in got.skipped]
     kept = {path.decode() for path, _, _ in got.files}
     assert not kept & {"model.ckpt", "src/scratch.tmp", "results/out.bin", "scratch/tmp.txt"}
+
+
+def _wrapper_imports(repo: Path) -> set[str]:
+    """Every module `gitexp run` imports (-X importtime lists them on its stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gitexp", "run", "--", "true"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "gitexp.cli" in imported  # the listing is real
+    return imported
+
+
+def test_attributes_that_change_no_content_keep_the_fast_path(repo: Path) -> None:
+    """linguist hints and an LFS pattern's diff/merge drivers: files are stored as read
+    (a CRLF one too, as git stores it), without dulwich's normalizer."""
+    (repo / ".gitattributes").write_text(
+        "*.ipynb linguist-generated\n"
+        '"docs/a b.md" linguist-documentation -diff\n'
+        "*.csv\tdiff=csv merge=union export-ignore\n"
+    )
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes")
+    (repo / "notes.txt").write_bytes(b"written on windows\r\nline two\r\n")
+    (repo / "nb.ipynb").write_text('{"cells": []}\n')
+    assert not any(name.split(".")[0] == "dulwich" for name in _wrapper_imports(repo))
+    ref, _ = record(repo)
+    assert_snapshot_is_git_add_all(repo, ref)
+
+
+def test_line_ending_attributes_convert_only_files_with_a_cr(repo: Path) -> None:
+    """text=auto, also in a nested .gitattributes: LF-only files take the fast path, a
+    CRLF file is stored as git stores it."""
+    (repo / ".gitattributes").write_text("* text=auto\n")
+    (repo / "sub").mkdir()
+    (repo / "sub" / ".gitattributes").write_text("*.dat text eol=lf\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "attributes")
+    (repo / "plain.txt").write_text("only LF here\n")
+    assert not any(name.split(".")[0] == "dulwich" for name in _wrapper_imports(repo))
+    (repo / "windows.txt").write_bytes(b"edited on windows\r\nline two\r\n")
+    (repo / "sub" / "table.dat").write_bytes(b"a\r\nb\r\n")
+    ref, _ = record(repo)
+    assert_snapshot_is_git_add_all(repo, ref)
+
+
+def test_a_clean_filter_is_run_as_git_runs_it(repo: Path) -> None:
+    git(repo, "config", "filter.upper.clean", "tr a-z A-Z")
+    (repo / ".gitattributes").write_text("*.up filter=upper\n")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes")
+    (repo / "shout.up").write_text("quiet words\n")
+    ref, _ = record(repo)
+    assert git(repo, "cat-file", "-p", f"{ref}:shout.up") == "QUIET WORDS\n"
+    assert_snapshot_is_git_add_all(repo, ref)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("*.bin filter=lfs diff=lfs merge=lfs -text\n", {"filter", "diff", "merge", "text"}),
+        ("# comment\n\n*.ipynb linguist-generated\n", {"linguist-generated"}),
+        ('"a b/*.md" !eol  ident\n', {"eol", "ident"}),
+        ("[attr]mine text eol=crlf\n*.x mine\n", {"text", "eol", "mine"}),
+        ("*.csv\tdiff=csv\n", {"diff"}),
+    ],
+)
+def test_attribute_names_are_read_as_git_writes_them(text: str, names: set[str]) -> None:
+    from gitexp.git.attributes import attribute_names
+
+    assert attribute_names(text) == names

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.errors import NotARepositoryError, RepositoryStateError
+from gitexp.git import attributes
 from gitexp.git import files as gitfiles
 from gitexp.git.binary import GitAnswers as GitAnswers  # part of this API
 from gitexp.git.config import ConfigOps
@@ -97,7 +98,7 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
         self._index_shape: tuple[int, tuple[str, ...]] = (0, ())
         self._layout: RepoLayout | None = None
         self._extra_ignore: IgnoreFilter | None = None
-        self._normalizing: bool | None = None
+        self._conversion: str | None = None  # git/attributes.py: NONE, LINE_ENDINGS, EXACT
         self._normalizer: Any = None  # dulwich's checkin normalizer, built when needed
 
     # -- opening -----------------------------------------------------------------
@@ -195,7 +196,7 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
 
     def write_blob(self, data: bytes, path: bytes | None = None) -> ObjectId:
         """Store ``data`` as a blob; with ``path``, as ``git add`` would (eol, filters)."""
-        if path is None or not self._needs_normalizing():
+        if path is None or not self._needs_normalizing(data):
             return self._add_raw(b"blob", data)
         assert self._normalizer is not None
         from dulwich.objects import Blob
@@ -204,28 +205,36 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
         self._add(blob)
         return bytes(blob.id)
 
-    def _needs_normalizing(self) -> bool:
-        """Whether checkin filters can apply: .gitattributes, info/attributes or autocrlf.
+    def _needs_normalizing(self, data: bytes) -> bool:
+        """Whether git's check-in conversion can change ``data`` (git/attributes.py).
 
-        Most ML repositories have none, and then blobs are stored as read, at no cost.
+        Most ML repositories name no attribute that changes content, and then blobs are
+        stored as read, without importing dulwich.
         """
-        if self._normalizer is None and self._normalizing is None:
-            autocrlf = (self.config_value("core", "autocrlf") or "false").lower()
-            self._normalizing = (
-                autocrlf not in ("false", "0", "no", "off")
-                or os.path.exists(os.path.join(self.root, ".gitattributes"))
-                or os.path.exists(os.path.join(self.commondir, "info", "attributes"))
+        if self._conversion is None:
+            tracked = [
+                path.decode("utf-8", "surrogateescape")
+                for path in self.read_index()
+                if path.endswith(b"/.gitattributes")
+            ]
+            files = attributes.attribute_files(
+                self.root, self.commondir, tracked, self.config_value("core", "attributesFile")
             )
-            if self._normalizing:
-                self._normalizer = self._repo.get_blob_normalizer()
-                # git runs a filter only when the config names its command; dulwich
-                # would convert files marked filter=lfs itself (and fill .git/lfs)
-                # where git, without git-lfs set up, stores them as they are.
-                registry = getattr(self._normalizer, "filter_registry", None)
-                factories = getattr(registry, "_factories", None)
-                if isinstance(factories, dict):
-                    factories.pop("lfs", None)
-        return bool(self._normalizing)
+            self._conversion = attributes.conversion(files, self.config_value("core", "autocrlf"))
+        if self._conversion == attributes.NONE:
+            return False
+        if self._conversion == attributes.LINE_ENDINGS and b"\r" not in data:
+            return False  # check-in only turns CRLF into LF
+        if self._normalizer is None:
+            self._normalizer = self._repo.get_blob_normalizer()
+            # git runs a filter only when the config names its command; dulwich would
+            # convert files marked filter=lfs itself (and fill .git/lfs) where git,
+            # without git-lfs set up, stores them as they are.
+            registry = getattr(self._normalizer, "filter_registry", None)
+            factories = getattr(registry, "_factories", None)
+            if isinstance(factories, dict):
+                factories.pop("lfs", None)
+        return True
 
     def _add(self, obj: Blob | Tree | Commit) -> None:
         self._add_raw(obj.type_name, obj.as_raw_string())
