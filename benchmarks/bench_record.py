@@ -163,3 +163,65 @@ def bench_script(ctx: Context) -> list[Row]:
             at_most=True,
         ),
     ]
+
+
+def bench_layouts(ctx: Context) -> list[Row]:
+    """Issue 22's rows: `gitexp run -- true` against git's plumbing snapshot where a
+    `.gitattributes` exists (linguist hints only; `* text=auto`) and in a stand-in for
+    a real project, plus the seed-style script recording itself against bare Python."""
+    small = ctx.source(ctx.size.small_files)
+    cases = {
+        "run_800_linguist": (
+            wl.with_attributes(small, ctx.root / "linguist", "*.ipynb linguist-generated\n"),
+            f"{ctx.size.small_files:,} files, `.gitattributes`: `*.ipynb linguist-generated`",
+        ),
+        "run_800_textauto": (
+            wl.with_attributes(small, ctx.root / "textauto", "* text=auto\n"),
+            f"{ctx.size.small_files:,} files, `.gitattributes`: `* text=auto`",
+        ),
+        "run_project": (
+            wl.project_repo(ctx.root, "project"),
+            "a project stand-in: 800 .py in nested packages, notebooks, PNGs, configs, LFS "
+            "and linguist attributes",
+        ),
+    }
+    rows: list[Row] = []
+    for name, (repo, what) in cases.items():
+        ctx.say(f"layouts: {name}")
+        samples = alternate(
+            {
+                "gitexp": partial(timed, [*GITEXP, "run", "--", "true"], repo, ctx.env),
+                "git": partial(timed, ["sh", "-c", GIT_SNAPSHOT], repo, ctx.env),
+            },
+            ctx.repeat,
+        )
+        row = Row(
+            name,
+            f"record a run of `true`, {what}",
+            "s",
+            against="git plumbing (temp index, add -A, write-tree, commit-tree, update-ref)",
+            target="≤ 2x",
+        )
+        rows.append(compare(row, samples["gitexp"], samples["git"], 2.0, at_most=True))
+    script = ctx.root / "seed_style.py"
+    script.write_text(peers.GITEXP_SCRIPT)
+    ctx.say("layouts: the seed-style script recording itself vs bare Python")
+    samples = alternate(
+        {
+            "gitexp": partial(timed, [PY, str(script)], small, ctx.env),
+            "python": partial(timed, [PY, "-c", "pass"], small, ctx.env),
+        },
+        ctx.repeat,
+    )
+    row = Row(
+        "script_self",
+        "a wandb-style script recording itself (init + config, 8 logs, finish)",
+        "s",
+        against="bare Python start-up (`python -c pass`)",
+        target="≤ Python + 0.05 s",
+    )
+    compare(row, samples["gitexp"], samples["python"], None, at_most=True)
+    assert row.ours is not None and row.theirs is not None
+    row.verdict = "met" if row.ours <= row.theirs + 0.05 else "missed"
+    rows.append(row)
+    return rows

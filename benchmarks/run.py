@@ -44,7 +44,7 @@ from pathlib import Path
 import peers
 from bench_api import bench_api
 from bench_log import bench_log, bench_log_wandb
-from bench_record import bench_dvc_exp_save, bench_import, bench_run, bench_script
+from bench_record import bench_dvc_exp_save, bench_import, bench_layouts, bench_run, bench_script
 from bench_share import bench_artifact, bench_fetch, bench_ls, bench_push
 from measure import SIZES, Context, Row, base_env
 from report import DOCS, header, table, write_docs
@@ -53,6 +53,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Context], list[Row]], bool]] = {
     # name: (function, needs the peers' environment)
     "import": (bench_import, False),
     "run": (bench_run, False),
+    "layouts": (bench_layouts, False),
     "dvc_exp_save": (bench_dvc_exp_save, True),
     "script": (bench_script, True),
     "log": (bench_log, False),

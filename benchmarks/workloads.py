@@ -65,6 +65,54 @@ def source_repo(root: Path, name: str, files: int) -> Path:
     return repo
 
 
+def with_attributes(source: Path, dest: Path, attributes: str) -> Path:
+    """A copy of ``source`` whose commit adds a ``.gitattributes`` holding ``attributes``;
+    one tracked file modified and one untracked, as in ``source_repo``."""
+    repo = copy_repo(source, dest)
+    (repo / ".gitattributes").write_text(attributes)
+    sh("git", "add", ".gitattributes", cwd=repo)
+    sh("git", "commit", "-q", "-m", "attributes", cwd=repo)
+    return repo
+
+
+def project_repo(root: Path, name: str) -> Path:
+    """A stand-in for a real ML project: ~800 Python files in nested packages, a few
+    notebooks and binary assets, a README, configs, and a ``.gitattributes`` of the usual
+    kind (LFS patterns, linguist hints); one file modified, one untracked."""
+    repo = root / name
+    repo.mkdir()
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    body = "import torch\n\n\nclass Block(torch.nn.Module):\n    pass\n" * 12
+    for i in range(800):
+        folder = repo / "src" / f"pkg{i % 8}" / f"mod{(i // 8) % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"layer{i}.py").write_text(f"# layer {i}\n{body}")
+    (repo / "notebooks").mkdir()
+    for i in range(12):
+        cells = [{"cell_type": "code", "source": [f"x = {j}\n"], "outputs": []} for j in range(40)]
+        (repo / "notebooks" / f"explore{i}.ipynb").write_text(json.dumps({"cells": cells}))
+    (repo / "assets").mkdir()
+    for i in range(6):
+        (repo / "assets" / f"figure{i}.png").write_bytes(os.urandom(64 << 10))
+    (repo / "configs").mkdir()
+    for i in range(20):
+        (repo / "configs" / f"exp{i}.yaml").write_text(f"lr: 0.{i + 1}\nbatch: 32\n")
+    (repo / "README.md").write_text("# project\n" * 50)
+    (repo / ".gitattributes").write_text(
+        "*.ipynb linguist-generated\n*.pt filter=lfs diff=lfs merge=lfs -text\n*.png binary\n"
+    )
+    (repo / ".gitignore").write_text("data/\ncheckpoints/\n")
+    for path in repo.rglob("*"):
+        if ".git" not in path.parts:
+            os.utime(path, (OLD_MTIME, OLD_MTIME))
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-q", "-m", "init", cwd=repo)
+    with open(repo / "src" / "pkg0" / "mod0" / "layer0.py", "a") as handle:
+        handle.write("# edited\n")
+    (repo / "notes.txt").write_text("new\n")
+    return repo
+
+
 def copy_repo(source: Path, dest: Path) -> Path:
     """A copy with the same index and mtimes (``cp -a``: the stat cache stays valid)."""
     sh("cp", "-a", str(source), str(dest), cwd=source.parent)
