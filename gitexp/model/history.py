@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gitexp.model import values
-from gitexp.model.validate import MAX_HISTORY_LINE
+from gitexp.model.validate import MAX_HISTORY_LINE, is_media
 from gitexp.slotted import Slotted
 
 if TYPE_CHECKING:
@@ -141,8 +141,8 @@ class History:
         """Compact metrics for the listing row: ``{key: {"last", "min", "max"}}``."""
         out: dict[str, RowMetric] = {}
         for key, stats in self.stats.items():
-            if isinstance(stats.last, dict):
-                continue  # a histogram (about 1 KB): the row stays small; metrics.json has it
+            if isinstance(stats.last, dict) or is_media(stats.last):
+                continue  # a histogram (~1 KB), media: the row stays small; metrics.json has it
             entry: RowMetric = {"last": stats.last}
             if stats.min is not None and stats.max is not None:
                 entry["min"], entry["max"] = stats.min, stats.max

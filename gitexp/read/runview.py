@@ -9,7 +9,7 @@ from gitexp.errors import FormatError
 from gitexp.git.repo import MODE_TREE, GitRepo, ObjectId
 from gitexp.model import config as configmod
 from gitexp.model import history as historymod
-from gitexp.model import values
+from gitexp.model import validate, values
 from gitexp.model.record import FORMAT_VERSION, META_DIR, RunInfo
 from gitexp.read.listing import RunEntry
 from gitexp.read.trust import require
@@ -41,6 +41,30 @@ class RunView:
     def summary(self) -> dict[str, object]:
         summary = self.metrics.get("summary")
         return summary if isinstance(summary, dict) else {}
+
+    @property
+    def media(self) -> list[dict[str, object]]:
+        """The keys the run logged media under: key, type, count and last step, read from
+        metrics.json (the last value of a media key is its reference)."""
+        stats = self.metrics.get("metrics")
+        found: list[dict[str, object]] = []
+        for key, value in self.summary.items():
+            if not validate.is_media(value):
+                continue
+            # is_media checked the shape: a reference, or a list of them
+            first = cast("dict[str, object]", value[0] if isinstance(value, list) else value)
+            kind = first.get("chart") if first.get("_type") == validate.CHART else first["_type"]
+            entry = stats.get(key) if isinstance(stats, dict) else None
+            entry = entry if isinstance(entry, dict) else {}
+            found.append(
+                {
+                    "key": key,
+                    "type": kind,
+                    "count": entry.get("count"),
+                    "last_step": entry.get("last_step"),
+                }
+            )
+        return found
 
 
 def _meta_file(repo: GitRepo, meta: dict[bytes, tuple[int, ObjectId]], name: str) -> str | None:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from gitexp.errors import FormatError, GitexpError
 from gitexp.git import catfile
 from gitexp.git.repo import MODE_LINK, MODE_TREE, GitRepo, ObjectId
+from gitexp.model import history as historymod
 from gitexp.model import validate
 from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row
 from gitexp.read import verdicts
@@ -165,6 +166,8 @@ def _cap(name: str) -> int | None:
         return validate.META_LIMITS[name]
     if name.startswith(("history/", "system/")):
         return validate.MAX_HISTORY_CHUNK
+    if name.startswith("media/") and name.endswith(".table.json"):
+        return validate.MAX_JSON_FILE  # read below: its cells may hold media references
     if "/" in name:
         return None  # resumed snapshots: files of the code, never read by gitexp
     return validate.MAX_JSON_FILE  # every other file of .gitexp/ gitexp may read
@@ -194,7 +197,9 @@ def _check_meta(repo: GitRepo, meta: dict[str, ObjectId], links: set[str]) -> st
     problem = validate.check_run_json(docs.get("run.json", {}))
     if problem:
         return f"corrupted metadata: {problem}"
-    problem = _check_config(repo, meta.get("config.yaml"))
+    problem = _check_config(repo, meta.get("config.yaml")) or _check_media(
+        repo, meta, docs.get("metrics.json")
+    )
     if problem:
         return problem
     snapshot = docs.get("snapshot.json")
@@ -238,6 +243,43 @@ def _check_config(repo: GitRepo, sha: ObjectId | None) -> str | None:
         return exc.message
     problem = validate.check_shape(config)
     return f"config.yaml {problem}" if problem else None
+
+
+def _check_media(repo: GitRepo, meta: dict[str, ObjectId], metrics: object) -> str | None:
+    """Every media reference a reader may follow names a path under ``.gitexp/media/``.
+
+    metrics.json (the last reference of each key) is always looked at; the history rows
+    and table files when the run has media files, as only then is there a file for a
+    reference to lead a reader to (a reader looks a path up in the run's tree alone).
+    """
+    if isinstance(metrics, dict):
+        summary = metrics.get("summary")
+        if isinstance(summary, dict):
+            problem = validate.check_media_values(summary, "metrics.json summary")
+            if problem:
+                return f"corrupted metadata: {problem}"
+    if not any(name.startswith("media/") for name in meta):
+        return None
+    for name in sorted(meta):
+        if name.startswith("history/") and name.endswith(".jsonl"):
+            data = repo.read_blob(meta[name])
+            if b"-file" not in data and b'"chart"' not in data and b"\\u" not in data:
+                continue  # no media reference can be in it, escaped or not
+            for row in historymod.parse_rows(data):
+                problem = validate.check_media_values(row, f"{name} key")
+                if problem:
+                    return f"corrupted metadata: {problem}"
+        elif name.startswith("media/") and name.endswith(".table.json"):
+            try:
+                table = validate.load_json(repo.read_blob(meta[name]), name)
+            except ValueError as exc:
+                return f"corrupted metadata: {exc}"
+            rows = table.get("data") if isinstance(table, dict) else None
+            for row in rows if isinstance(rows, list) else []:
+                problem = validate.check_media_ref(row) if isinstance(row, list) else None
+                if problem:
+                    return f"corrupted metadata: {name}: {problem}"
+    return None
 
 
 def _check_pointer(repo: GitRepo, sha: ObjectId | None) -> str | None:

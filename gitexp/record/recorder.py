@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
+from gitexp.media.store import MediaFiles
 from gitexp.model import config as configmod
 from gitexp.model import history as historymod
 from gitexp.model import overrides as overridesmod
@@ -69,6 +70,7 @@ class Recorder:
         self.system = historymod.History()
         self._system_offset = 0
         self._system_blobs: list[ObjectId] = []
+        self.media = MediaFiles()  # the script's media files: .gitexp/media/ (media/store.py)
         # A resumed run's summary overrides from before the resumption (docs/workflow.md).
         self.base_overrides: dict[str, object] = dict(state.get("summary_base") or {})
         self._last_meta_tree: ObjectId | None = None
@@ -156,6 +158,9 @@ class Recorder:
         if self.head is None:
             return
         root, _parents, _message = self.repo.commit_info(self.head)
+        meta = self.repo.lookup_path(root, META_DIR.encode())
+        if meta is not None and meta[0] == MODE_TREE:
+            self.media.preload(self.repo, meta[1])
         for folder, history in (("history", self.history), ("system", self.system)):
             found = self.repo.lookup_path(root, f"{META_DIR}/{folder}".encode())
             if found is None or found[0] != MODE_TREE:
@@ -398,6 +403,7 @@ class Recorder:
         entries = [(name.encode(), MODE_FILE, blob(data)) for name, data in files.items()]
         chunk_paths = self._chunks("history", self.history, self._chunk_blobs)
         chunk_paths += self._chunks("system", self.system, self._system_blobs)
+        chunk_paths += self.media.entries(self.live.path, blob)
         for number, resume in enumerate(self.info.resumes, 1):
             snapshot = resume.get("snapshot")
             if isinstance(snapshot, str):  # keeps the changed code reachable
