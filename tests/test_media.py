@@ -423,3 +423,39 @@ def test_a_history_reference_that_escapes_quarantines_the_run(repo: Path) -> Non
     shown = gitexp("show", run_id, cwd=repo)
     assert shown.returncode == 7
     assert "quarantined" in shown.stderr and "not normalized" in shown.stderr
+
+
+def test_a_resumed_run_keeps_the_media_of_its_earlier_life(repo: Path) -> None:
+    (repo / "media.py").write_text(
+        "import sys, gitexp\n"
+        "gitexp.init(id='media-1', resume='allow')\n"
+        "gitexp.log({'page': gitexp.Html(sys.argv[1])})\n"
+        "gitexp.finish()\n"
+    )
+    for text in ("<p>first</p>", "<p>second</p>"):
+        done = subprocess.run(
+            [sys.executable, "media.py", text], cwd=repo, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    listed = git(repo, "ls-tree", "-r", "--name-only", "refs/gitexp/runs/media-1").split()
+    pages = sorted(path for path in listed if path.startswith(".gitexp/media/page/"))
+    assert [path.rsplit("/", 1)[1].split("-")[0] for path in pages] == ["0", "1"]
+    assert [blob(repo, "media-1", path) for path in pages] == [b"<p>first</p>", b"<p>second</p>"]
+
+
+def test_compare_leaves_media_out_of_its_metric_rows(repo: Path) -> None:
+    (repo / "media.py").write_text(
+        "import sys, gitexp\n"
+        "gitexp.init()\n"
+        "gitexp.log({'loss': float(sys.argv[1]), 'page': gitexp.Html(sys.argv[1])})\n"
+        "gitexp.finish()\n"
+    )
+    for loss in ("0.5", "0.25"):
+        done = subprocess.run(
+            [sys.executable, "media.py", loss], cwd=repo, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    compared = gitexp("compare", "latest", "latest~1", "--all", cwd=repo)
+    assert compared.returncode == 0, compared.stderr
+    assert "loss" in compared.stdout
+    assert "page" not in compared.stdout and "html-file" not in compared.stdout
