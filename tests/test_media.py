@@ -253,6 +253,31 @@ def test_show_lists_media_by_key(media_run: dict[str, Any]) -> None:
     assert "grey" not in json.dumps(row.get("metrics", {}))
 
 
+@pytest.mark.slow
+def test_readers_get_media_from_the_runs_tree_and_refuse_what_escapes(
+    media_run: dict[str, Any],
+) -> None:
+    from gitexp.errors import FormatError
+    from gitexp.git.repo import GitRepo
+    from gitexp.read.media import media_file, media_table
+
+    commit = run_refs(media_run["repo"])[media_run["id"]].encode()
+    grey = logged(media_run, "grey")
+    with GitRepo.discover(str(media_run["repo"])) as repo:
+        assert media_file(repo, commit, grey) == check_file(media_run, grey)
+        table = media_table(repo, commit, logged(media_run, "cm"))  # a chart: its table
+        assert table["columns"] == ["Actual", "Predicted", "nPredictions"]
+        for bad, message in [
+            ({**grey, "path": ".gitexp/media/../run.json"}, "not normalized"),
+            ({**grey, "path": ".gitexp/run.json"}, "outside .gitexp/media/"),
+            ({**grey, "path": ".gitexp/media/grey/9-00000000.png"}, "has no media file"),
+            ({**grey, "sha256": "0" * 64}, "does not match"),
+            ({"_type": "histogram"}, "not a media file reference"),
+        ]:
+            with pytest.raises(FormatError, match=message):
+                media_file(repo, commit, bad)
+
+
 # -- the curves against hand-computed cases (no run needed) ------------------------------
 
 
@@ -459,3 +484,24 @@ def test_compare_leaves_media_out_of_its_metric_rows(repo: Path) -> None:
     assert compared.returncode == 0, compared.stderr
     assert "loss" in compared.stdout
     assert "page" not in compared.stdout and "html-file" not in compared.stdout
+
+
+def test_files_given_by_path_are_kept_as_they_are(tmp_path: Path) -> None:
+    from gitexp.media.store import MediaSink
+
+    sink = MediaSink(str(tmp_path / "live"))
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    (tmp_path / "sound.ogg").write_bytes(b"OggS fake")
+    (tmp_path / "page.html").write_text("<p>from a file</p>")
+    video = gx.Video(str(tmp_path / "clip.mp4"), caption="ep 3").store(sink, "val/clip", 7)
+    audio = gx.Audio(tmp_path / "sound.ogg").store(sink, "sound", 7)
+    html = gx.Html(str(tmp_path / "page.html")).store(sink, "a b/../c", 7)
+    assert video["path"] == f".gitexp/media/val/clip/7-{video['sha256'][:8]}.mp4"
+    assert (video["format"], video["caption"]) == ("mp4", "ep 3") and "frames" not in video
+    assert audio["format"] == "ogg" and "sample_rate" not in audio
+    # A key's odd characters and dot-parts never make a path leave the key's folder.
+    assert html["path"].startswith(".gitexp/media/a_b/_../c/7-")
+    for ref, source in ((video, "clip.mp4"), (audio, "sound.ogg"), (html, "page.html")):
+        assert validate.check_media_ref(ref) is None
+        stored = tmp_path / "live" / "media" / ref["path"].removeprefix(".gitexp/media/")
+        assert stored.read_bytes() == (tmp_path / source).read_bytes()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,9 @@ class MediaSink:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             # Whole or not at all: the recorder may read the folder at any moment, and
             # skips names starting with a dot.
-            tmp = os.path.join(os.path.dirname(path), f".{os.getpid()}.tmp")
+            tmp = os.path.join(
+                os.path.dirname(path), f".{os.getpid()}-{threading.get_ident()}.tmp"
+            )  # one per thread: threads may log at once
             with open(tmp, "wb") as handle:
                 handle.write(data)
             os.replace(tmp, path)
