@@ -505,3 +505,13 @@ def test_files_given_by_path_are_kept_as_they_are(tmp_path: Path) -> None:
         assert validate.check_media_ref(ref) is None
         stored = tmp_path / "live" / "media" / ref["path"].removeprefix(".gitexp/media/")
         assert stored.read_bytes() == (tmp_path / source).read_bytes()
+
+
+def test_a_large_media_file_is_kept_with_a_warning(tmp_path: Path) -> None:
+    from gitexp.media import store
+
+    sink = store.MediaSink(str(tmp_path))
+    page = gx.Html("x" * (store.LARGE_MEDIA + 1))
+    with pytest.warns(UserWarning, match="'big' is 10 MiB; it is committed"):
+        ref = page.store(sink, "big", 0)
+    assert ref["size"] == store.LARGE_MEDIA + 1

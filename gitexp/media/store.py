@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 LIVE_MEDIA = "media"  # the folder of the live folder the script writes into
 _MODE_FILE = 0o100644
 _MODE_TREE = 0o040000
+# The snapshot's large-file threshold (record/notcode.py, gitexp.maxFileSize's default):
+# a media file above it is still committed into git, with one warning per key, since
+# offloading media to DVC is not done yet (docs/format.md, "media/").
+LARGE_MEDIA = 10 * 1024 * 1024
 # What a key's folder name keeps: a key is the user's, a folder name must be portable.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -50,10 +54,21 @@ class MediaSink:
 
     def __init__(self, live_path: str) -> None:
         self.root = os.path.join(live_path, LIVE_MEDIA)
+        self._warned: set[str] = set()
 
     def write(self, key: str, step: int, data: bytes, ext: str) -> dict[str, object]:
         """Store ``data`` for ``key`` at ``step``; the reference's path, sha256 and size."""
         digest = hashlib.sha256(data).hexdigest()
+        if len(data) > LARGE_MEDIA and key not in self._warned:
+            self._warned.add(key)
+            import warnings
+
+            warnings.warn(
+                f"gitexp: the media logged as '{key}' is {len(data) >> 20} MiB; it is "
+                "committed into the run's git tree as it is (log smaller media, or fewer, "
+                "to keep the repository small)",
+                stacklevel=4,
+            )
         rel = f"{key_folder(key)}/{step}-{digest[:8]}.{ext}"
         path = os.path.join(self.root, *rel.split("/"))
         if not os.path.exists(path):
