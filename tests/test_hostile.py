@@ -1312,6 +1312,12 @@ def _artifacts(path: str) -> bytes:
 OUTSIDE = "outside"  # a folder beside the clone: nothing may be written there
 
 
+def _media_artifact(path: str) -> bytes:
+    """artifacts.json keeping a media file too large for git (kind media, added in 0.3)."""
+    item = {"path": path, "kind": "media", "md5": "0" * 32, "size": 1}
+    return json.dumps({"format": 1, "artifacts": [item]}).encode()
+
+
 def _media_summary(path: str) -> bytes:
     """metrics.json whose last image (a media reference, added in 0.3) names ``path``."""
     ref = {"_type": "image-file", "path": path, "sha256": "0" * 64, "size": 1}
@@ -1420,6 +1426,11 @@ VECTORS = [
         "media-path-dotdot",
         Forgery(meta={"metrics.json": _media_summary(f".gitexp/media/../../{OUTSIDE}/x.png")}),
         "a media reference: path",
+    ),
+    Vector(
+        "media-artifact-dotdot",
+        Forgery(meta={"artifacts.json": _media_artifact(f".gitexp/media/../../{OUTSIDE}/x")}),
+        "artifacts.json: a media reference: path",
     ),
     Vector(
         "media-path-outside-media",

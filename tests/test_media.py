@@ -507,11 +507,53 @@ def test_files_given_by_path_are_kept_as_they_are(tmp_path: Path) -> None:
         assert stored.read_bytes() == (tmp_path / source).read_bytes()
 
 
-def test_a_large_media_file_is_kept_with_a_warning(tmp_path: Path) -> None:
-    from gitexp.media import store
+LARGE = """\
+import gitexp
+gitexp.init()
+gitexp.log({"big": gitexp.Html("<p>" + "x" * 5000 + "</p>"), "small": gitexp.Html("<p>")})
+gitexp.finish()
+"""
 
-    sink = store.MediaSink(str(tmp_path))
-    page = gx.Html("x" * (store.LARGE_MEDIA + 1))
-    with pytest.warns(UserWarning, match="'big' is 10 MiB; it is committed"):
-        ref = page.store(sink, "big", 0)
-    assert ref["size"] == store.LARGE_MEDIA + 1
+
+def _large_run(repo: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    (repo / "large.py").write_text(LARGE)
+    done = gitexp("run", sys.executable, "large.py", cwd=repo, env={"GITEXP_MAX_FILE_SIZE": "1k"})
+    assert done.returncode == 0, done.stderr
+    (run_id,) = run_refs(repo)
+    (row,) = rows(repo, run_id)
+    return run_id, row["big"], row["small"]
+
+
+def test_without_dvc_a_large_media_file_is_committed_into_git(repo: Path) -> None:
+    run_id, big, small = _large_run(repo)
+    assert len(blob(repo, run_id, big["path"])) == big["size"] > 1024
+    assert blob(repo, run_id, small["path"]) == b"<p>"
+
+
+@pytest.mark.slow  # DVC's import and its cache
+def test_a_large_media_file_goes_to_dvcs_cache(repo: Path, tmp_path: Path) -> None:
+    from sharing_servers import dvc_setup
+
+    from gitexp.git.repo import GitRepo
+    from gitexp.read.media import media_file
+
+    dvc_setup(repo, str(tmp_path / "dvcstore"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Set up DVC")
+    run_id, big, small = _large_run(repo)
+    listed = git(repo, "ls-tree", "-r", "--name-only", f"refs/gitexp/runs/{run_id}").split()
+    assert small["path"] in listed and big["path"] not in listed
+    assert ".gitexp-artifacts.dvc" not in listed  # dvc pull never writes into .gitexp/
+    (kept,) = json.loads(blob(repo, run_id, ".gitexp/artifacts.json"))["artifacts"]
+    assert (kept["path"], kept["kind"], kept["size"]) == (big["path"], "media", big["size"])
+    md5 = kept["md5"]
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == big["sha256"]
+    with GitRepo.discover(str(repo)) as opened:
+        commit = run_refs(repo)[run_id].encode()
+        assert media_file(opened, commit, big) == cached.read_bytes()
+    # The run passes the trust gate, and a restore leaves .gitexp/ out of the work tree.
+    assert gitexp("show", run_id, cwd=repo).returncode == 0
+    restored = gitexp("restore", run_id, "--force", cwd=repo)
+    assert restored.returncode == 0, restored.stderr
+    assert not (repo / ".gitexp").exists()

@@ -6,7 +6,7 @@ and the first 8 hex digits of its SHA-256, so the same bytes logged again at tha
 are one file, and a file, once there, never changes.  The recorder side
 (:class:`MediaFiles`) turns that folder into tree entries under ``.gitexp/media/``; since
 files never change, each is read and stored as a blob once per run, however many
-checkpoints follow (docs/format.md, "Media").
+checkpoints follow (docs/format.md, "media/").
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from gitexp.model.record import META_DIR
 from gitexp.model.validate import MEDIA_DIR
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
 LIVE_MEDIA = "media"  # the folder of the live folder the script writes into
 _MODE_FILE = 0o100644
 _MODE_TREE = 0o040000
-# The snapshot's large-file threshold (record/notcode.py, gitexp.maxFileSize's default):
-# a media file above it is still committed into git, with one warning per key, since
-# offloading media to DVC is not done yet (docs/format.md, "media/").
-LARGE_MEDIA = 10 * 1024 * 1024
 # What a key's folder name keeps: a key is the user's, a folder name must be portable.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -54,21 +51,10 @@ class MediaSink:
 
     def __init__(self, live_path: str) -> None:
         self.root = os.path.join(live_path, LIVE_MEDIA)
-        self._warned: set[str] = set()
 
     def write(self, key: str, step: int, data: bytes, ext: str) -> dict[str, object]:
         """Store ``data`` for ``key`` at ``step``; the reference's path, sha256 and size."""
         digest = hashlib.sha256(data).hexdigest()
-        if len(data) > LARGE_MEDIA and key not in self._warned:
-            self._warned.add(key)
-            import warnings
-
-            warnings.warn(
-                f"gitexp: the media logged as '{key}' is {len(data) >> 20} MiB; it is "
-                "committed into the run's git tree as it is (log smaller media, or fewer, "
-                "to keep the repository small)",
-                stacklevel=4,
-            )
         rel = f"{key_folder(key)}/{step}-{digest[:8]}.{ext}"
         path = os.path.join(self.root, *rel.split("/"))
         if not os.path.exists(path):
@@ -85,34 +71,72 @@ class MediaSink:
 
 
 class MediaFiles:
-    """The recorder's view of a run's media: tree entries under ``.gitexp/media/``."""
+    """The recorder's view of a run's media: tree entries under ``.gitexp/media/``.
 
-    def __init__(self) -> None:
+    A file over the large-file threshold (``limit``: gitexp.maxFileSize, asked for once,
+    when the first media file shows up) is left out of the checkpoints; when the run
+    ends it goes to DVC's cache as an artifact of kind ``media``
+    (:meth:`large_files`, artifacts/record.py), or, without a DVC project (or when the
+    run crashed), into git after all: a picture is never lost for its size.
+    """
+
+    def __init__(self, limit: Callable[[], int]) -> None:
+        self._limit_of = limit
+        self._limit: int | None = None
         self._blobs: dict[str, ObjectId] = {}  # "media/<key>/<file>" -> blob
+        self.in_dvc: set[str] = set()  # "media/<key>/<file>" recorded as DVC artifacts
+
+    def _files(self, live_path: str) -> list[tuple[str, str, int]]:
+        """(``media/...`` path, file, size) of each whole file not committed yet."""
+        root = os.path.join(live_path, LIVE_MEDIA)
+        found: list[tuple[str, str, int]] = []
+        if not os.path.isdir(root):
+            return found  # a run that logged no media: one failed stat
+        for folder, _dirs, names in os.walk(root):
+            for name in names:
+                if name.startswith("."):
+                    continue  # a file being written
+                path = os.path.join(folder, name)
+                rel = "media/" + os.path.relpath(path, root).replace(os.sep, "/")
+                if rel in self._blobs or rel in self.in_dvc:
+                    continue
+                try:
+                    found.append((rel, path, os.path.getsize(path)))
+                except OSError:
+                    continue  # the next commit tries again
+        return found
+
+    def _large(self, size: int) -> bool:
+        if self._limit is None:
+            self._limit = self._limit_of()
+        return size > self._limit
 
     def entries(
-        self, live_path: str, write_blob: Callable[[bytes], ObjectId]
+        self, live_path: str, write_blob: Callable[[bytes], ObjectId], final: bool = False
     ) -> list[tuple[bytes, int, ObjectId]]:
-        """Entries for the meta tree: the files already known plus those new in the folder.
-
-        Costs one failed ``stat`` for a run that logged no media.
-        """
-        root = os.path.join(live_path, LIVE_MEDIA)
-        if os.path.isdir(root):
-            for folder, _dirs, names in os.walk(root):
-                for name in names:
-                    if name.startswith("."):
-                        continue  # a file being written
-                    path = os.path.join(folder, name)
-                    rel = "media/" + os.path.relpath(path, root).replace(os.sep, "/")
-                    if rel in self._blobs:
-                        continue
-                    try:
-                        with open(path, "rb") as handle:
-                            self._blobs[rel] = write_blob(handle.read())
-                    except OSError:
-                        continue  # the next checkpoint tries again
+        """Entries for the meta tree: the files already known plus those new in the folder
+        (a large one only in the final commit, unless DVC keeps it)."""
+        for rel, path, size in self._files(live_path):
+            if not final and self._large(size):
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    self._blobs[rel] = write_blob(handle.read())
+            except OSError:
+                continue
         return [(rel.encode(), _MODE_FILE, sha) for rel, sha in self._blobs.items()]
+
+    def large_files(self, live_path: str) -> list[tuple[str, str]]:
+        """(path in the run's tree, file) of each file over the threshold, for DVC."""
+        return [
+            (f"{META_DIR}/{rel}", path)
+            for rel, path, size in self._files(live_path)
+            if self._large(size)
+        ]
+
+    def kept_in_dvc(self, paths: list[str]) -> None:
+        """These files (paths in the run's tree) are DVC artifacts now: not blobs."""
+        self.in_dvc.update(path.removeprefix(META_DIR + "/") for path in paths)
 
     def preload(self, repo: GitRepo, meta_tree: ObjectId) -> None:
         """Keep the media an earlier life of a resumed run committed (its live folder is new)."""

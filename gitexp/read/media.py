@@ -2,18 +2,22 @@
 
 A reference came from a run, which anyone may have written: its path is checked
 (``model/validate.py``: under ``.gitexp/media/``, normalized) and looked up in the
-run's tree, never on disk, and the bytes found must have the reference's SHA-256.
+run's tree, never on disk (a file too large for git: in the run's ``artifacts.json``,
+read from DVC's cache by its MD5), and the bytes found must have the reference's SHA-256.
 ``gitexp report``, ``gitexp ui`` and the read API get media files through here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
-from gitexp.errors import FormatError
+from gitexp.errors import FormatError, TransferError
 from gitexp.git.repo import MODE_EXEC, MODE_FILE, GitRepo, ObjectId
 from gitexp.model import validate
+
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
 def media_file(repo: GitRepo, commit: ObjectId, ref: object) -> bytes:
@@ -34,19 +38,42 @@ def media_file(repo: GitRepo, commit: ObjectId, ref: object) -> bytes:
     path = str(ref["path"])
     root, _parents, _message = repo.commit_info(commit)
     found = repo.lookup_path(root, path.encode())
-    if found is None or found[0] not in (MODE_FILE, MODE_EXEC):
-        raise FormatError(
-            f"the run has no media file {path[:200]!r}",
-            "It was logged but never committed (a run that crashed before its next "
-            "checkpoint), or the run was edited.",
-        )
-    data = repo.read_blob(found[1])
+    if found is not None and found[0] in (MODE_FILE, MODE_EXEC):
+        data = repo.read_blob(found[1])
+    else:
+        data = _from_dvc(repo, commit, path)
     if hashlib.sha256(data).hexdigest() != ref["sha256"]:
         raise FormatError(
             f"media file {path[:200]!r} does not match the hash its reference names",
             "The run was changed after it was recorded; see `git log` of its ref.",
         )
     return data
+
+
+def _from_dvc(repo: GitRepo, commit: ObjectId, path: str) -> bytes:
+    """A media file too large for git: DVC's cache holds it (artifacts.json, kind media)."""
+    from gitexp.artifacts.pointers import MEDIA, run_artifacts
+
+    kept = [item for item in run_artifacts(repo, commit) if item.kind == MEDIA]
+    digest = next((item.digest for item in kept if item.path == path), None)
+    if digest is None or not _MD5.match(digest.md5):
+        raise FormatError(
+            f"the run has no media file {path[:200]!r}",
+            "It was logged but never committed (a run that crashed before its next "
+            "checkpoint), or the run was edited.",
+        )
+    from gitexp.artifacts.dvc import ArtifactStore
+
+    with ArtifactStore(repo.root) as store:
+        cached = store.cache_file(digest.md5)
+    try:
+        with open(cached, "rb") as handle:
+            return handle.read()
+    except OSError:
+        raise TransferError(
+            f"media file {path[:200]!r} is kept in DVC and is not in this clone's cache",
+            "Fetch the run's artifacts: `gitexp pull` (without --no-artifacts).",
+        ) from None
 
 
 def media_table(repo: GitRepo, commit: ObjectId, ref: object) -> dict[str, Any]:

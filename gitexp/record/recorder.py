@@ -36,6 +36,7 @@ from gitexp.model.record import (
     parse_row,
 )
 from gitexp.record.live import ARTIFACT_REQUESTS, LiveDir, list_live, live_root
+from gitexp.record.notcode import max_file_size
 from gitexp.record.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ class Recorder:
         self.system = historymod.History()
         self._system_offset = 0
         self._system_blobs: list[ObjectId] = []
-        self.media = MediaFiles()  # the script's media files: .gitexp/media/ (media/store.py)
+        # The script's media files: .gitexp/media/ (media/store.py); large ones go to DVC.
+        self.media = MediaFiles(lambda: max_file_size(repo))
         # A resumed run's summary overrides from before the resumption (docs/workflow.md).
         self.base_overrides: dict[str, object] = dict(state.get("summary_base") or {})
         self._last_meta_tree: ObjectId | None = None
@@ -214,11 +216,16 @@ class Recorder:
         earlier_head = self.head if self.info.resumes else None
         skipped = self.state.get("snapshot", {}).get("skipped") or []
         large = any(isinstance(item, dict) and item.get("md5") for item in skipped)
-        if not (earlier_head or large or os.path.exists(self.live.file(ARTIFACT_REQUESTS))):
+        media = self.media.large_files(self.live.path)
+        if not (
+            earlier_head or large or media or os.path.exists(self.live.file(ARTIFACT_REQUESTS))
+        ):
             return  # nothing to keep: the artifact modules need not even be imported
         from gitexp.artifacts.record import collect_artifacts
 
-        collect_artifacts(self.repo, self.live, self.state, earlier_head)
+        self.media.kept_in_dvc(
+            collect_artifacts(self.repo, self.live, self.state, earlier_head, media)
+        )
 
     def _leave_out_requested(self) -> None:
         """Outputs the script named (``gitexp.log_artifact``) leave the next commits."""
@@ -403,7 +410,7 @@ class Recorder:
         entries = [(name.encode(), MODE_FILE, blob(data)) for name, data in files.items()]
         chunk_paths = self._chunks("history", self.history, self._chunk_blobs)
         chunk_paths += self._chunks("system", self.system, self._system_blobs)
-        chunk_paths += self.media.entries(self.live.path, blob)
+        chunk_paths += self.media.entries(self.live.path, blob, final)
         for number, resume in enumerate(self.info.resumes, 1):
             snapshot = resume.get("snapshot")
             if isinstance(snapshot, str):  # keeps the changed code reachable
