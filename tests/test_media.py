@@ -557,3 +557,14 @@ def test_a_large_media_file_goes_to_dvcs_cache(repo: Path, tmp_path: Path) -> No
     restored = gitexp("restore", run_id, "--force", cwd=repo)
     assert restored.returncode == 0, restored.stderr
     assert not (repo / ".gitexp").exists()
+    # Shared as every artifact: push uploads it, a teammate's pull brings it.
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(repo, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    git(repo, "push", "-q", "origin", "HEAD:main")
+    assert gitexp("push", cwd=repo).returncode == 0
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
+    pulled = gitexp("pull", cwd=other)
+    assert pulled.returncode == 0, pulled.stderr
+    with GitRepo.discover(str(other)) as opened:
+        assert media_file(opened, commit, big) == cached.read_bytes()
