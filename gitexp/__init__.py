@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Api",
+    "Audio",
     "Histogram",
+    "Html",
+    "Image",
     "Run",
+    "Table",
+    "Video",
     "__version__",
     "config",
     "define_metric",
@@ -34,11 +39,16 @@ __all__ = [
     "log",
     "log_artifact",
     "login",
+    "plot",
     "run",
     "summary",
     "unwatch",
     "watch",
 ]
+
+
+# The media names (gitexp/media/): none is imported by `import gitexp` itself.
+_MEDIA = frozenset({"Image", "Table", "Html", "Audio", "Video", "plot"})
 
 
 def log(data: Mapping[str, object], step: int | None = None, commit: bool | None = None) -> None:
@@ -107,6 +117,13 @@ def __getattr__(name: str) -> Any:
         from gitexp.sdk.api import Api
 
         return Api
+    if name in _MEDIA:  # media classes and gitexp.plot: imported on first use, as Api
+        from gitexp.media import audio_video, html, image, plots, table
+
+        found: dict[str, object] = {"Image": image.Image, "Table": table.Table, "plot": plots}
+        found.update(Html=html.Html, Audio=audio_video.Audio, Video=audio_video.Video)
+        globals().update(found)  # later lookups skip this function
+        return found[name]
     # wandb.config / wandb.summary / wandb.run follow the current run, as in wandb.
     if name in ("config", "summary", "run"):
         active = current()

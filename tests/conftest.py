@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,18 @@ requires_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None,
     reason="needs torch: pip install torch==2.13.0 (CPU build; .ci/run installs it)",
 )
+
+
+# Read once, before isolated_env clears every GITEXP_ variable of the tests' environment.
+_REQUIRE_INTEGRATIONS = os.environ.get("GITEXP_REQUIRE_INTEGRATIONS") == "1"
+
+
+def require(module_name: str) -> Any:
+    """The optional framework ``module_name``: the test skips without it, unless
+    GITEXP_REQUIRE_INTEGRATIONS=1 (.ci/run installs them all), where a missing one fails."""
+    if _REQUIRE_INTEGRATIONS:
+        return importlib.import_module(module_name)
+    return pytest.importorskip(module_name)
 
 
 @pytest.fixture(autouse=True)

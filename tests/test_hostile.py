@@ -1312,6 +1312,18 @@ def _artifacts(path: str) -> bytes:
 OUTSIDE = "outside"  # a folder beside the clone: nothing may be written there
 
 
+def _media_artifact(path: str) -> bytes:
+    """artifacts.json keeping a media file too large for git (kind media, added in 0.3)."""
+    item = {"path": path, "kind": "media", "md5": "0" * 32, "size": 1}
+    return json.dumps({"format": 1, "artifacts": [item]}).encode()
+
+
+def _media_summary(path: str) -> bytes:
+    """metrics.json whose last image (a media reference, added in 0.3) names ``path``."""
+    ref = {"_type": "image-file", "path": path, "sha256": "0" * 64, "size": 1}
+    return json.dumps({"format": 1, "summary": {"img": ref}}).encode()
+
+
 @dataclass
 class Vector:
     id: str
@@ -1408,6 +1420,23 @@ VECTORS = [
         "over the limit",
     ),
     Vector("deep-json", Forgery(meta={"metrics.json": _deep_json(100_000)}), "nests deeper"),
+    # A media reference is a path a viewer reads (and a report bundle copies): it stays
+    # under the run's .gitexp/media/ folder.
+    Vector(
+        "media-path-dotdot",
+        Forgery(meta={"metrics.json": _media_summary(f".gitexp/media/../../{OUTSIDE}/x.png")}),
+        "a media reference: path",
+    ),
+    Vector(
+        "media-artifact-dotdot",
+        Forgery(meta={"artifacts.json": _media_artifact(f".gitexp/media/../../{OUTSIDE}/x")}),
+        "artifacts.json: a media reference: path",
+    ),
+    Vector(
+        "media-path-outside-media",
+        Forgery(meta={"metrics.json": _media_summary(".gitexp/run.json")}),
+        "lies outside .gitexp/media/",
+    ),
     Vector("deep-config", Forgery(meta={"config.yaml": _deep_yaml(150)}), "nests deeper"),
 ]
 
@@ -1461,8 +1490,10 @@ def _timed(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
-# Each vector starts ~12 gitexp processes (~10 s under load): four run in the quick tier.
-QUICK_VECTORS = ("yaml-alias-bomb", "row-wrong-types", "ref-to-a-blob", "artifact-dotdot")
+# Each vector starts ~12 gitexp processes (~10 s under load): five run in the quick tier.
+QUICK_VECTORS = (
+    "yaml-alias-bomb", "row-wrong-types", "ref-to-a-blob", "artifact-dotdot", "media-path-dotdot",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize(

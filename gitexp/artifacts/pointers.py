@@ -35,7 +35,8 @@ ARTIFACTS_FORMAT = 1
 OUTPUT = "output"  # gitexp run --out PATH
 LOGGED = "logged"  # gitexp.log_artifact(path)
 LARGE_FILE = "large-file"  # an untracked file the snapshot left out as too large
-KINDS = (OUTPUT, LOGGED, LARGE_FILE)
+MEDIA = "media"  # a logged media file too large for git, at its .gitexp/media/ path (0.3)
+KINDS = (OUTPUT, LOGGED, LARGE_FILE, MEDIA)
 
 
 class Artifact(Slotted):
@@ -87,6 +88,12 @@ class Artifact(Slotted):
             str(name) if name is not None else None,
             str(kind) if kind is not None else None,
         )
+
+
+def in_work_tree(artifacts: list[Artifact]) -> list[Artifact]:
+    """The artifacts a restore writes into the work tree (and `dvc pull` fetches): all
+    but media files, which belong in the run's .gitexp/media/ folder alone."""
+    return [item for item in artifacts if item.kind != MEDIA]
 
 
 def artifacts_json(artifacts: list[Artifact]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gitexp.artifacts import dvc as store_mod
@@ -25,10 +26,12 @@ from gitexp.artifacts.pointers import (
     KINDS,
     LARGE_FILE,
     LOGGED,
+    MEDIA,
     OUTPUT,
     POINTER_PATH,
     Artifact,
     artifacts_json,
+    in_work_tree,
     pointer_text,
     run_artifacts,
     under,
@@ -97,17 +100,24 @@ def _requests(live: LiveDir) -> list[dict[str, object]]:
 
 
 def collect_artifacts(
-    repo: GitRepo, live: LiveDir, state: LiveState, head: ObjectId | None = None
-) -> None:
+    repo: GitRepo,
+    live: LiveDir,
+    state: LiveState,
+    head: ObjectId | None = None,
+    media: Sequence[tuple[str, str]] = (),
+) -> list[str]:
     """Record the run's artifacts (see the module docstring); warnings, never exceptions.
 
     ``head`` is the run's latest commit: a resumed run keeps the artifacts its earlier
-    life recorded, unless it records the same paths again.
+    life recorded, unless it records the same paths again.  ``media``: (path in the
+    run's tree, file) of the media files too large for git (media/store.py); returns
+    the paths of those DVC now keeps (the others the recorder commits into git).
     """
     try:
-        _collect(repo, live, state, _earlier(repo, head))
+        return _collect(repo, live, state, _earlier(repo, head), media)
     except Exception as exc:  # never lose the run's final commit over its artifacts
         warn(f"could not record the run's artifacts: {exc}")
+        return []
 
 
 def _earlier(repo: GitRepo, head: ObjectId | None) -> list[Artifact]:
@@ -123,7 +133,13 @@ def _earlier(repo: GitRepo, head: ObjectId | None) -> list[Artifact]:
     return []
 
 
-def _collect(repo: GitRepo, live: LiveDir, state: LiveState, earlier: list[Artifact]) -> None:
+def _collect(
+    repo: GitRepo,
+    live: LiveDir,
+    state: LiveState,
+    earlier: list[Artifact],
+    media: Sequence[tuple[str, str]],
+) -> list[str]:
     wanted = _wanted(repo.root, _requests(live))
     skipped = state.get("snapshot", {}).get("skipped") or []
     large = [
@@ -132,37 +148,50 @@ def _collect(repo: GitRepo, live: LiveDir, state: LiveState, earlier: list[Artif
         if isinstance(item, dict) and item.get("reason") == "too-large" and item.get("md5")
     ]
     large = [item for item in large if not any(under(str(item["path"]), w[0]) for w in wanted)]
-    if not wanted and not large and not earlier:
-        return
+    if not wanted and not large and not earlier and not media:
+        return []
     recorded: list[Artifact] = []
-    if (wanted or large) and store_mod.has_project(repo.root):
-        recorded = _record(repo, wanted, large)
+    if (wanted or large or media) and store_mod.has_project(repo.root):
+        recorded = _record(repo, wanted, large, media)
     elif wanted:
         error = store_mod.no_project_error(repo.root)
         warn(f"{plural(len(wanted), 'artifact')} not recorded: {error.message}\n  {error.hint}")
     paths = {item.path for item in recorded}
     recorded += [item for item in earlier if not any(under(item.path, p) for p in paths)]
     if not recorded:
-        return
+        return []
+    in_tree = in_work_tree(recorded)  # media files live in .gitexp/, never in the work tree
     changes: dict[bytes, tuple[int, bytes] | None] = {
-        item.path.encode(): None for item in recorded if item.kind != LARGE_FILE
+        item.path.encode(): None for item in in_tree if item.kind != LARGE_FILE
     }
-    changes[POINTER_PATH.encode()] = (MODE_FILE, repo.write_blob(pointer_text(recorded).encode()))
+    if in_tree:
+        changes[POINTER_PATH.encode()] = (
+            MODE_FILE,
+            repo.write_blob(pointer_text(in_tree).encode()),
+        )
     tree = repo.edit_tree(state["snapshot_tree"].encode(), changes)
     state["snapshot_tree"] = tree.decode()
     with open(live.file(ARTIFACTS_FILE), "w", encoding="utf-8") as handle:
         handle.write(artifacts_json(recorded))
     live.write_json("state.json", state)
+    return [item.path for item in recorded if item.kind == MEDIA]
 
 
 def _record(
     repo: GitRepo,
     wanted: list[tuple[str, str, str | None, str | None]],
     large: list[dict[str, object]],
+    media: Sequence[tuple[str, str]],
 ) -> list[Artifact]:
-    """Copy each wanted path and each unchanged large file into the DVC cache."""
+    """Copy each wanted path, each unchanged large file and each large media file into
+    the DVC cache."""
     recorded: list[Artifact] = []
     with store_mod.ArtifactStore(repo.root) as store:
+        for path, source in media:
+            try:  # a failure leaves the file to git: the recorder commits it
+                recorded.append(Artifact(path, MEDIA, store.add(source)))
+            except OSError as exc:
+                warn(f"media file {path} kept in git, not in DVC: {exc}")
         for rel, kind, name, type_ in wanted:
             try:
                 digest = store.add(os.path.join(repo.root, rel))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from gitexp.artifacts import dvc as store_mod
 from gitexp.artifacts.hashing import file_md5
-from gitexp.artifacts.pointers import Artifact, run_artifacts, under
+from gitexp.artifacts.pointers import Artifact, in_work_tree, run_artifacts, under
 from gitexp.errors import RepositoryStateError, TransferError
 from gitexp.git.repo import MODE_TREE, GitRepo, IndexRecord, ObjectId
 from gitexp.render.words import plural
@@ -50,7 +50,7 @@ def plan_artifacts(
     The code plan is adjusted: files under an artifact's path are the artifact's, so
     they are neither removed (``--exact``) nor counted as kept or at risk there.
     """
-    out = ArtifactPlan(_selected(run_artifacts(repo, commit), specs))
+    out = ArtifactPlan(_selected(in_work_tree(run_artifacts(repo, commit)), specs))
     if not out.selected:
         return out
     for item in out.selected:

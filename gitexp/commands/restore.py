@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from gitexp.artifacts import restore as artifact_restore
-from gitexp.artifacts.pointers import run_artifacts
+from gitexp.artifacts.pointers import in_work_tree, run_artifacts
 from gitexp.cli_support import add_example, open_repo, say
 from gitexp.errors import RepositoryStateError
 from gitexp.model.ids import short_id
@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
         label = f"run {short_id(entry.id)} {view.info.name}"
         specs = restore.pathspecs(repo, args.paths)
         target = restore.snapshot_files(repo, view.root_tree)
-        recorded = [a.path.encode() for a in run_artifacts(repo, entry.commit)]
+        recorded = [a.path.encode() for a in in_work_tree(run_artifacts(repo, entry.commit))]
         plan = restore.plan_restore(repo, target, specs, args.exact, recorded)
         artifacts = artifact_restore.plan_artifacts(repo, entry.commit, specs, plan)
         if args.dry_run:

@@ -54,6 +54,7 @@ def main(args: argparse.Namespace) -> int:
                 "hardware": view.hardware,
                 "packages": view.packages,
                 "snapshot": view.snapshot,
+                "media": view.media,
                 "changed_files": files,
             }
         )
@@ -108,9 +109,12 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
         lines += [f"  {text}" for text in told]
     lines += ["", "metrics"]
     stats = view.metrics.get("metrics") or {}
-    if view.summary:
+    media = view.media
+    media_keys = {item["key"] for item in media}
+    summary = {k: v for k, v in view.summary.items() if k not in media_keys}
+    if summary:
         body = []
-        for key, value in view.summary.items():
+        for key, value in summary.items():
             s = stats.get(key) or {}
             body.append(
                 [
@@ -126,6 +130,14 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
         ]
     else:
         lines.append("  (none logged)")
+    if media:
+        lines += ["", "media (files under .gitexp/media/ of the run)"]
+        rows = [
+            [fmt_value(m[name]) for name in ("key", "type", "count", "last_step")] for m in media
+        ]
+        lines += [
+            f"  {row}" for row in table(rows, ["key", "type", "count", "last step"]).splitlines()
+        ]
     lines += ["", f"files changed against the baseline ({len(files)})"]
     mark = {"add": "A", "delete": "D", "modify": "M"}
     lines += [f"  {mark[f['change']]} {f['path']}" for f in files[:MAX_FILES_LISTED]]

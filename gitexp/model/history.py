@@ -19,6 +19,23 @@ from gitexp.slotted import Slotted
 # enforce").  Here rather than in model/validate.py, which the run path never imports.
 MAX_HISTORY_LINE = 1 << 20
 
+# Media references in history rows (docs/format.md, "Media"; added in 0.3).  Here, beside
+# the rows that hold them, so the summary can tell them from metrics without importing
+# model/validate.py (which checks them, and re-exports these names).
+MEDIA_DIR = ".gitexp/media"  # every media file of a run lies under this folder of its tree
+IMAGE_FILE, TABLE_FILE, HTML_FILE = "image-file", "table-file", "html-file"
+AUDIO_FILE, VIDEO_FILE, CHART = "audio-file", "video-file", "chart"
+FILE_TYPES = frozenset({IMAGE_FILE, TABLE_FILE, HTML_FILE, AUDIO_FILE, VIDEO_FILE})
+MEDIA_TYPES = FILE_TYPES | {CHART}
+
+
+def is_media(value: object) -> bool:
+    """Whether a logged value is a media reference (or a list of them)."""
+    if isinstance(value, list):
+        return bool(value) and all(is_media(item) for item in value)
+    return isinstance(value, dict) and value.get("_type") in MEDIA_TYPES
+
+
 if TYPE_CHECKING:
     from gitexp.model.shapes import HistoryRow, MetricsFile, MetricSummary, RowMetric
 
@@ -144,8 +161,8 @@ class History:
         """Compact metrics for the listing row: ``{key: {"last", "min", "max"}}``."""
         out: dict[str, RowMetric] = {}
         for key, stats in self.stats.items():
-            if isinstance(stats.last, dict):
-                continue  # a histogram (about 1 KB): the row stays small; metrics.json has it
+            if isinstance(stats.last, dict) or is_media(stats.last):
+                continue  # a histogram (~1 KB), media: the row stays small; metrics.json has it
             entry: RowMetric = {"last": stats.last}
             if stats.min is not None and stats.max is not None:
                 entry["min"], entry["max"] = stats.min, stats.max

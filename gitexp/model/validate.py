@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gitexp.model import values
+from gitexp.model.history import CHART, MEDIA_DIR, MEDIA_TYPES, TABLE_FILE
 from gitexp.model.ids import check_user_id
 
 # -- limits (docs/format.md, "Limits readers enforce") --------------------------------------
@@ -258,3 +259,69 @@ def _kind(value: object) -> str:
 
 def _names(kinds: tuple[type, ...]) -> str:
     return " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+
+
+# -- media references (docs/format.md, "Media"; added in 0.3) -------------------------------
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Integer fields a reference may carry, each a count or a size: never negative.
+_REF_COUNTS = ("size", "width", "height", "ncols", "nrows", "channels", "frames")
+
+
+def check_media_path(path: object) -> str | None:
+    """Why a media reference's path may not be read: it must be a normalized relative
+    path under ``.gitexp/media/``, so that no reader is led out of the run's media."""
+    if not isinstance(path, str):
+        return f"a media reference's path is a {_kind(path)}, not a string"
+    problem = check_path(path, meta=True)
+    if problem:
+        return f"a media reference: {problem}"
+    if not path.startswith(MEDIA_DIR + "/"):
+        return f"a media reference's path {path[:200]!r} lies outside {MEDIA_DIR}/"
+    return None
+
+
+def check_media_ref(value: object) -> str | None:
+    """Why a logged value whose ``_type`` is a media type is malformed (None when fine).
+
+    Values of other ``_type``s (a histogram, one a newer gitexp adds) are not looked at.
+    A chart holds its table's reference; a list holds references one by one.
+    """
+    if isinstance(value, list):
+        for item in value:
+            problem = check_media_ref(item)
+            if problem:
+                return problem
+        return None
+    if not isinstance(value, dict) or value.get("_type") not in MEDIA_TYPES:
+        return None
+    if value["_type"] == CHART:
+        table = value.get("table")
+        if not isinstance(table, dict) or table.get("_type") != TABLE_FILE:
+            return "a chart has no table-file reference"
+        return check_media_ref(table)
+    problem = check_media_path(value.get("path"))
+    if problem:
+        return problem
+    if not isinstance(value.get("sha256"), str) or not _SHA256.match(value["sha256"]):
+        return "a media reference has no sha256 of 64 hex digits"
+    for name in _REF_COUNTS:
+        count = value.get(name)
+        if count is not None and (type(count) is not int or count < 0):
+            return f"a media reference's {name} is {_kind(count)}, not a count"
+    annotations = value.get("annotations")
+    if annotations is not None:
+        return check_media_path(
+            annotations.get("path") if isinstance(annotations, dict) else annotations
+        )
+    return None
+
+
+def check_media_values(row: dict[str, Any], what: str) -> str | None:
+    """Why one of the media references among a row's (or a summary's) values is refused."""
+    for key, value in row.items():
+        if type(value) in _NESTED:
+            problem = check_media_ref(value)
+            if problem:
+                return f"{what} {str(key)[:80]!r}: {problem}"
+    return None

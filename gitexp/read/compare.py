@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TypeGuard
 
 from gitexp.model import config as configmod
-from gitexp.model import values
+from gitexp.model import history, values
 from gitexp.read.runview import RunView
 from gitexp.render.series import is_histogram
 
@@ -154,8 +154,11 @@ def compare(views: list[RunView], all_rows: bool = False) -> list[Row]:
     defs = declared_definitions(views)
     metric_keys = _keys([view.summary for view in views])
     for key in metric_keys:
-        if any(is_histogram(view.summary.get(key)) for view in views):
-            continue  # a distribution has no single best value; reports show it as a chart
+        if any(
+            is_histogram(value) or history.is_media(value)
+            for value in (view.summary.get(key) for view in views)
+        ):
+            continue  # a distribution or a picture has no single best value; reports draw them
         goal, source = goal_of(key, defs)
         definition = _definition(key, defs)
         cells = [_metric_value(view, key, definition, goal) for view in views]

@@ -42,6 +42,30 @@ class RunView:
         summary = self.metrics.get("summary")
         return summary if isinstance(summary, dict) else {}
 
+    @property
+    def media(self) -> list[dict[str, object]]:
+        """The keys the run logged media under: key, type, count and last step, read from
+        metrics.json (the last value of a media key is its reference)."""
+        stats = self.metrics.get("metrics")
+        found: list[dict[str, object]] = []
+        for key, value in self.summary.items():
+            if not historymod.is_media(value):
+                continue
+            # is_media checked the shape: a reference, or a list of them
+            first = cast("dict[str, object]", value[0] if isinstance(value, list) else value)
+            kind = first.get("chart") if first.get("_type") == historymod.CHART else first["_type"]
+            entry = stats.get(key) if isinstance(stats, dict) else None
+            entry = entry if isinstance(entry, dict) else {}
+            found.append(
+                {
+                    "key": key,
+                    "type": kind,
+                    "count": entry.get("count"),
+                    "last_step": entry.get("last_step"),
+                }
+            )
+        return found
+
 
 def _meta_file(repo: GitRepo, meta: dict[bytes, tuple[int, ObjectId]], name: str) -> str | None:
     found = meta.get(name.encode())

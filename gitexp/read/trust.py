@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from gitexp.errors import FormatError, GitexpError
 from gitexp.git import catfile
 from gitexp.git.repo import MODE_LINK, MODE_TREE, GitRepo, ObjectId
+from gitexp.model import history as historymod
 from gitexp.model import validate
 from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row
 from gitexp.read import verdicts
@@ -29,6 +30,7 @@ from gitexp.read.listing import RunEntry
 
 Say = Callable[[str], None]
 POINTER_FILE = ".gitexp-artifacts.dvc"  # artifacts/pointers.py: POINTER_PATH
+MEDIA_KIND = "media"  # artifacts/pointers.py: MEDIA
 _JSON_FILES = ("run.json", "metrics.json", "snapshot.json", "hardware.json", "artifacts.json")
 
 
@@ -165,6 +167,8 @@ def _cap(name: str) -> int | None:
         return validate.META_LIMITS[name]
     if name.startswith(("history/", "system/")):
         return validate.MAX_HISTORY_CHUNK
+    if name.startswith("media/") and name.endswith(".table.json"):
+        return validate.MAX_JSON_FILE  # read below: its cells may hold media references
     if "/" in name:
         return None  # resumed snapshots: files of the code, never read by gitexp
     return validate.MAX_JSON_FILE  # every other file of .gitexp/ gitexp may read
@@ -194,7 +198,7 @@ def _check_meta(repo: GitRepo, meta: dict[str, ObjectId], links: set[str]) -> st
     problem = validate.check_run_json(docs.get("run.json", {}))
     if problem:
         return f"corrupted metadata: {problem}"
-    problem = _check_config(repo, meta.get("config.yaml"))
+    problem = _check_config(repo, meta.get("config.yaml")) or _check_media(repo, meta, docs)
     if problem:
         return problem
     snapshot = docs.get("snapshot.json")
@@ -209,9 +213,16 @@ def _check_meta(repo: GitRepo, meta: dict[str, ObjectId], links: set[str]) -> st
         items = artifacts.get("artifacts")
         if not isinstance(items, list):
             return "corrupted metadata: artifacts.json has no artifacts list"
-        listed_paths = list(_field(items, "path"))
         if not all(isinstance(item, dict) and isinstance(item.get("md5"), str) for item in items):
             return "corrupted metadata: artifacts.json has an entry without an md5"
+        # A media file (0.3) stays in the run's .gitexp/media/; every other artifact is
+        # written into the work tree by a restore.
+        media = [item for item in items if item.get("kind") == MEDIA_KIND]
+        for path in _field(media, "path"):
+            problem = validate.check_media_path(path)
+            if problem:
+                return f"artifacts.json: {problem}"
+        listed_paths = list(_field([i for i in items if i not in media], "path"))
     problem = validate.check_paths(listed_paths, "artifacts.json") or _check_pointer(
         repo, meta.get(POINTER_FILE)
     )
@@ -238,6 +249,50 @@ def _check_config(repo: GitRepo, sha: ObjectId | None) -> str | None:
         return exc.message
     problem = validate.check_shape(config)
     return f"config.yaml {problem}" if problem else None
+
+
+def _check_media(repo: GitRepo, meta: dict[str, ObjectId], docs: dict[str, object]) -> str | None:
+    """Every media reference a reader may follow names a path under ``.gitexp/media/``.
+
+    metrics.json (the last reference of each key) is always looked at; the history rows
+    and table files when the run has media files (in its tree, or kept in DVC), as only
+    then is there a file for a reference to lead a reader to (a reader looks a path up
+    in the run's tree and artifacts.json alone).
+    """
+    metrics = docs.get("metrics.json")
+    if isinstance(metrics, dict):
+        summary = metrics.get("summary")
+        if isinstance(summary, dict):
+            problem = validate.check_media_values(summary, "metrics.json summary")
+            if problem:
+                return f"corrupted metadata: {problem}"
+    artifacts = docs.get("artifacts.json")
+    items = artifacts.get("artifacts") if isinstance(artifacts, dict) else None
+    in_dvc = isinstance(items, list) and any(
+        isinstance(item, dict) and item.get("kind") == MEDIA_KIND for item in items
+    )
+    if not in_dvc and not any(name.startswith("media/") for name in meta):
+        return None
+    for name in sorted(meta):
+        if name.startswith("history/") and name.endswith(".jsonl"):
+            data = repo.read_blob(meta[name])
+            if b"-file" not in data and b'"chart"' not in data and b"\\u" not in data:
+                continue  # no media reference can be in it, escaped or not
+            for row in historymod.parse_rows(data):
+                problem = validate.check_media_values(row, f"{name} key")
+                if problem:
+                    return f"corrupted metadata: {problem}"
+        elif name.startswith("media/") and name.endswith(".table.json"):
+            try:
+                table = validate.load_json(repo.read_blob(meta[name]), name)
+            except ValueError as exc:
+                return f"corrupted metadata: {exc}"
+            rows = table.get("data") if isinstance(table, dict) else None
+            for row in rows if isinstance(rows, list) else []:
+                problem = validate.check_media_ref(row) if isinstance(row, list) else None
+                if problem:
+                    return f"corrupted metadata: {name}: {problem}"
+    return None
 
 
 def _check_pointer(repo: GitRepo, sha: ObjectId | None) -> str | None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
+from gitexp.media.store import MediaFiles
 from gitexp.model import config as configmod
 from gitexp.model import history as historymod
 from gitexp.model import overrides as overridesmod
@@ -35,6 +36,7 @@ from gitexp.model.record import (
     parse_row,
 )
 from gitexp.record.live import ARTIFACT_REQUESTS, LiveDir, list_live, live_root
+from gitexp.record.notcode import max_file_size
 from gitexp.record.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -69,6 +71,8 @@ class Recorder:
         self.system = historymod.History()
         self._system_offset = 0
         self._system_blobs: list[ObjectId] = []
+        # The script's media files: .gitexp/media/ (media/store.py); large ones go to DVC.
+        self.media = MediaFiles(lambda: max_file_size(repo))
         # A resumed run's summary overrides from before the resumption (docs/workflow.md).
         self.base_overrides: dict[str, object] = dict(state.get("summary_base") or {})
         self._last_meta_tree: ObjectId | None = None
@@ -156,6 +160,9 @@ class Recorder:
         if self.head is None:
             return
         root, _parents, _message = self.repo.commit_info(self.head)
+        meta = self.repo.lookup_path(root, META_DIR.encode())
+        if meta is not None and meta[0] == MODE_TREE:
+            self.media.preload(self.repo, meta[1])
         for folder, history in (("history", self.history), ("system", self.system)):
             found = self.repo.lookup_path(root, f"{META_DIR}/{folder}".encode())
             if found is None or found[0] != MODE_TREE:
@@ -209,11 +216,16 @@ class Recorder:
         earlier_head = self.head if self.info.resumes else None
         skipped = self.state.get("snapshot", {}).get("skipped") or []
         large = any(isinstance(item, dict) and item.get("md5") for item in skipped)
-        if not (earlier_head or large or os.path.exists(self.live.file(ARTIFACT_REQUESTS))):
+        media = self.media.large_files(self.live.path)
+        if not (
+            earlier_head or large or media or os.path.exists(self.live.file(ARTIFACT_REQUESTS))
+        ):
             return  # nothing to keep: the artifact modules need not even be imported
         from gitexp.artifacts.record import collect_artifacts
 
-        collect_artifacts(self.repo, self.live, self.state, earlier_head)
+        self.media.kept_in_dvc(
+            collect_artifacts(self.repo, self.live, self.state, earlier_head, media)
+        )
 
     def _leave_out_requested(self) -> None:
         """Outputs the script named (``gitexp.log_artifact``) leave the next commits."""
@@ -398,6 +410,7 @@ class Recorder:
         entries = [(name.encode(), MODE_FILE, blob(data)) for name, data in files.items()]
         chunk_paths = self._chunks("history", self.history, self._chunk_blobs)
         chunk_paths += self._chunks("system", self.system, self._system_blobs)
+        chunk_paths += self.media.entries(self.live.path, blob, final)
         for number, resume in enumerate(self.info.resumes, 1):
             snapshot = resume.get("snapshot")
             if isinstance(snapshot, str):  # keeps the changed code reachable

@@ -9,6 +9,7 @@ backwards (a smaller step is dropped with one warning).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -16,10 +17,12 @@ from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
+from gitexp.media.base import Media
 from gitexp.model import values
 from gitexp.model.values import RESERVED_KEYS
 
 if TYPE_CHECKING:
+    from gitexp.media.store import MediaSink
     from gitexp.model.shapes import HistoryRow
 
 FLUSH_SECONDS = 0.5  # documented: metrics logged more than 1 s before a crash are kept
@@ -55,6 +58,7 @@ class Logger:
         self._unwritten: list[str] = []
         self._failed = False
         self.step_offset = 0
+        self._media: MediaSink | None = None  # made when the first media value is logged
 
     @property
     def step(self) -> int:
@@ -81,7 +85,7 @@ class Logger:
             if (kind is float or kind is int) and type(key) is str and key not in RESERVED_KEYS:
                 row[key] = value
             else:
-                self._store_slow(row, key, value)
+                self._store_slow(row, key, value, step)
         lock = self._lock
         lock.acquire()
         if self._busy:  # a signal handler interrupted this thread's own call
@@ -134,7 +138,9 @@ class Logger:
         else:
             self._pending = row
 
-    def _store_slow(self, pending: HistoryRow, key: object, value: object) -> None:
+    def _store_slow(
+        self, pending: HistoryRow, key: object, value: object, step: int | None = None
+    ) -> None:
         if not isinstance(key, str):
             key = str(key)
         if key in RESERVED_KEYS:
@@ -142,7 +148,12 @@ class Logger:
             return
         if isinstance(value, Mapping):
             for sub_key, sub_value in values.flatten({key: value}).items():
-                self._store_slow(pending, sub_key, sub_value)
+                self._store_slow(pending, sub_key, sub_value, step)
+            return
+        if isinstance(value, Media) or (
+            isinstance(value, (list, tuple)) and value and all(isinstance(v, Media) for v in value)
+        ):
+            self._store_media(pending, key, value, step)
             return
         to_json = getattr(value, "to_gitexp_json", None)
         if to_json is not None:  # gitexp.Histogram and friends
@@ -155,6 +166,31 @@ class Logger:
                 key,
                 f"gitexp: cannot store a {type(value).__name__} for '{key}' yet; "
                 "it was dropped (log numbers, strings or lists)",
+            )
+
+    def _store_media(self, pending: HistoryRow, key: str, value: object, step: int | None) -> None:
+        """Write a media value's files into the live folder; its reference into the row.
+
+        The files are named by the step the row is about to get (the explicit one, or the
+        open one: read without the lock, a name, not the row's step of record).  A value
+        that cannot be stored (no pillow, a full disk) is dropped with one warning.
+        """
+        sink = self._media
+        if sink is None:
+            from gitexp.media.store import MediaSink
+
+            sink = self._media = MediaSink(os.path.dirname(self._path))
+        at = self._step if step is None else step
+        try:
+            if isinstance(value, Media):
+                pending[key] = value.store(sink, key, at)
+            else:
+                pending[key] = [item.store(sink, key, at) for item in cast("list[Media]", value)]
+        except Exception as exc:  # never stop the training over a picture
+            self._warn_once(
+                f"{key}:media",
+                f"gitexp: could not store the {type(value).__name__} logged as '{key}' "
+                f"({exc}); it was dropped",
             )
 
     def _commit_row(self, row: HistoryRow) -> None:
