@@ -17,6 +17,7 @@ from gitexp._version import __version__
 from gitexp.sdk.histogram import Histogram
 from gitexp.sdk.run import Run
 from gitexp.sdk.session import current, finish, init
+from gitexp.sdk.surface import NOT_APPLICABLE, Settings, agent, not_applicable, sweep, warn_only
 from gitexp.sdk.watch import unwatch, watch
 
 if TYPE_CHECKING:
@@ -26,19 +27,36 @@ __all__ = [
     "Api",
     "Histogram",
     "Run",
+    "Settings",
     "__version__",
+    "agent",
     "config",
     "define_metric",
     "finish",
     "init",
+    "join",
+    "link_model",
     "log",
     "log_artifact",
+    "log_model",
     "login",
+    "mark_preempting",
+    "require",
     "run",
+    "setup",
     "summary",
+    "sweep",
+    "teardown",
     "unwatch",
     "watch",
 ]
+
+# wandb names that warn once and do nothing (sdk/surface.py says why for each).
+setup = warn_only("wandb.setup")
+require = warn_only("wandb.require")
+link_model = warn_only("wandb.link_model")
+join = finish  # wandb's older name for finish
+teardown = finish  # wandb's: end the run and its background work
 
 
 def log(data: Mapping[str, object], step: int | None = None, commit: bool | None = None) -> None:
@@ -96,6 +114,20 @@ def log_artifact(
     active.log_artifact(path, name=name, type=type, **kwargs)
 
 
+def log_model(
+    path: str | os.PathLike[str], name: str | None = None, aliases: object = None, **kwargs: object
+) -> None:
+    """wandb's ``log_model``: ``log_artifact(path, name=name, type="model")``."""
+    log_artifact(path, name=name, type="model")
+
+
+def mark_preempting() -> None:
+    """The current run expects to be preempted (``run.mark_preempting``)."""
+    active = current()
+    if active is not None:
+        active.mark_preempting()
+
+
 def login(*args: object, **kwargs: object) -> bool:
     """Kept for wandb scripts: gitexp needs no account, so this only says so."""
     print("gitexp: no login needed: runs are recorded in your git repository", file=sys.stderr)
@@ -117,4 +149,6 @@ def __getattr__(name: str) -> Any:
 
             return Config() if name == "config" else {}
         return getattr(active, name)
+    if f"wandb.{name}" in NOT_APPLICABLE:  # says why, and is still an AttributeError
+        raise not_applicable(f"wandb.{name}")
     raise AttributeError(f"module 'gitexp' has no attribute {name!r}")

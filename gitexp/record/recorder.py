@@ -34,7 +34,14 @@ from gitexp.model.record import (
     make_row,
     parse_row,
 )
-from gitexp.record.live import ARTIFACT_REQUESTS, LiveDir, list_live, live_root
+from gitexp.record.live import (
+    ARTIFACT_REQUESTS,
+    RUN_FILES,
+    LiveDir,
+    RunFiles,
+    list_live,
+    live_root,
+)
 from gitexp.record.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -72,6 +79,7 @@ class Recorder:
         # A resumed run's summary overrides from before the resumption (docs/workflow.md).
         self.base_overrides: dict[str, object] = dict(state.get("summary_base") or {})
         self._last_meta_tree: ObjectId | None = None
+        self._run_files = RunFiles()  # run.dir, kept under .gitexp/files/
         self._requests_size = 0  # how much of artifacts.jsonl left the snapshot already
         self._last_checkpoint = time.monotonic()
         self._lock = threading.Lock()
@@ -398,6 +406,7 @@ class Recorder:
         entries = [(name.encode(), MODE_FILE, blob(data)) for name, data in files.items()]
         chunk_paths = self._chunks("history", self.history, self._chunk_blobs)
         chunk_paths += self._chunks("system", self.system, self._system_blobs)
+        chunk_paths += self._run_files.entries(self.repo, self.live.file(RUN_FILES))
         for number, resume in enumerate(self.info.resumes, 1):
             snapshot = resume.get("snapshot")
             if isinstance(snapshot, str):  # keeps the changed code reachable

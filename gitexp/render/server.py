@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from gitexp.render.bundle import Bundle
 
 HOST = "127.0.0.1"
+DEFAULT_PORT = 8765  # `gitexp ui`'s; run.url points at it
 MAX_CACHED_RUNS = 200
 
 

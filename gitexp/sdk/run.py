@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from gitexp.model.config import Config
 from gitexp.model.ids import short_id
 from gitexp.sdk.logger import FLUSH_SECONDS, Logger
+from gitexp.sdk.surface import RunSurface
 
 if TYPE_CHECKING:
     from gitexp.record.live import LiveDir
@@ -87,8 +88,9 @@ class Summary(MutableMapping[str, Any]):
         return f"Summary({self._current()!r})"
 
 
-class Run:
-    """One recorded run, as seen from inside the training script."""
+class Run(RunSurface):
+    """One recorded run, as seen from inside the training script (more of wandb's
+    surface in sdk/surface.py)."""
 
     def __init__(
         self,
@@ -102,6 +104,7 @@ class Run:
         start: float | None = None,
     ) -> None:
         self.id = run_id
+        self._fields: dict[str, Any] = {}
         self.name = name
         self.config = config
         self.mode = mode
@@ -219,7 +222,7 @@ class Run:
         # Under "extra", the one part of script.json the wrapper merges into run.json.
         defs = self._script.setdefault("extra", {}).setdefault("metric_definitions", {})
         defs[str(name)] = definition
-        self._write_script_json()
+        self.write_script_json()
 
     def log_artifact(
         self,
@@ -286,7 +289,7 @@ class Run:
         self._script.update({k: v for k, v in fields.items() if v is not None})
         self._script["extra"] = extra
         self._script["python"] = {"executable": sys.executable, "version": sys.version.split()[0]}
-        self._write_script_json()
+        self.write_script_json()
 
     def start_recording(
         self,
@@ -390,7 +393,7 @@ class Run:
             self._output.restore()
             self._output = None
 
-    def _write_script_json(self) -> None:
+    def write_script_json(self) -> None:
         if self._live is None or self._forked:
             return
         try:
