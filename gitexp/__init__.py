@@ -88,16 +88,18 @@ def define_metric(
     *,
     goal: str | None = None,
     summary: str | None = None,
+    hidden: bool | None = None,
     **kwargs: object,
 ) -> None:
-    """Declare a metric's goal: ``gitexp.define_metric("loss", goal="minimize")``.
+    """Declare a metric's goal, summary and x-axis:
+    ``gitexp.define_metric("val/*", step_metric="epoch", summary="best", goal="max")``.
 
-    Recorded in the run; ``gitexp compare`` marks each metric's best run by it.
+    Recorded in the run; ``summary`` picks the value every reader shows (docs/api.md).
     """
     active = current()
     if active is None:
         raise RuntimeError("gitexp.define_metric() needs a run: call gitexp.init() first")
-    active.define_metric(name, step_metric, goal=goal, summary=summary, **kwargs)
+    active.define_metric(name, step_metric, goal=goal, summary=summary, hidden=hidden, **kwargs)
 
 
 def log_artifact(

@@ -278,9 +278,8 @@ class Recorder:
             return self.head
         snapshot_tree = self.state["snapshot_tree"].encode()
         root = self.repo.write_tree_over(snapshot_tree, {META_DIR.encode(): (MODE_TREE, meta_tree)})
-        row = make_row(
-            self.info, configmod.flatten_config(config), self.history.row_metrics(overrides)
-        )
+        metrics = self.history.row_metrics(overrides, self._metric_definitions())
+        row = make_row(self.info, configmod.flatten_config(config), metrics)
         parents = [self.head] if self.head else ([b] if (b := self._baseline()) else [])
         commit = self.repo.write_commit(root, parents, commit_message(self.info, row, event))
         self._warn_redacted()
@@ -367,6 +366,11 @@ class Recorder:
         if isinstance(script.get("extra"), dict):
             self.info.extra.update(script["extra"])
 
+    def _metric_definitions(self) -> dict[str, object]:
+        """define_metric's declarations: they shape the summary (model/summary.py)."""
+        found = self.info.extra.get("metric_definitions")
+        return found if isinstance(found, dict) else {}
+
     def _feed_history(self, final: bool) -> None:
         try:
             with open(self.live.file("history.jsonl"), "rb") as handle:
@@ -384,7 +388,10 @@ class Recorder:
             "run.json": self.info.to_json().encode(),
             "config.yaml": configmod.dump_yaml(config).encode(),
             "metrics.json": (
-                values.dumps(self.history.summary_json(overrides), indent=2) + "\n"
+                values.dumps(
+                    self.history.summary_json(overrides, self._metric_definitions()), indent=2
+                )
+                + "\n"
             ).encode(),
             "snapshot.json": (values.dumps(self._snapshot_json(), indent=2) + "\n").encode(),
         }

@@ -45,6 +45,24 @@ JOINED = "joined"
 DISABLED = "disabled"
 
 
+def _summary_choice(summary: object) -> str:
+    """define_metric's ``summary=``: one of model/summary.py's CHOICES.  wandb also takes
+    several ("min,max"); gitexp keeps one value per metric: the first, with a warning."""
+    from gitexp.model.summary import CHOICES
+
+    text = str(summary).strip().lower()
+    first = text.split(",")[0].strip()
+    if first not in CHOICES:
+        raise ValueError(f"summary must be one of {', '.join(CHOICES)}, got {summary!r}")
+    if first != text:
+        warnings.warn(
+            f"gitexp: define_metric(summary={summary!r}): gitexp keeps one summary value "
+            f"per metric; using {first!r}",
+            stacklevel=4,
+        )
+    return first
+
+
 class Summary(MutableMapping[str, Any]):
     """``run.summary``: the last logged value of each key, unless set explicitly."""
 
@@ -203,13 +221,16 @@ class Run(RunSurface):
         *,
         goal: str | None = None,
         summary: str | None = None,
+        hidden: bool | None = None,
         **kwargs: object,
     ) -> None:
-        """Declare how a metric is judged: ``goal="minimize"`` or ``"maximize"``.
+        """Declare how a metric is judged and summarized (docs/api.md#define_metric).
 
-        Stored in ``run.json`` under ``extra.metric_definitions``; ``gitexp compare``
-        marks the best value by it.  ``name`` may be a glob (``"val/*"``).  wandb's other
-        arguments (``step_metric``, ``summary``, ...) are kept as given.
+        Stored in ``run.json`` under ``extra.metric_definitions``: ``goal`` marks the best
+        value in ``compare``; ``summary`` ("min", "max", "mean", "best", "last", "none")
+        picks the metric's summary value (model/summary.py); ``step_metric`` is its
+        x-axis.  ``name`` may be a glob (``"val/*"``).  wandb's other simple arguments
+        are kept as given.
         """
         if goal is not None and str(goal).lower() not in _GOALS:
             raise ValueError(f"goal must be 'minimize' or 'maximize', got {goal!r}")
@@ -217,7 +238,9 @@ class Run(RunSurface):
         if step_metric is not None:
             definition["step_metric"] = str(step_metric)
         if summary is not None:
-            definition["summary"] = str(summary)
+            definition["summary"] = _summary_choice(summary)
+        if hidden is not None:
+            definition["hidden"] = bool(hidden)
         definition.update({k: v for k, v in kwargs.items() if isinstance(v, (str, bool))})
         # Under "extra", the one part of script.json the wrapper merges into run.json.
         defs = self._script.setdefault("extra", {}).setdefault("metric_definitions", {})
