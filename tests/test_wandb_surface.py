@@ -371,3 +371,34 @@ def test_ls_compare_report_and_api_show_the_same_summary(repo: Path) -> None:
     assert [c.strip(" *★") for c in loss_row.split("|")[2:4]] == ["0.2", "0.1"]
     acc_row = next(line for line in report.splitlines() if line.startswith("| metrics.acc"))
     assert [c.strip(" *★") for c in acc_row.split("|")[2:4]] == ["0.5", "0.55"]
+
+
+RESUMABLE = """\
+import sys, gitexp
+run = gitexp.init(id="resumable-1", resume="allow")
+gitexp.define_metric("loss", summary="min")
+for value in map(float, sys.argv[1:]):
+    gitexp.log({"loss": value})
+if not run.resumed:
+    run.summary["kept"] = 1
+gitexp.finish()
+"""
+
+
+def test_a_resumed_run_keeps_what_the_script_set_and_recomputes_the_statistic(
+    repo: Path,
+) -> None:
+    (repo / "resumable.py").write_text(RESUMABLE)
+    for values in (["0.5", "0.2", "0.4"], ["0.1", "0.3"]):
+        done = subprocess.run(
+            [sys.executable, "resumable.py", *values],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+    metrics = json.loads(_show(repo, "resumable-1", "metrics.json"))
+    # The min of both lives (0.2 before would have stuck had it passed for a value set).
+    assert metrics["summary"] == {"loss": 0.1, "kept": 1}
+    assert metrics["explicit"] == ["kept"]
