@@ -402,3 +402,26 @@ def test_a_resumed_run_keeps_what_the_script_set_and_recomputes_the_statistic(
     # The min of both lives (0.2 before would have stuck had it passed for a value set).
     assert metrics["summary"] == {"loss": 0.1, "kept": 1}
     assert metrics["explicit"] == ["kept"]
+
+
+FIXED = """\
+import json, gitexp
+run = gitexp.init(name="script-name", tags=["script"], notes="script notes")
+run.tags = ["changed"]
+run.notes = "changed notes"
+print("SEEN=" + json.dumps({"name": run.name, "tags": run.tags, "notes": run.notes}))
+gitexp.finish()
+"""
+
+
+def test_what_the_command_line_set_stays_on_the_run(repo: Path) -> None:
+    (repo / "fixed.py").write_text(FIXED)
+    done = gitexp(
+        "run", "--name", "cli-name", "--tag", "cli", "--", sys.executable, "fixed.py", cwd=repo
+    )
+    assert done.returncode == 0, done.stderr
+    (run_id,) = run_refs(repo)
+    # --name and --tag win, in run.json and on the run; notes, not set there, follow the script.
+    assert _seen(done) == {"name": "cli-name", "tags": ["cli"], "notes": "changed notes"}
+    info = json.loads(_show(repo, run_id, "run.json"))
+    assert (info["name"], info["tags"], info["notes"]) == ("cli-name", ["cli"], "changed notes")

@@ -203,6 +203,7 @@ class RunSurface:
     _forked: bool
     _fields: dict[str, Any]
     _ready = False
+    _fixed: frozenset[str] = frozenset()
     if TYPE_CHECKING:  # Run's own methods, which this mixin's calls reach
 
         def write_script_json(self) -> None: ...
@@ -229,19 +230,22 @@ class RunSurface:
     ) -> None:
         """The fields as recorded (a resumed run's, the wrapper's ``--tag``...), else as
         init was given them; from now on setting one records it."""
-        keys = (*RUN_FIELDS[1:], "project")
+        keys = (*RUN_FIELDS, "project")
         known: Mapping[str, Any] = {}
+        fixed: list[str] = []
         if self._recorder is not None:
             known = {k: getattr(self._recorder.info, k) for k in keys}
-        elif self._live is not None:
+        elif self._live is not None:  # under `gitexp run`: what its command line set wins
             known = self._live.read_json("run.json") or {}
+            fixed = list((self._live.read_json("state.json") or {}).get("cli_fields") or ())
         for key in keys:
-            given = fields.get(key)
+            given = None if key in fixed else fields.get(key)
             self._fields[key] = given if given is not None else known.get(key)
         self._project = self._fields.pop("project")
         self._entity = entity if isinstance(entity, str) else None
         self._settings = settings
         self._starting_step = self.step
+        self._fixed = frozenset(fixed)
         self._ready = True
 
     # -- run.json fields, settable as in wandb --------------------------------------------
@@ -289,6 +293,8 @@ class RunSurface:
     def _set_field(self, key: str, value: object) -> None:
         if "_fields" not in self.__dict__:
             self._fields = {}
+        if key in self._fixed:
+            return  # `gitexp run --tag ...` set it: the script's value is not recorded either
         self._fields[key] = value
         if not self._ready or self._live is None or self._forked or self._finished:
             return
