@@ -17,6 +17,7 @@ from gitexp._version import __version__
 from gitexp.sdk.histogram import Histogram
 from gitexp.sdk.run import Run
 from gitexp.sdk.session import current, finish, init
+from gitexp.sdk.surface import NOT_APPLICABLE, Settings, agent, not_applicable, sweep, warn_only
 from gitexp.sdk.watch import unwatch, watch
 
 if TYPE_CHECKING:
@@ -29,22 +30,39 @@ __all__ = [
     "Html",
     "Image",
     "Run",
+    "Settings",
     "Table",
     "Video",
     "__version__",
+    "agent",
     "config",
     "define_metric",
     "finish",
     "init",
+    "join",
+    "link_model",
     "log",
     "log_artifact",
+    "log_model",
     "login",
+    "mark_preempting",
     "plot",
+    "require",
     "run",
+    "setup",
     "summary",
+    "sweep",
+    "teardown",
     "unwatch",
     "watch",
 ]
+
+# wandb names that warn once and do nothing (sdk/surface.py says why for each).
+setup = warn_only("wandb.setup")
+require = warn_only("wandb.require")
+link_model = warn_only("wandb.link_model")
+join = finish  # wandb's older name for finish
+teardown = finish  # wandb's: end the run and its background work
 
 
 # The media names (gitexp/media/): none is imported by `import gitexp` itself.
@@ -80,16 +98,18 @@ def define_metric(
     *,
     goal: str | None = None,
     summary: str | None = None,
+    hidden: bool | None = None,
     **kwargs: object,
 ) -> None:
-    """Declare a metric's goal: ``gitexp.define_metric("loss", goal="minimize")``.
+    """Declare a metric's goal, summary and x-axis:
+    ``gitexp.define_metric("val/*", step_metric="epoch", summary="best", goal="max")``.
 
-    Recorded in the run; ``gitexp compare`` marks each metric's best run by it.
+    Recorded in the run; ``summary`` picks the value every reader shows (docs/api.md).
     """
     active = current()
     if active is None:
         raise RuntimeError("gitexp.define_metric() needs a run: call gitexp.init() first")
-    active.define_metric(name, step_metric, goal=goal, summary=summary, **kwargs)
+    active.define_metric(name, step_metric, goal=goal, summary=summary, hidden=hidden, **kwargs)
 
 
 def log_artifact(
@@ -104,6 +124,20 @@ def log_artifact(
     if active is None:
         raise RuntimeError("gitexp.log_artifact() needs a run: call gitexp.init() first")
     active.log_artifact(path, name=name, type=type, **kwargs)
+
+
+def log_model(
+    path: str | os.PathLike[str], name: str | None = None, aliases: object = None, **kwargs: object
+) -> None:
+    """wandb's ``log_model``: ``log_artifact(path, name=name, type="model")``."""
+    log_artifact(path, name=name, type="model")
+
+
+def mark_preempting() -> None:
+    """The current run expects to be preempted (``run.mark_preempting``)."""
+    active = current()
+    if active is not None:
+        active.mark_preempting()
 
 
 def login(*args: object, **kwargs: object) -> bool:
@@ -134,4 +168,6 @@ def __getattr__(name: str) -> Any:
 
             return Config() if name == "config" else {}
         return getattr(active, name)
+    if f"wandb.{name}" in NOT_APPLICABLE:  # says why, and is still an AttributeError
+        raise not_applicable(f"wandb.{name}")
     raise AttributeError(f"module 'gitexp' has no attribute {name!r}")

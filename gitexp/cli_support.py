@@ -27,7 +27,7 @@ def open_repo() -> Iterator[GitRepo]:
     missing (share/fetched.py).
     """
     from gitexp.git.repo import GitRepo
-    from gitexp.record.recorder import recover_stale_runs
+    from gitexp.record.keeper import recover_stale_runs
     from gitexp.share.fetched import drain_pending
 
     with GitRepo.discover() as repo:

@@ -17,7 +17,7 @@ from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.model.ids import short_id
-from gitexp.record.recorder import recover_stale_runs
+from gitexp.record.keeper import recover_stale_runs
 from gitexp.record.starting import expand_command, start_run
 from gitexp.record.supervise import supervise
 

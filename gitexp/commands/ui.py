@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, add_project_option, open_repo, say
 from gitexp.errors import UsageError
-from gitexp.render.server import serve
+from gitexp.render.server import DEFAULT_PORT, serve
 
 if TYPE_CHECKING:
     from types import FrameType
 
     from gitexp.cli_support import Subparsers
-
-DEFAULT_PORT = 8765
 
 
 def add_parser(subparsers: Subparsers) -> None:

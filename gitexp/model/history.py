@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gitexp.model import values
+from gitexp.model.summary import summarize
 from gitexp.slotted import Slotted
 
 # One logged row read from git; a longer line is skipped (docs/format.md, "Limits readers
@@ -51,7 +52,17 @@ def chunk_name(index: int) -> str:
 class MetricStats(Slotted):
     """Summary of one key: last value always; min and max for numbers (NaN skipped)."""
 
-    _fields = ("last", "last_step", "min", "min_step", "max", "max_step", "count")
+    _fields = (
+        "last",
+        "last_step",
+        "min",
+        "min_step",
+        "max",
+        "max_step",
+        "count",
+        "total",
+        "numbers",
+    )
     __slots__ = _fields
 
     def __init__(self) -> None:
@@ -62,12 +73,16 @@ class MetricStats(Slotted):
         self.max: float | None = None
         self.max_step: int | None = None
         self.count = 0
+        self.total = 0.0  # of the numbers (NaN skipped), for summary="mean"
+        self.numbers = 0
 
     def add(self, value: object, step: int) -> None:
         self.last, self.last_step = value, step
         self.count += 1
         if not values.is_number(value) or (isinstance(value, float) and math.isnan(value)):
             return
+        self.total += value
+        self.numbers += 1
         if self.min is None or value < self.min:
             self.min, self.min_step = value, step
         if self.max is None or value > self.max:
@@ -145,20 +160,25 @@ class History:
             return None
         return self.chunks_taken + len(self.full_chunks), b"".join(self._current)
 
-    def summary_json(self, overrides: Mapping[str, object]) -> MetricsFile:
-        """``metrics.json``: per-key statistics and the effective summary."""
-        summary: dict[str, object] = {key: stats.last for key, stats in self.stats.items()}
-        summary.update(overrides)
+    def summary_json(
+        self, overrides: Mapping[str, object], definitions: Mapping[str, object] | None = None
+    ) -> MetricsFile:
+        """``metrics.json``: per-key statistics and the summary (model/summary.py's rule)."""
         return {
             "format": 1,
             "steps": self.rows,
             "last_step": self.last_step,
-            "summary": summary,
+            "summary": summarize(self.stats, overrides, definitions or {}),
+            "explicit": sorted(overrides),
             "metrics": {key: stats.as_json() for key, stats in self.stats.items()},
         }
 
-    def row_metrics(self, overrides: Mapping[str, object]) -> dict[str, RowMetric]:
-        """Compact metrics for the listing row: ``{key: {"last", "min", "max"}}``."""
+    def row_metrics(
+        self, overrides: Mapping[str, object], definitions: Mapping[str, object] | None = None
+    ) -> dict[str, RowMetric]:
+        """Compact metrics for the listing row: ``{key: {"last", "min", "max"}}``, and
+        ``summary`` where define_metric's rule makes it differ from ``last``."""
+        summary = summarize(self.stats, {}, definitions) if definitions else None
         out: dict[str, RowMetric] = {}
         for key, stats in self.stats.items():
             if isinstance(stats.last, dict) or is_media(stats.last):
@@ -166,6 +186,10 @@ class History:
             entry: RowMetric = {"last": stats.last}
             if stats.min is not None and stats.max is not None:
                 entry["min"], entry["max"] = stats.min, stats.max
+            if summary is not None and key not in overrides:
+                value = summary.get(key)
+                if key not in summary or values.dumps(value) != values.dumps(stats.last):
+                    entry["summary"] = value  # null: summary="none", no summary value
             out[key] = entry
         for key, value in overrides.items():
             if not isinstance(value, dict):

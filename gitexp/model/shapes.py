@@ -21,6 +21,7 @@ class RowMetric(TypedDict, total=False):
     last: object  # whatever was logged last (a number, string, bool, list or null)
     min: float
     max: float
+    summary: object  # where define_metric's summary= differs from last (added in 0.3)
 
 
 class ListingRow(TypedDict, total=False):
@@ -78,7 +79,8 @@ class MetricsFile(TypedDict, total=False):
     format: int
     steps: int
     last_step: int | None
-    summary: dict[str, object]  # the last value of each key, or the script's run.summary[key]
+    summary: dict[str, object]  # model/summary.py's rule: run.summary[key], define_metric, last
+    explicit: list[str]  # the keys the script set with run.summary[key] (added in 0.3)
     metrics: dict[str, MetricSummary]
 
 

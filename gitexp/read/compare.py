@@ -2,41 +2,30 @@
 
 Each metric's direction comes from ``gitexp.define_metric(name, goal=...)`` stored in the
 runs (``run.json`` ``extra.metric_definitions``; names may be globs such as ``val/*``),
-else from its name (:data:`MINIMIZE_WORDS`, :data:`MAXIMIZE_WORDS`); a metric matching
-neither, such as a learning rate, gets no best mark.
+else from its name (model/summary.py's ``MINIMIZE_WORDS``, ``MAXIMIZE_WORDS``); a metric
+matching neither, such as a learning rate, gets no best mark.  Each cell is the run's
+summary value, the one ``gitexp ls`` and ``gitexp.Api`` show (model/summary.py).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from typing import TypeGuard
 
 from gitexp.model import config as configmod
 from gitexp.model import history, values
+
+# Re-exported: commands, the sweep and the verdict read goals through this module.
+from gitexp.model.summary import MAXIMIZE as MAXIMIZE
+from gitexp.model.summary import MINIMIZE as MINIMIZE
+from gitexp.model.summary import MetricDefinition as MetricDefinition
+from gitexp.model.summary import default_goal as default_goal
+from gitexp.model.summary import definition_for
 from gitexp.read.runview import RunView
 from gitexp.render.series import is_histogram
 
-MINIMIZE, MAXIMIZE = "minimize", "maximize"
-# Words of a metric's name (split at anything but letters and digits) that set its default
-# goal: "val/loss" and "train_mse" are minimized, "test/top5_acc" is maximized.
-MINIMIZE_WORDS = frozenset(
-    "loss losses error err errors mse mae rmse nll perplexity ppl wer cer fid regret "
-    "latency".split()
-)
-MAXIMIZE_WORDS = frozenset(
-    "acc accuracy f1 precision recall auc auroc map bleu rouge iou miou dice r2 reward "
-    "return returns score psnr ssim".split()
-)
-_TOP_K = re.compile(r"^top\d+$")
-_WORD = re.compile(r"[a-z0-9]+")
 _ALWAYS_SHOWN = ("status", "duration")
-
-# A metric's entry in run.json's extra.metric_definitions: {"goal", "summary", ...} as a
-# script gave them to define_metric (any JSON value; readers check what they use).
-MetricDefinition = dict[str, object]
 
 
 @dataclass
@@ -48,15 +37,6 @@ class Row:
     goal: str | None = None
     goal_source: str | None = None  # "declared" or "default"
     best: list[int] = field(default_factory=list)
-
-
-def default_goal(name: str) -> str | None:
-    words = set(_WORD.findall(name.lower()))
-    minimize = bool(words & MINIMIZE_WORDS)
-    maximize = bool(words & MAXIMIZE_WORDS) or any(_TOP_K.match(w) for w in words)
-    if minimize == maximize:
-        return None  # neither, or a confusing name such as "acc_loss"
-    return MINIMIZE if minimize else MAXIMIZE
 
 
 def declared_definitions(views: list[RunView]) -> dict[str, MetricDefinition]:
@@ -71,18 +51,9 @@ def declared_definitions(views: list[RunView]) -> dict[str, MetricDefinition]:
     return merged
 
 
-def _definition(key: str, defs: dict[str, MetricDefinition]) -> MetricDefinition:
-    if key in defs:
-        return defs[key]
-    for pattern, definition in defs.items():
-        if any(ch in pattern for ch in "*?[") and fnmatch.fnmatchcase(key, pattern):
-            return definition
-    return {}
-
-
 def goal_of(key: str, defs: dict[str, MetricDefinition]) -> tuple[str | None, str | None]:
     """(goal, "declared" | "default") for a metric, or (None, None)."""
-    declared = _definition(key, defs).get("goal")
+    declared = definition_for(key, defs).get("goal")
     if isinstance(declared, str) and declared in (MINIMIZE, MAXIMIZE):
         return declared, "declared"
     guessed = default_goal(key)
@@ -109,21 +80,6 @@ def _same(cells: list[object]) -> bool:
         if not both_nan and (type(cell) is not type(first) or cell != first):
             return False
     return True
-
-
-def _metric_value(
-    view: RunView, key: str, definition: MetricDefinition, goal: str | None
-) -> object:
-    """The value a run reports for ``key``: its summary, or the statistic declared for it."""
-    stats = (view.metrics.get("metrics") or {}).get(key) or {}
-    wanted = definition.get("summary")
-    if wanted == "best" and goal:
-        wanted = "min" if goal == MINIMIZE else "max"
-    if wanted == "min" and "min" in stats:
-        return stats["min"]
-    if wanted == "max" and "max" in stats:
-        return stats["max"]
-    return view.summary.get(key)
 
 
 def _run_field(view: RunView, name: str) -> object:
@@ -160,8 +116,8 @@ def compare(views: list[RunView], all_rows: bool = False) -> list[Row]:
         ):
             continue  # a distribution or a picture has no single best value; reports draw them
         goal, source = goal_of(key, defs)
-        definition = _definition(key, defs)
-        cells = [_metric_value(view, key, definition, goal) for view in views]
+        # Each run's summary, as ls and the read API show it (model/summary.py's rule).
+        cells = [view.summary.get(key) for view in views]
         differs = not _same(cells)
         if differs or all_rows:
             rows.append(

@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from gitexp.errors import UsageError
+from gitexp.model.summary import row_value
 
 if TYPE_CHECKING:
     from gitexp.model.shapes import ListingRow as Row
@@ -143,14 +144,16 @@ class Name:
 
     kind: str  # "field", "config" or "metrics"
     key: str
-    stat: str = "last"
+    stat: str = "summary"  # a metric's summary value (model/summary.py), or last/min/max
 
     def get(self, row: Row) -> object:
         if self.kind == "config":
             return (row.get("config") or {}).get(self.key)
         if self.kind == "metrics":
             entry = (row.get("metrics") or {}).get(self.key)
-            return entry.get(self.stat) if isinstance(entry, dict) else None
+            if not isinstance(entry, dict):
+                return None
+            return row_value(entry) if self.stat == "summary" else entry.get(self.stat)
         if self.key == "duration":
             start, end = row.get("start"), row.get("end")
             if isinstance(start, (int, float)) and isinstance(end, (int, float)):
@@ -165,7 +168,7 @@ class Name:
     def label(self) -> str:
         if self.kind == "field":
             return self.key
-        if self.kind == "metrics" and self.stat != "last":
+        if self.kind == "metrics" and self.stat != "summary":
             return f"metrics.{self.key}.{self.stat}"
         return f"{self.kind}.{self.key}"
 

@@ -34,12 +34,13 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
 from gitexp.git.repo import GitRepo
 from gitexp.model.record import CRASHED, FAILED, FINISHED, INTERRUPTED, KILLED, RUNNING, STATUSES
-from gitexp.record.live import LiveDir
+from gitexp.record.live import LiveDir, list_live
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OUTCOME = "outcome.json"  # how the command ended, written by the keeper (live folder)
@@ -384,3 +385,27 @@ def _valid_outcome(ended: Any) -> bool:
 if __name__ == "__main__":  # the keeper's fresh process, finalizing for a dead wrapper
     with GitRepo.discover(sys.argv[1]) as _repo:
         finalize_ended(_repo, LiveDir(sys.argv[2]), artifacts=True)
+
+
+def recover_stale_runs(repo: GitRepo) -> list[str]:
+    """Finalize every local run whose recorder, keeper and training process are gone.
+
+    Called by every gitexp command; costs one ``listdir`` when no run is live.  A run
+    whose keeper wrote down how the command ended gets that status; any other is
+    ``crashed``.
+    """
+    recovered: list[str] = []
+    for live in list_live(repo.commondir):
+        if live.recorder_alive() or live.child_alive() or live.keeper_alive():
+            continue
+        try:
+            done = finalize_ended(repo, live, artifacts=False)
+        except OSError as exc:
+            # No space or no permission: reading must still work; a later command retries.
+            warnings.warn(
+                f"gitexp: could not finalize crashed run {live.run_id}: {exc}", stacklevel=2
+            )
+            continue
+        if done:
+            recovered.append(live.run_id)
+    return recovered

@@ -8,7 +8,7 @@ gitexp command can finalize the run with everything that reached the disk.
 Files: ``owner.json`` (who records: host, pid, process start), ``state.json`` (the
 snapshot tree and what the command line fixed), ``run.json``, ``config.json``,
 ``history.jsonl``, ``summary.json``, ``script.json`` (what ``gitexp.init`` reported),
-``output.log``, ``heartbeat``.
+``output.log``, ``heartbeat``, ``files/`` (``run.dir``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ import contextlib
 import os
 import shutil
 import time
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING, Any
 
 from gitexp.model import values
 from gitexp.slotted import Slotted
+
+if TYPE_CHECKING:
+    from gitexp.git.repo import GitRepo, ObjectId
 
 STALE_HEARTBEAT_SECONDS = 120.0  # for recorders on another host sharing this .git
 
@@ -32,6 +36,7 @@ def live_root(commondir: str) -> str:
 # Artifacts a run asked to keep, one JSON request per line (gitexp run --out,
 # run.log_artifact); read by artifacts/record.py when the run ends.
 ARTIFACT_REQUESTS = "artifacts.jsonl"
+RUN_FILES = "files"  # run.dir: kept in the run under .gitexp/files/ (RunFiles below)
 
 
 def hostname() -> str:
@@ -203,3 +208,67 @@ def list_live(commondir: str) -> list[LiveDir]:
     except FileNotFoundError:
         return []
     return [LiveDir(os.path.join(root, name)) for name in sorted(names)]
+
+
+class RunFiles:
+    """``run.dir``: the files a script writes into ``files/`` of its live folder (outside
+    the workspace), carried by each checkpoint and the final commit under
+    ``.gitexp/files/`` (docs/format.md).  A file is hashed again only when its size or
+    modification time changed; one above the snapshot's size limit (``gitexp.maxFileSize``,
+    10 MiB) stays out of git with one warning: large outputs are artifacts (DVC)."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, tuple[tuple[int, int], ObjectId]] = {}
+        self.warned: set[str] = set()
+        self.limit: int | None = None
+
+    def entries(self, repo: GitRepo, folder: str) -> list[tuple[bytes, int, ObjectId]]:
+        """``(.gitexp-relative path, mode, blob)`` for each kept file of ``folder``."""
+        if not os.path.isdir(folder):
+            return []
+        from gitexp.git.repo import MODE_FILE
+        from gitexp.record.notcode import max_file_size
+
+        if self.limit is None:
+            self.limit = max_file_size(repo)
+        out: list[tuple[bytes, int, ObjectId]] = []
+        for top, dirs, names in os.walk(folder):
+            dirs.sort()
+            for name in sorted(names):
+                path = os.path.join(top, name)
+                rel = os.path.relpath(path, folder).replace(os.sep, "/")
+                sha = self._blob(repo, path, rel)
+                if sha is not None:
+                    out.append((f"{RUN_FILES}/{rel}".encode(), MODE_FILE, sha))
+        return out
+
+    def _blob(self, repo: GitRepo, path: str, rel: str) -> ObjectId | None:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None  # removed while we walked
+        from gitexp.model.validate import check_path
+
+        if not os.path.isfile(path) or os.path.islink(path) or check_path(rel):
+            return None  # links and names git cannot hold are no files of the run
+        if self.limit is not None and st.st_size > self.limit:
+            if rel not in self.warned:
+                self.warned.add(rel)
+                warnings.warn(
+                    f"gitexp: run.dir file {rel} ({st.st_size} bytes) is over the "
+                    f"{self.limit}-byte limit and is not kept; keep it with "
+                    "gitexp.log_artifact (DVC) instead",
+                    stacklevel=2,
+                )
+            return None
+        key = (st.st_size, st.st_mtime_ns)
+        known = self.blobs.get(rel)
+        if known is not None and known[0] == key:
+            return known[1]
+        try:
+            with open(path, "rb") as handle:
+                sha = repo.write_blob(handle.read())
+        except OSError:
+            return None
+        self.blobs[rel] = (key, sha)
+        return sha

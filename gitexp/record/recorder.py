@@ -35,7 +35,13 @@ from gitexp.model.record import (
     make_row,
     parse_row,
 )
-from gitexp.record.live import ARTIFACT_REQUESTS, LiveDir, list_live, live_root
+from gitexp.record.live import (
+    ARTIFACT_REQUESTS,
+    RUN_FILES,
+    LiveDir,
+    RunFiles,
+    live_root,
+)
 from gitexp.record.notcode import max_file_size
 from gitexp.record.snapshot import Snapshot
 
@@ -76,6 +82,7 @@ class Recorder:
         # A resumed run's summary overrides from before the resumption (docs/workflow.md).
         self.base_overrides: dict[str, object] = dict(state.get("summary_base") or {})
         self._last_meta_tree: ObjectId | None = None
+        self._run_files = RunFiles()  # run.dir, kept under .gitexp/files/
         self._requests_size = 0  # how much of artifacts.jsonl left the snapshot already
         self._last_checkpoint = time.monotonic()
         self._lock = threading.Lock()
@@ -282,9 +289,8 @@ class Recorder:
             return self.head
         snapshot_tree = self.state["snapshot_tree"].encode()
         root = self.repo.write_tree_over(snapshot_tree, {META_DIR.encode(): (MODE_TREE, meta_tree)})
-        row = make_row(
-            self.info, configmod.flatten_config(config), self.history.row_metrics(overrides)
-        )
+        metrics = self.history.row_metrics(overrides, self._metric_definitions())
+        row = make_row(self.info, configmod.flatten_config(config), metrics)
         parents = [self.head] if self.head else ([b] if (b := self._baseline()) else [])
         commit = self.repo.write_commit(root, parents, commit_message(self.info, row, event))
         self._warn_redacted()
@@ -371,6 +377,11 @@ class Recorder:
         if isinstance(script.get("extra"), dict):
             self.info.extra.update(script["extra"])
 
+    def _metric_definitions(self) -> dict[str, object]:
+        """define_metric's declarations: they shape the summary (model/summary.py)."""
+        found = self.info.extra.get("metric_definitions")
+        return found if isinstance(found, dict) else {}
+
     def _feed_history(self, final: bool) -> None:
         try:
             with open(self.live.file("history.jsonl"), "rb") as handle:
@@ -388,7 +399,10 @@ class Recorder:
             "run.json": self.info.to_json().encode(),
             "config.yaml": configmod.dump_yaml(config).encode(),
             "metrics.json": (
-                values.dumps(self.history.summary_json(overrides), indent=2) + "\n"
+                values.dumps(
+                    self.history.summary_json(overrides, self._metric_definitions()), indent=2
+                )
+                + "\n"
             ).encode(),
             "snapshot.json": (values.dumps(self._snapshot_json(), indent=2) + "\n").encode(),
         }
@@ -411,6 +425,7 @@ class Recorder:
         chunk_paths = self._chunks("history", self.history, self._chunk_blobs)
         chunk_paths += self._chunks("system", self.system, self._system_blobs)
         chunk_paths += self.media.entries(self.live.path, blob, final)
+        chunk_paths += self._run_files.entries(self.repo, self.live.file(RUN_FILES))
         for number, resume in enumerate(self.info.resumes, 1):
             snapshot = resume.get("snapshot")
             if isinstance(snapshot, str):  # keeps the changed code reachable
@@ -459,29 +474,3 @@ def _read_bytes(path: str) -> bytes | None:
             return handle.read()
     except FileNotFoundError:
         return None
-
-
-def recover_stale_runs(repo: GitRepo) -> list[str]:
-    """Finalize every local run whose recorder, keeper and training process are gone.
-
-    Called by every gitexp command; costs one ``listdir`` when no run is live.  A run
-    whose keeper wrote down how the command ended gets that status; any other is
-    ``crashed``.
-    """
-    recovered: list[str] = []
-    for live in list_live(repo.commondir):
-        if live.recorder_alive() or live.child_alive() or live.keeper_alive():
-            continue
-        from gitexp.record.keeper import finalize_ended  # only when a run was left live
-
-        try:
-            done = finalize_ended(repo, live, artifacts=False)
-        except OSError as exc:
-            # No space or no permission: reading must still work; a later command retries.
-            warnings.warn(
-                f"gitexp: could not finalize crashed run {live.run_id}: {exc}", stacklevel=2
-            )
-            continue
-        if done:
-            recovered.append(live.run_id)
-    return recovered

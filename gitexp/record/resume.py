@@ -166,9 +166,14 @@ def _workspace_entries(repo: GitRepo, tree: ObjectId) -> dict[bytes, tuple[int, 
 
 
 def _summary_overrides(metrics: Mapping[str, object]) -> dict[str, object]:
-    """The ``run.summary[...]`` values a script set (they differ from the last logged)."""
+    """The ``run.summary[...]`` values a script set: those ``explicit`` names (since 0.3;
+    a define_metric summary also differs from the last value), else those that differ
+    from the last logged value."""
     summary, stats = metrics.get("summary"), metrics.get("metrics")
     summary = summary if isinstance(summary, dict) else {}
+    explicit = metrics.get("explicit")
+    if isinstance(explicit, list):
+        return {key: summary[key] for key in explicit if isinstance(key, str) and key in summary}
     stats = stats if isinstance(stats, dict) else {}
     overrides: dict[str, object] = {}
     for key, value in summary.items():

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from gitexp.model.ids import SHORT_ID_LENGTH, short_ids
+from gitexp.model.summary import row_value
 from gitexp.read.listing import RunEntry
 from gitexp.read.query import Name
 from gitexp.render.cells import fmt_duration, fmt_time, fmt_value
@@ -122,7 +123,7 @@ def varying_keys(
 
 
 def _last(entry: object) -> object:
-    return entry.get("last") if isinstance(entry, dict) else entry
+    return row_value(entry)  # the summary value: one rule for every reader
 
 
 # Which columns stay when the terminal is narrow (higher stays longer): the run and its

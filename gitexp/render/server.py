@@ -25,7 +25,7 @@ from gitexp.read.listing import RunEntry, list_runs
 from gitexp.read.projects import in_project
 from gitexp.read.selection import DEFAULT_CHART_RUNS, select
 from gitexp.read.trust import listed, usable
-from gitexp.record.recorder import recover_stale_runs
+from gitexp.record.keeper import recover_stale_runs
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
 from gitexp.render.cells import printable
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from gitexp.render.bundle import Bundle
 
 HOST = "127.0.0.1"
+DEFAULT_PORT = 8765  # `gitexp ui`'s; run.url points at it
 MAX_CACHED_RUNS = 200
 
 

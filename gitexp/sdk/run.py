@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from gitexp.model.config import Config
 from gitexp.model.ids import short_id
 from gitexp.sdk.logger import FLUSH_SECONDS, Logger
+from gitexp.sdk.surface import RunSurface
 
 if TYPE_CHECKING:
     from gitexp.record.live import LiveDir
@@ -42,6 +43,24 @@ _GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "ma
 SCRIPT = "script"
 JOINED = "joined"
 DISABLED = "disabled"
+
+
+def _summary_choice(summary: object) -> str:
+    """define_metric's ``summary=``: one of model/summary.py's CHOICES.  wandb also takes
+    several ("min,max"); gitexp keeps one value per metric: the first, with a warning."""
+    from gitexp.model.summary import CHOICES
+
+    text = str(summary).strip().lower()
+    first = text.split(",")[0].strip()
+    if first not in CHOICES:
+        raise ValueError(f"summary must be one of {', '.join(CHOICES)}, got {summary!r}")
+    if first != text:
+        warnings.warn(
+            f"gitexp: define_metric(summary={summary!r}): gitexp keeps one summary value "
+            f"per metric; using {first!r}",
+            stacklevel=4,
+        )
+    return first
 
 
 class Summary(MutableMapping[str, Any]):
@@ -87,8 +106,9 @@ class Summary(MutableMapping[str, Any]):
         return f"Summary({self._current()!r})"
 
 
-class Run:
-    """One recorded run, as seen from inside the training script."""
+class Run(RunSurface):
+    """One recorded run, as seen from inside the training script (more of wandb's
+    surface in sdk/surface.py)."""
 
     def __init__(
         self,
@@ -102,6 +122,7 @@ class Run:
         start: float | None = None,
     ) -> None:
         self.id = run_id
+        self._fields: dict[str, Any] = {}
         self.name = name
         self.config = config
         self.mode = mode
@@ -200,13 +221,16 @@ class Run:
         *,
         goal: str | None = None,
         summary: str | None = None,
+        hidden: bool | None = None,
         **kwargs: object,
     ) -> None:
-        """Declare how a metric is judged: ``goal="minimize"`` or ``"maximize"``.
+        """Declare how a metric is judged and summarized (docs/api.md#define_metric).
 
-        Stored in ``run.json`` under ``extra.metric_definitions``; ``gitexp compare``
-        marks the best value by it.  ``name`` may be a glob (``"val/*"``).  wandb's other
-        arguments (``step_metric``, ``summary``, ...) are kept as given.
+        Stored in ``run.json`` under ``extra.metric_definitions``: ``goal`` marks the best
+        value in ``compare``; ``summary`` ("min", "max", "mean", "best", "last", "none")
+        picks the metric's summary value (model/summary.py); ``step_metric`` is its
+        x-axis.  ``name`` may be a glob (``"val/*"``).  wandb's other simple arguments
+        are kept as given.
         """
         if goal is not None and str(goal).lower() not in _GOALS:
             raise ValueError(f"goal must be 'minimize' or 'maximize', got {goal!r}")
@@ -214,12 +238,14 @@ class Run:
         if step_metric is not None:
             definition["step_metric"] = str(step_metric)
         if summary is not None:
-            definition["summary"] = str(summary)
+            definition["summary"] = _summary_choice(summary)
+        if hidden is not None:
+            definition["hidden"] = bool(hidden)
         definition.update({k: v for k, v in kwargs.items() if isinstance(v, (str, bool))})
         # Under "extra", the one part of script.json the wrapper merges into run.json.
         defs = self._script.setdefault("extra", {}).setdefault("metric_definitions", {})
         defs[str(name)] = definition
-        self._write_script_json()
+        self.write_script_json()
 
     def log_artifact(
         self,
@@ -286,7 +312,7 @@ class Run:
         self._script.update({k: v for k, v in fields.items() if v is not None})
         self._script["extra"] = extra
         self._script["python"] = {"executable": sys.executable, "version": sys.version.split()[0]}
-        self._write_script_json()
+        self.write_script_json()
 
     def start_recording(
         self,
@@ -390,7 +416,7 @@ class Run:
             self._output.restore()
             self._output = None
 
-    def _write_script_json(self) -> None:
+    def write_script_json(self) -> None:
         if self._live is None or self._forked:
             return
         try:

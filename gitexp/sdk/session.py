@@ -12,8 +12,8 @@ from types import TracebackType
 from typing import Any
 
 from gitexp.model.config import Config, deep_merge, load_config_file, plain
-from gitexp.model.ids import short_id
 from gitexp.record.envvars import ENV_ALL_RANKS, ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
+from gitexp.sdk import ranks
 from gitexp.sdk.run import DISABLED, JOINED, SCRIPT, Run
 
 # wandb arguments kept in the run record as given (JSON-able values only).
@@ -77,19 +77,31 @@ def init(
     group: str | None = None,
     job_type: str | None = None,
     mode: str | None = None,
-    reinit: bool | None = None,
+    reinit: bool | str | None = None,
     id: str | None = None,  # wandb names it so
     resume: bool | str | None = None,
+    entity: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    save_code: bool | None = None,
+    settings: Any = None,
+    sync_tensorboard: bool | None = None,
     **wandb_kwargs: Any,
 ) -> Run:
     """Start (or join) a run; returns the active run if one is already going.
 
     ``id`` and ``resume`` ("allow", "must", "never"; True means "allow") continue a run
     that ended (crashed, interrupted, preempted) under its id: see docs/workflow.md.
+    ``entity``, ``dir``, ``save_code``, ``settings`` and ``sync_tensorboard`` are wandb's:
+    what each does here is in docs/api.md.
     """
     global _current
     from gitexp.sdk.notebook import in_notebook
+    from gitexp.sdk.surface import init_choices, settings_of
 
+    kept = settings_of(settings)
+    mode, project, reinit = init_choices(kept, mode, project, reinit, save_code, sync_tensorboard)
+    if entity is not None:
+        wandb_kwargs["entity"] = entity
     notebook = in_notebook()
     if reinit is None and notebook:
         reinit = True  # a notebook's next init() finishes the run of the previous one
@@ -117,16 +129,16 @@ def init(
         )
     if hydra:
         extra["hydra"] = hydra  # carried to run.json's own "hydra" field by the recorder
-    rank = _rank()
+    rank = ranks.rank()
     wrapped = bool(os.environ.get(ENV_LIVE_DIR) and os.environ.get(ENV_RUN_ID))
     if rank is not None and os.environ.get(ENV_ALL_RANKS) == "1":
         # Every rank records its own run, all in one group (docs/workflow.md).
-        fields["group"] = fields["group"] or _ddp_group()
+        fields["group"] = fields["group"] or ranks.ddp_group()
         fields["name"] = f"{fields['name'] or fields['group']}-rank{rank}"
-        extra.update(rank=rank, world_size=_int_env("WORLD_SIZE"))
+        extra.update(rank=rank, world_size=ranks.int_env("WORLD_SIZE"))
         if id is not None and rank != 0:
             id = f"{id}-rank{rank}"
-    if mode == "disabled" or not _this_rank_records():
+    if mode == "disabled" or not ranks.this_rank_records():
         run = Run(
             run_id="disabled", name=name or "disabled", config=Config(defaults), mode=DISABLED
         )
@@ -140,6 +152,7 @@ def init(
         run = _join(defaults, fields, extra)
     else:
         run = _start_here(defaults, fields, extra, id, resume_mode, notebook)
+    run.set_surface(fields, extra.get("entity"), kept)
     _current = run
     _install_hooks()
     return run
@@ -186,41 +199,6 @@ def _resume_mode(run_id: str | None, resume: bool | str | None) -> str | None:
     if mode == "must" and run_id is None:
         raise ValueError("gitexp.init(resume='must') needs the run's id: init(id=..., ...)")
     return mode
-
-
-def _rank() -> int | None:
-    """This process's DDP rank (``RANK``, else ``LOCAL_RANK``); None outside DDP."""
-    for name in ("RANK", "LOCAL_RANK"):
-        value = os.environ.get(name, "").strip()
-        if value.isdigit():
-            return int(value)
-    return None
-
-
-def _int_env(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value.isdigit() else None
-
-
-def _ddp_group() -> str:
-    """The default group of a DDP job's runs: the same string in every rank."""
-    run_id = os.environ.get(ENV_RUN_ID)
-    if os.environ.get(ENV_LIVE_DIR) and run_id:
-        from gitexp.record.live import LiveDir
-
-        state = LiveDir(os.environ[ENV_LIVE_DIR]).read_json("run.json") or {}
-        return str(state.get("group") or f"ddp-{short_id(run_id)}")
-    elastic = os.environ.get("TORCHELASTIC_RUN_ID", "")
-    if elastic and elastic != "none":
-        return f"ddp-{elastic}"
-    import socket
-
-    return f"ddp-{socket.gethostname()}-{os.getppid()}"
-
-
-def _this_rank_records() -> bool:
-    rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
-    return rank in ("", "0") or os.environ.get(ENV_ALL_RANKS) == "1"
 
 
 def _config_defaults(config: Any) -> dict[str, Any]:
@@ -336,7 +314,7 @@ def _start_here(
     """Record a run from this process (the script was not started by ``gitexp run``)."""
     from gitexp.errors import GitexpError, RepositoryStateError, UnknownRunError
     from gitexp.git.repo import GitRepo
-    from gitexp.record.recorder import recover_stale_runs
+    from gitexp.record.keeper import recover_stale_runs
     from gitexp.record.resume import resume_run, run_exists
     from gitexp.record.starting import collect_slow_facts, start_background, start_run
     from gitexp.record.sysmetrics import start_sampler

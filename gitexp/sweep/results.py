@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from gitexp.git.repo import GitRepo
 from gitexp.model.record import FINISHED, RUNNING
+from gitexp.model.summary import row_value
 from gitexp.read import compare as comparison
 from gitexp.read.listing import RunEntry, list_runs
 from gitexp.read.runview import load_run
@@ -76,9 +77,10 @@ class Ranking(Slotted):
         self.entries, self.metric, self.descending = entries, metric, descending
 
     def value(self, entry: RunEntry) -> object:
-        """The run's last value of the ranking metric (None when it has none)."""
+        """The run's summary value of the ranking metric (None when it has none), as
+        ``gitexp ls`` shows it (model/summary.py)."""
         stats = (entry.row.get("metrics") or {}).get(self.metric) if self.metric else None
-        return stats.get("last") if isinstance(stats, dict) else None
+        return row_value(stats) if isinstance(stats, dict) else None
 
 
 def rank(repo: GitRepo, group: str, sort: str | None) -> Ranking:
