@@ -11,7 +11,6 @@ checkpoints follow (docs/format.md, "media/").
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -54,6 +53,8 @@ class MediaSink:
 
     def write(self, key: str, step: int, data: bytes, ext: str) -> dict[str, object]:
         """Store ``data`` for ``key`` at ``step``; the reference's path, sha256 and size."""
+        import hashlib  # here: the recorder imports this module on every run, media or not
+
         digest = hashlib.sha256(data).hexdigest()
         rel = f"{key_folder(key)}/{step}-{digest[:8]}.{ext}"
         path = os.path.join(self.root, *rel.split("/"))
