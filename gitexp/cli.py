@@ -71,12 +71,24 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from gitexp.guide import EPILOG
 
         parser.epilog = EPILOG
-    parser.add_argument("--version", action="version", version=describe())
+    parser.add_argument(
+        "--version", action=_VersionAction, nargs=0, help="show program's version number and exit"
+    )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in (only,) if only else COMMANDS:
         module = importlib.import_module(f"gitexp.commands.{name}")
         module.add_parser(subparsers)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """``--version`` anywhere on the line: print and exit.  argparse's own action needs the
+    text when the parser is built, and working it out asks git about a source checkout
+    (two processes, ~20 ms) on every command."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        print(describe())
+        parser.exit()
 
 
 # Options whose value may start with "-" (``--sort -metrics.loss``, descending): argparse
