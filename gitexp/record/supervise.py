@@ -28,6 +28,7 @@ from gitexp.record.keeper import (
     STOP_SIGNALS,
     Sentinel,
     outcome,
+    pruned_or,
     start_keeper,
     start_sentinel,
 )
@@ -132,6 +133,7 @@ def supervise(
         status, exit_code, signal_name = CRASHED, EXIT_KEEPER_LOST, None
     else:
         status, exit_code, signal_name = outcome(returncode, signals.interrupted)
+        status = pruned_or(status, live)
     try:
         recorder.finalize(status, None if returncode is None else exit_code, signal_name)
     except OSError as exc:
