@@ -315,16 +315,18 @@ def resume(args: argparse.Namespace, command: list[str]) -> int:
     """``gitexp sweep --resume SWEEP``: the ref's plan, with this command line's -j."""
     from gitexp.sweep import ref as sweepref
 
-    if command or args.param or args.file or args.method or args.trials or args.metric:
+    if command or args.param or args.file or args.method or args.metric or args.prune:
         raise UsageError(
             "--resume takes the sweep's own spec: no command, -p, --file, --method, "
-            "--trials or --metric",
+            "--metric or --prune (--trials N sets a new total)",
             "Start a new sweep with another --group to search differently.",
         )
     with open_repo() as repo:
         sweep_id, spec = sweepref.load(repo, args.resume)
         created = repo.first_reflog_message(sweepref.ref_name(sweep_id)) or ""
     plan = search_plan.resumed_plan(sweep_id, spec)
+    if args.trials:  # a new total: the spec keeps what the sweep was started with
+        plan.trials = args.trials
     if "gitexp sweep: created" not in created:
         _consent(sweep_id, plan, args.yes)
     return search(args, plan, new=False)
