@@ -6,6 +6,7 @@ never leak into a test, and every gitexp variable is cleared.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import signal
@@ -29,6 +30,15 @@ requires_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None,
     reason="needs torch: pip install torch==2.13.0 (CPU build; .ci/run installs it)",
 )
+
+
+def require(module_name: str) -> object:
+    """An optional framework, or the test skipped; a failure under .ci/run, which sets
+    GITEXP_REQUIRE_INTEGRATIONS=1 and installs every extra.  Call it at module level:
+    the autouse fixture below clears GITEXP_ variables before each test."""
+    if os.environ.get("GITEXP_REQUIRE_INTEGRATIONS") == "1":
+        return importlib.import_module(module_name)
+    return pytest.importorskip(module_name)
 
 
 @pytest.fixture(autouse=True)

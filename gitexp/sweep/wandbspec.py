@@ -124,15 +124,9 @@ def _ranged(
     key: str, low: float, high: float, log: bool, integer: bool, step: float | None
 ) -> Parameter:
     if integer:
-        return Parameter(
-            key,
-            low=float(math.ceil(low)),
-            high=float(math.floor(high)),
-            log=log,
-            integer=True,
-            step=step if step and step > 1 else None,
-        )
+        low, high = float(math.ceil(low)), float(math.floor(high))
+        step = step if step and step > 1 else None
     if step is not None and not log:
         # Optuna wants high - low to be a multiple of the step: the last step that fits.
         high = low + math.floor((high - low) / step + 1e-9) * step
-    return Parameter(key, low=low, high=high, log=log, step=step)
+    return Parameter(key, low=low, high=high, log=log, integer=integer, step=step)
