@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 from gitexp.cli_progress import bars_wanted, meter
-from gitexp.cli_support import add_example, open_repo, say
+from gitexp.cli_support import add_example, open_repo, say, terminal_text
 from gitexp.errors import RepositoryStateError, UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
+from gitexp.model import values
 from gitexp.model.ids import short_ids
 from gitexp.model.record import FINISHED, PRUNED
 from gitexp.render import overrides as overrides_words
@@ -372,11 +373,13 @@ def show(names: list[str]) -> int:
         ranking = _ranking(repo, plan)
     done = sum(1 for entry in ranking.entries if entry.status in OK)
     prune = f", pruning: {plan.prune['type']}" if plan.prune else ""
-    print(f"sweep {sweep_id}: {plan.method}, {plan.goal} {plan.metric}{prune}")
-    print(f"  trials   {done} of {plan.trials} done")
-    print(f"  command  {shlex.join(plan.command)}")
-    for p in plan.params:
-        print(f"  {p.key}  {p.spec()}")
+    lines = [
+        f"sweep {sweep_id}: {plan.method}, {plan.goal} {plan.metric}{prune}",
+        f"  trials   {done} of {plan.trials} done",
+        f"  command  {shlex.join(plan.command)}",
+        *(f"  {p.key}  {values.dumps(p.spec())}" for p in plan.params),
+    ]
+    print(terminal_text("\n".join(lines)))  # the spec came from git: no control characters
     print(final_table(ranking, [p.key for p in plan.params]))
     return 0
 

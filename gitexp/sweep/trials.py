@@ -51,7 +51,7 @@ class Trial(Slotted):
 class Search(Slotted):
     """What a search needs to start and judge its trials."""
 
-    _fields = ("study", "params", "metric", "group", "prune", "argv", "names")
+    _fields = ("study", "params", "metric", "group", "prune", "argv", "names", "commondir")
     __slots__ = _fields
 
     def __init__(
@@ -66,6 +66,8 @@ class Search(Slotted):
     ) -> None:
         self.study, self.params, self.metric, self.group = study, params, metric, group
         self.prune, self.argv, self.names = prune, argv, names
+        with GitRepo.discover() as repo:
+            self.commondir = repo.commondir  # where the trials' live folders appear
 
 
 def run_search(
@@ -145,9 +147,7 @@ def run_search(
 
 def _find_live(search: Search, item: Trial) -> LiveDir | None:
     """The live folder of the trial's run (its name and group say which)."""
-    with GitRepo.discover() as repo:
-        commondir = repo.commondir
-    for live in list_live(commondir):
+    for live in list_live(search.commondir):
         info = live.read_json("run.json")
         if (
             isinstance(info, dict)
