@@ -284,3 +284,31 @@ def test_a_second_clone_shows_and_resumes_the_sweep(repo: Path, tmp_path: Path) 
     rows = _group(clone, "rs")
     assert sorted(row["name"] for row in rows) == ["rs-0", "rs-1", "rs-2"]
     assert all(row["status"] == "finished" for row in rows)
+
+
+@pytest.mark.slow
+def test_plain_git_push_and_fetch_carry_sweeps_after_install(repo: Path, tmp_path: Path) -> None:
+    _commit(repo, "quad.py", QUADRATIC)
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "push", "-q", "-u", "origin", "main")
+    assert gitexp("install", cwd=repo).returncode == 0
+    done = gitexp(
+        "sweep", "-p", "lr=0.1,0.01", "--method", "grid", "--metric", "loss", "--group", "hk",
+        "--", sys.executable, "quad.py", "${args}", cwd=repo, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    git(repo, "push", "-q")  # plain git push: gitexp's pre-push hook pushes runs and sweeps
+    assert git(bare, "for-each-ref", "--format=%(refname)", "refs/gitexp/sweeps").split() == [
+        "refs/gitexp/sweeps/hk"
+    ]
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    assert gitexp("install", cwd=clone).returncode == 0
+    git(clone, "fetch", "-q")  # mirrors the sweep under refs/remotes/origin/gitexp/sweeps/
+    assert git(clone, "for-each-ref", "refs/gitexp/sweeps") == ""
+    shown = gitexp("sweep", "show", cwd=clone)
+    assert shown.returncode == 0, shown.stderr
+    assert "sweep hk: new" in shown.stderr
+    assert shown.stdout.splitlines()[2].split() == ["hk", "grid", "minimize", "loss", "2/2"]

@@ -323,6 +323,7 @@ def resume(args: argparse.Namespace, command: list[str]) -> int:
             "Start a new sweep with another --group to search differently.",
         )
     with open_repo() as repo:
+        _adopt_fetched(repo)
         sweep_id, spec = sweepref.load(repo, args.resume)
         created = repo.first_reflog_message(sweepref.ref_name(sweep_id)) or ""
     plan = search_plan.resumed_plan(sweep_id, spec)
@@ -356,6 +357,7 @@ def show(names: list[str]) -> int:
     from gitexp.sweep import ref as sweepref
 
     with open_repo() as repo:
+        _adopt_fetched(repo)
         if not names:
             sweeps = sweepref.usable(repo, say)
             rows = []
@@ -382,6 +384,14 @@ def show(names: list[str]) -> int:
     print(terminal_text("\n".join(lines)))  # the spec came from git: no control characters
     print(final_table(ranking, [p.key for p in plan.params]))
     return 0
+
+
+def _adopt_fetched(repo: GitRepo) -> None:
+    """Sweeps a plain ``git fetch`` mirrored (after ``gitexp install``) become local first."""
+    from gitexp.share.sweeps import adopt_mirrored
+
+    for line in adopt_mirrored(repo):
+        say(line)
 
 
 def first_trial_gate(

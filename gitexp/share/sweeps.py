@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo
+from gitexp.share.remotes import tracking_prefix
 from gitexp.sweep import ref as sweepref
 
 SOURCE = "refs/gitexp/sweeps/*"
@@ -45,6 +46,15 @@ def adopt(repo: GitRepo, runs_prefix: bytes, remote: str) -> list[str]:
             )
         elif repo.create_ref(sweepref.ref_name(sweep_id), sha, f"gitexp pull: {remote}".encode()):
             lines.append(f"sweep {sweep_id}: new")
+    return lines
+
+
+def adopt_mirrored(repo: GitRepo) -> list[str]:
+    """:func:`adopt` for every remote's mirror a plain ``git fetch`` filled (gitexp
+    install's refspec): the sweep commands call it before they read sweeps."""
+    lines: list[str] = []
+    for remote in gitbin.remotes(repo.root):
+        lines += adopt(repo, tracking_prefix(remote), remote)
     return lines
 
 
