@@ -14,6 +14,7 @@ import pytest
 from conftest import git, gitexp, require
 
 from gitexp.sweep import space as sweepmod
+from gitexp.sweep import study as studymod
 
 require("optuna")
 pytestmark = pytest.mark.integration
@@ -312,3 +313,18 @@ def test_plain_git_push_and_fetch_carry_sweeps_after_install(repo: Path, tmp_pat
     assert shown.returncode == 0, shown.stderr
     assert "sweep hk: new" in shown.stderr
     assert shown.stdout.splitlines()[2].split() == ["hk", "grid", "minimize", "loss", "2/2"]
+
+
+def test_pruners_are_optunas_with_the_spec_settings() -> None:
+    import optuna  # present: require() above skips the module otherwise
+
+    hyperband = studymod.make_pruner({"type": "hyperband", "min_iter": 2, "max_iter": 27, "eta": 3})
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    median = studymod.make_pruner({"type": "median", "min_iter": 5, "startup": 3})
+    assert isinstance(median, optuna.pruners.MedianPruner)
+    assert isinstance(studymod.make_pruner(None), optuna.pruners.NopPruner)
+    # A sweep ref written by a newer gitexp may carry keys this one does not know.
+    spec = sweepmod.load_spec(
+        {"method": "grid", "parameters": {"x": [1]}, "future": 1}, "ref", strict=False
+    )
+    assert [p.key for p in spec.parameters] == ["x"]

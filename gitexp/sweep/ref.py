@@ -76,7 +76,7 @@ def spec_problem(
         return None, problem
     try:
         data = configfile.load_yaml(text, source=f"sweep {sweep_id}")
-        spec = sweepmod.load_spec(data, f"sweep {sweep_id}")
+        spec = sweepmod.load_spec(data, f"sweep {sweep_id}", strict=False)
     except (ConfigError, UsageError, RecursionError) as exc:
         return None, f"its sweep.yaml is not a sweep spec ({getattr(exc, 'message', exc)})"
     if spec.group != sweep_id or spec.command is None or not spec.search.get("metric"):

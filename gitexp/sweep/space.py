@@ -193,10 +193,14 @@ def load_file(path: str) -> SweepFile:
     return load_spec(configmod.load_config_file(path), path)
 
 
-def load_spec(data: Mapping[str, object], path: str) -> SweepFile:
-    """A sweep file's (or a sweep ref's) parsed content; ``path`` names it in messages."""
+def load_spec(data: Mapping[str, object], path: str, strict: bool = True) -> SweepFile:
+    """A sweep file's (or a sweep ref's) parsed content; ``path`` names it in messages.
+
+    ``strict``: an unknown key is an error (a user's typo); a sweep ref is read with
+    ``strict=False``, since a newer gitexp may add keys there (docs/format.md).
+    """
     unknown = sorted(set(map(str, data)) - {*FILE_KEYS, *SEARCH_KEYS, *WANDB_ONLY})
-    if unknown:
+    if unknown and strict:
         raise ConfigError(
             f"{path}: unknown key {', '.join(unknown)}",
             f"A sweep file has: {', '.join(FILE_KEYS + SEARCH_KEYS)} "
