@@ -57,7 +57,8 @@ class Plan:
 def wanted(args: Any, sweep_file: sweepmod.SweepFile | None) -> bool:
     """Whether the command asks for an Optuna search rather than the plain grid."""
     search = sweep_file.search if sweep_file else {}
-    return bool(args.method or args.trials or args.metric or args.prune or search.get("method"))
+    wanted = args.method or args.trials or args.metric or args.goal or args.prune
+    return bool(wanted or search.get("method"))
 
 
 def make_plan(
