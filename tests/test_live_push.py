@@ -99,6 +99,7 @@ def test_a_run_pushed_while_it_trains_is_watched_from_another_clone(
          sys.executable, "slow.py"],
         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    watch: subprocess.Popen[str] | None = None
     try:
         (run_id,) = wait_for(lambda: _remote_runs(daemon, repo), what="the run on the remote")
         assert _remote_status(daemon, repo, run_id) == "running"
@@ -121,6 +122,9 @@ def test_a_run_pushed_while_it_trains_is_watched_from_another_clone(
     finally:
         go.touch()
         training.wait(timeout=60)
+        if watch is not None and watch.poll() is None:  # a failed wait above: never leak it
+            watch.kill()
+            watch.wait(timeout=30)
     _out, err = training.communicate()
     assert "warning" not in err, err
     assert _remote_status(daemon, repo, run_id) == "finished"
