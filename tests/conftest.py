@@ -6,6 +6,7 @@ never leak into a test, and every gitexp variable is cleared.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import signal

@@ -1739,3 +1739,38 @@ def test_git_fetch_through_the_hook_never_makes_a_crafted_run_local(
     assert f"quarantined fetched run refs/gitexp/runs/{EVIL}: artifacts.json" in listed.stderr
     assert set(run_refs(clone)) == {good}
     assert [row["id"] for row in json.loads(listed.stdout)] == [good]
+
+
+def test_crafted_sweep_refs_are_quarantined_never_made_local(
+    good_remote: dict[str, Any], tmp_path: Path
+) -> None:
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    blob = git(bare, "hash-object", "-w", "--stdin", input=b"not a commit\n").strip()
+    spec = git(bare, "hash-object", "-w", "--stdin", input=b"group: bad\nparameters: 5\n").strip()
+    tree = git(bare, "mktree", input=f"100644 blob {spec}\tsweep.yaml\n".encode()).strip()
+    commit = git(bare, "commit-tree", tree, "-m", "crafted").strip()
+    git(bare, "update-ref", "refs/gitexp/sweeps/blob", blob)
+    git(bare, "update-ref", "refs/gitexp/sweeps/bad", commit)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    pulled = gitexp_as(["pull", "origin"], clone)
+    assert pulled.returncode == 0, pulled.stderr  # the good run still comes
+    assert "sweep 'bad' quarantined (not made local): its sweep.yaml is not a sweep" in (
+        pulled.stdout
+    )
+    assert "sweep 'blob' quarantined (not made local): its ref does not point" in pulled.stdout
+    assert git(clone, "for-each-ref", "refs/gitexp/sweeps") == ""
+    assert set(run_refs(clone)) == {good_remote["good"]}
+    # Brought in by plain git, they are left out of listings and refused by name (exit 7).
+    git(clone, "fetch", "-q", "origin", "+refs/gitexp/sweeps/*:refs/gitexp/sweeps/*")
+    listed = gitexp_as(["sweep", "show"], clone)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr.count("skipped quarantined sweep refs/gitexp/sweeps/") == 2
+    for name in ("bad", "blob"):
+        named = gitexp_as(["sweep", "show", name], clone)
+        assert named.returncode == 7, named.stderr
+        assert f"sweep {name} is quarantined" in named.stderr
+    resumed = gitexp_as(["sweep", "--resume", "bad", "--yes"], clone)
+    assert resumed.returncode == 7, resumed.stderr
+    assert not fsck_problems(clone)

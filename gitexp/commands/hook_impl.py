@@ -30,6 +30,7 @@ def pre_push(remote: str, lines: list[str]) -> int:
     from gitexp.share import hooks
     from gitexp.share.push import push_runs, upload_artifacts
     from gitexp.share.remotes import describe, summary_line
+    from gitexp.share.sweeps import push_sweeps
 
     runs: dict[str, bytes] = {}
     for line in lines:
@@ -43,12 +44,15 @@ def pre_push(remote: str, lines: list[str]) -> int:
         elif hooks.installed_for(repo.root, remote):
             say(f"pushing runs to {remote} too (gitexp install; GITEXP_SKIP_HOOKS=1 skips)")
             report = push_runs(repo, remote, no_verify=True, say=say)
+            report.sweeps = push_sweeps(repo, remote, None)
             verb = "pushed"
         else:
             return 0
     for item in report.runs:
         if item.action not in ("up to date",) and (item.error or not runs):
             print(describe(item), file=sys.stderr)
+    for line in report.sweeps:
+        say(line)
     if report.failed:
         say(f"push refused: {summary_line(report, verb)}")
         say("  Fix the cause above, or push without gitexp's part: GITEXP_SKIP_HOOKS=1 git push")

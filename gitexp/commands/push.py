@@ -11,9 +11,11 @@ from gitexp.read.listing import list_runs
 from gitexp.read.resolve import resolve
 from gitexp.share.push import push_runs
 from gitexp.share.remotes import default_remote, print_report
+from gitexp.share.sweeps import push_sweeps
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
+    from gitexp.git.repo import GitRepo
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -51,4 +53,16 @@ def main(args: argparse.Namespace) -> int:
             selected = {entry.id: entry.commit for entry in (resolve(t, runs) for t in args.runs)}
         progress = progress_for(args.json)
         report = push_runs(repo, remote, selected, args.dvc_remote, say=say, progress=progress)
+        # The sweeps of the runs pushed go too (all of them with every run), so that a
+        # teammate can show and resume them (docs/workflow.md#bayesian-sweeps-with-early-stopping).
+        groups = None if selected is None else _groups(repo, set(selected))
+        report.sweeps = push_sweeps(repo, remote, groups)
     return print_report(report, "pushed", args.json, print_json)
+
+
+def _groups(repo: GitRepo, run_ids: set[str]) -> set[str]:
+    return {
+        str(entry.row.get("group"))
+        for entry in list_runs(repo)
+        if entry.id in run_ids and entry.row.get("group")
+    }

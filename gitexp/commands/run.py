@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from gitexp.cli_support import add_example, say
 from gitexp.errors import UsageError
@@ -20,6 +21,12 @@ from gitexp.model.ids import short_id
 from gitexp.record.keeper import recover_stale_runs
 from gitexp.record.starting import expand_command, start_run
 from gitexp.record.supervise import supervise
+
+if TYPE_CHECKING:
+    from gitexp.record.recorder import Recorder
+
+
+DEFAULT_EVERY = 300.0  # seconds between two pushes of a run while it trains (--push)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -69,6 +76,17 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="do not sample CPU, memory and GPU use (GITEXP_SYSTEM_METRICS=0)",
     )
+    parser.add_argument(
+        "--push",
+        metavar="REMOTE",
+        help="push the run to REMOTE while it trains (each checkpoint, as a fast-forward; "
+        "failures are retried, never fatal) and when it ends",
+    )
+    parser.add_argument(
+        "--every",
+        metavar="DURATION",
+        help="with --push: how often (30s, 5m, 1h; default 5m)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     add_example(
         parser,
@@ -76,6 +94,7 @@ def add_parser(subparsers: Any) -> None:
         "gitexp run -p lr=0.01 -- python train.py '${args}'   # argparse gets --lr=0.01",
         "gitexp run --name resnet-warmup --config config.yaml --out model.ckpt -- python train.py",
         "gitexp run --resume latest -- python train.py",
+        "gitexp run --push origin --every 1m -- python train.py   # watch it from elsewhere",
     )
     parser.set_defaults(func=main)
 
@@ -90,7 +109,12 @@ def main(args: argparse.Namespace) -> int:
             "Example: gitexp run -p lr=0.01 -- python train.py",
         )
     overrides = [configmod.parse_override(text) for text in args.param]
+    every = _push_every(args)
     with GitRepo.discover() as repo:
+        if args.push:
+            from gitexp.share.livepush import check_remote
+
+            check_remote(repo.root, args.push)
         file_config = configmod.load_config_file(args.config) if args.config else None
         config = configmod.resolve(None, file_config, overrides)
         recover_stale_runs(repo)
@@ -122,16 +146,57 @@ def main(args: argparse.Namespace) -> int:
             warn=lambda message: say(f"warning: {message}"),
         )
         _request_outputs(recorder.live.path, args.out)
-        code = supervise(
+        code = _supervised(
+            args,
+            every,
             recorder,
-            expansion.command,
-            config,
-            snapshot.skipped,
-            say,
-            not args.no_system_metrics,
+            lambda started: supervise(
+                recorder,
+                expansion.command,
+                config,
+                snapshot.skipped,
+                say,
+                not args.no_system_metrics,
+                started,
+            ),
         )
         warn_untaken(recorder.info.overrides)
         return code
+
+
+def _push_every(args: argparse.Namespace) -> float:
+    """Seconds between two pushes of --push (the run path imports nothing for it)."""
+    if args.every is None:
+        return DEFAULT_EVERY
+    if not args.push:
+        raise UsageError(
+            "--every needs --push REMOTE",
+            "Example: gitexp run --push origin --every 5m -- python train.py",
+        )
+    from gitexp.share.livepush import parse_every
+
+    return parse_every(args.every)
+
+
+def _supervised(
+    args: argparse.Namespace,
+    every: float,
+    recorder: Recorder,
+    run: Callable[[Callable[[], None] | None], int],
+) -> int:
+    """``run(started)`` (the supervised command), the run pushed as it goes when --push:
+    from ``started()`` on (its helpers forked), and once more at its end."""
+    if not args.push:
+        return run(None)
+    from gitexp.share.livepush import LivePush
+
+    live = LivePush(
+        recorder.repo.root, args.push, every, recorder.info.id, lambda: recorder.head, say
+    )
+    try:
+        return run(live.start)
+    finally:
+        live.finish()
 
 
 def _resume(
@@ -166,7 +231,14 @@ def _resume(
     say(f"resuming run {name} at step {resumed['from_step']}{changed}")
     _request_outputs(recorder.live.path, args.out)
     ran = expand_command(repo, command, config).command  # ${args}: the resumed run's config
-    return supervise(recorder, ran, config, snapshot.skipped, say, not args.no_system_metrics)
+    return _supervised(
+        args,
+        _push_every(args),
+        recorder,
+        lambda started: supervise(
+            recorder, ran, config, snapshot.skipped, say, not args.no_system_metrics, started
+        ),
+    )
 
 
 def warn_untaken(overrides: dict[str, Any]) -> None:

@@ -4,28 +4,37 @@ Each combination is one ``gitexp run --group G --name PREFIX-... -p key=value ..
 (a process of its own), up to ``-j`` at once.  Started again, a sweep skips the
 combinations its group already holds as finished (or running) runs.  At the end it
 prints the group's runs sorted by a metric.
+
+With ``--method``, ``--trials``, ``--metric`` or ``--prune`` (or a wandb sweep file's
+``method``), Optuna chooses the trials instead (sweep/study.py), and the sweep is
+recorded as a ref any clone can show and resume (sweep/ref.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
 
 from gitexp.cli_progress import bars_wanted, meter
-from gitexp.cli_support import add_example, open_repo, say
-from gitexp.errors import UsageError
+from gitexp.cli_support import add_example, open_repo, say, terminal_text
+from gitexp.errors import RepositoryStateError, UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
+from gitexp.model import values
 from gitexp.model.ids import short_ids
+from gitexp.model.record import FINISHED, PRUNED
 from gitexp.render import overrides as overrides_words
 from gitexp.render.cells import fmt_duration, fmt_value, table
 from gitexp.render.words import plural
+from gitexp.sweep import search as search_plan
 from gitexp.sweep import space as sweepmod
 from gitexp.sweep.local import run_local, trial_command
-from gitexp.sweep.results import Ranking, done_combinations, rank
+from gitexp.sweep.results import Ranking, done_combinations, group_runs, rank
 
 EXIT_SOME_FAILED = 1
 
@@ -77,21 +86,62 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="list the combinations and run nothing"
     )
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
+    search = parser.add_argument_group(
+        "search through Optuna (docs/workflow.md#bayesian-sweeps-with-early-stopping)"
+    )
+    search.add_argument(
+        "--method",
+        choices=("grid", "random", "bayes"),
+        help="Optuna's GridSampler, RandomSampler or TPESampler (default with --trials: bayes)",
+    )
+    search.add_argument("--trials", type=int, metavar="N", help="trials in all (a grid: its size)")
+    search.add_argument("--metric", metavar="KEY", help="the logged metric the search optimizes")
+    search.add_argument(
+        "--goal", choices=("minimize", "maximize"), help="minimize (default) or maximize --metric"
+    )
+    search.add_argument(
+        "--prune",
+        choices=("median", "hyperband"),
+        help="stop trials early whose --metric lags (Optuna's MedianPruner, HyperbandPruner)",
+    )
+    search.add_argument(
+        "--resume",
+        metavar="SWEEP",
+        help="continue the sweep SWEEP (its ref's spec; its runs rebuild the study)",
+    )
+    search.add_argument(
+        "--yes",
+        action="store_true",
+        help="with --resume: run a sweep's command that came from elsewhere without asking",
+    )
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="the command, after --; or `show [SWEEP]`: a sweep's spec and trials",
+    )
     add_example(
         parser,
         "gitexp sweep -p lr=0.1,0.01,0.001 -p batch=32,64 -j 2 --name lr -- python train.py",
         "gitexp sweep -p lr=0.1,0.01 -- python app.py '${args_no_hyphens}'   # a Hydra app",
         "gitexp sweep --file sweep.yaml --random 20 -j 4 --sort val/acc",
+        "gitexp sweep --file sweep.yaml --method bayes --trials 30 --metric loss --prune median",
+        "gitexp sweep --file wandb_sweep.yaml -j 2          # a wandb sweep YAML as is",
+        "gitexp sweep show lr-search; gitexp sweep --resume lr-search -j 4",
     )
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     command = list(args.command)
+    if command[:1] == ["show"]:  # `gitexp sweep show SWEEP`: no `--`, so no command
+        return show(command[1:])
     if command and command[0] == "--":
         command = command[1:]
+    if args.resume:
+        return resume(args, command)
     sweep_file = sweepmod.load_file(args.file) if args.file else None
+    for warning in sweep_file.warnings if sweep_file else []:
+        say(f"warning: {warning}")
     params = sweepmod.merge(
         sweep_file.parameters if sweep_file else [], [sweepmod.parse_cli(t) for t in args.param]
     )
@@ -118,6 +168,21 @@ def main(args: argparse.Namespace) -> int:
         or sweepmod.default_group(command, params)
     )
     prefix = prefix or group
+    if search_plan.wanted(args, sweep_file):
+        plan = search_plan.make_plan(
+            sweep_file,
+            params,
+            command,
+            group,
+            prefix,
+            method=args.method,
+            metric=args.metric,
+            goal=args.goal,
+            trials=args.trials,
+            prune=args.prune,
+            seed=args.seed,
+        )
+        return search(args, plan, new=True)
     combos = sweepmod.combinations(params, args.random, args.seed or group)
     varying = [p.key for p in params if p.continuous or len(p.choices) > 1]
     with open_repo() as repo:
@@ -144,19 +209,11 @@ def main(args: argparse.Namespace) -> int:
         trials.append((name, trial_command(group, name, options, combo_args, command)))
     stopped: list[tuple[str, dict[str, object]]] = []
     codes = run_local(
-        trials, args.parallel, *_reporters(bars_wanted()), gate=_first_trial_gate(group, stopped)
+        trials, args.parallel, *reporters(bars_wanted()), gate=first_trial_gate(group, stopped)
     )
     with GitRepo.discover() as repo:
-        print(_final_table(rank(repo, group, args.sort), varying))
-    if stopped:
-        raise UsageError(
-            f"sweep stopped after trial {stopped[0][0]}: the program did not take its "
-            f"overrides ({'; '.join(overrides_words.problems(stopped[0][1]))}), so every trial "
-            "would have trained the same",
-            "Pass them on the command line: gitexp sweep -p ... -- python train.py '${args}' "
-            "(Hydra apps: '${args_no_hyphens}'), or read them through gitexp.config; "
-            "see docs/workflow.md#passing-config-to-a-program",
-        )
+        print(final_table(rank(repo, group, args.sort), varying))
+    _refuse_stopped(stopped)
     failed = sum(1 for code in codes if code != 0)
     if failed:
         say(
@@ -167,7 +224,177 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _first_trial_gate(
+def _refuse_stopped(stopped: list[tuple[str, dict[str, object]]]) -> None:
+    if stopped:
+        raise UsageError(
+            f"sweep stopped after trial {stopped[0][0]}: the program did not take its "
+            f"overrides ({'; '.join(overrides_words.problems(stopped[0][1]))}), so every trial "
+            "would have trained the same",
+            "Pass them on the command line: gitexp sweep -p ... -- python train.py '${args}' "
+            "(Hydra apps: '${args_no_hyphens}'), or read them through gitexp.config; "
+            "see docs/workflow.md#passing-config-to-a-program",
+        )
+
+
+def search(args: argparse.Namespace, plan: search_plan.Plan, new: bool) -> int:
+    """Run the trials of an Optuna search still due; its ref written first (``new``)."""
+    from gitexp.sweep import ref as sweepref
+    from gitexp.sweep import trials as trialsmod
+
+    command = plan.command
+    if plan.program is not None:  # the rest of the macros are expanded by each trial's run
+        command = [part.replace("${program}", plan.program) for part in command]
+    with open_repo() as repo:
+        if new and not args.dry_run:
+            sweepref.write_spec(repo, plan.group, plan.spec())
+        study, done, skipped = search_plan.rebuilt_study(repo, plan)
+    left = max(0, plan.trials - done)
+    prune = f", pruning: {plan.prune['type']}" if plan.prune else ""
+    say(
+        f"sweep {plan.group} ({plan.method}, {plan.goal} {plan.metric}{prune}): "
+        f"{plan.trials} trials, {done} done already, {left} to run"
+        f"{f' ({args.parallel} at a time)' if left else ''}"
+    )
+    if skipped:
+        say(
+            f"sweep {plan.group}: {plural(skipped, 'finished run')} of the group left out "
+            f"(no {plan.metric}, or values outside the space)"
+        )
+    if args.dry_run or not left:
+        if not args.dry_run:
+            with GitRepo.discover() as repo:
+                print(final_table(_ranking(repo, plan), [p.key for p in plan.params]))
+        return 0
+    options = [*(["--config", args.config] if args.config else [])]
+    for tag in args.tag:
+        options += ["--tag", tag]
+
+    def argv(name: str, combo: sweepmod.Combination) -> list[str]:
+        combo_args = [arg for key, choice in combo for arg in ("-p", f"{key}={choice.text}")]
+        return trial_command(plan.group, name, options, combo_args, command)
+
+    runner = trialsmod.Search(
+        study,
+        plan.params,
+        plan.metric,
+        plan.group,
+        plan.prune is not None,
+        argv,
+        lambda number: f"{plan.prefix}-{number}",
+    )
+    stopped: list[tuple[str, dict[str, object]]] = []
+    started, ended = reporters(bars_wanted())
+    statuses = trialsmod.run_search(
+        runner,
+        left,
+        args.parallel,
+        started,
+        lambda n, total, name, status: ended(n, total, name, 0 if status in OK else 1),
+        gate=first_trial_gate(plan.group, stopped),
+    )
+    with GitRepo.discover() as repo:
+        print(final_table(_ranking(repo, plan), [p.key for p in plan.params]))
+    _refuse_stopped(stopped)
+    failed = sum(1 for status in statuses if status not in OK)
+    if failed:
+        say(
+            f"{failed} of {plural(len(statuses), 'trial')} failed; "
+            f"`gitexp sweep --resume {plan.group}` runs the trials still due"
+        )
+        return EXIT_SOME_FAILED
+    return 0
+
+
+OK = (FINISHED, PRUNED)
+
+
+def _ranking(repo: GitRepo, plan: search_plan.Plan) -> Ranking:
+    return rank(repo, plan.group, ("-" if plan.goal == "maximize" else "+") + plan.metric)
+
+
+def resume(args: argparse.Namespace, command: list[str]) -> int:
+    """``gitexp sweep --resume SWEEP``: the ref's plan, with this command line's -j."""
+    from gitexp.sweep import ref as sweepref
+
+    if command or args.param or args.file or args.method or args.metric or args.prune:
+        raise UsageError(
+            "--resume takes the sweep's own spec: no command, -p, --file, --method, "
+            "--metric or --prune (--trials N sets a new total)",
+            "Start a new sweep with another --group to search differently.",
+        )
+    with open_repo() as repo:
+        _adopt_fetched(repo)
+        sweep_id, spec = sweepref.load(repo, args.resume)
+        created = repo.first_reflog_message(sweepref.ref_name(sweep_id)) or ""
+    plan = search_plan.resumed_plan(sweep_id, spec)
+    if args.trials:  # a new total: the spec keeps what the sweep was started with
+        plan.trials = args.trials
+    if "gitexp sweep: created" not in created:
+        _consent(sweep_id, plan, args.yes)
+    return search(args, plan, new=False)
+
+
+def _consent(sweep_id: str, plan: search_plan.Plan, yes: bool) -> None:
+    """A sweep made in another clone runs its recorded command here: show it, and run it
+    only when the user says so (a terminal's answer, or --yes), as rerun does."""
+    say(f"sweep {sweep_id} was not started in this clone (it came from a remote); resuming")
+    say("  it runs its recorded command on this machine:")
+    say(f"  command   {shlex.join(plan.command)}")
+    if yes:
+        return
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise RepositoryStateError(
+            "not running a sweep's command that came from elsewhere without your consent",
+            "Read the command above; to run it, add --yes.",
+        )
+    print("gitexp: run it? [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise RepositoryStateError("not resumed: you said no", "Nothing was run.")
+
+
+def show(names: list[str]) -> int:
+    """``gitexp sweep show [SWEEP]``: the sweeps here, or one sweep's spec and trials."""
+    from gitexp.sweep import ref as sweepref
+
+    with open_repo() as repo:
+        _adopt_fetched(repo)
+        if not names:
+            sweeps = sweepref.usable(repo, say)
+            rows = []
+            for sweep_id, spec in sweeps.items():
+                plan = search_plan.resumed_plan(sweep_id, spec)
+                runs = group_runs(repo, sweep_id)
+                done = sum(1 for entry in runs if entry.status in OK)
+                rows.append(
+                    [sweep_id, plan.method, f"{plan.goal} {plan.metric}", f"{done}/{plan.trials}"]
+                )
+            print(table(rows, ["sweep", "method", "goal", "trials done"]))
+            return 0
+        sweep_id, spec = sweepref.load(repo, names[0])
+        plan = search_plan.resumed_plan(sweep_id, spec)
+        ranking = _ranking(repo, plan)
+    done = sum(1 for entry in ranking.entries if entry.status in OK)
+    prune = f", pruning: {plan.prune['type']}" if plan.prune else ""
+    lines = [
+        f"sweep {sweep_id}: {plan.method}, {plan.goal} {plan.metric}{prune}",
+        f"  trials   {done} of {plan.trials} done",
+        f"  command  {shlex.join(plan.command)}",
+        *(f"  {p.key}  {values.dumps(p.spec())}" for p in plan.params),
+    ]
+    print(terminal_text("\n".join(lines)))  # the spec came from git: no control characters
+    print(final_table(ranking, [p.key for p in plan.params]))
+    return 0
+
+
+def _adopt_fetched(repo: GitRepo) -> None:
+    """Sweeps a plain ``git fetch`` mirrored (after ``gitexp install``) become local first."""
+    from gitexp.share.sweeps import adopt_mirrored
+
+    for line in adopt_mirrored(repo):
+        say(line)
+
+
+def first_trial_gate(
     group: str, stopped: list[tuple[str, dict[str, object]]]
 ) -> Callable[[str, bool], bool | None]:
     """Hold the other trials until the first shows it takes its overrides (sweep/probe.py)."""
@@ -184,7 +411,7 @@ def _first_trial_gate(
     return gate
 
 
-def _reporters(
+def reporters(
     show_progress: bool,
 ) -> tuple[Callable[[int, int, str], None], Callable[[int, int, str, int], None]]:
     """What the sweep says as trials start and end (with the time left on a terminal)."""
@@ -202,7 +429,7 @@ def _reporters(
     return started, done
 
 
-def _final_table(ranking: Ranking, varying: list[str]) -> str:
+def final_table(ranking: Ranking, varying: list[str]) -> str:
     metric, descending = ranking.metric, ranking.descending
     label = f"{metric} [{'max' if descending else 'min'}]" if metric else None
     headers = ["name", "id", "status", "duration", *varying, *([label] if label else [])]

@@ -340,6 +340,14 @@ def push(
     return done.returncode, parse_porcelain(done.stdout)
 
 
+def push_quietly(cwd: str, remote: str, refspecs: list[str]) -> tuple[int, list[RefResult], str]:
+    """``git push --porcelain`` (never forced) with nothing on the terminal: a push made
+    while a run trains (share/livepush.py) must not print into its output; git's error
+    text is returned instead, for one line of warning."""
+    done = run(cwd, ["push", "--porcelain", remote, *refspecs])
+    return done.returncode, parse_porcelain(done.stdout), done.stderr
+
+
 def set_refs(cwd: str, refs: dict[str, str], message: str) -> bool:
     """Point each ref at its commit, whatever it held, in one ``git update-ref --stdin``.
 

@@ -30,7 +30,9 @@ FAILED = "failed"
 INTERRUPTED = "interrupted"
 KILLED = "killed"
 CRASHED = "crashed"
-STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, KILLED, CRASHED)
+# A sweep trial its sweep stopped early, as Optuna's pruner decided (added in 0.3).
+PRUNED = "pruned"
+STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, KILLED, CRASHED, PRUNED)
 
 
 class RunInfo(Slotted):

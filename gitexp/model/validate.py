@@ -28,6 +28,7 @@ MAX_RUN_JSON = 1 * MiB
 MAX_CONFIG_YAML = 8 * MiB
 MAX_JSON_FILE = 16 * MiB  # metrics.json, snapshot.json, hardware.json, artifacts.json, ...
 MAX_HISTORY_CHUNK = 256 * MiB  # one history/NNNNNN.jsonl (10,000 rows)
+MAX_SWEEP_SPEC = 256 * KiB  # a sweep ref's sweep.yaml (gitexp writes a few KiB; added in 0.3)
 MAX_OUTPUT_LOG = 16 * MiB  # gitexp writes at most 2 MiB plus a marker line
 MAX_TREE_ENTRIES = 2_000_000  # files and folders of a run's tree
 MAX_PATH_BYTES = 4096
@@ -55,6 +56,17 @@ def check_run_id(text: str) -> str | None:
     """Why ``text`` cannot be the name of a run ref (``refs/gitexp/runs/<text>``)."""
     if check_user_id(text) is not None:
         return f"run ref name {text[:80]!r} is not a valid run id"
+    return None
+
+
+def check_sweep_id(text: str) -> str | None:
+    """Why ``text`` cannot be the name of a sweep ref (``refs/gitexp/sweeps/<text>``).
+
+    A sweep's id is its group, spelled as a run id is (1 to 64 letters, digits, '.',
+    '_', '-'), so that it is one ref name on every filesystem.
+    """
+    if check_user_id(text) is not None:
+        return f"sweep ref name {text[:80]!r} is not a valid sweep id"
     return None
 
 

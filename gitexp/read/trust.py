@@ -132,6 +132,29 @@ def check_commit(repo: GitRepo, sha: ObjectId) -> str | None:
     return problem
 
 
+def sweep_spec_text(repo: GitRepo, sha: ObjectId) -> tuple[str | None, str | None]:
+    """(the text of a sweep ref's ``sweep.yaml``, None) or (None, why it is quarantined).
+
+    A sweep commit holds one regular file, ``sweep.yaml`` (docs/format.md, "Sweep refs");
+    what that YAML says is checked by sweep/ref.py, which knows a sweep's spec.
+    """
+    try:
+        root, _parents, _message = repo.commit_info(sha)
+        entries = repo.tree_entries(root)
+        found = entries.get(b"sweep.yaml")
+        if found is None or found[0] == MODE_LINK or found[0] == MODE_TREE:
+            return None, "its commit holds no sweep.yaml file"
+        data = repo.read_blob(found[1])
+    except (GitexpError, KeyError, ValueError):
+        return None, "its ref does not point at a commit holding sweep.yaml"
+    if len(data) > validate.MAX_SWEEP_SPEC:
+        return None, f"its sweep.yaml is over {validate.MAX_SWEEP_SPEC} bytes"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, "its sweep.yaml is not UTF-8 text"
+
+
 def _walk(repo: GitRepo, root: ObjectId) -> tuple[str | None, dict[str, ObjectId], set[str]]:
     """Every entry of the tree checked; returns (problem, the files gitexp reads by their
     path under ``.gitexp/`` plus the pointer file, every symbolic link's path)."""

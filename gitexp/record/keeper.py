@@ -39,12 +39,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from gitexp.git.repo import GitRepo
-from gitexp.model.record import CRASHED, FAILED, FINISHED, INTERRUPTED, KILLED, RUNNING, STATUSES
+from gitexp.model.record import (
+    CRASHED,
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    KILLED,
+    PRUNED,
+    RUNNING,
+    STATUSES,
+)
 from gitexp.record.live import LiveDir, list_live
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OUTCOME = "outcome.json"  # how the command ended, written by the keeper (live folder)
 INTERRUPTED_MARK = "interrupted"  # the wrapper was asked to stop (live folder)
+# Written by a sweep before it stops a trial its pruner gave up on (sweep/trials.py).
+PRUNED_MARK = "pruned"
 SENTINEL_POLL = 0.005  # seconds between two looks at the sentinel's pending signals
 
 
@@ -59,6 +70,17 @@ def outcome(returncode: int, interrupted: bool) -> tuple[str, int, str | None]:
     if interrupted:
         return INTERRUPTED, returncode, None
     return (FINISHED if returncode == 0 else FAILED), returncode, None
+
+
+def pruned_or(status: str, live: LiveDir) -> str:
+    """``pruned`` for a trial its sweep stopped (the mark says so), else ``status``.
+
+    A pruned trial ends like an interrupted one (SIGTERM); the mark tells the two apart,
+    and only an interrupted run can have been pruned (it may have finished meanwhile).
+    """
+    if status == INTERRUPTED and os.path.exists(live.file(PRUNED_MARK)):
+        return PRUNED
+    return status
 
 
 def _quiet_signals() -> None:
@@ -194,6 +216,7 @@ def _keep(
     # (any later gitexp command can use it) and finalize in a fresh process, which
     # opens the repository anew rather than use the copy forked from the wrapper.
     status, code, name = outcome(returncode, os.path.exists(live.file(INTERRUPTED_MARK)))
+    status = pruned_or(status, live)
     ended_as = {"status": status, "exit_code": code, "signal": name, "end": ended}
     with contextlib.suppress(OSError):
         live.write_json(OUTCOME, ended_as)

@@ -28,6 +28,7 @@ from gitexp.record.keeper import (
     STOP_SIGNALS,
     Sentinel,
     outcome,
+    pruned_or,
     start_keeper,
     start_sentinel,
 )
@@ -59,8 +60,13 @@ def supervise(
     skipped: list[SkippedFile],
     say: Callable[[str], None],
     system_metrics: bool = True,
+    on_started: Callable[[], None] | None = None,
 ) -> int:
-    """Run ``command`` as the run's process; return the exit code ``gitexp run`` exits with."""
+    """Run ``command`` as the run's process; return the exit code ``gitexp run`` exits with.
+
+    ``on_started()`` is called once the command runs and every helper process is forked:
+    from then on a thread may start processes of its own (share/livepush.py).
+    """
     # This process only waits and writes small files; its threads hand the GIL to each
     # other at every wake-up, which the default 5 ms switch interval would delay.
     sys.setswitchinterval(SWITCH_INTERVAL)
@@ -112,6 +118,8 @@ def supervise(
     # gitexp is forwarded (tests and schedulers may act as soon as they read it).
     signals.attach(child_pid, sentinel)
     live.claim(child_pid=child_pid, keeper_pid=keeper.pid)
+    if on_started is not None:
+        on_started()
     # The threads that wait first, the busy one last: a thread starting while another
     # holds the GIL waits for it (up to the 5 ms switch interval) before it runs.
     stop = threading.Event()
@@ -135,6 +143,7 @@ def supervise(
         status, exit_code, signal_name = CRASHED, EXIT_KEEPER_LOST, None
     else:
         status, exit_code, signal_name = outcome(returncode, signals.interrupted)
+        status = pruned_or(status, live)
     try:
         recorder.finalize(status, None if returncode is None else exit_code, signal_name)
     except OSError as exc:

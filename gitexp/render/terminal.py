@@ -44,6 +44,7 @@ STATUS_STYLES = {
     "killed": "red",
     "corrupt": "red",
     "interrupted": "yellow",
+    "pruned": "yellow",  # a sweep stopped it early: by design, not an error
     "running": "cyan",
 }
 

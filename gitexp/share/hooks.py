@@ -5,8 +5,10 @@ What install changes, and uninstall takes back exactly:
 * for each chosen remote, one more fetch refspec,
   ``+refs/gitexp/runs/*:refs/remotes/<remote>/gitexp/runs/*``: ``git fetch`` mirrors
   the remote's runs in its remote-tracking namespace (so ``--prune`` can never delete a
-  local run).  No ``remote.<name>.push`` refspec: it would replace ``push.default`` for
-  branches (``git push`` would stop pushing the current branch to its upstream);
+  local run), and its sweeps' beside it (``.../gitexp/sweeps/*``, made local by the
+  sweep commands: share/sweeps.py).  No ``remote.<name>.push`` refspec: it would
+  replace ``push.default`` for branches (``git push`` would stop pushing the current
+  branch to its upstream);
 * one hook, from the template in ``hooks/``: ``pre-push`` uploads the artifacts of runs
   being pushed before their refs arrive (as git-lfs does) and, on a plain ``git push`` to
   a remote set up here, pushes the runs as well.  Runs a fetch mirrored need no hook: the
@@ -30,7 +32,8 @@ from importlib import resources
 from gitexp.errors import RepositoryStateError
 from gitexp.git import binary as gitbin
 from gitexp.render.words import plural
-from gitexp.share.remotes import fetch_refspec
+from gitexp.share import sweeps
+from gitexp.share.remotes import fetch_refspec, tracking_prefix
 
 HOOKS = ("pre-push",)
 RETIRED_HOOKS = ("reference-transaction",)  # installed by gitexp 0.2; removed on sight
@@ -132,14 +135,21 @@ def install(root: str, remotes: list[str]) -> SetupReport:
         if result in ("removed", "removed; yours put back"):
             report.hooks.append((name, f"{result} (no longer needed: docs/sharing.md)"))
     for remote in remotes:
-        refspec = fetch_refspec(remote)
         key = f"remote.{remote}.fetch"
-        if refspec in gitbin.config_get_all(root, key):
-            report.remotes.append((remote, "already fetches runs"))
-        else:
+        have = gitbin.config_get_all(root, key)
+        added = [spec for spec in _refspecs(remote) if spec not in have]
+        for refspec in added:
             gitbin.config_add(root, key, refspec)
-            report.remotes.append((remote, f"fetch += {refspec}"))
+        if added:
+            report.remotes.append((remote, f"fetch += {' '.join(added)}"))
+        else:
+            report.remotes.append((remote, "already fetches runs"))
     return report
+
+
+def _refspecs(remote: str) -> list[str]:
+    """The runs' fetch refspec, and (added in 0.3) the sweeps' beside it."""
+    return [fetch_refspec(remote), sweeps.fetch_refspec(tracking_prefix(remote))]
 
 
 def uninstall(root: str) -> SetupReport:
@@ -152,11 +162,12 @@ def uninstall(root: str) -> SetupReport:
         if result != "not installed":
             report.hooks.append((name, result))
     for remote in gitbin.remotes(root):
-        refspec = fetch_refspec(remote)
         key = f"remote.{remote}.fetch"
-        if refspec in gitbin.config_get_all(root, key):
-            gitbin.config_unset(root, key, refspec)
-            report.remotes.append((remote, f"fetch -= {refspec}"))
+        have = gitbin.config_get_all(root, key)
+        for refspec in _refspecs(remote):
+            if refspec in have:
+                gitbin.config_unset(root, key, refspec)
+                report.remotes.append((remote, f"fetch -= {refspec}"))
     return report
 
 

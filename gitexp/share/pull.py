@@ -22,6 +22,7 @@ from gitexp.read.resolve import resolve
 from gitexp.read.trust import check_runs
 from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.render.words import plural
+from gitexp.share import sweeps
 from gitexp.share.fetched import mark_seen
 from gitexp.share.remotes import (
     AHEAD,
@@ -59,7 +60,7 @@ def fetch_mirror(root: str, remote: str) -> bytes:
     else:
         prefix = f"refs/gitexp/incoming/{os.getpid()}-{secrets.token_hex(4)}/".encode()
     refspec = f"+{RUNS_REFSPEC_SOURCE}:{prefix.decode()}*"
-    code = gitbin.fetch(root, remote, [refspec], prune=named)
+    code = gitbin.fetch(root, remote, [refspec, sweeps.fetch_refspec(prefix)], prune=named)
     if code:
         raise TransferError(
             f"git fetch from {remote} failed (exit {code}; see git's message above)",
@@ -69,6 +70,7 @@ def fetch_mirror(root: str, remote: str) -> bytes:
 
 
 def drop_mirror(repo: GitRepo, prefix: bytes) -> None:
+    sweeps.drop_mirror(repo, prefix)
     if prefix.startswith(b"refs/gitexp/incoming/"):
         for name in repo.list_refs(prefix):
             repo.remove_ref(prefix + name)
@@ -108,6 +110,7 @@ def pull_runs(
                     else:
                         report.runs.append(_update(repo, run_id, sha))
                     advance(1)
+            report.sweeps = sweeps.adopt(repo, prefix, remote)
             if artifacts:
                 wanted = {
                     item.id: repo.read_ref(REF_PREFIX + item.id.encode())

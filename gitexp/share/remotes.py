@@ -122,13 +122,14 @@ class RunReport(Slotted):
 class SyncReport(Slotted):
     """A push's or pull's result, run by run."""
 
-    _fields = ("remote", "dvc_remote", "runs", "messages")
+    _fields = ("remote", "dvc_remote", "runs", "messages", "sweeps")
     __slots__ = _fields
 
     def __init__(self, remote: str, dvc_remote: str | None = None) -> None:
         self.remote, self.dvc_remote = remote, dvc_remote
         self.runs: list[RunReport] = []
         self.messages: list[str] = []
+        self.sweeps: list[str] = []  # what happened to sweep refs (share/sweeps.py)
 
     @property
     def failed(self) -> list[RunReport]:
@@ -143,6 +144,7 @@ class SyncReport(Slotted):
             "dvc_remote": self.dvc_remote,
             "runs": [run.as_json() for run in self.runs],
             "messages": self.messages,
+            "sweeps": self.sweeps,
             "ok": not self.failed,
         }
 
@@ -308,6 +310,7 @@ def print_report(
             where += f", DVC remote {report.dvc_remote}"
         lines = [f"{where}:"]
         lines += [describe(run) for run in report.runs if run.action != UP_TO_DATE]
+        lines += [f"  {line}" for line in report.sweeps]
         lines.append(summary_line(report, verb))
         lines += [f"  dvc: {message}" for message in report.messages[:5]]
         print("\n".join(lines))  # one write: 1,000 runs are 1,000 lines

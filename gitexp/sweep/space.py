@@ -27,7 +27,7 @@ import json
 import math
 import random
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from gitexp.errors import ConfigError, UsageError
@@ -37,6 +37,11 @@ from gitexp.model.overrides import missing, value_at
 from gitexp.model.redact import redact_param
 
 FILE_KEYS = ("command", "program", "name", "group", "parameters")
+# What a search adds (docs/workflow.md#bayesian-sweeps), and wandb's sweep keys, so that
+# a wandb sweep YAML runs as is; ``description``, ``project`` and ``entity`` are read
+# and not used.
+SEARCH_KEYS = ("method", "metric", "trials", "run_cap", "prune", "early_terminate", "seed")
+WANDB_ONLY = ("description", "project", "entity")
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class Parameter:
     low: float | None = None  # a continuous range, sampled by --random only
     high: float | None = None
     log: bool = False
+    integer: bool = False  # whole numbers only (wandb's int_uniform)
+    step: float | None = None  # a multiple of this above low (wandb's q)
 
     @property
     def continuous(self) -> bool:
@@ -65,8 +72,34 @@ class Parameter:
             number = math.exp(rng.uniform(math.log(low), math.log(high)))
         else:
             number = rng.uniform(low, high)
+        if self.integer:
+            whole = round(number)
+            return Choice(value_text(whole), whole)
         number = float(f"{number:.4g}")
         return Choice(value_text(number), number)
+
+    def spec(self) -> dict[str, object]:
+        """This parameter in wandb's spelling, as a sweep ref stores it (sweep/ref.py)."""
+        if self.choices:
+            if len(self.choices) == 1:
+                return {"value": self.choices[0].value}
+            return {"values": [choice.value for choice in self.choices]}
+        out: dict[str, object]
+        if self.integer:
+            kind = (
+                "q_log_uniform_values"
+                if self.log
+                else ("q_uniform" if self.step else "int_uniform")
+            )
+            out = {"min": int(self.low or 0), "max": int(self.high or 0)}
+            if self.log or self.step:
+                out["q"] = int(self.step or 1)
+        else:
+            kind = ("q_" if self.step else "") + ("log_uniform_values" if self.log else "uniform")
+            out = {"min": self.low, "max": self.high}
+            if self.step:
+                out["q"] = self.step
+        return {"distribution": kind, **out}
 
 
 Combination = tuple[tuple[str, Choice], ...]
@@ -106,10 +139,10 @@ def parse_cli(text: str) -> Parameter:
     for piece in split_values(raw):
         _keys, value = configmod.parse_override(f"{key}={piece}")
         choices.append(Choice(piece, value))
-    return Parameter(key, _unique(choices))
+    return Parameter(key, unique_choices(choices))
 
 
-def _unique(choices: list[Choice]) -> list[Choice]:
+def unique_choices(choices: list[Choice]) -> list[Choice]:
     seen: set[str] = set()
     out = []
     for choice in choices:
@@ -152,15 +185,26 @@ class SweepFile:
     name: str | None = None
     group: str | None = None
     program: str | None = None  # what ${program} in the command stands for (wandb's key)
+    search: dict[str, object] = field(default_factory=dict)  # SEARCH_KEYS as given
+    warnings: list[str] = field(default_factory=list)  # said once by the command
 
 
 def load_file(path: str) -> SweepFile:
-    data = configmod.load_config_file(path)
-    unknown = sorted(set(data) - set(FILE_KEYS))
-    if unknown:
+    return load_spec(configmod.load_config_file(path), path)
+
+
+def load_spec(data: Mapping[str, object], path: str, strict: bool = True) -> SweepFile:
+    """A sweep file's (or a sweep ref's) parsed content; ``path`` names it in messages.
+
+    ``strict``: an unknown key is an error (a user's typo); a sweep ref is read with
+    ``strict=False``, since a newer gitexp may add keys there (docs/format.md).
+    """
+    unknown = sorted(set(map(str, data)) - {*FILE_KEYS, *SEARCH_KEYS, *WANDB_ONLY})
+    if unknown and strict:
         raise ConfigError(
             f"{path}: unknown key {', '.join(unknown)}",
-            f"A sweep file has: {', '.join(FILE_KEYS)} (see docs/workflow.md#sweeps).",
+            f"A sweep file has: {', '.join(FILE_KEYS + SEARCH_KEYS)} "
+            "(see docs/workflow.md#sweeps).",
         )
     spec = data.get("parameters")
     if not isinstance(spec, Mapping) or not spec:
@@ -175,8 +219,53 @@ def load_file(path: str) -> SweepFile:
     for key in ("name", "group", "program"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise ConfigError(f"{path}: {key!r} must be a string")
-    params = [_file_parameter(path, str(key), value) for key, value in spec.items()]
-    return SweepFile(params, command, data.get("name"), data.get("group"), data.get("program"))
+    wandb_style = "method" in data  # wandb's file: its defaults for {min, max}
+    warnings: list[str] = []
+    params: list[Parameter] = []
+    for key, value in spec.items():
+        params += _file_parameters(path, str(key), value, wandb_style, warnings.append)
+    search = {key: data[key] for key in SEARCH_KEYS if data.get(key) is not None}
+    return SweepFile(
+        params,
+        command,
+        _text(data.get("name")),
+        _text(data.get("group")),
+        _text(data.get("program")),
+        search,
+        warnings,
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _file_parameters(
+    path: str, key: str, spec: object, wandb_style: bool, warn: Callable[[str], None]
+) -> list[Parameter]:
+    """One parameter, or a nested group's (wandb's ``parameters:`` inside a parameter)."""
+    if isinstance(spec, Mapping) and "parameters" in spec:
+        inner = spec["parameters"]
+        if set(spec) != {"parameters"} or not isinstance(inner, Mapping) or not inner:
+            raise ConfigError(f"{path}: parameters.{key}: write {{parameters: {{name: ...}}}}")
+        return [
+            p
+            for name, value in inner.items()
+            for p in _file_parameters(path, f"{key}.{name}", value, wandb_style, warn)
+        ]
+    if isinstance(spec, Mapping) and (
+        set(spec) & wandbspec_markers()
+        or (wandb_style and ("min" in spec or "max" in spec) and "steps" not in spec)
+    ):
+        from gitexp.sweep import wandbspec
+
+        return [wandbspec.parameter(f"{path}: parameters.{key}", key, spec, warn)]
+    return [_file_parameter(path, key, spec)]
+
+
+def wandbspec_markers() -> set[str]:
+    """Keys only wandb's parameter syntax has (sweep/wandbspec.py reads those specs)."""
+    return {"distribution", "value", "mu", "sigma", "q", "probabilities"}
 
 
 def _file_parameter(path: str, key: str, spec: object) -> Parameter:
@@ -198,7 +287,7 @@ def _file_parameter(path: str, key: str, spec: object) -> Parameter:
         items = [spec]
     if not items:
         raise ConfigError(f"{where}: no values")
-    return Parameter(key, _unique([Choice(value_text(item), item) for item in items]))
+    return Parameter(key, unique_choices([Choice(value_text(item), item) for item in items]))
 
 
 def _range(where: str, key: str, spec: Mapping[str, object]) -> Parameter:
@@ -220,7 +309,7 @@ def _range(where: str, key: str, spec: Mapping[str, object]) -> Parameter:
         items: list[float] = [int(n) for n in numbers]
     else:
         items = numbers
-    return Parameter(key, _unique([Choice(value_text(item), item) for item in items]))
+    return Parameter(key, unique_choices([Choice(value_text(item), item) for item in items]))
 
 
 def _spaced(low: float, high: float, steps: int, log: bool) -> list[float]:
@@ -297,7 +386,7 @@ def member_name(prefix: str, combo: Combination, varying: list[str], index: int)
     return f"{prefix}-{'-'.join(parts)}" if parts else f"{prefix}-{index}"
 
 
-def _lookup(config: Mapping[str, object], key: str) -> object:
+def lookup(config: Mapping[str, object], key: str) -> object:
     if key in config:  # a flattened config (a listing row), or a top-level key
         return config[key]
     return value_at(config, key)
@@ -306,7 +395,7 @@ def _lookup(config: Mapping[str, object], key: str) -> object:
 def matches(config: Mapping[str, object], combo: Combination) -> bool:
     """Whether a run's config (nested, or flattened with ``.``) holds every value of ``combo``."""
     for key, choice in combo:
-        found = _lookup(config, key)
+        found = lookup(config, key)
         if missing(found) or values.dumps(found) != values.dumps(choice.value):
             return False
     return True

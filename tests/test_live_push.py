@@ -1,0 +1,168 @@
+"""Live from anywhere: ``gitexp run --push`` sends a run while it trains, ``gitexp pull
+--watch`` shows it arriving and moving, through a git daemon on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import git, gitexp
+from reliability_helpers import wait_for
+
+SLOW_TRAIN = """\
+import os, time, gitexp
+run = gitexp.init()
+step = 0
+while not os.path.exists(os.environ["GO"]):  # trains until the test says so
+    gitexp.log({"loss": 1.0 / (step + 1)})
+    step += 1
+    time.sleep(0.05)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[str]:
+    """A bare repository served by ``git daemon`` on loopback (pushes allowed); its URL."""
+    base = tmp_path / "served"
+    base.mkdir()
+    git(base, "init", "-q", "--bare", "origin.git")
+    port = _free_port()
+    server = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
+         f"--base-path={base}", "--listen=127.0.0.1", f"--port={port}", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def listening() -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        wait_for(listening, what="git daemon")
+        yield f"git://127.0.0.1:{port}/origin.git"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _remote_runs(url: str, cwd: Path) -> dict[str, str]:
+    out = git(cwd, "ls-remote", url, "refs/gitexp/runs/*")
+    return {line.split()[1].rsplit("/", 1)[1]: line.split()[0] for line in out.splitlines()}
+
+
+def _remote_status(url: str, cwd: Path, run_id: str) -> str:
+    git(cwd, "fetch", "-q", url, f"+refs/gitexp/runs/{run_id}:refs/test/peek")
+    return str(json.loads(git(cwd, "show", "refs/test/peek:.gitexp/run.json"))["status"])
+
+
+class Lines:
+    """The lines a process prints, collected by a thread (a test waits for one)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert process.stdout is not None
+        stream = process.stdout
+        threading.Thread(
+            target=lambda: self.lines.extend(iter(stream.readline, "")), daemon=True
+        ).start()
+
+    def having(self, *words: str) -> str | None:
+        return next((line for line in self.lines if all(w in line for w in words)), None)
+
+
+@pytest.mark.slow
+def test_a_run_pushed_while_it_trains_is_watched_from_another_clone(
+    repo: Path, tmp_path: Path, daemon: str
+) -> None:
+    (repo / "slow.py").write_text(SLOW_TRAIN)
+    git(repo, "add", "slow.py")
+    git(repo, "commit", "-q", "-m", "slow")
+    git(repo, "push", "-q", daemon, "HEAD:main")
+    go = tmp_path / "go"
+    env = {**os.environ, "GO": str(go), "GITEXP_CHECKPOINT_SECONDS": "1"}
+    training = subprocess.Popen(
+        [sys.executable, "-m", "gitexp", "run", "--push", daemon, "--every", "1s", "--",
+         sys.executable, "slow.py"],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    watch: subprocess.Popen[str] | None = None
+    try:
+        (run_id,) = wait_for(lambda: _remote_runs(daemon, repo), what="the run on the remote")
+        assert _remote_status(daemon, repo, run_id) == "running"
+
+        clone = tmp_path / "clone"
+        git(tmp_path, "clone", "-q", daemon, str(clone))
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "gitexp", "pull", "--watch", "--every", "1s", "--no-artifacts"],
+            cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        lines = Lines(watch)
+        wait_for(lambda: lines.having("new", run_id[:7], "running"), what="new, running")
+        # A checkpoint later, the run has moved on the remote, and so here.
+        wait_for(lambda: lines.having("updated", run_id[:7], "running", "loss="), what="moved")
+        go.touch()
+        assert training.wait(timeout=60) == 0
+        wait_for(lambda: lines.having("updated", run_id[:7], "finished"), what="finished")
+        watch.send_signal(signal.SIGINT)  # Ctrl-C ends the watch, without an error
+        assert watch.wait(timeout=30) == 0
+    finally:
+        go.touch()
+        training.wait(timeout=60)
+        if watch is not None and watch.poll() is None:  # a failed wait above: never leak it
+            watch.kill()
+            watch.wait(timeout=30)
+    _out, err = training.communicate()
+    assert "warning" not in err, err
+    assert _remote_status(daemon, repo, run_id) == "finished"
+    # Every push was a fast-forward: the remote's commit is the local one.
+    assert (
+        _remote_runs(daemon, repo)[run_id]
+        == git(repo, "rev-parse", f"refs/gitexp/runs/{run_id}").strip()
+    )
+
+
+TICKING = (
+    "import time, gitexp\ngitexp.init()\nfor i in range(4): gitexp.log({'x': i}); time.sleep(.5)"
+)
+
+
+@pytest.mark.slow
+def test_a_remote_that_does_not_answer_never_stops_training(repo: Path) -> None:
+    nowhere = f"git://127.0.0.1:{_free_port()}/origin.git"  # nothing listens there
+    done = gitexp(
+        "run", "--push", nowhere, "--every", "1s", "--", sys.executable, "-c",
+        TICKING,
+        cwd=repo, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("warning: could not push the run to") == 1  # once per streak
+    assert "did not reach" in done.stderr and f"gitexp push {nowhere}" in done.stderr
+    listed = json.loads(gitexp("ls", "--json", cwd=repo).stdout)
+    assert [row["status"] for row in listed] == ["finished"]
+
+
+def test_push_and_watch_options_are_checked_before_anything_runs(repo: Path) -> None:
+    for args, words in (
+        (("run", "--every", "5m", "--", "true"), "--every needs --push"),
+        (("run", "--push", "origin", "--", "true"), "no git remote named 'origin'"),
+        (("run", "--push", "/tmp/x", "--every", "0s", "--", "true"), "at least 1 second"),
+        (("pull", "/tmp/x", "--every", "1m"), "--every needs --watch"),
+    ):
+        done = gitexp(*args, cwd=repo)
+        assert done.returncode == 2, (args, done.stderr)
+        assert words in done.stderr
+    assert git(repo, "for-each-ref", "refs/gitexp/runs") == ""
