@@ -182,3 +182,27 @@ class Catalog:
         if found is None:
             return []
         return [(out, self.by_digest(out.name, out.digest)) for out in found[1].outputs]
+
+    def run_lineage(self, run_id: str) -> dict[str, list[dict[str, object]]]:
+        """What a run used and logged, with the runs on the other side (``gitexp show``)."""
+        inputs: list[dict[str, object]] = [
+            {
+                "name": used.name,
+                "version": version.label if version else used.version,
+                "digest": used.digest,
+                "logged_by": [run.id for run in version.producers] if version else [used.run],
+            }
+            for used, version in self.run_inputs(run_id)
+        ]
+        outputs: list[dict[str, object]] = [
+            {
+                "name": out.name,
+                "version": version.label if version else None,
+                "digest": out.digest,
+                "aliases": version.aliases if version else out.aliases,
+                "files": len(out.files),
+                "used_by": [run.id for run in version.consumers] if version else [],
+            }
+            for out, version in self.run_outputs(run_id)
+        ]
+        return {"inputs": inputs, "outputs": outputs}

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
+from gitexp.share.aliassync import pull_aliases
 from gitexp.share.pull import pull_runs
 from gitexp.share.remotes import default_remote, print_report
 
@@ -55,4 +56,7 @@ def main(args: argparse.Namespace) -> int:
         say=say,
         progress=progress_for(args.json),
     )
+    if not args.runs:  # every run: the registry's aliases come with them
+        with open_repo() as repo:
+            report.aliases = pull_aliases(repo, remote)
     return print_report(report, "fetched", args.json, print_json)

@@ -9,6 +9,7 @@ from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.read.listing import list_runs
 from gitexp.read.resolve import resolve
+from gitexp.share.aliassync import push_aliases
 from gitexp.share.push import push_runs
 from gitexp.share.remotes import default_remote, print_report
 
@@ -51,4 +52,6 @@ def main(args: argparse.Namespace) -> int:
             selected = {entry.id: entry.commit for entry in (resolve(t, runs) for t in args.runs)}
         progress = progress_for(args.json)
         report = push_runs(repo, remote, selected, args.dvc_remote, say=say, progress=progress)
+        if not args.runs:  # every run: the registry's aliases go with them
+            report.aliases = push_aliases(repo, remote)
     return print_report(report, "pushed", args.json, print_json)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, cast
 
+from gitexp.artifacts.catalog import Catalog
 from gitexp.cli_support import add_example, open_repo, print_json
 from gitexp.model import config as configmod
+from gitexp.model.ids import short_id
+from gitexp.model.lineage import LINEAGE_FILE
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run
 from gitexp.record import manifest
@@ -16,6 +19,7 @@ from gitexp.render.runs_table import config_cell
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
+    from gitexp.git.repo import GitRepo
     from gitexp.model.shapes import ListingRow
 
 MAX_FILES_LISTED = 50
@@ -44,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
             repo.commit_info(baseline)[0] if baseline and repo.has_object(baseline) else None
         )
         changes = repo.diff_trees(base_tree, view.root_tree)
+        lineage = run_lineage(repo, view)
     files = [{"path": c.path, "change": c.kind} for c in changes]
     if args.json:
         print_json(
@@ -55,11 +60,39 @@ def main(args: argparse.Namespace) -> int:
                 "packages": view.packages,
                 "snapshot": view.snapshot,
                 "changed_files": files,
+                "lineage": lineage,
             }
         )
         return 0
-    print(render(view, files))
+    print(render(view, files) + lineage_text(lineage))
     return 0
+
+
+def run_lineage(repo: GitRepo, view: RunView) -> dict[str, list[dict[str, object]]]:
+    """The run's artifact inputs and outputs (none read when it has no lineage.json)."""
+    if repo.lookup_path(view.meta_tree, LINEAGE_FILE.encode()) is None:
+        return {"inputs": [], "outputs": []}
+    return Catalog(repo).run_lineage(view.entry.id)
+
+
+def lineage_text(lineage: dict[str, list[dict[str, object]]]) -> str:
+    lines = []
+    for key, title, other in (
+        ("inputs", "artifacts used", "logged by"),
+        ("outputs", "artifacts logged", "used by"),
+    ):
+        if lineage[key]:
+            lines += ["", title]
+        for item in lineage[key]:
+            runs = cast("list[object]", item.get("logged_by" if key == "inputs" else "used_by"))
+            ids = ", ".join(short_id(str(run)) for run in runs or [] if run) or "no run here"
+            aliases = cast("list[object]", item.get("aliases") or [])
+            shown = f" ({', '.join(str(a) for a in aliases)})" if aliases else ""
+            lines.append(
+                f"  {item['name']}:{item['version'] or '?'}{shown}  {str(item['digest'])[:12]}"
+                f"  {other} {ids}"
+            )
+    return "\n".join(printable(line) for line in lines)
 
 
 def _info_json(view: RunView) -> dict[str, object]:

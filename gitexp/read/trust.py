@@ -23,13 +23,21 @@ from gitexp.errors import FormatError, GitexpError
 from gitexp.git import catfile
 from gitexp.git.repo import MODE_LINK, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import validate
+from gitexp.model.lineage import LINEAGE_FILE, check_lineage
 from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row
 from gitexp.read import verdicts
 from gitexp.read.listing import RunEntry
 
 Say = Callable[[str], None]
 POINTER_FILE = ".gitexp-artifacts.dvc"  # artifacts/pointers.py: POINTER_PATH
-_JSON_FILES = ("run.json", "metrics.json", "snapshot.json", "hardware.json", "artifacts.json")
+_JSON_FILES = (
+    "run.json",
+    "metrics.json",
+    "snapshot.json",
+    "hardware.json",
+    "artifacts.json",
+    LINEAGE_FILE,
+)
 
 
 def describe(run_id: str, reason: str) -> str:
@@ -197,6 +205,10 @@ def _check_meta(repo: GitRepo, meta: dict[str, ObjectId], links: set[str]) -> st
     problem = _check_config(repo, meta.get("config.yaml"))
     if problem:
         return problem
+    if LINEAGE_FILE in docs:  # its file names are paths a download writes
+        problem = check_lineage(docs[LINEAGE_FILE])
+        if problem:
+            return f"corrupted metadata: {problem}"
     snapshot = docs.get("snapshot.json")
     skipped = snapshot.get("skipped") if isinstance(snapshot, dict) else None
     if isinstance(skipped, list):
