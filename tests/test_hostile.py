@@ -1309,6 +1309,16 @@ def _artifacts(path: str) -> bytes:
     ).encode()
 
 
+def _lineage(file_name: str) -> bytes:
+    output = {
+        "name": "model",
+        "type": "model",
+        "digest": "0" * 64,
+        "files": [{"name": file_name, "md5": "0" * 32, "size": 1}],
+    }
+    return json.dumps({"format": 1, "outputs": [output], "inputs": []}).encode()
+
+
 OUTSIDE = "outside"  # a folder beside the clone: nothing may be written there
 
 
@@ -1378,6 +1388,11 @@ VECTORS = [
         "artifact-dotdot",
         Forgery(meta={"artifacts.json": _artifacts(f"../{OUTSIDE}/model.bin")}),
         "artifacts.json: path",
+    ),
+    Vector(
+        "lineage-file-dotdot",  # an artifact version's file name is a path download writes
+        Forgery(meta={"lineage.json": _lineage(f"../{OUTSIDE}/model.bin")}),
+        "lineage.json: output 'model': path",
     ),
     Vector(
         "artifact-absolute",

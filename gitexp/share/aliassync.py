@@ -91,7 +91,7 @@ def pull_aliases(repo: GitRepo, remote: str) -> list[RunReport]:
     reports = []
     try:
         for tail, sha in sorted(repo.list_refs(prefix).items()):
-            reports.append(_update(repo, tail, sha))
+            reports.append(update_alias(repo, tail, sha))
     finally:
         if not named:
             for tail in repo.list_refs(prefix):
@@ -99,7 +99,8 @@ def pull_aliases(repo: GitRepo, remote: str) -> list[RunReport]:
     return reports
 
 
-def _update(repo: GitRepo, tail: bytes, remote_sha: ObjectId) -> RunReport:
+def update_alias(repo: GitRepo, tail: bytes, remote_sha: ObjectId) -> RunReport:
+    """Bring the local alias ``tail`` ("name/alias") forward to the remote's commit."""
     parsed = split_ref_tail(tail)
     label = tail.decode("utf-8", "replace").replace("/", ":", 1)
     if parsed is None:

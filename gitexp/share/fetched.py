@@ -24,12 +24,14 @@ from gitexp.model.ids import short_id
 from gitexp.read.trust import check_runs, describe
 from gitexp.render.cells import printable
 from gitexp.render.words import plural
-from gitexp.share.remotes import DIVERGED, NEW, REFUSED, UPDATED, fast_forward
+from gitexp.share.aliassync import update_alias
+from gitexp.share.remotes import DIVERGED, NEW, QUARANTINED, REFUSED, UPDATED, fast_forward
 
 QUEUE = "fetched-runs.queue"
 LOCK = "fetched-runs.lock"
 NOTES = "fetched-runs.notes"  # what a drainer without a terminal had to say
 _MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/runs/([^/]+)$")
+_ALIAS_MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/aliases/([^/]+/[^/]+)$")
 # A drainer whose lock is older than this died: the next one takes over.
 STALE_LOCK_SECONDS = 600.0
 
@@ -52,6 +54,32 @@ def parse(lines: list[str]) -> dict[str, tuple[str, bytes]]:
         if match:
             fetched[match.group(2)] = (match.group(1), parts[1].encode())
     return fetched
+
+
+def parse_aliases(lines: list[str]) -> dict[str, tuple[str, bytes]]:
+    """The last update of each alias's mirror: ``{"name/alias": (remote, new sha)}``."""
+    fetched: dict[str, tuple[str, bytes]] = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 3 or parts[1] == ZERO:
+            continue
+        match = _ALIAS_MIRROR.match(parts[2])
+        if match:
+            fetched[match.group(2)] = (match.group(1), parts[1].encode())
+    return fetched
+
+
+def bring_aliases_here(
+    repo: GitRepo, fetched: dict[str, tuple[str, bytes]], say: Callable[[str], None]
+) -> None:
+    """Create or fast-forward the aliases a fetch mirrored; say what did not move."""
+    for tail, (remote, sha) in sorted(fetched.items()):
+        item = update_alias(repo, tail.encode(), sha)
+        if item.action in (DIVERGED, QUARANTINED):
+            say(
+                f"alias {printable(item.id)} {item.action}: {printable(item.error or '')}; "
+                f"the remote's is refs/remotes/{printable(remote)}/gitexp/aliases/{tail}"
+            )
 
 
 def bring_here(
@@ -93,8 +121,9 @@ def drain(repo: GitRepo, say: Callable[[str], None]) -> None:
         return
     try:
         with open(taken, encoding="utf-8", errors="replace") as handle:
-            fetched = parse(handle.read().splitlines())
-        bring_here(repo, fetched, say)
+            lines = handle.read().splitlines()
+        bring_here(repo, parse(lines), say)
+        bring_aliases_here(repo, parse_aliases(lines), say)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(taken)

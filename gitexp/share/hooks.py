@@ -28,6 +28,7 @@ from importlib import resources
 from gitexp.errors import RepositoryStateError
 from gitexp.git import binary as gitbin
 from gitexp.render.words import plural
+from gitexp.share.aliassync import alias_fetch_refspec
 from gitexp.share.remotes import fetch_refspec
 
 HOOKS = ("pre-push", "reference-transaction")
@@ -125,13 +126,18 @@ def install(root: str, remotes: list[str]) -> SetupReport:
             _write_hook(path, text)
             report.hooks.append((name, f"installed; yours moved to {os.path.basename(previous)}"))
     for remote in remotes:
-        refspec = fetch_refspec(remote)
         key = f"remote.{remote}.fetch"
-        if refspec in gitbin.config_get_all(root, key):
+        configured = gitbin.config_get_all(root, key)
+        refspec = fetch_refspec(remote)
+        if refspec in configured:
             report.remotes.append((remote, "already fetches runs"))
         else:
             gitbin.config_add(root, key, refspec)
             report.remotes.append((remote, f"fetch += {refspec}"))
+        aliases = alias_fetch_refspec(remote)  # the artifact registry travels too (0.3)
+        if aliases not in configured:
+            gitbin.config_add(root, key, aliases)
+            report.remotes.append((remote, f"fetch += {aliases}"))
     return report
 
 
@@ -153,11 +159,12 @@ def uninstall(root: str) -> SetupReport:
         else:
             report.hooks.append((name, "removed" if ours else "not installed"))
     for remote in gitbin.remotes(root):
-        refspec = fetch_refspec(remote)
         key = f"remote.{remote}.fetch"
-        if refspec in gitbin.config_get_all(root, key):
-            gitbin.config_unset(root, key, refspec)
-            report.remotes.append((remote, f"fetch -= {refspec}"))
+        configured = gitbin.config_get_all(root, key)
+        for refspec in (fetch_refspec(remote), alias_fetch_refspec(remote)):
+            if refspec in configured:
+                gitbin.config_unset(root, key, refspec)
+                report.remotes.append((remote, f"fetch -= {refspec}"))
     return report
 
 
