@@ -273,3 +273,28 @@ def test_a_hostile_alias_ref_is_ignored_here_and_never_pulled(
     assert _ref(other, "refs/gitexp/aliases/model/good") == good
     assert _ref(other, "refs/gitexp/aliases/model/evil") == ""
     assert _ref(other, "refs/gitexp/aliases/model/stolen") == ""
+
+
+@pytest.mark.slow
+def test_after_install_plain_git_push_and_fetch_carry_aliases(
+    project: Path, tmp_path: Path
+) -> None:
+    produce(project, "producer-a", "alpha")
+    ok("install", cwd=project)
+    assert "refs/remotes/origin/gitexp/aliases/*" in git(
+        project, "config", "--get-all", "remote.origin.fetch"
+    )
+    moved = _move(project, "model:v0", "production")
+    git(project, "push", "-q")  # the pre-push hook pushes runs and aliases too
+    ref = "refs/gitexp/aliases/model/production"
+    assert _ref(tmp_path / "origin.git", ref) == moved
+
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
+    ok("install", cwd=other)
+    git(other, "fetch", "-q")
+    listed = json.loads(ok("artifacts", "--json", cwd=other))  # drains what the hook queued
+    assert listed[0]["aliases"] == ["latest", "production"]
+    assert _ref(other, ref) == moved
+    ok("uninstall", cwd=other)
+    assert "aliases" not in git(other, "config", "--get-all", "remote.origin.fetch")
