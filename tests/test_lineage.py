@@ -298,3 +298,39 @@ def test_after_install_plain_git_push_and_fetch_carry_aliases(
     assert _ref(other, ref) == moved
     ok("uninstall", cwd=other)
     assert "aliases" not in git(other, "config", "--get-all", "remote.origin.fetch")
+
+
+RESUMABLE = """\
+import os, sys
+import gitexp
+run = gitexp.init(id="lineage-resume", resume="allow")
+os.makedirs("data", exist_ok=True)
+with open("data/w.bin", "w") as f:
+    f.write(sys.argv[1])
+with open("data/notes-" + sys.argv[1] + ".txt", "w") as f:
+    f.write(sys.argv[1])
+art = gitexp.Artifact("model", "model")
+art.add_file("data/w.bin")
+run.log_artifact(art)
+gitexp.save("data/notes-" + sys.argv[1] + ".txt", base_path="data")
+gitexp.alert("epoch", sys.argv[1])
+gitexp.finish()
+"""
+
+
+@pytest.mark.slow
+def test_a_resumed_run_keeps_what_its_earlier_life_logged(project: Path) -> None:
+    (project / "resumable.py").write_text(RESUMABLE)
+    for tag in ("alpha", "beta"):
+        done = subprocess.run(
+            [PY, "resumable.py", tag], cwd=project, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+    lineage = meta(project, "lineage-resume", "lineage.json")
+    assert len(lineage["outputs"]) == 2  # type: ignore[arg-type]
+    ref = "refs/gitexp/runs/lineage-resume"
+    alerts = git(project, "show", f"{ref}:.gitexp/alerts.jsonl").splitlines()
+    assert [json.loads(line)["text"] for line in alerts] == ["alpha", "beta"]
+    files = git(project, "ls-tree", "-r", "--name-only", ref, ".gitexp/files").split()
+    assert files == [".gitexp/files/notes-alpha.txt", ".gitexp/files/notes-beta.txt"]
+    assert sorted(versions(project)) == ["v0", "v1"]

@@ -32,6 +32,14 @@ class RunLineage:
         self.live = live
         self._root = root
         self.lineage = Lineage()
+        if live is not None:  # a resumed run goes on with what its earlier life kept
+            from gitexp.model.lineage import LINEAGE_FILE, parse_lineage
+
+            try:
+                with open(live.file(LINEAGE_FILE), encoding="utf-8") as handle:
+                    self.lineage = parse_lineage(handle.read())
+            except (OSError, ValueError):
+                pass
 
     @property
     def root(self) -> str:
