@@ -334,3 +334,25 @@ def test_a_resumed_run_keeps_what_its_earlier_life_logged(project: Path) -> None
     files = git(project, "ls-tree", "-r", "--name-only", ref, ".gitexp/files").split()
     assert files == [".gitexp/files/notes-alpha.txt", ".gitexp/files/notes-beta.txt"]
     assert sorted(versions(project)) == ["v0", "v1"]
+
+
+@pytest.mark.slow
+def test_without_a_dvc_project_logging_a_version_warns_and_training_goes_on(repo: Path) -> None:
+    (repo / "produce.py").write_text(PRODUCE)
+    done = subprocess.run(
+        [PY, "produce.py", "no-dvc", "alpha", "best"], cwd=repo, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "could not record artifact model" in done.stderr and "dvc init" in done.stderr
+    assert "training goes on" in done.stderr
+    (bad := repo / "bad_alias.py").write_text(
+        "import gitexp\n"
+        "run = gitexp.init()\n"
+        "try:\n"
+        "    run.log_artifact(gitexp.Artifact('model', 'model'), aliases=['no good'])\n"
+        "except ValueError as exc:\n"
+        "    print('ERR', exc)\n"
+        "gitexp.finish()\n"
+    )
+    done = subprocess.run([PY, bad.name], cwd=repo, capture_output=True, text=True)
+    assert "ERR alias 'no good' is not valid" in done.stdout, done.stdout + done.stderr

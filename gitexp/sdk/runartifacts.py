@@ -56,11 +56,16 @@ class RunArtifacts:
         from gitexp.sdk.artifact import Artifact
 
         if isinstance(artifact_or_path, Artifact):
+            from gitexp.model.lineage import check_name
+
+            wanted = [str(alias) for alias in aliases or []]
+            for alias in wanted:  # the script's mistake, said at once
+                problem = check_name(alias, "alias")
+                if problem:
+                    raise ValueError(problem)
             try:
-                self._lineage().log(artifact_or_path, list(aliases or []))
-            except ValueError:
-                raise  # a bad alias name: the script's mistake, said at once
-            except Exception as exc:
+                self._lineage().log(artifact_or_path, wanted)
+            except Exception as exc:  # no DVC project, a full disk: never the training
                 self._warn_failure(f"could not record artifact {artifact_or_path.name}: {exc}")
             return artifact_or_path
         path = os.path.abspath(os.fspath(artifact_or_path))
