@@ -356,3 +356,25 @@ def test_without_a_dvc_project_logging_a_version_warns_and_training_goes_on(repo
     )
     done = subprocess.run([PY, bad.name], cwd=repo, capture_output=True, text=True)
     assert "ERR alias 'no good' is not valid" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_a_remote_alias_replaced_by_a_blob_never_replaces_the_local_one(
+    project: Path, tmp_path: Path
+) -> None:
+    produce(project, "producer-a", "alpha")
+    moved = _move(project, "model:v0", "production")
+    ok("push", cwd=project)
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(other))
+    ok("pull", "--no-artifacts", cwd=other)
+    bare = tmp_path / "origin.git"
+    blob = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=bare, input="x\n", capture_output=True,
+        text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    git(bare, "update-ref", "refs/gitexp/aliases/model/production", blob)
+    pulled = gitexp("pull", "--no-artifacts", cwd=other)
+    assert pulled.returncode == 9, pulled.stderr
+    assert "Traceback" not in pulled.stderr
+    assert _ref(other, "refs/gitexp/aliases/model/production") == moved

@@ -30,8 +30,6 @@ from gitexp.slotted import Slotted
 
 LINEAGE_FILE = "lineage.json"
 LINEAGE_FORMAT = 1
-# Names of artifacts and aliases: they become ref names (refs/gitexp/aliases/<n>/<a>).
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 DIGEST_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 VERSION_PATTERN = re.compile(r"^v(\d+)$")
@@ -40,15 +38,8 @@ MAX_FILES = 100_000  # files of one artifact version
 
 
 def check_name(text: object, what: str = "artifact name") -> str | None:
-    """Why ``text`` cannot name an artifact (or an alias), or None."""
-    if not isinstance(text, str) or not NAME_PATTERN.match(text) or text.endswith(".lock"):
-        return (
-            f"{what} {str(text)[:80]!r} is not valid: use letters, digits, '.', '_' and "
-            "'-' (at most 128, starting with a letter or digit)"
-        )
-    if ".." in text:
-        return f"{what} {text!r} holds '..'"
-    return None
+    """Why ``text`` cannot name an artifact (or an alias), or None (model/validate.py)."""
+    return validate.check_artifact_name(text, what)
 
 
 def check_alias(text: str) -> str | None:

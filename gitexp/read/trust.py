@@ -278,3 +278,29 @@ def _through_link(paths: list[str], links: set[str]) -> str | None:
             if "/".join(parts[:depth]) in links:
                 return f"artifacts.json: {path[:200]!r} lies under a symbolic link of the run"
     return None
+
+
+def check_alias_moves(
+    repo: GitRepo, tail: bytes, sha: ObjectId, stop: ObjectId | None = None
+) -> str | None:
+    """Why the alias ref ``refs/gitexp/aliases/<tail>`` at ``sha`` is refused, or None.
+
+    Every commit from ``sha`` down to ``stop`` (the alias's commit here, None for all)
+    must be a move gitexp writes (artifacts/aliases.py ``check_move``), and its ref name
+    a valid ``<name>/<alias>``.  At most 10,000 new moves are checked at once.
+    """
+    from gitexp.artifacts.aliases import check_move, split_ref_tail
+
+    parsed = split_ref_tail(tail)
+    if parsed is None:
+        return "not a valid alias name"
+    current: ObjectId | None = sha
+    for _count in range(10_000):
+        if current is None or current == stop:
+            return None
+        problem = check_move(repo, current, *parsed)
+        if problem:
+            return f"commit {current.decode()[:12]}: {problem}"
+        _tree, parents, _message = repo.commit_info(current)
+        current = parents[0] if parents else None
+    return "more than 10,000 new moves"

@@ -15,9 +15,11 @@ from __future__ import annotations
 import os
 import secrets
 
-from gitexp.artifacts.aliases import ALIAS_PREFIX, check_move, split_ref_tail
+from gitexp.artifacts.aliases import ALIAS_PREFIX, split_ref_tail
+from gitexp.errors import GitexpError
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
+from gitexp.share.policy import alias_refusal
 from gitexp.share.remotes import (
     AHEAD,
     DIVERGED,
@@ -31,7 +33,6 @@ from gitexp.share.remotes import (
 )
 
 ALIASES_SOURCE = ALIAS_PREFIX.decode() + "*"  # "refs/gitexp/aliases/*"
-MAX_NEW_MOVES = 10_000  # moves checked in one pull of one alias
 
 
 def alias_fetch_refspec(remote: str) -> str:
@@ -105,6 +106,15 @@ def update_alias(repo: GitRepo, tail: bytes, remote_sha: ObjectId) -> RunReport:
     label = tail.decode("utf-8", "replace").replace("/", ":", 1)
     if parsed is None:
         return RunReport(label, "", QUARANTINED, error="not a valid alias name: ignored")
+    try:
+        return _forward(repo, tail, label, remote_sha)
+    except (GitexpError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        # A blob or a missing object where a commit should be: not a move gitexp wrote.
+        why = f"not a gitexp alias: unreadable ({type(exc).__name__})"
+        return RunReport(label, "", QUARANTINED, remote_sha.decode(), error=why)
+
+
+def _forward(repo: GitRepo, tail: bytes, label: str, remote_sha: ObjectId) -> RunReport:
     ref = ALIAS_PREFIX + tail
     local = repo.read_ref(ref)
     if local == remote_sha:
@@ -120,7 +130,7 @@ def update_alias(repo: GitRepo, tail: bytes, remote_sha: ObjectId) -> RunReport:
             error=f"kept this clone's moves ({local.decode()[:12]}); the remote's are "
             f"{remote_sha.decode()[:12]} (see docs/sharing.md#artifact-aliases)",
         )
-    problem = _check_new_moves(repo, remote_sha, local, *parsed)
+    problem = alias_refusal(repo, tail, local, remote_sha)
     if problem:
         return RunReport(
             label, "", QUARANTINED, remote_sha.decode(), error=f"not a gitexp alias: {problem}"
@@ -132,19 +142,3 @@ def update_alias(repo: GitRepo, tail: bytes, remote_sha: ObjectId) -> RunReport:
     if not moved:
         return RunReport(label, "", FAILED, error="the alias moved here meanwhile: pull again")
     return RunReport(label, "", NEW if local is None else UPDATED, remote_sha.decode())
-
-
-def _check_new_moves(
-    repo: GitRepo, sha: ObjectId, stop: ObjectId | None, name: str, alias: str
-) -> str | None:
-    """Why one of the commits from ``sha`` down to ``stop`` is not a move gitexp writes."""
-    current: ObjectId | None = sha
-    for _count in range(MAX_NEW_MOVES):
-        if current is None or current == stop:
-            return None
-        problem = check_move(repo, current, name, alias)
-        if problem:
-            return f"commit {current.decode()[:12]}: {problem}"
-        _tree, parents, _message = repo.commit_info(current)
-        current = parents[0] if parents else None
-    return f"more than {MAX_NEW_MOVES} new moves"
