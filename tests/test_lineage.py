@@ -130,6 +130,14 @@ def test_a_version_is_used_by_name_number_and_alias_and_travels_to_a_fresh_clone
     assert "artifacts used" in shown_b and f"logged by {a[:7]}" in shown_b
     as_json = json.loads(ok("show", b, "--json", cwd=project))
     assert as_json["lineage"]["inputs"][0]["logged_by"] == [a]
+    # The read API says the same.
+    import gitexp
+
+    with gitexp.Api(str(project)) as api:
+        (used_here,) = api.run(b).used_artifacts()
+        (logged_here,) = api.run(a).logged_artifacts()
+    assert isinstance(used_here, gitexp.Artifact) and used_here.version == "v0"
+    assert used_here.producer_run == a and logged_here.digest == output["digest"]
 
     # A second producer with other content: v1, the new latest; `best` stays on v0.
     c = produce(project, "producer-c", "gamma")
