@@ -356,6 +356,7 @@ def test_without_a_dvc_project_logging_a_version_warns_and_training_goes_on(repo
     (bad := repo / "bad_alias.py").write_text(
         "import gitexp\n"
         "run = gitexp.init()\n"
+        "gitexp.Artifact('model', 'model').add_file('no-such-file.bin')\n"
         "try:\n"
         "    run.log_artifact(gitexp.Artifact('model', 'model'), aliases=['no good'])\n"
         "except ValueError as exc:\n"
@@ -364,6 +365,7 @@ def test_without_a_dvc_project_logging_a_version_warns_and_training_goes_on(repo
     )
     done = subprocess.run([PY, bad.name], cwd=repo, capture_output=True, text=True)
     assert "ERR alias 'no good' is not valid" in done.stdout, done.stdout + done.stderr
+    assert "no-such-file.bin is not a file: left out of artifact model" in done.stderr
 
 
 @pytest.mark.slow

@@ -57,15 +57,17 @@ class Artifact:
     def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> None:
         """Add one file, named ``name`` in the artifact (default: its file name)."""
         path = os.path.abspath(os.fspath(local_path))
-        if not os.path.isfile(path):
-            raise ValueError(f"Artifact.add_file: {path} is not a file")
+        if not os.path.isfile(path):  # a warning: a typo must not cost the trained model
+            _missing("add_file", path, "a file", self.name)
+            return
         self._add(name or os.path.basename(path), path)
 
     def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None) -> None:
         """Add every file under a folder, named by their paths inside it (under ``name``)."""
         top = os.path.abspath(os.fspath(local_path))
         if not os.path.isdir(top):
-            raise ValueError(f"Artifact.add_dir: {top} is not a folder")
+            _missing("add_dir", top, "a folder", self.name)
+            return
         for folder, dirs, files in os.walk(top):
             dirs.sort()
             for file_name in sorted(files):
@@ -210,3 +212,11 @@ class Artifact:
         artifact._producer = version.producer.id if version.producer else None
         artifact.aliases = list(version.aliases)
         return artifact
+
+
+def _missing(method: str, path: str, what: str, name: str) -> None:
+    warnings.warn(
+        f"gitexp: Artifact.{method}: {path} is not {what}: left out of artifact {name} "
+        "(training goes on)",
+        stacklevel=3,
+    )
