@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import git, gitexp
 from sharing_servers import dvc_env_fixture, dvc_setup  # noqa: F401 - fixture
 
 PY = sys.executable
@@ -131,6 +131,7 @@ gitexp.finish()
 """
 
 
+@pytest.mark.slow
 def test_alert_is_recorded_printed_and_forwarded_without_a_shell(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -162,6 +163,9 @@ def test_alert_is_recorded_printed_and_forwarded_without_a_shell(
     assert forwarded[0]["argv"] == ["loss spiked $(touch pwned)", "loss 1.0; rm -rf nothing"]
     assert forwarded[1]["env"]["GITEXP_ALERT_TITLE"] == "done"
     assert not (repo / "pwned").exists() and not (tmp_path / "pwned").exists()
+    shown = gitexp("show", run_id, cwd=repo)
+    assert "alerts (2)" in shown.stdout and "[WARN] loss spiked $(touch pwned)" in shown.stdout
+    assert json.loads(gitexp("show", run_id, "--json", cwd=repo).stdout)["alerts"] == alerts
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gitexp.model.shapes import ListingRow
 
 MAX_FILES_LISTED = 50
+MAX_ALERTS_LISTED = 10
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -49,6 +50,7 @@ def main(args: argparse.Namespace) -> int:
         )
         changes = repo.diff_trees(base_tree, view.root_tree)
         lineage = run_lineage(repo, view)
+        alerts = run_alerts(repo, view)
     files = [{"path": c.path, "change": c.kind} for c in changes]
     if args.json:
         print_json(
@@ -61,10 +63,11 @@ def main(args: argparse.Namespace) -> int:
                 "snapshot": view.snapshot,
                 "changed_files": files,
                 "lineage": lineage,
+                "alerts": alerts,
             }
         )
         return 0
-    print(render(view, files) + lineage_text(lineage))
+    print(render(view, files) + lineage_text(lineage) + alerts_text(alerts))
     return 0
 
 
@@ -73,6 +76,38 @@ def run_lineage(repo: GitRepo, view: RunView) -> dict[str, list[dict[str, object
     if repo.lookup_path(view.meta_tree, LINEAGE_FILE.encode()) is None:
         return {"inputs": [], "outputs": []}
     return Catalog(repo).run_lineage(view.entry.id)
+
+
+def run_alerts(repo: GitRepo, view: RunView) -> list[dict[str, object]]:
+    """The run's alerts (``.gitexp/alerts.jsonl``, 0.3); lines that do not parse skipped."""
+    from gitexp.model import values
+
+    found = repo.lookup_path(view.meta_tree, b"alerts.jsonl")
+    if found is None:
+        return []
+    out = []
+    for line in repo.read_blob(found[1]).decode("utf-8", "replace").splitlines():
+        try:
+            item = values.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def alerts_text(alerts: list[dict[str, object]]) -> str:
+    if not alerts:
+        return ""
+    lines = ["", f"alerts ({len(alerts)})"]
+    for item in alerts[-MAX_ALERTS_LISTED:]:
+        lines.append(
+            f"  {fmt_time(item.get('time'))}  step {item.get('step')}  [{item.get('level')}] "
+            f"{item.get('title')}: {item.get('text')}"
+        )
+    if len(alerts) > MAX_ALERTS_LISTED:
+        lines.append(f"  (the last {MAX_ALERTS_LISTED}; --json has all)")
+    return "\n".join(printable(line) for line in lines)
 
 
 def lineage_text(lineage: dict[str, list[dict[str, object]]]) -> str:
