@@ -22,9 +22,13 @@ from gitexp.sdk.watch import unwatch, watch
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Iterable
+
+    from gitexp.sdk.artifact import Artifact
 
 __all__ = [
     "Api",
+    "Artifact",
     "Audio",
     "Histogram",
     "Html",
@@ -35,6 +39,7 @@ __all__ = [
     "Video",
     "__version__",
     "agent",
+    "alert",
     "config",
     "define_metric",
     "finish",
@@ -49,11 +54,13 @@ __all__ = [
     "plot",
     "require",
     "run",
+    "save",
     "setup",
     "summary",
     "sweep",
     "teardown",
     "unwatch",
+    "use_artifact",
     "watch",
 ]
 
@@ -113,17 +120,55 @@ def define_metric(
 
 
 def log_artifact(
-    path: str | os.PathLike[str], name: str | None = None, type: str | None = None, **kwargs: object
-) -> None:
-    """Keep a file or folder the script wrote: ``gitexp.log_artifact("model.pt")``.
-
-    Its content when the run ends is stored in DVC's cache and pushed with the run
-    (docs/sharing.md); ``gitexp restore`` brings it back.
+    artifact_or_path: Artifact | str | os.PathLike[str],
+    name: str | None = None,
+    type: str | None = None,
+    aliases: Iterable[str] | None = None,
+    **kwargs: object,
+) -> Artifact | None:
+    """Keep an artifact: ``gitexp.log_artifact(artifact, aliases=["best"])`` for a
+    ``gitexp.Artifact`` (a version other runs can use), or a path the script wrote
+    (``gitexp.log_artifact("model.pt")``), kept in DVC's cache when the run ends.
     """
     active = current()
     if active is None:
         raise RuntimeError("gitexp.log_artifact() needs a run: call gitexp.init() first")
-    active.log_artifact(path, name=name, type=type, **kwargs)
+    return active.log_artifact(artifact_or_path, name=name, type=type, aliases=aliases, **kwargs)
+
+
+def use_artifact(artifact_or_name: str | Artifact, type: str | None = None) -> Artifact:
+    """A logged version: ``gitexp.use_artifact("model:best").download()``.
+
+    Inside a run, the run records that it used it; without one, this only looks it up.
+    """
+    active = current()
+    if active is not None:
+        return active.use_artifact(artifact_or_name, type=type)
+    from gitexp.sdk.lineagelog import RunLineage
+
+    spec = str(getattr(artifact_or_name, "name", artifact_or_name))
+    return RunLineage(None, None).use(spec, type, record=False)
+
+
+def save(
+    glob_str: str | os.PathLike[str], base_path: str | None = None, policy: str = "live"
+) -> list[str]:
+    """Keep files matching a glob with the run: ``gitexp.save("outputs/*.txt")``."""
+    active = current()
+    if active is None:
+        raise RuntimeError("gitexp.save() needs a run: call gitexp.init() first")
+    return active.save(glob_str, base_path, policy)
+
+
+def alert(
+    title: str, text: str, level: object = "INFO", wait_duration: float | None = None
+) -> None:
+    """Record an alert in the run and print it; ``git config gitexp.alertCommand`` may
+    forward it (docs/api.md)."""
+    active = current()
+    if active is None:
+        raise RuntimeError("gitexp.alert() needs a run: call gitexp.init() first")
+    active.alert(title, text, level, wait_duration)
 
 
 def log_model(
@@ -158,6 +203,10 @@ def __getattr__(name: str) -> Any:
         found.update(Html=html.Html, Audio=audio_video.Audio, Video=audio_video.Video)
         globals().update(found)  # later lookups skip this function
         return found[name]
+    if name == "Artifact":
+        from gitexp.sdk.artifact import Artifact
+
+        return Artifact
     # wandb.config / wandb.summary / wandb.run follow the current run, as in wandb.
     if name in ("config", "summary", "run"):
         active = current()

@@ -24,6 +24,7 @@ COMMANDS = (
     "sweep",
     "ls",
     "projects",
+    "artifacts",
     "show",
     "diff",
     "compare",

@@ -1161,7 +1161,8 @@ def test_case_count() -> None:
     metrics = 7  # the test_metrics_* functions
     races = 4
     others = 4  # read-only x2, huge file, rejected push (+ DVC when push exists)
-    remote = len(VECTORS) + 4  # crafted runs; a nested ref name, newer fields, two symlinks
+    # crafted runs; a nested ref name, newer fields, two symlinks, crafted alias refs
+    remote = len(VECTORS) + 5
     total = len(CASES) + len(REFERENCE_CASES) + metrics + races + others + remote
     report(f"hostile input: {total} cases ({len(CASES)} command-line, {len(REFERENCE_CASES)} "
            f"references, {metrics} metric, {races} snapshot races, {remote} from remotes, "
@@ -1309,6 +1310,16 @@ def _artifacts(path: str) -> bytes:
     ).encode()
 
 
+def _lineage(file_name: str) -> bytes:
+    output = {
+        "name": "model",
+        "type": "model",
+        "digest": "0" * 64,
+        "files": [{"name": file_name, "md5": "0" * 32, "size": 1}],
+    }
+    return json.dumps({"format": 1, "outputs": [output], "inputs": []}).encode()
+
+
 OUTSIDE = "outside"  # a folder beside the clone: nothing may be written there
 
 
@@ -1390,6 +1401,11 @@ VECTORS = [
         "artifact-dotdot",
         Forgery(meta={"artifacts.json": _artifacts(f"../{OUTSIDE}/model.bin")}),
         "artifacts.json: path",
+    ),
+    Vector(
+        "lineage-file-dotdot",  # an artifact version's file name is a path download writes
+        Forgery(meta={"lineage.json": _lineage(f"../{OUTSIDE}/model.bin")}),
+        "lineage.json: output 'model': path",
     ),
     Vector(
         "artifact-absolute",
@@ -1570,6 +1586,43 @@ def test_a_ref_name_that_is_no_run_id_is_never_pulled(
     assert "'nested/run' is not a valid run id" in pulled.stdout, pulled.stdout
     assert set(run_refs(clone)) == {good_remote["good"]}
     assert "nested" not in git(clone, "for-each-ref", "refs/gitexp/runs")
+
+
+def test_crafted_alias_refs_from_a_remote_are_never_made_local(
+    good_remote: dict[str, Any], tmp_path: Path
+) -> None:
+    """An artifact alias (refs/gitexp/aliases/<name>/<alias>, docs/format.md) is input too:
+    a ref at a blob, a commit whose alias.json names another alias, a commit with more in
+    its tree, a ref name that is no alias; each is quarantined by pull, ignored here."""
+    bare = tmp_path / "origin.git"
+    shutil.copytree(good_remote["bare"], bare)
+    blob = _object(bare, "blob", b"not a move\n")
+    move = json.dumps({"format": 1, "name": "model", "alias": "other", "digest": "0" * 64})
+    other_alias = _object(bare, "blob", move.encode())
+    tree = _tree(bare, [("100644", b"alias.json", other_alias)])
+    extra = _tree(bare, [("100644", b"alias.json", other_alias), ("100644", b"x", blob)])
+    refs = {
+        "model/at-a-blob": blob,
+        "model/stolen": git(bare, "commit-tree", tree, "-m", "forged").strip(),
+        "model/other": git(bare, "commit-tree", extra, "-m", "forged").strip(),
+        "model/v3": git(bare, "commit-tree", tree, "-m", "forged").strip(),
+    }
+    for tail, sha in refs.items():
+        git(bare, "update-ref", f"refs/gitexp/aliases/{tail}", sha)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    pulled = _timed(["pull", "--no-artifacts"], clone)
+    assert pulled.returncode == 9, pulled.stderr
+    for tail in refs:
+        assert f"alias {tail.replace('/', ':')}" in pulled.stdout, pulled.stdout
+    assert pulled.stdout.count("quarantined") >= len(refs)
+    assert git(clone, "for-each-ref", "refs/gitexp/aliases") == ""
+    assert set(run_refs(clone)) == {good_remote["good"]}
+    # The same refs brought by a plain git fetch: listed nowhere, one warning each.
+    git(clone, "fetch", "-q", "origin", "+refs/gitexp/aliases/*:refs/gitexp/aliases/*")
+    listed = _timed(["artifacts"], clone)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr.count("is not one gitexp wrote: ignored") == len(refs), listed.stderr
 
 
 # -- the validator against git's own rules (hypothesis, sampled) ---------------------------------

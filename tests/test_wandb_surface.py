@@ -27,19 +27,7 @@ from gitexp.sdk import session, surface
 
 # Names other branches of issue 18 build (media: part 2; artifacts, save, alert: parts
 # 3/4). Until they are merged these may be missing; empty this set once they are.
-PENDING_ELSEWHERE = frozenset(
-    {
-        "wandb.Artifact",
-        "wandb.alert",
-        "wandb.log_artifact",
-        "wandb.save",
-        "wandb.use_artifact",
-        "run.alert",
-        "run.log_artifact",
-        "run.save",
-        "run.use_artifact",
-    }
-)
+PENDING_ELSEWHERE: frozenset[str] = frozenset()
 SUPPORTED, PENDING = "supported", "supported (issue 18 part 2/3/4)"
 WARNS, NOT_APPLICABLE = "warns and does nothing", "not applicable"
 API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"

@@ -55,7 +55,7 @@ def referenced(
     commits = set(run_commits(repo).values())
     with progress.counter(len(commits), "reading runs' artifacts", "run") as advance:
         for sha in commits:
-            for item in run_artifacts(repo, sha):
+            for item in run_artifacts(repo, sha, versions=True):
                 seen.setdefault(item.digest.md5, item)
             advance(1)
     used = set(seen)

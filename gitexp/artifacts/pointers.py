@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gitexp.artifacts.digest import Digest
 from gitexp.git.repo import MODE_TREE, GitRepo, ObjectId
 from gitexp.model import values
+from gitexp.model.lineage import LINEAGE_FILE, parse_lineage
 from gitexp.model.record import META_DIR
 from gitexp.slotted import Slotted
 
@@ -37,6 +38,9 @@ LOGGED = "logged"  # gitexp.log_artifact(path)
 LARGE_FILE = "large-file"  # an untracked file the snapshot left out as too large
 MEDIA = "media"  # a logged media file too large for git, at its .gitexp/media/ path (0.3)
 KINDS = (OUTPUT, LOGGED, LARGE_FILE, MEDIA)
+# A file of an artifact version (.gitexp/lineage.json): moved by push, pull and gc with
+# the run's other artifacts, never written into the work tree by restore.
+VERSION_FILE = "version-file"
 
 
 class Artifact(Slotted):
@@ -133,16 +137,35 @@ def parse_artifacts_json(text: str) -> list[Artifact]:
     return [Artifact.from_json(item) for item in data["artifacts"] if isinstance(item, dict)]
 
 
-def run_artifacts(repo: GitRepo, commit: ObjectId) -> list[Artifact]:
-    """The artifacts recorded in a run commit (none for runs without ``artifacts.json``)."""
+def run_artifacts(repo: GitRepo, commit: ObjectId, versions: bool = False) -> list[Artifact]:
+    """The artifacts recorded in a run commit (none for runs without ``artifacts.json``);
+    with ``versions``, also the files of the versions it logged (``VERSION_FILE``), for
+    what moves objects (push, pull, gc) rather than writes the work tree."""
     root, _parents, _message = repo.commit_info(commit)
+    out: list[Artifact] = []
     found = repo.lookup_path(root, f"{META_DIR}/{ARTIFACTS_FILE}".encode())
-    if found is None or found[0] == MODE_TREE:
-        return []
+    if found is not None and found[0] != MODE_TREE:
+        try:
+            out = parse_artifacts_json(repo.read_blob(found[1]).decode("utf-8"))
+        except (ValueError, KeyError, UnicodeDecodeError):
+            out = []
+    found = repo.lookup_path(root, f"{META_DIR}/{LINEAGE_FILE}".encode()) if versions else None
+    if found is not None and found[0] != MODE_TREE:
+        out += version_files(repo.read_blob(found[1]))
+    return out
+
+
+def version_files(lineage: bytes) -> list[Artifact]:
+    """The files of the versions a ``lineage.json`` names, as artifacts to move."""
     try:
-        return parse_artifacts_json(repo.read_blob(found[1]).decode("utf-8"))
-    except (ValueError, KeyError, UnicodeDecodeError):
+        outputs = parse_lineage(lineage).outputs
+    except (ValueError, UnicodeDecodeError):
         return []
+    return [
+        Artifact(f"{out.name}/{item.name}", VERSION_FILE, Digest(item.md5, item.size))
+        for out in outputs
+        for item in out.files
+    ]
 
 
 def under(path: str, prefix: str) -> bool:

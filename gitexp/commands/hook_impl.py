@@ -28,8 +28,9 @@ _MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/runs/([^/]+)$")
 def pre_push(remote: str, lines: list[str]) -> int:
     from gitexp.git.repo import GitRepo
     from gitexp.share import hooks
+    from gitexp.share.aliassync import push_aliases
     from gitexp.share.push import push_runs, upload_artifacts
-    from gitexp.share.remotes import describe, summary_line
+    from gitexp.share.remotes import FAILURES, describe, summary_line
     from gitexp.share.sweeps import push_sweeps
 
     runs: dict[str, bytes] = {}
@@ -45,6 +46,7 @@ def pre_push(remote: str, lines: list[str]) -> int:
             say(f"pushing runs to {remote} too (gitexp install; GITEXP_SKIP_HOOKS=1 skips)")
             report = push_runs(repo, remote, no_verify=True, say=say)
             report.sweeps = push_sweeps(repo, remote, None)
+            report.aliases = push_aliases(repo, remote)
             verb = "pushed"
         else:
             return 0
@@ -53,7 +55,10 @@ def pre_push(remote: str, lines: list[str]) -> int:
             print(describe(item), file=sys.stderr)
     for line in report.sweeps:
         say(line)
-    if report.failed:
+    for alias in report.aliases:
+        if alias.action != "up to date":
+            print(f"  {alias.action:<11}alias {alias.id}  {alias.error or ''}", file=sys.stderr)
+    if report.failed or any(alias.action in FAILURES for alias in report.aliases):
         say(f"push refused: {summary_line(report, verb)}")
         say("  Fix the cause above, or push without gitexp's part: GITEXP_SKIP_HOOKS=1 git push")
         return 1

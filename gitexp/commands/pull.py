@@ -13,6 +13,7 @@ from gitexp.git.repo import GitRepo
 from gitexp.model.ids import short_id
 from gitexp.read.listing import list_runs
 from gitexp.render.cells import fmt_value, printable
+from gitexp.share.aliassync import pull_aliases
 from gitexp.share.livepush import parse_every
 from gitexp.share.pull import pull_runs
 from gitexp.share.remotes import NEW, UPDATED, SyncReport, default_remote, describe, print_report
@@ -82,6 +83,9 @@ def main(args: argparse.Namespace) -> int:
         say=say,
         progress=progress_for(args.json),
     )
+    if not args.runs:  # every run: the registry's aliases come with them
+        with open_repo() as repo:
+            report.aliases = pull_aliases(repo, remote)
     return print_report(report, "fetched", args.json, print_json)
 
 

@@ -9,6 +9,7 @@ from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.read.listing import list_runs
 from gitexp.read.resolve import resolve
+from gitexp.share.aliassync import push_aliases
 from gitexp.share.push import push_runs
 from gitexp.share.remotes import default_remote, print_report
 from gitexp.share.sweeps import push_sweeps
@@ -57,6 +58,8 @@ def main(args: argparse.Namespace) -> int:
         # teammate can show and resume them (docs/workflow.md#bayesian-sweeps-with-early-stopping).
         groups = None if selected is None else _groups(repo, set(selected))
         report.sweeps = push_sweeps(repo, remote, groups)
+        if not args.runs:  # every run: the registry's aliases go with them
+            report.aliases = push_aliases(repo, remote)
     return print_report(report, "pushed", args.json, print_json)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, cast
 
+from gitexp.artifacts.catalog import Catalog
 from gitexp.cli_support import add_example, open_repo, print_json
 from gitexp.model import config as configmod
+from gitexp.model.ids import short_id
+from gitexp.model.lineage import LINEAGE_FILE
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import RunView, load_run
 from gitexp.record import manifest
@@ -16,9 +19,11 @@ from gitexp.render.runs_table import config_cell
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
+    from gitexp.git.repo import GitRepo
     from gitexp.model.shapes import ListingRow
 
 MAX_FILES_LISTED = 50
+MAX_ALERTS_LISTED = 10
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -44,6 +49,8 @@ def main(args: argparse.Namespace) -> int:
             repo.commit_info(baseline)[0] if baseline and repo.has_object(baseline) else None
         )
         changes = repo.diff_trees(base_tree, view.root_tree)
+        lineage = run_lineage(repo, view)
+        alerts = run_alerts(repo, view)
     files = [{"path": c.path, "change": c.kind} for c in changes]
     if args.json:
         print_json(
@@ -56,11 +63,72 @@ def main(args: argparse.Namespace) -> int:
                 "snapshot": view.snapshot,
                 "media": view.media,
                 "changed_files": files,
+                "lineage": lineage,
+                "alerts": alerts,
             }
         )
         return 0
-    print(render(view, files))
+    print(render(view, files) + lineage_text(lineage) + alerts_text(alerts))
     return 0
+
+
+def run_lineage(repo: GitRepo, view: RunView) -> dict[str, list[dict[str, object]]]:
+    """The run's artifact inputs and outputs (none read when it has no lineage.json)."""
+    if repo.lookup_path(view.meta_tree, LINEAGE_FILE.encode()) is None:
+        return {"inputs": [], "outputs": []}
+    return Catalog(repo).run_lineage(view.entry.id)
+
+
+def run_alerts(repo: GitRepo, view: RunView) -> list[dict[str, object]]:
+    """The run's alerts (``.gitexp/alerts.jsonl``, 0.3); lines that do not parse skipped."""
+    from gitexp.model import values
+
+    found = repo.lookup_path(view.meta_tree, b"alerts.jsonl")
+    if found is None:
+        return []
+    out = []
+    for line in repo.read_blob(found[1]).decode("utf-8", "replace").splitlines():
+        try:
+            item = values.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def alerts_text(alerts: list[dict[str, object]]) -> str:
+    if not alerts:
+        return ""
+    lines = ["", f"alerts ({len(alerts)})"]
+    for item in alerts[-MAX_ALERTS_LISTED:]:
+        lines.append(
+            f"  {fmt_time(item.get('time'))}  step {item.get('step')}  [{item.get('level')}] "
+            f"{item.get('title')}: {item.get('text')}"
+        )
+    if len(alerts) > MAX_ALERTS_LISTED:
+        lines.append(f"  (the last {MAX_ALERTS_LISTED}; --json has all)")
+    return "\n".join(printable(line) for line in lines)
+
+
+def lineage_text(lineage: dict[str, list[dict[str, object]]]) -> str:
+    lines = []
+    for key, title, other in (
+        ("inputs", "artifacts used", "logged by"),
+        ("outputs", "artifacts logged", "used by"),
+    ):
+        if lineage[key]:
+            lines += ["", title]
+        for item in lineage[key]:
+            runs = cast("list[object]", item.get("logged_by" if key == "inputs" else "used_by"))
+            ids = ", ".join(short_id(str(run)) for run in runs or [] if run) or "no run here"
+            aliases = cast("list[object]", item.get("aliases") or [])
+            shown = f" ({', '.join(str(a) for a in aliases)})" if aliases else ""
+            lines.append(
+                f"  {item['name']}:{item['version'] or '?'}{shown}  {str(item['digest'])[:12]}"
+                f"  {other} {ids}"
+            )
+    return "\n".join(printable(line) for line in lines)
 
 
 def _info_json(view: RunView) -> dict[str, object]:

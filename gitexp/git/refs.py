@@ -240,17 +240,17 @@ class RefOps:
     def remote_refs_stamp(self) -> str:
         """What changes whenever a fetch changes a remote-tracking ref, read with a few
         stats: the mtimes of ``packed-refs``, ``FETCH_HEAD`` and each remote's
-        ``refs/remotes/<remote>/gitexp/runs`` folder (a loose ref is written by renaming
-        its lock file into that folder, which moves the folder's mtime)."""
+        ``refs/remotes/<remote>/gitexp/runs`` folder and artifact alias folders (a loose
+        ref is written by renaming its lock file into its folder, which moves the folder's
+        mtime)."""
         common = self.commondir
         paths = [os.path.join(common, "packed-refs"), os.path.join(self.controldir, "FETCH_HEAD")]
         remotes = os.path.join(common, "refs", "remotes")
         with contextlib.suppress(OSError):
-            paths += sorted(
-                os.path.join(entry.path, "gitexp", "runs")
-                for entry in os.scandir(remotes)
-                if entry.is_dir(follow_symlinks=False)
-            )
+            for entry in sorted(os.scandir(remotes), key=lambda e: e.name):
+                if entry.is_dir(follow_symlinks=False):
+                    paths.append(os.path.join(entry.path, "gitexp", "runs"))
+                    paths += _folders(os.path.join(entry.path, "gitexp", "aliases"))
         parts = []
         for path in paths:
             try:
@@ -286,6 +286,14 @@ class RefOps:
 # -- run refs read without dulwich's per-ref lookup (~200 ms for 10,000 loose refs) ----
 
 _PLAIN_REF_TAIL = re.compile(rb"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
+
+
+def _folders(path: str) -> list[str]:
+    """``path`` and the folders in it (an alias mirror is ``aliases/<name>/<alias>``)."""
+    try:
+        return [path, *sorted(e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False))]
+    except OSError:
+        return [path]
 
 
 def valid_ref_tail(name: bytes) -> bool:

@@ -70,6 +70,23 @@ def check_sweep_id(text: str) -> str | None:
     return None
 
 
+# Artifact and alias names (0.3): each becomes a part of a ref name,
+# refs/gitexp/aliases/<name>/<alias>, so only characters every git and filesystem take.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_artifact_name(text: object, what: str = "artifact name") -> str | None:
+    """Why ``text`` cannot name an artifact (or an alias: ``what``), or None."""
+    if not isinstance(text, str) or not NAME_PATTERN.match(text) or text.endswith(".lock"):
+        return (
+            f"{what} {str(text)[:80]!r} is not valid: use letters, digits, '.', '_' and "
+            "'-' (at most 128, starting with a letter or digit)"
+        )
+    if ".." in text:
+        return f"{what} {text!r} holds '..'"
+    return None
+
+
 def check_path(path: str, *, meta: bool = False) -> str | None:
     """Why a path a run names cannot be written into a work tree (None when it can).
 

@@ -24,6 +24,7 @@ from gitexp.git import catfile
 from gitexp.git.repo import MODE_LINK, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import history as historymod
 from gitexp.model import validate
+from gitexp.model.lineage import LINEAGE_FILE, check_lineage
 from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row
 from gitexp.read import verdicts
 from gitexp.read.listing import RunEntry
@@ -31,7 +32,14 @@ from gitexp.read.listing import RunEntry
 Say = Callable[[str], None]
 POINTER_FILE = ".gitexp-artifacts.dvc"  # artifacts/pointers.py: POINTER_PATH
 MEDIA_KIND = "media"  # artifacts/pointers.py: MEDIA
-_JSON_FILES = ("run.json", "metrics.json", "snapshot.json", "hardware.json", "artifacts.json")
+_JSON_FILES = (
+    "run.json",
+    "metrics.json",
+    "snapshot.json",
+    "hardware.json",
+    "artifacts.json",
+    LINEAGE_FILE,
+)
 
 
 def describe(run_id: str, reason: str) -> str:
@@ -224,6 +232,10 @@ def _check_meta(repo: GitRepo, meta: dict[str, ObjectId], links: set[str]) -> st
     problem = _check_config(repo, meta.get("config.yaml")) or _check_media(repo, meta, docs)
     if problem:
         return problem
+    if LINEAGE_FILE in docs:  # its file names are paths a download writes
+        problem = check_lineage(docs[LINEAGE_FILE])
+        if problem:
+            return f"corrupted metadata: {problem}"
     snapshot = docs.get("snapshot.json")
     skipped = snapshot.get("skipped") if isinstance(snapshot, dict) else None
     if isinstance(skipped, list):
@@ -344,3 +356,29 @@ def _through_link(paths: list[str], links: set[str]) -> str | None:
             if "/".join(parts[:depth]) in links:
                 return f"artifacts.json: {path[:200]!r} lies under a symbolic link of the run"
     return None
+
+
+def check_alias_moves(
+    repo: GitRepo, tail: bytes, sha: ObjectId, stop: ObjectId | None = None
+) -> str | None:
+    """Why the alias ref ``refs/gitexp/aliases/<tail>`` at ``sha`` is refused, or None.
+
+    Every commit from ``sha`` down to ``stop`` (the alias's commit here, None for all)
+    must be a move gitexp writes (artifacts/aliases.py ``check_move``), and its ref name
+    a valid ``<name>/<alias>``.  At most 10,000 new moves are checked at once.
+    """
+    from gitexp.artifacts.aliases import check_move, split_ref_tail
+
+    parsed = split_ref_tail(tail)
+    if parsed is None:
+        return "not a valid alias name"
+    current: ObjectId | None = sha
+    for _count in range(10_000):
+        if current is None or current == stop:
+            return None
+        problem = check_move(repo, current, *parsed)
+        if problem:
+            return f"commit {current.decode()[:12]}: {problem}"
+        _tree, parents, _message = repo.commit_info(current)
+        current = parents[0] if parents else None
+    return "more than 10,000 new moves"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.errors import FormatError, RepositoryStateError, UnknownRunError
-from gitexp.git.repo import GitRepo, ObjectId
+from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import config as configmod
 from gitexp.model import redact, values
 from gitexp.model.record import META_DIR, RUNNING, RunInfo, parse_row
@@ -108,6 +108,7 @@ def resume_run(
     live.write_json("config.json", merged)
     live.write_json("hardware.json", {"host": manifest.collect_host(), "gpu": None})
     _carry_output(repo, root, live, info.resumes[-1]["from_step"])
+    _carry_kept(repo, root, live)
     live.claim()
     recorder._write("resumed")
     return recorder, snapshot, merged
@@ -181,6 +182,29 @@ def _summary_overrides(metrics: Mapping[str, object]) -> dict[str, object]:
         if not isinstance(entry, dict) or values.dumps(entry.get("last")) != values.dumps(value):
             overrides[key] = value
     return overrides
+
+
+def _carry_kept(repo: GitRepo, root: ObjectId, live: LiveDir) -> None:
+    """What the script kept before (0.3: its lineage, alerts and saved files) goes on in
+    the live folder, so the resumed life adds to it instead of replacing it."""
+    for name in ("lineage.json", "alerts.jsonl"):
+        data = repo.read_file(root, f"{META_DIR}/{name}")
+        if data is not None:
+            with open(live.file(name), "wb") as handle:
+                handle.write(data)
+    found = repo.lookup_path(root, f"{META_DIR}/files".encode())
+    if found is None or found[0] != MODE_TREE:
+        return
+    for path, mode, sha in repo.iter_files(found[1], b""):
+        if mode != MODE_FILE:
+            continue  # gitexp.save commits plain files only
+        parts = path.decode("utf-8", "surrogateescape").split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            continue  # never written outside the live folder
+        target = os.path.join(live.file("saved"), *parts)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(repo.read_blob(sha))
 
 
 def _carry_output(repo: GitRepo, root: ObjectId, live: LiveDir, from_step: int) -> None:

@@ -294,17 +294,38 @@ class ApiRun:
         walk(self._load().root_tree, "")
         return paths
 
-    def logged_artifacts(self) -> list[dict[str, object]]:
-        """The outputs the run kept (``--out``, ``log_artifact``): artifacts.json's entries."""
+    def logged_artifacts(self) -> list[object]:
+        """The outputs the run kept: artifacts.json's entries (``--out``, a path given to
+        ``log_artifact``), then a ``gitexp.Artifact`` per version it logged."""
         from gitexp.model import values
 
         repo = self._api.repo
         found = repo.lookup_path(self._load().meta_tree, b"artifacts.json")
-        if found is None:
+        out: list[object] = []
+        if found is not None:
+            data = values.loads(repo.read_blob(found[1]).decode("utf-8", "replace"))
+            items = data.get("artifacts") if isinstance(data, dict) else None
+            out = (
+                [item for item in items if isinstance(item, dict)]
+                if isinstance(items, list)
+                else []
+            )
+        return out + self._versions(inputs=False)
+
+    def used_artifacts(self) -> list[object]:
+        """A ``gitexp.Artifact`` per version the run used (``use_artifact``)."""
+        return self._versions(inputs=True)
+
+    def _versions(self, inputs: bool) -> list[object]:
+        if self._api.repo.lookup_path(self._load().meta_tree, b"lineage.json") is None:
             return []
-        data = values.loads(repo.read_blob(found[1]).decode("utf-8", "replace"))
-        items = data.get("artifacts") if isinstance(data, dict) else None
-        return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+        from gitexp.artifacts.catalog import Catalog
+        from gitexp.sdk.artifact import Artifact
+
+        catalog = Catalog(self._api.repo)
+        pairs = catalog.run_inputs(self.id) if inputs else catalog.run_outputs(self.id)
+        root = self._api.repo.root
+        return [Artifact.from_version(root, version) for _item, version in pairs if version]
 
     def update(self, *, tags: list[str] | None = None, notes: str | None = None,
                name: str | None = None) -> None:  # fmt: skip

@@ -26,13 +26,17 @@ from typing import TYPE_CHECKING, Any
 from gitexp.model.config import Config
 from gitexp.model.ids import short_id
 from gitexp.sdk.logger import FLUSH_SECONDS, Logger
+from gitexp.sdk.runartifacts import RunArtifacts
 from gitexp.sdk.surface import RunSurface
 
 if TYPE_CHECKING:
     from gitexp.record.live import LiveDir
     from gitexp.record.recorder import Recorder
     from gitexp.record.sysmetrics import SystemSampler
+    from gitexp.sdk.alerts import Alerts
     from gitexp.sdk.capture import OutputCapture
+    from gitexp.sdk.lineagelog import RunLineage
+    from gitexp.sdk.saving import Saver
 
 # Status names as in gitexp.model.record (not imported: it pulls in dataclasses).
 FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
@@ -106,9 +110,9 @@ class Summary(MutableMapping[str, Any]):
         return f"Summary({self._current()!r})"
 
 
-class Run(RunSurface):
+class Run(RunArtifacts, RunSurface):
     """One recorded run, as seen from inside the training script (more of wandb's
-    surface in sdk/surface.py)."""
+    surface in sdk/surface.py, artifacts and lineage in sdk/runartifacts.py)."""
 
     def __init__(
         self,
@@ -146,6 +150,10 @@ class Run(RunSurface):
         self._helpers: list[threading.Thread] = []
         self._system: SystemSampler | None = None  # the sampler of a directly run script
         self.resumed = False  # True when this run continues an earlier one (resume=)
+        self._root: str | None = recorder.repo.root if recorder is not None else None
+        self._lineage_log: RunLineage | None = None
+        self._saver: Saver | None = None
+        self._alerts: Alerts | None = None
         if live is not None:
             self._logger = Logger(live.file("history.jsonl"), self._start)
             config._on_change = self.config_changed
@@ -191,6 +199,7 @@ class Run(RunSurface):
             self._system.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
+        self._log_saved_large_files()
         self._flush_live(final=True)
         self._restore_streams()
         for helper in self._helpers:  # the GPU query and package list belong in the run
@@ -246,39 +255,6 @@ class Run(RunSurface):
         defs = self._script.setdefault("extra", {}).setdefault("metric_definitions", {})
         defs[str(name)] = definition
         self.write_script_json()
-
-    def log_artifact(
-        self,
-        artifact_or_path: str | os.PathLike[str],
-        name: str | None = None,
-        type: str | None = None,
-        **kwargs: object,
-    ) -> None:
-        """Keep a file or folder the script wrote as an artifact of the run.
-
-        Its content when the run ends goes into the DVC cache (the repository needs a DVC
-        project), a pointer into the run; ``gitexp push`` uploads it and ``gitexp
-        restore`` brings it back (docs/sharing.md).  wandb's other arguments are ignored.
-        """
-        if self._live is None or self._forked or self._finished:
-            return
-        path = os.path.abspath(os.fspath(artifact_or_path))
-        if not os.path.exists(path):
-            warnings.warn(
-                f"gitexp: log_artifact: {path} does not exist yet; it is recorded if it "
-                "exists when the run ends",
-                stacklevel=2,
-            )
-        from gitexp.model import values
-        from gitexp.record.live import ARTIFACT_REQUESTS
-
-        # One request per line, read by the recorder (artifacts/record.py).
-        line = values.dumps({"path": path, "kind": "logged", "name": name, "type": type})
-        try:
-            with open(self._live.file(ARTIFACT_REQUESTS), "a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
-        except OSError as exc:
-            self._warn_failure(f"could not record artifact {path}: {exc}")
 
     def __enter__(self) -> Run:
         return self
@@ -388,6 +364,8 @@ class Run(RunSurface):
                 self._live.write_json("summary.json", self.summary.overrides)
             if self._output is not None:
                 self._output.flush()
+            if self._saver is not None and not final:
+                self._saver.flush(final=False)
         except OSError as exc:
             self._warn_failure(f"could not write to {self._live.path}: {exc}")
 

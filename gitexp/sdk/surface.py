@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gitexp.model.config import Config
     from gitexp.record.live import LiveDir
     from gitexp.record.recorder import Recorder
+    from gitexp.sdk.artifact import Artifact
 
 # What gitexp does for wandb's server-side features: nothing, with one warning each,
 # naming the name and why (the script goes on: a dashboard feature is no reason to stop).
@@ -211,11 +212,12 @@ class RunSurface:
         def step(self) -> int: ...
         def log_artifact(
             self,
-            artifact_or_path: str | os.PathLike[str],
+            artifact_or_path: Artifact | str | os.PathLike[str],
             name: str | None = ...,
             type: str | None = ...,
+            aliases: Iterable[str] | None = ...,
             **kwargs: object,
-        ) -> None: ...
+        ) -> Artifact | None: ...
 
     _project: str | None = None
     _entity: str | None = None

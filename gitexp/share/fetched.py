@@ -28,13 +28,15 @@ from gitexp.model.ids import short_id
 from gitexp.read.trust import check_runs, describe
 from gitexp.render.cells import printable
 from gitexp.render.words import plural
-from gitexp.share.remotes import DIVERGED, NEW, REFUSED, UPDATED, fast_forward
+from gitexp.share.aliassync import update_alias
+from gitexp.share.remotes import DIVERGED, NEW, QUARANTINED, REFUSED, UPDATED, fast_forward
 
 SEEN = "mirrors.seen"  # first line: the stamp; then "<sha> <mirror ref>" per mirror
 LOCK = "mirrors.lock"
 _MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/runs/([^/]+)$")
 # Left by gitexp 0.2's hook (a queue of fetched mirrors): the mirrors themselves say more.
 _LEGACY = ("fetched-runs.queue", "fetched-runs.notes")
+_ALIAS_MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/aliases/([^/]+/[^/]+)$")
 
 
 def folder(commondir: str) -> str:
@@ -56,6 +58,19 @@ def parse(lines: list[str]) -> dict[str, tuple[str, bytes]]:
         if match:
             fetched[match.group(2)] = (match.group(1), parts[1].encode())
     return fetched
+
+
+def bring_aliases_here(
+    repo: GitRepo, fetched: dict[str, tuple[str, bytes]], say: Callable[[str], None]
+) -> None:
+    """Create or fast-forward the aliases a fetch mirrored; say what did not move."""
+    for tail, (remote, sha) in sorted(fetched.items()):
+        item = update_alias(repo, tail.encode(), sha)
+        if item.action in (DIVERGED, QUARANTINED):
+            say(
+                f"alias {printable(item.id)} {item.action}: {printable(item.error or '')}; "
+                f"the remote's is refs/remotes/{printable(remote)}/gitexp/aliases/{tail}"
+            )
 
 
 def bring_here(
@@ -99,14 +114,19 @@ def drain_pending(repo: GitRepo, say: Callable[[str], None]) -> None:
         if not writable or stamp == seen_stamp:
             return  # not writable: a reader without write access (it could make no run)
         mirrors = mirrored_runs(repo)
+        moved = {ref: sha for ref, sha in mirrors.items() if seen.get(ref) != sha}
         changed = {
-            match.group(2): (match.group(1), sha)
-            for ref, sha in mirrors.items()
-            if seen.get(ref) != sha and (match := _MIRROR.match(ref))
+            m.group(2): (m.group(1), sha) for ref, sha in moved.items() if (m := _MIRROR.match(ref))
         }
-        if changed:
+        aliases = {
+            m.group(2): (m.group(1), sha)
+            for ref, sha in moved.items()
+            if (m := _ALIAS_MIRROR.match(ref))
+        }
+        if changed or aliases:
             try:
                 bring_here(repo, changed, say)
+                bring_aliases_here(repo, aliases, say)
             except OSError as exc:  # a full disk: this command still reads what is here
                 say(
                     f"warning: could not bring fetched runs here: {exc.strerror or exc}; "
@@ -129,11 +149,12 @@ def mark_seen(repo: GitRepo) -> None:
 
 
 def mirrored_runs(repo: GitRepo) -> dict[str, bytes]:
-    """Every remote's mirrored runs: ``{mirror ref name: sha}``."""
+    """Every remote's mirrored runs and artifact aliases: ``{mirror ref name: sha}``."""
     return {
         name: sha
         for raw, sha in repo.list_refs(b"refs/remotes/").items()
-        if _MIRROR.match(name := "refs/remotes/" + raw.decode("utf-8", "replace"))
+        if (name := "refs/remotes/" + raw.decode("utf-8", "replace"))
+        and (_MIRROR.match(name) or _ALIAS_MIRROR.match(name))
     }
 
 

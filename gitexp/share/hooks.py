@@ -33,6 +33,7 @@ from gitexp.errors import RepositoryStateError
 from gitexp.git import binary as gitbin
 from gitexp.render.words import plural
 from gitexp.share import sweeps
+from gitexp.share.aliassync import alias_fetch_refspec
 from gitexp.share.remotes import fetch_refspec, tracking_prefix
 
 HOOKS = ("pre-push",)
@@ -148,8 +149,13 @@ def install(root: str, remotes: list[str]) -> SetupReport:
 
 
 def _refspecs(remote: str) -> list[str]:
-    """The runs' fetch refspec, and (added in 0.3) the sweeps' beside it."""
-    return [fetch_refspec(remote), sweeps.fetch_refspec(tracking_prefix(remote))]
+    """The runs' fetch refspec, and (added in 0.3) the sweeps' and the artifact
+    registry's aliases' beside it."""
+    return [
+        fetch_refspec(remote),
+        sweeps.fetch_refspec(tracking_prefix(remote)),
+        alias_fetch_refspec(remote),
+    ]
 
 
 def uninstall(root: str) -> SetupReport:

@@ -254,3 +254,19 @@ def _check_history(repo: _Reader, before: object, after: object, why: str, whole
             if not repo.read_blob(grown[1]).startswith(kept):
                 text = last.decode("utf-8", "replace")
                 raise Refused(f"{why}: history/{text} was rewritten, not appended to")
+
+
+def alias_refusal(
+    repo: GitRepo, tail: bytes, local: ObjectId | None, remote: ObjectId
+) -> str | None:
+    """Why the local alias ``tail`` may not move to the remote's ``remote``, or None.
+
+    An alias moves only forward: the remote's commit must descend from the local one
+    (pull reports the other cases as ahead or diverged before asking), and every new
+    commit must be a move gitexp writes (read/trust.py ``check_alias_moves``).
+    """
+    from gitexp.read.trust import check_alias_moves
+
+    if local is not None and not repo.is_ancestor(local, remote):
+        return "not a fast-forward of this clone's alias"
+    return check_alias_moves(repo, tail, remote, local)

@@ -164,7 +164,7 @@ def _fetch_artifacts(
     needs: dict[str, list[Artifact]] = {}
     with progress.counter(len(runs), "reading artifact lists", "run") as advance:
         for run_id, sha in runs.items():
-            needs[run_id] = run_artifacts(repo, sha)
+            needs[run_id] = run_artifacts(repo, sha, versions=True)
             advance(1)
     needs = {run_id: items for run_id, items in needs.items() if items}
     if not needs:

@@ -13,12 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from gitexp.artifacts.pointers import ARTIFACTS_FILE, Artifact, parse_artifacts_json
+from gitexp.artifacts.pointers import (
+    ARTIFACTS_FILE,
+    Artifact,
+    parse_artifacts_json,
+    version_files,
+)
 from gitexp.errors import RepositoryStateError
 from gitexp.git import binary as gitbin
 from gitexp.git import catfile
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.ids import short_id
+from gitexp.model.lineage import LINEAGE_FILE
 from gitexp.model.record import META_DIR, REF_PREFIX, parse_row
 from gitexp.read.listing import RunEntry
 from gitexp.render.cells import printable
@@ -122,7 +128,7 @@ class RunReport(Slotted):
 class SyncReport(Slotted):
     """A push's or pull's result, run by run."""
 
-    _fields = ("remote", "dvc_remote", "runs", "messages", "sweeps")
+    _fields = ("remote", "dvc_remote", "runs", "messages", "sweeps", "aliases")
     __slots__ = _fields
 
     def __init__(self, remote: str, dvc_remote: str | None = None) -> None:
@@ -130,6 +136,8 @@ class SyncReport(Slotted):
         self.runs: list[RunReport] = []
         self.messages: list[str] = []
         self.sweeps: list[str] = []  # what happened to sweep refs (share/sweeps.py)
+        # Artifact aliases (share/aliassync.py): id is "name:alias", name is empty.
+        self.aliases: list[RunReport] = []
 
     @property
     def failed(self) -> list[RunReport]:
@@ -143,6 +151,7 @@ class SyncReport(Slotted):
             "remote": self.remote,
             "dvc_remote": self.dvc_remote,
             "runs": [run.as_json() for run in self.runs],
+            "aliases": [alias.as_json() for alias in self.aliases],
             "messages": self.messages,
             "sweeps": self.sweeps,
             "ok": not self.failed,
@@ -209,14 +218,18 @@ def read_artifacts(
     """
     trees = sorted({commit.tree for commit in commits.values() if commit.tree})
     names = [f"{tree}:{META_DIR}/{ARTIFACTS_FILE}" for tree in trees]
+    names += [f"{tree}:{META_DIR}/{LINEAGE_FILE}" for tree in trees]
+    found = catfile.read_objects(repo.root, names)
     by_tree: dict[str, list[Artifact]] = {}
-    for tree, obj in zip(trees, catfile.read_objects(repo.root, names), strict=True):
+    for tree, obj, lineage in zip(trees, found[: len(trees)], found[len(trees) :], strict=True):
         items: list[Artifact] = []
         if obj is not None and obj[0] == "blob":
             try:
                 items = parse_artifacts_json(obj[1].decode("utf-8"))
             except (ValueError, KeyError, UnicodeDecodeError):
                 items = []  # as run_artifacts: a damaged list counts as none
+        if lineage is not None and lineage[0] == "blob":
+            items += version_files(lineage[1])  # the files of the versions it logged
         by_tree[tree] = items
     return {sha: list(by_tree.get(commit.tree or "", [])) for sha, commit in commits.items()}
 
@@ -311,12 +324,22 @@ def print_report(
         lines = [f"{where}:"]
         lines += [describe(run) for run in report.runs if run.action != UP_TO_DATE]
         lines += [f"  {line}" for line in report.sweeps]
+        lines += [
+            f"  {alias.action:<11}alias {printable(alias.id)}"
+            + (f"\n               {printable(alias.error)}" if alias.error else "")
+            for alias in report.aliases
+            if alias.action != UP_TO_DATE
+        ]
         lines.append(summary_line(report, verb))
         lines += [f"  dvc: {message}" for message in report.messages[:5]]
         print("\n".join(lines))  # one write: 1,000 runs are 1,000 lines
-    if report.failed:
+    aliases = [alias for alias in report.aliases if alias.action in FAILURES]
+    if report.failed or aliases:
+        what = plural(len(report.failed), "run") if report.failed else ""
+        if aliases:
+            what += (" and " if what else "") + plural(len(aliases), "alias", "aliases")
         raise TransferError(
-            f"{plural(len(report.failed), 'run')} did not move (listed above)",
+            f"{what} did not move (listed above)",
             "Fix the cause shown for each and run the command again; what moved is kept.",
         )
     return 0
