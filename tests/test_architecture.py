@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gitexp"
 
 # The layers, top down: a module may import its own layer's neighbours and anything below.
 MIDDLE = ("sdk", "read", "record", "reproduce", "share", "artifacts", "render", "sweep")
+MIDDLE += ("importers",)
 FOUNDATION = ("errors", "slotted")
 # What commands share (opening the repository, tables, progress bars, completion, the
 # guide): beside cli.py, above the stages.

@@ -17,7 +17,8 @@ from gitexp.record.envvars import ENV_ALL_RANKS, ENV_CONFIG, ENV_LIVE_DIR, ENV_R
 from gitexp.sdk.run import DISABLED, JOINED, SCRIPT, Run
 
 # wandb arguments kept in the run record as given (JSON-able values only).
-_KEPT_ARGS = ("entity", "job_type", "project", "group", "anonymous")
+# sync_tensorboard: the recorder reads the run's event files when it ends (importers/sync.py).
+_KEPT_ARGS = ("entity", "job_type", "project", "group", "anonymous", "sync_tensorboard")
 _RESUME_MODES = {True: "allow", "allow": "allow", "auto": "allow", "must": "must", "never": "never"}
 
 _current: Run | None = None
