@@ -6,6 +6,7 @@ never leak into a test, and every gitexp variable is cleared.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,19 @@ requires_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None,
     reason="needs torch: pip install torch==2.13.0 (CPU build; .ci/run installs it)",
 )
+
+
+# .ci/run installs every extra and sets GITEXP_REQUIRE_INTEGRATIONS=1: there a missing
+# framework fails its tests rather than skipping them. Read here, before isolated_env
+# clears every GITEXP_ variable.
+REQUIRE_INTEGRATIONS = os.environ.get("GITEXP_REQUIRE_INTEGRATIONS") == "1"
+
+
+def require(module_name: str) -> Any:
+    """The optional module; skip without it (fail under GITEXP_REQUIRE_INTEGRATIONS=1)."""
+    if REQUIRE_INTEGRATIONS:
+        return importlib.import_module(module_name)
+    return pytest.importorskip(module_name)
 
 
 @pytest.fixture(autouse=True)
