@@ -11,7 +11,6 @@ and left alone.  Their rows are merged by step; when the script also logged with
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from collections.abc import Callable
@@ -71,6 +70,8 @@ def tensorboard_rows(
 def dvclive_rows(work: str, start: float) -> dict[int, dict[str, Any]]:
     """DVCLive's per-step metrics: ``plots/metrics/<name>.tsv`` with ``step`` and the
     value in the column named after the metric's last path part."""
+    import csv  # only for a run that used DVCLive (14 ms on a cold start)
+
     root = os.path.join(dvclive_dir(work), "plots", "metrics")
     rows: dict[int, dict[str, Any]] = {}
     for folder, _dirs, names in os.walk(root):
