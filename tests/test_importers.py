@@ -65,6 +65,7 @@ def _check_imported_run(repo: Path, run_id: str) -> None:
     git(repo, "fsck", "--strict")
     shown = gitexp("show", run_id, cwd=repo)  # passes read/trust.py's checks (else exit 7)
     assert shown.returncode == 0, shown.stderr
+    assert "imported from" in shown.stdout and "files changed" not in shown.stdout
     for command in (["restore", run_id], ["rerun", run_id, "--yes"], ["branch", run_id, "b"]):
         done = gitexp(*command, cwd=repo)
         assert done.returncode == 6, (command, done.stderr)
@@ -114,7 +115,8 @@ def test_tensorboard_import_shows_the_logged_values(repo: Path, tmp_path: Path) 
     report = _import(repo, "tensorboard", str(logs))
     runs = {entry["name"]: entry for entry in report["runs"]}
     assert set(runs) == {"exp-a", "exp-b"}
-    assert any("picture" in note for note in runs["exp-a"]["notes"])  # images: left out
+    picture = f"refs/gitexp/runs/{runs['exp-a']['id']}:.gitexp/files/media/picture/0.png"
+    assert git(repo, "cat-file", "-t", picture).strip() == "blob"  # images: files of the run
     rows = {row["name"]: row for row in _ls(repo)}
     assert rows["exp-b"]["metrics"]["train/loss"]["last"] == pytest.approx(0.5)
     assert rows["exp-b"]["metrics"]["train/loss"]["max"] == pytest.approx(2.0)

@@ -60,7 +60,7 @@ def tensorboard_rows(
             if tbevents.newest_event_time(folder) < start - _SLACK:
                 continue  # an earlier run's events
             found, _first, _last, told = tbevents.read_folder(folder)
-            notes.extend(told)
+            notes.extend(told + tbevents.image_note(folder))
             for row in found:
                 merged = rows.setdefault(int(row["_step"]), {})
                 merged.update({k: v for k, v in row.items() if k not in ("_step", "_runtime")})

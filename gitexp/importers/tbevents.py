@@ -5,7 +5,8 @@ run that syncs its own event files (``init(sync_tensorboard=True)``, ``gitexp ru
 Read with the ``tensorboard`` package's ``EventAccumulator`` (pure Python with protobuf,
 no TensorFlow): lighter than tbparse, which needs pandas on top of the same package.
 Scalars become values, histograms gitexp's ``histogram`` values (re-binned, below), text
-becomes strings; images are left out with a note (gitexp has no image ``_type`` yet).
+becomes strings.  gitexp has no image ``_type`` yet: an import keeps each image as a file
+of the run (``media/<tag>/<step>.png``), a run's own sync leaves them out with a note.
 """
 
 from __future__ import annotations
@@ -84,18 +85,34 @@ def read_folder(folder: str) -> tuple[list[dict[str, Any]], float | None, float 
             if value is not None:
                 # PyTorch's writer names a text tag ``<tag>/text_summary``.
                 put(event.step, event.wall_time, tag.removesuffix(TEXT_SUFFIX), value)
-    images = tags.get("images", [])
-    if images:
-        notes.append(
-            f"left out {len(images)} image tag(s) ({', '.join(images[:3])}): "
-            "gitexp has no image values yet"
-        )
     first = min(times) if times else 0.0
     ordered = [
         {"_step": step, **rows[step], "_runtime": max(0.0, rows[step]["_time"] - first)}
         for step in sorted(rows)
     ]
     return ordered, (min(times) if times else None), (max(times) if times else None), notes
+
+
+def images(folder: str) -> dict[str, bytes]:
+    """The folder's images as ``{"media/<tag>/<step>.png": encoded image}``."""
+    from tensorboard.backend.event_processing import event_accumulator as ea_mod
+
+    accumulator = ea_mod.EventAccumulator(folder, size_guidance={"images": 0})
+    accumulator.Reload()
+    found: dict[str, bytes] = {}
+    for tag in accumulator.Tags().get("images", []):
+        parts = [p if p not in ("", ".", "..") else "_" for p in tag.split("/")]
+        for event in accumulator.Images(tag):
+            found[f"media/{'/'.join(parts)}/{event.step}.png"] = event.encoded_image_string
+    return found
+
+
+def image_note(folder: str) -> list[str]:
+    """For a run's own sync: which image tags it leaves out."""
+    names = sorted({path.split("/", 1)[1].rsplit("/", 1)[0] for path in images(folder)})
+    if not names:
+        return []
+    return [f"left out the images of {', '.join(names[:3])}: gitexp has no image values yet"]
 
 
 _KINDS = ("scalars", "histograms", "tensors", "images", "compressedHistograms", "audio")
@@ -153,6 +170,7 @@ def import_logdir(logdir: str) -> list[ImportedRun]:
     runs: list[ImportedRun] = []
     for folder in event_folders(root):
         rows, first, last, notes = read_folder(folder)
+        media = images(folder)
         relative = os.path.relpath(folder, root)
         name = os.path.basename(root) if relative == "." else relative.replace(os.sep, "/")
         events = sorted(n for n in os.listdir(folder) if n.startswith(EVENT_PREFIX))
@@ -170,6 +188,7 @@ def import_logdir(logdir: str) -> list[ImportedRun]:
                 status=FINISHED,
                 rows=rows,
                 notes_for_user=notes,
+                files=media,
             )
         )
     return runs
