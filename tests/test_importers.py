@@ -59,7 +59,7 @@ def _check_imported_run(repo: Path, run_id: str) -> None:
     """What every imported run must be: valid, empty snapshot, refused by code commands."""
     ref = f"refs/gitexp/runs/{run_id}"
     tree = git(repo, "ls-tree", "--name-only", ref).split()
-    assert tree == [".gitexp"]  # no code: an importer cannot invent it
+    assert set(tree) <= {".gitexp", ".gitexp-artifacts.dvc"}  # no code: none to invent
     snapshot = json.loads(git(repo, "show", f"{ref}:.gitexp/snapshot.json"))
     assert snapshot["imported"] is True
     git(repo, "fsck", "--strict")
@@ -151,6 +151,7 @@ with mlflow.start_run(run_name="resnet-small") as run:
     mlflow.set_tag("team", "vision")
     mlflow.set_tag("mlflow.source.git.commit", sys.argv[2])
     mlflow.log_text("weights summary", "notes/summary.txt")
+    mlflow.log_text("w" * (2 * 1024 * 1024), "model/weights.txt")  # over 1 MiB: to DVC
 print(run.info.run_id)
 """
 
@@ -182,6 +183,8 @@ def test_mlflow_import_keeps_params_metrics_tags_and_commit(
     where.mkdir()
     uri = f"sqlite:///{where / 'mlflow.db'}" if store == "sqlite" else str(where / "mlruns")
     original = _mlflow_run(where, uri if store == "sqlite" else f"file:{uri}", head)
+    if store == "file":  # a DVC project keeps the large artifact; without one, a note says so
+        subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
     report = _import(repo, "mlflow", uri)
     (entry,) = report["runs"]
     assert entry["original_id"] == original and entry["imported"]
@@ -201,6 +204,16 @@ def test_mlflow_import_keeps_params_metrics_tags_and_commit(
     assert git(repo, "rev-parse", f"{ref}^").strip() == head
     summary = git(repo, "show", f"{ref}:.gitexp/files/artifacts/notes/summary.txt")
     assert summary == "weights summary"
+    if store == "file":
+        listed = json.loads(git(repo, "show", f"{ref}:.gitexp/artifacts.json"))["artifacts"]
+        assert [a["path"] for a in listed] == [f"mlflow-artifacts/{original}/model/weights.txt"]
+        assert listed[0]["size"] == 2 * 1024 * 1024
+        pointer = git(repo, "show", f"{ref}:.gitexp-artifacts.dvc")
+        md5 = listed[0]["md5"]
+        assert md5 in pointer
+        assert (repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
+    else:
+        assert any("over 1 MiB left out" in note for note in entry["notes"])
     info = json.loads(git(repo, "show", f"{ref}:.gitexp/run.json"))
     assert info["imported"] == {"from": "mlflow", "id": original, "path": info["imported"]["path"]}
     assert info["source"] == "import"

@@ -129,7 +129,8 @@ def _params(params: dict[str, str]) -> dict[str, Any]:
 
 
 def _artifacts(client: Any, run_id: str, run: ImportedRun) -> None:
-    """The run's artifacts up to ``MAX_KEPT_FILE`` each, as files of the imported run."""
+    """The run's artifacts: up to ``MAX_KEPT_FILE`` each as files of the imported run,
+    larger ones as DVC artifacts (importers/artifacts.py)."""
     pending = [""]
     listed = 0
     while pending and listed < MAX_ARTIFACT_FILES:
@@ -142,7 +143,5 @@ def _artifacts(client: Any, run_id: str, run: ImportedRun) -> None:
                 local = client.download_artifacts(run_id, item.path)
                 with open(local, "rb") as handle:
                     run.files[f"artifacts/{item.path}"] = handle.read()
-            else:
-                run.notes_for_user.append(
-                    f"artifact {item.path} ({item.file_size} bytes) left out: over 1 MiB"
-                )
+            else:  # into DVC's cache when the repository has a DVC project
+                run.large_files[item.path] = client.download_artifacts(run_id, item.path)

@@ -55,6 +55,7 @@ class ImportedRun:
     packages: str | None = None
     baseline: str | None = None  # the commit the source says the code was at
     files: dict[str, bytes] = field(default_factory=dict)  # kept under .gitexp/files/
+    large_files: dict[str, str] = field(default_factory=dict)  # path -> local file: to DVC
     notes_for_user: list[str] = field(default_factory=list)  # what was not imported, and why
 
 
@@ -106,9 +107,13 @@ def write_imported(repo: GitRepo, run: ImportedRun) -> str | None:
     system = _history(run.system_rows)
     summary = {k: v for k, v in run.summary.items() if not k.startswith("_")}
     meta = _meta_files(repo, info, config, history, system, summary, run)
-    root = repo.write_tree(
-        [(f"{META_DIR}/".encode() + path, mode, sha) for path, mode, sha in meta]
-    )
+    entries = [(f"{META_DIR}/".encode() + path, mode, sha) for path, mode, sha in meta]
+    if run.large_files:  # DVC is imported only for a run that has such files
+        from gitexp.importers.artifacts import store_large
+
+        notes = run.notes_for_user
+        entries += store_large(repo, run.source, run.original_id, run.large_files, notes)
+    root = repo.write_tree(entries)
     row = make_row(info, configmod.flatten_config(config), history.row_metrics(summary))
     parents = [baseline.encode()] if baseline else []
     commit = repo.write_commit(root, parents, commit_message(info, row, IMPORTED_EVENT))
