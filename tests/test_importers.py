@@ -451,3 +451,21 @@ def test_dvclive_metrics_are_recorded_and_its_folder_is_no_code(repo: Path) -> N
     assert "dvclive/" not in files
     snapshot = git(repo, "show", f"refs/gitexp/runs/{newest}:.gitexp/snapshot.json")
     assert "tool-output:dvclive" in snapshot
+
+
+@pytest.mark.slow
+def test_wandb_damaged_log_is_imported_from_its_files_with_a_note(
+    repo: Path, wandb_python: str
+) -> None:
+    folder = repo / "wandb" / "offline-run-20240101_000000-broken01"
+    (folder / "files").mkdir(parents=True)
+    (folder / "run-broken01.wandb").write_bytes(b"not a wandb log")
+    (folder / "files" / "config.yaml").write_text("lr:\n  value: 0.5\n_wandb:\n  value: {}\n")
+    (folder / "files" / "wandb-summary.json").write_text('{"loss": 0.25, "_runtime": 3}')
+    report = _import(repo, "wandb", "wandb", "--wandb-python", wandb_python)
+    (entry,) = report["runs"]
+    assert any("could not be read" in note for note in entry["notes"])
+    (row,) = _ls(repo)
+    assert row["config"] == {"lr": 0.5}
+    assert row["metrics"]["loss"]["last"] == 0.25
+    assert row["status"] == "finished"

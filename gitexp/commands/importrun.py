@@ -58,7 +58,7 @@ def _read(source: str, path: str, python: str | None) -> list[ImportedRun]:
     if source == "wandb":
         from gitexp.importers import wandbrun as wandb
 
-        return [wandb.import_folder(folder, python) for folder in wandb.run_folders(path)]
+        return wandb.import_all(path, python)
     if source == "mlflow":
         from gitexp.importers import mlflowrun as mlflow
 

@@ -1,6 +1,7 @@
 """Print the records of a wandb transaction log (``run-<id>.wandb``) as JSON lines.
 
-Run as a script by the interpreter that has the wandb package (``gitexp import wandb
+Run as a script (one or more log files as arguments) by the interpreter that has the
+wandb package (``gitexp import wandb
 --wandb-python``): it imports nothing of gitexp, only wandb's own protobuf schema, since
 the records are wandb's protobuf messages and only wandb knows their shape.  wandb 0.2x
 dropped its Python reader of these files; the framing below is the one the file has
@@ -49,26 +50,34 @@ def records(data: bytes) -> Iterator[bytes]:
             pending = b""
 
 
-def main(path: str) -> int:
+def main(paths: list[str]) -> int:
+    """One JSON line per record: ``{"log": <index of its file>, "record": {...}}``; a
+    file that cannot be read is one line ``{"log": <index>, "error": "..."}``."""
     try:
         schema = importlib.import_module("wandb.proto.wandb_internal_pb2")
         json_format = importlib.import_module("google.protobuf.json_format")
     except Exception as exc:
         print(f"wandb's record schema is not importable here: {exc}", file=sys.stderr)
         return 3
-    with open(path, "rb") as handle:
-        data = handle.read()
     out = sys.stdout
-    for body in records(data):
-        record = schema.Record()
+    for index, path in enumerate(paths):
         try:
-            record.ParseFromString(body)
-        except Exception:
-            continue  # one damaged record; the others still count
-        as_dict = json_format.MessageToDict(record, preserving_proto_field_name=True)
-        out.write(json.dumps(as_dict) + "\n")
+            with open(path, "rb") as handle:
+                data = handle.read()
+            bodies = list(records(data))
+        except (OSError, ValueError) as exc:
+            out.write(json.dumps({"log": index, "error": str(exc)}) + "\n")
+            continue
+        for body in bodies:
+            record = schema.Record()
+            try:
+                record.ParseFromString(body)
+            except Exception:
+                continue  # one damaged record; the others still count
+            as_dict = json_format.MessageToDict(record, preserving_proto_field_name=True)
+            out.write(json.dumps({"log": index, "record": as_dict}) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))

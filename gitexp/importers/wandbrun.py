@@ -54,29 +54,61 @@ def _is_run_folder(path: str) -> bool:
     return name.startswith(("run-", "offline-run-")) and os.path.isdir(path)
 
 
-def log_records(folder: str, python: str | None) -> list[dict[str, Any]] | None:
-    """The transaction log's records as dicts, or None when no interpreter could read
-    them (no log, or no wandb)."""
-    logs = [name for name in os.listdir(folder) if name.endswith(".wandb")]
+Records = list[dict[str, Any]]
+
+
+def log_records(folders: list[str], python: str | None) -> dict[str, Records | str]:
+    """Each folder's transaction-log records, or why they could not be read (no log, no
+    wandb, a damaged file); one interpreter reads every log, as it starts in seconds."""
+    logs: dict[str, str] = {}
+    found: dict[str, Records | str] = {}
+    for folder in folders:
+        names = sorted(name for name in os.listdir(folder) if name.endswith(".wandb"))
+        if names:
+            logs[folder] = os.path.join(folder, names[0])
+        else:
+            found[folder] = "the run folder has no .wandb log"
     if not logs:
-        return None
+        return found
     done = subprocess.run(
-        [python or sys.executable, READER, os.path.join(folder, sorted(logs)[0])],
+        [python or sys.executable, READER, *logs.values()],
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode == NO_SCHEMA:
-        return None
+        return {folder: NEEDS_WANDB for folder in folders}
     if done.returncode != 0:
         raise UsageError(
-            f"could not read {folder}'s transaction log: {done.stderr.strip()[-500:]}",
+            f"could not read wandb's run logs: {done.stderr.strip()[-500:]}",
             "Check that --wandb-python names an interpreter with the wandb package.",
         )
-    return [values.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    order = list(logs)
+    for folder in order:
+        found[folder] = []
+    for line in done.stdout.splitlines():
+        item = values.loads(line)
+        folder = order[int(item["log"])]
+        if "error" in item:
+            found[folder] = f"its log could not be read ({item['error']})"
+        elif isinstance(found[folder], list):
+            found[folder].append(item["record"])  # type: ignore[union-attr]
+    return found
 
 
-def import_folder(folder: str, python: str | None = None) -> ImportedRun:
+NEEDS_WANDB = (
+    "reading wandb's run log needs the wandb package (pip install wandb, or --wandb-python "
+    "PYTHON naming an interpreter that has it)"
+)
+
+
+def import_all(path: str, python: str | None = None) -> list[ImportedRun]:
+    folders = run_folders(path)
+    records = log_records(folders, python)
+    return [import_folder(folder, records.get(folder, NEEDS_WANDB)) for folder in folders]
+
+
+def import_folder(folder: str, records: Records | str) -> ImportedRun:
     """One run folder as an ImportedRun (the log's records first, then ``files/``)."""
     original_id = os.path.basename(folder).rsplit("-", 1)[-1]
     files = _read_files(os.path.join(folder, "files"))
@@ -101,13 +133,10 @@ def import_folder(folder: str, python: str | None = None) -> ImportedRun:
     for name, data in files.items():
         if name not in _FILES:
             run.files[name] = data
-    records = log_records(folder, python)
-    if records is None:
-        run.notes_for_user.append(
-            "history and system metrics not read: reading wandb's run log needs the wandb "
-            "package (pip install wandb, or --wandb-python PYTHON naming an interpreter "
-            "that has it)"
-        )
+    if isinstance(records, str):
+        run.notes_for_user.append(f"history and system metrics not read: {records}")
+        if "wandb-summary.json" not in files:  # wandb writes it as a run ends
+            run.status = CRASHED
         if isinstance(run.summary.get("_runtime"), (int, float)):
             run.end = run.start + float(run.summary["_runtime"])
         return run
