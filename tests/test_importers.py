@@ -144,6 +144,7 @@ mlflow.set_tracking_uri(sys.argv[1])
 mlflow.set_experiment("vision")
 with mlflow.start_run(run_name="resnet-small") as run:
     mlflow.log_params({"lr": 0.01, "depth": 18, "optimizer": "adam", "pretrained": True})
+    mlflow.log_param("db_password", "hunter2hunter2")  # never committed
     for step in range(5):
         mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
         if step % 2 == 0:
@@ -191,7 +192,13 @@ def test_mlflow_import_keeps_params_metrics_tags_and_commit(
     run_id = entry["id"]
     (row,) = _ls(repo)
     assert row["name"] == "resnet-small" and row["project"] == "vision"
-    assert row["config"] == {"lr": 0.01, "depth": 18, "optimizer": "adam", "pretrained": True}
+    assert row["config"] == {
+        "lr": 0.01,
+        "depth": 18,
+        "optimizer": "adam",
+        "pretrained": True,
+        "db_password": "[redacted by gitexp]",
+    }
     assert row["metrics"]["loss"]["last"] == pytest.approx(0.2)
     assert row["metrics"]["acc"]["max"] == pytest.approx(0.8)
     assert row["baseline"] == head  # the commit MLflow recorded is in this repository
@@ -217,6 +224,8 @@ def test_mlflow_import_keeps_params_metrics_tags_and_commit(
     info = json.loads(git(repo, "show", f"{ref}:.gitexp/run.json"))
     assert info["imported"] == {"from": "mlflow", "id": original, "path": info["imported"]["path"]}
     assert info["source"] == "import"
+    assert info["redacted"] == {"config": ["db_password"]}
+    assert "hunter2" not in git(repo, "log", "-p", "--all")
     _check_imported_run(repo, run_id)
     _reimport_changes_nothing(repo, "mlflow", uri)
 

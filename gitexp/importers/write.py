@@ -100,7 +100,9 @@ def write_imported(repo: GitRepo, run: ImportedRun) -> str | None:
     )
     if run.baseline and baseline is None:
         info.imported = {**(info.imported or {}), "commit": run.baseline}  # not here
-    config, keys = redact.redact_config(run.config, ())
+    # Secrets in the source's config are replaced as in a recorded run's (model/redact.py).
+    allow = tuple(repo.config_values("gitexp", "allowSecret"))
+    config, keys = redact.redact_config(run.config, allow)
     if keys:
         info.redacted["config"] = keys
     history = _history(run.rows)
@@ -186,4 +188,6 @@ def _meta_files(
     for path, data in sorted(run.files.items()):
         if len(data) <= MAX_KEPT_FILE:
             entries.append((f"files/{path}".encode(), MODE_FILE, repo.write_blob(data)))
+        else:
+            run.notes_for_user.append(f"{path} ({len(data)} bytes) left out: over 1 MiB")
     return sorted(entries)
