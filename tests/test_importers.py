@@ -48,6 +48,14 @@ def _history(repo: Path, run_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _compared(repo: Path, *runs: str) -> dict[tuple[str, str], list[Any]]:
+    """``gitexp compare --all --json``: {(section, key): one value per run}."""
+    done = gitexp("compare", *runs, "--all", "--json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    return {(row["section"], row["key"]): row["values"] for row in rows}
+
+
 def _import(repo: Path, *args: str) -> dict[str, Any]:
     done = gitexp("import", *args, "--json", cwd=repo, timeout=180)
     assert done.returncode == 0, done.stderr
@@ -127,9 +135,9 @@ def test_tensorboard_import_shows_the_logged_values(repo: Path, tmp_path: Path) 
     weights = history[1]["weights"]
     assert weights["_type"] == "histogram" and sum(weights["counts"]) == 10
     assert weights["bins"][0] == 0 and weights["bins"][-1] == 18
-    compared = gitexp("compare", runs["exp-a"]["id"], runs["exp-b"]["id"], "--json", cwd=repo)
-    assert compared.returncode == 0, compared.stderr
-    assert "train/loss" in compared.stdout
+    compared = _compared(repo, runs["exp-a"]["id"], runs["exp-b"]["id"])
+    loss = next(v for (_section, key), v in compared.items() if key == "train/loss")
+    assert loss == pytest.approx([0.25, 0.5])
     _check_imported_run(repo, runs["exp-a"]["id"])
     _reimport_changes_nothing(repo, "tensorboard", str(logs))
 
@@ -203,6 +211,9 @@ def test_mlflow_import_keeps_params_metrics_tags_and_commit(
     assert row["metrics"]["acc"]["max"] == pytest.approx(0.8)
     assert row["baseline"] == head  # the commit MLflow recorded is in this repository
     assert "team=vision" in row["tags"]
+    compared = {key: v[0] for (_section, key), v in _compared(repo, run_id).items()}
+    assert compared["lr"] == 0.01 and compared["optimizer"] == "adam"
+    assert compared["loss"] == pytest.approx(0.2)
     history = _history(repo, run_id)
     assert [r["_step"] for r in history] == [0, 1, 2, 3, 4]
     assert [r["loss"] for r in history] == pytest.approx([1, 1 / 2, 1 / 3, 1 / 4, 1 / 5])
@@ -312,8 +323,10 @@ def test_wandb_offline_run_imports_with_wandbs_own_reader(repo: Path, wandb_pyth
     assert [r["acc"] for r in history] == pytest.approx([s * 0.1 for s in range(5)])
     ref = f"refs/gitexp/runs/{entry['id']}"
     assert "epoch done" in git(repo, "show", f"{ref}:.gitexp/output.log")
-    compared = gitexp("compare", entry["id"], entry["id"][:9] + "x", cwd=repo)
-    assert compared.returncode == 5  # one run: compare names the missing one
+    compared = _compared(repo, entry["id"])
+    found = {key: values[0] for (_section, key), values in compared.items()}
+    assert found["lr"] == 0.003 and found["model.layers"] == 4
+    assert found["loss"] == pytest.approx(0.4) and found["best_acc"] == pytest.approx(0.4)
     _check_imported_run(repo, entry["id"])
     _reimport_changes_nothing(repo, "wandb", "wandb", "--wandb-python", wandb_python)
 
