@@ -247,6 +247,17 @@ def test_mlflow_import_of_a_folder_that_is_not_there_says_so(repo: Path) -> None
     assert "neither an MLflow store folder nor a tracking URI" in done.stderr
 
 
+@pytest.mark.slow
+def test_mlflow_store_mlflow_cannot_open_says_so(repo: Path, tmp_path: Path) -> None:
+    require("mlflow")
+    require("sqlalchemy")
+    (tmp_path / "broken.db").write_bytes(b"this is not a database" * 100)
+    done = gitexp("import", "mlflow", f"sqlite:///{tmp_path / 'broken.db'}", cwd=repo, timeout=180)
+    assert done.returncode == 2, done.stderr
+    assert "MLflow could not read" in done.stderr
+    assert run_refs(repo) == {}
+
+
 # -- wandb --------------------------------------------------------------------------------
 
 WANDB_VERSION = "0.31.0"
@@ -344,6 +355,16 @@ def test_wandb_import_without_wandb_takes_the_files_and_says_so(
     assert entry["imported"]
     assert any("needs the wandb package" in note for note in entry["notes"])
     _check_imported_run(repo, entry["id"])
+
+
+def test_wandb_python_that_is_not_there_says_so(repo: Path) -> None:
+    folder = repo / "wandb" / "offline-run-20240101_000000-abcd1234"
+    folder.mkdir(parents=True)
+    (folder / "run-abcd1234.wandb").write_bytes(b":W&B\xe1\xbe\x00")
+    done = gitexp("import", "wandb", "wandb", "--wandb-python", "/no/such/python", cwd=repo)
+    assert done.returncode == 2
+    assert "could not start /no/such/python" in done.stderr
+    assert run_refs(repo) == {}
 
 
 # -- export -------------------------------------------------------------------------------

@@ -46,7 +46,18 @@ def _client(uri: str) -> Any:
     # MLflow 3 refuses to open a file store unless told to: reading old runs is exactly
     # what the opt-out is for.
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    return MlflowClient(tracking_uri=uri)
+    try:
+        return MlflowClient(tracking_uri=uri)
+    except Exception as exc:  # MLflow's own errors: a store it cannot open, a bad URI
+        raise cannot_read(uri, exc) from None
+
+
+def cannot_read(given: str, exc: Exception) -> UsageError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UsageError(
+        f"MLflow could not read {given}: {first[:300]}",
+        "Check the store: `mlflow ui --backend-store-uri URI` should show its runs.",
+    )
 
 
 def import_store(given: str) -> list[ImportedRun]:
@@ -54,9 +65,12 @@ def import_store(given: str) -> list[ImportedRun]:
     uri = tracking_uri(given)
     client = _client(uri)
     runs: list[ImportedRun] = []
-    for experiment in client.search_experiments():
-        for run in _all_runs(client, experiment.experiment_id):
-            runs.append(_imported(client, uri, experiment.name, run))
+    try:
+        for experiment in client.search_experiments():
+            for run in _all_runs(client, experiment.experiment_id):
+                runs.append(_imported(client, uri, experiment.name, run))
+    except Exception as exc:  # MLflow's own errors (a store it cannot open, a bad URI)
+        raise cannot_read(given, exc) from None
     return runs
 
 

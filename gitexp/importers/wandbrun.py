@@ -70,12 +70,19 @@ def log_records(folders: list[str], python: str | None) -> dict[str, Records | s
             found[folder] = "the run folder has no .wandb log"
     if not logs:
         return found
-    done = subprocess.run(
-        [python or sys.executable, READER, *logs.values()],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [python or sys.executable, READER, *logs.values()],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise UsageError(
+            f"could not start {python}: {exc.strerror or exc}",
+            "Name an interpreter that has the wandb package, e.g. "
+            "--wandb-python ~/envs/wandb/bin/python.",
+        ) from None
     if done.returncode == NO_SCHEMA:
         return {folder: NEEDS_WANDB for folder in folders}
     if done.returncode != 0:
