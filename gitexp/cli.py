@@ -46,7 +46,11 @@ COMMANDS = (
     "demo",
     "doctor",
     "completion",
+    "import",
+    "export",
 )
+# A command whose name cannot be a module's (``import`` is a keyword).
+_MODULE_OF = {"import": "importrun"}
 
 
 _ENVIRONMENT_ERRNOS = frozenset(
@@ -77,7 +81,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in (only,) if only else COMMANDS:
-        module = importlib.import_module(f"gitexp.commands.{name}")
+        module = importlib.import_module(f"gitexp.commands.{_MODULE_OF.get(name, name)}")
         module.add_parser(subparsers)
     return parser
 

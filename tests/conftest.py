@@ -33,14 +33,15 @@ requires_torch = pytest.mark.skipif(
 )
 
 
-# Read once, before isolated_env clears every GITEXP_ variable of the tests' environment.
-_REQUIRE_INTEGRATIONS = os.environ.get("GITEXP_REQUIRE_INTEGRATIONS") == "1"
+# .ci/run installs every extra and sets GITEXP_REQUIRE_INTEGRATIONS=1: there a missing
+# framework fails its tests rather than skipping them. Read here, before isolated_env
+# clears every GITEXP_ variable.
+REQUIRE_INTEGRATIONS = os.environ.get("GITEXP_REQUIRE_INTEGRATIONS") == "1"
 
 
 def require(module_name: str) -> Any:
-    """The optional framework ``module_name``: the test skips without it, unless
-    GITEXP_REQUIRE_INTEGRATIONS=1 (.ci/run installs them all), where a missing one fails."""
-    if _REQUIRE_INTEGRATIONS:
+    """The optional module; skip without it (fail under GITEXP_REQUIRE_INTEGRATIONS=1)."""
+    if REQUIRE_INTEGRATIONS:
         return importlib.import_module(module_name)
     return pytest.importorskip(module_name)
 

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gitexp"
 MIDDLE = (
     "sdk", "read", "record", "reproduce", "share", "artifacts", "render", "sweep", "media",
 )  # fmt: skip
+MIDDLE += ("importers",)
 FOUNDATION = ("errors", "slotted")
 # What commands share (opening the repository, tables, progress bars, completion, the
 # guide): beside cli.py, above the stages.

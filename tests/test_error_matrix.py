@@ -61,6 +61,8 @@ ARGS: dict[str, list[str]] = {
     "demo": ["demo-here"],  # a new folder under the current one; needs no repository
     "doctor": [],
     "completion": ["bash"],  # a script for the shell; needs no repository
+    "import": ["tensorboard", "."],  # a folder without event files: nothing to import
+    "export": [],
 }
 
 # The commands that move artifacts, once more with arguments that make them do so (push,

@@ -10,6 +10,7 @@ from gitexp.model.ids import short_id
 from gitexp.read.resolve import find_run
 from gitexp.read.runview import load_run
 from gitexp.reproduce.branch import branch_from_run
+from gitexp.reproduce.imported import refuse_imported
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
@@ -38,6 +39,7 @@ def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
         entry = find_run(repo, args.run)
         view = load_run(repo, entry)
+        refuse_imported(view, "branch from")
         result = branch_from_run(repo, view, args.name)
     how = "a new commit on" if result.new_commit else "its baseline commit, which already has"
     say(

@@ -21,6 +21,7 @@ from gitexp.read.runview import RunView, load_run
 from gitexp.render.cells import printable_lines
 from gitexp.render.verdict import render_verdict
 from gitexp.reproduce import verdict as verdictmod
+from gitexp.reproduce.imported import refuse_imported
 from gitexp.reproduce.replay import Tolerance, recorded_here, rerun_and_judge
 
 EXIT_DIFFERENT = 1
@@ -90,6 +91,7 @@ def main(args: argparse.Namespace) -> int:
     tolerance = Tolerance(args.rtol, args.atol, args.include_timing, args.ignore_metric)
     with open_repo() as repo:
         original = load_run(repo, find_run(repo, args.run))
+        refuse_imported(original, "rerun")
         if not recorded_here(repo, original.info.id):
             author = repo.commit_author(original.entry.commit)
             _consent(original, author, args.param, args.yes)

@@ -15,6 +15,7 @@ from gitexp.read.runview import load_run
 from gitexp.render.cells import printable
 from gitexp.render.words import plural
 from gitexp.reproduce import restore
+from gitexp.reproduce.imported import refuse_imported
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
@@ -61,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
         entry = find_run(repo, args.run)
         view = load_run(repo, entry)
+        refuse_imported(view, "restore")
         label = f"run {short_id(entry.id)} {view.info.name}"
         specs = restore.pathspecs(repo, args.paths)
         target = restore.snapshot_files(repo, view.root_tree)

@@ -59,6 +59,14 @@ def add_parser(subparsers: Any) -> None:
         "looking, large, binary, an --out path, a tool's output folder); repeatable",
     )
     parser.add_argument(
+        "--tensorboard",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="add the TensorBoard event files the command writes under DIR to the run's "
+        "history when it ends; repeatable",
+    )
+    parser.add_argument(
         "--out",
         action="append",
         default=[],
@@ -140,6 +148,9 @@ def main(args: argparse.Namespace) -> int:
             tags=args.tag,
             notes=args.note,
             group=args.group,
+            extra={"tensorboard": _relative_dirs(repo.root, args.tensorboard)}
+            if args.tensorboard
+            else None,
             include=frozenset(args.include),
             outputs=_relative(repo.root, args.out),
             cli_fields=(*cli_fields, "group") if args.group else cli_fields,
@@ -257,6 +268,11 @@ def warn_untaken(overrides: dict[str, Any]) -> None:
 def _relative(root: str, paths: list[str]) -> frozenset[str]:
     """``--out`` paths (absolute, from check_outputs) as the snapshot names them."""
     return frozenset(os.path.relpath(path, root).replace(os.sep, "/") for path in paths)
+
+
+def _relative_dirs(root: str, paths: list[str]) -> list[str]:
+    """``--tensorboard`` folders from the repository root (run.json ``extra``)."""
+    return [os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/") for path in paths]
 
 
 def _request_outputs(live_path: str, paths: list[str]) -> None:

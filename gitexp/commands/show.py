@@ -20,6 +20,7 @@ from gitexp.render.runs_table import config_cell
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
     from gitexp.git.repo import GitRepo
+    from gitexp.model.record import RunInfo
     from gitexp.model.shapes import ListingRow
 
 MAX_FILES_LISTED = 50
@@ -48,7 +49,8 @@ def main(args: argparse.Namespace) -> int:
         base_tree = (
             repo.commit_info(baseline)[0] if baseline and repo.has_object(baseline) else None
         )
-        changes = repo.diff_trees(base_tree, view.root_tree)
+        # An imported run has no code: against its baseline every file would read deleted.
+        changes = [] if view.info.imported else repo.diff_trees(base_tree, view.root_tree)
         lineage = run_lineage(repo, view)
         alerts = run_alerts(repo, view)
     files = [{"path": c.path, "change": c.kind} for c in changes]
@@ -139,6 +141,13 @@ def _info_json(view: RunView) -> dict[str, object]:
     return data
 
 
+def _no_baseline(info: RunInfo) -> str:
+    if info.imported:
+        recorded = info.imported.get("commit")
+        return f"(none: the source recorded {recorded}, not here)" if recorded else "(none)"
+    return "(none: no commits yet)"
+
+
 def render(view: RunView, files: list[dict[str, str]]) -> str:
     info = view.info
     lines = [
@@ -149,7 +158,7 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
         f"command   {' '.join(info.command)}" + (f"   (in {info.cwd}/)" if info.cwd else ""),
         *([f"          from {' '.join(info.command_template)}"] if info.command_template else []),
         f"started   {fmt_time(info.start)}   duration {fmt_duration(info.duration)}",
-        f"baseline  {info.baseline or '(none: no commits yet)'}"
+        f"baseline  {info.baseline or _no_baseline(info)}"
         + (f" on {info.branch}" if info.branch else " (detached HEAD)" if info.baseline else "")
         + ("  + uncommitted changes" if info.dirty else ""),
         f"ref       refs/gitexp/runs/{info.id}",
@@ -206,6 +215,12 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
         lines += [
             f"  {row}" for row in table(rows, ["key", "type", "count", "last step"]).splitlines()
         ]
+    if info.imported:
+        origin = info.imported
+        lines += ["", f"imported from {origin.get('from')}, run {origin.get('id')}"]
+        where = origin.get("path")
+        lines.append(f"  read from {where}; no code (restore, rerun and branch refuse it)")
+        return "\n".join(printable(line) for line in lines)
     lines += ["", f"files changed against the baseline ({len(files)})"]
     mark = {"add": "A", "delete": "D", "modify": "M"}
     lines += [f"  {mark[f['change']]} {f['path']}" for f in files[:MAX_FILES_LISTED]]

@@ -42,7 +42,7 @@ class RunInfo(Slotted):
         "id", "name", "status", "command", "cwd", "start", "end", "exit_code", "signal",
         "baseline", "branch", "dirty", "tags", "notes", "group", "job_type", "project",
         "source", "host", "extra", "format", "gitexp_version", "rerun_of", "resumes",
-        "redacted", "overrides", "command_template", "hydra",
+        "redacted", "overrides", "command_template", "hydra", "imported",
     )  # fmt: skip
     __slots__ = _fields
 
@@ -80,6 +80,8 @@ class RunInfo(Slotted):
         overrides: dict[str, Any] | None = None,
         command_template: list[str] | None = None,  # the command before ${...} expansion
         hydra: dict[str, Any] | None = None,  # a Hydra app's overrides and output folder
+        # Where an imported run came from: {"from": "wandb", "id": ..., "path": ...}.
+        imported: dict[str, Any] | None = None,
     ) -> None:
         self.id, self.name, self.status, self.command = id, name, status, command
         self.cwd, self.start, self.end, self.exit_code = cwd, start, end, exit_code
@@ -93,6 +95,7 @@ class RunInfo(Slotted):
         self.redacted: dict[str, Any] = {} if redacted is None else redacted
         self.overrides: dict[str, Any] = {} if overrides is None else overrides
         self.command_template, self.hydra = command_template, hydra
+        self.imported = imported
 
     @property
     def duration(self) -> float | None:
@@ -122,7 +125,7 @@ class RunInfo(Slotted):
         return info
 
 
-_ONLY_WHEN_SET = ("overrides", "command_template", "hydra")
+_ONLY_WHEN_SET = ("overrides", "command_template", "hydra", "imported")
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "id": (str,),
@@ -139,6 +142,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "overrides": (dict,),
     "command_template": (list, type(None)),
     "hydra": (dict, type(None)),
+    "imported": (dict, type(None)),
     "extra": (dict,),
     "format": (int,),
 }

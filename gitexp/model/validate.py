@@ -215,6 +215,7 @@ RUN_JSON_TYPES: dict[str, tuple[type, ...]] = {
     "overrides": (dict,),  # 0.3
     "command_template": (list, type(None)),  # 0.3: rerun runs it (after consent)
     "hydra": (dict, type(None)),  # 0.3
+    "imported": (dict, type(None)),  # 0.3: an importer's run (no code to restore)
 }
 _STR_LISTS = ("tags", "command", "command_template")
 _ABSENT = object()

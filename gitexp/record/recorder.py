@@ -210,6 +210,11 @@ class Recorder:
             self.info.exit_code = exit_code
             self.info.signal = signal_name
             self.info.end = end if end is not None else self._guess_end(status)
+            if status != CRASHED:  # rows the script logged through TensorBoard or DVCLive
+                from gitexp.importers.sync import sync_tools
+
+                self._feed_history(final=False)
+                sync_tools(self.live, self.info, self.repo.root, self.history.last_step, self.warn)
             if status != CRASHED if artifacts is None else artifacts:
                 self._record_artifacts()
             head = self._write(status, final=True)

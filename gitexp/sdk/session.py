@@ -17,7 +17,8 @@ from gitexp.sdk import ranks
 from gitexp.sdk.run import DISABLED, JOINED, SCRIPT, Run
 
 # wandb arguments kept in the run record as given (JSON-able values only).
-_KEPT_ARGS = ("entity", "job_type", "project", "group", "anonymous")
+# sync_tensorboard: the recorder reads the run's event files when it ends (importers/sync.py).
+_KEPT_ARGS = ("entity", "job_type", "project", "group", "anonymous", "sync_tensorboard")
 _RESUME_MODES = {True: "allow", "allow": "allow", "auto": "allow", "must": "must", "never": "never"}
 
 _current: Run | None = None
@@ -99,9 +100,11 @@ def init(
     from gitexp.sdk.surface import init_choices, settings_of
 
     kept = settings_of(settings)
-    mode, project, reinit = init_choices(kept, mode, project, reinit, save_code, sync_tensorboard)
+    mode, project, reinit = init_choices(kept, mode, project, reinit, save_code)
     if entity is not None:
         wandb_kwargs["entity"] = entity
+    if sync_tensorboard:
+        wandb_kwargs["sync_tensorboard"] = True  # kept in run.json: the recorder reads it
     notebook = in_notebook()
     if reinit is None and notebook:
         reinit = True  # a notebook's next init() finishes the run of the previous one

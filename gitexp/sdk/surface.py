@@ -152,7 +152,6 @@ def init_choices(
     project: str | None,
     reinit: bool | str | None,
     save_code: bool | None,
-    sync_tensorboard: bool | None,
 ) -> tuple[str | None, str | None, bool | None]:
     """init's ``mode``, ``project`` and ``reinit`` (also from ``settings``), with a warning
     for the arguments gitexp cannot honour; the training goes on either way."""
@@ -170,12 +169,6 @@ def init_choices(
         warnings.warn(
             "gitexp: init(save_code=False) is ignored: every run records its code, which is "
             "what lets `gitexp rerun` reproduce it (leave files out with .gitexpignore)",
-            stacklevel=3,
-        )
-    if sync_tensorboard:
-        warnings.warn(
-            "gitexp: init(sync_tensorboard=True) does nothing: gitexp does not read "
-            "TensorBoard event files; log the values with gitexp.log",
             stacklevel=3,
         )
     return mode, project if isinstance(project, str) else None, reinit
