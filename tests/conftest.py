@@ -30,6 +30,19 @@ requires_torch = pytest.mark.skipif(
     reason="needs torch: pip install torch==2.13.0 (CPU build; .ci/run installs it)",
 )
 
+# Read before the autouse fixture clears every GITEXP_ variable: .ci/run sets it, so a
+# framework missing there fails instead of skipping.
+REQUIRE_INTEGRATIONS = os.environ.get("GITEXP_REQUIRE_INTEGRATIONS") == "1"
+
+
+def require(module_name: str) -> None:
+    """Skip the test when an optional framework is missing (fail under .ci/run)."""
+    if importlib.util.find_spec(module_name) is None:
+        message = f"needs {module_name} (pip install 'gitexp[ci-frameworks]')"
+        if REQUIRE_INTEGRATIONS:
+            pytest.fail(f"{message}: GITEXP_REQUIRE_INTEGRATIONS=1 is set", pytrace=False)
+        pytest.skip(message)
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
