@@ -44,6 +44,7 @@ COMMANDS = (
     "gc",
     "demo",
     "doctor",
+    "shim",
     "completion",
 )
 
