@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import gitexp, require
+from conftest import git, gitexp, require
 
 import gitexp as gx
 from gitexp.integrations import shim
@@ -221,3 +221,44 @@ def test_accelerate_log_with_wandb_records_a_run(shimmed: Path, repo: Path) -> N
     assert (run.project, run.state) == ("shimmed-acc", "finished")
     assert run.config == {"lr": 0.1}
     assert [row["loss"] for row in run.scan_history()] == [1.0, 0.5, pytest.approx(1 / 3)]
+
+
+ARTIFACTS = """\
+import glob, os, tempfile
+import wandb
+
+run = wandb.init(project="arts", config={"lr": 0.1}, dir="ignored", anonymous="allow")
+assert wandb.run is run and run.url == "refs/gitexp/runs/" + run.id
+wandb.log({"loss": 0.5, "sample": wandb.Image(None)})
+with open("weights.bin", "wb") as handle:
+    handle.write(b"w" * 100)
+artifact = wandb.Artifact("model", type="model")
+artifact.add_file("weights.bin")
+with artifact.new_file("architecture.txt", mode="w") as handle:
+    handle.write("Linear(3, 1)")
+run.log_artifact(artifact, aliases=["latest"])
+print("STAGING", artifact.paths()[-1])
+"""
+
+
+@pytest.mark.slow
+def test_artifacts_of_a_wandb_script_are_kept(shimmed: Path, repo: Path) -> None:
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    (repo / ".gitignore").write_text("*.bin\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "dvc")
+    (repo / "train_wandb.py").write_text(ARTIFACTS)
+    done = run_with_site(shimmed, repo, ["train_wandb.py"])
+    assert done.returncode == 0, done.stderr
+    assert "cannot store a Image" in done.stderr  # media: warned about, not a crash
+    run = gx.Api(repo).runs()[0]
+    assert run.project == "arts" and run.config == {"lr": 0.1}
+    kept = {Path(str(item.get("path"))).name for item in run.logged_artifacts()}
+    staging = done.stdout.split("STAGING", 1)[1].strip()
+    assert {"weights.bin", Path(staging).name} <= kept, run.logged_artifacts()
+    # new_file writes where wandb writes, a folder later snapshots leave out.
+    assert Path(staging) == repo / "wandb" / f"run-gitexp-{run.id}" / "artifacts" / "model"
+    assert (Path(staging) / "architecture.txt").read_text() == "Linear(3, 1)"
+    second = run_with_site(shimmed, repo, ["-c", "import wandb; wandb.init(); wandb.finish()"])
+    assert second.returncode == 0, second.stderr
+    assert not any(p.startswith("wandb/") for p in gx.Api(repo).runs()[0].files())

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitexp.errors import UsageError
+from gitexp.integrations.wandb_finder import is_package
 
 # The wandb release whose surface the shim follows; "+gitexp" tells a reader it is the shim.
 VERSION = "0.21.0+gitexp"
@@ -59,10 +60,8 @@ def real_wandb(site: Path) -> str | None:
     """Where a real wandb is installed (package or metadata), or None."""
     search = [str(site), *sys.path]
     spec = importlib.machinery.PathFinder.find_spec("wandb", search)
-    if spec is not None and spec.origin is not None:
+    if is_package(spec) and spec is not None and spec.origin is not None:
         return str(Path(spec.origin).parent)
-    if spec is not None and spec.submodule_search_locations:
-        return str(next(iter(spec.submodule_search_locations)))
     for dist in importlib.metadata.distributions(name="wandb", path=search):
         if (dist.read_text("INSTALLER") or "").strip() != INSTALLER:
             return f"wandb {dist.version} (metadata at {dist.locate_file('')})"

@@ -35,6 +35,12 @@ def compat_root() -> str | None:
     return None
 
 
+def is_package(spec: importlib.machinery.ModuleSpec | None) -> bool:
+    """A real module or package, not a namespace: wandb's own run folder ``wandb/`` in
+    the current folder imports as an empty namespace package, and is no wandb."""
+    return spec is not None and spec.origin not in (None, "namespace")
+
+
 class WandbShimFinder(importlib.abc.MetaPathFinder):
     """Finds ``wandb`` and its submodules in gitexp's compatible package."""
 
@@ -44,7 +50,7 @@ class WandbShimFinder(importlib.abc.MetaPathFinder):
         if fullname != "wandb" and not fullname.startswith("wandb."):
             return None
         if fullname == "wandb":
-            if importlib.machinery.PathFinder.find_spec("wandb") is not None:
+            if is_package(importlib.machinery.PathFinder.find_spec("wandb")):
                 return None  # the real wandb is installed: it wins
         elif not getattr(sys.modules.get("wandb"), MARKER, False):
             return None  # a submodule of the real wandb

@@ -11,11 +11,8 @@ stop a training.
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
 import sys
-import tempfile
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,7 +20,6 @@ from typing import IO, Any
 
 from gitexp.integrations.common import warn
 from gitexp.sdk import session
-from gitexp.sdk.run import JOINED
 from gitexp.sdk.run import Run as GitexpRun
 
 # init() arguments of wandb that mean nothing to gitexp and that libraries pass on
@@ -72,8 +68,6 @@ class Run:
         if isinstance(artifact, Artifact):
             for path in artifact.paths():
                 self._gitexp_run.log_artifact(path, name=artifact.name, type=artifact.type)
-                if self._gitexp_run.mode == JOINED:
-                    Artifact.kept_after_exit.add(path)  # the wrapper records it later
         else:
             self._gitexp_run.log_artifact(artifact, name=name, type=type)
         return artifact
@@ -171,12 +165,10 @@ def setup(*args: object, **kwargs: object) -> None:
 class Artifact:
     """``wandb.Artifact``: files gathered here become artifacts of the run (via DVC).
 
-    ``new_file`` writes into a folder of its own, kept until the interpreter exits (the
-    run records artifacts when it ends) or, under ``gitexp run``, for the wrapper.
+    gitexp keeps artifacts that lie in the work tree, so what ``new_file`` writes goes
+    where wandb itself writes, ``wandb/run-gitexp-<run id>/artifacts/<name>/`` under the
+    current folder: a folder that later snapshots leave out as a tool's output.
     """
-
-    kept_after_exit: set[str] = set()  # noqa: RUF012 (shared on purpose)
-    _staged: list[str] = []  # noqa: RUF012
 
     def __init__(self, name: str, type: str, description: str | None = None,
                  metadata: dict[str, Any] | None = None, **_wandb: object) -> None:  # fmt: skip
@@ -202,8 +194,12 @@ class Artifact:
     def new_file(self, name: str, mode: str = "x", encoding: str | None = None
                  ) -> Iterator[IO[Any]]:  # fmt: skip
         if self._staging is None:
-            self._staging = tempfile.mkdtemp(prefix=f"gitexp-artifact-{self.name}-")
-            Artifact._staged.append(self._staging)
+            active = session.current()
+            run_id = active.id if active is not None else "pending"
+            safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.name)
+            self._staging = os.path.abspath(
+                os.path.join("wandb", f"run-gitexp-{run_id}", "artifacts", safe)
+            )
             self._add(self._staging)
         path = os.path.join(self._staging, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -223,16 +219,6 @@ class Artifact:
 
     def wait(self, *args: object, **kwargs: object) -> Artifact:
         return self
-
-
-def _remove_staging() -> None:
-    # Registered when wandb is imported, before any run's own exit hook: runs last.
-    for path in Artifact._staged:
-        if path not in Artifact.kept_after_exit:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-atexit.register(_remove_staging)
 
 
 class Media:
