@@ -111,6 +111,19 @@ def test_lightning_logger_records_hparams_steps_and_checkpoints(repo: Path) -> N
     assert run.id in ckpt.parts
 
 
+@pytest.mark.slow
+def test_lightning_logger_under_ddp_records_one_run_from_rank_zero(repo: Path) -> None:
+    require("lightning")
+    script = LIGHTNING.replace(
+        'GitexpLogger(project="lit", log_model=True, tags=["tiny"])', 'GitexpLogger(project="lit")'
+    ).replace('accelerator="cpu",', 'accelerator="cpu", strategy="ddp", devices=2,')
+    run = train(repo, script)
+    assert len(gx.Api(repo).runs()) == 1  # rank 1 wrote nothing
+    assert run.config == {"lr": 0.1, "hidden": 4}
+    # 32 samples, batches of 8, split over two ranks: two steps an epoch.
+    assert [row["_step"] for row in rows_with(run, "train_loss")] == [0, 1, 2, 3]
+
+
 TRANSFORMERS = """\
 import os
 import torch
