@@ -114,9 +114,18 @@ def test_lightning_logger_records_hparams_steps_and_checkpoints(repo: Path) -> N
 @pytest.mark.slow
 def test_lightning_logger_under_ddp_records_one_run_from_rank_zero(repo: Path) -> None:
     require("lightning")
-    script = LIGHTNING.replace(
-        'GitexpLogger(project="lit", log_model=True, tags=["tiny"])', 'GitexpLogger(project="lit")'
-    ).replace('accelerator="cpu",', 'accelerator="cpu", strategy="ddp", devices=2,')
+    require("pytorch_lightning")
+    # Through the standalone package name (lightning installs it too), whose Trainer
+    # sets the rank on its own copy of rank_zero_only: the logger's copy reads it from
+    # the launcher's environment, the weaker of the two paths.
+    script = (
+        LIGHTNING.replace("import lightning.pytorch as pl", "import pytorch_lightning as pl")
+        .replace(
+            'GitexpLogger(project="lit", log_model=True, tags=["tiny"])',
+            'GitexpLogger(project="lit")',
+        )
+        .replace('accelerator="cpu",', 'accelerator="cpu", strategy="ddp", devices=2,')
+    )
     run = train(repo, script)
     assert len(gx.Api(repo).runs()) == 1  # rank 1 wrote nothing
     assert run.config == {"lr": 0.1, "hidden": 4}

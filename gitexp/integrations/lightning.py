@@ -3,6 +3,7 @@
 Hyperparameters become the run's config, metrics history rows at Lightning's global
 step, and with ``log_model=True`` (or ``"all"``) the checkpoints become artifacts of the
 run.  Under DDP only rank 0 writes: the other ranks get Lightning's dummy experiment.
+It works with ``lightning.pytorch`` and with the ``pytorch_lightning`` package.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
 
-from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
-from lightning.pytorch.utilities import rank_zero_only
+try:
+    from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
+    from lightning.pytorch.utilities import rank_zero_only
+except ImportError:  # only the standalone package is installed (its older name)
+    from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment
+    from pytorch_lightning.utilities import rank_zero_only
 
 from gitexp.integrations.common import numbers, plain_mapping, start_run
 from gitexp.sdk.run import Run
