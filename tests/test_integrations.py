@@ -39,6 +39,13 @@ def train(repo: Path, script: str, env: dict[str, str] | None = None) -> Any:
     return runs[0]
 
 
+def dvc_project(repo: Path) -> None:
+    """A DVC project: checkpoints are kept as artifacts, in DVC's cache."""
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "dvc")
+
+
 def rows_with(run: Any, key: str) -> list[dict[str, Any]]:
     return [row for row in run.scan_history() if key in row]
 
@@ -91,10 +98,7 @@ print("VERSION", logger.version, trainer.checkpoint_callback.best_model_path)
 @pytest.mark.slow
 def test_lightning_logger_records_hparams_steps_and_checkpoints(repo: Path) -> None:
     require("lightning")
-    # A DVC project keeps the checkpoint (artifacts live in DVC's cache).
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "dvc")
+    dvc_project(repo)
     run = train(repo, LIGHTNING)
     assert run.project == "lit"
     assert run.tags == ["tiny"]
@@ -166,6 +170,7 @@ HUB_TOKEN = "hf_" + "aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH3j"
 @pytest.mark.slow
 def test_transformers_callback_records_args_model_config_and_logs(repo: Path) -> None:
     require("transformers")
+    dvc_project(repo)
     run = train(repo, TRANSFORMERS, env={"HUB_TOKEN": HUB_TOKEN})
     assert run.project == "hf"
     assert run.name == "tiny-gpt2"
@@ -186,6 +191,8 @@ def test_transformers_callback_records_args_model_config_and_logs(repo: Path) ->
     assert summary["global_step"] == 4
     assert summary["train_runtime"] > 0
     assert "train_runtime" not in {key for row in run.scan_history() for key in row}
+    kept = [(item.get("path"), item.get("name")) for item in run.logged_artifacts()]
+    assert kept == [("out/checkpoint-4", "checkpoint-4")], run.logged_artifacts()
 
 
 KERAS = """\

@@ -7,6 +7,7 @@ is the round; the best round and score (with early stopping) go to the summary.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from xgboost.callback import TrainingCallback
@@ -26,8 +27,6 @@ class GitexpXGBoostCallback(TrainingCallback):  # type: ignore[misc]
     def before_training(self, model: Any) -> Any:
         self._run = start_run(self._init_kwargs)
         try:
-            import json
-
             params = json.loads(model.save_config())["learner"]["gradient_booster"]
             self._run.config.update({"xgboost": plain_mapping(params)}, allow_val_change=True)
         except Exception:  # the config's layout is XGBoost's own; a change costs only this
