@@ -227,7 +227,8 @@ ARTIFACTS = """\
 import glob, os, tempfile
 import wandb
 
-run = wandb.init(project="arts", config={"lr": 0.1}, dir="ignored", anonymous="allow")
+run = wandb.init(project="arts", config={"lr": 0.1}, dir="ignored", anonymous="allow",
+                 settings=wandb.Settings(start_method="thread"))
 assert wandb.run is run and run.url == "refs/gitexp/runs/" + run.id
 wandb.log({"loss": 0.5, "sample": wandb.Image(None)})
 with open("weights.bin", "wb") as handle:
@@ -237,6 +238,9 @@ artifact.add_file("weights.bin")
 with artifact.new_file("architecture.txt", mode="w") as handle:
     handle.write("Linear(3, 1)")
 run.log_artifact(artifact, aliases=["latest"])
+with open("extra.log", "w") as handle:
+    handle.write("saved")
+wandb.save("extra.*")
 print("STAGING", artifact.paths()[-1])
 """
 
@@ -255,7 +259,7 @@ def test_artifacts_of_a_wandb_script_are_kept(shimmed: Path, repo: Path) -> None
     assert run.project == "arts" and run.config == {"lr": 0.1}
     kept = {Path(str(item.get("path"))).name for item in run.logged_artifacts()}
     staging = done.stdout.split("STAGING", 1)[1].strip()
-    assert {"weights.bin", Path(staging).name} <= kept, run.logged_artifacts()
+    assert {"weights.bin", "extra.log", Path(staging).name} <= kept, run.logged_artifacts()
     # new_file writes where wandb writes, a folder later snapshots leave out.
     assert Path(staging) == repo / "wandb" / f"run-gitexp-{run.id}" / "artifacts" / "model"
     assert (Path(staging) / "architecture.txt").read_text() == "Linear(3, 1)"

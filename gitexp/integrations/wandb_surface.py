@@ -154,6 +154,33 @@ def termerror(message: object = "", repeat: bool = True, **kwargs: object) -> No
     _term("ERROR ", message, repeat)
 
 
+def save(glob_str: str | os.PathLike[str], *args: object, **kwargs: object) -> bool:
+    """``wandb.save(path)``: the file becomes an artifact of the run (a pattern with
+    ``*`` keeps the files that match it when called)."""
+    import glob
+
+    run = current_run()
+    if run is None:
+        raise RuntimeError("wandb.save() needs a run: call wandb.init() first")
+    pattern = os.fspath(glob_str)
+    pattern_like = any(mark in pattern for mark in "*?[")
+    for path in sorted(glob.glob(pattern)) if pattern_like else [pattern]:
+        run.log_artifact(path)
+    return True
+
+
+def alert(title: str = "", text: str = "", *args: object, **kwargs: object) -> None:
+    """wandb's alerts go to a server; here they go to stderr."""
+    _term("ALERT ", f"{title}: {text}")
+
+
+class Settings:
+    """``wandb.Settings(...)``: accepted, its values unused (gitexp has no service)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.__dict__.update(kwargs)
+
+
 def require(*args: object, **kwargs: object) -> None:
     """wandb's feature switches (``require("service")``): gitexp has none to turn on."""
 
