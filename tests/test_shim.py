@@ -42,6 +42,9 @@ def test_install_status_uninstall(site: Path, tmp_path: Path) -> None:
     dist = site / shim.DIST_INFO
     assert (dist / "INSTALLER").read_text().strip() == "gitexp-shim"
     assert "Name: wandb" in (dist / "METADATA").read_text()
+    # Compiled at install (no Python start compiles it), and listed for pip uninstall.
+    assert "__pycache__/gitexp_wandb_shim." in (dist / "RECORD").read_text()
+    assert list((site / "__pycache__").glob("gitexp_wandb_shim.*.pyc"))
     status = json.loads(
         gitexp("shim", "status", "--site", str(site), "--json", cwd=tmp_path).stdout
     )

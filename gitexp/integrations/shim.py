@@ -7,7 +7,8 @@ For code that cannot be edited (a library's ``WandbLogger``, ``report_to="wandb"
 * ``gitexp_wandb_shim.pth``: one line that Python's ``site`` runs at start, installing it;
 * ``wandb-<version>.dist-info``: package metadata, because libraries ask
   ``importlib.metadata`` whether wandb is installed and which version.  Its
-  ``INSTALLER`` says ``gitexp-shim`` and its ``RECORD`` lists the three, so
+  ``INSTALLER`` says ``gitexp-shim`` and its ``RECORD`` lists the three (and the
+  hook's bytecode, compiled at install), so
   ``pip uninstall wandb`` removes the shim too.
 
 The shim never shadows a real wandb: install refuses while one is installed (unless
@@ -16,6 +17,7 @@ forced), and the hook steps aside whenever one is importable.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.metadata
 import os
@@ -56,6 +58,13 @@ def _shim_files(site: Path) -> list[Path]:
     return [site / MODULE, site / PTH, site / DIST_INFO]
 
 
+def _bytecode(site: Path) -> Path:
+    """The hook's compiled form: written at install, so no Python start compiles it."""
+    import importlib.util
+
+    return Path(importlib.util.cache_from_source(str(site / MODULE)))
+
+
 def real_wandb(site: Path) -> str | None:
     """Where a real wandb is installed (package or metadata), or None."""
     search = [str(site), *sys.path]
@@ -88,6 +97,8 @@ def install(site: str | os.PathLike[str] | None = None, force: bool = False) -> 
         )
     if not where.is_dir():
         raise UsageError(f"{where} is not a folder: pass an existing site-packages folder")
+    import py_compile
+
     source = Path(__file__).with_name("wandb_finder.py")
     dist = where / DIST_INFO
     try:
@@ -102,11 +113,14 @@ def install(site: str | os.PathLike[str] | None = None, force: bool = False) -> 
             encoding="utf-8",
         )
         (dist / "INSTALLER").write_text(INSTALLER + "\n", encoding="utf-8")
-        record = [MODULE, PTH, *(f"{DIST_INFO}/{n}" for n in ("METADATA", "INSTALLER", "RECORD"))]
+        py_compile.compile(str(where / MODULE), cfile=str(_bytecode(where)), doraise=True)
+        pyc = _bytecode(where).relative_to(where).as_posix()
+        metadata = (f"{DIST_INFO}/{n}" for n in ("METADATA", "INSTALLER", "RECORD"))
+        record = [MODULE, pyc, PTH, *metadata]
         (dist / "RECORD").write_text("".join(f"{name},,\n" for name in record), encoding="utf-8")
-    except OSError as exc:
+    except (OSError, py_compile.PyCompileError) as exc:
         raise UsageError(
-            f"cannot write the shim into {where}: {exc.strerror or exc}\n"
+            f"cannot write the shim into {where}: {getattr(exc, 'strerror', None) or exc}\n"
             "  Run `gitexp shim install` with the Python environment you train in, one "
             "you can write to (a virtual environment), or pass --site DIR."
         ) from exc
@@ -121,7 +135,7 @@ def uninstall(site: str | os.PathLike[str] | None = None) -> list[Path]:
     if installer.exists() and installer.read_text(encoding="utf-8").strip() != INSTALLER:
         raise UsageError(f"{dist} was not written by gitexp: left as it is")
     removed: list[Path] = []
-    for path in _shim_files(where):
+    for path in [*_shim_files(where), _bytecode(where)]:
         try:
             if path.is_dir():
                 shutil.rmtree(path)
@@ -132,4 +146,6 @@ def uninstall(site: str | os.PathLike[str] | None = None) -> list[Path]:
         except OSError as exc:
             raise UsageError(f"cannot remove {path}: {exc.strerror or exc}") from exc
         removed.append(path)
+    with contextlib.suppress(OSError):  # __pycache__, when the hook's was all it held
+        _bytecode(where).parent.rmdir()
     return removed

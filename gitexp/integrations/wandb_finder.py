@@ -9,19 +9,26 @@ when a real ``wandb`` is on ``sys.path``: the real package always wins.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import os
 import sys
-from collections.abc import Sequence
-from types import ModuleType
+
+# Every Python start in the venv imports this module, so it imports only sys, which is
+# loaded anyway: importlib.abc or typing would cost milliseconds a start. The finder is
+# a plain class, the rest is imported on a lookup, and TYPE_CHECKING is spelled out
+# (the type checker knows the name) rather than imported from typing.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import importlib.machinery
+    from collections.abc import Sequence
+    from types import ModuleType
 
 MARKER = "__gitexp_wandb_shim__"  # set on the shim's wandb module, so tools can tell
 
 
 def compat_root() -> str | None:
     """The folder of gitexp's wandb-compatible package, or None without gitexp."""
+    import importlib.util
+    import os
+
     try:
         spec = importlib.util.find_spec("gitexp")  # finds, never imports, a top package
     except (ImportError, ValueError):
@@ -41,14 +48,19 @@ def is_package(spec: importlib.machinery.ModuleSpec | None) -> bool:
     return spec is not None and spec.origin not in (None, "namespace")
 
 
-class WandbShimFinder(importlib.abc.MetaPathFinder):
-    """Finds ``wandb`` and its submodules in gitexp's compatible package."""
+class WandbShimFinder:
+    """Finds ``wandb`` and its submodules in gitexp's compatible package (a meta path
+    finder: ``find_spec`` is all the import system asks of one)."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname != "wandb" and not fullname.startswith("wandb."):
             return None
+        import importlib.machinery
+        import importlib.util
+        import os
+
         if fullname == "wandb":
             if is_package(importlib.machinery.PathFinder.find_spec("wandb")):
                 return None  # the real wandb is installed: it wins
