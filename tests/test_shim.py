@@ -74,13 +74,25 @@ def test_install_refuses_while_the_real_wandb_is_installed(site: Path, tmp_path:
     assert run_with_site(site, tmp_path, ["-c", code]).stdout.strip() == "0.19.0"
 
 
+def test_uninstall_leaves_a_wandb_it_did_not_write(site: Path, tmp_path: Path) -> None:
+    dist = site / shim.DIST_INFO
+    dist.mkdir()
+    (dist / "INSTALLER").write_text("pip\n")
+    done = gitexp("shim", "uninstall", "--site", str(site), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "was not written by gitexp" in done.stderr
+    assert (dist / "INSTALLER").exists()
+
+
 def test_a_missing_site_folder_is_a_usage_error(tmp_path: Path) -> None:
     done = gitexp("shim", "install", "--site", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert done.returncode == 2
     assert "pass an existing site-packages folder" in done.stderr
 
 
-def run_with_site(site: Path, cwd: Path, argv: list[str]) -> subprocess.CompletedProcess[str]:
+def run_with_site(
+    site: Path, cwd: Path, argv: list[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Python started with ``site`` read as a site-packages folder (its .pth run)."""
     hook = site.parent / "hook"
     hook.mkdir(exist_ok=True)
@@ -89,7 +101,7 @@ def run_with_site(site: Path, cwd: Path, argv: list[str]) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, *argv],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": path},
+        env={**os.environ, **(env or {}), "PYTHONPATH": path},
         capture_output=True,
         text=True,
         timeout=300,
@@ -124,6 +136,14 @@ def test_the_metadata_libraries_check(shimmed: Path, tmp_path: Path) -> None:
     done = run_with_site(shimmed, tmp_path, ["-c", code])
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [shim.VERSION, shim.VERSION]
+
+
+def test_wandb_mode_disabled_records_nothing(shimmed: Path, repo: Path) -> None:
+    code = "import wandb\nrun = wandb.init(project='p')\nwandb.log({'a': 1})\nprint(run.disabled)\n"
+    done = run_with_site(shimmed, repo, ["-c", code], env={"WANDB_MODE": "disabled"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert git(repo, "for-each-ref", "refs/gitexp/") == ""
 
 
 LIGHTNING = """\
