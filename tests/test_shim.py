@@ -252,7 +252,7 @@ import wandb
 
 run = wandb.init(project="arts", config={"lr": 0.1}, dir="ignored", anonymous="allow",
                  settings=wandb.Settings(start_method="thread"))
-assert wandb.run is run and run.url == "refs/gitexp/runs/" + run.id
+assert wandb.run is run and run.url == "refs/gitexp/runs/" + run.id and run.project == "arts"
 wandb.log({"loss": 0.5, "sample": wandb.Image(None)})
 with open("weights.bin", "wb") as handle:
     handle.write(b"w" * 100)

@@ -34,8 +34,9 @@ class RunDisabled:
 class Run:
     """``wandb.run``: gitexp's run under wandb's name, with the attributes libraries use."""
 
-    def __init__(self, run: GitexpRun) -> None:
+    def __init__(self, run: GitexpRun, project: str | None = None) -> None:
         self._gitexp_run = run
+        self._project = project
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._gitexp_run, name)
@@ -50,7 +51,8 @@ class Run:
 
     @property
     def project(self) -> str | None:
-        return None  # read back with gitexp.Api; the recorder decides the default
+        """The project given to ``init`` (None: the recorder names it after the folder)."""
+        return self._project
 
     @property
     def entity(self) -> None:
@@ -89,12 +91,12 @@ class Run:
 _runs: weakref.WeakKeyDictionary[GitexpRun, Run] = weakref.WeakKeyDictionary()
 
 
-def wrap(run: GitexpRun | None) -> Run | None:
+def wrap(run: GitexpRun | None, project: str | None = None) -> Run | None:
     """The one ``Run`` of a gitexp run (so ``wandb.run is wandb.run``)."""
     if run is None:
         return None
     if run not in _runs:
-        _runs[run] = Run(run)
+        _runs[run] = Run(run, project)
     return _runs[run]
 
 
@@ -107,7 +109,8 @@ def init(*args: Any, **kwargs: Any) -> Run:
             kwargs.pop("resume")  # nothing to resume without an id
     if os.environ.get("WANDB_MODE") == "disabled":
         kwargs.setdefault("mode", "disabled")
-    run = wrap(session.init(*args, **kwargs))
+    project = kwargs.get("project")
+    run = wrap(session.init(*args, **kwargs), project if isinstance(project, str) else None)
     assert run is not None
     return run
 
