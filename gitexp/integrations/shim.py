@@ -65,9 +65,10 @@ def _bytecode(site: Path) -> Path:
     return Path(importlib.util.cache_from_source(str(site / MODULE)))
 
 
-def real_wandb(site: Path) -> str | None:
-    """Where a real wandb is installed (package or metadata), or None."""
-    search = [str(site), *sys.path]
+def real_wandb(site: Path, explicit: bool = False) -> str | None:
+    """Where a real wandb is installed (package or metadata), or None: in ``site`` when
+    it was named (``--site``), else anywhere this Python imports from."""
+    search = [str(site)] if explicit else [str(site), *sys.path]
     spec = importlib.machinery.PathFinder.find_spec("wandb", search)
     if is_package(spec) and spec is not None and spec.origin is not None:
         return str(Path(spec.origin).parent)
@@ -81,14 +82,17 @@ def status(site: str | os.PathLike[str] | None = None) -> ShimStatus:
     where = site_dir(site)
     files = [path for path in _shim_files(where) if path.exists()]
     return ShimStatus(
-        site=where, installed=len(files) == 3, files=files, real_wandb=real_wandb(where)
+        site=where,
+        installed=len(files) == 3,
+        files=files,
+        real_wandb=real_wandb(where, explicit=site is not None),
     )
 
 
 def install(site: str | os.PathLike[str] | None = None, force: bool = False) -> ShimStatus:
     """Write the shim into ``site`` (see the module's docstring); its status after."""
     where = site_dir(site)
-    real = real_wandb(where)
+    real = real_wandb(where, explicit=site is not None)
     if real is not None and not force:
         raise UsageError(
             f"the real wandb package is installed ({real}); the shim would not be used.\n"
