@@ -45,6 +45,7 @@ COMMANDS = (
     "gc",
     "demo",
     "doctor",
+    "shim",
     "completion",
     "import",
     "export",

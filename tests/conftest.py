@@ -32,7 +32,6 @@ requires_torch = pytest.mark.skipif(
     reason="needs torch: pip install torch==2.13.0 (CPU build; .ci/run installs it)",
 )
 
-
 # .ci/run installs every extra and sets GITEXP_REQUIRE_INTEGRATIONS=1: there a missing
 # framework fails its tests rather than skipping them. Read here, before isolated_env
 # clears every GITEXP_ variable.

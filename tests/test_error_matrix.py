@@ -63,6 +63,7 @@ ARGS: dict[str, list[str]] = {
     "completion": ["bash"],  # a script for the shell; needs no repository
     "import": ["tensorboard", "."],  # a folder without event files: nothing to import
     "export": [],
+    "shim": ["status"],  # reads this Python's site-packages; needs no repository
 }
 
 # The commands that move artifacts, once more with arguments that make them do so (push,
@@ -117,9 +118,10 @@ EXPECTED: dict[str, dict[str, tuple[int, str]]] = {
         "doctor": (errors.EXIT_REPO_STATE, "DVC cannot be imported"),  # its check fails
     },
 }
+NO_REPOSITORY_NEEDED = ("demo", "completion", "shim")
 for _state, _phrase in (("bare", "is a bare git repository"), ("outside", "not inside a git")):
     EXPECTED[_state] = {
-        c: (errors.EXIT_NOT_A_REPO, _phrase) for c in COMMANDS if c not in ("demo", "completion")
+        c: (errors.EXIT_NOT_A_REPO, _phrase) for c in COMMANDS if c not in NO_REPOSITORY_NEEDED
     }
 
 

@@ -43,6 +43,7 @@ from gitexp.record.live import (
     live_root,
 )
 from gitexp.record.notcode import max_file_size
+from gitexp.record.secrets import newly_redacted
 from gitexp.record.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -338,27 +339,9 @@ class Recorder:
 
     def _warn_redacted(self) -> None:
         """One warning for what is newly redacted: names and positions, never values."""
-        shown = [
-            f"argument {item['index']} ({redact.env_name(item['key'])} for a rerun)"
-            for item in self.info.redacted.get("command", [])
-            if f"arg:{item['index']}" not in self._warned
-        ]
-        shown += [
-            f"config {key}"
-            for key in self.info.redacted.get("config", [])
-            if key not in self._warned
-        ]
-        if not shown:
-            return
-        self._warned.update(
-            f"arg:{item['index']}" for item in self.info.redacted.get("command", [])
-        )
-        self._warned.update(self.info.redacted.get("config", []))
-        self.warn(
-            "replaced what looks like a secret by [redacted by gitexp] in the run's record: "
-            + ", ".join(shown)
-            + " (keep a value with git config --add gitexp.allowSecret KEY)"
-        )
+        message = newly_redacted(self.info.redacted, self._warned)
+        if message:
+            self.warn(message)
 
     def _baseline(self) -> ObjectId | None:
         return self.info.baseline.encode() if self.info.baseline else None

@@ -13,6 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
+from typing import Any
+
+from gitexp.model import redact
 
 SECRET_PATTERNS: tuple[str, ...] = (
     ".env",
@@ -137,3 +141,25 @@ def holds_secret(path: str, data: bytes) -> str | None:
     if path.lower().endswith(".json") and b'"service_account"' in data and b'"private_key"' in data:
         return "it is a service account's key"
     return None
+
+
+def newly_redacted(redacted: Mapping[str, Any], warned: set[str]) -> str | None:
+    """The warning for what a run's record newly redacts (``run.json`` ``redacted``):
+    names and positions, never values; ``warned`` keeps what was said already."""
+    command = redacted.get("command", [])
+    config = redacted.get("config", [])
+    shown = [
+        f"argument {item['index']} ({redact.env_name(item['key'])} for a rerun)"
+        for item in command
+        if f"arg:{item['index']}" not in warned
+    ]
+    shown += [f"config {key}" for key in config if key not in warned]
+    if not shown:
+        return None
+    warned.update(f"arg:{item['index']}" for item in command)
+    warned.update(config)
+    return (
+        "replaced what looks like a secret by [redacted by gitexp] in the run's record: "
+        + ", ".join(shown)
+        + " (keep a value with git config --add gitexp.allowSecret KEY)"
+    )

@@ -75,6 +75,12 @@ class RunArtifacts:
                 "exists when the run ends",
                 stacklevel=2,
             )
+        # DVC's thread pools register with threading's exit hooks when first imported,
+        # which Python refuses once it is shutting down: a run finalized at interpreter
+        # exit (no gitexp.finish()) would then lose its artifacts. Importing the pool
+        # module now, while that is allowed, makes DVC's later import work.
+        import concurrent.futures.thread  # noqa: F401
+
         from gitexp.model import values
         from gitexp.record.live import ARTIFACT_REQUESTS
 
