@@ -6,19 +6,22 @@ import argparse
 import os
 import shutil
 import textwrap
-import time
 from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.errors import UsageError
+from gitexp.model.config import flatten_config
 from gitexp.model.ids import short_id
+from gitexp.read.compare import declared_definitions
 from gitexp.read.listing import list_runs
 from gitexp.read.projects import in_project
 from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
 from gitexp.read.trust import listed, usable
 from gitexp.render import bundle as bundlemod
-from gitexp.render import htmlpage, series, staticplot, textchart
+from gitexp.render import htmlpage, series, staticplot
 from gitexp.render.cells import printable
+from gitexp.render.charts import build, mplfig, plotlyfig, text
+from gitexp.render.charts.spec import BANDS, Chart
 from gitexp.render.terminal import colour_enabled
 from gitexp.render.words import plural
 
@@ -41,17 +44,33 @@ def add_parser(subparsers: Subparsers) -> None:
             88,
         ),
     )
-    parser.add_argument("metrics", nargs="+", metavar="METRIC", help="metric names or globs")
+    parser.add_argument("metrics", nargs="*", metavar="METRIC", help="metric names or globs")
     parser.add_argument(
         "--runs", nargs="+", metavar="RUN", help="the runs to plot (id prefix, name, latest~N)"
     )
     add_run_selection(parser, "without --runs, plot", DEFAULT_CHART_RUNS)
     parser.add_argument(
         "--x",
-        choices=series.X_AXES,
-        default="step",
-        help="x axis: step (default), time (seconds since the run started) or wall (clock)",
+        metavar="AXIS",
+        help="x axis: step, time (seconds since the run started), wall (clock) or a logged "
+        "metric's name (paired by step); default: the step_metric that define_metric "
+        "declared for the metric, else step",
     )
+    parser.add_argument(
+        "--group-by",
+        metavar="KEY,...",
+        help="draw runs that share these config keys' values (or `group`, the run's "
+        "group) as one mean line with a band",
+    )
+    parser.add_argument(
+        "--band",
+        choices=BANDS,
+        default="std",
+        help="a group's band: std (default; sample standard deviation), sem (standard "
+        "error of the mean), minmax or none",
+    )
+    parser.add_argument("--log-x", action="store_true", help="logarithmic x axis")
+    parser.add_argument("--log-y", action="store_true", help="logarithmic y axis")
     parser.add_argument(
         "--smooth",
         type=float,
@@ -77,29 +96,98 @@ def main(args: argparse.Namespace) -> int:
     kind = os.path.splitext(args.output or "")[1].lower()
     if args.output and kind not in (*staticplot.FORMATS, ".html"):
         raise UsageError(f"cannot write {args.output!r}: use a name ending in .png, .svg or .html")
+    if not args.metrics:
+        raise UsageError("name the metrics to plot", "For example: gitexp plot loss accuracy")
+    grouped = bool(args.group_by)
     with open_repo() as repo:
         every = in_project(repo, listed(list_runs(repo), say), args.project)
         entries = usable(repo, choose(repo, every, args.runs, args.where, args.sort, args.n), say)
         runs = [bundlemod.load_data(repo, entry) for entry in entries]
         scalars, histograms = _pick_metrics(args.metrics, runs)
+        specs = _specs(args, runs, scalars)
         if kind == ".html":
+            plain = not grouped and not args.log_x and not args.log_y
+            plain = plain and all(spec.x_axis in build.TIME_AXES for spec in specs)
             data = bundlemod.build(
                 repo,
                 runs,
                 title=f"gitexp plot: {', '.join(scalars + histograms)}",
                 metrics=scalars + histograms,
-                sections=("charts", "histograms"),
+                sections=("charts", "histograms") if plain else ("figures", "histograms"),
             )
+            if not plain:
+                data["figures"] = [plotlyfig.figure(spec) for spec in specs]
             _write_text(args.output, htmlpage.page(htmlpage.REPORT, data["title"], data))
             say(f"wrote {args.output} ({plural(len(runs), 'run')})")
             return 0
     labels = _labels(runs)
     if kind in staticplot.FORMATS:
-        _save_image(args, runs, labels, scalars, histograms)
+        if histograms and (scalars or len(histograms) > 1):
+            raise UsageError(
+                "an image holds either metric curves or one histogram metric",
+                f"Plot {histograms[0]!r} on its own, or all of them with -o FILE.html.",
+            )
+        if histograms:
+            _save_histogram(args.output, runs, labels, histograms[0])
+        else:
+            mplfig.save(args.output, specs)
         say(f"wrote {args.output} ({plural(len(runs), 'run')})")
         return 0
-    print(_text_charts(args, runs, labels, scalars, histograms))
+    colour = colour_enabled()  # the same rules as every table (NO_COLOR, FORCE_COLOR)
+    width = min(shutil.get_terminal_size((100, 24)).columns, 120)
+    charts = [text.render(spec, width=width, colour=colour) for spec in specs]
+    charts += [
+        f"{printable(m)}: a histogram; draw it with -o FILE.png or FILE.html" for m in histograms
+    ]
+    print("\n\n".join(charts))
     return 0
+
+
+def _specs(
+    args: argparse.Namespace, runs: list[bundlemod.RunData], metrics: list[str]
+) -> list[Chart]:
+    """One chart spec per metric, on the x axis asked for (or the metric's step_metric)."""
+    logged = {name for d in runs for name in d.scalars}
+    if args.x is not None and args.x not in build.TIME_AXES and args.x not in logged:
+        raise UsageError(
+            f"--x {args.x!r} is neither step, time, wall nor a metric these runs logged",
+            "Use --x step, --x time, --x wall, or the name of a logged metric.",
+        )
+    definitions = declared_definitions([d.view for d in runs])
+    keys = [k.strip() for k in (args.group_by or "").split(",") if k.strip()]
+    if args.group_by is not None and not keys:
+        raise UsageError("--group-by needs config keys", "For example: --group-by lr,optimizer")
+    configs = [flatten_config(d.view.config) for d in runs]
+    for key in keys:
+        if key != "group" and not any(key in config for config in configs):
+            raise UsageError(
+                f"no chosen run has config key {key!r} to group by",
+                "Config keys are dotted (model.width); `gitexp show RUN` lists them.",
+            )
+    labels = _labels(runs)
+    curves: list[build.RunCurves] = []
+    for label, data, config in zip(labels, runs, configs, strict=True):
+        values = {**config, "group": data.view.info.group} if "group" in keys else config
+        group = build.group_label(values, keys) if keys else None
+        color = _color(len(curves))
+        curves.append(build.RunCurves(label, color, data.scalars, group))
+    specs = []
+    for metric in metrics:
+        axis = args.x or build.step_metric(metric, definitions) or "step"
+        if axis not in build.TIME_AXES and axis not in logged:
+            axis = "step"  # a declared step_metric that was never logged
+        specs.append(
+            build.metric_chart(
+                metric,
+                curves,
+                x_axis=axis,
+                band=args.band,
+                smooth=args.smooth,
+                log_x=args.log_x,
+                log_y=args.log_y,
+            )
+        )
+    return specs
 
 
 def _pick_metrics(
@@ -131,73 +219,18 @@ def _color(index: int) -> str:
     return bundlemod.PALETTE[index % len(bundlemod.PALETTE)]
 
 
-def _save_image(
-    args: argparse.Namespace,
-    runs: list[bundlemod.RunData],
-    labels: list[str],
-    scalars: list[str],
-    histograms: list[str],
+def _save_histogram(
+    path: str, runs: list[bundlemod.RunData], labels: list[str], metric: str
 ) -> None:
-    if histograms and (scalars or len(histograms) > 1):
-        raise UsageError(
-            "an image holds either metric curves or one histogram metric",
-            f"Plot {histograms[0]!r} on its own, or all of them with -o FILE.html.",
-        )
-    if histograms:
-        metric = histograms[0]
-        hists = [d.histograms[metric] for d in runs if metric in d.histograms]
-        span = series.histogram_range(hists)
-        low, high = span or (0.0, 1.0)
-        heatmaps = []
-        for i, data in enumerate(runs):
-            if metric in data.histograms:
-                steps, grid = series.regrid(data.histograms[metric], low, high)
-                heatmaps.append(staticplot.HeatmapPanel(labels[i], _color(i), steps, grid))
-        staticplot.save_histograms(args.output, metric, heatmaps, low, high)
-        return
-    panels = [
-        (
-            metric,
-            [
-                staticplot.Curve(labels[i], _color(i), data.scalars[metric])
-                for i, data in enumerate(runs)
-                if metric in data.scalars
-            ],
-        )
-        for metric in scalars
-    ]
-    staticplot.save_curves(args.output, panels, x=args.x, smooth=args.smooth)
-
-
-def _text_charts(
-    args: argparse.Namespace,
-    runs: list[bundlemod.RunData],
-    labels: list[str],
-    scalars: list[str],
-    histograms: list[str],
-) -> str:
-    colour = colour_enabled()  # the same rules as every table (NO_COLOR, FORCE_COLOR)
-    width = min(shutil.get_terminal_size((100, 24)).columns, 120)
-    charts = []
-    xlabel = {"time": "seconds since start", "wall": "clock time"}.get(args.x, "step")
-    xfmt = _clock if args.x == "wall" else textchart.fmt_number
-    for metric in scalars:
-        lines = []
-        for label, data in zip(labels, runs, strict=True):
-            found = data.scalars.get(metric)
-            if found is not None:
-                values = series.smooth(found.value, args.smooth)
-                lines.append(textchart.Line(label, found.x(args.x), values))
-        charts.append(
-            textchart.render(metric, lines, width=width, colour=colour, xlabel=xlabel, xfmt=xfmt)
-        )
-    for metric in histograms:
-        charts.append(f"{printable(metric)}: a histogram; draw it with -o FILE.png or FILE.html")
-    return "\n\n".join(charts)
-
-
-def _clock(stamp: float) -> str:
-    return time.strftime("%m-%d %H:%M:%S", time.localtime(stamp))
+    hists = [d.histograms[metric] for d in runs if metric in d.histograms]
+    span = series.histogram_range(hists)
+    low, high = span or (0.0, 1.0)
+    heatmaps = []
+    for i, data in enumerate(runs):
+        if metric in data.histograms:
+            steps, grid = series.regrid(data.histograms[metric], low, high)
+            heatmaps.append(staticplot.HeatmapPanel(labels[i], _color(i), steps, grid))
+    staticplot.save_histograms(path, metric, heatmaps, low, high)
 
 
 def _write_text(path: str, text: str) -> None:

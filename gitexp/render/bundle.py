@@ -110,6 +110,7 @@ if TYPE_CHECKING:
         code: list[CodePair]
         environment: EnvironmentJson
         missing: list[str]  # gitexp ui: runs deleted since the page listed them
+        figures: list[dict[str, object]]  # plotly figures of chart specs (render/charts)
 
 
 # plotly's default colour sequence, so the report matches what users know from plotly/wandb

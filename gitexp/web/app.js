@@ -173,6 +173,7 @@
     main.appendChild(section("charts", "Metrics"));
     ui.chartGrid = el("div", { class: "gx-grid" });
     ui.charts.appendChild(ui.chartGrid);
+    main.appendChild(section("figures", "Curves"));
     main.appendChild(section("histograms", "Histograms over steps"));
     main.appendChild(section("compare", "Config and metrics that differ"));
     main.appendChild(section("code", "Code differences"));
@@ -190,7 +191,7 @@
   function render() {
     const bundle = state.bundle;
     const shown = bundle.sections || [];
-    for (const name of ["runs", "charts", "histograms", "compare", "code", "environment", "notes"]) {
+    for (const name of ["runs", "charts", "figures", "histograms", "compare", "code", "environment", "notes"]) {
       ui[name + "Section"].style.display = shown.includes(name) ? "" : "none";
     }
     if (mode !== "dashboard") {
@@ -200,6 +201,7 @@
     }
     drawRunsTable();
     drawCharts();
+    drawFigures();
     drawHistograms();
     drawCompare();
     drawCode();
@@ -311,6 +313,19 @@
       ui.chartGrid.appendChild(div); // appending an existing node keeps the metric order
       Plotly.react(div, traces(metric), chartLayout(metric), PLOT_CONFIG);
     }
+  }
+
+  // Figures built by gitexp from its chart specs (grouped curves with bands, log axes,
+  // a metric as x): drawn as they come; plotly escapes nothing, gitexp escaped the text.
+  function drawFigures() {
+    const figures = state.bundle.figures || [];
+    ui.figures.textContent = "";
+    ui.figureDivs = figures.map((figure) => {
+      const div = el("div", { class: "gx-chart gx-figure", "data-metric": figure.metric });
+      ui.figures.appendChild(div);
+      Plotly.react(div, figure.data, figure.layout, PLOT_CONFIG);
+      return div;
+    });
   }
 
   function histogramFigure(hist) {

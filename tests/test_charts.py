@@ -1,0 +1,232 @@
+"""Charts across runs: grouping, alignment, bands, thinning, importance — numbers checked
+against numpy, on unit inputs and on runs recorded by the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import gitexp
+from viz_runs import isolated_env
+
+from gitexp.render.charts import align, build, text
+from gitexp.render.series import Series
+
+# Two learning rates x two seeds; seed 1 logs every second step only (another x grid)
+# and the lr=0.1, seed=1 run goes on longer.  define_metric makes `epoch` loss's x.
+SCRIPT = """\
+import sys
+import gitexp
+
+lr, seed, steps = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+run = gitexp.init(config={"lr": lr, "seed": seed, "opt": "adam" if lr < 0.3 else "sgd"})
+gitexp.define_metric("loss", step_metric="epoch")
+for step in range(0, steps, 1 + seed):
+    gitexp.log({"loss": 1 / (1 + lr * step) + seed * 0.01, "epoch": step / 10}, step=step)
+gitexp.summary["final"] = 1 / (1 + lr * steps) + seed * 0.01
+gitexp.finish()
+"""
+RUNS = ((0.1, 0, 20), (0.1, 1, 25), (0.5, 0, 20), (0.5, 1, 20))
+
+
+def loss_points(lr: float, seed: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    step = np.arange(0, steps, 1 + seed, dtype=float)
+    return step / 10, 1 / (1 + lr * step) + seed * 0.01
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("seeds")
+    home = root / "home"
+    home.mkdir()
+    env = isolated_env(home)
+    repo = root / "project"
+    repo.mkdir()
+
+    def call(*args: str) -> None:
+        subprocess.run(args, cwd=repo, env=env, check=True, capture_output=True, timeout=120)
+
+    call("git", "init", "-q")
+    (repo / "train.py").write_text(SCRIPT)
+    call("git", "add", "-A")
+    call("git", "commit", "-q", "-m", "train")
+    for lr, seed, steps in RUNS:
+        name = f"lr{lr}-s{seed}"
+        call(sys.executable, "-m", "gitexp", "run", "--name", name, "--", sys.executable,
+             "train.py", str(lr), str(seed), str(steps))  # fmt: skip
+    return repo
+
+
+def embedded_bundle(html: str) -> dict[str, Any]:
+    match = re.search(r'<script type="application/json" id="gx-data">(.*?)</script>', html, re.S)
+    assert match, "the page carries its data"
+    return dict(json.loads(match.group(1)))
+
+
+# -- alignment and bands, against numpy ---------------------------------------------------------
+
+
+def test_alignment_interpolates_inside_each_run_and_never_extrapolates() -> None:
+    a = (np.array([0.0, 2.0, 4.0]), np.array([0.0, 2.0, 8.0]))
+    b = (np.array([1.0, 3.0]), np.array([10.0, 30.0]))
+    grid, matrix = align.align([a, b])
+    assert grid.tolist() == [0, 1, 2, 3, 4]
+    assert np.allclose(matrix[0], np.interp(grid, *a))
+    assert np.isnan(matrix[1][[0, 4]]).all()  # outside b's range [1, 3]
+    assert matrix[1][1:4].tolist() == [10, 20, 30]
+
+
+def test_alignment_sorts_drops_non_finite_and_keeps_the_last_of_a_repeated_x() -> None:
+    x, y = align.clean(np.array([2.0, 0.0, 1.0, 1.0, np.nan]), np.array([2, 0, 5, 1, 9.0]))
+    assert x.tolist() == [0, 1, 2] and y.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("band", ["std", "sem", "minmax", "none"])
+def test_bands_match_numpy(band: str) -> None:
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(5, 40))
+    mean, lower, upper = align.aggregate(matrix, band)
+    assert np.allclose(mean, matrix.mean(axis=0))
+    if band == "none":
+        assert lower is None and upper is None
+        return
+    assert lower is not None and upper is not None
+    spread = {
+        "std": matrix.std(axis=0, ddof=1),
+        "sem": matrix.std(axis=0, ddof=1) / np.sqrt(5),
+    }
+    if band == "minmax":
+        assert np.allclose(lower, matrix.min(axis=0)) and np.allclose(upper, matrix.max(axis=0))
+    else:
+        assert np.allclose(upper - mean, spread[band]) and np.allclose(mean - lower, spread[band])
+
+
+def test_a_column_covered_by_one_run_has_no_spread() -> None:
+    matrix = np.array([[1.0, 2.0], [3.0, np.nan]])
+    mean, lower, upper = align.aggregate(matrix, "std")
+    assert mean.tolist() == [2.0, 2.0]
+    assert lower is not None and upper is not None
+    assert upper[1] == lower[1] == 2.0
+
+
+def test_thinning_keeps_spikes_the_ends_and_a_bounded_count() -> None:
+    y = np.zeros(1_000_000)
+    y[123_457] = 50.0
+    y[987_654] = -50.0
+    keep = align.thin_indices(y, 4000)
+    assert len(keep) <= 4002
+    assert {0, 123_457, 987_654, 999_999} <= set(keep.tolist())
+    assert (np.diff(keep) > 0).all()
+
+
+def series_of(x: np.ndarray, y: np.ndarray) -> Series:
+    steps = [int(s) for s in x]
+    return Series(steps, [float(s) for s in x], [0.0] * len(x), y.tolist())
+
+
+def test_a_grouped_chart_is_the_mean_and_std_of_its_runs() -> None:
+    rng = np.random.default_rng(0)
+    xs = [np.arange(0, 50, 1.0), np.arange(0, 50, 2.0), np.arange(0, 40, 1.0)]
+    ys = [rng.normal(size=len(x)) for x in xs]
+    runs = [build.RunCurves(f"r{i}", "#000000", {"m": series_of(x, y)}, "g") for i, (x, y)
+            in enumerate(zip(xs, ys, strict=True))]  # fmt: skip
+    runs.append(build.RunCurves("other", "#000000", {"m": series_of(xs[0], ys[0] + 5)}, "h"))
+    chart = build.metric_chart("m", runs, band="std")
+    assert [t.label for t in chart.traces] == ["g (3 runs)", "h (1 run)"]
+    group = chart.traces[0]
+    grid = np.arange(0, 50, 1.0)
+    matrix = np.array([np.interp(grid, x, y) for x, y in zip(xs, ys, strict=True)])
+    matrix[1, grid > 48] = np.nan  # the second run stopped at x=48
+    matrix[2, grid > 39] = np.nan  # the third at x=39
+    assert np.allclose(group.x, grid)
+    assert np.allclose(group.y, np.nanmean(matrix, axis=0))
+    assert group.upper is not None
+    covered = grid <= 39
+    assert np.allclose((group.upper - group.y)[covered], matrix[:, covered].std(axis=0, ddof=1))
+
+
+def test_a_metric_as_x_pairs_rows_by_step() -> None:
+    scalars = {
+        "loss": Series([0, 1, 2, 3], [0.0] * 4, [0.0] * 4, [4.0, 3.0, 2.0, 1.0]),
+        "epoch": Series([0, 2, 3], [0.0] * 3, [0.0] * 3, [0.0, 0.5, 0.75]),
+    }
+    x, y = build.xy(scalars, "loss", "epoch")
+    assert x.tolist() == [0.0, 0.5, 0.75] and y.tolist() == [4.0, 2.0, 1.0]
+
+
+def test_step_metric_comes_from_define_metric_names_and_globs() -> None:
+    defs = {"loss": {"step_metric": "epoch"}, "val/*": {"step_metric": "val/step"}}
+    assert build.step_metric("loss", defs) == "epoch"
+    assert build.step_metric("val/acc", defs) == "val/step"
+    assert build.step_metric("lr", defs) is None
+
+
+def test_log_axes_drop_what_they_cannot_draw_and_the_terminal_says_log10() -> None:
+    s = series_of(np.arange(0, 5, 1.0), np.array([0.0, 1.0, 10.0, 100.0, 1000.0]))
+    chart = build.metric_chart("m", [build.RunCurves("r", "#000000", {"m": s})], log_x=True,
+                               log_y=True)  # fmt: skip
+    assert chart.traces[0].x.tolist() == [1, 2, 3, 4]  # x=0 has no logarithm
+    drawn = text.render(chart, width=60)
+    assert drawn.splitlines()[0] == "m (log10)" and "step (log10)" in drawn
+
+
+# -- the command line, on recorded runs ---------------------------------------------------------
+
+
+def test_plot_groups_runs_by_config_on_the_declared_step_metric(seeds: Path) -> None:
+    done = gitexp("plot", "loss", "--group-by", "lr", cwd=seeds)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "epoch" in lines[-4]  # define_metric(step_metric="epoch") is the default x
+    assert "lr=0.5 (2 runs)" in lines[-3] and "lr=0.1 (2 runs)" in lines[-3]
+    assert lines[-2].startswith("  lr=0.5 (2 runs): last mean 0.09524, band ± std 0.09524 to")
+
+
+def test_grouped_html_carries_the_mean_and_band_numpy_computes(seeds: Path, tmp_path: Path) -> None:
+    page = tmp_path / "plot.html"
+    done = gitexp("plot", "loss", "--group-by", "lr", "--band", "sem", "-o", str(page), cwd=seeds)
+    assert done.returncode == 0, done.stderr
+    bundle = embedded_bundle(page.read_text())
+    assert bundle["sections"] == ["figures", "histograms"]
+    (figure,) = bundle["figures"]
+    traces = {t["name"]: t for t in figure["data"]}
+    mean = traces["lr=0.1 (2 runs)"]
+    upper, lower = traces["lr=0.1 (2 runs) upper"], traces["lr=0.1 (2 runs) lower"]
+    a, b = loss_points(0.1, 0, 20), loss_points(0.1, 1, 25)
+    grid = np.union1d(a[0], b[0])
+    matrix = np.array([np.interp(grid, *a), np.interp(grid, *b)])
+    matrix[0, grid > a[0][-1]] = np.nan  # seed 0 stopped at epoch 1.9: no extrapolation
+    expected = np.nanmean(matrix, axis=0)
+    assert np.allclose(mean["x"], grid)
+    assert np.allclose(mean["y"], expected, rtol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # x covered by one run: ddof=1
+        std = np.nan_to_num(np.nanstd(matrix, axis=0, ddof=1), nan=0.0)
+    sem = std / np.sqrt(np.isfinite(matrix).sum(axis=0))
+    assert np.allclose(np.array(upper["y"]) - expected, sem, atol=1e-5)
+    assert np.allclose(expected - np.array(lower["y"]), sem, atol=1e-5)
+    assert lower["fill"] == "tonexty"
+
+
+def test_plot_png_with_groups_and_log_axes(seeds: Path, tmp_path: Path) -> None:
+    image = tmp_path / "loss.png"
+    done = gitexp("plot", "loss", "--group-by", "opt,seed", "--log-y", "--x", "step",
+                  "--band", "minmax", "-o", str(image), cwd=seeds)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_group_and_axis_errors(seeds: Path) -> None:
+    nokey = gitexp("plot", "loss", "--group-by", "nope", cwd=seeds)
+    assert nokey.returncode == 2 and "no chosen run has config key 'nope'" in nokey.stderr
+    noaxis = gitexp("plot", "loss", "--x", "nope", cwd=seeds)
+    assert noaxis.returncode == 2 and "--x 'nope' is neither" in noaxis.stderr
+    assert gitexp("plot", "loss", "--band", "iqr", cwd=seeds).returncode == 2
+    assert gitexp("plot", cwd=seeds).returncode == 2
