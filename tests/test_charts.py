@@ -230,3 +230,28 @@ def test_plot_group_and_axis_errors(seeds: Path) -> None:
     assert noaxis.returncode == 2 and "--x 'nope' is neither" in noaxis.stderr
     assert gitexp("plot", "loss", "--band", "iqr", cwd=seeds).returncode == 2
     assert gitexp("plot", cwd=seeds).returncode == 2
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        b'{"_step": 0, "loss": 1.0}\n{"_step": 1, "loss": 0.5}\n',
+        b'{"_step": 0, "loss": 1.0}\n\n{"_step": 1, "loss": 0.5}',  # a blank line
+        b'{"_step": 0, "loss": 1.0}\n{"_step": 1, "lo',  # torn by a crash
+        b'{"_step": 0}, {"_step": 9}\n[1\n2]\n{"_step": 1}\n',  # lines that pair up
+        b'{"_step": 0, "loss": {"$float": "NaN"}}\n',  # a tagged value
+        b'[1, 2]\n{"_step": 1}\n',  # a line that is no row
+    ],
+)
+def test_reading_a_chunk_at_once_gives_what_reading_line_by_line_gives(chunk: bytes) -> None:
+    from gitexp.model import history, values
+
+    by_line = []
+    for line in chunk.splitlines():
+        try:
+            row = values.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            by_line.append(row)
+    assert repr(history.parse_rows(chunk)) == repr(by_line)

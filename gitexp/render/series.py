@@ -58,11 +58,6 @@ class RunHistograms:
     counts: list[list[float]] = field(default_factory=list)
 
 
-def _finite(value: float) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def split_history(
     rows: Iterable[HistoryRow],
 ) -> tuple[dict[str, Series], dict[str, RunHistograms]]:
@@ -70,29 +65,32 @@ def split_history(
     scalars: dict[str, Series] = {}
     histograms: dict[str, RunHistograms] = {}
     first_time: float | None = None
+    is_number, finite = values.is_number, math.isfinite  # locals: this loop runs per row
     for row in rows:
         step = row.get("_step")
         if not isinstance(step, int):
             continue
         stamp = row.get("_time")
-        wall = float(stamp) if values.is_number(stamp) else 0.0
+        wall = float(stamp) if is_number(stamp) else 0.0
         elapsed = row.get("_runtime")
-        if values.is_number(elapsed):
+        if is_number(elapsed):
             runtime = float(elapsed)
         else:  # rows written by other tools: time since the first row
             first_time = wall if first_time is None else first_time
             runtime = wall - first_time
         for key, value in row.items():
-            if key.startswith("_"):
+            if key[:1] == "_":
                 continue
-            if values.is_number(value):
+            kind = type(value)
+            if kind is float or kind is int or is_number(value):
                 series = scalars.get(key)
                 if series is None:
                     series = scalars[key] = Series()
                 series.step.append(step)
                 series.time.append(runtime)
                 series.wall.append(wall)
-                series.value.append(_finite(value))
+                number = float(value)  # type: ignore[arg-type]  # checked: int or float
+                series.value.append(number if finite(number) else None)
             elif is_histogram(value):
                 edges, counts = value.get("bins"), value.get("counts")
                 if isinstance(edges, list) and isinstance(counts, list) and counts:
