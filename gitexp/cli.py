@@ -28,6 +28,7 @@ COMMANDS = (
     "diff",
     "compare",
     "plot",
+    "importance",
     "report",
     "ui",
     "tag",

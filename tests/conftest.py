@@ -6,6 +6,7 @@ never leak into a test, and every gitexp variable is cleared.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,3 +136,15 @@ def run_refs(repo: Path) -> dict[str, str]:
         name, sha = line.split()
         refs[name.rsplit("/", 1)[1]] = sha
     return refs
+
+
+# Read once at import: the isolated environment clears every GITEXP_ variable in tests.
+REQUIRE_INTEGRATIONS = os.environ.get("GITEXP_REQUIRE_INTEGRATIONS") == "1"
+
+
+def require(module_name: str) -> Any:
+    """Import an optional framework, or skip the test without it; with
+    GITEXP_REQUIRE_INTEGRATIONS=1 (CI, which installs every extra) a missing one fails."""
+    if REQUIRE_INTEGRATIONS:
+        return importlib.import_module(module_name)
+    return pytest.importorskip(module_name)

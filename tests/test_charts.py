@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import gitexp
+from conftest import gitexp, require
 from viz_runs import isolated_env
 
-from gitexp.render.charts import align, build, text
+from gitexp.render.charts import across, align, build, importance, parallel, text
 from gitexp.render.series import Series
 
 # Two learning rates x two seeds; seed 1 logs every second step only (another x grid)
@@ -255,3 +255,90 @@ def test_reading_a_chunk_at_once_gives_what_reading_line_by_line_gives(chunk: by
         if isinstance(row, dict):
             by_line.append(row)
     assert repr(history.parse_rows(chunk)) == repr(by_line)
+
+
+# -- one value per run: importance, parallel coordinates, scatter -------------------------------
+
+
+def test_ranks_average_ties_and_spearman_matches_numpy() -> None:
+    assert importance.ranks([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 5, 30).astype(float)  # many ties
+    y = x**2 + rng.normal(size=30)
+    rx, ry = importance.ranks(x.tolist()), importance.ranks(y.tolist())
+    rho = importance.spearman(x.tolist(), y.tolist())
+    assert rho is not None and np.isclose(rho, np.corrcoef(rx, ry)[0, 1])
+    assert importance.spearman([1, 2], [3, 4]) is None  # too few runs
+    assert importance.spearman([1, 1, 1], [3, 4, 5]) is None  # a constant key
+
+
+def test_importance_skips_strings_for_spearman_and_orders_by_strength() -> None:
+    columns: dict[str, list[object]] = {
+        "noise": [3, 1, 2, 5, 4],
+        "lr": [0.1, 0.2, 0.3, 0.4, 0.5],
+        "opt": ["a", "b", "a", "b", "a"],
+    }
+    rows = importance.importances(columns, [5.0, 4.0, 3.0, 2.0, 1.0])
+    assert [r.key for r in rows][:2] == ["lr", "noise"]
+    assert rows[0].spearman == pytest.approx(-1.0)
+    assert rows[-1].key == "opt" and rows[-1].spearman is None and rows[-1].runs == 5
+
+
+@pytest.mark.integration
+def test_the_forest_rates_the_key_that_decides_the_metric() -> None:
+    require("sklearn")
+    rng = np.random.default_rng(0)
+    lr, seed = rng.uniform(size=40), rng.integers(0, 1000, 40)
+    columns: dict[str, list[object]] = {"lr": lr.tolist(), "seed": seed.tolist()}
+    rows = {r.key: r for r in importance.importances(columns, (lr * 10).tolist())}
+    assert rows["lr"].forest is not None and rows["seed"].forest is not None
+    assert rows["lr"].forest > 0.9 and np.isclose(rows["lr"].forest + rows["seed"].forest, 1)
+
+
+def test_importance_command_table_and_json(seeds: Path) -> None:
+    done = gitexp("importance", "final", "--keys", "lr,seed,opt", "--json", cwd=seeds)
+    assert done.returncode == 0, done.stderr
+    rows = {r["key"]: r for r in json.loads(done.stdout)["rows"]}
+    finals = {(lr, s): 1 / (1 + lr * n) + s * 0.01 for lr, s, n in RUNS}
+    lrs = [lr for lr, _, _ in RUNS]
+    expected = np.corrcoef(importance.ranks(lrs), importance.ranks(list(finals.values())))
+    assert rows["lr"]["spearman"] == pytest.approx(expected[0, 1])
+    assert rows["opt"]["spearman"] is None and rows["lr"]["runs"] == 4
+    table = gitexp("importance", "final", cwd=seeds)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split()[:4] == ["config", "key", "runs", "Spearman"]
+    assert gitexp("importance", "nope", cwd=seeds).returncode == 2
+    assert gitexp("importance", "final", "--keys", "nope", cwd=seeds).returncode == 2
+
+
+def test_parallel_coordinates_svg_places_every_run_and_escapes_text(
+    seeds: Path, tmp_path: Path
+) -> None:
+    image = tmp_path / "pc.svg"
+    args = ("--parallel", "opt,lr,seed,final", "--color", "final", "-n", "0", "-o", str(image))
+    done = gitexp("plot", *args, cwd=seeds)
+    assert done.returncode == 0, done.stderr
+    svg = image.read_text()
+    assert svg.startswith("<svg") and svg.count('class="gx-pc-line"') == 4
+    axes = re.findall(r'class="gx-pc-axis"[^>]*>([^<]*)<', svg)
+    assert axes == ["opt", "lr", "seed", "final"]
+    # the string axis has one tick per value: adam and sgd at the bottom and the top
+    assert ">adam</text>" in svg and ">sgd</text>" in svg
+    table = across.Table(["<b>&"], ["#000000"], {"k": ["x<y"], "<i>": [1]})
+    chart = parallel.build(table, ["k", "<i>"], None)
+    drawn = parallel.svg(chart)
+    assert "<b>" not in drawn and "<i>" not in drawn
+    assert "&lt;b&gt;&amp;" in drawn and "x&lt;y" in drawn and "&lt;i&gt;" in drawn
+
+
+def test_scatter_in_the_terminal_and_as_an_image(seeds: Path, tmp_path: Path) -> None:
+    done = gitexp("plot", "--scatter", "lr", "final", "-n", "0", cwd=seeds)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].split() == ["run", "lr", "final"]
+    assert "Spearman's rank correlation: -0.894" in done.stdout
+    image = tmp_path / "scatter.svg"
+    assert gitexp("plot", "--scatter", "opt", "final", "-n", "0", "-o", str(image),
+                  cwd=seeds).returncode == 0  # fmt: skip
+    assert image.read_text().lstrip().startswith("<?xml")
+    both = gitexp("plot", "loss", "--scatter", "lr", "final", cwd=seeds)
+    assert both.returncode == 2

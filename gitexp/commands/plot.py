@@ -8,6 +8,9 @@ import shutil
 import textwrap
 from typing import TYPE_CHECKING
 
+import numpy as np
+from tabulate import tabulate
+
 from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.errors import UsageError
 from gitexp.model.config import flatten_config
@@ -15,13 +18,14 @@ from gitexp.model.ids import short_id
 from gitexp.read.compare import declared_definitions
 from gitexp.read.listing import list_runs
 from gitexp.read.projects import in_project
+from gitexp.read.runview import load_run
 from gitexp.read.selection import DEFAULT_CHART_RUNS, choose
 from gitexp.read.trust import listed, usable
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage, series, staticplot
 from gitexp.render.cells import printable
-from gitexp.render.charts import build, mplfig, plotlyfig, text
-from gitexp.render.charts.spec import BANDS, Chart
+from gitexp.render.charts import across, build, importance, mplfig, parallel, plotlyfig, text
+from gitexp.render.charts.spec import BANDS, Chart, Trace
 from gitexp.render.terminal import colour_enabled
 from gitexp.render.words import plural
 
@@ -69,6 +73,22 @@ def add_parser(subparsers: Subparsers) -> None:
         help="a group's band: std (default; sample standard deviation), sem (standard "
         "error of the mean), minmax or none",
     )
+    parser.add_argument(
+        "--parallel",
+        metavar="KEY,...",
+        help="parallel coordinates instead of curves: one axis per config key or metric "
+        "(its summary value), one line per run",
+    )
+    parser.add_argument(
+        "--color", metavar="METRIC", help="with --parallel: colour the lines by this metric"
+    )
+    parser.add_argument(
+        "--scatter",
+        nargs=2,
+        metavar=("CONFIG_KEY", "METRIC"),
+        help="a scatter plot instead of curves: each run's metric (summary value) against "
+        "its config value",
+    )
     parser.add_argument("--log-x", action="store_true", help="logarithmic x axis")
     parser.add_argument("--log-y", action="store_true", help="logarithmic y axis")
     parser.add_argument(
@@ -86,6 +106,9 @@ def add_parser(subparsers: Subparsers) -> None:
         "gitexp plot loss accuracy",
         "gitexp plot loss --runs lr-0.01 lr-0.05 lr-0.2 --smooth 0.6 -o loss.png",
         "gitexp plot 'val/*' --where 'config.lr < 0.1' --x time -o curves.html",
+        "gitexp plot loss --group-by lr --band sem -n 0 -o groups.png",
+        "gitexp plot --parallel lr,batch,optimizer,val/acc --color val/acc -n 0 -o pc.svg",
+        "gitexp plot --scatter lr val/acc -n 0",
     )
     parser.set_defaults(func=main)
 
@@ -96,6 +119,10 @@ def main(args: argparse.Namespace) -> int:
     kind = os.path.splitext(args.output or "")[1].lower()
     if args.output and kind not in (*staticplot.FORMATS, ".html"):
         raise UsageError(f"cannot write {args.output!r}: use a name ending in .png, .svg or .html")
+    if args.parallel is not None or args.scatter is not None:
+        return _across(args, kind)
+    if args.color is not None:
+        raise UsageError("--color colours parallel coordinates", "Add --parallel KEY,...")
     if not args.metrics:
         raise UsageError("name the metrics to plot", "For example: gitexp plot loss accuracy")
     grouped = bool(args.group_by)
@@ -188,6 +215,105 @@ def _specs(
             )
         )
     return specs
+
+
+def _across(args: argparse.Namespace, kind: str) -> int:
+    """``--parallel`` and ``--scatter``: one value per run (config, summary metrics)."""
+    if args.metrics or args.group_by or (args.parallel is not None and args.scatter):
+        raise UsageError(
+            "--parallel and --scatter draw one value per run: give one of them, without "
+            "metric names or --group-by"
+        )
+    with open_repo() as repo:
+        every = in_project(repo, listed(list_runs(repo), say), args.project)
+        entries = usable(repo, choose(repo, every, args.runs, args.where, args.sort, args.n), say)
+        views = [load_run(repo, entry) for entry in entries]
+    configs = [flatten_config(v.config) for v in views]
+    summaries = [v.summary for v in views]
+    names = [v.info.name for v in views]
+    labels = [
+        f"{name} ({short_id(v.info.id)})" if names.count(name) > 1 else name
+        for name, v in zip(names, views, strict=True)
+    ]
+    colors = [_color(i) for i in range(len(views))]
+    if args.scatter:
+        keys = list(args.scatter)
+    else:
+        keys = [k.strip() for k in args.parallel.split(",") if k.strip()]
+        if args.color and args.color not in keys:
+            keys.append(args.color)
+    config_keys = [k for k in keys if any(k in c for c in configs)]
+    metrics = [k for k in keys if k not in config_keys]
+    missing = [m for m in metrics if not any(m in s for s in summaries)]
+    if missing:
+        raise UsageError(
+            f"no config key or metric {' or '.join(repr(m) for m in missing)} in the chosen runs",
+            "Config keys are dotted (model.width); metrics are read from each run's summary.",
+        )
+    table = across.table(labels, colors, configs, summaries, config_keys, metrics)
+    if args.scatter:
+        _scatter(args, kind, table, args.scatter[0], args.scatter[1])
+    else:
+        _parallel(args, kind, table, [k for k in keys if k != args.color or k in args.parallel])
+    return 0
+
+
+def _parallel(args: argparse.Namespace, kind: str, table: across.Table, keys: list[str]) -> None:
+    chart = parallel.build(table, keys, args.color)
+    if not args.output:
+        rows = [[label, *(printable(str(table.columns[k][i])) for k in keys)]
+                for i, label in enumerate(table.labels)]  # fmt: skip
+        print(tabulate(rows, headers=["run", *keys], disable_numparse=True))
+        say("parallel coordinates are drawn in a file: add -o FILE.svg, FILE.png or FILE.html")
+        return
+    if kind == ".png":
+        parallel.save_png(args.output, chart)
+    elif kind == ".svg":
+        _write_text(args.output, parallel.svg(chart))
+    else:
+        title = "gitexp plot: parallel coordinates"
+        data: bundlemod.Bundle = {"title": title, "sections": ["parallel"]}
+        data["parallel"] = parallel.svg(chart)
+        _write_text(args.output, htmlpage.page(htmlpage.REPORT, data["title"], data))
+    say(f"wrote {args.output} ({plural(len(table.labels), 'run')})")
+
+
+def _scatter(
+    args: argparse.Namespace, kind: str, table: across.Table, key: str, metric: str
+) -> None:
+    xs, ys = table.columns[key], across.numbers(table.columns[metric])
+    ticks = None
+    if across.is_categorical(xs):
+        names = sorted({str(x) for x in xs if x is not None})
+        ticks = [(float(i), n) for i, n in enumerate(names)]
+        x = [None if v is None else float(names.index(str(v))) for v in xs]
+    else:
+        x = across.numbers(xs)
+    keep = [i for i in range(len(xs)) if x[i] is not None and ys[i] is not None]
+    rho = importance.spearman([x[i] or 0.0 for i in keep], [ys[i] or 0.0 for i in keep])
+    verdict = f"Spearman's rank correlation: {rho:+.3f}" if rho is not None and not ticks else ""
+    if not args.output:
+        rows = sorted(
+            ([table.labels[i], printable(str(xs[i])), ys[i]] for i in keep),
+            key=lambda row: (row[1], row[2]),
+        )
+        print(tabulate(rows, headers=["run", key, metric], disable_numparse=True))
+        if verdict:
+            print(verdict)
+        return
+    trace = Trace(metric, _color(0), np.asarray([x[i] for i in keep], dtype=float),
+                  np.asarray([ys[i] for i in keep], dtype=float),
+                  texts=[table.labels[i] for i in keep])  # fmt: skip
+    chart = Chart(metric + (f" ({verdict})" if verdict else ""), key, [trace], key,
+                  args.log_x, args.log_y, markers=True, x_ticks=ticks)  # fmt: skip
+    if kind == ".html":
+        title = f"gitexp plot: {metric} against {key}"
+        data: bundlemod.Bundle = {"title": title, "sections": ["figures"]}
+        data["figures"] = [plotlyfig.figure(chart)]
+        _write_text(args.output, htmlpage.page(htmlpage.REPORT, data["title"], data))
+    else:
+        mplfig.save(args.output, [chart])
+    say(f"wrote {args.output} ({plural(len(keep), 'run')})")
 
 
 def _pick_metrics(

@@ -111,6 +111,8 @@ if TYPE_CHECKING:
         environment: EnvironmentJson
         missing: list[str]  # gitexp ui: runs deleted since the page listed them
         figures: list[dict[str, object]]  # plotly figures of chart specs (render/charts)
+        parallel: str  # parallel coordinates, an SVG document (render/charts/parallel.py)
+        importance: dict[str, object]  # {"metric", "rows": [{key, runs, spearman, forest}]}
 
 
 # plotly's default colour sequence, so the report matches what users know from plotly/wandb

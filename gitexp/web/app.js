@@ -174,6 +174,8 @@
     ui.chartGrid = el("div", { class: "gx-grid" });
     ui.charts.appendChild(ui.chartGrid);
     main.appendChild(section("figures", "Curves"));
+    main.appendChild(section("parallel", "Parallel coordinates"));
+    main.appendChild(section("importance", "Parameter importance"));
     main.appendChild(section("histograms", "Histograms over steps"));
     main.appendChild(section("compare", "Config and metrics that differ"));
     main.appendChild(section("code", "Code differences"));
@@ -190,18 +192,24 @@
 
   function render() {
     const bundle = state.bundle;
+    // A page of one chart (plot --parallel, --scatter) carries only what it draws.
+    bundle.runs = bundle.runs || [];
+    bundle.series = bundle.series || {};
     const shown = bundle.sections || [];
-    for (const name of ["runs", "charts", "figures", "histograms", "compare", "code", "environment", "notes"]) {
+    for (const name of ["runs", "charts", "figures", "parallel", "importance", "histograms", "compare", "code", "environment", "notes"]) {
       ui[name + "Section"].style.display = shown.includes(name) ? "" : "none";
     }
     if (mode !== "dashboard") {
       ui.title.textContent = bundle.title;
-      ui.meta.textContent = `${plural(bundle.runs.length, "run")} · repository ${bundle.repository} · ` +
-        `generated ${fmtTime(bundle.generated)} by gitexp ${bundle.gitexp_version}`;
+      ui.meta.textContent = bundle.repository ? `${plural(bundle.runs.length, "run")} · ` +
+        `repository ${bundle.repository} · generated ${fmtTime(bundle.generated)} by gitexp ` +
+        bundle.gitexp_version : "";
     }
     drawRunsTable();
     drawCharts();
     drawFigures();
+    drawParallel();
+    drawImportance();
     drawHistograms();
     drawCompare();
     drawCode();
@@ -326,6 +334,40 @@
       Plotly.react(div, figure.data, figure.layout, PLOT_CONFIG);
       return div;
     });
+  }
+
+  // Parallel coordinates come as an SVG document that gitexp wrote with every text
+  // escaped; it is parsed as XML (scripts in a parsed document never run) and adopted.
+  function drawParallel() {
+    ui.parallel.textContent = "";
+    if (!state.bundle.parallel) return;
+    const doc = new DOMParser().parseFromString(state.bundle.parallel, "image/svg+xml");
+    const svg = doc.documentElement;
+    if (svg.nodeName !== "svg") return;
+    svg.setAttribute("class", "gx-parallel");
+    ui.parallel.appendChild(el("div", { class: "gx-scroll" }, [document.importNode(svg, true)]));
+  }
+
+  function drawImportance() {
+    const found = state.bundle.importance;
+    ui.importance.textContent = "";
+    if (!found || !found.rows) return;
+    const hasForest = found.rows.some((row) => row.forest !== null);
+    const head = el("tr", {}, ["config key", "runs", "Spearman ρ", ""].concat(hasForest ? ["forest importance"] : [])
+      .map((h) => el("th", { text: h })));
+    const body = found.rows.map((row) => {
+      const rho = row.spearman;
+      const bar = el("span", { class: "gx-bar" + (rho !== null && rho < 0 ? " gx-neg" : "") });
+      bar.style.width = (rho === null ? 0 : Math.round(Math.abs(rho) * 120)) + "px";
+      const cells = [el("td", { text: row.key }), el("td", { class: "gx-num", text: String(row.runs) }),
+        el("td", { class: "gx-num", text: rho === null ? "—" : rho.toFixed(3) }), el("td", {}, [bar])];
+      if (hasForest) cells.push(el("td", { class: "gx-num", text: row.forest === null ? "—" : row.forest.toFixed(3) }));
+      return el("tr", { "data-key": row.key }, cells);
+    });
+    ui.importance.appendChild(el("p", { class: "gx-meta", text: `How each config key goes with ${found.metric}` +
+      " (summary value): Spearman's rank correlation" + (hasForest ? ", and a random forest's importances." : ".") }));
+    ui.importance.appendChild(el("table", { class: "gx-table", id: "gx-importance-table" },
+      [el("thead", {}, [head]), el("tbody", {}, body)]));
   }
 
   function histogramFigure(hist) {

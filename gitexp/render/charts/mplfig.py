@@ -36,9 +36,22 @@ def save(path: str, charts: list[Chart], *, dpi: int = 110) -> None:
                 ax.fill_between(
                     x, trace.lower, trace.upper, color=trace.color, alpha=0.2, linewidth=0
                 )
-            ax.plot(x, trace.y, color=trace.color, linewidth=1.8, label=plain(trace.label))
+            if chart.bars:
+                colors = ["#d62728" if v < 0 else trace.color for v in trace.y.tolist()]
+                ax.bar(x, trace.y, color=colors, label=plain(trace.label))
+                ax.set_ylim(-1, 1)
+                ax.axhline(0, color="#444", linewidth=0.8)
+            elif chart.markers:
+                ax.scatter(x, trace.y, color=trace.color, s=30, label=plain(trace.label))
+                for px, py, name in zip(trace.x, trace.y, trace.texts or [], strict=False):
+                    ax.annotate(plain(name), (px, py), fontsize=7, xytext=(4, 3),
+                                textcoords="offset points")  # fmt: skip
+            else:
+                ax.plot(x, trace.y, color=trace.color, linewidth=1.8, label=plain(trace.label))
         ax.set_title(plain(chart.title), loc="left", fontsize=11)
         ax.set_xlabel(plain(chart.xlabel))
+        if chart.x_ticks is not None:
+            ax.set_xticks([p for p, _ in chart.x_ticks], [plain(t) for _, t in chart.x_ticks])
         if chart.log_x:
             ax.set_xscale("log")
         if chart.log_y:

@@ -78,17 +78,17 @@ def figure(chart: Chart) -> dict[str, object]:
                     "line": {"color": trace.color, "width": 1},
                 }
             )
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "x": x,
-                "y": numbers(trace.y),
-                "name": group,
-                "legendgroup": group,
-                "line": {"color": trace.color, "width": 2},
-            }
-        )
+        line: dict[str, object] = {"type": "scatter", "mode": "lines", "x": x,
+                                   "y": numbers(trace.y), "name": group, "legendgroup": group,
+                                   "line": {"color": trace.color, "width": 2}}  # fmt: skip
+        if chart.markers:
+            line.update(mode="markers", marker={"color": trace.color, "size": 9})
+        if chart.bars:
+            line = {"type": "bar", "x": x, "y": numbers(trace.y), "name": group,
+                    "marker": {"color": trace.color}}  # fmt: skip
+        if trace.texts is not None:
+            line.update(text=[text(t) for t in trace.texts], hovertemplate="%{text}: %{y}")
+        data.append(line)
     band = BAND_NAMES.get(chart.band, "") if any(t.runs > 1 for t in chart.traces) else ""
     title = text(chart.title) + (
         f" <span style='font-size:11px'>(mean, band {band})</span>" if band else ""
@@ -106,6 +106,16 @@ def figure(chart: Chart) -> dict[str, object]:
         "yaxis": {"automargin": True, "type": "log" if chart.log_y else "linear"},
         "uirevision": chart.title,
     }
+    if chart.x_ticks is not None:
+        layout["xaxis"] = {
+            "title": {"text": text(chart.xlabel)},
+            "tickvals": [p for p, _ in chart.x_ticks],
+            "ticktext": [text(t) for _, t in chart.x_ticks],
+        }
+    if chart.markers or chart.bars:
+        layout["hovermode"] = "closest"
+    if chart.bars:
+        layout["yaxis"] = {"range": [-1, 1], "title": {"text": text(chart.traces[0].label)}}
     return {"metric": chart.title, "data": data, "layout": layout}
 
 

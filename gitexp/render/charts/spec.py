@@ -30,6 +30,7 @@ class Trace:
     upper: Floats | None = None
     runs: int = 1  # how many runs this line stands for
     raw: Floats | None = None  # the unsmoothed values, drawn faintly under a smoothed line
+    texts: list[str] | None = None  # a label per point (a scatter plot's run names)
 
 
 @dataclass
@@ -43,6 +44,9 @@ class Chart:
     log_x: bool = False
     log_y: bool = False
     band: str = "none"  # what lower/upper mean: std, sem, minmax or none
+    markers: bool = False  # points, not lines (a scatter plot)
+    bars: bool = False  # a bar per x (importance); y from -1 to 1
+    x_ticks: list[tuple[float, str]] | None = None  # a categorical x: (position, label)
 
     @property
     def dates(self) -> bool:
