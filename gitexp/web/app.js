@@ -380,6 +380,7 @@
       height: 70 + 210 * rows,
       margin: { l: 60, r: 16, t: 60, b: 40 },
       annotations: [],
+      showlegend: false, // each panel is titled with its run
       uirevision: hist.metric,
     };
     const data = runs.map((run, i) => {
@@ -397,12 +398,18 @@
         x: (x0 + x1) / 2, y: y1, yanchor: "bottom", font: { color: run.color },
       });
       const grid = hist.runs[run.id];
-      // Colour by log(1 + count) so one crowded bin does not hide the tails; hover shows counts.
+      // A grid of square markers coloured by log(1 + count), so one crowded bin does not
+      // hide the tails (the page's plotly bundle has no heatmap); hover shows the counts.
+      const x = [], y = [], shade = [], count = [];
+      grid.z.forEach((row, b) => row.forEach((n, s) => {
+        if (n > 0) { x.push(grid.steps[s]); y.push(hist.centres[b]); shade.push(Math.log1p(n)); count.push(String(Math.round(n * 100) / 100)); }
+      }));
+      const width = (ui.histograms.clientWidth || 1200) / cols;
+      const size = Math.max(2, Math.min(14, Math.max(width / Math.max(1, grid.steps.length), 190 / hist.centres.length)));
       return {
-        type: "heatmap", x: grid.steps, y: hist.centres, name: plotText(names[run.id]),
-        z: grid.z.map((row) => row.map((count) => Math.log1p(count))),
-        text: grid.z.map((row) => row.map((count) => String(Math.round(count * 100) / 100))),
-        xaxis: "x" + suffix, yaxis: "y" + suffix, colorscale: "Viridis", showscale: false,
+        type: "scatter", mode: "markers", x: x, y: y, name: plotText(names[run.id]), text: count,
+        xaxis: "x" + suffix, yaxis: "y" + suffix,
+        marker: { symbol: "square", size: size, color: shade, colorscale: "Viridis", showscale: false, line: { width: 0 } },
         hovertemplate: "step %{x}<br>value %{y:.4g}<br>count %{text}<extra>%{fullData.name}</extra>",
       };
     });
