@@ -20,11 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from viz_runs import RUN_NAMES, isolated_env, record_sweep
+from viz_runs import RUN_NAMES, isolated_env, record_seeds, record_sweep
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# GITEXP_WRITE_SCREENSHOTS=1: the screenshots docs/guide-visualize.md shows are written
+# into docs/images/ too (read at import: the tests' environment clears GITEXP_ variables).
+DOC_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+WRITE_DOC_SCREENSHOTS = os.environ.get("GITEXP_WRITE_SCREENSHOTS") == "1"
 WAIT_SECONDS = 30.0
 
 
@@ -121,6 +125,8 @@ def screenshot(driver: Any, name: str) -> None:
     height = driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(1400, min(max(height, 800), 6000))
     driver.save_screenshot(str(ARTIFACTS / name))
+    if WRITE_DOC_SCREENSHOTS:
+        driver.save_screenshot(str(DOC_IMAGES / name))
     driver.set_window_size(1400, 1000)
 
 
@@ -400,4 +406,48 @@ def test_a_crafted_run_name_never_runs_in_the_report(browser: Any, tmp_path: Pat
     assert found["chartTitle"] == [CRAFTED_METRIC]
     notes = browser.find_element("css selector", "#gx-notes").text
     assert "<img src=x" in notes
+    assert console_errors(browser) == []
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_seeds(tmp_path_factory.mktemp("browser-seeds"))
+
+
+def test_report_panels_across_runs_draw_without_errors(
+    browser: Any, seeds: Path, tmp_path: Path
+) -> None:
+    intro = tmp_path / "intro.md"
+    intro.write_text("# A learning-rate sweep\n\nTwo rates, two seeds each. <b>as written</b>\n")
+    report = tmp_path / "panels.html"
+    args = ("report", "-n", "0", "--group-by", "lr", "--intro", str(intro), "-o", str(report))
+    done = subprocess.run(
+        [sys.executable, "-m", "gitexp", *args],
+        cwd=seeds,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    browser.get_log("browser")
+    browser.get(report.as_uri())
+    wait_for(
+        lambda: browser.execute_script("return document.getElementById('gx-app').dataset.loaded"),
+        "the report",
+    )
+    groups = wait_for(lambda: drawn(browser, "#gx-figures .gx-chart"), "the grouped curves")
+    assert groups == {m: ["lr=0.5 (2 runs)", "lr=0.1 (2 runs)"] for m in ("loss", "epoch")}
+    lines = browser.execute_script(
+        "return document.querySelectorAll('#gx-parallel polyline').length"
+    )
+    assert lines == 4
+    keys = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#gx-importance-table tr[data-key]'))"
+        ".map(tr => tr.dataset.key)"
+    )
+    assert keys[0] == "lr" and set(keys) == {"lr", "seed", "opt"}
+    best = browser.find_element("css selector", "#gx-best").text
+    assert "lowest final" in best or "lowest loss" in best
+    assert browser.find_element("css selector", "#gx-intro").text.endswith("<b>as written</b>")
+    screenshot(browser, "report-panels.png")
     assert console_errors(browser) == []

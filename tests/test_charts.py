@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,54 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import gitexp, require
-from viz_runs import isolated_env
+from viz_runs import RUNS, loss_points, record_seeds
 
 from gitexp.render.charts import across, align, build, importance, parallel, text
 from gitexp.render.series import Series
 
-# Two learning rates x two seeds; seed 1 logs every second step only (another x grid)
-# and the lr=0.1, seed=1 run goes on longer.  define_metric makes `epoch` loss's x.
-SCRIPT = """\
-import sys
-import gitexp
-
-lr, seed, steps = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-run = gitexp.init(config={"lr": lr, "seed": seed, "opt": "adam" if lr < 0.3 else "sgd"})
-gitexp.define_metric("loss", step_metric="epoch")
-for step in range(0, steps, 1 + seed):
-    gitexp.log({"loss": 1 / (1 + lr * step) + seed * 0.01, "epoch": step / 10}, step=step)
-gitexp.summary["final"] = 1 / (1 + lr * steps) + seed * 0.01
-gitexp.finish()
-"""
-RUNS = ((0.1, 0, 20), (0.1, 1, 25), (0.5, 0, 20), (0.5, 1, 20))
-
-
-def loss_points(lr: float, seed: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    step = np.arange(0, steps, 1 + seed, dtype=float)
-    return step / 10, 1 / (1 + lr * step) + seed * 0.01
-
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("seeds")
-    home = root / "home"
-    home.mkdir()
-    env = isolated_env(home)
-    repo = root / "project"
-    repo.mkdir()
-
-    def call(*args: str) -> None:
-        subprocess.run(args, cwd=repo, env=env, check=True, capture_output=True, timeout=120)
-
-    call("git", "init", "-q")
-    (repo / "train.py").write_text(SCRIPT)
-    call("git", "add", "-A")
-    call("git", "commit", "-q", "-m", "train")
-    for lr, seed, steps in RUNS:
-        name = f"lr{lr}-s{seed}"
-        call(sys.executable, "-m", "gitexp", "run", "--name", name, "--", sys.executable,
-             "train.py", str(lr), str(seed), str(steps))  # fmt: skip
-    return repo
+    return record_seeds(tmp_path_factory.mktemp("seeds"))
 
 
 def embedded_bundle(html: str) -> dict[str, Any]:
@@ -342,3 +301,54 @@ def test_scatter_in_the_terminal_and_as_an_image(seeds: Path, tmp_path: Path) ->
     assert image.read_text().lstrip().startswith("<?xml")
     both = gitexp("plot", "loss", "--scatter", "lr", "final", cwd=seeds)
     assert both.returncode == 2
+
+
+# -- the report's panels -----------------------------------------------------------------------
+
+
+def test_report_holds_the_panels_and_inlines_only_the_basic_plotly_bundle(
+    seeds: Path, tmp_path: Path
+) -> None:
+    intro = tmp_path / "intro.md"
+    intro.write_text("Why these runs.\n")
+    page = tmp_path / "r.html"
+    args = ("report", "-n", "0", "--group-by", "lr", "--intro", str(intro), "--baseline",
+            "lr0.1-s0", "-o", str(page))  # fmt: skip
+    done = gitexp(*args, cwd=seeds)
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert "plotly.js (basic - minified) v4.1.1" in html or "plotly.js v4.1.1" in html
+    assert len(html.encode()) < 1_500_000
+    bundle = embedded_bundle(html)
+    for name in ("intro", "figures", "parallel", "importance", "best"):
+        assert name in bundle["sections"], name
+    assert bundle["intro"] == "Why these runs.\n"
+    best = bundle["best"]
+    assert best["metric"] == "loss" and best["goal"] == "minimize"
+    names = {r["id"]: r["name"] for r in bundle["runs"]}
+    assert names[best["baseline"]] == "lr0.1-s0" and names[best["best"]] == "lr0.5-s0"
+    assert {r["key"]: (r["baseline"], r["best"]) for r in best["rows"]} == {
+        "lr": (0.1, 0.5),
+        "opt": ("adam", "sgd"),
+    }
+    assert bundle["importance"]["rows"][0]["key"] == "lr"
+
+
+def test_markdown_report_draws_the_panels_as_files(seeds: Path, tmp_path: Path) -> None:
+    page = tmp_path / "r.md"
+    done = gitexp("report", "-n", "0", "--group-by", "opt", "-o", str(page), cwd=seeds)
+    assert done.returncode == 0, done.stderr
+    text = page.read_text()
+    for heading in ("Groups of runs", "Parallel coordinates", "Parameter importance"):
+        assert f"## {heading}" in text
+    assert (tmp_path / "r_files" / "groups.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "r_files" / "parallel.svg").read_text().startswith("<svg")
+
+
+def test_report_option_errors(seeds: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "r.html")
+    missing = gitexp("report", "--intro", str(tmp_path / "nope.md"), "-o", out, cwd=seeds)
+    assert missing.returncode == 2 and "cannot read --intro" in missing.stderr
+    outside = gitexp("report", "-n", "1", "--baseline", "lr0.1-s0", "-o", out, cwd=seeds)
+    assert outside.returncode == 2 and "not among the reported runs" in outside.stderr
+    assert gitexp("report", "--metric", "nope", "-o", out, cwd=seeds).returncode == 2

@@ -113,6 +113,10 @@ if TYPE_CHECKING:
         figures: list[dict[str, object]]  # plotly figures of chart specs (render/charts)
         parallel: str  # parallel coordinates, an SVG document (render/charts/parallel.py)
         importance: dict[str, object]  # {"metric", "rows": [{key, runs, spearman, forest}]}
+        system: list[dict[str, object]]  # plotly figures of system/* metrics over time
+        best: dict[str, object]  # the best run's config against the baseline's
+        intro: str  # gitexp report --intro FILE.md, as written
+        media: list[dict[str, object]]  # render/charts/logged.py: media panels (a hook)
 
 
 # plotly's default colour sequence, so the report matches what users know from plotly/wandb
@@ -289,6 +293,23 @@ def _environment_json(runs: list[RunData]) -> EnvironmentJson:
     return {"machines": machines, "packages": differing}
 
 
+def points_budget(runs: int, metrics: int, total: int = 40_000) -> int:
+    """Points per curve so that a report holds about ``total`` points in all (each costs
+    ~30 bytes of JSON): 4,000 for a few runs, down to 100 for hundreds of curves."""
+    return max(100, min(series.MAX_POINTS, total // max(1, runs * metrics)))
+
+
+def _series_json(found: series.Series, compact: bool) -> dict[str, Sequence[float | None]]:
+    if not compact:
+        return found.as_json()
+    return {
+        "step": found.step,
+        "time": [round(t, 3) for t in found.time],
+        "wall": [round(t, 3) for t in found.wall],
+        "value": [None if v is None else float(f"{v:.6g}") for v in found.value],
+    }
+
+
 def build(
     repo: GitRepo,
     runs: list[RunData],
@@ -296,8 +317,14 @@ def build(
     title: str = "gitexp report",
     metrics: list[str] | None = None,
     sections: tuple[str, ...] = SECTIONS,
+    max_points: int = series.MAX_POINTS,
+    compact: bool = False,
 ) -> Bundle:
-    """The bundle for ``runs`` (in the order given); ``metrics`` keeps only those charts."""
+    """The bundle for ``runs`` (in the order given); ``metrics`` keeps only those charts.
+
+    ``max_points`` thins each curve; ``compact`` rounds its numbers (values to 6
+    significant digits, times to milliseconds), which a report needs to stay small.
+    """
     scalar_names = _ordered_keys([d.scalars for d in runs])
     histogram_names = sorted(_ordered_keys([d.histograms for d in runs]))
     if metrics is not None:
@@ -313,7 +340,7 @@ def build(
         "scalars": scalar_names,
         "series": {
             d.view.info.id: {
-                name: series.thin(d.scalars[name]).as_json()
+                name: _series_json(series.thin(d.scalars[name], max_points), compact)
                 for name in scalar_names
                 if name in d.scalars
             }

@@ -168,6 +168,7 @@
     ]);
     root.appendChild(el("header", { class: "gx-head" }, [ui.title, ui.meta, controls]));
     const main = el("main");
+    main.appendChild(section("intro", "About"));
     if (mode === "dashboard") main.appendChild(section("picker", "Runs"));
     main.appendChild(section("runs", mode === "dashboard" ? "Selected runs" : "Runs"));
     main.appendChild(section("charts", "Metrics"));
@@ -176,6 +177,9 @@
     main.appendChild(section("figures", "Curves"));
     main.appendChild(section("parallel", "Parallel coordinates"));
     main.appendChild(section("importance", "Parameter importance"));
+    main.appendChild(section("best", "The best run against the baseline"));
+    main.appendChild(section("system", "System metrics"));
+    main.appendChild(section("media", "Media"));
     main.appendChild(section("histograms", "Histograms over steps"));
     main.appendChild(section("compare", "Config and metrics that differ"));
     main.appendChild(section("code", "Code differences"));
@@ -196,7 +200,7 @@
     bundle.runs = bundle.runs || [];
     bundle.series = bundle.series || {};
     const shown = bundle.sections || [];
-    for (const name of ["runs", "charts", "figures", "parallel", "importance", "histograms", "compare", "code", "environment", "notes"]) {
+    for (const name of ["intro", "runs", "charts", "figures", "parallel", "importance", "best", "system", "media", "histograms", "compare", "code", "environment", "notes"]) {
       ui[name + "Section"].style.display = shown.includes(name) ? "" : "none";
     }
     if (mode !== "dashboard") {
@@ -207,9 +211,13 @@
     }
     drawRunsTable();
     drawCharts();
-    drawFigures();
+    drawFigures(ui.figures, state.bundle.figures);
+    drawFigures(ui.system, state.bundle.system);
     drawParallel();
     drawImportance();
+    drawBest();
+    ui.intro.textContent = "";
+    if (state.bundle.intro) ui.intro.appendChild(el("div", { class: "gx-intro", text: state.bundle.intro }));
     drawHistograms();
     drawCompare();
     drawCode();
@@ -325,15 +333,35 @@
 
   // Figures built by gitexp from its chart specs (grouped curves with bands, log axes,
   // a metric as x): drawn as they come; plotly escapes nothing, gitexp escaped the text.
-  function drawFigures() {
-    const figures = state.bundle.figures || [];
-    ui.figures.textContent = "";
-    ui.figureDivs = figures.map((figure) => {
+  function drawFigures(into, figures) {
+    into.textContent = "";
+    const grid = el("div", { class: "gx-grid" });
+    into.appendChild(grid);
+    for (const figure of figures || []) {
       const div = el("div", { class: "gx-chart gx-figure", "data-metric": figure.metric });
-      ui.figures.appendChild(div);
+      grid.appendChild(div);
       Plotly.react(div, figure.data, figure.layout, PLOT_CONFIG);
-      return div;
-    });
+    }
+  }
+
+  function drawBest() {
+    const best = state.bundle.best;
+    ui.best.textContent = "";
+    if (!best) return;
+    const byId = {};
+    for (const run of state.bundle.runs) byId[run.id] = run;
+    const names = labels(state.bundle.runs);
+    const goal = best.goal === "maximize" ? "highest" : "lowest";
+    ui.best.appendChild(el("p", { text: `${names[best.best] || best.best} has the ${goal} ${best.metric} ` +
+      `(${fmt(best.values[1])}, against ${fmt(best.values[0])} for the baseline ${names[best.baseline] || best.baseline}).` }));
+    if (!best.rows.length) {
+      ui.best.appendChild(el("p", { class: "gx-empty", text: "Their configs are the same." }));
+      return;
+    }
+    const head = el("tr", {}, ["config key", "baseline", "best"].map((h) => el("th", { text: h })));
+    const body = best.rows.map((row) => el("tr", { "data-key": row.key }, [el("td", { text: row.key }),
+      el("td", { text: fmt(row.baseline) }), el("td", { class: "gx-best", text: fmt(row.best) })]));
+    ui.best.appendChild(el("table", { class: "gx-table", id: "gx-best-table" }, [el("thead", {}, [head]), el("tbody", {}, body)]));
   }
 
   // Parallel coordinates come as an SVG document that gitexp wrote with every text
