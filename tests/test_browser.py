@@ -435,7 +435,7 @@ def test_report_panels_across_runs_draw_without_errors(
         lambda: browser.execute_script("return document.getElementById('gx-app').dataset.loaded"),
         "the report",
     )
-    groups = wait_for(lambda: drawn(browser, "#gx-figures .gx-chart"), "the grouped curves")
+    groups = wait_for(lambda: drawn(browser, "#gx-figures .gx-figure"), "the grouped curves")
     assert groups == {m: ["lr=0.5 (2 runs)", "lr=0.1 (2 runs)"] for m in ("loss", "epoch")}
     lines = browser.execute_script(
         "return document.querySelectorAll('#gx-parallel polyline').length"

@@ -1,7 +1,8 @@
 """The ``gitexp ui`` server: the dashboard page and the JSON it draws, on 127.0.0.1 only.
 
 Routes: ``/`` (the page), ``/assets/plotly.min.js``, ``/api/runs?where=EXPR`` (every run's
-listing row) and ``/api/bundle?runs=ID,ID`` (what the report holds, for those runs).  A
+listing row) and ``/api/bundle?runs=ID,ID&group=KEY,KEY`` (what the report holds, for
+those runs, with the groups' curves when ``group`` names config keys).  A
 finished run's data is cached by commit id (commits never change); a running run's
 history is re-read from its live folder on each request, so its curves grow while it
 trains.  Requests whose Host header is not this server's are refused, so a web page in
@@ -29,6 +30,7 @@ from gitexp.record.recorder import recover_stale_runs
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
 from gitexp.render.cells import printable
+from gitexp.render.charts import panels
 
 if TYPE_CHECKING:
     from gitexp.render.bundle import Bundle
@@ -88,12 +90,15 @@ class DashboardServer(ThreadingHTTPServer):
             ],
         }
 
-    def bundle_json(self, ids: list[str]) -> Bundle:
+    def bundle_json(self, ids: list[str], group_by: list[str] | None = None) -> Bundle:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
             every = listed(list_runs(repo), self.warn)
             by_id = {entry.id: entry for entry in usable(repo, every, self.warn)}
             runs = [self._data(repo, by_id[run_id]) for run_id in ids if run_id in by_id]
             data = bundlemod.build(repo, runs, title="gitexp ui")
+        # The report's panels; no random forest: the page asks again every 2 seconds
+        # while a run is going, and rank correlations cost next to nothing.
+        panels.add(data, runs, group_by=group_by or (), forest=False)
         # A run deleted since the page listed it is reported, so the page drops it.
         data["missing"] = [run_id for run_id in ids if run_id not in by_id]
         return data
@@ -141,7 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, self.server.runs_json(where))
             elif url.path == "/api/bundle":
                 ids = [i for i in (query.get("runs") or [""])[0].split(",") if i]
-                self._json(200, self.server.bundle_json(ids))
+                group = [k.strip() for k in (query.get("group") or [""])[0].split(",")]
+                self._json(200, self.server.bundle_json(ids, [k for k in group if k]))
             else:
                 self._json(404, {"error": f"no such page: {url.path}"})
         except GitexpError as exc:

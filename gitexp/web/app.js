@@ -16,6 +16,8 @@
     runs: [], // dashboard: every run of the repository
     selected: null, // dashboard: ids of the runs drawn
     where: "",
+    groupBy: "", // dashboard: config keys the server groups the curves by
+    cursor: 0, // dashboard: the picker row the keyboard is on
     charts: {}, // metric -> chart div, kept so refreshes keep zoom
     hists: {},
     loading: 0,
@@ -166,6 +168,20 @@
       el("label", {}, ["x axis ", xSelect]),
       el("label", {}, ["smoothing ", smooth, smoothValue]),
     ]);
+    if (mode === "dashboard") {
+      // Groups are drawn by gitexp (aligned runs, mean and band): the server computes them.
+      const groupBy = el("input", {
+        type: "text", id: "gx-group-by", placeholder: "group by: lr,seed (Enter)", size: "18",
+        "aria-label": "group runs by config keys",
+        onkeydown: (e) => {
+          if (e.key === "Enter") {
+            state.groupBy = e.target.value.trim();
+            refreshBundle().catch(showError);
+          }
+        },
+      });
+      controls.insertBefore(el("label", {}, ["groups ", groupBy]), controls.firstChild);
+    }
     root.appendChild(el("header", { class: "gx-head" }, [ui.title, ui.meta, controls]));
     const main = el("main");
     main.appendChild(section("intro", "About"));
@@ -338,7 +354,7 @@
     const grid = el("div", { class: "gx-grid" });
     into.appendChild(grid);
     for (const figure of figures || []) {
-      const div = el("div", { class: "gx-chart gx-figure", "data-metric": figure.metric });
+      const div = el("div", { class: "gx-figure", "data-metric": figure.metric });
       grid.appendChild(div);
       Plotly.react(div, figure.data, figure.layout, PLOT_CONFIG);
     }
@@ -626,43 +642,104 @@
       ui.pickerCount,
     ]));
     ui.picker.appendChild(ui.whereError);
-    ui.picker.appendChild(el("div", { class: "gx-picker" },
-      [el("table", { class: "gx-table", id: "gx-picker-table" }, [el("thead", {}, [head]), ui.pickerBody])]));
+    ui.pickerTable = el("table", { class: "gx-table", id: "gx-picker-table" }, [el("thead", {}, [head]), ui.pickerBody]);
+    // Keyboard: Tab reaches the table, arrows move, Space or Enter ticks the run.
+    ui.pickerBox = el("div", {
+      class: "gx-picker", tabindex: "0", role: "grid", "aria-label": "runs: arrows move, space selects",
+      onscroll: () => requestAnimationFrame(() => drawPickerWindow(false)),
+      onkeydown: pickerKey,
+    }, [ui.pickerTable]);
+    ui.picker.appendChild(ui.pickerBox);
+  }
+
+  const OVERSCAN = 8; // rows drawn above and below what shows
+
+  // A row's height as drawn (29 px by the stylesheet; measured, so zoom and fonts agree).
+  function rowHeight() {
+    if (!ui.rowHeight) {
+      const row = ui.pickerBody.querySelector("tr");
+      if (row) ui.rowHeight = row.getBoundingClientRect().height || 29;
+    }
+    return ui.rowHeight || 29;
   }
 
   function drawPicker() {
     if (!ui.pickerBody) pickerSkeleton();
     ui.pickerCount.textContent = `${state.selected.length} of ${plural(state.runs.length, "run")} selected`;
     ui.whereError.textContent = state.whereError || "";
-    const colors = {};
-    for (const run of (state.bundle ? state.bundle.runs : [])) colors[run.id] = run.color;
+    ui.pickerColors = {};
+    for (const run of (state.bundle ? state.bundle.runs : [])) ui.pickerColors[run.id] = run.color;
     // Redraw the rows only when something shown changed (keeps scrolling and clicks calm).
-    const signature = JSON.stringify([state.runs, state.selected, colors]);
+    const signature = JSON.stringify([state.runs, state.selected, ui.pickerColors, state.cursor]);
     if (signature === ui.pickerSignature) return;
     ui.pickerSignature = signature;
-    const rows = state.runs.map((run) => {
-      const box = el("input", {
-        type: "checkbox", "data-run": run.id,
-        onchange: (e) => {
-          const ids = state.selected.filter((id) => id !== run.id);
-          if (e.target.checked) ids.push(run.id);
-          const order = state.runs.map((r) => r.id); // keep the table's order
-          setSelection(order.filter((id) => ids.includes(id)));
-        },
-      });
-      box.checked = state.selected.includes(run.id);
-      return el("tr", { "data-run": run.id }, [
-        el("td", {}, [box]),
-        el("td", {}, colors[run.id] ? [swatch(colors[run.id])] : []),
-        el("td", { text: run.name }),
-        el("td", { text: run.id.slice(0, 7) }),
-        statusCell(run.status),
-        el("td", { text: fmtTime(run.start) }),
-        el("td", { class: "gx-num", text: fmtDuration(run.end && run.start ? run.end - run.start : null) }),
-        el("td", {}, tagChips(run.tags)),
-      ]);
-    });
+    drawPickerWindow(true);
+  }
+
+  // Only the rows in view (and a few around them) are in the page: a repository of
+  // thousands of runs lists as fast as one of ten.  Margins stand in for the others.
+  function drawPickerWindow(changed) {
+    const total = state.runs.length;
+    const box = ui.pickerBox;
+    const height = rowHeight();
+    const first = Math.max(0, Math.floor(box.scrollTop / height) - OVERSCAN);
+    const last = Math.min(total, first + Math.ceil((box.clientHeight || 320) / height) + 2 * OVERSCAN);
+    if (!changed && first === ui.windowFirst && last === ui.windowLast) return;
+    ui.windowFirst = first;
+    ui.windowLast = last;
+    ui.pickerTable.style.marginTop = first * height + "px";
+    ui.pickerTable.style.marginBottom = (total - last) * height + "px";
+    const rows = [];
+    for (let i = first; i < last; i++) rows.push(pickerRow(state.runs[i], i));
     ui.pickerBody.replaceChildren(...rows);
+  }
+
+  function toggleRun(id, on) {
+    const ids = state.selected.filter((other) => other !== id);
+    if (on) ids.push(id);
+    const order = state.runs.map((r) => r.id); // keep the table's order
+    setSelection(order.filter((other) => ids.includes(other)));
+  }
+
+  function pickerRow(run, index) {
+    const colors = ui.pickerColors || {};
+    const box = el("input", {
+      type: "checkbox", "data-run": run.id, tabindex: "-1", "aria-label": "select " + run.name,
+      onchange: (e) => toggleRun(run.id, e.target.checked),
+    });
+    box.checked = state.selected.includes(run.id);
+    const cursor = index === state.cursor;
+    return el("tr", { "data-run": run.id, class: cursor ? "gx-cursor" : null, "aria-selected": String(box.checked) }, [
+      el("td", {}, [box]),
+      el("td", {}, colors[run.id] ? [swatch(colors[run.id])] : []),
+      el("td", { text: run.name }),
+      el("td", { text: run.id.slice(0, 7) }),
+      statusCell(run.status),
+      el("td", { text: fmtTime(run.start) }),
+      el("td", { class: "gx-num", text: fmtDuration(run.end && run.start ? run.end - run.start : null) }),
+      el("td", {}, tagChips(run.tags)),
+    ]);
+  }
+
+  function pickerKey(e) {
+    const total = state.runs.length;
+    if (!total) return;
+    const height = rowHeight();
+    const page = Math.max(1, Math.floor((ui.pickerBox.clientHeight || 320) / height) - 1);
+    const moves = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, Home: -total, End: total };
+    if (e.key in moves) {
+      state.cursor = Math.min(total - 1, Math.max(0, state.cursor + moves[e.key]));
+      const top = state.cursor * height;
+      const box = ui.pickerBox;
+      if (top < box.scrollTop) box.scrollTop = top;
+      else if (top + 2 * height > box.scrollTop + box.clientHeight) box.scrollTop = top + 2 * height - box.clientHeight;
+      drawPicker();
+      e.preventDefault();
+    } else if (e.key === " " || e.key === "Enter") {
+      const run = state.runs[Math.min(state.cursor, total - 1)];
+      toggleRun(run.id, !state.selected.includes(run.id));
+      e.preventDefault();
+    }
   }
 
   function showError(error) {
@@ -711,7 +788,8 @@
   async function refreshBundle() {
     const ticket = ++state.loading;
     const ids = state.selected.slice();
-    const data = await fetchJSON("/api/bundle?runs=" + encodeURIComponent(ids.join(",")));
+    const group = state.groupBy ? "&group=" + encodeURIComponent(state.groupBy) : "";
+    const data = await fetchJSON("/api/bundle?runs=" + encodeURIComponent(ids.join(",")) + group);
     if (ticket !== state.loading) return; // a newer selection is on its way
     if (data.missing && data.missing.length) {
       // Runs deleted since they were picked: forget them.

@@ -53,9 +53,14 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
 
 
 def importances(
-    columns: dict[str, list[object]], target: Sequence[object], *, seed: int = 0
+    columns: dict[str, list[object]],
+    target: Sequence[object],
+    *,
+    seed: int = 0,
+    forest: bool = True,
 ) -> list[Importance]:
-    """One row per key, strongest first (by |Spearman|, then by the forest)."""
+    """One row per key, strongest first (by |Spearman|, then by the forest, when
+    ``forest`` and scikit-learn is installed)."""
     y = numbers(target)
     rows = []
     for key, cells in columns.items():
@@ -69,10 +74,10 @@ def importances(
         if not is_categorical(cells) or all(isinstance(c, bool) for c in cells if c is not None):
             rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
         rows.append(Importance(key, both, rho))
-    forest = forest_importances(columns, y, seed=seed)
-    if forest is not None:
+    shares = forest_importances(columns, y, seed=seed) if forest else None
+    if shares is not None:
         for row in rows:
-            row.forest = forest.get(row.key)
+            row.forest = shares.get(row.key)
     rows.sort(key=lambda r: (-(abs(r.spearman) if r.spearman is not None else -1),
                              -(r.forest or 0.0)))  # fmt: skip
     return rows

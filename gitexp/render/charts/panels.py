@@ -55,6 +55,7 @@ def add(
     baseline: int = 0,
     smooth: float = 0.0,
     max_points: int = 1000,
+    forest: bool = True,
 ) -> Drawn:
     """Add the panels to ``bundle`` (built by :func:`gitexp.render.bundle.build` for the
     same runs); ``baseline`` is the index of the run the best one is compared with.
@@ -105,7 +106,7 @@ def add(
             drawn.parallel = parallel.build(table, [*keys[:MAX_PARALLEL_KEYS], metric], metric)
             bundle["parallel"] = parallel.svg(drawn.parallel)
             columns, target = across.for_importance(configs, summaries, metric)
-            rows = importance.importances(columns, target)
+            rows = importance.importances(columns, target, forest=forest)
             bundle["importance"] = importance.as_json(metric, rows)
             sections.extend(["parallel", "importance"])
         best = _best_against_baseline(runs, configs, summaries, metric, baseline)
