@@ -451,3 +451,97 @@ def test_report_panels_across_runs_draw_without_errors(
     assert browser.find_element("css selector", "#gx-intro").text.endswith("<b>as written</b>")
     screenshot(browser, "report-panels.png")
     assert console_errors(browser) == []
+
+
+MANY_SCRIPT = """\
+import sys
+import gitexp
+
+for i in range(int(sys.argv[1])):
+    gitexp.init(name=f"r{i:03d}", config={"lr": (0.1, 0.01)[i % 2], "seed": i % 5})
+    for step in range(10):
+        gitexp.log({"loss": 1 / (1 + (i % 2 + 1) * step) + 0.01 * (i % 5)})
+    gitexp.finish()
+"""
+MANY = 150
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository of MANY runs, recorded in one process (a minute's worth of runs)."""
+    root = tmp_path_factory.mktemp("many")
+    home = root / "home"
+    home.mkdir()
+    env = isolated_env(home)
+    repo = root / "project"
+    repo.mkdir()
+    for args in (("init", "-q"), ("commit", "-q", "--allow-empty", "-m", "start")):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    (root / "many.py").write_text(MANY_SCRIPT)
+    subprocess.run(
+        [sys.executable, str(root / "many.py"), str(MANY)],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return repo
+
+
+@pytest.mark.slow
+def test_dashboard_lists_many_runs_virtually_and_works_from_the_keyboard(
+    browser: Any, many: Path
+) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitexp", "ui", "--port", "0"],
+        cwd=many,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split("serving ")[1].split()[0]
+        browser.get_log("browser")
+        browser.get(url)
+        wait_for(lambda: drawn(browser, ".gx-chart").get("loss"), "the dashboard")
+
+        def rows() -> list[str]:
+            return list(
+                browser.execute_script(
+                    "return Array.from(document.querySelectorAll('#gx-picker-table tbody tr'))"
+                    ".map(tr => tr.querySelector('td:nth-child(3)').textContent)"
+                )
+            )
+
+        shown = rows()
+        assert 10 < len(shown) < 60 and shown[0] == f"r{MANY - 1:03d}"  # a window, newest first
+        # Scrolling to the end draws the last rows, still only a window of them.
+        browser.execute_script(
+            "const b = document.querySelector('.gx-picker'); b.scrollTop = b.scrollHeight;"
+        )
+        wait_for(lambda: rows()[-1] == "r000", "the last rows")
+        assert len(rows()) < 60
+        # Keyboard: Home, six rows down (past the 5 runs drawn at first), space ticks it.
+        picker = browser.find_element("css selector", ".gx-picker")
+        picker.send_keys(Keys.HOME, *[Keys.ARROW_DOWN] * 6, " ")
+        name = f"r{MANY - 7:03d}"
+        wait_for(lambda: name in drawn(browser, ".gx-chart").get("loss", []), "the ticked run")
+        cursor = browser.execute_script(
+            "return document.querySelector('#gx-picker-table tr.gx-cursor td:nth-child(3)')"
+            ".textContent"
+        )
+        assert cursor == name
+        # Groups: the server aligns and averages; the page draws what it sends.
+        box = browser.find_element("css selector", "#gx-group-by")
+        box.send_keys("lr\n")
+        groups = wait_for(lambda: drawn(browser, "#gx-figures .gx-figure").get("loss"), "groups")
+        assert sorted(groups) == ["lr=0.01 (4 runs)", "lr=0.1 (2 runs)"]  # odd i: lr=0.01
+        screenshot(browser, "dashboard-groups.png")
+        assert console_errors(browser) == []
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
