@@ -771,6 +771,7 @@
     if (state.selected === null) {
       state.selected = selectionFromHash() || data.runs.slice(0, data.default_count).map((r) => r.id);
       drawPicker();
+      performance.mark("gx-runs-listed"); // the first paint with runs: benchmarks read it
       await refreshBundle();
       return;
     }
