@@ -120,12 +120,14 @@ def drawn(driver: Any, selector: str) -> dict[str, list[str]]:
     )
 
 
-def screenshot(driver: Any, name: str) -> None:
+def screenshot(driver: Any, name: str, *, doc: bool = False) -> None:
+    """A full-page screenshot into test-artifacts/; ``doc``: one docs/guide-visualize.md
+    shows, also written into docs/images/ when GITEXP_WRITE_SCREENSHOTS=1."""
     ARTIFACTS.mkdir(exist_ok=True)
     height = driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(1400, min(max(height, 800), 6000))
     driver.save_screenshot(str(ARTIFACTS / name))
-    if WRITE_DOC_SCREENSHOTS:
+    if doc and WRITE_DOC_SCREENSHOTS:
         driver.save_screenshot(str(DOC_IMAGES / name))
     driver.set_window_size(1400, 1000)
 
@@ -449,7 +451,7 @@ def test_report_panels_across_runs_draw_without_errors(
     best = browser.find_element("css selector", "#gx-best").text
     assert "lowest final" in best or "lowest loss" in best
     assert browser.find_element("css selector", "#gx-intro").text.endswith("<b>as written</b>")
-    screenshot(browser, "report-panels.png")
+    screenshot(browser, "report-panels.png", doc=True)
     assert console_errors(browser) == []
 
 
@@ -540,7 +542,7 @@ def test_dashboard_lists_many_runs_virtually_and_works_from_the_keyboard(
         box.send_keys("lr\n")
         groups = wait_for(lambda: drawn(browser, "#gx-figures .gx-figure").get("loss"), "groups")
         assert sorted(groups) == ["lr=0.01 (4 runs)", "lr=0.1 (2 runs)"]  # odd i: lr=0.01
-        screenshot(browser, "dashboard-groups.png")
+        screenshot(browser, "dashboard-groups.png", doc=True)
         assert console_errors(browser) == []
     finally:
         process.terminate()

@@ -145,7 +145,13 @@ def test_plot_groups_runs_by_config_on_the_declared_step_metric(seeds: Path) -> 
     lines = done.stdout.splitlines()
     assert "epoch" in lines[-4]  # define_metric(step_metric="epoch") is the default x
     assert "lr=0.5 (2 runs)" in lines[-3] and "lr=0.1 (2 runs)" in lines[-3]
-    assert lines[-2].startswith("  lr=0.5 (2 runs): last mean 0.09524, band ± std 0.09524 to")
+    # the band at the last epoch both lr=0.5 runs reach (1.8), against numpy
+    a, b = loss_points(0.5, 0, 20), loss_points(0.5, 1, 20)
+    both = np.array([np.interp(1.8, *a), np.interp(1.8, *b)])
+    assert lines[-2] == (
+        f"  lr=0.5 (2 runs): at epoch 1.8 (2 runs) mean {both.mean():.4g}, band ± std "
+        f"{both.mean() - both.std(ddof=1):.4g} to {both.mean() + both.std(ddof=1):.4g}"
+    )
 
 
 def test_grouped_html_carries_the_mean_and_band_numpy_computes(seeds: Path, tmp_path: Path) -> None:
@@ -352,3 +358,9 @@ def test_report_option_errors(seeds: Path, tmp_path: Path) -> None:
     outside = gitexp("report", "-n", "1", "--baseline", "lr0.1-s0", "-o", out, cwd=seeds)
     assert outside.returncode == 2 and "not among the reported runs" in outside.stderr
     assert gitexp("report", "--metric", "nope", "-o", out, cwd=seeds).returncode == 2
+
+
+def test_runs_on_one_grid_align_to_it_unchanged() -> None:
+    x = np.arange(5.0)
+    grid, matrix = align.align([(x, x * 2), (x, x * 3)])
+    assert grid.tolist() == x.tolist() and matrix.tolist() == [(x * 2).tolist(), (x * 3).tolist()]

@@ -38,6 +38,10 @@ def align(curves: Sequence[tuple[Floats, Floats]]) -> tuple[Floats, Floats]:
     cleaned = [clean(x, y) for x, y in curves]
     if not cleaned or not any(len(x) for x, _ in cleaned):
         return np.empty(0), np.empty((len(cleaned), 0))
+    first = cleaned[0][0]
+    if all(len(x) == len(first) and np.array_equal(x, first) for x, _ in cleaned[1:]):
+        # The common case (runs of one sweep logging the same steps): nothing to align.
+        return first, np.vstack([y for _, y in cleaned])
     grid = np.unique(np.concatenate([x for x, _ in cleaned]))
     matrix = np.full((len(cleaned), len(grid)), np.nan)
     for row, (x, y) in enumerate(cleaned):

@@ -120,6 +120,7 @@ def metric_chart(
                 None if lower is None else lower[keep],
                 None if upper is None else upper[keep],
                 runs=len(members),
+                covered=np.sum(np.isfinite(matrix), axis=0)[keep].astype(float),
             )
         )
     return chart

@@ -29,6 +29,7 @@ class Trace:
     lower: Floats | None = None
     upper: Floats | None = None
     runs: int = 1  # how many runs this line stands for
+    covered: Floats | None = None  # a group's line: how many of its runs cover each x
     raw: Floats | None = None  # the unsmoothed values, drawn faintly under a smoothed line
     texts: list[str] | None = None  # a label per point (a scatter plot's run names)
 

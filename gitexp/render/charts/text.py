@@ -1,6 +1,6 @@
 """A chart spec in the terminal: each line (a run, or a group's mean) through
 :mod:`gitexp.render.textchart`; a group's band, which a character grid cannot shade,
-is written under the chart as the spread at the last x."""
+is written under the chart: its spread at the last x all its runs reach."""
 
 from __future__ import annotations
 
@@ -40,11 +40,15 @@ def render(chart: Chart, *, width: int = 100, colour: bool = False) -> str:
     notes = []
     for trace in chart.traces:
         if band and trace.runs > 1 and trace.lower is not None and trace.upper is not None:
-            finite = np.flatnonzero(np.isfinite(trace.y))
+            # The last x that all (or most) of the group's runs reach: after a short run
+            # ended, the band of the runs left says little.
+            covered = trace.covered if trace.covered is not None else np.ones(len(trace.y))
+            finite = np.flatnonzero(np.isfinite(trace.y) & (covered == covered.max()))
             if len(finite):
                 i = finite[-1]
                 notes.append(
-                    f"  {printable(trace.label)}: last mean {trace.y[i]:.4g}, "
+                    f"  {printable(trace.label)}: at {chart.xlabel} {trace.x[i]:.4g} "
+                    f"({int(covered[i])} runs) mean {trace.y[i]:.4g}, "
                     f"band {band} {trace.lower[i]:.4g} to {trace.upper[i]:.4g}"
                 )
     return "\n".join([out, *notes])
