@@ -120,8 +120,10 @@ def main(args: argparse.Namespace) -> int:
             baseline = ids.index(wanted)
     if args.metric is not None and args.metric not in names:
         raise UsageError(f"no reported run logged a metric {args.metric!r}")
+    # Rank correlations only: importing scikit-learn alone costs seconds; the forest's
+    # view is `gitexp importance`'s.
     drawn = panels.add(data, runs, group_by=keys, metric=args.metric, baseline=baseline,
-               max_points=budget)  # fmt: skip
+                       max_points=budget, forest=False)  # fmt: skip
     if intro:
         data["intro"] = intro
         data["sections"].insert(0, "intro")

@@ -279,7 +279,9 @@
   }
 
   function xValues(series) {
-    if (state.x === "wall") return series.wall.map((t) => new Date(t * 1000));
+    // A report stores clock times as offsets from wall0 (the first), to stay small.
+    const wall0 = series.wall0 ? series.wall0[0] : 0;
+    if (state.x === "wall") return series.wall.map((t) => new Date((wall0 + t) * 1000));
     if (state.x === "time") return series.time;
     return series.step;
   }
