@@ -364,3 +364,21 @@ def test_runs_on_one_grid_align_to_it_unchanged() -> None:
     x = np.arange(5.0)
     grid, matrix = align.align([(x, x * 2), (x, x * 3)])
     assert grid.tolist() == x.tolist() and matrix.tolist() == [(x * 2).tolist(), (x * 3).tolist()]
+
+
+def test_split_history_pairs_each_value_with_its_rows_step_and_times() -> None:
+    from gitexp.render.series import split_history
+
+    rows: list[Any] = [
+        {"_step": 0, "_time": 100.0, "_runtime": 0.5, "a": 1.0, "b": 2},
+        {"_step": "bad", "a": 9.0},  # no integer step: not a row to draw
+        {"_step": 1, "_time": 101.0, "a": float("inf"), "b": True, "c": "text"},
+        {"_step": 2, "_time": 102.0, "_runtime": 2.5, "b": 3.5},
+    ]
+    scalars, _ = split_history(rows)
+    assert sorted(scalars) == ["a", "b"]
+    assert scalars["a"].as_json() == {
+        "step": [0, 1], "time": [0.5, 0.0], "wall": [100.0, 101.0], "value": [1.0, None]
+    }  # fmt: skip
+    assert scalars["b"].step == [0, 2] and scalars["b"].value == [2.0, 3.5]
+    assert scalars["b"].time == [0.5, 2.5] and scalars["b"].wall == [100.0, 102.0]
