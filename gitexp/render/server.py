@@ -52,6 +52,12 @@ class DashboardServer(ThreadingHTTPServer):
         self._plotly: bytes | None = None
         self.warned: set[str] = set()
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A page reloaded or closed while its request was read is no error to print.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
     @property
     def port(self) -> int:
         return int(self.server_address[1])
