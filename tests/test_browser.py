@@ -542,6 +542,18 @@ def test_dashboard_lists_many_runs_virtually_and_works_from_the_keyboard(
         box.send_keys("lr\n")
         groups = wait_for(lambda: drawn(browser, "#gx-figures .gx-figure").get("loss"), "groups")
         assert sorted(groups) == ["lr=0.01 (4 runs)", "lr=0.1 (2 runs)"]  # odd i: lr=0.01
+        # The x axis control reaches the server's groups: time since the start.
+        browser.execute_script(
+            "const x = document.getElementById('gx-x'); x.value = 'time';"
+            "x.dispatchEvent(new Event('change'));"
+        )
+        wait_for(
+            lambda: browser.execute_script(
+                "const d = document.querySelector('#gx-figures .gx-figure');"
+                "return d && d.layout.xaxis.title.text === 'seconds since start'"
+            ),
+            "groups over time",
+        )
         screenshot(browser, "dashboard-groups.png", doc=True)
         assert console_errors(browser) == []
     finally:

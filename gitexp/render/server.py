@@ -96,7 +96,13 @@ class DashboardServer(ThreadingHTTPServer):
             ],
         }
 
-    def bundle_json(self, ids: list[str], group_by: list[str] | None = None) -> Bundle:
+    def bundle_json(
+        self,
+        ids: list[str],
+        group_by: list[str] | None = None,
+        smooth: float = 0.0,
+        x_axis: str | None = None,
+    ) -> Bundle:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
             every = listed(list_runs(repo), self.warn)
             by_id = {entry.id: entry for entry in usable(repo, every, self.warn)}
@@ -104,7 +110,8 @@ class DashboardServer(ThreadingHTTPServer):
             data = bundlemod.build(repo, runs, title="gitexp ui")
         # The report's panels; no random forest: the page asks again every 2 seconds
         # while a run is going, and rank correlations cost next to nothing.
-        panels.add(data, runs, group_by=group_by or (), forest=False)
+        panels.add(data, runs, group_by=group_by or (), forest=False, smooth=smooth,
+                   x_axis=x_axis)  # fmt: skip
         # A run deleted since the page listed it is reported, so the page drops it.
         data["missing"] = [run_id for run_id in ids if run_id not in by_id]
         return data
@@ -153,7 +160,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/api/bundle":
                 ids = [i for i in (query.get("runs") or [""])[0].split(",") if i]
                 group = [k.strip() for k in (query.get("group") or [""])[0].split(",")]
-                self._json(200, self.server.bundle_json(ids, [k for k in group if k]))
+                smooth = _smoothing((query.get("smooth") or ["0"])[0])
+                axis = (query.get("x") or [""])[0]
+                x_axis = axis if axis in ("step", "time", "wall") else None
+                data = self.server.bundle_json(ids, [k for k in group if k], smooth, x_axis)
+                self._json(200, data)
             else:
                 self._json(404, {"error": f"no such page: {url.path}"})
         except GitexpError as exc:
@@ -178,6 +189,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.wfile.write(body)
+
+
+def _smoothing(text: str) -> float:
+    """The page's smoothing, 0 to 0.99; anything else is no smoothing."""
+    try:
+        value = float(text)
+    except ValueError:
+        return 0.0
+    return value if 0 <= value < 1 else 0.0
 
 
 def serve(repo_root: str, port: int, project: str | None = None) -> DashboardServer:

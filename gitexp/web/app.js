@@ -150,7 +150,7 @@
     root.textContent = "";
     ui.title = el("h1", { text: mode === "dashboard" ? "gitexp runs" : "gitexp report" });
     ui.meta = el("span", { class: "gx-meta" });
-    const xSelect = el("select", { id: "gx-x", onchange: (e) => { state.x = e.target.value; drawCharts(); } }, [
+    const xSelect = el("select", { id: "gx-x", onchange: (e) => { state.x = e.target.value; drawCharts(); regroup(); } }, [
       el("option", { value: "step", text: "step" }),
       el("option", { value: "time", text: "time since start (s)" }),
       el("option", { value: "wall", text: "wall clock" }),
@@ -162,6 +162,7 @@
         state.smooth = Number(e.target.value);
         smoothValue.textContent = e.target.value;
         drawCharts();
+        regroup();
       },
     });
     const controls = el("div", { class: "gx-controls" }, [
@@ -603,6 +604,14 @@
 
   // -- the dashboard ---------------------------------------------------------------------
 
+  // The server's groups follow the smoothing and x axis controls (after a pause, not at
+  // every step of the slider).
+  function regroup() {
+    if (mode !== "dashboard" || !state.groupBy) return;
+    clearTimeout(ui.regroupTimer);
+    ui.regroupTimer = setTimeout(() => refreshBundle().catch(showError), 300);
+  }
+
   async function fetchJSON(url) {
     const response = await fetch(url, { cache: "no-store" });
     const body = await response.json();
@@ -791,7 +800,9 @@
   async function refreshBundle() {
     const ticket = ++state.loading;
     const ids = state.selected.slice();
-    const group = state.groupBy ? "&group=" + encodeURIComponent(state.groupBy) : "";
+    // Groups are drawn by the server: it needs the smoothing and the x axis too.
+    const group = state.groupBy ? "&group=" + encodeURIComponent(state.groupBy) +
+      "&smooth=" + state.smooth + "&x=" + state.x : "";
     const data = await fetchJSON("/api/bundle?runs=" + encodeURIComponent(ids.join(",")) + group);
     if (ticket !== state.loading) return; // a newer selection is on its way
     if (data.missing && data.missing.length) {

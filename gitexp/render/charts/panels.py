@@ -56,6 +56,7 @@ def add(
     smooth: float = 0.0,
     max_points: int = 1000,
     forest: bool = True,
+    x_axis: str | None = None,
 ) -> Drawn:
     """Add the panels to ``bundle`` (built by :func:`gitexp.render.bundle.build` for the
     same runs); ``baseline`` is the index of the run the best one is compared with.
@@ -89,7 +90,7 @@ def add(
             build.metric_chart(
                 m,
                 grouped,
-                x_axis=_axis(build.step_metric(m, defs), scalars),
+                x_axis=x_axis or _axis(build.step_metric(m, defs), scalars),
                 smooth=smooth,
                 max_points=max_points,
             )
