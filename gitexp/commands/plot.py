@@ -236,12 +236,13 @@ def _across(args: argparse.Namespace, kind: str) -> int:
         for name, v in zip(names, views, strict=True)
     ]
     colors = [_color(i) for i in range(len(views))]
+    axes = [k.strip() for k in (args.parallel or "").split(",") if k.strip()]
     if args.scatter:
         keys = list(args.scatter)
     else:
-        keys = [k.strip() for k in args.parallel.split(",") if k.strip()]
-        if args.color and args.color not in keys:
-            keys.append(args.color)
+        if not axes:
+            raise UsageError("--parallel needs keys", "For example: --parallel lr,batch,val/acc")
+        keys = axes + ([args.color] if args.color and args.color not in axes else [])
     config_keys = [k for k in keys if any(k in c for c in configs)]
     metrics = [k for k in keys if k not in config_keys]
     missing = [m for m in metrics if not any(m in s for s in summaries)]
@@ -254,7 +255,7 @@ def _across(args: argparse.Namespace, kind: str) -> int:
     if args.scatter:
         _scatter(args, kind, table, args.scatter[0], args.scatter[1])
     else:
-        _parallel(args, kind, table, [k for k in keys if k != args.color or k in args.parallel])
+        _parallel(args, kind, table, axes)  # --color's metric colours, it is no axis
     return 0
 
 
