@@ -8,9 +8,6 @@ import shutil
 import textwrap
 from typing import TYPE_CHECKING
 
-import numpy as np
-from tabulate import tabulate
-
 from gitexp.cli_support import add_example, add_run_selection, open_repo, say
 from gitexp.errors import UsageError
 from gitexp.model.config import flatten_config
@@ -24,13 +21,14 @@ from gitexp.read.trust import listed, usable
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage, series, staticplot
 from gitexp.render.cells import printable
-from gitexp.render.charts import across, build, importance, mplfig, parallel, plotlyfig, text
-from gitexp.render.charts.spec import BANDS, Chart, Trace
+from gitexp.render.charts.spec import BANDS
 from gitexp.render.terminal import colour_enabled
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
+    from gitexp.render.charts.across import Table
+    from gitexp.render.charts.spec import Chart
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -114,6 +112,9 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # numpy and the chart modules load here, not when the parser is built (--help).
+    from gitexp.render.charts import build, mplfig, plotlyfig, text
+
     if not 0 <= args.smooth < 1:
         raise UsageError(f"--smooth must be at least 0 and below 1, got {args.smooth}")
     kind = os.path.splitext(args.output or "")[1].lower()
@@ -173,6 +174,8 @@ def main(args: argparse.Namespace) -> int:
 def _specs(
     args: argparse.Namespace, runs: list[bundlemod.RunData], metrics: list[str]
 ) -> list[Chart]:
+    from gitexp.render.charts import build
+
     """One chart spec per metric, on the x axis asked for (or the metric's step_metric)."""
     logged = {name for d in runs for name in d.scalars}
     if args.x is not None and args.x not in build.TIME_AXES and args.x not in logged:
@@ -218,6 +221,8 @@ def _specs(
 
 
 def _across(args: argparse.Namespace, kind: str) -> int:
+    from gitexp.render.charts import across
+
     """``--parallel`` and ``--scatter``: one value per run (config, summary metrics)."""
     if args.metrics or args.group_by or (args.parallel is not None and args.scatter):
         raise UsageError(
@@ -259,7 +264,11 @@ def _across(args: argparse.Namespace, kind: str) -> int:
     return 0
 
 
-def _parallel(args: argparse.Namespace, kind: str, table: across.Table, keys: list[str]) -> None:
+def _parallel(args: argparse.Namespace, kind: str, table: Table, keys: list[str]) -> None:
+    from tabulate import tabulate
+
+    from gitexp.render.charts import parallel
+
     chart = parallel.build(table, keys, args.color)
     if not args.output:
         rows = [[label, *(printable(str(table.columns[k][i])) for k in keys)]
@@ -279,9 +288,13 @@ def _parallel(args: argparse.Namespace, kind: str, table: across.Table, keys: li
     say(f"wrote {args.output} ({plural(len(table.labels), 'run')})")
 
 
-def _scatter(
-    args: argparse.Namespace, kind: str, table: across.Table, key: str, metric: str
-) -> None:
+def _scatter(args: argparse.Namespace, kind: str, table: Table, key: str, metric: str) -> None:
+    import numpy as np
+    from tabulate import tabulate
+
+    from gitexp.render.charts import across, importance, mplfig, plotlyfig
+    from gitexp.render.charts.spec import Chart, Trace
+
     xs, ys = table.columns[key], across.numbers(table.columns[metric])
     ticks = None
     if across.is_categorical(xs):

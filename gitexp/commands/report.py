@@ -17,7 +17,6 @@ from gitexp.read.trust import listed, usable
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
 from gitexp.render import markdown as mdreport
-from gitexp.render.charts import panels
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
@@ -120,6 +119,8 @@ def main(args: argparse.Namespace) -> int:
             baseline = ids.index(wanted)
     if args.metric is not None and args.metric not in names:
         raise UsageError(f"no reported run logged a metric {args.metric!r}")
+    from gitexp.render.charts import panels  # numpy: loaded here, not for --help
+
     # Rank correlations only: importing scikit-learn alone costs seconds; the forest's
     # view is `gitexp importance`'s.
     drawn = panels.add(data, runs, group_by=keys, metric=args.metric, baseline=baseline,

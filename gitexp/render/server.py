@@ -30,7 +30,6 @@ from gitexp.record.recorder import recover_stale_runs
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
 from gitexp.render.cells import printable
-from gitexp.render.charts import panels
 
 if TYPE_CHECKING:
     from gitexp.render.bundle import Bundle
@@ -108,6 +107,8 @@ class DashboardServer(ThreadingHTTPServer):
             by_id = {entry.id: entry for entry in usable(repo, every, self.warn)}
             runs = [self._data(repo, by_id[run_id]) for run_id in ids if run_id in by_id]
             data = bundlemod.build(repo, runs, title="gitexp ui")
+        from gitexp.render.charts import panels  # numpy: loaded by the first request
+
         # The report's panels; no random forest: the page asks again every 2 seconds
         # while a run is going, and rank correlations cost next to nothing.
         panels.add(data, runs, group_by=group_by or (), forest=False, smooth=smooth,
