@@ -29,6 +29,7 @@ COMMANDS = (
     "diff",
     "compare",
     "plot",
+    "importance",
     "report",
     "ui",
     "tag",

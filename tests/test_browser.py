@@ -20,11 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from viz_runs import RUN_NAMES, isolated_env, record_sweep
+from viz_runs import RUN_NAMES, isolated_env, record_seeds, record_sweep
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# GITEXP_WRITE_SCREENSHOTS=1: the screenshots docs/guide-visualize.md shows are written
+# into docs/images/ too (read at import: the tests' environment clears GITEXP_ variables).
+DOC_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+WRITE_DOC_SCREENSHOTS = os.environ.get("GITEXP_WRITE_SCREENSHOTS") == "1"
 WAIT_SECONDS = 30.0
 
 
@@ -116,11 +120,15 @@ def drawn(driver: Any, selector: str) -> dict[str, list[str]]:
     )
 
 
-def screenshot(driver: Any, name: str) -> None:
+def screenshot(driver: Any, name: str, *, doc: bool = False) -> None:
+    """A full-page screenshot into test-artifacts/; ``doc``: one docs/guide-visualize.md
+    shows, also written into docs/images/ when GITEXP_WRITE_SCREENSHOTS=1."""
     ARTIFACTS.mkdir(exist_ok=True)
     height = driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(1400, min(max(height, 800), 6000))
     driver.save_screenshot(str(ARTIFACTS / name))
+    if doc and WRITE_DOC_SCREENSHOTS:
+        driver.save_screenshot(str(DOC_IMAGES / name))
     driver.set_window_size(1400, 1000)
 
 
@@ -401,3 +409,153 @@ def test_a_crafted_run_name_never_runs_in_the_report(browser: Any, tmp_path: Pat
     notes = browser.find_element("css selector", "#gx-notes").text
     assert "<img src=x" in notes
     assert console_errors(browser) == []
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_seeds(tmp_path_factory.mktemp("browser-seeds"))
+
+
+def test_report_panels_across_runs_draw_without_errors(
+    browser: Any, seeds: Path, tmp_path: Path
+) -> None:
+    intro = tmp_path / "intro.md"
+    intro.write_text("# A learning-rate sweep\n\nTwo rates, two seeds each. <b>as written</b>\n")
+    report = tmp_path / "panels.html"
+    args = ("report", "-n", "0", "--group-by", "lr", "--intro", str(intro), "-o", str(report))
+    done = subprocess.run(
+        [sys.executable, "-m", "gitexp", *args],
+        cwd=seeds,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    browser.get_log("browser")
+    browser.get(report.as_uri())
+    wait_for(
+        lambda: browser.execute_script("return document.getElementById('gx-app').dataset.loaded"),
+        "the report",
+    )
+    groups = wait_for(lambda: drawn(browser, "#gx-figures .gx-figure"), "the grouped curves")
+    assert groups == {m: ["lr=0.5 (2 runs)", "lr=0.1 (2 runs)"] for m in ("loss", "epoch")}
+    lines = browser.execute_script(
+        "return document.querySelectorAll('#gx-parallel polyline').length"
+    )
+    assert lines == 4
+    keys = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#gx-importance-table tr[data-key]'))"
+        ".map(tr => tr.dataset.key)"
+    )
+    assert keys[0] == "lr" and set(keys) == {"lr", "seed", "opt"}
+    best = browser.find_element("css selector", "#gx-best").text
+    assert "lowest final" in best or "lowest loss" in best
+    assert browser.find_element("css selector", "#gx-intro").text.endswith("<b>as written</b>")
+    screenshot(browser, "report-panels.png", doc=True)
+    assert console_errors(browser) == []
+
+
+MANY_SCRIPT = """\
+import sys
+import gitexp
+
+for i in range(int(sys.argv[1])):
+    gitexp.init(name=f"r{i:03d}", config={"lr": (0.1, 0.01)[i % 2], "seed": i % 5})
+    for step in range(10):
+        gitexp.log({"loss": 1 / (1 + (i % 2 + 1) * step) + 0.01 * (i % 5)})
+    gitexp.finish()
+"""
+MANY = 150
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository of MANY runs, recorded in one process (a minute's worth of runs)."""
+    root = tmp_path_factory.mktemp("many")
+    home = root / "home"
+    home.mkdir()
+    env = isolated_env(home)
+    repo = root / "project"
+    repo.mkdir()
+    for args in (("init", "-q"), ("commit", "-q", "--allow-empty", "-m", "start")):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    (root / "many.py").write_text(MANY_SCRIPT)
+    subprocess.run(
+        [sys.executable, str(root / "many.py"), str(MANY)],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return repo
+
+
+@pytest.mark.slow
+def test_dashboard_lists_many_runs_virtually_and_works_from_the_keyboard(
+    browser: Any, many: Path
+) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitexp", "ui", "--port", "0"],
+        cwd=many,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split("serving ")[1].split()[0]
+        browser.get_log("browser")
+        browser.get(url)
+        wait_for(lambda: drawn(browser, ".gx-chart").get("loss"), "the dashboard")
+
+        def rows() -> list[str]:
+            return list(
+                browser.execute_script(
+                    "return Array.from(document.querySelectorAll('#gx-picker-table tbody tr'))"
+                    ".map(tr => tr.querySelector('td:nth-child(3)').textContent)"
+                )
+            )
+
+        shown = rows()
+        assert 10 < len(shown) < 60 and shown[0] == f"r{MANY - 1:03d}"  # a window, newest first
+        # Scrolling to the end draws the last rows, still only a window of them.
+        browser.execute_script(
+            "const b = document.querySelector('.gx-picker'); b.scrollTop = b.scrollHeight;"
+        )
+        wait_for(lambda: rows()[-1] == "r000", "the last rows")
+        assert len(rows()) < 60
+        # Keyboard: Home, six rows down (past the 5 runs drawn at first), space ticks it.
+        picker = browser.find_element("css selector", ".gx-picker")
+        picker.send_keys(Keys.HOME, *[Keys.ARROW_DOWN] * 6, " ")
+        name = f"r{MANY - 7:03d}"
+        wait_for(lambda: name in drawn(browser, ".gx-chart").get("loss", []), "the ticked run")
+        cursor = browser.execute_script(
+            "return document.querySelector('#gx-picker-table tr.gx-cursor td:nth-child(3)')"
+            ".textContent"
+        )
+        assert cursor == name
+        # Groups: the server aligns and averages; the page draws what it sends.
+        box = browser.find_element("css selector", "#gx-group-by")
+        box.send_keys("lr\n")
+        groups = wait_for(lambda: drawn(browser, "#gx-figures .gx-figure").get("loss"), "groups")
+        assert sorted(groups) == ["lr=0.01 (4 runs)", "lr=0.1 (2 runs)"]  # odd i: lr=0.01
+        # The x axis control reaches the server's groups: time since the start.
+        browser.execute_script(
+            "const x = document.getElementById('gx-x'); x.value = 'time';"
+            "x.dispatchEvent(new Event('change'));"
+        )
+        wait_for(
+            lambda: browser.execute_script(
+                "const d = document.querySelector('#gx-figures .gx-figure');"
+                "return d && d.layout.xaxis.title.text === 'seconds since start'"
+            ),
+            "groups over time",
+        )
+        screenshot(browser, "dashboard-groups.png", doc=True)
+        assert console_errors(browser) == []
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 SCRIPT = """\
 import math
 import numpy as np
@@ -75,4 +77,48 @@ def record_sweep(root: Path) -> Path:
             sys.executable,
             "train.py",
         )
+    return repo
+
+
+# Two learning rates x two seeds; seed 1 logs every second step only (another x grid)
+# and the lr=0.1, seed=1 run goes on longer.  define_metric makes `epoch` loss's x.
+SEEDS_SCRIPT = """\
+import sys
+import gitexp
+
+lr, seed, steps = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+run = gitexp.init(config={"lr": lr, "seed": seed, "opt": "adam" if lr < 0.3 else "sgd"})
+gitexp.define_metric("loss", step_metric="epoch")
+for step in range(0, steps, 1 + seed):
+    gitexp.log({"loss": 1 / (1 + lr * step) + seed * 0.01, "epoch": step / 10}, step=step)
+gitexp.summary["final"] = 1 / (1 + lr * steps) + seed * 0.01
+gitexp.finish()
+"""
+RUNS = ((0.1, 0, 20), (0.1, 1, 25), (0.5, 0, 20), (0.5, 1, 20))
+
+
+def loss_points(lr: float, seed: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    step = np.arange(0, steps, 1 + seed, dtype=float)
+    return step / 10, 1 / (1 + lr * step) + seed * 0.01
+
+
+def record_seeds(root: Path) -> Path:
+    """A repository with the four runs of :data:`RUNS` (named ``lr0.1-s0`` ...)."""
+    home = root / "home"
+    home.mkdir()
+    env = isolated_env(home)
+    repo = root / "project"
+    repo.mkdir()
+
+    def call(*args: str) -> None:
+        subprocess.run(args, cwd=repo, env=env, check=True, capture_output=True, timeout=120)
+
+    call("git", "init", "-q")
+    (repo / "train.py").write_text(SEEDS_SCRIPT)
+    call("git", "add", "-A")
+    call("git", "commit", "-q", "-m", "train")
+    for lr, seed, steps in RUNS:
+        name = f"lr{lr}-s{seed}"
+        call(sys.executable, "-m", "gitexp", "run", "--name", name, "--", sys.executable,
+             "train.py", str(lr), str(seed), str(steps))  # fmt: skip
     return repo

@@ -110,6 +110,13 @@ if TYPE_CHECKING:
         code: list[CodePair]
         environment: EnvironmentJson
         missing: list[str]  # gitexp ui: runs deleted since the page listed them
+        figures: list[dict[str, object]]  # plotly figures of chart specs (render/charts)
+        parallel: str  # parallel coordinates, an SVG document (render/charts/parallel.py)
+        importance: dict[str, object]  # {"metric", "rows": [{key, runs, spearman, forest}]}
+        system: list[dict[str, object]]  # plotly figures of system/* metrics over time
+        best: dict[str, object]  # the best run's config against the baseline's
+        intro: str  # gitexp report --intro FILE.md, as written
+        media: list[dict[str, object]]  # render/charts/logged.py: media panels (a hook)
 
 
 # plotly's default colour sequence, so the report matches what users know from plotly/wandb
@@ -286,6 +293,28 @@ def _environment_json(runs: list[RunData]) -> EnvironmentJson:
     return {"machines": machines, "packages": differing}
 
 
+def points_budget(runs: int, metrics: int, total: int = 8_000) -> int:
+    """Points per curve so that a report holds about ``total`` points in all (each costs
+    ~28 bytes of JSON; 8,000 keep a report of 20 runs under 1.5 MB with plotly.js): 4,000
+    for one curve, 200 for 40 curves, never below 100 (a chart is ~460 pixels wide)."""
+    return max(100, min(series.MAX_POINTS, total // max(1, runs * metrics)))
+
+
+def _series_json(found: series.Series, compact: bool) -> dict[str, Sequence[float | None]]:
+    if not compact:
+        return found.as_json()
+    # Clock times as offsets from the first (12 characters fewer per point); the page
+    # adds wall0 back.
+    wall0 = found.wall[0] if found.wall else 0.0
+    return {
+        "step": found.step,
+        "time": [round(t, 3) for t in found.time],
+        "wall0": [wall0],
+        "wall": [round(t - wall0, 3) for t in found.wall],
+        "value": [None if v is None else float(f"{v:.6g}") for v in found.value],
+    }
+
+
 def build(
     repo: GitRepo,
     runs: list[RunData],
@@ -293,8 +322,14 @@ def build(
     title: str = "gitexp report",
     metrics: list[str] | None = None,
     sections: tuple[str, ...] = SECTIONS,
+    max_points: int = series.MAX_POINTS,
+    compact: bool = False,
 ) -> Bundle:
-    """The bundle for ``runs`` (in the order given); ``metrics`` keeps only those charts."""
+    """The bundle for ``runs`` (in the order given); ``metrics`` keeps only those charts.
+
+    ``max_points`` thins each curve; ``compact`` rounds its numbers (values to 6
+    significant digits, times to milliseconds), which a report needs to stay small.
+    """
     scalar_names = _ordered_keys([d.scalars for d in runs])
     histogram_names = sorted(_ordered_keys([d.histograms for d in runs]))
     if metrics is not None:
@@ -310,7 +345,7 @@ def build(
         "scalars": scalar_names,
         "series": {
             d.view.info.id: {
-                name: series.thin(d.scalars[name]).as_json()
+                name: _series_json(series.thin(d.scalars[name], max_points), compact)
                 for name in scalar_names
                 if name in d.scalars
             }

