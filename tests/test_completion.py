@@ -50,7 +50,7 @@ def test_bash_script_registers_and_completes_commands_and_options(repo: Path) ->
     assert set(_bash_complete(script, repo, "d")) == {"diff", "demo", "doctor"}
     assert "--no-system-metrics" in _bash_complete(script, repo, "run", "--no")
     assert _bash_complete(script, repo, "completion", "") == ["bash", "zsh", "fish"]
-    assert _bash_complete(script, repo, "plot", "--x", "") != []  # choices of --x
+    assert _bash_complete(script, repo, "plot", "--band", "") != []  # choices of --band
     (repo / "conf.yaml").write_text("lr: 1\n")
     assert _bash_complete(script, repo, "run", "--config", "conf.") == ["conf.yaml"]
 

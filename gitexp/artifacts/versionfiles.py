@@ -15,6 +15,7 @@ from gitexp.artifacts.digest import Digest
 from gitexp.errors import TransferError
 from gitexp.model import validate
 from gitexp.model.lineage import Output, VersionFile
+from gitexp.render.words import plural
 
 
 def store_files(root: str, sources: list[tuple[str, str]]) -> list[VersionFile]:
@@ -47,8 +48,9 @@ def download(root: str, output: Output, dest: str, remote: str | None = None) ->
             lost = outcome.failed | outcome.missing
             if lost:
                 raise TransferError(
-                    f"{len(lost)} file(s) of artifact {output.name} could not be fetched from "
-                    f"DVC remote {name} ({'; '.join(outcome.messages[:2]) or 'not there'})",
+                    f"{plural(len(lost), 'file')} of artifact {output.name} could not be "
+                    f"fetched from DVC remote {name} "
+                    f"({'; '.join(outcome.messages[:2]) or 'not there'})",
                     "Ask the run's author to `gitexp push` it, then try again.",
                 )
         real_dest = os.path.realpath(dest)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, open_repo, print_json, say
 from gitexp.model.ids import short_id
+from gitexp.render.words import plural
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
@@ -101,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
     if not report:
         say(f"no {args.source} runs found in {args.path}")
     elif not made:
-        say(f"nothing imported: all {len(report)} run(s) were imported before")
+        say(f"nothing imported: {plural(len(report), 'run')}, all imported before")
     else:
-        say(f"imported {len(made)} of {len(report)} run(s); see them with `gitexp ls`")
+        say(f"imported {len(made)} of {plural(len(report), 'run')}; see them with `gitexp ls`")
     return 0
