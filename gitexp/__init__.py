@@ -10,21 +10,28 @@ only when artifacts move.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gitexp._version import __version__
-from gitexp.sdk.histogram import Histogram
-from gitexp.sdk.run import Run
-from gitexp.sdk.session import current, finish, init
-from gitexp.sdk.surface import NOT_APPLICABLE, Settings, agent, not_applicable, sweep, warn_only
-from gitexp.sdk.watch import unwatch, watch
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # at run time each comes from __getattr__ below, on first use
     import os
     from collections.abc import Iterable
 
+    from gitexp.sdk.api import Api
     from gitexp.sdk.artifact import Artifact
+    from gitexp.sdk.histogram import Histogram
+    from gitexp.sdk.run import Run
+    from gitexp.sdk.session import finish, init
+    from gitexp.sdk.session import finish as join
+    from gitexp.sdk.session import finish as teardown
+    from gitexp.sdk.surface import Settings, agent, sweep
+    from gitexp.sdk.watch import unwatch, watch
+
+    setup: Callable[..., Any]
+    require: Callable[..., Any]
+    link_model: Callable[..., Any]
 
 __all__ = [
     "Api",
@@ -64,16 +71,42 @@ __all__ = [
     "watch",
 ]
 
+# Nothing of the SDK is imported by `import gitexp`: the `gitexp` command line lives in
+# this package too, and recording a run needs none of it (issue 22: every module a
+# command imports is start-up time).  Each name below is imported on first use and then
+# kept as a module global, so later lookups cost what an eager import would.
+_LAZY: dict[str, tuple[str, str]] = {
+    "Api": ("gitexp.sdk.api", "Api"),  # the read API
+    "Artifact": ("gitexp.sdk.artifact", "Artifact"),
+    "Histogram": ("gitexp.sdk.histogram", "Histogram"),
+    "Run": ("gitexp.sdk.run", "Run"),
+    "Settings": ("gitexp.sdk.surface", "Settings"),
+    "agent": ("gitexp.sdk.surface", "agent"),
+    "finish": ("gitexp.sdk.session", "finish"),
+    "init": ("gitexp.sdk.session", "init"),
+    "join": ("gitexp.sdk.session", "finish"),  # wandb's older name for finish
+    "sweep": ("gitexp.sdk.surface", "sweep"),
+    "teardown": ("gitexp.sdk.session", "finish"),  # wandb's: end the run and its work
+    "unwatch": ("gitexp.sdk.watch", "unwatch"),
+    "watch": ("gitexp.sdk.watch", "watch"),
+}
 # wandb names that warn once and do nothing (sdk/surface.py says why for each).
-setup = warn_only("wandb.setup")
-require = warn_only("wandb.require")
-link_model = warn_only("wandb.link_model")
-join = finish  # wandb's older name for finish
-teardown = finish  # wandb's: end the run and its background work
-
-
-# The media names (gitexp/media/): none is imported by `import gitexp` itself.
+_WARN_ONLY = {"setup": "wandb.setup", "require": "wandb.require", "link_model": "wandb.link_model"}
+# The media names (gitexp/media/).
 _MEDIA = frozenset({"Image", "Table", "Html", "Audio", "Video", "plot"})
+
+
+def _load_current() -> Run | None:
+    """The first call of ``_current`` imports the session and puts its ``current`` in
+    its place: ``gitexp.log`` then pays one global lookup, as with an eager import."""
+    global _current
+    from gitexp.sdk.session import current
+
+    _current = current
+    return current()
+
+
+_current: Callable[[], Run | None] = _load_current
 
 
 def log(data: Mapping[str, object], step: int | None = None, commit: bool | None = None) -> None:
@@ -83,7 +116,7 @@ def log(data: Mapping[str, object], step: int | None = None, commit: bool | None
     one row; values are numbers, strings, lists, numpy/torch scalars; nested dicts are
     flattened with ``/``.
     """
-    active = current()
+    active = _current()
     if active is None:
         from gitexp.sdk.session import AFTER_FINISH, ended, worker_without_run
 
@@ -113,7 +146,7 @@ def define_metric(
 
     Recorded in the run; ``summary`` picks the value every reader shows (docs/api.md).
     """
-    active = current()
+    active = _current()
     if active is None:
         raise RuntimeError("gitexp.define_metric() needs a run: call gitexp.init() first")
     active.define_metric(name, step_metric, goal=goal, summary=summary, hidden=hidden, **kwargs)
@@ -130,7 +163,7 @@ def log_artifact(
     ``gitexp.Artifact`` (a version other runs can use), or a path the script wrote
     (``gitexp.log_artifact("model.pt")``), kept in DVC's cache when the run ends.
     """
-    active = current()
+    active = _current()
     if active is None:
         raise RuntimeError("gitexp.log_artifact() needs a run: call gitexp.init() first")
     return active.log_artifact(artifact_or_path, name=name, type=type, aliases=aliases, **kwargs)
@@ -141,7 +174,7 @@ def use_artifact(artifact_or_name: str | Artifact, type: str | None = None) -> A
 
     Inside a run, the run records that it used it; without one, this only looks it up.
     """
-    active = current()
+    active = _current()
     if active is not None:
         return active.use_artifact(artifact_or_name, type=type)
     from gitexp.sdk.lineagelog import RunLineage
@@ -154,7 +187,7 @@ def save(
     glob_str: str | os.PathLike[str], base_path: str | None = None, policy: str = "live"
 ) -> list[str]:
     """Keep files matching a glob with the run: ``gitexp.save("outputs/*.txt")``."""
-    active = current()
+    active = _current()
     if active is None:
         raise RuntimeError("gitexp.save() needs a run: call gitexp.init() first")
     return active.save(glob_str, base_path, policy)
@@ -165,7 +198,7 @@ def alert(
 ) -> None:
     """Record an alert in the run and print it; ``git config gitexp.alertCommand`` may
     forward it (docs/api.md)."""
-    active = current()
+    active = _current()
     if active is None:
         raise RuntimeError("gitexp.alert() needs a run: call gitexp.init() first")
     active.alert(title, text, level, wait_duration)
@@ -180,7 +213,7 @@ def log_model(
 
 def mark_preempting() -> None:
     """The current run expects to be preempted (``run.mark_preempting``)."""
-    active = current()
+    active = _current()
     if active is not None:
         active.mark_preempting()
 
@@ -192,10 +225,19 @@ def login(*args: object, **kwargs: object) -> bool:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Api":  # the read API: imported on use, so `import gitexp` stays cheap
-        from gitexp.sdk.api import Api
+    if name in _LAZY:
+        import importlib
 
-        return Api
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        if name != "sweep":  # gitexp.sweep becomes the sweep package once that is imported
+            globals()[name] = value
+        return value
+    if name in _WARN_ONLY:
+        from gitexp.sdk.surface import warn_only
+
+        globals()[name] = function = warn_only(_WARN_ONLY[name])
+        return function
     if name in _MEDIA:  # media classes and gitexp.plot: imported on first use, as Api
         from gitexp.media import audio_video, html, image, plots, table
 
@@ -203,13 +245,9 @@ def __getattr__(name: str) -> Any:
         found.update(Html=html.Html, Audio=audio_video.Audio, Video=audio_video.Video)
         globals().update(found)  # later lookups skip this function
         return found[name]
-    if name == "Artifact":
-        from gitexp.sdk.artifact import Artifact
-
-        return Artifact
     # wandb.config / wandb.summary / wandb.run follow the current run, as in wandb.
     if name in ("config", "summary", "run"):
-        active = current()
+        active = _current()
         if name == "run":
             return active
         if active is None:
@@ -217,6 +255,8 @@ def __getattr__(name: str) -> Any:
 
             return Config() if name == "config" else {}
         return getattr(active, name)
+    from gitexp.sdk.surface import NOT_APPLICABLE, not_applicable
+
     if f"wandb.{name}" in NOT_APPLICABLE:  # says why, and is still an AttributeError
         raise not_applicable(f"wandb.{name}")
     raise AttributeError(f"module 'gitexp' has no attribute {name!r}")

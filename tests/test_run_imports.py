@@ -1,0 +1,74 @@
+"""What `gitexp run -- true` imports: recording only (issue 22).
+
+Every module a command imports is start-up time on every run, so the set is pinned:
+a change that brings a new module onto the run path fails here, and whoever makes it
+decides (and says in the pin why) whether recording needs it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+# The gitexp modules recording a run of `true` in a plain repository needs.
+RUN_PATH = {
+    "gitexp", "gitexp._scm_version", "gitexp._version", "gitexp.cli", "gitexp.cli_support",
+    "gitexp.errors", "gitexp.slotted",
+    # git: refs, the index in any layout, ignore rules, attributes, trees, worktrees, and
+    # the git binary for the early answers (ignored files, config)
+    "gitexp.git", "gitexp.git.attributes", "gitexp.git.binary", "gitexp.git.config",
+    "gitexp.git.files", "gitexp.git.ignore", "gitexp.git.index", "gitexp.git.indexfile",
+    "gitexp.git.layout", "gitexp.git.refs", "gitexp.git.repo", "gitexp.git.trees",
+    "gitexp.git.worktrees",
+    # the run's records and the files of docs/format.md
+    "gitexp.model", "gitexp.model.config", "gitexp.model.history", "gitexp.model.ids",
+    "gitexp.model.macros", "gitexp.model.output", "gitexp.model.overrides",
+    "gitexp.model.plainyaml", "gitexp.model.record", "gitexp.model.redact",
+    "gitexp.model.summary", "gitexp.model.values",
+    # recording: snapshot, first commit, supervision, live folder, final commit
+    "gitexp.record", "gitexp.record.envvars", "gitexp.record.inputs", "gitexp.record.keeper",
+    "gitexp.record.live", "gitexp.record.manifest", "gitexp.record.notcode",
+    "gitexp.record.recorder", "gitexp.record.secrets", "gitexp.record.snapshot",
+    "gitexp.record.starting", "gitexp.record.supervise", "gitexp.record.sysmetrics",
+    "gitexp.record.tee",
+    # the recorder's media folder and its end-of-run check for TensorBoard/DVCLive files
+    "gitexp.media", "gitexp.media.store", "gitexp.importers", "gitexp.importers.sync",
+    # the run-end line's words and cells
+    "gitexp.render", "gitexp.render.cells", "gitexp.render.words",
+}  # fmt: skip
+
+
+def _imported(repo: Path) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gitexp", "run", "--", "true"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line and "imported package" not in line
+    }
+
+
+def test_gitexp_run_imports_only_what_recording_needs(repo: Path) -> None:
+    imported = _imported(repo)
+    ours = {name for name in imported if name.split(".")[0] == "gitexp"}
+    assert ours == RUN_PATH, (
+        f"new on the run path: {sorted(ours - RUN_PATH)}; gone: {sorted(RUN_PATH - ours)}"
+    )
+    # Nothing but the standard library besides gitexp: no dulwich (the snapshot reads
+    # git's files itself), no PyYAML, numpy, DVC, tabulate, tqdm, psutil, the SDK.
+    others = {name.split(".")[0] for name in imported if name.split(".")[0] not in ("gitexp", "")}
+    third_party = {
+        name
+        for name in others
+        if name not in sys.stdlib_module_names
+        and not name.startswith(("__editable__", "_distutils_hack", "sitecustomize"))
+        # tried and absent here: NVIDIA's library (the manifest), Jython's (the copy module)
+        and name not in ("pynvml", "org")
+    }
+    assert not third_party, sorted(third_party)
