@@ -94,3 +94,49 @@ def test_ls_shows_projects_and_filters_without_reading_every_row(repo: Path) -> 
     ]
     other = gitexp("ls", "--project", "elsewhere", "--json", cwd=repo)
     assert other.returncode == 0 and json.loads(other.stdout) == []
+
+
+def _many_runs(repo: Path, count: int) -> dict[str, str]:
+    """``count`` runs copied from the repository's one real run (one ``git fast-import``),
+    each with its own id and name in its listing row; {id: name}."""
+    ((base_id, base),) = run_refs(repo).items()
+    message = git(repo, "log", "-1", "--format=%B", base).rstrip("\n")
+    head, _, row_text = message.rpartition("gitexp-run: ")
+    chunks, names = [], {}
+    for i in range(count):
+        run_id = f"zzzz{i:08d}"
+        row = dict(json.loads(row_text), id=run_id, name=f"copy-{i}")
+        names[run_id] = row["name"]
+        body = f"{head}gitexp-run: {json.dumps(row)}\n".encode()
+        chunks.append(
+            f"commit refs/gitexp/runs/{run_id}\ncommitter T <t@e.invalid> 1700000000 +0000\n"
+            f"data {len(body)}\n".encode()
+            + body
+            + f'\nfrom {base}\nM 040000 {base}^{{tree}} ""\n\n'.encode()
+        )
+    tree = git(repo, "rev-parse", f"{base}^{{tree}}").strip()
+    stream = b"".join(chunks).replace(f"{base}^{{tree}}".encode(), tree.encode())
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=stream, check=True)
+    names[base_id] = json.loads(row_text)["name"]
+    return names
+
+
+def test_pull_of_many_new_runs_creates_them_in_one_transaction(repo: Path, tmp_path: Path) -> None:
+    assert gitexp("run", "--", "true", cwd=repo).returncode == 0
+    names = _many_runs(repo, 80)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    # One run is here already (as if pulled before): it is left as it is, not recreated.
+    kept = "zzzz00000007"
+    git(clone, "fetch", "-q", "origin", f"refs/gitexp/runs/{kept}:refs/gitexp/runs/{kept}")
+    done = gitexp("pull", "--no-artifacts", "--json", "origin", cwd=clone)
+    assert done.returncode == 0, done.stderr
+    report = {item["id"]: item for item in json.loads(done.stdout)["runs"]}
+    assert run_refs(clone) == run_refs(repo)
+    assert report[kept]["action"] == "up to date"
+    new = {run_id for run_id, item in report.items() if item["action"] == "new"}
+    assert new == set(names) - {kept}
+    assert all(report[run_id]["name"] == names[run_id] for run_id in new)
+    # Each created run's reflog says how it began here (read/trust.py, docs/sharing.md).
+    reflog = (clone / ".git" / "logs" / "refs" / "gitexp" / "runs" / "zzzz00000001").read_text()
+    assert reflog.splitlines()[0].endswith("\tgitexp: fetched run")
