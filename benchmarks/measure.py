@@ -36,12 +36,13 @@ class Size:
     log_calls: int
     wandb_log_calls: int
     repeat: int
+    scale_runs: tuple[int, ...] = ()  # the sizes `scale` measures (--scale-runs)
 
 
 SIZES = {
-    "full": Size(800, 20_000, 10_000, 1_000, 1 << 30, 200_000, 20_000, 7),
+    "full": Size(800, 20_000, 10_000, 1_000, 1 << 30, 200_000, 20_000, 7, (1_000, 10_000)),
     # Small enough for the test suite; the artifact stays over the 10 MiB snapshot limit.
-    "tiny": Size(40, 400, 200, 20, 16 << 20, 20_000, 2_000, 2),
+    "tiny": Size(40, 400, 200, 20, 16 << 20, 20_000, 2_000, 2, (100,)),
 }
 
 

@@ -1,6 +1,7 @@
 """Benchmarks of gitexp against git's own floor and against peer trackers, in one run.
 
     python benchmarks/run.py [--size tiny|full] [--repeat N] [--only NAME,...] [--write-docs]
+                             [--scale-runs 1000,10000,100000]
 
 Every workload is built in a temporary folder.  gitexp runs with this interpreter
 (``python -m gitexp``); the peers (wandb, MLflow, DVC) run from an environment of their
@@ -21,12 +22,15 @@ Benchmarks (``--only``; * needs the peers' environment):
   push          gitexp push vs git push of the same 1,000 run refs (target 6)
   artifact*     offloading a 1 GiB file vs dvc add and md5sum (target 7)
   api           gitexp.Api().runs() to the first run over 10,000 runs, first and repeated
+  scale         ls, ls --where (cold, warm), pull and push at each --scale-runs size
+                against git for-each-ref, git fetch and git push (issue 21, part 4)
 
 This file chooses the benchmarks and runs them in order.  They live by subject in
 bench_record.py (import, run, dvc_exp_save, script), bench_log.py (log, log_wandb),
-bench_share.py (ls, push, fetch, artifact) and bench_api.py (api); measure.py times and compares,
-report.py prints the table and writes docs/benchmarks.md, workloads.py builds the
-repositories and peers.py the peers' environment and scripts.
+bench_share.py (ls, push, fetch, artifact), bench_api.py (api) and bench_scale.py
+(scale); measure.py times and compares, report.py prints the table and writes
+docs/benchmarks.md, workloads.py builds the repositories and peers.py the peers'
+environment and scripts.
 """
 
 from __future__ import annotations
@@ -38,13 +42,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import peers
 from bench_api import bench_api
 from bench_log import bench_log, bench_log_wandb
 from bench_record import bench_dvc_exp_save, bench_import, bench_layouts, bench_run, bench_script
+from bench_scale import bench_scale
 from bench_share import bench_artifact, bench_fetch, bench_ls, bench_push
 from measure import SIZES, Context, Row, base_env
 from report import DOCS, header, table, write_docs
@@ -63,6 +68,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Context], list[Row]], bool]] = {
     "fetch": (bench_fetch, False),
     "api": (bench_api, False),
     "artifact": (bench_artifact, True),
+    "scale": (bench_scale, False),
 }
 
 
@@ -73,12 +79,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated benchmarks: " + ",".join(BENCHMARKS))
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument(
+        "--scale-runs", metavar="N,...", help="run counts for `scale` (default: 1000,10000)"
+    )
     args = parser.parse_args(argv)
     chosen = list(BENCHMARKS) if not args.only else [n.strip() for n in args.only.split(",")]
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     size = SIZES[args.size]
+    if args.scale_runs:
+        try:
+            counts = tuple(int(part.replace("_", "")) for part in args.scale_runs.split(","))
+        except ValueError:
+            parser.error(f"--scale-runs takes counts such as 1000,10000: {args.scale_runs!r}")
+        size = replace(size, scale_runs=counts)
     command = "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
 
     def say(message: str) -> None:

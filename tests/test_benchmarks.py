@@ -25,7 +25,7 @@ from gitexp.git.repo import GitRepo
 Entry = tuple[int, bytes, int, int, int, int, bool]  # mode, sha, size, mtime, ctime, ino, trust
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "benchmarks" / "run.py"
-NO_PEER_BENCHMARKS = "import,run,log,ls,push,fetch,api"
+NO_PEER_BENCHMARKS = "import,run,log,ls,push,fetch,api,scale"
 NO_PEER_ROWS = (
     "import",
     "run_800",
@@ -42,6 +42,12 @@ NO_PEER_ROWS = (
     "fetch_first_command",
     "api_first",
     "api_repeated",
+    "scale_ls_cold_100",
+    "scale_ls_warm_100",
+    "scale_where_cold_100",
+    "scale_where_warm_100",
+    "scale_pull_100",
+    "scale_push_100",
 )
 
 

@@ -86,10 +86,12 @@ def main(args: argparse.Namespace) -> int:
         every = listed(list_runs(repo), say)
         if args.group is not None:
             every = [entry for entry in every if entry.row.get("group") == args.group]
-        every = in_project(repo, with_projects(repo, every), args.project)
+        # Only the rows a filter reads, or the table shows, are decoded: `ls -n 20` over
+        # 100,000 runs decodes 20 rows (select fills in projects where it filters).
+        every = in_project(repo, every, args.project)
         runs = select(repo, every, args.where, args.sort, args.columns)
         known = known_names(every)
-        shown = runs if args.all or args.n <= 0 else runs[: args.n]
+        shown = with_projects(repo, runs if args.all or args.n <= 0 else runs[: args.n])
         if args.json:
             # `project`: a run that names none is in the repository's (read/projects.py),
             # as gitexp.Api() says.

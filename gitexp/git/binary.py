@@ -360,6 +360,21 @@ def set_refs(cwd: str, refs: dict[str, str], message: str) -> bool:
     return run(cwd, ["update-ref", "-m", message, "--stdin"], stdin=lines).returncode == 0
 
 
+def create_refs(cwd: str, refs: dict[str, str], message: str) -> bool:
+    """Create each ref, none of which may exist yet, in one ``git update-ref --stdin``,
+    each with a reflog whose first line is ``message``.
+
+    One transaction: all or nothing (False when git refused any: a ref that appeared
+    meanwhile, or one locked by another writer).  A pull of 10,000 new runs: one git
+    process instead of 10,000 locked, fsynced updates.
+    """
+    if not refs:
+        return True
+    lines = "".join(f"create {ref} {sha}\n" for ref, sha in refs.items())
+    args = ["update-ref", "--create-reflog", "-m", message, "--stdin"]
+    return run(cwd, args, stdin=lines).returncode == 0
+
+
 def parse_porcelain(text: str) -> list[RefResult]:
     results: list[RefResult] = []
     for line in text.splitlines():

@@ -6,13 +6,20 @@ always valid: ``<git common dir>/gitexp/cache/rows.tsv`` holds one line per run
 commit, ``<commit>\t<start>\t<status>\t<row as JSON>``, and a second ``ls`` reads
 one file plus the refs.  Rows are parsed only when used: listing 10,000 runs newest
 first needs every start time but only the shown rows (parsing every row was ~60 ms).
+
+Decoding many rows makes many small dicts, and each batch of allocations sets off
+Python's cyclic garbage collector, which walks every object made so far: at 100,000
+rows that walking cost more than the decoding (2.1 s against 0.9 s).  Rows hold no
+cycles, so bulk work runs with the collector paused (:func:`collector_paused`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
 from gitexp.errors import GitexpError
@@ -156,8 +163,26 @@ def _cache_line(key: str, entry: RunEntry) -> str | None:
     return line + "\n" if line.count("\t") == 3 and "\n" not in line else None
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a block that builds many acyclic
+    objects (rows, entries); on again after it, as it was."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def list_runs(repo: GitRepo) -> list[RunEntry]:
     """Every run in the repository, newest start first."""
+    with collector_paused():
+        return _list_runs(repo)
+
+
+def _list_runs(repo: GitRepo) -> list[RunEntry]:
     refs = repo.list_refs(REF_PREFIX)
     cache_path = _cache_path(repo)
     cache = _load_cache(cache_path)

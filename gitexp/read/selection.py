@@ -14,7 +14,7 @@ from gitexp.errors import FormatError, UnknownRunError, UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.read import query
-from gitexp.read.listing import RunEntry
+from gitexp.read.listing import RunEntry, collector_paused
 from gitexp.read.projects import with_projects
 from gitexp.read.resolve import resolve
 from gitexp.read.runview import load_run
@@ -70,6 +70,13 @@ def select(
     Expressions are checked before any run is filtered; bare names mean what
     :func:`known_names` of ``runs`` says.
     """
+    with collector_paused():  # filtering decodes every row (read/listing.py)
+        return _select(repo, runs, where, sort, columns)
+
+
+def _select(
+    repo: GitRepo, runs: list[RunEntry], where: str | None, sort: str | None, columns: str | None
+) -> list[RunEntry]:
     if any((where, sort, columns)) and any(entry.row.get("truncated") for entry in runs):
         runs = [complete_row(repo, entry) for entry in runs]
     if any((where, sort, columns)):
