@@ -389,7 +389,7 @@
       const items = panel.items || [];
       if (!items.length) return;
       const img = el("img", { class: "gx-media-img", alt: panel.key });
-      const label = el("span", { class: "gx-meta" });
+      const label = el("span", { class: "gx-meta gx-step-label" });
       const show = (i) => {
         const item = items[i];
         img.setAttribute("src", item.src);

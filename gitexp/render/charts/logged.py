@@ -393,7 +393,7 @@ def _confusion(
             "symbol": "square",
             "size": size,
             "color": values,
-            "colorscale": "Blues",
+            "colorscale": [[0, "#f4f8fc"], [1, "#6fa8dc"]],  # light: the counts stay legible
             "showscale": True,
         },
     }
