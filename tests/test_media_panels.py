@@ -178,6 +178,7 @@ def test_markdown_report_lists_media_keys_with_counts(media_run: dict[str, Any])
 def test_images_past_the_cap_are_left_out_and_said(
     media_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from gitexp.errors import FormatError
     from gitexp.git.repo import GitRepo
     from gitexp.read.listing import list_runs
     from gitexp.read.media import media_file
@@ -201,6 +202,18 @@ def test_images_past_the_cap_are_left_out_and_said(
         assert panels["samples"]["items"] == []
         assert "over the size budget" in panels["samples"]["left_out"]
         assert "over the report's size budget" in panels["sound"]["left_out"]
+        monkeypatch.setattr(logged, "MAX_PANEL_BYTES", 1 << 20)
+        first = data.media["samples"][0][1]
+
+        def flaky(run: RunData, ref: object) -> bytes:
+            if ref == first:  # as a live run's newest file, not committed yet
+                raise FormatError("the run has no media file", "wait for a checkpoint")
+            return read(run, ref)
+
+        panels = {p["key"]: p for p in logged.media_panels([data], flaky)}
+        assert [i["step"] for i in panels["samples"]["items"]] == [2]
+        assert "1 that could not be read" in panels["samples"]["left_out"]
+        assert panels["preds"]["type"] == "table"  # the other panels draw as before
 
 
 def test_a_chart_kind_this_version_does_not_know_is_its_table() -> None:

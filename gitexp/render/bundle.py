@@ -162,7 +162,9 @@ def load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     scalars, histograms = series.split_history(rows)
     from gitexp.render.charts.logged import collect
 
-    return RunData(view, scalars, histograms, live, collect(rows))
+    # A live run's metrics.json lags its rows: every row is looked at.
+    keys = None if live else [str(m["key"]) for m in view.media]
+    return RunData(view, scalars, histograms, live, collect(rows, keys))
 
 
 def _system_rows(repo: GitRepo, view: RunView) -> list[HistoryRow]:
