@@ -20,6 +20,7 @@
     cursor: 0, // dashboard: the picker row the keyboard is on
     charts: {}, // metric -> chart div, kept so refreshes keep zoom
     hists: {},
+    mediaAt: {}, // run and media key -> the step its image strip shows
     loading: 0,
   };
   const ui = {};
@@ -390,14 +391,19 @@
       if (!items.length) return;
       const img = el("img", { class: "gx-media-img", alt: panel.key });
       const label = el("span", { class: "gx-meta gx-step-label" });
+      // The dashboard redraws every 2 s while a run goes on: the slider keeps its step.
+      const id = panel.run + "\n" + panel.key;
       const show = (i) => {
         const item = items[i];
+        state.mediaAt[id] = item.step;
         img.setAttribute("src", item.src);
         label.textContent = `step ${item.step}` + (item.caption ? ` · ${item.caption}` : "");
       };
+      const kept = items.findIndex((item) => item.step === state.mediaAt[id]);
+      const start = kept < 0 ? items.length - 1 : kept;
       const slider = el("input", { type: "range", class: "gx-step-slider", min: "0", max: String(items.length - 1),
-        value: String(items.length - 1), "aria-label": "step", oninput: (e) => show(Number(e.target.value)) });
-      show(items.length - 1);
+        value: String(start), "aria-label": "step", oninput: (e) => show(Number(e.target.value)) });
+      show(start);
       box.appendChild(el("div", {}, [img]));
       if (items.length > 1) box.appendChild(el("label", {}, ["step ", slider]));
       box.appendChild(label);
