@@ -559,3 +559,64 @@ def test_dashboard_lists_many_runs_virtually_and_works_from_the_keyboard(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_report_draws_media_panels_and_runs_nothing_a_run_wrote(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Issue 20: image strip with a step slider, a table whose cell is a <script>, an html
+    file in a sandboxed iframe, a confusion matrix and a ROC curve, in Chromium."""
+    from conftest import git
+    from test_media_panels import CRAFTED, SCRIPT
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = isolated_env(home)
+    repo = tmp_path / "media"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "train.py").write_text(SCRIPT)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "media")
+    report = tmp_path / "media.html"
+    for args in (("run", sys.executable, "train.py"), ("report", "-o", str(report))):
+        done = subprocess.run(
+            [sys.executable, "-m", "gitexp", *args],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+    browser.get_log("browser")
+    browser.get(report.as_uri())
+    wait_for(
+        lambda: browser.execute_script("return document.getElementById('gx-app').dataset.loaded"),
+        "the report",
+    )
+    charts = wait_for(lambda: drawn(browser, "#gx-media .gx-figure"), "the logged charts")
+    assert set(charts) == {"cm", "roc"}
+    time.sleep(0.5)  # an injected <img src=x> would have failed to load and fired by now
+    found = browser.execute_script(
+        "const img = document.querySelector('#gx-media [data-key=samples] img');"
+        "const first = img.src;"
+        "const slider = document.querySelector('#gx-media [data-key=samples] input');"
+        "slider.value = '0'; slider.dispatchEvent(new Event('input'));"
+        "const frame = document.querySelector('#gx-media iframe');"
+        "return {pwned: window.__pwned === undefined ? null : window.__pwned,"
+        " changed: first !== img.src, shown: img.naturalWidth,"
+        " label: document.querySelector('#gx-media [data-key=samples] .gx-step-label').textContent,"
+        " cells: Array.from(document.querySelectorAll('#gx-media td')).map(t => t.textContent),"
+        " sandbox: frame.getAttribute('sandbox'),"
+        " audio: document.querySelectorAll('#gx-media audio').length}"
+    )
+    assert found["pwned"] is None
+    assert found["changed"] and found["shown"] == 10 and found["label"] == "step 0 · s0"
+    assert CRAFTED in found["cells"] and "a & b" in found["cells"]
+    assert found["sandbox"] == "" and found["audio"] == 1
+    screenshot(browser, "report-media.png", doc=True)
+    # The html file's own script is blocked by the sandbox, which Chromium reports.
+    errors = [e for e in console_errors(browser) if "sandboxed" not in e]
+    assert errors == []

@@ -340,6 +340,15 @@ def test_sklearn_log_estimator_records_params_scores_and_matrix(repo: Path) -> N
     assert len(matrix) == 3 and sum(map(sum, matrix)) == 20
     correct = sum(matrix[i][i] for i in range(3))
     assert summary["accuracy"] == pytest.approx(correct / 20)
+    # Also a gitexp.plot.confusion_matrix chart (issue 20): its table, read with git,
+    # holds the same counts, one row per (actual, predicted) pair.
+    chart = summary["confusion_matrix_chart"]
+    assert chart["_type"] == "chart" and chart["chart"] == "confusion_matrix"
+    path = chart["table"]["path"]
+    table = json.loads(git(repo, "cat-file", "blob", f"refs/gitexp/runs/{run.id}:{path}"))
+    assert table["columns"] == ["Actual", "Predicted", "nPredictions"]
+    cells = {(a, p): n for a, p, n in table["data"]}
+    assert cells == {(str(a), str(p)): matrix[a][p] for a in range(3) for p in range(3)}
 
 
 OPTUNA = """\

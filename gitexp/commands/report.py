@@ -117,14 +117,20 @@ def main(args: argparse.Namespace) -> int:
                     "Name it among the runs, or widen --where/-n.",
                 )
             baseline = ids.index(wanted)
-    if args.metric is not None and args.metric not in names:
-        raise UsageError(f"no reported run logged a metric {args.metric!r}")
-    from gitexp.render.charts import panels  # numpy: loaded here, not for --help
+        if args.metric is not None and args.metric not in names:
+            raise UsageError(f"no reported run logged a metric {args.metric!r}")
+        from gitexp.read.media import media_file
+        from gitexp.render.charts import panels  # numpy: loaded here, not for --help
 
-    # Rank correlations only: importing scikit-learn alone costs seconds; the forest's
-    # view is `gitexp importance`'s.
-    drawn = panels.add(data, runs, group_by=keys, metric=args.metric, baseline=baseline,
-                       max_points=budget, forest=False)  # fmt: skip
+        def read(run: bundlemod.RunData, ref: object) -> bytes:
+            return media_file(repo, run.view.entry.commit, ref)
+
+        # Rank correlations only: importing scikit-learn alone costs seconds; the forest's
+        # view is `gitexp importance`'s.  Media are embedded in the HTML report alone (the
+        # markdown report lists their keys).
+        drawn = panels.add(data, runs, group_by=keys, metric=args.metric, baseline=baseline,
+                           max_points=budget, forest=False,
+                           read=read if kind != ".md" else None)  # fmt: skip
     if intro:
         data["intro"] = intro
         data["sections"].insert(0, "intro")

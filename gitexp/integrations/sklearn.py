@@ -2,7 +2,9 @@
 
 The estimator's parameters become the config; its scores on the test data go to the
 summary (accuracy, precision, recall and F1 for a classifier, with the confusion matrix
-as a list of rows beside its labels; R², MAE and MSE for a regressor).
+as a list of rows beside its labels; R², MAE and MSE for a regressor).  A classifier's
+confusion matrix is also logged as a ``gitexp.plot.confusion_matrix`` chart under
+``confusion_matrix_chart``, which ``gitexp report`` and ``gitexp ui`` draw.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def log_estimator(
         matrix = metrics.confusion_matrix(y_test, predicted, labels=labels or None)
         scores["confusion_matrix"] = matrix.tolist()
         scores["confusion_matrix_labels"] = [plain(label) for label in labels]
+        _log_chart(run, labels, y_test, predicted)
     elif is_regressor(estimator):
         scores["r2"] = metrics.r2_score(y_test, predicted)
         scores["mae"] = metrics.mean_absolute_error(y_test, predicted)
@@ -53,3 +56,20 @@ def log_estimator(
     for key, value in recorded.items():
         run.summary[key] = value
     return recorded
+
+
+def _log_chart(run: Run, labels: list[Any], y_test: Any, predicted: Any) -> None:
+    """The confusion matrix as a chart the views draw (the summary keeps the plain list:
+    readers of 0.2 and ``gitexp compare`` see it).  Labels may be any values; the chart
+    takes class indices, so each is mapped to its place in ``classes_``."""
+    from gitexp.media.plots import confusion_matrix
+
+    index = {plain(label): i for i, label in enumerate(labels)}
+    try:
+        truth = [index[plain(v)] for v in y_test]
+        guesses = [index[plain(v)] for v in predicted]
+    except (KeyError, TypeError):  # a label outside classes_: the plain matrix says it all
+        return
+    names = [str(plain(label)) for label in labels]
+    chart = confusion_matrix(y_true=truth, preds=guesses, class_names=names)
+    run.log({"confusion_matrix_chart": chart})

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict, cast
 
 from gitexp._version import __version__
@@ -136,6 +136,8 @@ class RunData:
     scalars: dict[str, series.Series]
     histograms: dict[str, series.RunHistograms]
     live: bool = False  # history read from the live folder of a run still going
+    # per media key, its (step, reference) pairs (render/charts/logged.py draws them)
+    media: dict[str, list[tuple[int, object]]] = field(default_factory=dict)
 
 
 def _live_rows(repo: GitRepo, run_id: str, name: str = "history.jsonl") -> list[HistoryRow] | None:
@@ -158,7 +160,11 @@ def load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     system = _live_rows(repo, entry.id, "system.jsonl") if live else None
     rows = rows + (system if system is not None else _system_rows(repo, view))
     scalars, histograms = series.split_history(rows)
-    return RunData(view, scalars, histograms, live)
+    from gitexp.render.charts.logged import collect
+
+    # A live run's metrics.json lags its rows: every row is looked at.
+    keys = None if live else [str(m["key"]) for m in view.media]
+    return RunData(view, scalars, histograms, live, collect(rows, keys))
 
 
 def _system_rows(repo: GitRepo, view: RunView) -> list[HistoryRow]:

@@ -121,6 +121,7 @@ def write(path: str, bundle: Bundle, runs: list[RunData], drawn: Drawn | None = 
         out += ["No metrics logged by these runs.", ""]
     if drawn is not None:
         out += mdpanels.section(bundle, drawn, folder, link_dir, images)
+    out += _media_section(runs)
     out += _histogram_section(bundle, runs, folder, link_dir, used, images)
     out += _compare_section(bundle)
     out += _code_section(bundle)
@@ -129,6 +130,27 @@ def write(path: str, bundle: Bundle, runs: list[RunData], drawn: Drawn | None = 
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(out).rstrip() + "\n")
     return images
+
+
+def _media_section(runs: list[RunData]) -> list[str]:
+    """A line per run and media key with its counts: the markdown report embeds no media
+    (the HTML report and the ui draw them)."""
+    lines: list[str] = []
+    for d in runs:
+        for key, logged in d.media.items():
+            last = logged[-1][1]  # a reference or a list of them (collect checked)
+            first = last[0] if isinstance(last, list) else last
+            ref = first if isinstance(first, dict) else {}
+            kind = ref.get("chart") if ref.get("_type") == "chart" else ref.get("_type")
+            files = sum(len(v) if isinstance(v, list) else 1 for _, v in logged)
+            steps = f"steps {logged[0][0]}–{logged[-1][0]}"
+            lines.append(
+                f"- {_cell(d.view.info.name)} · {_code(key)} ({_text(str(kind))}): "
+                f"{plural(files, 'file')} at {plural(len(logged), 'step')} ({steps})"
+            )
+    if not lines:
+        return []
+    return ["## Media", "", *lines, "", "The HTML report (`.html`) draws them.", ""]
 
 
 def _histogram_section(

@@ -1,8 +1,10 @@
 """The ``gitexp ui`` server: the dashboard page and the JSON it draws, on 127.0.0.1 only.
 
 Routes: ``/`` (the page), ``/assets/plotly.min.js``, ``/api/runs?where=EXPR`` (every run's
-listing row) and ``/api/bundle?runs=ID,ID&group=KEY,KEY`` (what the report holds, for
-those runs, with the groups' curves when ``group`` names config keys).  A
+listing row), ``/api/bundle?runs=ID,ID&group=KEY,KEY`` (what the report holds, for
+those runs, with the groups' curves when ``group`` names config keys) and
+``/api/media?run=ID&path=PATH`` (an image, audio or video file the run logged: the path
+must be one of the run's own references, read through read/media.py).  A
 finished run's data is cached by commit id (commits never change); a running run's
 history is re-read from its live folder on each request, so its curves grow while it
 trains.  Requests whose Host header is not this server's are refused, so a web page in
@@ -18,7 +20,7 @@ import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from gitexp.errors import GitexpError
 from gitexp.git.repo import GitRepo
@@ -108,15 +110,41 @@ class DashboardServer(ThreadingHTTPServer):
             by_id = {entry.id: entry for entry in usable(repo, every, self.warn)}
             runs = [self._data(repo, by_id[run_id]) for run_id in ids if run_id in by_id]
             data = bundlemod.build(repo, runs, title="gitexp ui")
-        from gitexp.render.charts import panels  # numpy: loaded by the first request
+            from gitexp.read.media import media_file
+            from gitexp.render.charts import panels  # numpy: loaded by the first request
 
-        # The report's panels; no random forest: the page asks again every 2 seconds
-        # while a run is going, and rank correlations cost next to nothing.
-        panels.add(data, runs, group_by=group_by or (), forest=False, smooth=smooth,
-                   x_axis=x_axis)  # fmt: skip
+            def read(run: bundlemod.RunData, ref: object) -> bytes:
+                return media_file(repo, run.view.entry.commit, ref)
+
+            # The report's panels; no random forest: the page asks again every 2 seconds
+            # while a run is going, and rank correlations cost next to nothing.  Images,
+            # audio and video are linked (/api/media), not embedded.
+            panels.add(data, runs, group_by=group_by or (), forest=False, smooth=smooth,
+                       x_axis=x_axis, read=read, link=_media_url)  # fmt: skip
         # A run deleted since the page listed it is reported, so the page drops it.
         data["missing"] = [run_id for run_id in ids if run_id not in by_id]
         return data
+
+    def media(self, run_id: str, path: str) -> tuple[str, bytes] | None:
+        """A media file of a run (content type, bytes), or None.  The path a request
+        names only picks one of the run's own history references; the file is read
+        through read/media.py (checked, from the run's tree, hash compared)."""
+        from gitexp.read.media import media_file
+        from gitexp.render.charts.logged import mime_of
+
+        with self.lock, GitRepo.discover(self.repo_root) as repo:
+            every = listed(list_runs(repo), self.warn)
+            entry = next((e for e in usable(repo, every, self.warn) if e.id == run_id), None)
+            if entry is None:
+                return None
+            data = self._data(repo, entry)
+            for logged in data.media.values():
+                for _step, value in logged:
+                    for ref in value if isinstance(value, list) else [value]:
+                        mime = mime_of(ref) if isinstance(ref, dict) else None
+                        if mime is not None and isinstance(ref, dict) and ref["path"] == path:
+                            return mime, media_file(repo, entry.commit, ref)
+        return None
 
     def warn(self, message: str) -> None:
         """A quarantined run is reported once per server, not at every refresh of the page."""
@@ -167,6 +195,13 @@ class _Handler(BaseHTTPRequestHandler):
                 x_axis = axis if axis in ("step", "time", "wall") else None
                 data = self.server.bundle_json(ids, [k for k in group if k], smooth, x_axis)
                 self._json(200, data)
+            elif url.path == "/api/media":
+                run_id = (query.get("run") or [""])[0]
+                found = self.server.media(run_id, (query.get("path") or [""])[0])
+                if found is None:
+                    self._json(404, {"error": "the run has no such media file"})
+                else:
+                    self._send(200, found[0], found[1], cache=True, sandbox=True)
             else:
                 self._json(404, {"error": f"no such page: {url.path}"})
         except GitexpError as exc:
@@ -183,14 +218,24 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps(data, allow_nan=False, separators=(",", ":")).encode("utf-8")
         self._send(status, "application/json", body)
 
-    def _send(self, status: int, kind: str, body: bytes, cache: bool = False) -> None:
+    def _send(
+        self, status: int, kind: str, body: bytes, cache: bool = False, sandbox: bool = False
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "max-age=3600" if cache else "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        if sandbox:  # a media file opened on its own runs nothing, reaches nothing
+            self.send_header("Content-Security-Policy", "sandbox")
         self.end_headers()
         self.wfile.write(body)
+
+
+def _media_url(run: bundlemod.RunData, ref: dict[str, object]) -> str:
+    # The page sets it as an attribute (never parsed as markup); urlencode quotes the rest.
+    query = urlencode({"run": run.view.info.id, "path": str(ref.get("path"))})
+    return f"/api/media?{query}"
 
 
 def _smoothing(text: str) -> float:

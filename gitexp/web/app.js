@@ -20,6 +20,7 @@
     cursor: 0, // dashboard: the picker row the keyboard is on
     charts: {}, // metric -> chart div, kept so refreshes keep zoom
     hists: {},
+    mediaAt: {}, // run and media key -> the step its image strip shows
     loading: 0,
   };
   const ui = {};
@@ -233,6 +234,7 @@
     drawParallel();
     drawImportance();
     drawBest();
+    drawMedia();
     ui.intro.textContent = "";
     if (state.bundle.intro) ui.intro.appendChild(el("div", { class: "gx-intro", text: state.bundle.intro }));
     drawHistograms();
@@ -360,6 +362,64 @@
       const div = el("div", { class: "gx-figure", "data-metric": figure.metric });
       grid.appendChild(div);
       Plotly.react(div, figure.data, figure.layout, PLOT_CONFIG);
+    }
+  }
+
+  // Media a run logged, one panel per run and key (render/charts/logged.py).  Every
+  // string is a run's: set as text or as an attribute, never parsed as markup; an html
+  // file runs in an iframe sandboxed of everything (no script, no same origin).
+  function drawMedia() {
+    ui.media.textContent = "";
+    const names = labels(state.bundle.runs);
+    const grid = el("div", { class: "gx-grid" });
+    ui.media.appendChild(grid);
+    for (const panel of state.bundle.media || []) {
+      const head = el("h3", { class: "gx-media-key", text: panel.key }, [
+        el("span", { class: "gx-meta", text: ` · ${names[panel.run] || panel.run} · ${plural(panel.count, "step")} logged` }),
+      ]);
+      const box = el("div", { class: "gx-media", "data-key": panel.key, "data-run": panel.run, "data-type": panel.type }, [head]);
+      grid.appendChild(box);
+      mediaBody(box, panel);
+      if (panel.left_out) box.appendChild(el("p", { class: "gx-meta gx-left-out", text: "Left out: " + panel.left_out }));
+      if (panel.error) box.appendChild(el("p", { class: "gx-empty", text: panel.error }));
+    }
+  }
+
+  function mediaBody(box, panel) {
+    if (panel.type === "image") {
+      const items = panel.items || [];
+      if (!items.length) return;
+      const img = el("img", { class: "gx-media-img", alt: panel.key });
+      const label = el("span", { class: "gx-meta gx-step-label" });
+      // The dashboard redraws every 2 s while a run goes on: the slider keeps its step.
+      const id = panel.run + "\n" + panel.key;
+      const show = (i) => {
+        const item = items[i];
+        state.mediaAt[id] = item.step;
+        img.setAttribute("src", item.src);
+        label.textContent = `step ${item.step}` + (item.caption ? ` · ${item.caption}` : "");
+      };
+      const kept = items.findIndex((item) => item.step === state.mediaAt[id]);
+      const start = kept < 0 ? items.length - 1 : kept;
+      const slider = el("input", { type: "range", class: "gx-step-slider", min: "0", max: String(items.length - 1),
+        value: String(start), "aria-label": "step", oninput: (e) => show(Number(e.target.value)) });
+      show(start);
+      box.appendChild(el("div", {}, [img]));
+      if (items.length > 1) box.appendChild(el("label", {}, ["step ", slider]));
+      box.appendChild(label);
+    } else if (panel.type === "table") {
+      const head = el("tr", {}, panel.columns.map((c) => el("th", { text: fmt(c) })));
+      const body = panel.rows.map((row) => el("tr", {}, row.map((c) => el("td", { text: fmt(c) }))));
+      box.appendChild(el("div", { class: "gx-scroll" }, [el("table", { class: "gx-table gx-media-table" }, [el("thead", {}, [head]), el("tbody", {}, body)])]));
+    } else if (panel.type === "html") {
+      box.appendChild(el("iframe", { class: "gx-media-html", sandbox: "", srcdoc: panel.html, title: panel.key }));
+    } else if (panel.type === "chart") {
+      const div = el("div", { class: "gx-figure", "data-metric": panel.key });
+      box.appendChild(div);
+      Plotly.react(div, panel.figure.data, panel.figure.layout, PLOT_CONFIG);
+    } else if ((panel.type === "audio" || panel.type === "video" || panel.type === "img") && panel.src) {
+      box.appendChild(el(panel.type, { class: "gx-media-" + panel.type, src: panel.src, controls: panel.type !== "img" }));
+      if (panel.caption) box.appendChild(el("p", { class: "gx-meta", text: panel.caption }));
     }
   }
 

@@ -57,6 +57,8 @@ def add(
     max_points: int = 1000,
     forest: bool = True,
     x_axis: str | None = None,
+    read: logged.Reader | None = None,
+    link: logged.Linker | None = None,
 ) -> Drawn:
     """Add the panels to ``bundle`` (built by :func:`gitexp.render.bundle.build` for the
     same runs); ``baseline`` is the index of the run the best one is compared with.
@@ -114,7 +116,7 @@ def add(
         if best is not None:
             bundle["best"] = best
             sections.append("best")
-    media = logged.media_panels(runs)
+    media = logged.media_panels(runs, read, link)
     if media:
         bundle["media"] = media
         sections.append("media")
