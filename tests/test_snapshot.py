@@ -707,9 +707,11 @@ def _wrapper_imports(repo: Path) -> set[str]:
 
 
 def test_attributes_that_change_no_content_keep_the_fast_path(repo: Path) -> None:
-    """linguist hints and an LFS pattern's diff/merge drivers: files are stored as read
-    (a CRLF one too, as git stores it), without dulwich's normalizer."""
+    """linguist hints, diff/merge drivers, and a filter on paths none of the changed files
+    has: files are stored as read (a CRLF one too, as git stores it), without dulwich's
+    normalizer."""
     (repo / ".gitattributes").write_text(
+        "*.pt filter=lfs diff=lfs merge=lfs -text\n"
         "*.ipynb linguist-generated\n"
         '"docs/a b.md" linguist-documentation -diff\n'
         "*.csv\tdiff=csv merge=union export-ignore\n"
@@ -764,3 +766,21 @@ def test_attribute_names_are_read_as_git_writes_them(text: str, names: set[str])
     from gitexp.git.attributes import attribute_names
 
     assert attribute_names(text) == names
+
+
+def test_each_path_takes_the_conversion_its_attributes_ask(tmp_path: Path) -> None:
+    from gitexp.git.attributes import EXACT, LINE_ENDINGS, NONE, Conversions
+
+    (tmp_path / "root").write_text(
+        "*.pt filter=lfs -text\n[attr]crlfy text eol=crlf\n*.bat crlfy\n/docs/*.md ident\n"
+    )
+    (tmp_path / "nested").write_text("*.csv text\n")
+    files = [(str(tmp_path / "root"), ""), (str(tmp_path / "nested"), "data")]
+    rules = Conversions(files, autocrlf=None)
+    assert rules.for_path("models/best.pt") == EXACT
+    assert rules.for_path("run.bat") == LINE_ENDINGS  # through the macro
+    assert rules.for_path("docs/guide.md") == EXACT and rules.for_path("x/docs/g.md") == NONE
+    assert rules.for_path("data/table.csv") == LINE_ENDINGS
+    assert rules.for_path("table.csv") == NONE  # the nested file's patterns stay in data/
+    assert rules.for_path("train.py") == NONE
+    assert Conversions(files, autocrlf="true").for_path("train.py") == LINE_ENDINGS

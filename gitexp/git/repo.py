@@ -98,7 +98,7 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
         self._index_shape: tuple[int, tuple[str, ...]] = (0, ())
         self._layout: RepoLayout | None = None
         self._extra_ignore: IgnoreFilter | None = None
-        self._conversion: str | None = None  # git/attributes.py: NONE, LINE_ENDINGS, EXACT
+        self._conversion: attributes.Conversions | None = None  # which paths git converts
         self._normalizer: Any = None  # dulwich's checkin normalizer, built when needed
 
     # -- opening -----------------------------------------------------------------
@@ -196,7 +196,7 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
 
     def write_blob(self, data: bytes, path: bytes | None = None) -> ObjectId:
         """Store ``data`` as a blob; with ``path``, as ``git add`` would (eol, filters)."""
-        if path is None or not self._needs_normalizing(data):
+        if path is None or not self._needs_normalizing(data, path):
             return self._add_raw(b"blob", data)
         assert self._normalizer is not None
         from dulwich.objects import Blob
@@ -205,7 +205,7 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
         self._add(blob)
         return bytes(blob.id)
 
-    def _needs_normalizing(self, data: bytes) -> bool:
+    def _needs_normalizing(self, data: bytes, path: bytes) -> bool:
         """Whether git's check-in conversion can change ``data`` (git/attributes.py).
 
         Most ML repositories name no attribute that changes content, and then blobs are
@@ -220,10 +220,11 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
             files = attributes.attribute_files(
                 self.root, self.commondir, tracked, self.config_value("core", "attributesFile")
             )
-            self._conversion = attributes.conversion(files, self.config_value("core", "autocrlf"))
-        if self._conversion == attributes.NONE:
+            self._conversion = attributes.Conversions(files, self.config_value("core", "autocrlf"))
+        level = self._conversion.for_path(path.decode("utf-8", "surrogateescape"))
+        if level == attributes.NONE:
             return False
-        if self._conversion == attributes.LINE_ENDINGS and b"\r" not in data:
+        if level == attributes.LINE_ENDINGS and b"\r" not in data:
             return False  # check-in only turns CRLF into LF
         if self._normalizer is None:
             self._normalizer = self._repo.get_blob_normalizer()
