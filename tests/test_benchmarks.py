@@ -25,12 +25,16 @@ from gitexp.git.repo import GitRepo
 Entry = tuple[int, bytes, int, int, int, int, bool]  # mode, sha, size, mtime, ctime, ino, trust
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "benchmarks" / "run.py"
-NO_PEER_BENCHMARKS = "import,run,log,ls,push,fetch,api,scale"
+NO_PEER_BENCHMARKS = "import,run,layouts,log,ls,push,fetch,api,scale"
 NO_PEER_ROWS = (
     "import",
     "run_800",
     "run_20k",
     "run_growth",
+    "run_800_linguist",
+    "run_800_textauto",
+    "run_project",
+    "script_self",
     "log_rate",
     "log_crash",
     "ls_first",

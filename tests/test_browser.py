@@ -9,6 +9,7 @@ them these tests skip, except under CI (``CI`` set), where a missing browser fai
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -620,3 +621,99 @@ def test_report_draws_media_panels_and_runs_nothing_a_run_wrote(
     # The html file's own script is blocked by the sandbox, which Chromium reports.
     errors = [e for e in console_errors(browser) if "sandboxed" not in e]
     assert errors == []
+
+
+WANDB_SCRIPT = """
+import numpy as np
+import gitexp as wandb
+
+run = wandb.init(project="e2e", config={"lr": 0.1, "epochs": 3}, tags=["e2e"])
+wandb.define_metric("loss", summary="min")
+for step in range(3):
+    pixels = (np.arange(6 * 8).reshape(6, 8) * (step + 1) % 256).astype(np.uint8)
+    wandb.log({"loss": 1.0 / (step + 1), "acc": 0.5 + step / 10,
+               "sample": wandb.Image(pixels, caption=f"step {step}")})
+table = wandb.Table(columns=["id", "label"], data=[[1, "cat"], [2, "dog"]])
+wandb.log({"preds": table,
+           "cm": wandb.plot.confusion_matrix(y_true=[0, 1, 1, 0], preds=[0, 1, 0, 0],
+                                              class_names=["cat", "dog"])})
+with open("weights.bin", "wb") as handle:
+    handle.write(bytes(range(256)) * 64)
+model = wandb.Artifact("model", type="model", metadata={"layers": 2})
+model.add_file("weights.bin")
+run.log_artifact(model, aliases=["best"])
+wandb.alert(title="done", text="loss went down", level="INFO")
+wandb.finish()
+"""
+
+
+def test_a_wandb_script_reads_back_through_the_api_and_reports_in_chromium(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Issue 18: one wandb-style script using media, a table, a chart, an artifact and an
+    alert; everything read back through gitexp.Api; the report opened in Chromium."""
+    from conftest import git
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = isolated_env(home)
+    repo = tmp_path / "e2e"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "train.py").write_text(WANDB_SCRIPT)
+    (repo / ".gitignore").write_text("weights.bin\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "e2e")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, env=env, check=True)
+    report = tmp_path / "e2e.html"
+    for args in (("run", sys.executable, "train.py"), ("report", "-o", str(report))):
+        done = subprocess.run(
+            [sys.executable, "-m", "gitexp", *args],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr
+
+    code = """
+import json, sys, gitexp
+api = gitexp.Api()
+(run,) = api.runs("e2e")
+rows = list(run.scan_history())
+frame = run.history()
+print(json.dumps({
+    "config": run.config, "summary_loss": run.summary["loss"], "tags": run.tags,
+    "steps": [r["_step"] for r in rows if "loss" in r],
+    "images": [r["sample"]["_type"] for r in rows if "sample" in r],
+    "table": [r["preds"]["_type"] for r in rows if "preds" in r],
+    "chart": [r["cm"].get("chart") for r in rows if "cm" in r],
+    "artifacts": [a.name for a in run.logged_artifacts()],
+    "files": run.files(), "columns": sorted(frame.columns),
+}, default=str))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["config"]["lr"] == 0.1 and seen["tags"] == ["e2e"]
+    assert seen["summary_loss"] == pytest.approx(1 / 3)  # define_metric(summary="min")
+    assert seen["steps"] == [0, 1, 2]
+    assert {"_step", "loss", "acc", "sample"} <= set(seen["columns"])  # a pandas DataFrame
+    assert seen["images"] == ["image-file"] * 3
+    assert seen["table"] == ["table-file"] and seen["chart"] == ["confusion_matrix"]
+    assert any(name.startswith("model") for name in seen["artifacts"]), seen["artifacts"]
+    assert ".gitexp/alerts.jsonl" in seen["files"]
+    assert sum(path.startswith(".gitexp/media/sample/") for path in seen["files"]) >= 3
+
+    browser.get_log("browser")
+    browser.get(report.as_uri())
+    wait_for(
+        lambda: browser.execute_script("return document.getElementById('gx-app').dataset.loaded"),
+        "the report",
+    )
+    charts = wait_for(lambda: drawn(browser, "#gx-media .gx-figure"), "the logged chart")
+    assert "cm" in charts
+    assert console_errors(browser) == []

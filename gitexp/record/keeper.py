@@ -281,7 +281,7 @@ class Sentinel:
         return pid, write
 
     def fds(self) -> tuple[int, ...]:
-        return (self.lifeline,)
+        return (self.lifeline,) if self.lifeline >= 0 else ()
 
     def _pending(self) -> set[int] | None:
         try:
@@ -323,6 +323,8 @@ class Sentinel:
         at least one of them, and it is given the other signals pending in the old one:
         each is the witness for a handler of ours that has not run yet.
         """
+        if self.lifeline < 0:
+            return  # released: the command has ended, no later signal needs a witness
         try:
             pid, lifeline = self._spawn()
         except OSError:
@@ -337,12 +339,17 @@ class Sentinel:
             os.kill(old_pid, signal.SIGKILL)
             os.waitpid(old_pid, 0)
 
-    def stop(self) -> None:
-        """End the sentinel: it exits once its pipe closes, and is waited for (a few
-        milliseconds at most), so that nothing of gitexp's stays in the caller's process
-        group after gitexp run exits: a job runner waiting for the group to empty, or
-        ``timeout``, sees it end with the run."""
+    def release(self) -> None:
+        """Let the sentinel exit (it does once its pipe closes): called when the command
+        has ended, so that it exits while the run is finalized rather than after."""
         _close_all(self.fds())
+        self.lifeline = -1  # closed once: the number may soon name another file
+
+    def stop(self) -> None:
+        """End the sentinel and wait for it (a few milliseconds at most), so that nothing
+        of gitexp's stays in the caller's process group after gitexp run exits: a job
+        runner waiting for the group to empty, or ``timeout``, sees it end with the run."""
+        self.release()
         deadline = time.monotonic() + 1.0
         with contextlib.suppress(ChildProcessError, OSError):
             while not os.waitpid(self.pid, os.WNOHANG)[0]:

@@ -132,6 +132,8 @@ def supervise(
             live.file("system.jsonl"), recorder.info.start, child_pid, first, STARTUP_GRACE_SECONDS
         )
     returncode = keeper.wait()
+    if sentinel is not None:  # the command is gone: the witness may exit while we finalize
+        sentinel.release()
     if returncode is None:  # someone killed the keeper: the exit status is lost with it
         _wait_gone(child_pid, process_start(child_pid))
     stop.set()
