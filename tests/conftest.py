@@ -38,8 +38,17 @@ requires_torch = pytest.mark.skipif(
 REQUIRE_INTEGRATIONS = os.environ.get("GITEXP_REQUIRE_INTEGRATIONS") == "1"
 
 
-def require(module_name: str) -> Any:
-    """The optional module; skip without it (fail under GITEXP_REQUIRE_INTEGRATIONS=1)."""
+def require(module_name: str, load: bool = True) -> Any:
+    """The optional module; skip without it (fail under GITEXP_REQUIRE_INTEGRATIONS=1).
+
+    ``load=False``: only check that it is installed, for a framework the test runs in a
+    subprocess with settings of its own (Keras needs ``KERAS_BACKEND`` before import)."""
+    if not load:
+        if importlib.util.find_spec(module_name) is not None:
+            return None
+        if REQUIRE_INTEGRATIONS:
+            pytest.fail(f"{module_name} is not installed (GITEXP_REQUIRE_INTEGRATIONS=1)")
+        pytest.skip(f"needs {module_name}")
     if REQUIRE_INTEGRATIONS:
         return importlib.import_module(module_name)
     return pytest.importorskip(module_name)

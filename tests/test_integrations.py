@@ -212,7 +212,7 @@ model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
 
 @pytest.mark.slow
 def test_keras_callback_records_epochs_batches_lr_and_summary(repo: Path) -> None:
-    require("keras")
+    require("keras", load=False)
     run = train(repo, KERAS, env={"KERAS_BACKEND": "torch"})
     epochs = rows_with(run, "val_loss")
     assert [row["epoch"] for row in epochs] == [0, 1, 2]

@@ -139,7 +139,14 @@ class SystemSampler:
         try:
             psutil.cpu_percent(None)  # the first call only starts the measurement
             self._process_cpu(psutil)
+            since = time.monotonic()
             while not self._stop.wait(self.seconds):
+                self._write(self.sample(psutil, gpus))
+                since = time.monotonic()
+            # The run ended between two samples: its last stretch is measured too.  (A
+            # script that trains at once can keep this thread from importing psutil for
+            # a second or two, so a short run would otherwise have one sample or none.)
+            if time.monotonic() - since >= min(0.05, self.seconds):
                 self._write(self.sample(psutil, gpus))
         except Exception as exc:  # a sampler must never print a traceback into the run
             if not self._warned:
