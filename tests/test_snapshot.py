@@ -693,7 +693,15 @@ def test_git_answers_give_the_snapshot_dulwich_rules_give(
 
 
 def _wrapper_imports(repo: Path) -> set[str]:
-    """Every module `gitexp run` imports (-X importtime lists them on its stderr)."""
+    """Every module `gitexp run` imports (-X importtime lists them on its stderr).
+
+    First a pause past git/binary.py's tick slack (50 ms): a file changed that close to
+    when gitexp asks git for the ignored entries is judged by dulwich's ignore rules
+    instead (a race guard, which imports dulwich), and these tests have just written
+    the untracked files."""
+    import time
+
+    time.sleep(0.1)
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "gitexp", "run", "--", "true"],
         cwd=repo,

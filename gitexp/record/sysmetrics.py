@@ -111,6 +111,7 @@ class SystemSampler:
         self.index = first_index
         self.seconds = interval() if seconds is None else seconds
         self._stop = threading.Event()
+        self._ready = threading.Event()  # psutil imported (or not there)
         self._thread: threading.Thread | None = None
         self._processes: dict[int, Process] = {}
         self._warned = False
@@ -118,6 +119,11 @@ class SystemSampler:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="gitexp-system", daemon=True)
         self._thread.start()
+        if not self.grace:
+            # A script's own process: let the thread import psutil (~20 ms) before the
+            # training loop starts.  Once the loop holds the GIL, that import takes a
+            # second or more, and a short run then gets one sample or none.
+            self._ready.wait(timeout=0.5)
 
     def stop(self) -> None:
         self._stop.set()
@@ -135,6 +141,8 @@ class SystemSampler:
             import psutil
         except ImportError:
             return
+        finally:
+            self._ready.set()
         gpus = _Gpus()
         try:
             psutil.cpu_percent(None)  # the first call only starts the measurement
