@@ -761,19 +761,27 @@ def test_a_clean_filter_is_run_as_git_runs_it(repo: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "names"),
+    ("text", "lines"),
     [
-        ("*.bin filter=lfs diff=lfs merge=lfs -text\n", {"filter", "diff", "merge", "text"}),
-        ("# comment\n\n*.ipynb linguist-generated\n", {"linguist-generated"}),
-        ('"a b/*.md" !eol  ident\n', {"eol", "ident"}),
-        ("[attr]mine text eol=crlf\n*.x mine\n", {"text", "eol", "mine"}),
-        ("*.csv\tdiff=csv\n", {"diff"}),
+        (
+            "*.bin filter=lfs diff=lfs merge=lfs -text\n",
+            [("*.bin", {"filter", "diff", "merge", "text"})],
+        ),
+        ("# comment\n\n*.ipynb linguist-generated\n", [("*.ipynb", {"linguist-generated"})]),
+        ('"a b/*.md" !eol  ident\n', [("a b/*.md", {"eol", "ident"})]),
+        (
+            "[attr]mine text eol=crlf\n*.x mine\n",
+            [("[attr]mine", {"text", "eol"}), ("*.x", {"mine"})],
+        ),
+        ("*.csv\tdiff=csv\n", [("*.csv", {"diff"})]),
     ],
 )
-def test_attribute_names_are_read_as_git_writes_them(text: str, names: set[str]) -> None:
-    from gitexp.git.attributes import attribute_names
+def test_attribute_lines_are_read_as_git_writes_them(
+    text: str, lines: list[tuple[str, set[str]]]
+) -> None:
+    from gitexp.git.attributes import attribute_lines
 
-    assert attribute_names(text) == names
+    assert attribute_lines(text) == lines
 
 
 def test_each_path_takes_the_conversion_its_attributes_ask(tmp_path: Path) -> None:

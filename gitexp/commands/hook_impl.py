@@ -15,14 +15,11 @@ drainer has nothing left to do.
 
 from __future__ import annotations
 
-import re
 import sys
 
 from gitexp.cli_support import say
 from gitexp.errors import GitexpError
 from gitexp.git.binary import ZERO
-
-_MIRROR = re.compile(r"^refs/remotes/(.+)/gitexp/runs/([^/]+)$")
 
 
 def pre_push(remote: str, lines: list[str]) -> int:

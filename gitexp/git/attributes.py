@@ -57,11 +57,6 @@ def attribute_lines(text: str) -> list[tuple[str, set[str]]]:
     return lines
 
 
-def attribute_names(text: str) -> set[str]:
-    """Every attribute a gitattributes file names."""
-    return set().union(*(names for _pattern, names in attribute_lines(text)))
-
-
 class Conversions:
     """Which paths git's check-in conversion can change: ``for_path`` answers ``NONE``,
     ``LINE_ENDINGS`` or ``EXACT`` (module docstring) from the lines whose pattern can

@@ -106,8 +106,7 @@ def drain_pending(repo: GitRepo, say: Callable[[str], None]) -> None:
     command looked.  Costs a few stats when no fetch happened."""
     where = folder(repo.commondir)
     stamp = repo.remote_refs_stamp()
-    seen_stamp, seen = _read_seen(where)
-    if stamp == seen_stamp:
+    if stamp == _seen_stamp(where):
         return
     with _locked(where) as writable:
         seen_stamp, seen = _read_seen(where)  # another command may have done it meanwhile
@@ -156,6 +155,15 @@ def mirrored_runs(repo: GitRepo) -> dict[str, bytes]:
         if (name := "refs/remotes/" + raw.decode("utf-8", "replace"))
         and (_MIRROR.match(name) or _ALIAS_MIRROR.match(name))
     }
+
+
+def _seen_stamp(where: str) -> str | None:
+    """The stamp alone (the first line): what every command reads when nothing changed."""
+    try:
+        with open(os.path.join(where, SEEN), encoding="utf-8", errors="replace") as handle:
+            return handle.readline().rstrip("\n") or None
+    except OSError:
+        return None
 
 
 def _read_seen(where: str) -> tuple[str | None, dict[str, bytes]]:
