@@ -1556,7 +1556,8 @@ def test_a_crafted_run_from_a_remote_is_quarantined(
     before = _state(tmp_path, skip)
     reports = tmp_path / "reports"
     for args in (["show", EVIL], ["diff", good, EVIL], ["restore", EVIL],
-                 ["branch", EVIL, "evil-code"], ["rerun", EVIL]):  # fmt: skip
+                 ["branch", EVIL, "evil-code"], ["rerun", EVIL],
+                 ["run", "--resume", EVIL, "--", "true"]):  # fmt: skip
         done = _timed(args, clone)
         assert done.returncode == 7, (args, done.stderr)
         assert f"run {EVIL} is quarantined" in done.stderr and vector.reason in done.stderr

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from gitexp.cli_support import add_example, add_project_option, open_repo, say
+from gitexp.cli_support import add_example, add_project_option, open_repo, say, terminal_text
 from gitexp.importers import export
 from gitexp.read.listing import list_runs
 from gitexp.read.projects import in_project, with_projects
@@ -80,7 +80,10 @@ def main(args: argparse.Namespace) -> int:
         with open(args.output, "w", encoding="utf-8", newline="") as handle:
             handle.write(export.csv_text(columns, rows))
     else:
-        sys.stdout.write(export.csv_text(columns, rows))
+        text = export.csv_text(columns, rows)
+        # Names and values come from the runs: a terminal gets their control characters
+        # escaped; a pipe or a file gets the CSV as it is.
+        sys.stdout.write(terminal_text(text) if sys.stdout.isatty() else text)
         return 0
     say(f"wrote {what} of {plural(len(chosen), 'run')} to {args.output}")
     return 0

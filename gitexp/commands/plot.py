@@ -265,15 +265,14 @@ def _across(args: argparse.Namespace, kind: str) -> int:
 
 
 def _parallel(args: argparse.Namespace, kind: str, table: Table, keys: list[str]) -> None:
-    from tabulate import tabulate
-
+    from gitexp.render.cells import table as text_table
     from gitexp.render.charts import parallel
 
     chart = parallel.build(table, keys, args.color)
-    if not args.output:
-        rows = [[label, *(printable(str(table.columns[k][i])) for k in keys)]
+    if not args.output:  # every cell escaped: run names and values come from the runs
+        rows = [[label, *(table.columns[k][i] for k in keys)]
                 for i, label in enumerate(table.labels)]  # fmt: skip
-        print(tabulate(rows, headers=["run", *keys], disable_numparse=True))
+        print(text_table(rows, ["run", *keys]))
         say("parallel coordinates are drawn in a file: add -o FILE.svg, FILE.png or FILE.html")
         return
     if kind == ".png":
@@ -290,8 +289,8 @@ def _parallel(args: argparse.Namespace, kind: str, table: Table, keys: list[str]
 
 def _scatter(args: argparse.Namespace, kind: str, table: Table, key: str, metric: str) -> None:
     import numpy as np
-    from tabulate import tabulate
 
+    from gitexp.render.cells import table as text_table
     from gitexp.render.charts import across, importance, mplfig, plotlyfig
     from gitexp.render.charts.spec import Chart, Trace
 
@@ -308,10 +307,10 @@ def _scatter(args: argparse.Namespace, kind: str, table: Table, key: str, metric
     verdict = f"Spearman's rank correlation: {rho:+.3f}" if rho is not None and not ticks else ""
     if not args.output:
         rows = sorted(
-            ([table.labels[i], printable(str(xs[i])), ys[i]] for i in keep),
+            ([table.labels[i], str(xs[i]), ys[i]] for i in keep),
             key=lambda row: (row[1], row[2]),
         )
-        print(tabulate(rows, headers=["run", key, metric], disable_numparse=True))
+        print(text_table(rows, ["run", key, metric]))  # every cell escaped
         if verdict:
             print(verdict)
         return

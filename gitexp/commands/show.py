@@ -167,8 +167,10 @@ def render(view: RunView, files: list[dict[str, str]]) -> str:
         lines.append(f"tags      {', '.join(info.tags)}")
     if info.group:
         lines.append(f"group     {info.group}")
-    if info.notes:
-        lines.append(f"note      {info.notes}")
+    if info.notes:  # each line of a note on a line of its own (printable escapes "\n")
+        first, *rest = info.notes.split("\n")
+        lines.append(f"note      {first}")
+        lines += [f"          {line}" for line in rest]
     lines.append(f"machine   {manifest.summarize(view.hardware) if view.hardware else 'unknown'}")
     flat = configmod.flatten_config(view.config)
     doubtful = {

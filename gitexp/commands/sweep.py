@@ -241,9 +241,7 @@ def search(args: argparse.Namespace, plan: search_plan.Plan, new: bool) -> int:
     from gitexp.sweep import ref as sweepref
     from gitexp.sweep import trials as trialsmod
 
-    command = plan.command
-    if plan.program is not None:  # the rest of the macros are expanded by each trial's run
-        command = [part.replace("${program}", plan.program) for part in command]
+    command = _runs(plan)
     with open_repo() as repo:
         if new and not args.dry_run:
             sweepref.write_spec(repo, plan.group, plan.spec())
@@ -334,12 +332,21 @@ def resume(args: argparse.Namespace, command: list[str]) -> int:
     return search(args, plan, new=False)
 
 
+def _runs(plan: search_plan.Plan) -> list[str]:
+    """The command each trial runs: the recorded one with ``${program}`` expanded (the
+    other macros each trial's run expands).  What a sweep shows is this, never the
+    template alone: a pulled sweep's ``program`` is part of what would run."""
+    if plan.program is None:
+        return list(plan.command)
+    return [part.replace("${program}", plan.program) for part in plan.command]
+
+
 def _consent(sweep_id: str, plan: search_plan.Plan, yes: bool) -> None:
     """A sweep made in another clone runs its recorded command here: show it, and run it
     only when the user says so (a terminal's answer, or --yes), as rerun does."""
     say(f"sweep {sweep_id} was not started in this clone (it came from a remote); resuming")
     say("  it runs its recorded command on this machine:")
-    say(f"  command   {shlex.join(plan.command)}")
+    say(f"  command   {shlex.join(_runs(plan))}")
     if yes:
         return
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
@@ -378,7 +385,7 @@ def show(names: list[str]) -> int:
     lines = [
         f"sweep {sweep_id}: {plan.method}, {plan.goal} {plan.metric}{prune}",
         f"  trials   {done} of {plan.trials} done",
-        f"  command  {shlex.join(plan.command)}",
+        f"  command  {shlex.join(_runs(plan))}",
         *(f"  {p.key}  {values.dumps(p.spec())}" for p in plan.params),
     ]
     print(terminal_text("\n".join(lines)))  # the spec came from git: no control characters

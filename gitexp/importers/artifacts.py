@@ -9,6 +9,8 @@ to put them beside, and the path keeps two runs' artifacts apart.
 
 from __future__ import annotations
 
+import hashlib
+
 from gitexp.artifacts import dvc as store_mod
 from gitexp.artifacts.pointers import (
     ARTIFACTS_FILE,
@@ -19,6 +21,7 @@ from gitexp.artifacts.pointers import (
     pointer_text,
 )
 from gitexp.git.repo import MODE_FILE, GitRepo, ObjectId
+from gitexp.model import validate
 from gitexp.model.record import META_DIR
 from gitexp.render.words import plural
 
@@ -26,8 +29,14 @@ Entry = tuple[bytes, int, ObjectId]
 
 
 def artifact_path(source: str, original_id: str, path: str) -> str:
+    """Where a source's artifact goes in the work tree when restored: a path every reader
+    accepts (model/validate.py), whatever the source named it."""
     parts = [p if p not in ("", ".", "..") else "_" for p in f"{original_id}/{path}".split("/")]
-    return f"{source}-artifacts/" + "/".join(parts)
+    candidate = f"{source}-artifacts/" + "/".join(parts)
+    if validate.check_path(candidate) is None:
+        return candidate
+    named = f"{original_id}\0{path}".encode("utf-8", "surrogateescape")
+    return f"{source}-artifacts/renamed-{hashlib.sha256(named).hexdigest()[:16]}"
 
 
 def store_large(

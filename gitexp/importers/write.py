@@ -19,9 +19,10 @@ from gitexp._version import __version__
 from gitexp.git.repo import MODE_FILE, GitRepo, ObjectId
 from gitexp.model import config as configmod
 from gitexp.model import history as historymod
-from gitexp.model import redact, values
+from gitexp.model import redact, validate, values
 from gitexp.model.ids import ID_ALPHABET, ID_LENGTH
 from gitexp.model.record import FINISHED, META_DIR, REF_PREFIX, RunInfo, commit_message, make_row
+from gitexp.render.cells import printable
 
 # A file of the source's files folder kept in the run's tree; larger ones are listed only.
 MAX_KEPT_FILE = 1024 * 1024
@@ -186,7 +187,12 @@ def _meta_files(
             name = f"{folder}/{historymod.chunk_name(index)}".encode()
             entries.append((name, MODE_FILE, repo.write_blob(data)))
     for path, data in sorted(run.files.items()):
-        if len(data) <= MAX_KEPT_FILE:
+        # A source's file names (a tracking server's, a folder's) are input: only a path
+        # every reader accepts goes into the run's tree (model/validate.py).
+        problem = validate.check_path(path)
+        if problem:
+            run.notes_for_user.append(f"{printable(path[:200])} left out: {problem}")
+        elif len(data) <= MAX_KEPT_FILE:
             entries.append((f"files/{path}".encode(), MODE_FILE, repo.write_blob(data)))
         else:
             run.notes_for_user.append(f"{path} ({len(data)} bytes) left out: over 1 MiB")

@@ -42,10 +42,14 @@ def check_name(text: object, what: str = "artifact name") -> str | None:
     return validate.check_artifact_name(text, what)
 
 
-def check_alias(text: str) -> str | None:
+def check_alias(text: object) -> str | None:
     """Why ``text`` cannot be an alias: a name, and neither ``latest`` nor ``vN``."""
     problem = check_name(text, "alias")
-    if problem is None and (text == LATEST or VERSION_PATTERN.match(text)):
+    if (
+        problem is None
+        and isinstance(text, str)
+        and (text == LATEST or VERSION_PATTERN.match(text))
+    ):
         problem = f"alias {text!r} is reserved: `latest` and `vN` are computed from the runs"
     return problem
 
@@ -241,7 +245,7 @@ def _check_output(item: object) -> str | None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             return f"output {item['name']!r}: file {entry['name'][:200]!r} has no size"
     for alias in item.get("aliases", []) or []:
-        why = check_name(alias, "alias")
+        why = check_alias(alias)
         if why:
             return f"output {item['name']!r}: {why}"
     return None
@@ -249,7 +253,9 @@ def _check_output(item: object) -> str | None:
 
 def parse_lineage(text: str | bytes) -> Lineage:
     """The lineage of a run; raises ValueError for a file :func:`check_lineage` refuses."""
-    data = values.loads(text if isinstance(text, str) else text.decode("utf-8"))
+    # A teammate's file: size, depth and node limits first (a deeply nested one would
+    # otherwise end in RecursionError far from here).
+    data = validate.load_json(text if isinstance(text, bytes) else text.encode(), "lineage.json")
     problem = check_lineage(data)
     if problem:
         raise ValueError(problem)

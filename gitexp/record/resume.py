@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gitexp.errors import FormatError, RepositoryStateError, UnknownRunError
 from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import config as configmod
-from gitexp.model import redact, values
+from gitexp.model import redact, validate, values
 from gitexp.model.record import META_DIR, RUNNING, RunInfo, parse_row
 from gitexp.record import manifest
 from gitexp.record.live import LiveDir, hostname, live_root
@@ -58,6 +58,16 @@ def resume_run(
     if head is None:
         raise UnknownRunError(
             f"no run {run_id} to resume", "See the runs with `gitexp ls` (the full id is needed)."
+        )
+    # A pulled run is a teammate's input: its files are reopened (and some copied into the
+    # live folder) only once it passed the checks every read of a run goes through.
+    from gitexp.read.trust import verdict
+
+    problem = verdict(repo, run_id, head)
+    if problem:
+        raise FormatError(
+            f"run {run_id} is quarantined: {problem}",
+            f"gitexp will not resume it; inspect it with `git show {run_ref(run_id).decode()}`.",
         )
     live = LiveDir(os.path.join(live_root(repo.commondir), run_id))
     root, _parents, message = repo.commit_info(head)
@@ -198,10 +208,10 @@ def _carry_kept(repo: GitRepo, root: ObjectId, live: LiveDir) -> None:
     for path, mode, sha in repo.iter_files(found[1], b""):
         if mode != MODE_FILE:
             continue  # gitexp.save commits plain files only
-        parts = path.decode("utf-8", "surrogateescape").split("/")
-        if any(part in ("", ".", "..") for part in parts):
+        text = path.decode("utf-8", "surrogateescape")
+        if validate.check_path(text):
             continue  # never written outside the live folder
-        target = os.path.join(live.file("saved"), *parts)
+        target = os.path.join(live.file("saved"), *text.split("/"))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as handle:
             handle.write(repo.read_blob(sha))

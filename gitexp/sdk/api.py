@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 def _warn(message: str) -> None:
     import warnings
 
-    warnings.warn(f"gitexp: {message}", stacklevel=4)
+    from gitexp.render.cells import printable
+
+    warnings.warn(f"gitexp: {printable(message)}", stacklevel=4)  # names from refs
 
 
 class Api:

@@ -175,10 +175,10 @@ class Artifact:
     def record(self, root: str, aliases: list[str]) -> Output:
         """Store the files in DVC's cache (the project at ``root``); the version logged."""
         from gitexp.artifacts.versionfiles import store_files
-        from gitexp.model.lineage import Output, check_name
+        from gitexp.model.lineage import Output, check_alias
 
         for alias in aliases:
-            problem = check_name(alias, "alias")
+            problem = check_alias(alias)
             if problem:
                 raise ValueError(problem)
         if self._output is not None:

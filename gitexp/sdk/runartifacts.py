@@ -56,11 +56,11 @@ class RunArtifacts:
         from gitexp.sdk.artifact import Artifact
 
         if isinstance(artifact_or_path, Artifact):
-            from gitexp.model.lineage import check_name
+            from gitexp.model.lineage import check_alias
 
             wanted = [str(alias) for alias in aliases or []]
             for alias in wanted:  # the script's mistake, said at once
-                problem = check_name(alias, "alias")
+                problem = check_alias(alias)
                 if problem:
                     raise ValueError(problem)
             try:

@@ -77,7 +77,7 @@ def spec_problem(
     try:
         data = configfile.load_yaml(text, source=f"sweep {sweep_id}")
         spec = sweepmod.load_spec(data, f"sweep {sweep_id}", strict=False)
-    except (ConfigError, UsageError, RecursionError) as exc:
+    except (ConfigError, UsageError, RecursionError, ArithmeticError, ValueError) as exc:
         return None, f"its sweep.yaml is not a sweep spec ({getattr(exc, 'message', exc)})"
     if spec.group != sweep_id or spec.command is None or not spec.search.get("metric"):
         return None, "its sweep.yaml lacks the group, command or metric a sweep records"
