@@ -207,8 +207,11 @@ def alert(
 def log_model(
     path: str | os.PathLike[str], name: str | None = None, aliases: object = None, **kwargs: object
 ) -> None:
-    """wandb's ``log_model``: ``log_artifact(path, name=name, type="model")``."""
-    log_artifact(path, name=name, type="model")
+    """wandb's ``log_model``: ``run.log_model`` of the current run."""
+    active = _current()
+    if active is None:
+        raise RuntimeError("gitexp.log_model() needs a run: call gitexp.init() first")
+    active.log_model(path, name=name, aliases=aliases, **kwargs)
 
 
 def mark_preempting() -> None:

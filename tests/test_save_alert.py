@@ -182,3 +182,32 @@ def test_a_failing_alert_command_warns_and_training_goes_on(
     ref = f"refs/gitexp/runs/{_run_id(done)}"
     assert '"status": "finished"' in git(repo, "show", f"{ref}:.gitexp/run.json")
     assert len(git(repo, "show", f"{ref}:.gitexp/alerts.jsonl").splitlines()) == 2
+
+
+SAVED_AND_RUN_DIR = """
+import os
+import gitexp
+run = gitexp.init()
+print("RUN", run.id)
+with open("a", "w") as handle:
+    handle.write("saved with gitexp.save")
+gitexp.save("a", policy="now")
+os.makedirs(os.path.join(run.dir, "a"))
+with open(os.path.join(run.dir, "a", "b"), "w") as handle:
+    handle.write("written into run.dir")
+with open(os.path.join(run.dir, "c"), "w") as handle:
+    handle.write("also run.dir")
+gitexp.finish()
+"""
+
+
+def test_saved_files_and_run_dir_share_files_without_breaking_the_tree(repo: Path) -> None:
+    """gitexp.save's copy `a` and run.dir's folder `a/` cannot both be in one tree: the
+    run still finishes, with run.dir's files, and git reads the tree."""
+    done = _script(repo, SAVED_AND_RUN_DIR)
+    run_id = _run_id(done)
+    ref = f"refs/gitexp/runs/{run_id}"
+    names = git(repo, "ls-tree", "-r", "--name-only", ref, ".gitexp/files").split()
+    assert names == [".gitexp/files/a/b", ".gitexp/files/c"]
+    assert git(repo, "show", f"{ref}:.gitexp/files/a/b") == "written into run.dir"
+    assert '"status": "finished"' in git(repo, "show", f"{ref}:.gitexp/run.json")

@@ -412,11 +412,6 @@ def _valid_outcome(ended: Any) -> bool:
     )
 
 
-if __name__ == "__main__":  # the keeper's fresh process, finalizing for a dead wrapper
-    with GitRepo.discover(sys.argv[1]) as _repo:
-        finalize_ended(_repo, LiveDir(sys.argv[2]), artifacts=True)
-
-
 def recover_stale_runs(repo: GitRepo) -> list[str]:
     """Finalize every local run whose recorder, keeper and training process are gone.
 
@@ -439,3 +434,8 @@ def recover_stale_runs(repo: GitRepo) -> list[str]:
         if done:
             recovered.append(live.run_id)
     return recovered
+
+
+if __name__ == "__main__":  # the keeper's fresh process, finalizing for a dead wrapper
+    with GitRepo.discover(sys.argv[1]) as _repo:
+        finalize_ended(_repo, LiveDir(sys.argv[2]), artifacts=True)

@@ -222,27 +222,39 @@ class RunFiles:
         self.warned: set[str] = set()
         self.limit: int | None = None
 
-    def entries(self, repo: GitRepo, folder: str) -> list[tuple[bytes, int, ObjectId]]:
-        """``(.gitexp-relative path, mode, blob)`` for each kept file of ``folder``."""
-        if not os.path.isdir(folder):
-            return []
+    def entries(self, repo: GitRepo, saved: str, run_dir: str) -> list[tuple[bytes, int, ObjectId]]:
+        """``(.gitexp-relative path, mode, blob)`` for each kept file: ``gitexp.save``'s
+        copies (``saved``, where ``*.tmp`` is a copy still being written) and ``run.dir``,
+        both under ``files/`` of the run.  A name in both is ``run.dir``'s; a file named
+        as a folder of another file is left out (a tree cannot hold both)."""
         from gitexp.git.repo import MODE_FILE
         from gitexp.record.notcode import max_file_size
 
-        if self.limit is None:
-            self.limit = max_file_size(repo)
-        out: list[tuple[bytes, int, ObjectId]] = []
-        for top, dirs, names in os.walk(folder):
-            dirs.sort()
-            for name in sorted(names):
-                path = os.path.join(top, name)
-                rel = os.path.relpath(path, folder).replace(os.sep, "/")
-                sha = self._blob(repo, path, rel)
-                if sha is not None:
-                    out.append((f"{RUN_FILES}/{rel}".encode(), MODE_FILE, sha))
-        return out
+        found: dict[str, ObjectId] = {}
+        for folder in (saved, run_dir):
+            if not os.path.isdir(folder):
+                continue
+            if self.limit is None:
+                self.limit = max_file_size(repo)
+            for top, dirs, names in os.walk(folder):
+                dirs.sort()
+                for name in sorted(names):
+                    if folder == saved and name.endswith(".tmp"):
+                        continue
+                    path = os.path.join(top, name)
+                    rel = os.path.relpath(path, folder).replace(os.sep, "/")
+                    sha = self._blob(repo, path, f"{folder}\0{rel}", rel)
+                    if sha is not None:
+                        found[rel] = sha
+        folders = {rel.rsplit("/", 1)[0] for rel in found if "/" in rel}
+        folders |= {f.rsplit("/", i)[0] for f in folders for i in range(1, f.count("/") + 1)}
+        return [
+            (f"{RUN_FILES}/{rel}".encode(), MODE_FILE, sha)
+            for rel, sha in sorted(found.items())
+            if rel not in folders
+        ]
 
-    def _blob(self, repo: GitRepo, path: str, rel: str) -> ObjectId | None:
+    def _blob(self, repo: GitRepo, path: str, cache_key: str, rel: str) -> ObjectId | None:
         try:
             st = os.lstat(path)
         except OSError:
@@ -262,7 +274,7 @@ class RunFiles:
                 )
             return None
         key = (st.st_size, st.st_mtime_ns)
-        known = self.blobs.get(rel)
+        known = self.blobs.get(cache_key)
         if known is not None and known[0] == key:
             return known[1]
         try:
@@ -270,5 +282,5 @@ class RunFiles:
                 sha = repo.write_blob(handle.read())
         except OSError:
             return None
-        self.blobs[rel] = (key, sha)
+        self.blobs[cache_key] = (key, sha)
         return sha

@@ -415,11 +415,13 @@ class Recorder:
         if output is not None:
             files["output.log"] = output
         entries = [(name.encode(), MODE_FILE, blob(data)) for name, data in files.items()]
-        chunk_paths = _saved_files(self.live.file("saved"), blob)  # sdk/saving.py
-        chunk_paths += self._chunks("history", self.history, self._chunk_blobs)
+        chunk_paths = self._chunks("history", self.history, self._chunk_blobs)
         chunk_paths += self._chunks("system", self.system, self._system_blobs)
         chunk_paths += self.media.entries(self.live.path, blob, final)
-        chunk_paths += self._run_files.entries(self.repo, self.live.file(RUN_FILES))
+        # gitexp.save's copies (sdk/saving.py) and run.dir, both under files/
+        chunk_paths += self._run_files.entries(
+            self.repo, self.live.file("saved"), self.live.file(RUN_FILES)
+        )
         for number, resume in enumerate(self.info.resumes, 1):
             snapshot = resume.get("snapshot")
             if isinstance(snapshot, str):  # keeps the changed code reachable
@@ -460,23 +462,6 @@ def _feed_file(path: str, offset: int, history: historymod.History, final: bool)
     except FileNotFoundError:
         return 0
     return history.feed(data, final=final)
-
-
-def _saved_files(
-    folder: str, blob: Callable[[bytes], ObjectId]
-) -> list[tuple[bytes, int, ObjectId]]:
-    """``files/<name>`` of every file ``gitexp.save`` copied into the live folder."""
-    out: list[tuple[bytes, int, ObjectId]] = []
-    for where, _dirs, names in os.walk(folder):
-        for name in names:
-            if name.endswith(".tmp"):
-                continue  # a copy being written: the next commit takes it
-            path = os.path.join(where, name)
-            data = _read_bytes(path)
-            if data is not None:
-                rel = os.path.relpath(path, folder).replace(os.sep, "/")
-                out.append((f"files/{rel}".encode(), MODE_FILE, blob(data)))
-    return out
 
 
 def _read_bytes(path: str) -> bytes | None:

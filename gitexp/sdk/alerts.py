@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import warnings
 from typing import TYPE_CHECKING
@@ -48,6 +49,7 @@ class Alerts:
         self._last: dict[str, float] = {}  # title -> when it was last sent
         self._command: list[str] | None = None
         self._command_read = False
+        self._forwarding: threading.Thread | None = None
 
     def alert(
         self, title: str, text: str, level: object, wait_duration: float | None, step: int
@@ -65,13 +67,23 @@ class Alerts:
             with open(self.live.file(ALERTS_FILE), "a", encoding="utf-8") as handle:
                 handle.write(values.dumps(record) + "\n")
         print(f"gitexp: alert [{name}] {title}: {text}", file=sys.stderr, flush=True)
-        self._forward(title, text, name)
+        command = self._alert_command()
+        if command:
+            # The user's forwarder may take up to 30 s: it runs beside the training, never
+            # in its way, one alert after the other (each thread waits for the one before);
+            # not a daemon, so the script's exit still waits for it.
+            before = self._forwarding
+
+            def forward() -> None:
+                if before is not None:
+                    before.join()
+                self._forward(command, title, text, name)
+
+            self._forwarding = threading.Thread(target=forward, name="gitexp-alert")
+            self._forwarding.start()
         return True
 
-    def _forward(self, title: str, text: str, level: str) -> None:
-        command = self._alert_command()
-        if not command:
-            return
+    def _forward(self, command: list[str], title: str, text: str, level: str) -> None:
         import subprocess
 
         env = dict(os.environ)

@@ -414,10 +414,15 @@ class RunSurface:
         """Nothing to do: every run records its code (the workspace snapshot)."""
 
     def log_model(
-        self, path: str | os.PathLike[str], name: str | None = None, **kwargs: object
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        aliases: object = None,
+        **kwargs: object,
     ) -> None:
-        """``log_artifact(path, name=name, type="model")``."""
-        self.log_artifact(path, name=name, type="model")
+        """``log_artifact(path, name=name, type="model", aliases=aliases)``."""
+        wanted = [str(a) for a in aliases] if isinstance(aliases, (list, tuple)) else None
+        self.log_artifact(path, name=name, type="model", aliases=wanted)
 
     def write_logs(self, text: str) -> None:
         """Into the run's output, as wandb's Logs tab shows it."""

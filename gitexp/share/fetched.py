@@ -24,12 +24,6 @@ from collections.abc import Callable, Iterator
 
 from gitexp.git.binary import ZERO
 from gitexp.git.repo import GitRepo
-from gitexp.model.ids import short_id
-from gitexp.read.trust import check_runs, describe
-from gitexp.render.cells import printable
-from gitexp.render.words import plural
-from gitexp.share.aliassync import update_alias
-from gitexp.share.remotes import DIVERGED, NEW, QUARANTINED, REFUSED, UPDATED, fast_forward
 
 SEEN = "mirrors.seen"  # first line: the stamp; then "<sha> <mirror ref>" per mirror
 LOCK = "mirrors.lock"
@@ -64,6 +58,10 @@ def bring_aliases_here(
     repo: GitRepo, fetched: dict[str, tuple[str, bytes]], say: Callable[[str], None]
 ) -> None:
     """Create or fast-forward the aliases a fetch mirrored; say what did not move."""
+    from gitexp.render.cells import printable
+    from gitexp.share.aliassync import update_alias
+    from gitexp.share.remotes import DIVERGED, QUARANTINED
+
     for tail, (remote, sha) in sorted(fetched.items()):
         item = update_alias(repo, tail.encode(), sha)
         if item.action in (DIVERGED, QUARANTINED):
@@ -77,6 +75,13 @@ def bring_here(
     repo: GitRepo, fetched: dict[str, tuple[str, bytes]], say: Callable[[str], None]
 ) -> None:
     """Create the runs new here and fast-forward the ones the remote extended."""
+    # Imported here: every command reaches this module, few have runs to bring in.
+    from gitexp.model.ids import short_id
+    from gitexp.read.trust import check_runs, describe
+    from gitexp.render.cells import printable
+    from gitexp.render.words import plural
+    from gitexp.share.remotes import DIVERGED, NEW, REFUSED, UPDATED, fast_forward
+
     counts = {NEW: 0, UPDATED: 0}
     problems = check_runs(repo, {run_id: sha for run_id, (_remote, sha) in fetched.items()})
     for run_id, (remote, sha) in sorted(fetched.items()):
