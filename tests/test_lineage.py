@@ -388,3 +388,17 @@ def test_a_remote_alias_replaced_by_a_blob_never_replaces_the_local_one(
     assert pulled.returncode == 9, pulled.stderr
     assert "Traceback" not in pulled.stderr
     assert _ref(other, "refs/gitexp/aliases/model/production") == moved
+
+
+def test_a_run_cannot_claim_another_versions_digest() -> None:
+    """The digest names a version (aliases, use_artifact): an output whose digest is not
+    its own files' is refused, so a teammate's run cannot swap the files behind one."""
+    from gitexp.model.lineage import VersionFile, check_lineage, version_digest
+
+    files = [{"name": "model.bin", "md5": "0" * 32, "size": 3}]
+    own = version_digest([VersionFile("model.bin", "0" * 32, 3, False)], [], {"layers": 2})
+    output = {"name": "model", "digest": own, "files": files, "metadata": {"layers": 2}}
+    assert check_lineage({"format": 1, "outputs": [output], "inputs": []}) is None
+    forged = dict(output, digest="f" * 64)
+    problem = check_lineage({"format": 1, "outputs": [forged], "inputs": []})
+    assert problem and "digest is not that of its files" in problem

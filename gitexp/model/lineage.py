@@ -248,7 +248,28 @@ def _check_output(item: object) -> str | None:
         why = check_alias(alias)
         if why:
             return f"output {item['name']!r}: {why}"
+    # The digest is the version's identity (aliases and use_artifact name it): a run may
+    # only claim the one its own files, references and metadata give.
+    if _output_digest(item, files) != item["digest"]:
+        return f"output {item['name']!r}: its digest is not that of its files and metadata"
     return None
+
+
+def _output_digest(item: dict[str, Any], files: list[dict[str, Any]]) -> str:
+    metadata = item.get("metadata")
+    return version_digest(
+        [VersionFile(f["name"], f["md5"], f["size"], bool(f.get("isexec"))) for f in files],
+        _references(item),
+        metadata if isinstance(metadata, dict) else {},
+    )
+
+
+def _references(item: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"uri": str(r.get("uri", "")), "name": str(r.get("name", ""))}
+        for r in item.get("references", []) or []
+        if isinstance(r, dict)
+    ]
 
 
 def parse_lineage(text: str | bytes) -> Lineage:
@@ -265,11 +286,7 @@ def parse_lineage(text: str | bytes) -> Lineage:
             VersionFile(f["name"], f["md5"], f["size"], bool(f.get("isexec")))
             for f in item.get("files", [])
         ]
-        references = [
-            {"uri": str(r.get("uri", "")), "name": str(r.get("name", ""))}
-            for r in item.get("references", []) or []
-            if isinstance(r, dict)
-        ]
+        references = _references(item)
         metadata = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
         description = item.get("description")
         outputs.append(
