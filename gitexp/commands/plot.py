@@ -174,9 +174,9 @@ def main(args: argparse.Namespace) -> int:
 def _specs(
     args: argparse.Namespace, runs: list[bundlemod.RunData], metrics: list[str]
 ) -> list[Chart]:
+    """One chart spec per metric, on the x axis asked for (or the metric's step_metric)."""
     from gitexp.render.charts import build
 
-    """One chart spec per metric, on the x axis asked for (or the metric's step_metric)."""
     logged = {name for d in runs for name in d.scalars}
     if args.x is not None and args.x not in build.TIME_AXES and args.x not in logged:
         raise UsageError(
@@ -221,9 +221,9 @@ def _specs(
 
 
 def _across(args: argparse.Namespace, kind: str) -> int:
+    """``--parallel`` and ``--scatter``: one value per run (config, summary metrics)."""
     from gitexp.render.charts import across
 
-    """``--parallel`` and ``--scatter``: one value per run (config, summary metrics)."""
     if args.metrics or args.group_by or (args.parallel is not None and args.scatter):
         raise UsageError(
             "--parallel and --scatter draw one value per run: give one of them, without "

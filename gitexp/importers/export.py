@@ -17,6 +17,7 @@ from typing import Any
 
 from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
+from gitexp.model.summary import row_value
 from gitexp.read.listing import RunEntry
 from gitexp.read.projects import with_projects
 from gitexp.read.runview import load_run, read_history
@@ -50,9 +51,9 @@ def runs_table(repo: GitRepo, entries: list[RunEntry]) -> tuple[list[str], list[
             config_keys[f"config.{key}"] = None
             out[f"config.{key}"] = value
         for key, metric in (row.get("metrics") or {}).items():
-            if isinstance(metric, dict) and "last" in metric:
+            if isinstance(metric, dict) and "last" in metric:  # the value ls shows
                 summary_keys[f"summary.{key}"] = None
-                out[f"summary.{key}"] = metric["last"]
+                out[f"summary.{key}"] = row_value(metric)
         rows.append(out)
     return [*RUN_COLUMNS, *sorted(config_keys), *sorted(summary_keys)], rows
 

@@ -23,6 +23,7 @@ from gitexp.errors import UsageError
 from gitexp.model import values
 from gitexp.model.overrides import missing
 from gitexp.model.record import FINISHED, PRUNED
+from gitexp.model.summary import row_value
 from gitexp.read.listing import RunEntry
 from gitexp.sweep import space as sweepmod
 
@@ -164,12 +165,13 @@ def trial_params(
     return out
 
 
-def last_value(row: Mapping[str, object], metric: str) -> float | None:
+def summary_value(row: Mapping[str, object], metric: str) -> float | None:
+    """The trial's value: the metric's summary (model/summary.py), the one the sweep's
+    ranking and ls show, so the study optimizes what the user reads."""
     metrics = row.get("metrics")
-    stats = metrics.get(metric) if isinstance(metrics, dict) else None
-    last = stats.get("last") if isinstance(stats, dict) else None
-    if values.is_number(last) and isinstance(last, (int, float)) and math.isfinite(last):
-        return float(last)
+    value = row_value(metrics.get(metric)) if isinstance(metrics, dict) else None
+    if values.is_number(value) and isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
     return None
 
 
@@ -189,7 +191,7 @@ def rebuild(
     added = skipped = 0
     for entry, config, steps in entries:
         chosen = trial_params(config, params)
-        value = last_value(entry.row, metric)
+        value = summary_value(entry.row, metric)
         if chosen is None or (entry.status == FINISHED and value is None):
             skipped += 1
             continue

@@ -196,7 +196,7 @@ def _tell(search: Search, item: Trial) -> str:
             None,
         )
     status = entry.status if entry is not None else "failed"
-    value = studymod.last_value(entry.row, search.metric) if entry is not None else None
+    value = studymod.summary_value(entry.row, search.metric) if entry is not None else None
     # GridSampler calls study.stop() once the grid is covered, which Optuna allows only
     # inside study.optimize; the trial's state is stored all the same (in a finally).
     with contextlib.suppress(RuntimeError):
