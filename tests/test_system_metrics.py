@@ -17,7 +17,7 @@ import threading, time, gitexp
 run = gitexp.init()
 print("THREADS", sorted(t.name for t in threading.enumerate()), flush=True)
 data = []
-end = time.time() + 2.0
+end = time.time() + 3.0
 step = 0
 while time.time() < end:  # burn CPU and grow memory, as training does
     if len(data) < 150:

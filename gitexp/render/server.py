@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from gitexp.errors import FormatError, GitexpError
+from gitexp.errors import GitexpError
 from gitexp.git.repo import GitRepo
 from gitexp.read.listing import RunEntry, list_runs
 from gitexp.read.projects import in_project
@@ -106,9 +106,8 @@ class DashboardServer(ThreadingHTTPServer):
         x_axis: str | None = None,
     ) -> Bundle:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
-            wanted = set(ids)  # only the runs the page shows are checked, at every poll
-            chosen = [e for e in listed(list_runs(repo), self.warn) if e.id in wanted]
-            by_id = {entry.id: entry for entry in self._usable(repo, chosen)}
+            every = listed(list_runs(repo), self.warn)
+            by_id = {entry.id: entry for entry in usable(repo, every, self.warn)}
             runs = [self._data(repo, by_id[run_id]) for run_id in ids if run_id in by_id]
             data = bundlemod.build(repo, runs, title="gitexp ui")
             from gitexp.read.media import media_file
@@ -134,8 +133,8 @@ class DashboardServer(ThreadingHTTPServer):
         from gitexp.render.charts.logged import mime_of
 
         with self.lock, GitRepo.discover(self.repo_root) as repo:
-            chosen = [e for e in listed(list_runs(repo), self.warn) if e.id == run_id]
-            entry = next(iter(self._usable(repo, chosen)), None)
+            every = listed(list_runs(repo), self.warn)
+            entry = next((e for e in usable(repo, every, self.warn) if e.id == run_id), None)
             if entry is None:
                 return None
             data = self._data(repo, entry)
@@ -146,14 +145,6 @@ class DashboardServer(ThreadingHTTPServer):
                         if mime is not None and isinstance(ref, dict) and ref["path"] == path:
                             return mime, media_file(repo, entry.commit, ref)
         return None
-
-    def _usable(self, repo: GitRepo, chosen: list[RunEntry]) -> list[RunEntry]:
-        """``usable`` of the runs a request names; none when all of them are quarantined
-        (the page reports them missing) rather than an error."""
-        try:
-            return usable(repo, chosen, self.warn)
-        except FormatError:
-            return []
 
     def warn(self, message: str) -> None:
         """A quarantined run is reported once per server, not at every refresh of the page."""
