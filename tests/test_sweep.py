@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,13 @@ def _group(repo: Path, group: str) -> list[dict[str, Any]]:
     return list(json.loads(done.stdout))
 
 
+def _git_show(repo: Path, run: str, path: str) -> str:
+    ref = f"refs/gitexp/runs/{run}"
+    done = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.decode()
+
+
 def _most_at_once(rows: list[dict[str, Any]]) -> int:
     return max(sum(1 for r in rows if r["start"] <= row["start"] < r["end"]) for row in rows)
 
@@ -51,6 +59,10 @@ def test_sweep_of_six_runs_two_at_once_then_restart(repo: Path) -> None:
     }
     assert {r["name"] for r in rows} >= {"lr-lr=0.1-batch=32", "lr-lr=0.001-batch=64"}
     assert _most_at_once(rows) == 2  # parallel, but never more than -j
+
+    # Each trial's manifest names the executor that started it (a local trial: no job id).
+    host = json.loads(_git_show(repo, rows[0]["id"], ".gitexp/hardware.json"))["host"]
+    assert host["executor"] == {"name": "local", "node": host["hostname"], "job_id": None}
 
     # The final table: sorted by the first metric with a goal (loss: lower is better).
     table = first.stdout.splitlines()

@@ -216,3 +216,9 @@ def parse_row(message: str) -> ListingRow | None:
         return None
     # The JSON boundary: a row is taken as written; readers check what they rely on.
     return cast("ListingRow", row) if isinstance(row, dict) else None
+
+
+#: Set by a sweep's executor (sweep/executor.py) in a trial's environment, read by
+#: record/manifest.py into ``hardware.json``'s ``host.executor``: where the trial runs.
+EXECUTOR_ENV = "GITEXP_EXECUTOR"
+EXECUTOR_JOB_ENV = "GITEXP_EXECUTOR_JOB"

@@ -10,7 +10,10 @@ the types say what gitexp writes, and readers still check what a damaged file co
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import NotRequired
 
 Scalar = str | int | float | bool | None  # a config value the listing row keeps
 
@@ -96,6 +99,14 @@ class PythonInfo(TypedDict):
     executable: str | None
 
 
+class ExecutorInfo(TypedDict):
+    """``hardware.json``'s ``host.executor``: the sweep executor that started the run."""
+
+    name: str
+    node: str | None
+    job_id: str | None
+
+
 class HostInfo(TypedDict):
     """``hardware.json``'s ``host``: this machine and interpreter."""
 
@@ -108,6 +119,7 @@ class HostInfo(TypedDict):
     memory_bytes: int | None
     python: PythonInfo
     env: dict[str, str]  # only the allowlisted variables
+    executor: NotRequired[ExecutorInfo]  # only in a sweep's trials (added in 0.3)
 
 
 class GpuDevice(TypedDict):

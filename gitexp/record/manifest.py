@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, TypedDict
 
+from gitexp.model.record import EXECUTOR_ENV, EXECUTOR_JOB_ENV
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def collect_host() -> HostInfo:
         node, machine = platform.node(), platform.machine()
     model, physical = _cpu_info()
     impl = sys.implementation.name
-    return {
+    host: HostInfo = {
         "os": system or None,
         "os_release": release or None,
         "os_pretty": _os_pretty(),
@@ -135,6 +136,11 @@ def collect_host() -> HostInfo:
         },
         "env": {k: os.environ[k] for k in ENV_ALLOWLIST if k in os.environ},
     }
+    executor = os.environ.get(EXECUTOR_ENV)
+    if executor:  # a sweep's trial: which executor started it, where, as which job
+        job = os.environ.get(EXECUTOR_JOB_ENV) or os.environ.get("SLURM_JOB_ID")
+        host["executor"] = {"name": executor[:64], "node": node or None, "job_id": job or None}
+    return host
 
 
 def _gpu_result(

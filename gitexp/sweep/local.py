@@ -1,21 +1,22 @@
-"""The local executor: a sweep's trials as ``gitexp run`` processes on this machine.
+"""A grid's trials: ``gitexp run`` command lines, started ``-j`` at a time by an executor.
 
-A hand-written pool rather than concurrent.futures: each trial is a process of its own
-that must receive the signals the sweep receives (forwarded, never lost), and a pool of
-threads waiting on Popen would not add anything but a layer to forward through.
+A hand-written pool rather than concurrent.futures: each trial is a job of its own
+(a local process, a SLURM job, a Ray task: sweep/executor.py) that must receive the
+signals the sweep receives (forwarded, never lost), and a pool of threads waiting on
+jobs would not add anything but a layer to forward through.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gitexp.record.supervise import terminal_foreground
+from gitexp.sweep.executor import Executor, Job, LocalExecutor
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -40,8 +41,11 @@ def run_local(
     on_start: Callable[[int, int, str], None],
     on_done: Callable[[int, int, str, int], None],
     gate: Callable[[str, bool], bool | None] | None = None,
+    executor: Executor | None = None,
 ) -> list[int]:
     """Run the trials' ``gitexp run`` processes, ``parallel`` at once; their exit codes.
+
+    ``executor`` starts each (sweep/executor.py; default: this machine).
 
     ``on_start(started, total, name)`` and ``on_done(finished, total, name, code)`` let the
     caller report progress.  SIGTERM is forwarded to every running trial, and so is Ctrl-C
@@ -53,7 +57,8 @@ def run_local(
     ended undecided hands the question to the next one (sweep/probe.py).
     """
     pending = list(members)
-    running: list[tuple[str, subprocess.Popen[bytes]]] = []
+    executor = executor or LocalExecutor()
+    running: list[tuple[str, Job]] = []
     codes: list[int] = []
     stopping: list[int] = []
 
@@ -87,7 +92,7 @@ def run_local(
                 name, argv = pending.pop(0)
                 started += 1
                 on_start(started, total, name)
-                running.append((name, subprocess.Popen(argv)))
+                running.append((name, executor.submit(name, argv)))
             time.sleep(0.05)
             for item in list(running):
                 code = item[1].poll()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from gitexp.record.supervise import terminal_foreground
 from gitexp.slotted import Slotted
 from gitexp.sweep import space as sweepmod
 from gitexp.sweep import study as studymod
+from gitexp.sweep.executor import Executor, Job, LocalExecutor
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -41,7 +41,7 @@ class Trial(Slotted):
     _fields = ("trial", "name", "process", "live", "read", "pruned")
     __slots__ = _fields
 
-    def __init__(self, trial: Any, name: str, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, trial: Any, name: str, process: Job) -> None:
         self.trial, self.name, self.process = trial, name, process
         self.live: LiveDir | None = None
         self.read = 0  # bytes of the live history.jsonl already reported
@@ -77,14 +77,18 @@ def run_search(
     on_start: Callable[[int, int, str], None],
     on_done: Callable[[int, int, str, str], None],
     gate: Callable[[str, bool], bool | None] | None = None,
+    executor: Executor | None = None,
 ) -> list[str]:
     """Run ``count`` trials, ``parallel`` at once; the status each run ended with.
+
+    ``executor`` starts each (sweep/executor.py; default: this machine).
 
     ``gate`` holds the other trials while the first runs, as for a grid (sweep/local.py).
     SIGTERM (and Ctrl-C not from a terminal) is forwarded to the running trials; either
     ends the search with KeyboardInterrupt once they stopped.
     """
     dists = studymod.distributions(search.params)
+    executor = executor or LocalExecutor()
     running: list[Trial] = []
     statuses: list[str] = []
     stopping: list[int] = []
@@ -120,7 +124,7 @@ def run_search(
                 combo = studymod.combination(trial, search.params)
                 started += 1
                 on_start(started, count, name)
-                running.append(Trial(trial, name, subprocess.Popen(search.argv(name, combo))))
+                running.append(Trial(trial, name, executor.submit(name, search.argv(name, combo))))
                 if gated and held is None:
                     held = name
             time.sleep(POLL_SECONDS)

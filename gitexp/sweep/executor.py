@@ -1,0 +1,74 @@
+"""Where a sweep's trials run: the one interface every executor implements.
+
+A trial is always a ``gitexp run`` command line (sweep/local.py builds it); an executor
+only decides where that process runs — here (``local``), as a SLURM job through
+submitit, as a Ray task — and hands back a :class:`Job` that the sweep polls, signals and
+waits on exactly as it would a local process.  So the grid loop (sweep/local.py) and the
+search loop (sweep/trials.py) know nothing about schedulers.
+
+An executor tells the trial where it runs through two environment variables, which
+record/manifest.py writes into the run's ``hardware.json`` (``host.executor``): its name,
+and the scheduler's id of the job (with the node, which the trial's host names itself).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from typing import Protocol
+
+from gitexp.model.record import EXECUTOR_ENV, EXECUTOR_JOB_ENV
+
+__all__ = ["EXECUTOR_ENV", "EXECUTOR_JOB_ENV", "Executor", "Job", "LocalExecutor", "trial_env"]
+
+
+class Job(Protocol):
+    """A running trial, as the sweep sees it: subprocess.Popen's shape."""
+
+    def poll(self) -> int | None:
+        """The trial's exit code once it ended, else None; never blocks."""
+
+    def send_signal(self, signum: int) -> None:
+        """Deliver ``signum`` to the trial's ``gitexp run`` (SIGTERM stops it)."""
+
+    def wait(self) -> int:
+        """Block until the trial ended; its exit code."""
+
+
+class Executor(Protocol):
+    """Starts trials somewhere; ``name`` is what the trials' manifests record."""
+
+    name: str
+
+    def submit(self, name: str, argv: list[str]) -> Job:
+        """Start the trial ``name`` running ``argv`` (a ``gitexp run`` command line)."""
+
+    def close(self) -> None:
+        """Release what the executor holds (connections, temporary folders)."""
+
+
+def trial_env(
+    executor: str, job_id: str | None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a trial started by ``executor`` as job ``job_id``."""
+    env = dict(os.environ if base is None else base)
+    env[EXECUTOR_ENV] = executor
+    if job_id:
+        env[EXECUTOR_JOB_ENV] = job_id
+    else:
+        env.pop(EXECUTOR_JOB_ENV, None)
+    return env
+
+
+class LocalExecutor:
+    """Trials as child processes of the sweep, on this machine."""
+
+    name = "local"
+
+    def submit(self, name: str, argv: list[str]) -> Job:
+        # A local trial has no scheduler job: its manifest records the executor only.
+        return subprocess.Popen(argv, env=trial_env(self.name, None))
+
+    def close(self) -> None:
+        return None
