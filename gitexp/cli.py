@@ -14,7 +14,8 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from gitexp._version import describe
 from gitexp.errors import EXIT_INTERNAL, EXIT_REPO_STATE, GitexpError
@@ -68,7 +69,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gitexp",
         description="Record every training run as a git commit on a hidden ref, then list,\n"
         "compare and share runs with git.",
@@ -86,6 +87,40 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         module = importlib.import_module(f"gitexp.commands.{_MODULE_OF.get(name, name)}")
         module.add_parser(subparsers)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, asking the terminal's width only when it prints help or usage.
+
+    argparse makes a help formatter for every ``add_argument`` (to check the metavar) and
+    every formatter asks for the terminal's width, which imports shutil, and shutil
+    imports bz2 and lzma: ~1.5 ms of every command's start-up, ``gitexp run`` included.
+    The width matters only to text that is printed.  Subparsers inherit the class.
+    """
+
+    _printing = False
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        if self._printing:
+            return super()._get_formatter()
+        make: Any = self.formatter_class  # typeshed's protocol names only ``prog``
+        return make(prog=self.prog, width=_UNPRINTED_WIDTH)  # type: ignore[no-any-return]
+
+    def format_usage(self) -> str:
+        return self._printed(super().format_usage)
+
+    def format_help(self) -> str:
+        return self._printed(super().format_help)
+
+    def _printed(self, build: Callable[[], str]) -> str:
+        self._printing = True
+        try:
+            return build()
+        finally:
+            self._printing = False
+
+
+_UNPRINTED_WIDTH = 1000  # wide enough that nothing is wrapped where text is not printed
 
 
 class _VersionAction(argparse.Action):

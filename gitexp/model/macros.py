@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -141,6 +140,8 @@ def _one(
     if name == "env":
         return "/usr/bin/env"
     if name == "interpreter":
+        import shutil  # off the run path: it imports bz2 and lzma
+
         return shutil.which("python") or shutil.which("python3") or sys.executable
     if name == "program":
         if program is None:
