@@ -250,7 +250,7 @@ def _one_trial(repo: Path, child: str, base: Path, trial: Trial) -> None:
 
 @pytest.mark.slow
 def test_random_kills_of_gitexp_run_and_its_child(tmp_path: Path) -> None:
-    """Kill ``gitexp run``, its output copier and the training process together with
+    """Kill ``gitexp run``, its keeper (the output copier) and the training process together with
     SIGKILL at seeded random moments spread over their whole life (start-up, training,
     checkpoints, the final commit).  Three trials run at a time, in one repository."""
     repo = make_repo(tmp_path / "repo")

@@ -596,8 +596,9 @@ open(ready, "w").close()
 deadline = time.monotonic() + 30
 while not os.path.exists(go) and time.monotonic() < deadline:
     time.sleep(0.05)
-print("late output after the wrapper died", flush=True)
-print("late error output", file=sys.stderr, flush=True)
+if not os.environ.get("QUIET_AFTER_GO"):  # the keeper, its output's reader, was killed
+    print("late output after the wrapper died", flush=True)
+    print("late error output", file=sys.stderr, flush=True)
 gitexp.log({"phase": 2})
 gitexp.finish()
 open(done, "w").close()
@@ -610,7 +611,10 @@ def _start_outliving_child(
     """gitexp run killed (and its keeper too, if asked) while the command goes on."""
     script = write_script(tmp_path, "outlive.py", OUTLIVE_WRAPPER)
     ready, go, done = tmp_path / "ready", tmp_path / "go", tmp_path / "done"
-    wrapper = start_wrapper(repo, tmp_path, "--", PY, script, str(ready), str(go), str(done))
+    env = {"QUIET_AFTER_GO": "1"} if kill_keeper else None
+    wrapper = start_wrapper(
+        repo, tmp_path, "--", PY, script, str(ready), str(go), str(done), env=env
+    )
     wait_for(ready.exists, what="the child to start")
     owned = wait_for(lambda: owner(repo), what="the wrapper to record its child")
     child, keeper = owned["child_pid"], owned["keeper_pid"]
@@ -663,7 +667,8 @@ def test_exited_but_unreaped_command_does_not_keep_the_run_alive(
 ) -> None:
     """An exited command nobody reaped yet (a zombie: a container's PID 1 may never reap
     orphans; here gitexp run and its keeper were killed) has ended: the run is finalized
-    as crashed."""
+    as crashed.  (The keeper also read the command's output: the command prints nothing
+    after, or its next line would meet a broken pipe.)"""
     with subreaper():
         _, child, others, go, done = _start_outliving_child(repo, tmp_path, kill_keeper=True)
         try:

@@ -4,19 +4,22 @@ The processes of one run::
 
     gitexp run            the wrapper: records, forwards signals, finalizes
     ├── sentinel          same process group; holds SIGINT, SIGTERM, SIGHUP blocked
-    ├── output copier     a session of its own (record/tee.py)
-    └── keeper            a session of its own: the command's parent
+    └── keeper            a session of its own: the command's parent, its output's copier
         └── the command   in the process group gitexp run was started in
 
 The command stays in the wrapper's process group, so whatever stops that group --
 Ctrl-C at a terminal, ``timeout``, ``kill -- -PGID``, a batch scheduler cancelling the
 job -- stops the training too.  Only the keeper leaves the group: it must outlive a
 wrapper killed with SIGKILL, so that the run is finalized with the command's real exit
-status.  It is the command's parent for the same reason (only a parent learns how a
-process ended); it starts the command while still in the wrapper's group (a process
-may only join a group of its own session), then leaves with ``setsid``.  Once the
-command ended and the wrapper finalized the run (or died before it could, and then
-the keeper finalizes it from the live folder), the keeper exits.
+status, and so that the command's output keeps a reader (record/tee.py: a training
+process is never hit by a broken pipe, and its output keeps reaching the live log).
+It is the command's parent for the same reason (only a parent learns how a process
+ended); it starts the command while still in the wrapper's group (a process may only
+join a group of its own session), then leaves with ``setsid``.  Once the command ended
+and the wrapper finalized the run (or died before it could, and then the keeper
+finalizes it from the live folder), and the command's output ended, the keeper exits.
+One process does both jobs because each fork of the wrapper costs every run about a
+millisecond of start-up (and as much again in copied pages while both live).
 
 The sentinel answers one question for the wrapper's signal handler: was this signal
 sent to the whole process group (the command got its own copy: forwarding would
@@ -30,9 +33,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterable
@@ -50,6 +55,7 @@ from gitexp.model.record import (
     STATUSES,
 )
 from gitexp.record.live import LiveDir, list_live
+from gitexp.record.tee import copy_output
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OUTCOME = "outcome.json"  # how the command ended, written by the keeper (live folder)
@@ -57,6 +63,9 @@ INTERRUPTED_MARK = "interrupted"  # the wrapper was asked to stop (live folder)
 # Written by a sweep before it stops a trial its pruner gave up on (sweep/trials.py).
 PRUNED_MARK = "pruned"
 SENTINEL_POLL = 0.005  # seconds between two looks at the sentinel's pending signals
+# How long a keeper whose wrapper died waits for the rest of the command's output (a
+# process the command started may hold its pipes) before it finalizes the run.
+OUTPUT_GRACE_SECONDS = 2.0
 
 
 def outcome(returncode: int, interrupted: bool) -> tuple[str, int, str | None]:
@@ -113,22 +122,38 @@ class Keeper:
 
     def __init__(self, pid: int, report: int, hold: int) -> None:
         self.pid = pid
-        self.report = report  # keeper -> wrapper: "pid N", "error ERRNO TEXT", "exit CODE"
+        # keeper -> wrapper: "pid N" or "error ERRNO TEXT", then "exit CODE" and "copied"
+        # (the command's output ended), these two in either order.
+        self.report = report
         self.hold = hold  # wrapper -> keeper: "done" once finalized; EOF alone: wrapper died
         self._buffer = b""
+        self._copied = False
+        self._gone = False  # the report pipe ended: the keeper died (or exited)
 
     def fds(self) -> tuple[int, int]:
         """What a process forked later must close (or the keeper never sees us die)."""
         return self.report, self.hold
 
-    def _line(self) -> str | None:
+    def _line(self, timeout: float | None = None) -> str | None:
+        """The next report line; None when the keeper is gone or ``timeout`` passed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self._buffer:
+            if self._gone:
+                return None
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.report], [], [], left)[0]:
+                    return None
             chunk = os.read(self.report, 4096)  # retried after a signal handler (PEP 475)
             if not chunk:
-                return None  # the keeper died
+                self._gone = True
+                return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode()
+        text = line.decode()
+        if text == "copied":
+            self._copied = True
+        return text
 
     def started(self) -> int | OSError:
         """The command's pid, or why it could not start."""
@@ -141,10 +166,23 @@ class Keeper:
 
     def wait(self) -> int | None:
         """The command's return code (``-N``: signal N); None if the keeper died first."""
-        line = self._line()
-        if line is None or not line.startswith("exit "):
-            return None
-        return int(line.split()[1])
+        while True:
+            line = self._line()
+            if line is None:
+                return None
+            if line.startswith("exit "):
+                return int(line.split()[1])
+
+    def copied(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the command's output to be in the live log: it is
+        once every process holding the output pipes closed them (the command ended,
+        and nothing it started keeps them); after that the keeper copies alone."""
+        deadline = time.monotonic() + timeout
+        while not self._copied and not self._gone:
+            if self._line(max(0.0, deadline - time.monotonic())) is None and (
+                time.monotonic() >= deadline
+            ):
+                return
 
     def release(self) -> None:
         """The run is finalized: the keeper may exit."""
@@ -159,11 +197,15 @@ def start_keeper(
     command: list[str],
     env: dict[str, str],
     outputs: tuple[int, int],
+    copy: dict[int, int],
+    log_path: str,
     live: LiveDir,
     root: str,
     close: tuple[int, ...] = (),
 ) -> Keeper:
-    """Fork the keeper, which starts ``command`` with stdout and stderr on ``outputs``.
+    """Fork the keeper, which starts ``command`` with stdout and stderr on ``outputs``
+    (the pipes' write ends) and copies ``copy`` (``{read end: terminal fd}``) to the
+    terminal and to ``log_path`` (record/tee.py).
 
     Call before starting any thread (fork copies only the calling thread).  ``close``:
     descriptors of the wrapper the keeper must not hold.
@@ -177,7 +219,7 @@ def start_keeper(
     try:
         _quiet_signals()
         _close_all((report_read, hold_write, *close))
-        _keep(command, env, outputs, report_write, hold_read, live, root)
+        _keep(command, env, outputs, copy, log_path, report_write, hold_read, live, root)
     finally:
         os._exit(0)
 
@@ -191,6 +233,8 @@ def _keep(
     command: list[str],
     env: dict[str, str],
     outputs: tuple[int, int],
+    copy: dict[int, int],
+    log_path: str,
     report: int,
     hold: int,
     live: LiveDir,
@@ -200,13 +244,38 @@ def _keep(
         child = subprocess.Popen(command, stdout=outputs[0], stderr=outputs[1], env=env)
     except OSError as exc:
         _send(report, f"error {exc.errno or 0} {exc.strerror or exc}")
-        return
+        child = None
     finally:
-        _close_all(outputs)  # the copier sees the end of the output when the command ends
-    _send(report, f"pid {child.pid}")
-    # The command is in the wrapper's group now; the keeper leaves it (and the terminal),
-    # so that nothing sent to the group or the terminal stops it before the run is final.
-    os.setsid()
+        _close_all(outputs)  # the output ends when the command (and what it started) ends
+    if child is not None:
+        _send(report, f"pid {child.pid}")
+        # The command is in the wrapper's group now; the keeper leaves it (and the
+        # terminal), so that nothing sent to the group or the terminal stops it before
+        # the run is final.
+        os.setsid()
+    copied = threading.Event()
+    waiter = None
+    if child is not None:
+        waiter = threading.Thread(
+            target=_wait_and_finalize, args=(child, report, hold, live, root, copied)
+        )
+        waiter.start()
+    copy_output(copy, log_path)
+    copied.set()
+    _send(report, "copied")
+    if waiter is not None:
+        waiter.join()
+
+
+def _wait_and_finalize(
+    child: subprocess.Popen[bytes],
+    report: int,
+    hold: int,
+    live: LiveDir,
+    root: str,
+    copied: threading.Event,
+) -> None:
+    """The keeper's second thread: the command's end, reported; the run's, awaited."""
     returncode = child.wait()
     ended = time.time()
     _send(report, f"exit {returncode}")
@@ -214,7 +283,9 @@ def _keep(
         return
     # The wrapper died before it finalized the run: write down how the command ended
     # (any later gitexp command can use it) and finalize in a fresh process, which
-    # opens the repository anew rather than use the copy forked from the wrapper.
+    # opens the repository anew rather than use the copy forked from the wrapper --
+    # once the command's last output is in the log, or the grace period is over.
+    copied.wait(OUTPUT_GRACE_SECONDS)
     status, code, name = outcome(returncode, os.path.exists(live.file(INTERRUPTED_MARK)))
     status = pruned_or(status, live)
     ended_as = {"status": status, "exit_code": code, "signal": name, "end": ended}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import signal
 import sys
 import threading
@@ -25,6 +24,7 @@ from gitexp.model.record import CRASHED, FAILED
 from gitexp.record.envvars import ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
 from gitexp.record.keeper import (
     INTERRUPTED_MARK,
+    OUTPUT_GRACE_SECONDS,
     STOP_SIGNALS,
     Sentinel,
     outcome,
@@ -37,7 +37,6 @@ from gitexp.record.recorder import Recorder
 from gitexp.record.snapshot import SkippedFile
 from gitexp.record.starting import SLOW_FACTS_WAIT, collect_slow_facts, start_background
 from gitexp.record.sysmetrics import STARTUP_GRACE_SECONDS, start_sampler
-from gitexp.record.tee import start_tee
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -49,7 +48,6 @@ EXIT_COMMAND_NOT_FOUND = 127
 GROUP_COPY_WAIT = 0.25  # seconds
 COALESCE_SECONDS = 0.5
 EXIT_KEEPER_LOST = 1  # the keeper was killed: the command's own exit code is unknown
-TEE_GRACE_SECONDS = 2.0  # how long to wait for output after the command exits
 SWITCH_INTERVAL = 0.0005  # seconds; see supervise()
 
 
@@ -64,7 +62,7 @@ def supervise(
 ) -> int:
     """Run ``command`` as the run's process; return the exit code ``gitexp run`` exits with.
 
-    ``on_started()`` is called once the command runs and every helper process is forked:
+    ``on_started()`` is called once the command runs and the keeper is forked:
     from then on a thread may start processes of its own (share/livepush.py).
     """
     # This process only waits and writes small files; its threads hand the GIL to each
@@ -87,25 +85,22 @@ def supervise(
         command,
         env,
         (out_write, err_write),
-        live,
-        recorder.repo.root,
-        close=(out_read, err_read, *helper_fds),
-    )
-    tee_pid = start_tee(
         {out_read: sys.stdout.fileno(), err_read: sys.stderr.fileno()},
         live.file("output.log"),
-        close=(out_write, err_write, *helper_fds, *keeper.fds()),
+        live,
+        recorder.repo.root,
+        close=helper_fds,
     )
     for fd in (out_read, out_write, err_read, err_write):
         os.close(fd)
-    # Every fork is done: the manifest can be collected while the keeper starts the
+    # The fork is done: the manifest can be collected while the keeper starts the
     # command (a short command ends before it is done, and the run waits for it).
     facts = start_background(lambda: collect_slow_facts(recorder, skipped), "gitexp-manifest")
     started = keeper.started()
     if isinstance(started, OSError):
         signals.restore(sentinel)
         facts.join(timeout=SLOW_FACTS_WAIT)
-        _wait_for_tee(tee_pid)
+        keeper.copied(OUTPUT_GRACE_SECONDS)
         with open(live.file("output.log"), "a", encoding="utf-8") as log:
             log.write(f"gitexp: could not start {command[0]}: {started.strerror}\n")
         recorder.finalize(FAILED, EXIT_COMMAND_NOT_FOUND)
@@ -139,7 +134,7 @@ def supervise(
     stop.set()
     if sampler is not None:
         sampler.stop()
-    _wait_for_tee(tee_pid)
+    keeper.copied(OUTPUT_GRACE_SECONDS)
     facts.join(timeout=SLOW_FACTS_WAIT)
     if returncode is None:
         status, exit_code, signal_name = CRASHED, EXIT_KEEPER_LOST, None
@@ -174,22 +169,6 @@ def _checkpoints(recorder: Recorder, stop: threading.Event, say: Callable[[str],
             recorder.checkpoint()
         except Exception as exc:
             say(f"warning: could not write a checkpoint: {exc}")
-
-
-def _wait_for_tee(pid: int) -> None:
-    deadline = time.monotonic() + TEE_GRACE_SECONDS
-    with contextlib.suppress(OSError, AttributeError):  # no pidfd (old kernel, not Linux)
-        pidfd = os.pidfd_open(pid)
-        try:  # readable when the copier exits: no polling delay
-            select.select([pidfd], [], [], TEE_GRACE_SECONDS)
-        finally:
-            os.close(pidfd)
-    while time.monotonic() < deadline:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return
-        time.sleep(0.005)
-    # Something the command started still holds its output; the copier goes on alone.
 
 
 def _wait_gone(pid: int, start: str | None) -> None:

@@ -1,8 +1,9 @@
 """Copy a child's stdout and stderr to the terminal and to the run's live output log.
 
-The copying runs in a forked process of its own session, not in ``gitexp run``: if the
-wrapper is killed, the pipes keep a reader, so the training process is never hit by a
-broken pipe, and its output keeps reaching the log until it exits.
+The copying runs in the keeper (record/keeper.py), a process of its own session, not in
+``gitexp run``: if the wrapper is killed, the pipes keep a reader, so the training
+process is never hit by a broken pipe, and its output keeps reaching the log until it
+exits.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -35,7 +35,7 @@ def _whole_lines(pending: bytes, data: bytes) -> tuple[bytes, bytes]:
     return joined[:end], joined[end:]
 
 
-def _copy_loop(pipes: dict[int, int], log_path: str) -> None:
+def copy_output(pipes: dict[int, int], log_path: str) -> None:
     """Copy each pipe as its output arrives; whole lines into the log (docs/format.md).
 
     Lines of the two pipes reach the log in the order they were read.  Two pipes keep
@@ -67,24 +67,3 @@ def _copy_loop(pipes: dict[int, int], log_path: str) -> None:
             logged, pending[fd] = _whole_lines(pending[fd], data)
             with contextlib.suppress(OSError):  # disk full: the terminal still gets it
                 _write_all(log_fd, logged)
-
-
-def start_tee(pipes: dict[int, int], log_path: str, close: tuple[int, ...] = ()) -> int:
-    """Fork the copier for ``{read_fd: terminal_fd}``; returns its pid.
-
-    ``close``: the pipes' write ends, which the copier must not hold (or it never sees
-    the end of the output).  Call before starting any thread (fork copies only the
-    calling thread).
-    """
-    pid = os.fork()
-    if pid:
-        return pid
-    try:
-        for fd in close:
-            os.close(fd)
-        os.setsid()  # Ctrl-C and the wrapper's death leave the copier alone
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        _copy_loop(pipes, log_path)
-    finally:
-        os._exit(0)
