@@ -15,10 +15,13 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from gitexp._version import describe
 from gitexp.errors import EXIT_INTERNAL, EXIT_REPO_STATE, GitexpError
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 COMMANDS = (
     "run",

@@ -6,7 +6,8 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import TypeAlias

@@ -9,7 +9,10 @@ and ``repr`` go field by field as a dataclass's do.  Classes off the run path st
 
 from __future__ import annotations
 
-from typing import ClassVar
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 
 class Slotted:

@@ -19,7 +19,7 @@ MIDDLE = (
     "sdk", "read", "record", "reproduce", "share", "artifacts", "render", "sweep", "media",
 )  # fmt: skip
 MIDDLE += ("importers",)
-FOUNDATION = ("errors", "slotted")
+FOUNDATION = ("errors", "slotted", "typecheck")
 # What commands share (opening the repository, tables, progress bars, completion, the
 # guide): beside cli.py, above the stages.
 CLI_HELPERS = (
@@ -90,6 +90,8 @@ def test_imports_point_down_the_layers(name: str, path: Path) -> None:
         allowed = {"sdk", "model", "media", *FOUNDATION}  # media: charts they log (sklearn)
     else:  # gitexp/__init__, demo, the foundation modules themselves
         allowed = {"sdk", "model", *FOUNDATION} if name in ("gitexp", "gitexp.demo") else set()
+        if name == "gitexp.slotted":
+            allowed.add("typecheck")  # run path: TYPE_CHECKING without importing typing
         if name == "gitexp":
             allowed.add("media")  # gitexp.Image, Table, plot...: imported on first use
     assert imported <= allowed, f"{name} imports {sorted(imported - allowed)}"

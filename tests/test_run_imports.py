@@ -15,7 +15,7 @@ from pathlib import Path
 # The gitexp modules recording a run of `true` in a plain repository needs.
 RUN_PATH = {
     "gitexp", "gitexp._scm_version", "gitexp._version", "gitexp.cli", "gitexp.cli_support",
-    "gitexp.errors", "gitexp.slotted",
+    "gitexp.errors", "gitexp.slotted", "gitexp.typecheck",
     # git: refs, the index in any layout, ignore rules, attributes, trees, worktrees, and
     # the git binary for the early answers (ignored files, config)
     "gitexp.git", "gitexp.git.attributes", "gitexp.git.binary", "gitexp.git.config",
@@ -30,9 +30,9 @@ RUN_PATH = {
     # recording: snapshot, first commit, supervision, live folder, final commit
     "gitexp.record", "gitexp.record.envvars", "gitexp.record.inputs", "gitexp.record.keeper",
     "gitexp.record.live", "gitexp.record.manifest", "gitexp.record.notcode",
-    "gitexp.record.recorder", "gitexp.record.secrets", "gitexp.record.snapshot",
+    "gitexp.record.recorder", "gitexp.record.secrets", "gitexp.record.sentinel",
+    "gitexp.record.snapshot",
     "gitexp.record.starting", "gitexp.record.supervise", "gitexp.record.sysmetrics",
-    "gitexp.record.tee",
     # the recorder's media folder and its end-of-run check for TensorBoard/DVCLive files
     "gitexp.media", "gitexp.media.store", "gitexp.importers", "gitexp.importers.sync",
     # the run-end line's words and cells
@@ -73,6 +73,9 @@ def test_gitexp_run_imports_only_what_recording_needs(repo: Path) -> None:
         and name not in ("pynvml", "org")
     }
     assert not third_party, sorted(third_party)
+    # typing (~2.5 ms) is for the type checker: the run path takes what it needs at run
+    # time from gitexp/typecheck.py.
+    assert "typing" not in imported
 
 
 def test_parsing_a_run_imports_no_shutil() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from gitexp.cli_support import add_example, say
 from gitexp.errors import UsageError
@@ -21,8 +20,11 @@ from gitexp.model.ids import short_id
 from gitexp.record.keeper import recover_stale_runs
 from gitexp.record.starting import expand_command, start_run
 from gitexp.record.supervise import supervise
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitexp.record.recorder import Recorder
 
 

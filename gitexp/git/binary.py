@@ -21,13 +21,17 @@ import os
 import re
 import subprocess
 from collections.abc import Callable
-from typing import TypeVar
 
 from gitexp.errors import RepositoryStateError, TransferError
 from gitexp.slotted import Slotted
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _Answer = TypeVar("_Answer")
 
 ENV_IN_COMMAND = "GITEXP_IN_COMMAND"
-_Answer = TypeVar("_Answer")
 ZERO = "0" * 40
 
 

@@ -4,7 +4,8 @@ dulwich's reading of the config stack; and the commit identities it resolves."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dulwich.config import StackedConfig

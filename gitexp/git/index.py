@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from gitexp.git import binary
 from gitexp.git.indexfile import (
@@ -31,8 +30,11 @@ from gitexp.git.indexfile import (
     parse_index,
 )
 from gitexp.git.layout import RepoLayout, detect
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from dulwich.repo import Repo
 
 S_IFGITLINK = 0o160000

@@ -11,9 +11,12 @@ from __future__ import annotations
 import binascii
 import struct
 from collections.abc import Callable
-from typing import Any
 
 from gitexp.slotted import Slotted
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ObjectId = bytes  # 40 hex digits, as dulwich uses them
 

@@ -12,9 +12,9 @@ import os
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
 
 from gitexp.git import files as gitfiles
+from gitexp.typecheck import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from dulwich.objects import ObjectID

@@ -19,7 +19,6 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.errors import NotARepositoryError, RepositoryStateError
 from gitexp.git import attributes
@@ -37,8 +36,11 @@ from gitexp.git.trees import MODE_TREE as MODE_TREE  # part of this API
 from gitexp.git.trees import TreeChange as TreeChange  # part of this API
 from gitexp.git.trees import TreeOps, tree_body
 from gitexp.git.worktrees import WorktreeOps
+from gitexp.typecheck import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from dulwich.config import StackedConfig
     from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
     from dulwich.objects import Blob, Commit, Tree

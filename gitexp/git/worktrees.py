@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from gitexp.git.refs import ObjectId, as_object_id
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dulwich.repo import Repo

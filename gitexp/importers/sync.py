@@ -14,11 +14,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 from gitexp.model import values
 from gitexp.model.record import RunInfo
 from gitexp.record.live import LiveDir
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DVCLIVE_DIR = "dvclive"
 STEP_KEY = "global_step"

@@ -15,10 +15,10 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from gitexp.model.history import MEDIA_DIR
 from gitexp.model.record import META_DIR
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gitexp.git.repo import GitRepo, ObjectId

@@ -11,12 +11,14 @@ import copy
 import os
 import warnings
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from typing import TYPE_CHECKING, Any
 
 from gitexp.errors import UsageError
 from gitexp.model import values
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitexp.model.overrides import OverrideWatch
 
 

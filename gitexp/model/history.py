@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, cast
 
 from gitexp.model import values
 from gitexp.model.summary import summarize
 from gitexp.slotted import Slotted
+from gitexp.typecheck import TYPE_CHECKING, cast
 
 # One logged row read from git; a longer line is skipped (docs/format.md, "Limits readers
 # enforce").  Here rather than in model/validate.py, which the run path never imports.

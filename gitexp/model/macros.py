@@ -25,10 +25,13 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from gitexp.errors import UsageError
 from gitexp.model.overrides import leaf_paths, missing, value_at
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 NAMES = (
     "args",

@@ -21,9 +21,12 @@ the record in the wrapper.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from gitexp.slotted import Slotted
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 APPLIED = "applied"
 UNAPPLIED = "unapplied"

@@ -9,13 +9,15 @@ docs/format.md for every field.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from gitexp.model import values
 from gitexp.model.overrides import doubtful
 from gitexp.slotted import Slotted
+from gitexp.typecheck import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from typing import Any, TypeGuard
+
     from gitexp.model.shapes import ListingRow, Resume, RowMetric, Scalar
 
 FORMAT_VERSION = 1

@@ -20,7 +20,8 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gitexp.model.history import MetricStats

@@ -22,7 +22,11 @@ import json
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NoReturn, SupportsFloat, TypeGuard
+
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, SupportsFloat, TypeGuard
 
 __all__ = ["UnsupportedValue", "dumps", "flatten", "is_number", "loads", "normalize"]
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Container, Mapping
-from typing import TYPE_CHECKING, TypedDict
 
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import TypedDict
+
     from gitexp.model.shapes import InputsFile
 
     class InputChanges(TypedDict):

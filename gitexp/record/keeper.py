@@ -11,7 +11,7 @@ The command stays in the wrapper's process group, so whatever stops that group -
 Ctrl-C at a terminal, ``timeout``, ``kill -- -PGID``, a batch scheduler cancelling the
 job -- stops the training too.  Only the keeper leaves the group: it must outlive a
 wrapper killed with SIGKILL, so that the run is finalized with the command's real exit
-status, and so that the command's output keeps a reader (record/tee.py: a training
+status, and so that the command's output keeps a reader (a training
 process is never hit by a broken pipe, and its output keeps reaching the live log).
 It is the command's parent for the same reason (only a parent learns how a process
 ended); it starts the command while still in the wrapper's group (a process may only
@@ -21,12 +21,8 @@ finalizes it from the live folder), and the command's output ended, the keeper e
 One process does both jobs because each fork of the wrapper costs every run about a
 millisecond of start-up (and as much again in copied pages while both live).
 
-The sentinel answers one question for the wrapper's signal handler: was this signal
-sent to the whole process group (the command got its own copy: forwarding would
-deliver it twice) or to the wrapper alone (``kill PID``: the command must get it from
-the wrapper)?  ``kill()`` gives both the same sender and code, and a handler cannot see
-what the command already took, so a witness decides: a group signal also reaches the
-sentinel, where it stays pending (blocked), visible in ``/proc/<pid>/status``.
+The sentinel tells the wrapper whether a signal was sent to its whole group or to it
+alone (record/sentinel.py).
 """
 
 from __future__ import annotations
@@ -41,7 +37,6 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable
-from typing import Any
 
 from gitexp.git.repo import GitRepo
 from gitexp.model.record import (
@@ -55,14 +50,16 @@ from gitexp.model.record import (
     STATUSES,
 )
 from gitexp.record.live import LiveDir, list_live
-from gitexp.record.tee import copy_output
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OUTCOME = "outcome.json"  # how the command ended, written by the keeper (live folder)
 INTERRUPTED_MARK = "interrupted"  # the wrapper was asked to stop (live folder)
 # Written by a sweep before it stops a trial its pruner gave up on (sweep/trials.py).
 PRUNED_MARK = "pruned"
-SENTINEL_POLL = 0.005  # seconds between two looks at the sentinel's pending signals
 # How long a keeper whose wrapper died waits for the rest of the command's output (a
 # process the command started may hold its pipes) before it finalizes the run.
 OUTPUT_GRACE_SECONDS = 2.0
@@ -108,10 +105,69 @@ def _nothing(_signum: int, _frame: object) -> None:
     return None
 
 
-def _close_all(fds: Iterable[int]) -> None:
+def close_all(fds: Iterable[int]) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+# -- the output copy -----------------------------------------------------------------------
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# The log gets whole lines of each pipe: stdout and stderr share it, and a line cut by
+# the other pipe's output would split a token the scrubbing must see whole
+# (model/output.py).  An unfinished line waits for its end, the pipe's end, or this size.
+LINE_LIMIT = 1 << 16
+
+
+def _whole_lines(pending: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """(what to log now, what waits for the end of its line)."""
+    joined = pending + data
+    end = max(joined.rfind(b"\n"), joined.rfind(b"\r")) + 1
+    if len(joined) - end > LINE_LIMIT:
+        end = len(joined)
+    return joined[:end], joined[end:]
+
+
+def copy_output(pipes: dict[int, int], log_path: str) -> None:
+    """Copy each pipe as its output arrives; whole lines into the log (docs/format.md).
+
+    Lines of the two pipes reach the log in the order they were read.  Two pipes keep
+    no order between them: when both hold output at one wake-up, stdout's lines go
+    first, as nothing says which was printed first.
+    """
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    targets: dict[int, int | None] = dict(pipes)
+    pending = dict.fromkeys(pipes, b"")
+    while targets:
+        ready, _, _ = select.select(list(targets), [], [])
+        for fd in ready:
+            try:
+                data = os.read(fd, 1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                os.close(fd)
+                del targets[fd]
+                with contextlib.suppress(OSError):
+                    _write_all(log_fd, pending.pop(fd))
+                continue
+            out = targets[fd]
+            if out is not None:
+                try:
+                    _write_all(out, data)
+                except OSError:
+                    targets[fd] = None  # the terminal went away: keep logging
+            logged, pending[fd] = _whole_lines(pending[fd], data)
+            with contextlib.suppress(OSError):  # disk full: the terminal still gets it
+                _write_all(log_fd, logged)
 
 
 # -- the keeper ----------------------------------------------------------------------------
@@ -188,7 +244,7 @@ class Keeper:
         """The run is finalized: the keeper may exit."""
         with contextlib.suppress(OSError):
             os.write(self.hold, b"done\n")
-        _close_all((self.hold, self.report))
+        close_all((self.hold, self.report))
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, os.WNOHANG)
 
@@ -205,7 +261,7 @@ def start_keeper(
 ) -> Keeper:
     """Fork the keeper, which starts ``command`` with stdout and stderr on ``outputs``
     (the pipes' write ends) and copies ``copy`` (``{read end: terminal fd}``) to the
-    terminal and to ``log_path`` (record/tee.py).
+    terminal and to ``log_path`` (:func:`copy_output`).
 
     Call before starting any thread (fork copies only the calling thread).  ``close``:
     descriptors of the wrapper the keeper must not hold.
@@ -214,11 +270,11 @@ def start_keeper(
     hold_read, hold_write = os.pipe()
     pid = os.fork()
     if pid:
-        _close_all((report_write, hold_read))
+        close_all((report_write, hold_read))
         return Keeper(pid, report_read, hold_write)
     try:
         _quiet_signals()
-        _close_all((report_read, hold_write, *close))
+        close_all((report_read, hold_write, *close))
         _keep(command, env, outputs, copy, log_path, report_write, hold_read, live, root)
     finally:
         os._exit(0)
@@ -246,7 +302,7 @@ def _keep(
         _send(report, f"error {exc.errno or 0} {exc.strerror or exc}")
         child = None
     finally:
-        _close_all(outputs)  # the output ends when the command (and what it started) ends
+        close_all(outputs)  # the output ends when the command (and what it started) ends
     if child is not None:
         _send(report, f"pid {child.pid}")
         # The command is in the wrapper's group now; the keeper leaves it (and the
@@ -311,135 +367,6 @@ def _released(hold: int) -> bool:
         if not chunk:
             return b"done" in said
         said += chunk
-
-
-# -- the sentinel --------------------------------------------------------------------------
-
-
-class Sentinel:
-    """A process in the wrapper's group that tells whether a signal reached the group.
-
-    It is ``cat`` reading a pipe only the wrapper writes to, started with the stop
-    signals blocked (a signal mask survives exec), so a signal sent to the group stays
-    pending there; it exits when the pipe closes, with the wrapper or at the end.  A
-    program spawned rather than a Python process forked: the wrapper's start-up waits
-    ~0.1 ms for ``posix_spawn`` instead of ~1 ms for a fork of itself (and as long
-    again for that fork to exit at the end), on every run.
-    """
-
-    def __init__(self, program: str) -> None:
-        self.program = program
-        self.pid, self.lifeline = self._spawn()
-
-    def _spawn(self) -> tuple[int, int]:
-        read, write = os.pipe()  # not inheritable: only the sentinel's stdin survives exec
-        try:
-            pid = os.posix_spawn(
-                self.program,
-                [self.program],
-                {},
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, read, 0),
-                    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
-                ],
-                setsigmask=STOP_SIGNALS,
-            )
-        except OSError:
-            _close_all((read, write))
-            raise
-        os.close(read)
-        return pid, write
-
-    def fds(self) -> tuple[int, ...]:
-        return (self.lifeline,) if self.lifeline >= 0 else ()
-
-    def _pending(self) -> set[int] | None:
-        try:
-            with open(f"/proc/{self.pid}/status", "rb") as handle:
-                lines = handle.read().splitlines()
-        except OSError:
-            return None
-        mask = 0
-        for line in lines:
-            if line.startswith((b"SigPnd:", b"ShdPnd:")):
-                mask |= int(line.split()[1], 16)
-        return {number for number in range(1, 65) if mask >> (number - 1) & 1}
-
-    def saw(self, signum: int, wait: float) -> bool | None:
-        """Whether ``signum`` reached the sentinel too (None: it cannot tell).
-
-        A group signal is queued for every member within the one ``kill()`` call, so it
-        is usually pending here by the time a handler asks.  ``wait``: how long to keep
-        looking, for senders that signal the wrapper first and its group a moment later
-        (``timeout`` does).
-        """
-        deadline = time.monotonic() + wait
-        while True:
-            pending = self._pending()
-            if pending is None:
-                return None
-            if signum in pending:
-                self._take(signum, pending)
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(SENTINEL_POLL)
-
-    def _take(self, signum: int, pending: set[int]) -> None:
-        """Replace the sentinel, so the next group signal shows anew (a blocked signal
-        stays pending: this one cannot forget it).
-
-        The new one starts before the old one goes, so a group signal meanwhile reaches
-        at least one of them, and it is given the other signals pending in the old one:
-        each is the witness for a handler of ours that has not run yet.
-        """
-        if self.lifeline < 0:
-            return  # released: the command has ended, no later signal needs a witness
-        try:
-            pid, lifeline = self._spawn()
-        except OSError:
-            return  # keep the old one: it will answer True for this signal again
-        for other in pending - {signum}:
-            with contextlib.suppress(OSError):
-                os.kill(pid, other)
-        old_pid, old_lifeline = self.pid, self.lifeline
-        self.pid, self.lifeline = pid, lifeline
-        _close_all((old_lifeline,))
-        with contextlib.suppress(OSError):
-            os.kill(old_pid, signal.SIGKILL)
-            os.waitpid(old_pid, 0)
-
-    def release(self) -> None:
-        """Let the sentinel exit (it does once its pipe closes): called when the command
-        has ended, so that it exits while the run is finalized rather than after."""
-        _close_all(self.fds())
-        self.lifeline = -1  # closed once: the number may soon name another file
-
-    def stop(self) -> None:
-        """End the sentinel and wait for it (a few milliseconds at most), so that nothing
-        of gitexp's stays in the caller's process group after gitexp run exits: a job
-        runner waiting for the group to empty, or ``timeout``, sees it end with the run."""
-        self.release()
-        deadline = time.monotonic() + 1.0
-        with contextlib.suppress(ChildProcessError, OSError):
-            while not os.waitpid(self.pid, os.WNOHANG)[0]:
-                if time.monotonic() > deadline:  # stuck: it must not hold the run up
-                    os.kill(self.pid, signal.SIGKILL)
-                    os.waitpid(self.pid, 0)
-                    break
-                time.sleep(0.0005)
-
-
-def start_sentinel() -> Sentinel | None:
-    """Start the sentinel; None where it cannot work (no ``/proc``, no ``cat``)."""
-    if not os.path.exists("/proc/self/status"):
-        return None
-    for program in ("/bin/cat", "/usr/bin/cat"):
-        if os.access(program, os.X_OK):
-            with contextlib.suppress(OSError):
-                return Sentinel(program)
-    return None
 
 
 def finalize_ended(repo: GitRepo, live: LiveDir, artifacts: bool) -> bool:

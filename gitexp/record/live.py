@@ -17,12 +17,14 @@ import contextlib
 import os
 import time
 import warnings
-from typing import TYPE_CHECKING, Any
 
 from gitexp.model import values
 from gitexp.slotted import Slotted
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitexp.git.repo import GitRepo, ObjectId
 
 STALE_HEARTBEAT_SECONDS = 120.0  # for recorders on another host sharing this .git

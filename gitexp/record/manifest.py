@@ -18,12 +18,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, TypedDict
 
 from gitexp.model.record import EXECUTOR_ENV, EXECUTOR_JOB_ENV
 from gitexp.render.words import plural
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import TypedDict
+
     from gitexp.model.shapes import GpuDevice, GpuInfo, HostInfo
 
     class PackageChanges(TypedDict):

@@ -16,7 +16,8 @@ only in folders with one of the names below, so a walk pays nothing for the rest
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gitexp.git.repo import GitRepo

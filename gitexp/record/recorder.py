@@ -16,7 +16,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
 from gitexp.media.store import MediaFiles
@@ -45,8 +44,11 @@ from gitexp.record.live import (
 from gitexp.record.notcode import max_file_size
 from gitexp.record.secrets import newly_redacted
 from gitexp.record.snapshot import Snapshot
+from gitexp.typecheck import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitexp.model.shapes import HostInfo, LiveState
 
 CHECKPOINT_SECONDS = float(os.environ.get("GITEXP_CHECKPOINT_SECONDS", "30"))

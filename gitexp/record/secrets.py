@@ -14,9 +14,12 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from gitexp.model import redact
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SECRET_PATTERNS: tuple[str, ...] = (
     ".env",

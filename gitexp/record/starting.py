@@ -11,7 +11,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
 
 from gitexp._version import __version__
 from gitexp.git.repo import GitRepo
@@ -23,6 +22,10 @@ from gitexp.record import manifest
 from gitexp.record.live import ARTIFACT_REQUESTS, hostname
 from gitexp.record.recorder import Recorder
 from gitexp.record.snapshot import SkippedFile, Snapshot, fill_skipped_hashes, take_snapshot
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def start_run(

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from gitexp.model.ids import short_id
 from gitexp.model.record import CRASHED, FAILED
@@ -26,17 +25,17 @@ from gitexp.record.keeper import (
     INTERRUPTED_MARK,
     OUTPUT_GRACE_SECONDS,
     STOP_SIGNALS,
-    Sentinel,
     outcome,
     pruned_or,
     start_keeper,
-    start_sentinel,
 )
 from gitexp.record.live import LiveDir, pid_alive, process_start
 from gitexp.record.recorder import Recorder
+from gitexp.record.sentinel import Sentinel, start_sentinel
 from gitexp.record.snapshot import SkippedFile
 from gitexp.record.starting import SLOW_FACTS_WAIT, collect_slow_facts, start_background
 from gitexp.record.sysmetrics import STARTUP_GRACE_SECONDS, start_sampler
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from types import FrameType

@@ -18,9 +18,9 @@ import threading
 import time
 import warnings
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from gitexp.model import values
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from psutil import Process

@@ -1,6 +1,6 @@
 """A directly run script's output capture: ``sys.stdout`` and ``sys.stderr`` into output.log.
 
-Under ``gitexp run`` the wrapper copies the pipes (record/tee.py); a script started on
+Under ``gitexp run`` the keeper copies the pipes (record/keeper.py); a script started on
 its own copies its streams here.  Both streams share one log and one lock, so a line is
 never cut by another thread's or the other stream's output, and lines reach the log in
 the order their ends were written (docs/format.md, ``output.log``).
