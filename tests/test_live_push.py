@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +165,9 @@ def test_push_and_watch_options_are_checked_before_anything_runs(repo: Path) -> 
         (("run", "--push", "origin", "--", "true"), "no git remote named 'origin'"),
         (("run", "--push", "/tmp/x", "--every", "0s", "--", "true"), "at least 1 second"),
         (("pull", "/tmp/x", "--every", "1m"), "--every needs --watch"),
+        (("ui", "--every", "1m"), "--every needs --pull"),
+        (("ui", "--pull", "origin"), "no git remote named 'origin' to pull runs from"),
+        (("ui", "--pull", "/tmp/x", "--every", "soon"), "is not a duration"),
     ):
         done = gitexp(*args, cwd=repo)
         assert done.returncode == 2, (args, done.stderr)
@@ -289,3 +294,80 @@ def test_where_a_push_setting_comes_from(repo: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("GITEXP_PUSH_EVERY", "soon")
     with GitRepo.discover(str(repo)) as opened, pytest.raises(UsageError, match="GITEXP_PUSH_EV"):
         configured(opened)
+
+
+# -- gitexp ui --pull: teammates' runs appear and grow in the dashboard ---------------------
+
+
+@contextlib.contextmanager
+def _dashboard(clone: Path, *options: str) -> Iterator[Callable[[str], Any]]:
+    """``gitexp ui --port 0 OPTIONS`` in ``clone``; yields a reader of its JSON API."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gitexp", "ui", "--port", "0", *options],
+        cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert "serving http://127.0.0.1:" in line, server.stderr.read() if server.stderr else ""
+        url = line.split("serving ")[1].split()[0]
+
+        def api(path: str) -> Any:
+            with urllib.request.urlopen(url + path, timeout=30) as response:
+                return json.load(response)
+
+        yield api
+        assert server.poll() is None  # nothing the pulling met stopped the server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_ui_pulls_a_teammates_run_as_it_trains(repo: Path, tmp_path: Path, daemon: str) -> None:
+    (repo / "slow.py").write_text(SLOW_TRAIN)
+    git(repo, "add", "slow.py")
+    git(repo, "commit", "-q", "-m", "slow")
+    git(repo, "push", "-q", daemon, "HEAD:main")
+    clone = tmp_path / "laptop"
+    git(tmp_path, "clone", "-q", daemon, str(clone))
+    go = tmp_path / "go"
+    env = {**os.environ, "GO": str(go), "GITEXP_CHECKPOINT_SECONDS": "1"}
+    with _dashboard(clone, "--pull", "origin", "--every", "1s") as api:
+        assert api("api/runs")["runs"] == []
+        training = subprocess.Popen(
+            [sys.executable, "-m", "gitexp", "run", "--push", daemon, "--every", "1s", "--",
+             sys.executable, "slow.py"],
+            cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            (run,) = _eventually(lambda: api("api/runs")["runs"], "the run in the ui")
+            assert run["status"] == "running"
+
+            def steps() -> int:
+                series = api(f"api/bundle?runs={run['id']}")["series"][run["id"]]
+                return max(series["loss"]["step"]) + 1 if "loss" in series else 0
+
+            seen = _eventually(steps, "the run's steps in the ui")
+            _eventually(lambda: steps() > seen, "more steps on a later poll")
+            go.touch()
+            assert training.wait(timeout=90) == 0
+        finally:
+            go.touch()
+            training.wait(timeout=90)
+        _eventually(lambda: api("api/runs")["runs"][0]["status"] == "finished", "the finished run")
+        pulled = api("api/runs")["pull"]
+        assert pulled["remote"] == "origin" and pulled["error"] is None
+        assert pulled["last_pulled"] is not None
+
+
+@pytest.mark.slow
+def test_ui_says_on_the_page_when_pulling_fails_and_goes_on_serving(
+    repo: Path, tmp_path: Path
+) -> None:
+    nowhere = f"git://127.0.0.1:{_free_port()}/origin.git"  # nothing listens there
+    gitexp("run", "--", sys.executable, "-c", "print(1)", cwd=repo)
+    with _dashboard(repo, "--pull", nowhere, "--every", "1s") as api:
+        failed = _eventually(lambda: api("api/runs")["pull"]["error"], "the failure")
+        assert "git fetch from" in failed
+        assert len(api("api/runs")["runs"]) == 1  # the local runs are served all along

@@ -56,12 +56,13 @@ def parse_every(text: str, option: str = "--every") -> float:
     return seconds
 
 
-def check_remote(root: str, remote: str) -> None:
-    """Refuse an unknown remote name before the run starts, not with a warning per push."""
+def check_remote(root: str, remote: str, purpose: str = "to push the run to") -> None:
+    """Refuse an unknown remote name before the run starts, not with a warning per push
+    (and before ``gitexp ui --pull`` serves, not with a warning per round)."""
     is_address = remote.startswith("/") or ":" in remote or remote.startswith(".")
     if not is_address and remote not in gitbin.remotes(root):
         raise UsageError(
-            f"there is no git remote named {remote!r} to push the run to",
+            f"there is no git remote named {remote!r} {purpose}",
             "See them with `git remote -v`, or give a URL or path.",
         )
 
