@@ -371,3 +371,26 @@ def test_ui_says_on_the_page_when_pulling_fails_and_goes_on_serving(
         failed = _eventually(lambda: api("api/runs")["pull"]["error"], "the failure")
         assert "git fetch from" in failed
         assert len(api("api/runs")["runs"]) == 1  # the local runs are served all along
+
+
+@pytest.mark.slow
+def test_gitexp_run_reads_the_push_settings_and_a_script_under_it_is_told_to_use_them(
+    repo: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "lab.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    done = gitexp(
+        "run", "--", sys.executable, "-c", "print('trained')",
+        cwd=repo, env={"GITEXP_PUSH": str(bare), "GITEXP_PUSH_EVERY": "1m"},
+    )  # fmt: skip
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    (run_id,) = run_refs(repo)
+    assert _remote_runs(str(bare), repo) == {run_id: run_refs(repo)[run_id]}
+    script = "import gitexp\ngitexp.init(settings={'push': 'lab'})\n"
+    done = gitexp("run", "--", sys.executable, "-c", script, cwd=repo, env={"GITEXP_PUSH": "lab"})
+    assert done.returncode == 0, done.stderr  # an unknown configured remote only warns
+    assert "not pushing the run while it trains: GITEXP_PUSH: there is no git remote" in (
+        done.stderr
+    )
+    assert "settings push= is ignored" in done.stderr and "gitexp run --push" in done.stderr
+    assert len(_remote_runs(str(bare), repo)) == 1
