@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 
 from gitexp.cli_progress import progress_for
 from gitexp.cli_support import add_example, open_repo, print_json, say
-from gitexp.errors import GitexpError, UsageError
+from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model.ids import short_id
 from gitexp.read.listing import list_runs
 from gitexp.render.cells import fmt_value, printable
 from gitexp.share.aliassync import pull_aliases
+from gitexp.share.livepull import DEFAULT_EVERY, LivePull
 from gitexp.share.livepush import parse_every
 from gitexp.share.pull import pull_runs
 from gitexp.share.remotes import NEW, UPDATED, SyncReport, default_remote, describe, print_report
@@ -73,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
     if args.watch:
         if args.json:
             raise UsageError("--watch prints a line per change; it has no --json")
-        return _watch(args, root, remote, parse_every(args.every) if args.every else 60.0)
+        return _watch(args, root, remote, parse_every(args.every) if args.every else DEFAULT_EVERY)
     report = pull_runs(
         root,
         remote,
@@ -92,19 +93,14 @@ def main(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace, root: str, remote: str, every: float) -> int:
     """Pull every ``every`` seconds; one line per run that arrived or moved; Ctrl-C ends."""
     say(f"watching {remote} every {every:g}s (Ctrl-C stops)")
+    rounds = LivePull(
+        root, remote, every, say, args.runs or None, args.dvc_remote, not args.no_artifacts
+    )
     try:
-        while True:
-            try:
-                report = pull_runs(
-                    root, remote, args.runs or None, args.dvc_remote, not args.no_artifacts
-                )
-            except GitexpError as exc:  # the network is down, say: the next round retries
-                say(f"warning: {exc.message}; trying again in {every:g}s")
-            else:
-                _print_round(root, report)
-            time.sleep(every)
+        rounds.watch(lambda report: _print_round(root, report))
     except KeyboardInterrupt:
         return 0
+    return 0
 
 
 def _print_round(root: str, report: SyncReport) -> None:

@@ -28,9 +28,6 @@ if TYPE_CHECKING:
     from gitexp.record.recorder import Recorder
 
 
-DEFAULT_EVERY = 300.0  # seconds between two pushes of a run while it trains (--push)
-
-
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
@@ -180,6 +177,8 @@ def main(args: argparse.Namespace) -> int:
 def _push_every(args: argparse.Namespace) -> float:
     """Seconds between two pushes of --push (the run path imports nothing for it)."""
     if args.every is None:
+        from gitexp.share.livepush import DEFAULT_EVERY
+
         return DEFAULT_EVERY
     if not args.push:
         raise UsageError(
@@ -197,15 +196,20 @@ def _supervised(
     recorder: Recorder,
     run: Callable[[Callable[[], None] | None], int],
 ) -> int:
-    """``run(started)`` (the supervised command), the run pushed as it goes when --push:
-    from ``started()`` on (its helpers forked), and once more at its end."""
-    if not args.push:
-        return run(None)
-    from gitexp.share.livepush import LivePush
+    """``run(started)`` (the supervised command), the run pushed as it goes when --push
+    (or ``GITEXP_PUSH``, ``git config gitexp.push``) asks: from ``started()`` on (its
+    helpers forked), and once more at its end."""
+    from gitexp.share.livepush import LivePush, configured
 
-    live = LivePush(
-        recorder.repo.root, args.push, every, recorder.info.id, lambda: recorder.head, say
-    )
+    remote = args.push
+    if not remote:
+        try:  # a configured push is a default, not a request: a bad one only warns
+            remote, every = configured(recorder.repo) or (None, every)
+        except UsageError as exc:
+            say(f"warning: not pushing the run while it trains: {exc.message}")
+    if not remote:
+        return run(None)
+    live = LivePush(recorder.repo.root, remote, every, recorder.info.id, lambda: recorder.head, say)
     try:
         return run(live.start)
     finally:

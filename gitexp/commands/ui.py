@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from gitexp.cli_support import Subparsers
+    from gitexp.share.livepull import LivePull
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -38,15 +39,35 @@ def add_parser(subparsers: Subparsers) -> None:
         help=f"the port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
     )
     add_project_option(parser)
-    add_example(parser, "gitexp ui", "gitexp ui --port 9000", "gitexp ui --project lr_project")
+    parser.add_argument(
+        "--pull",
+        metavar="REMOTE",
+        help="pull REMOTE's runs in the background while serving (as `gitexp pull "
+        "--no-artifacts`), so teammates' runs appear and grow without a restart",
+    )
+    parser.add_argument(
+        "--every", metavar="DURATION", help="with --pull: how often (30s, 5m; default 1m)"
+    )
+    add_example(
+        parser,
+        "gitexp ui",
+        "gitexp ui --port 9000",
+        "gitexp ui --project lr_project",
+        "gitexp ui --pull origin --every 30s   # runs pushed from a cluster, live",
+    )
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.every and not args.pull:
+        raise UsageError(
+            "--every needs --pull REMOTE", "Example: gitexp ui --pull origin --every 1m"
+        )
     with open_repo() as repo:
         root = repo.root
+    rounds = _pulling(root, args.pull, args.every) if args.pull else None
     try:
         server = serve(root, args.port, args.project)
     except OSError as exc:
@@ -59,12 +80,31 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         print(f"gitexp ui: serving {server.url} (Ctrl-C stops it)", flush=True)
+        if rounds is not None:
+            # The page holds the server's lock while it reads; a round holds it only
+            # while it updates refs, never while it waits on the network.
+            rounds.guard = lambda: server.lock
+            server.pulling = rounds.state
+            rounds.start()
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:
         say("ui stopped")
     finally:
+        if rounds is not None:
+            rounds.stop()
         server.server_close()
     return 0
+
+
+def _pulling(root: str, remote: str, every: str | None) -> LivePull:
+    """`--pull REMOTE`: rounds of `gitexp pull --no-artifacts` in a thread of the server
+    (share/livepull.py); the remote and interval are checked before it starts."""
+    from gitexp.share.livepull import DEFAULT_EVERY, LivePull
+    from gitexp.share.livepush import check_remote, parse_every
+
+    check_remote(root, remote, "to pull runs from")
+    seconds = parse_every(every) if every else DEFAULT_EVERY
+    return LivePull(root, remote, seconds, say, artifacts=False)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

@@ -7,7 +7,9 @@ those runs, with the groups' curves when ``group`` names config keys) and
 must be one of the run's own references, read through read/media.py).  A
 finished run's data is cached by commit id (commits never change); a running run's
 history is re-read from its live folder on each request, so its curves grow while it
-trains.  Requests whose Host header is not this server's are refused, so a web page in
+trains.  With ``gitexp ui --pull REMOTE``, a thread pulls the remote's runs
+(share/livepull.py) and ``/api/runs`` says how the last round went (``pull``).  Requests
+whose Host header is not this server's are refused, so a web page in
 the same browser cannot reach the runs through DNS rebinding.
 """
 
@@ -17,7 +19,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -53,6 +55,9 @@ class DashboardServer(ThreadingHTTPServer):
         self.cache: dict[tuple[str, bytes], bundlemod.RunData] = {}
         self._plotly: bytes | None = None
         self.warned: set[str] = set()
+        # `gitexp ui --pull`: what the pulling thread says of itself (share/livepull.py),
+        # shown on the page beside the count of runs.
+        self.pulling: Callable[[], dict[str, object]] | None = None
 
     def handle_error(self, request: object, client_address: object) -> None:
         # A page reloaded or closed while its request was read is no error to print.
@@ -82,6 +87,7 @@ class DashboardServer(ThreadingHTTPServer):
             chosen = select(repo, every, where) if where else every
         return {
             "repository": self.repository,
+            "pull": self.pulling() if self.pulling is not None else None,
             "total": len(every),
             "default_count": DEFAULT_CHART_RUNS,
             "runs": [

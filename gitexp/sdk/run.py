@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from gitexp.sdk.capture import OutputCapture
     from gitexp.sdk.lineagelog import RunLineage
     from gitexp.sdk.saving import Saver
+    from gitexp.share.livepush import LivePush
 
 # Status names as in gitexp.model.record (not imported: it pulls in dataclasses).
 FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
@@ -47,6 +48,11 @@ _GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "ma
 SCRIPT = "script"
 JOINED = "joined"
 DISABLED = "disabled"
+
+
+def _say(message: str) -> None:
+    """What the pushing thread reports: one line on stderr (and so in the run's log)."""
+    print(f"gitexp: {message}", file=sys.stderr, flush=True)
 
 
 def _summary_choice(summary: object) -> str:
@@ -154,6 +160,7 @@ class Run(RunArtifacts, RunSurface):
         self._lineage_log: RunLineage | None = None
         self._saver: Saver | None = None
         self._alerts: Alerts | None = None
+        self._live_push: LivePush | None = None  # settings push=: share/livepush.py
         if live is not None:
             self._logger = Logger(live.file("history.jsonl"), self._start)
             config._on_change = self.config_changed
@@ -222,6 +229,7 @@ class Run(RunArtifacts, RunSurface):
                 self._warn_failure(f"could not finalize the run: {exc}")
             finally:
                 self._recorder.repo.close()
+            self._push_final()
 
     def define_metric(
         self,
@@ -305,6 +313,28 @@ class Run(RunArtifacts, RunSurface):
         self._system = system_sampler
         self._flush_live()
         self._start_background()
+
+    def push_while_training(self, remote: object, every: object) -> None:
+        """Push the run's commits to a remote while it trains, when init's settings
+        (``push``, ``push_every``), ``GITEXP_PUSH`` or ``git config gitexp.push`` ask:
+        a thread does it (share/livepush.py), so ``log`` never waits on the network."""
+        if self._recorder is None or self._forked:
+            return
+        from gitexp.share.livepush import start_in_script
+
+        try:
+            self._live_push = start_in_script(self._recorder, remote, every, _say)
+        except Exception as exc:  # a bug must not stop the training: it goes on unpushed
+            self._warn_failure(f"could not start pushing the run: {exc}")
+
+    def _push_final(self) -> None:
+        """The finished run to the remote it was pushed to while it trained (retried)."""
+        if self._live_push is None:
+            return
+        try:
+            self._live_push.finish()
+        except Exception as exc:  # the run is recorded here: `gitexp push` sends it later
+            self._warn_failure(f"could not push the finished run: {exc}")
 
     def mark_failed(self, interrupted: bool) -> None:
         """An uncaught exception (or Ctrl-C) ends the script: the run failed (interrupted)."""

@@ -152,9 +152,16 @@ def init(
                 "resume with `gitexp run --resume RUN`",
                 stacklevel=2,
             )
+        if getattr(kept, "push", None):
+            warnings.warn(
+                "gitexp: under `gitexp run`, settings push= is ignored: the wrapper records "
+                "the run; push it while it trains with `gitexp run --push REMOTE`",
+                stacklevel=2,
+            )
         run = _join(defaults, fields, extra)
     else:
         run = _start_here(defaults, fields, extra, id, resume_mode, notebook)
+        run.push_while_training(getattr(kept, "push", None), getattr(kept, "push_every", None))
     run.set_surface(fields, extra.get("entity"), kept)
     _current = run
     _install_hooks()

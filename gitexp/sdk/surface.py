@@ -119,7 +119,8 @@ def agent(
 class Settings:
     """wandb.Settings: the keyword arguments as attributes, kept as ``run.settings``.
 
-    gitexp reads none of them but ``mode`` and ``project`` (as init's own arguments)."""
+    gitexp reads ``mode`` and ``project`` (as init's own arguments), and ``push`` and
+    ``push_every`` (the run pushed while it trains: share/livepush.py)."""
 
     def __init__(self, **kwargs: object) -> None:
         self.__dict__.update(kwargs)

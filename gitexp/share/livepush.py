@@ -7,22 +7,37 @@ fails (the network is down, the remote refuses) costs one warning and is tried a
 at the next interval; training is never stopped or slowed by it.  When the command has
 ended, the final commit goes through ``gitexp push``'s own path (artifacts first, then
 the ref; share/push.py), tried a few times; if it still fails, the run stays here, and
-``gitexp push`` sends it later.  Teammates watch it with ``gitexp pull --watch``.
+``gitexp push`` sends it later.  Teammates watch it with ``gitexp pull --watch`` or
+``gitexp ui --pull``.
+
+A script that calls ``gitexp.init()`` without ``gitexp run`` pushes through the same
+thread when a setting asks for it (:func:`configured`): ``init(settings={"push": ...})``,
+else ``GITEXP_PUSH``, else ``git config gitexp.push``; the interval likewise from
+``push_every``, ``GITEXP_PUSH_EVERY`` or ``gitexp.pushEvery``.  ``gitexp run`` without
+``--push`` reads the same environment variables and git config.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gitexp.errors import GitexpError, UsageError
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX
 
+if TYPE_CHECKING:
+    from gitexp.record.recorder import Recorder
+
 Say = Callable[[str], None]
+DEFAULT_EVERY = 300.0  # seconds between two pushes of a run while it trains
+ENV_PUSH = "GITEXP_PUSH"  # the remote an in-script run (or `gitexp run`) pushes to
+ENV_PUSH_EVERY = "GITEXP_PUSH_EVERY"
 FINAL_ATTEMPTS = 3
 RETRY_WAIT = 2.0  # seconds between two attempts of the final push
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
@@ -41,14 +56,53 @@ def parse_every(text: str, option: str = "--every") -> float:
     return seconds
 
 
-def check_remote(root: str, remote: str) -> None:
-    """Refuse an unknown remote name before the run starts, not with a warning per push."""
+def check_remote(root: str, remote: str, purpose: str = "to push the run to") -> None:
+    """Refuse an unknown remote name before the run starts, not with a warning per push
+    (and before ``gitexp ui --pull`` serves, not with a warning per round)."""
     is_address = remote.startswith("/") or ":" in remote or remote.startswith(".")
     if not is_address and remote not in gitbin.remotes(root):
         raise UsageError(
-            f"there is no git remote named {remote!r} to push the run to",
+            f"there is no git remote named {remote!r} {purpose}",
             "See them with `git remote -v`, or give a URL or path.",
         )
+
+
+def configured(
+    repo: GitRepo, remote: object = None, every: object = None
+) -> tuple[str, float] | None:
+    """The remote and interval a run pushes to while it trains, or None for no push.
+
+    Each is taken from the first source that names it: ``remote``/``every`` (init's
+    ``settings``), the environment (``GITEXP_PUSH``, ``GITEXP_PUSH_EVERY``), then git
+    config (``gitexp.push``, ``gitexp.pushEvery``).  ``push=False`` or ``""`` in the
+    settings turns a configured push off.  A bad interval or an unknown remote raises
+    UsageError naming where it came from (the caller warns: training goes on).
+    """
+    if remote is False or remote == "":
+        return None
+    where = "settings push"
+    if remote is None:
+        remote, where = os.environ.get(ENV_PUSH), ENV_PUSH
+    if not remote:
+        remote, where = repo.config_value("gitexp", "push"), "git config gitexp.push"
+    if not remote:
+        return None
+    if not isinstance(remote, str):
+        raise UsageError(f"{where} must name a git remote or a URL, got {remote!r}")
+    try:
+        check_remote(repo.root, remote)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc.message}", exc.hint) from None
+    option = "settings push_every"
+    if every is None:
+        every, option = os.environ.get(ENV_PUSH_EVERY), ENV_PUSH_EVERY
+    if every is None or every == "":
+        every, option = repo.config_value("gitexp", "pushEvery"), "git config gitexp.pushEvery"
+    if every is None or every == "":
+        return remote, DEFAULT_EVERY
+    if isinstance(every, bool) or not isinstance(every, (str, int, float)):
+        raise UsageError(f"{option} must be a duration such as 30s or 5m, got {every!r}")
+    return remote, parse_every(str(every), option)
 
 
 class LivePush:
@@ -135,6 +189,26 @@ class LivePush:
             f"warning: the finished run did not reach {self.remote} ({problem}); it is kept "
             f"here: `gitexp push {self.remote}` sends it"
         )
+
+
+def start_in_script(recorder: Recorder, remote: object, every: object, say: Say) -> LivePush | None:
+    """The started pusher of an in-script run when a setting asks for one (:func:`configured`).
+
+    A setting gitexp cannot use costs one warning and the run goes on, recorded here
+    only: a typo in an environment variable must never stop a training."""
+    try:
+        choice = configured(recorder.repo, remote, every)
+    except UsageError as exc:
+        hint = f" {exc.hint}" if exc.hint else ""
+        say(f"warning: not pushing the run while it trains: {exc.message}.{hint}")
+        return None
+    if choice is None:
+        return None
+    live = LivePush(
+        recorder.repo.root, choice[0], choice[1], recorder.info.id, lambda: recorder.head, say
+    )
+    live.start()
+    return live
 
 
 def _first_line(text: str) -> str:

@@ -8,6 +8,7 @@ has no such namespace, so its runs land under a temporary one that is removed ag
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Callable
@@ -88,12 +89,17 @@ def pull_runs(
     artifacts: bool = True,
     say: Say | None = None,
     progress: Progress = NO_PROGRESS,
+    updating: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> SyncReport:
-    """Fetch the remote's runs (or the ``refs`` among them) and their artifacts."""
+    """Fetch the remote's runs (or the ``refs`` among them) and their artifacts.
+
+    ``updating()`` is held from the end of the fetch until the runs are updated: the
+    ui's lock, so that none of its requests reads the repository meanwhile."""
     prefix = fetch_mirror(root, remote)
     named = not prefix.startswith(b"refs/gitexp/incoming/")
     report = SyncReport(remote)
-    with GitRepo.discover(root) as repo:  # opened after the fetch: it sees the new packs
+    # The repository is opened after the fetch: it sees the new packs.
+    with updating(), GitRepo.discover(root) as repo:
         try:
             mirrored = {name.decode(): sha for name, sha in repo.list_refs(prefix).items()}
             selected = mirrored

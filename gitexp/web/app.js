@@ -838,7 +838,7 @@
     }
     state.whereError = "";
     state.runs = data.runs;
-    ui.meta.textContent = `${plural(data.total, "run")} in ${data.repository}`;
+    ui.meta.textContent = `${plural(data.total, "run")} in ${data.repository}${pullNote(data.pull)}`;
     if (state.selected === null) {
       state.selected = selectionFromHash() || data.runs.slice(0, data.default_count).map((r) => r.id);
       drawPicker();
@@ -848,6 +848,14 @@
     }
     drawPicker();
     if (bundleIsStale()) await refreshBundle();
+  }
+
+  function pullNote(pull) {
+    // `gitexp ui --pull REMOTE`: how the server's last round of pulling went.
+    if (!pull) return "";
+    if (pull.error) return ` · pulling from ${pull.remote} failed: ${pull.error} (trying again every ${pull.every}s)`;
+    if (!pull.last_pulled) return ` · pulling from ${pull.remote}…`;
+    return ` · pulled from ${pull.remote} at ${new Date(pull.last_pulled * 1000).toLocaleTimeString()}`;
   }
 
   function bundleIsStale() {
