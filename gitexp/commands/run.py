@@ -17,6 +17,7 @@ from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.model.ids import short_id
+from gitexp.record.envvars import ENV_PUSH
 from gitexp.record.keeper import recover_stale_runs
 from gitexp.record.starting import expand_command, start_run
 from gitexp.record.supervise import supervise
@@ -174,12 +175,11 @@ def main(args: argparse.Namespace) -> int:
         return code
 
 
-def _push_every(args: argparse.Namespace) -> float:
-    """Seconds between two pushes of --push (the run path imports nothing for it)."""
+def _push_every(args: argparse.Namespace) -> float | None:
+    """Seconds between two pushes of --push; None: the default (the run path imports
+    nothing for it)."""
     if args.every is None:
-        from gitexp.share.livepush import DEFAULT_EVERY
-
-        return DEFAULT_EVERY
+        return None
     if not args.push:
         raise UsageError(
             "--every needs --push REMOTE",
@@ -192,16 +192,19 @@ def _push_every(args: argparse.Namespace) -> float:
 
 def _supervised(
     args: argparse.Namespace,
-    every: float,
+    every: float | None,
     recorder: Recorder,
     run: Callable[[Callable[[], None] | None], int],
 ) -> int:
     """``run(started)`` (the supervised command), the run pushed as it goes when --push
     (or ``GITEXP_PUSH``, ``git config gitexp.push``) asks: from ``started()`` on (its
     helpers forked), and once more at its end."""
-    from gitexp.share.livepush import LivePush, configured
-
     remote = args.push
+    if not (remote or os.environ.get(ENV_PUSH) or recorder.repo.config_value("gitexp", "push")):
+        return run(None)  # the common case, without importing the pusher
+    from gitexp.share.livepush import DEFAULT_EVERY, LivePush, configured
+
+    every = DEFAULT_EVERY if every is None else every
     if not remote:
         try:  # a configured push is a default, not a request: a bad one only warns
             remote, every = configured(recorder.repo) or (None, every)

@@ -30,14 +30,13 @@ from gitexp.errors import GitexpError, UsageError
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX
+from gitexp.record.envvars import ENV_PUSH, ENV_PUSH_EVERY
 
 if TYPE_CHECKING:
     from gitexp.record.recorder import Recorder
 
 Say = Callable[[str], None]
 DEFAULT_EVERY = 300.0  # seconds between two pushes of a run while it trains
-ENV_PUSH = "GITEXP_PUSH"  # the remote an in-script run (or `gitexp run`) pushes to
-ENV_PUSH_EVERY = "GITEXP_PUSH_EVERY"
 FINAL_ATTEMPTS = 3
 RETRY_WAIT = 2.0  # seconds between two attempts of the final push
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
