@@ -152,7 +152,7 @@ def test_a_search_resumes_the_trial_its_scheduler_preempted(repo: Path) -> None:
     job.send_signal(signal.SIGTERM)
     _out, err = sweep.communicate(timeout=120)
     assert sweep.returncode == 1, err
-    assert "`gitexp sweep --resume s` runs the trials still due" in err
+    assert "1 of 1 trial did not finish; `gitexp sweep --resume s` runs" in err
     assert [row["status"] for row in _group(repo, "s")] == ["preempted"]
 
     (repo / "go").write_text("")

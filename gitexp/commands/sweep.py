@@ -337,7 +337,7 @@ def search(args: argparse.Namespace, plan: search_plan.Plan, new: bool) -> int:
     failed = sum(1 for status in statuses if status not in OK)
     if failed:
         say(
-            f"{failed} of {plural(len(statuses), 'trial')} failed; "
+            f"{failed} of {plural(len(statuses), 'trial')} did not finish; "
             f"`gitexp sweep --resume {plan.group}` runs the trials still due"
         )
         return EXIT_SOME_FAILED
