@@ -229,3 +229,44 @@ def test_a_trial_the_sweep_itself_stops_is_interrupted_not_preempted(repo: Path)
     _out, err = sweep.communicate(timeout=120)
     assert sweep.returncode == 130, err
     assert [row["status"] for row in _group(repo, "i")] == ["interrupted"]
+
+
+@pytest.mark.integration
+def test_a_batch_of_trials_is_one_sbatch_array_with_the_options_given(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a real cluster receives: sbatch stands in as a script that keeps the batch
+    file submitit wrote and answers as sbatch does (the job never runs)."""
+    require("submitit")
+    bin_dir, kept = tmp_path / "bin", tmp_path / "kept"
+    bin_dir.mkdir()
+    kept.mkdir()
+    (bin_dir / "sbatch").write_text(
+        f'#!/bin/sh\ncp "$1" "{kept}/$(ls {kept} | wc -l).sh"\necho "Submitted batch job 4242"\n'
+    )
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("sbatch", "srun"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.chdir(repo)
+    options = slurm.SlurmOptions("gpu", 90, 1, 4, "16G", {"account": "proj42"})
+    executor = slurm.SlurmExecutor("g", options, 2, str(repo / ".git"))
+    trials = [(f"g-{n}", [sys.executable, "-m", "gitexp", "run", "--", "true"]) for n in range(3)]
+    jobs = executor.submit_array(trials)
+    assert [job.job.job_id for job in jobs] == ["4242_0", "4242_1", "4242_2"]  # type: ignore
+    (script,) = [path.read_text() for path in kept.iterdir()]  # one submission
+    lines = set(script.splitlines())
+    folder = repo / ".git" / "gitexp" / "slurm" / "g"
+    assert {
+        "#SBATCH --array=0-2%2",  # -j 2: two tasks at once
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=90",
+        "#SBATCH --gpus-per-task=1",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mem=16G",
+        "#SBATCH --account=proj42",
+        "#SBATCH --job-name=gitexp-g",
+        "#SBATCH --signal=USR2@90",
+        f"#SBATCH --output={folder}/%A_%a_0_log.out",
+    } <= lines, script
+    assert not (repo / "g").exists() and git(repo, "status", "--porcelain") == ""

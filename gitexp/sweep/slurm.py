@@ -239,25 +239,23 @@ class SubmittedJob:
     def send_signal(self, signum: int) -> None:
         """The sweep stops the trial (pruned, or the sweep itself stopped): say so first,
         so that the job does not take the signal for the scheduler's."""
-        os.makedirs(os.path.dirname(self.stop_file), exist_ok=True)
-        with open(self.stop_file, "w"):
-            pass
+        with contextlib.suppress(OSError):  # unsaid, the trial just ends preempted
+            os.makedirs(os.path.dirname(self.stop_file), exist_ok=True)
+            with open(self.stop_file, "w"):
+                pass
         if self.local:
             # submitit's local controller passes SIGTERM on to the job, and only SIGTERM.
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(self.job.job_id), signal.SIGTERM)
             return
         job_id = str(self.job.job_id)
-        if str(self.job.state).upper() in ("PENDING", "REQUEUED"):
-            # Not started: nothing to signal, and it must not start later.
-            subprocess.run(["scancel", job_id], capture_output=True, check=False)
-            return
         name = signal.Signals(signum).name.removeprefix("SIG")
-        sent = subprocess.run(
-            ["scancel", f"--signal={name}", job_id], capture_output=True, check=False
-        )
-        if sent.returncode != 0:  # no process to signal (yet): the job goes altogether
-            subprocess.run(["scancel", job_id], capture_output=True, check=False)
+        # Not started (pending): nothing to signal, and it must not start later.
+        pending = str(self.job.state).upper() in ("PENDING", "REQUEUED")
+        with contextlib.suppress(OSError):  # no scancel here: the job runs on
+            sent = None if pending else _scancel(f"--signal={name}", job_id)
+            if sent != 0:  # pending, or no process to signal yet: the job goes altogether
+                _scancel(job_id)
 
     def wait(self) -> int:
         looks = 0
@@ -266,6 +264,10 @@ class SubmittedJob:
             time.sleep(POLL_SECONDS)
         assert self.code is not None
         return self.code
+
+
+def _scancel(*args: str) -> int:
+    return subprocess.run(["scancel", *args], capture_output=True, check=False).returncode
 
 
 class TrialCall:
