@@ -270,3 +270,40 @@ def test_a_batch_of_trials_is_one_sbatch_array_with_the_options_given(
         f"#SBATCH --output={folder}/%A_%a_0_log.out",
     } <= lines, script
     assert not (repo / "g").exists() and git(repo, "status", "--porcelain") == ""
+
+
+PRUNED_TRAIN = """\
+import os, time, gitexp
+run = gitexp.init(config={"x": 0})
+print("trial", run.config.x)
+bad = os.path.exists("first-done")  # the first trial is good, the next bad
+for step in range(10 if not bad else 100):
+    gitexp.log({"loss": 100.0 + step if bad else 1.0 / (step + 1)})
+    time.sleep(0.1 if bad else 0.01)
+open("first-done", "w").close()
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_trial_its_pruner_stops_as_a_job_is_pruned_not_preempted(
+    repo: Path, tmp_path: Path
+) -> None:
+    require("submitit")
+    require("optuna")
+    _commit(repo, "prune_train.py", PRUNED_TRAIN)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        "method: grid\nmetric: {name: loss, goal: minimize}\n"
+        "prune: {type: median, startup: 1}\nparameters:\n  x: [1, 2]\n"
+        f"command: [{sys.executable}, prune_train.py]\n"
+    )
+    done = gitexp(
+        "sweep", "--file", str(spec), "--group", "pr", "--executor", "slurm",
+        cwd=repo, env=LOCAL, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert {row["name"]: row["status"] for row in _group(repo, "pr")} == {
+        "pr-0": "finished",
+        "pr-1": "pruned",
+    }
