@@ -141,6 +141,7 @@ def add_parser(subparsers: Any) -> None:
         "gitexp sweep --file sweep.yaml --method bayes --trials 30 --metric loss --prune median",
         "gitexp sweep --file wandb_sweep.yaml -j 2          # a wandb sweep YAML as is",
         "gitexp sweep show lr-search; gitexp sweep --resume lr-search -j 4",
+        "gitexp sweep -p lr=0.1,0.01 -j 8 --executor slurm --time 2:00:00 -- python train.py",
     )
     parser.set_defaults(func=main)
 
