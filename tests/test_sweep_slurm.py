@@ -123,7 +123,8 @@ def test_trials_the_scheduler_stops_end_preempted_and_run_again(repo: Path) -> N
     first.send_signal(signal.SIGTERM)
     second.send_signal(signal.SIGUSR2)
     _out, err = sweep.communicate(timeout=120)
-    assert sweep.returncode == 1, err  # the trials did not finish
+    assert sweep.returncode == 1, err
+    assert "2 of 2 runs did not finish; run the same sweep again to retry them" in err
     rows = _group(repo, "p")
     assert [row["status"] for row in rows] == ["preempted", "preempted"]
     assert all(row["exit_code"] == 143 for row in rows)  # gitexp run was stopped by SIGTERM

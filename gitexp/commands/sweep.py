@@ -237,7 +237,7 @@ def main(args: argparse.Namespace) -> int:
     failed = sum(1 for code in codes if code != 0)
     if failed:
         say(
-            f"{failed} of {plural(len(codes), 'run')} failed; "
+            f"{failed} of {plural(len(codes), 'run')} did not finish; "
             "run the same sweep again to retry them"
         )
         return EXIT_SOME_FAILED
