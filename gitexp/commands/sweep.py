@@ -13,11 +13,12 @@ recorded as a ref any clone can show and resume (sweep/ref.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitexp.cli_progress import bars_wanted, meter
@@ -33,6 +34,7 @@ from gitexp.render.cells import fmt_duration, fmt_value, table
 from gitexp.render.words import plural
 from gitexp.sweep import search as search_plan
 from gitexp.sweep import space as sweepmod
+from gitexp.sweep.executor import Executor, LocalExecutor
 from gitexp.sweep.local import run_local, trial_command
 from gitexp.sweep.results import Ranking, done_combinations, group_runs, rank
 
@@ -114,6 +116,18 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="with --resume: run a sweep's command that came from elsewhere without asking",
     )
+    where = parser.add_argument_group("where trials run (docs/workflow.md#sweeps-on-slurm)")
+    where.add_argument(
+        "--executor", choices=("local", "slurm"), default="local", help="here, or SLURM jobs"
+    )
+    where.add_argument("--partition", metavar="P", help="slurm: the partition of the jobs")
+    where.add_argument("--time", metavar="T", help="slurm: each job's time limit (90, 1:30:00)")
+    where.add_argument("--gpus-per-task", type=int, metavar="N", help="slurm: GPUs of each job")
+    where.add_argument("--cpus-per-task", type=int, metavar="N", help="slurm: CPUs of each job")
+    where.add_argument("--mem", metavar="SIZE", help="slurm: memory of each job (16G)")
+    where.add_argument(
+        "--slurm-option", action="append", default=[], metavar="K=V", help="slurm: sbatch --K=V"
+    )
     parser.add_argument(
         "command",
         nargs=argparse.REMAINDER,
@@ -127,6 +141,7 @@ def add_parser(subparsers: Any) -> None:
         "gitexp sweep --file sweep.yaml --method bayes --trials 30 --metric loss --prune median",
         "gitexp sweep --file wandb_sweep.yaml -j 2          # a wandb sweep YAML as is",
         "gitexp sweep show lr-search; gitexp sweep --resume lr-search -j 4",
+        "gitexp sweep -p lr=0.1,0.01 -j 8 --executor slurm --time 2:00:00 -- python train.py",
     )
     parser.set_defaults(func=main)
 
@@ -208,20 +223,45 @@ def main(args: argparse.Namespace) -> int:
         combo_args = [arg for key, choice in combo for arg in ("-p", f"{key}={choice.text}")]
         trials.append((name, trial_command(group, name, options, combo_args, command)))
     stopped: list[tuple[str, dict[str, object]]] = []
-    codes = run_local(
-        trials, args.parallel, *reporters(bars_wanted()), gate=first_trial_gate(group, stopped)
-    )
+    with executor_for(args, group) as executor:
+        codes = run_local(
+            trials,
+            args.parallel,
+            *reporters(bars_wanted()),
+            gate=first_trial_gate(group, stopped),
+            executor=executor,
+        )
     with GitRepo.discover() as repo:
         print(final_table(rank(repo, group, args.sort), varying))
     _refuse_stopped(stopped)
     failed = sum(1 for code in codes if code != 0)
     if failed:
         say(
-            f"{failed} of {plural(len(codes), 'run')} failed; "
+            f"{failed} of {plural(len(codes), 'run')} did not finish; "
             "run the same sweep again to retry them"
         )
         return EXIT_SOME_FAILED
     return 0
+
+
+@contextlib.contextmanager
+def executor_for(args: argparse.Namespace, group: str) -> Iterator[Executor]:
+    """The executor --executor names, its options checked before any trial starts."""
+    flags = ("partition", "time", "gpus-per-task", "cpus-per-task", "mem", "slurm-option")
+    given = [f"--{flag}" for flag in flags if getattr(args, flag.replace("-", "_"))]
+    if args.executor == "local" and given:
+        raise UsageError(f"{given[0]} is an option of --executor slurm")
+    executor: Executor = LocalExecutor()
+    if args.executor == "slurm":
+        from gitexp.sweep import slurm
+
+        with open_repo() as repo:
+            options = slurm.options_of(args)
+            executor = slurm.SlurmExecutor(group, options, args.parallel, repo.commondir)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def _refuse_stopped(stopped: list[tuple[str, dict[str, object]]]) -> None:
@@ -282,21 +322,23 @@ def search(args: argparse.Namespace, plan: search_plan.Plan, new: bool) -> int:
     )
     stopped: list[tuple[str, dict[str, object]]] = []
     started, ended = reporters(bars_wanted())
-    statuses = trialsmod.run_search(
-        runner,
-        left,
-        args.parallel,
-        started,
-        lambda n, total, name, status: ended(n, total, name, 0 if status in OK else 1),
-        gate=first_trial_gate(plan.group, stopped),
-    )
+    with executor_for(args, plan.group) as executor:
+        statuses = trialsmod.run_search(
+            runner,
+            left,
+            args.parallel,
+            started,
+            lambda n, total, name, status: ended(n, total, name, 0 if status in OK else 1),
+            gate=first_trial_gate(plan.group, stopped),
+            executor=executor,
+        )
     with GitRepo.discover() as repo:
         print(final_table(_ranking(repo, plan), [p.key for p in plan.params]))
     _refuse_stopped(stopped)
     failed = sum(1 for status in statuses if status not in OK)
     if failed:
         say(
-            f"{failed} of {plural(len(statuses), 'trial')} failed; "
+            f"{failed} of {plural(len(statuses), 'trial')} did not finish; "
             f"`gitexp sweep --resume {plan.group}` runs the trials still due"
         )
         return EXIT_SOME_FAILED

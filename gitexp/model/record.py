@@ -34,7 +34,9 @@ KILLED = "killed"
 CRASHED = "crashed"
 # A sweep trial its sweep stopped early, as Optuna's pruner decided (added in 0.3).
 PRUNED = "pruned"
-STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, KILLED, CRASHED, PRUNED)
+# A sweep trial its scheduler stopped: preempted, cancelled or out of time (added in 0.3).
+PREEMPTED = "preempted"
+STATUSES = (RUNNING, FINISHED, FAILED, INTERRUPTED, KILLED, CRASHED, PRUNED, PREEMPTED)
 
 
 class RunInfo(Slotted):

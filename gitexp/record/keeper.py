@@ -45,6 +45,7 @@ from gitexp.model.record import (
     FINISHED,
     INTERRUPTED,
     KILLED,
+    PREEMPTED,
     PRUNED,
     RUNNING,
     STATUSES,
@@ -60,6 +61,8 @@ OUTCOME = "outcome.json"  # how the command ended, written by the keeper (live f
 INTERRUPTED_MARK = "interrupted"  # the wrapper was asked to stop (live folder)
 # Written by a sweep before it stops a trial its pruner gave up on (sweep/trials.py).
 PRUNED_MARK = "pruned"
+# Written by a trial's job when its scheduler stops it (sweep/slurm.py).
+PREEMPTED_MARK = "preempted"
 # How long a keeper whose wrapper died waits for the rest of the command's output (a
 # process the command started may hold its pipes) before it finalizes the run.
 OUTPUT_GRACE_SECONDS = 2.0
@@ -79,13 +82,17 @@ def outcome(returncode: int, interrupted: bool) -> tuple[str, int, str | None]:
 
 
 def pruned_or(status: str, live: LiveDir) -> str:
-    """``pruned`` for a trial its sweep stopped (the mark says so), else ``status``.
+    """``pruned`` for a trial its sweep stopped, ``preempted`` for one its scheduler
+    stopped (the marks say so), else ``status``.
 
-    A pruned trial ends like an interrupted one (SIGTERM); the mark tells the two apart,
-    and only an interrupted run can have been pruned (it may have finished meanwhile).
+    Both end like an interrupted run (SIGTERM); the marks tell them apart, and only an
+    interrupted run can have been stopped so (it may have finished meanwhile).  A trial
+    pruned and then preempted stays pruned: the sweep had decided before the scheduler.
     """
     if status == INTERRUPTED and os.path.exists(live.file(PRUNED_MARK)):
         return PRUNED
+    if status == INTERRUPTED and os.path.exists(live.file(PREEMPTED_MARK)):
+        return PREEMPTED
     return status
 
 

@@ -45,6 +45,7 @@ STATUS_STYLES = {
     "corrupt": "red",
     "interrupted": "yellow",
     "pruned": "yellow",  # a sweep stopped it early: by design, not an error
+    "preempted": "yellow",  # its scheduler stopped it: not the script's fault
     "running": "cyan",
 }
 

@@ -88,6 +88,15 @@ def run_local(
                 elif ended:  # undecided: the next trial is asked in its turn
                     held = pending[0][0]
             limit = 1 if held is not None else parallel
+            array = getattr(executor, "submit_array", None)
+            if array is not None and held is None and len(pending) > 1 and not stopping:
+                # A scheduler (sweep/slurm.py) takes the rest at once as one job array,
+                # and keeps -j of its tasks running itself.
+                batch, pending = pending, []
+                for (name, _argv), job in zip(batch, array(batch), strict=True):
+                    started += 1
+                    on_start(started, total, name)
+                    running.append((name, job))
             while pending and len(running) < limit and not stopping:
                 name, argv = pending.pop(0)
                 started += 1
@@ -101,8 +110,9 @@ def run_local(
                     codes.append(code)
                     on_done(len(codes), total, item[0], code)
     except KeyboardInterrupt:
-        # A terminal's Ctrl-C reached every run already (same process group).
-        if not terminal_foreground():
+        # A terminal's Ctrl-C reached every run already (same process group), but not a
+        # scheduler's jobs on other machines.
+        if not terminal_foreground() or executor.name != "local":
             forward(signal.SIGINT, None)
         for _name, process in running:
             process.wait()
