@@ -278,9 +278,11 @@ import os, time, gitexp
 run = gitexp.init(config={"x": 0})
 print("trial", run.config.x)
 bad = os.path.exists("first-done")  # the first trial is good, the next bad
-for step in range(10 if not bad else 100):
+# The good trial logs every step the bad one will, so the pruner can compare at whichever
+# step it first reads (a loaded machine may read the bad trial's rows a second late).
+for step in range(100):
     gitexp.log({"loss": 100.0 + step if bad else 1.0 / (step + 1)})
-    time.sleep(0.1 if bad else 0.01)
+    time.sleep(0.1 if bad else 0.001)
 open("first-done", "w").close()
 """
 
