@@ -394,3 +394,23 @@ def test_omegaconf_and_click_configs_are_plain_values() -> None:
     assert config["epochs"] == 2 and config["lr"] == 0.3
     nested = Config({"opt": {"betas": omegaconf.ListConfig([0.9, 0.99])}})
     assert nested["opt"] == {"betas": [0.9, 0.99]}
+
+
+def test_the_first_trial_gate_reads_only_runs_of_this_sweep(argparse_repo: Path) -> None:
+    """A sweep started again names its trials as before; an earlier run of the same name
+    (here its overrides confirmed) must not answer for the new first trial."""
+    from gitexp.git.repo import GitRepo
+    from gitexp.sweep import probe
+
+    done = gitexp(
+        "run", "--group", "g", "--name", "g-lr=0.5", "-p", "lr=0.5",
+        "--", sys.executable, "train_args.py", "${args}",
+        cwd=argparse_repo,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with GitRepo.discover(str(argparse_repo)) as repo:
+        assert probe.first_trial(repo, "g", "g-lr=0.5")[0] == probe.GO
+        earlier = probe.group_ids(repo, "g")
+        assert earlier == {only_run(argparse_repo)}
+        # The new sweep's trial has not recorded anything yet: wait for it.
+        assert probe.first_trial(repo, "g", "g-lr=0.5", earlier)[0] == probe.WAIT

@@ -449,9 +449,12 @@ def first_trial_gate(
     """Hold the other trials until the first shows it takes its overrides (sweep/probe.py)."""
     from gitexp.sweep import probe
 
+    with GitRepo.discover() as repo:
+        earlier = probe.group_ids(repo, group)
+
     def gate(trial: str, ended: bool) -> bool | None:
         with GitRepo.discover() as repo:
-            verdict, overrides = probe.first_trial(repo, group, trial)
+            verdict, overrides = probe.first_trial(repo, group, trial, earlier)
         if verdict == probe.STOP:
             stopped.append((trial, overrides))
             return False

@@ -24,8 +24,19 @@ from gitexp.record.live import LiveDir, live_root
 WAIT, GO, STOP = "wait", "go", "stop"
 
 
-def first_trial(repo: GitRepo, group: str, name: str) -> tuple[str, dict[str, object]]:
+def group_ids(repo: GitRepo, group: str) -> frozenset[str]:
+    """The runs the group holds now: a sweep started again names its trials as before,
+    and the first trial's verdict must come from its own run, not an earlier one's."""
+    return frozenset(e.id for e in list_runs(repo) if e.row.get("group") == group)
+
+
+def first_trial(
+    repo: GitRepo, group: str, name: str, earlier: frozenset[str] = frozenset()
+) -> tuple[str, dict[str, object]]:
     """``WAIT``, ``GO`` or ``STOP`` for the trial named ``name``, and its overrides' verdicts.
+
+    ``earlier``: ids of runs that were there before the sweep started (:func:`group_ids`),
+    never the trial's.
 
     ``GO`` once every override is confirmed (read, or passed by a macro), or the trial
     finished with one unverified; ``STOP`` when it finished with one unapplied; ``WAIT``
@@ -33,7 +44,11 @@ def first_trial(repo: GitRepo, group: str, name: str) -> tuple[str, dict[str, ob
     reported (its defaults, perhaps): the next trial is then held back in its turn.
     """
     entry = next(
-        (e for e in list_runs(repo) if e.row.get("group") == group and e.row.get("name") == name),
+        (
+            e
+            for e in list_runs(repo)
+            if e.row.get("group") == group and e.row.get("name") == name and e.id not in earlier
+        ),
         None,
     )
     if entry is None:
