@@ -239,6 +239,16 @@ def test_mlflow_import_keeps_params_metrics_tags_and_commit(
     assert "hunter2" not in git(repo, "log", "-p", "--all")
     _check_imported_run(repo, run_id)
     _reimport_changes_nothing(repo, "mlflow", uri)
+    # Against a run of this repository's code, the imported one (no code) compares
+    # config and metrics, never every file as deleted.
+    ran = gitexp("run", "--name", "here", "--", sys.executable, "-c", "pass", cwd=repo)
+    assert ran.returncode == 0, ran.stderr
+    text = gitexp("diff", run_id, "here", "--code", cwd=repo)
+    assert text.returncode == 0, text.stderr
+    assert "code (not compared: resnet-small imported from another tracker" in text.stdout
+    assert "deleted" not in text.stdout and "--- a/" not in text.stdout
+    as_json = json.loads(gitexp("diff", run_id, "here", "--json", cwd=repo).stdout)
+    assert as_json["code"] == [] and as_json["code_not_recorded"] == ["a"]
 
 
 def test_mlflow_import_of_a_folder_that_is_not_there_says_so(repo: Path) -> None:

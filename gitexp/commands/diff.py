@@ -39,7 +39,8 @@ def main(args: argparse.Namespace) -> int:
         a = load_run(repo, find_run(repo, args.run_a))
         b = load_run(repo, find_run(repo, args.run_b))
         result = compare_runs(repo, a, b)
-        patch = unified_code_diff(repo, a.root_tree, b.root_tree, "a", "b") if args.code else ""
+        compared = args.code and "code_not_recorded" not in result
+        patch = unified_code_diff(repo, a.root_tree, b.root_tree, "a", "b") if compared else ""
     if args.json:
         if args.code:
             result["code_diff"] = patch
@@ -80,7 +81,13 @@ def render(result: RunsDiff) -> str:
     ]
     lines += _indent(table(metrics, ["key", "A", "B", "B - A"])) if metrics else ["  (none)"]
     code = result["code"]
-    lines += ["", f"code ({plural(len(code), 'file')} changed)"]
+    missing = result.get("code_not_recorded")
+    if missing:
+        runs = {"a": result["a"], "b": result["b"]}
+        names = " and ".join(runs[label]["name"] for label in missing)
+        lines += ["", f"code (not compared: {names} imported from another tracker, no code)"]
+    else:
+        lines += ["", f"code ({plural(len(code), 'file')} changed)"]
     for item in code:
         if item.get("binary"):
             lines.append(f"  {item['path']} | binary ({item['change']})")

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
         code: list[CodeChange]
         environment: EnvironmentChanges
         code_diff: NotRequired[str]  # `gitexp diff --code --json`: the unified diff
+        # The runs imported from another tracker, which recorded no code: not compared.
+        code_not_recorded: NotRequired[list[str]]
 
 
 _MISSING = object()
@@ -157,12 +159,22 @@ def environment_changes(a: RunView, b: RunView) -> EnvironmentChanges:
     }
 
 
+def codeless(a: RunView, b: RunView) -> list[str]:
+    """Which of the two (``"a"``, ``"b"``) were imported from another tracker: such a run
+    holds no code, and against it every file of the other would read added or deleted."""
+    return [label for label, view in (("a", a), ("b", b)) if view.info.imported]
+
+
 def compare_runs(repo: GitRepo, a: RunView, b: RunView) -> RunsDiff:
-    return {
+    missing = codeless(a, b)
+    result: RunsDiff = {
         "a": {"id": a.info.id, "name": a.info.name},
         "b": {"id": b.info.id, "name": b.info.name},
         "config": config_changes(a.config, b.config),
         "metrics": metric_changes(a.summary, b.summary),
-        "code": code_changes(repo, a.root_tree, b.root_tree),
+        "code": [] if missing else code_changes(repo, a.root_tree, b.root_tree),
         "environment": environment_changes(a, b),
     }
+    if missing:
+        result["code_not_recorded"] = missing
+    return result
