@@ -211,3 +211,19 @@ def test_saved_files_and_run_dir_share_files_without_breaking_the_tree(repo: Pat
     assert names == [".gitexp/files/a/b", ".gitexp/files/c"]
     assert git(repo, "show", f"{ref}:.gitexp/files/a/b") == "written into run.dir"
     assert '"status": "finished"' in git(repo, "show", f"{ref}:.gitexp/run.json")
+
+
+def test_save_follows_the_repositorys_size_limits(repo: Path) -> None:
+    """``git config gitexp.maxBinarySize 4m`` lets the snapshot keep a 1.5 MB binary in
+    git; gitexp.save keeps it there too (it used the default limits)."""
+    git(repo, "config", "gitexp.maxBinarySize", "4m")
+    script = (
+        "import gitexp\nrun = gitexp.init()\n"
+        "open('big.bin', 'wb').write(b'\\0' * 1_500_000)\n"
+        "gitexp.save('big.bin')\nprint('RUN ' + run.id)\ngitexp.finish()\n"
+    )
+    done = _script(repo, script)
+    ref = f"refs/gitexp/runs/{_run_id(done)}"
+    size = git(repo, "cat-file", "-s", f"{ref}:.gitexp/files/big.bin").strip()
+    assert size == "1500000"
+    assert "lineage.json" not in git(repo, "ls-tree", "--name-only", f"{ref}:.gitexp")

@@ -116,7 +116,7 @@ class RunArtifacts:
         if self._saver is None:
             from gitexp.sdk.saving import Saver
 
-            self._saver = Saver(self._live, self.id)
+            self._saver = Saver(self._live, self.id, self._root)
         return self._saver.save(os.fspath(glob_str), base_path, policy)
 
     def alert(

@@ -19,7 +19,13 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING
 
-from gitexp.record.notcode import DEFAULT_MAX_BINARY_SIZE, DEFAULT_MAX_FILE_SIZE
+from gitexp.errors import GitexpError
+from gitexp.record.notcode import (
+    DEFAULT_MAX_BINARY_SIZE,
+    DEFAULT_MAX_FILE_SIZE,
+    max_binary_size,
+    max_file_size,
+)
 
 if TYPE_CHECKING:
     from gitexp.record.live import LiveDir
@@ -27,25 +33,44 @@ if TYPE_CHECKING:
 
 SAVED_DIR = "saved"  # in the live folder; committed as .gitexp/files/
 POLICIES = ("live", "now", "end")
+DEFAULT_LIMITS = (DEFAULT_MAX_BINARY_SIZE, DEFAULT_MAX_FILE_SIZE)
 
 
-def in_git(path: str) -> bool:
-    """The snapshot's rule: small files, and text files up to the larger limit, go to git."""
+def in_git(path: str, limits: tuple[int, int] = DEFAULT_LIMITS) -> bool:
+    """The snapshot's rule: small files, and text files up to the larger limit, go to git.
+
+    ``limits``: (any file, text file) sizes, the repository's (:func:`size_limits`)."""
+    any_file, text_file = limits
     size = os.path.getsize(path)
-    if size <= DEFAULT_MAX_BINARY_SIZE:
+    if size <= any_file:
         return True
-    if size > DEFAULT_MAX_FILE_SIZE:
+    if size > text_file:
         return False
     with open(path, "rb") as handle:
         return b"\x00" not in handle.read(8192)
 
 
+def size_limits(root: str | None) -> tuple[int, int]:
+    """The snapshot's size limits as the repository at ``root`` configures them
+    (``gitexp.maxBinarySize``, ``gitexp.maxFileSize`` or their environment variables)."""
+    if root is None:
+        return DEFAULT_LIMITS
+    from gitexp.git.repo import GitRepo
+
+    try:
+        with GitRepo.discover(root) as repo:
+            return max_binary_size(repo), max_file_size(repo)
+    except GitexpError:  # the repository went away: the defaults
+        return DEFAULT_LIMITS
+
+
 class Saver:
     """The saved files of one run, and the globs still watched."""
 
-    def __init__(self, live: LiveDir, run_id: str) -> None:
+    def __init__(self, live: LiveDir, run_id: str, root: str | None = None) -> None:
         self.live = live
         self.run_id = run_id
+        self.limits = size_limits(root)  # the repository's, as its snapshot uses them
         self.watched: list[tuple[str, str, str]] = []  # (glob, base, policy)
         self.copied: dict[str, tuple[float, int]] = {}  # name -> (mtime, size) copied
         self.large: dict[str, str] = {}  # name -> path of a file for DVC
@@ -91,7 +116,7 @@ class Saver:
             names.append(name)
             try:
                 st = os.stat(path)
-                if not in_git(path):
+                if not in_git(path, self.limits):
                     self.large[name] = self._freeze(name, path) if frozen else path
                     continue
                 if self.copied.get(name) == (st.st_mtime, st.st_size):
