@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -300,3 +301,42 @@ def test_git_answers_only_for_entries_older_than_the_question() -> None:
     assert entries.covers("x.log") and entries.covers("data/a/b.csv") and entries.covers("data/")
     assert not entries.covers("x.log/") and not entries.covers("datax")
     assert entries.covers_folder("data/") and not entries.covers_folder("src/")
+
+
+@pytest.mark.parametrize(
+    ("setting", "synced"),
+    [
+        (None, False),  # git's default syncs packs and the index, not refs
+        ("reference", True),
+        ("committed", True),
+        ("all,-reference", False),
+        ("objects,derived-metadata", False),
+        ("none,reference", True),
+        ("-reference,all", True),
+    ],
+)
+def test_refs_are_synced_as_core_fsync_asks(setting: str | None, synced: bool) -> None:
+    assert gitfiles.refs_synced(setting) is synced
+
+
+def test_a_run_syncs_its_ref_only_when_core_fsync_asks(repo: Path, tmp_path: Path) -> None:
+    """Checked in the system calls of a real run (strace): git's own rule, refs synced
+    with ``core.fsync=reference``, not by default."""
+    import shutil
+
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+
+    def fsyncs() -> int:
+        trace = tmp_path / "trace"
+        done = subprocess.run(
+            ["strace", "-f", "-e", "trace=fsync,fdatasync", "-o", str(trace),
+             sys.executable, "-m", "gitexp", "run", "--", "true"],
+            cwd=repo, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return sum("fsync(" in line for line in trace.read_text().splitlines())
+
+    assert fsyncs() == 0
+    git(repo, "config", "core.fsync", "reference")
+    assert fsyncs() >= 2  # the first commit's ref and the final one's

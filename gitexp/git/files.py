@@ -246,15 +246,16 @@ def update_ref(
     new: bytes,
     expected: bytes | None,
     valid: Callable[[bytes], bool],
+    sync: bool = False,
 ) -> bool:
     """Point the shared ref ``name`` at ``new`` as git does, compare-and-swap.
 
     Under ``<ref>.lock``, created exclusively (git's own lock: git and gitexp never write
     a ref at once), the ref must hold ``expected`` now (loose, else packed), or not exist
-    when ``expected`` is None; then the new value is written to the lock file, synced and
-    renamed over the ref.  False when the ref holds something else.  Raises
-    :class:`RefLocked` when the lock is taken, :class:`Unanswered` for anything unusual
-    (a symbolic ref, an odd ``packed-refs``).
+    when ``expected`` is None; then the new value is written to the lock file (synced to
+    disk when ``sync``: :func:`refs_synced`) and renamed over the ref.  False when the
+    ref holds something else.  Raises :class:`RefLocked` when the lock is taken,
+    :class:`Unanswered` for anything unusual (a symbolic ref, an odd ``packed-refs``).
     """
     if not name.startswith(_SHARED_PREFIXES):
         raise Unanswered(name)
@@ -278,7 +279,8 @@ def update_ref(
         if current != expected:
             return False
         os.write(fd, new + b"\n")
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
         os.close(fd)
         fd = -1
         os.replace(lock, path)
@@ -290,6 +292,24 @@ def update_ref(
         if not renamed:
             with contextlib.suppress(OSError):
                 os.unlink(lock)
+
+
+def refs_synced(core_fsync: str | None) -> bool:
+    """Whether git's ``core.fsync`` asks for refs to be synced to disk as they are written.
+
+    git (2.36 and later) syncs what ``core.fsync`` names -- by default pack files and the
+    index, not refs (nor loose objects) -- and gitexp writes refs as git would: a killed
+    process never leaves a torn ref either way (lock file, then rename), and what only a
+    power cut could lose, the user chooses to protect with ``core.fsync=reference``
+    (or ``committed``, ``added``, ``all``).  The last token naming refs wins.
+    """
+    wanted = False
+    for token in (core_fsync or "").lower().split(","):
+        token = token.strip()
+        name = token.removeprefix("-")
+        if name in ("reference", "committed", "added", "all"):
+            wanted = not token.startswith("-")
+    return wanted
 
 
 def reflog_line(old: bytes, new: bytes, committer: bytes, when: int, message: bytes) -> bytes:

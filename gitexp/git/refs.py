@@ -50,6 +50,9 @@ class RefOps:
     def identity(self, role: str = "author") -> bytes:
         raise NotImplementedError
 
+    def config_value(self, section: str, name: str) -> str | None:
+        raise NotImplementedError
+
     @property
     def _refs(self) -> RefsContainer:
         """dulwich's ref writer (locks, packed refs, reflogs), without opening a Repo."""
@@ -160,7 +163,8 @@ class RefOps:
         path then needs none of dulwich's ref, object and file modules."""
 
         def update() -> bool:
-            if not gitfiles.update_ref(self.commondir, name, new, old, valid_ref_tail):
+            sync = gitfiles.refs_synced(self.config_value("core", "fsync"))
+            if not gitfiles.update_ref(self.commondir, name, new, old, valid_ref_tail, sync):
                 return False
             with contextlib.suppress(OSError):  # a reflog is history, never the run itself
                 self._write_reflog(name, old or ZERO_ID, new, None, None, None, message)
