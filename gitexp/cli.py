@@ -22,6 +22,7 @@ from gitexp.errors import EXIT_INTERNAL, EXIT_REPO_STATE, GitexpError
 COMMANDS = (
     "run",
     "sweep",
+    "agent",
     "ls",
     "projects",
     "artifacts",

@@ -114,6 +114,12 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="with --resume: run a sweep's command that came from elsewhere without asking",
     )
+    # gitexp agent (docs/workflow.md#agents-on-several-machines)
+    search.add_argument(
+        "--create",
+        action="store_true",
+        help="write the sweep's ref and run no trial: `gitexp agent SWEEP` runs them",
+    )
     parser.add_argument(
         "command",
         nargs=argparse.REMAINDER,
@@ -168,7 +174,7 @@ def main(args: argparse.Namespace) -> int:
         or sweepmod.default_group(command, params)
     )
     prefix = prefix or group
-    if search_plan.wanted(args, sweep_file):
+    if search_plan.wanted(args, sweep_file) or args.create:
         plan = search_plan.make_plan(
             sweep_file,
             params,
@@ -245,6 +251,13 @@ def search(args: argparse.Namespace, plan: search_plan.Plan, new: bool) -> int:
     with open_repo() as repo:
         if new and not args.dry_run:
             sweepref.write_spec(repo, plan.group, plan.spec())
+        if args.create:
+            say(
+                f"sweep {plan.group} ({plan.method}, {plan.goal} {plan.metric}, "
+                f"{plan.trials} trials) is ready: run its trials with `gitexp agent "
+                f"{plan.group} --remote REMOTE` on each machine"
+            )
+            return 0
         study, done, skipped = search_plan.rebuilt_study(repo, plan)
     left = max(0, plan.trials - done)
     prune = f", pruning: {plan.prune['type']}" if plan.prune else ""

@@ -23,7 +23,7 @@ from gitexp.read.resolve import resolve
 from gitexp.read.trust import check_runs
 from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.render.words import plural
-from gitexp.share import sweeps
+from gitexp.share import claims, sweeps
 from gitexp.share.fetched import mark_seen
 from gitexp.share.remotes import (
     AHEAD,
@@ -64,7 +64,9 @@ def fetch_mirror(root: str, remote: str) -> bytes:
     else:
         prefix = f"refs/gitexp/incoming/{os.getpid()}-{secrets.token_hex(4)}/".encode()
     refspec = f"+{RUNS_REFSPEC_SOURCE}:{prefix.decode()}*"
-    code = gitbin.fetch(root, remote, [refspec, sweeps.fetch_refspec(prefix)], prune=named)
+    # Claims ride along (share/claims.py): an agent reads who runs which trial from them.
+    refspecs = [refspec, sweeps.fetch_refspec(prefix), claims.fetch_refspec(prefix)]
+    code = gitbin.fetch(root, remote, refspecs, prune=named)
     if code:
         raise TransferError(
             f"git fetch from {remote} failed (exit {code}; see git's message above)",
@@ -75,6 +77,7 @@ def fetch_mirror(root: str, remote: str) -> bytes:
 
 def drop_mirror(repo: GitRepo, prefix: bytes) -> None:
     sweeps.drop_mirror(repo, prefix)
+    claims.drop_mirror(repo, prefix)
     if prefix.startswith(b"refs/gitexp/incoming/"):
         for name in repo.list_refs(prefix):
             repo.remove_ref(prefix + name)

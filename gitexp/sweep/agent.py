@@ -1,0 +1,308 @@
+"""An agent: one machine's share of a sweep, taken trial by trial through a git remote.
+
+Machines that share nothing but a git remote each run ``gitexp agent SWEEP --remote
+origin`` (wandb's agent model, without a server).  Each turn, an agent pulls the remote's
+runs, sweeps and claims (share/pull.py), picks the next trial nobody holds, claims it
+with a create-only push of ``refs/gitexp/claims/<sweep>/<trial>`` (share/claims.py: of
+two agents wanting it, exactly one wins; the loser picks again), runs it as the local
+sweep would (the same ``gitexp run`` command line, through the executor interface),
+with ``--push`` so the run shows on the remote while it trains and lands there when it
+ends, and goes on until no trial is left (or ``--count`` ran).
+
+Which trial is next:
+
+* a grid (``method: grid``): the first combination, in grid order, that no finished or
+  running run of the sweep's group holds and no live claim names; trial N is
+  combination N;
+* a search (``random``, ``bayes``): while finished and pruned runs plus live claims are
+  fewer than the sweep's ``trials``, the lowest trial number free, its values asked of
+  the Optuna study rebuilt from the runs pulled (sweep/search.py), seeded by the sweep's
+  seed and the trial number so that agents asking at once do not draw alike.  Trials
+  running elsewhere are not told to the study, so two agents may choose near points
+  (docs/workflow.md says so).
+
+A claim is live while its run (named by the claim) is running or ended finished or
+pruned.  It is free again — another agent takes it over by a compare-and-swap against
+the commit it holds — when its run ended otherwise (failed, crashed, interrupted: the
+agent that ran it also deletes it), when no run of it reached the remote within
+``stale`` seconds of the claim (its agent died before the trial began), or when it is
+not a readable claim at all.  An agent does not retry a trial that failed under it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+from collections.abc import Callable
+
+from gitexp.errors import TransferError
+from gitexp.git.repo import GitRepo, ObjectId
+from gitexp.model.record import FINISHED, PRUNED, RUNNING
+from gitexp.read.listing import RunEntry
+from gitexp.share import claims as claimsmod
+from gitexp.share.pull import pull_runs
+from gitexp.share.push import push_runs
+from gitexp.share.remotes import tracking_prefix
+from gitexp.share.sweeps import mirror_prefix as sweeps_mirror
+from gitexp.share.sweeps import push_sweeps
+from gitexp.slotted import Slotted
+from gitexp.sweep import ref as sweepref
+from gitexp.sweep import search as search_plan
+from gitexp.sweep import space as sweepmod
+from gitexp.sweep.executor import Job, LocalExecutor, trial_env
+from gitexp.sweep.local import run_local, trial_command
+from gitexp.sweep.results import done_combinations, group_runs
+
+Say = Callable[[str], None]
+STALE_SECONDS = 600.0  # a claim with no run on the remote after this long is free again
+LIVE_EVERY = "1m"  # how often a trial pushes its checkpoints (gitexp run --push --every)
+CLAIM_ATTEMPTS = 5  # claims lost or refused in a row before the agent gives up
+OK = (FINISHED, PRUNED)
+
+
+class AgentExecutor(LocalExecutor):
+    """Trials on this machine, recorded as an agent's: the manifest's ``host.executor``
+    says ``agent`` with the claim (``<sweep>/<trial>``) as the job id."""
+
+    name = "agent"
+
+    def __init__(self, job: str) -> None:
+        self.job = job
+
+    def submit(self, name: str, argv: list[str]) -> Job:
+        return subprocess.Popen(argv, env=trial_env(self.name, self.job))
+
+
+class Outcome(Slotted):
+    """What an agent did: each trial it ran with its run's status, and why it stopped."""
+
+    _fields = ("sweep", "ran", "reason")
+    __slots__ = _fields
+
+    def __init__(self, sweep: str) -> None:
+        self.sweep = sweep
+        self.ran: list[tuple[str, str]] = []
+        self.reason = ""
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, status in self.ran if status not in OK]
+
+
+class Board(Slotted):
+    """The sweep as the last pull left it: its runs by name and the remote's claims."""
+
+    _fields = ("plan", "runs", "claims", "unreadable", "warnings", "stale", "now")
+    __slots__ = _fields
+
+    def __init__(self, repo: GitRepo, remote: str, plan: search_plan.Plan, stale: float) -> None:
+        self.plan, self.stale, self.now = plan, stale, time.time()
+        self.runs: dict[str, list[RunEntry]] = {}
+        for entry in group_runs(repo, plan.group):
+            self.runs.setdefault(entry.name, []).append(entry)
+        found = claimsmod.read_claims(repo, tracking_prefix(remote), plan.group)
+        self.claims, self.unreadable, self.warnings = found
+
+    def statuses(self, name: str) -> set[str]:
+        return {entry.status for entry in self.runs.get(name, [])}
+
+    def live(self, trial: int) -> bool:
+        """Whether ``trial``'s claim holds (see the module's docstring)."""
+        claim = self.claims.get(trial)
+        if claim is None:
+            return False
+        statuses = self.statuses(claim.name)
+        if statuses & {RUNNING, *OK}:
+            return True
+        return not statuses and self.now - claim.time < self.stale
+
+    def expect(self, trial: int) -> ObjectId | None:
+        """The commit a claim of ``trial`` must replace (None: there is none to replace)."""
+        claim = self.claims.get(trial)
+        return claim.commit if claim is not None else self.unreadable.get(trial)
+
+    def next_grid(
+        self, combos: list[sweepmod.Combination], done: dict[int, str], skip: set[int]
+    ) -> int | None:
+        for trial in range(len(combos)):
+            if trial not in done and trial not in skip and not self.live(trial):
+                return trial
+        return None
+
+    def next_search(self, skip: set[int]) -> int | None:
+        done = sum(1 for entries in self.runs.values() for e in entries if e.status in OK)
+        active = [
+            trial
+            for trial, claim in self.claims.items()
+            if self.live(trial) and not self.statuses(claim.name) & set(OK)
+        ]
+        if done + len(active) >= self.plan.trials:
+            return None
+        trial = 0
+        while (
+            trial in skip
+            or self.live(trial)
+            or self.statuses(f"{self.plan.prefix}-{trial}") & {RUNNING, *OK}
+        ):
+            trial += 1
+        return trial
+
+
+def run_agent(
+    root: str,
+    remote: str,
+    sweep_text: str,
+    count: int | None,
+    say: Say,
+    consent: Callable[[str, list[str]], None],
+    stale: float = STALE_SECONDS,
+) -> Outcome:
+    """Take and run the sweep's trials until none is left or ``count`` ran.
+
+    ``consent(sweep_id, command)`` is asked before the first trial of a sweep that was
+    not created in this clone (its recorded command runs here); it raises to refuse.
+    """
+    pull_runs(root, remote, artifacts=False)
+    with GitRepo.discover(root) as repo:
+        sweep_id, spec = sweepref.load(repo, sweep_text)
+        created = repo.first_reflog_message(sweepref.ref_name(sweep_id)) or ""
+        mirrored = sweeps_mirror(tracking_prefix(remote)) + sweep_id.encode()
+        if repo.read_ref(mirrored) is None:  # teammates' agents find it there
+            for line in push_sweeps(repo, remote, {sweep_id}):
+                say(line)
+    plan = search_plan.resumed_plan(sweep_id, spec)
+    command = list(plan.command)
+    if plan.program is not None:  # the other macros each trial's gitexp run expands
+        command = [part.replace("${program}", plan.program) for part in command]
+    if "gitexp sweep: created" not in created:
+        consent(sweep_id, command)
+    combos: list[sweepmod.Combination] = []
+    if plan.method == "grid":
+        combos = sweepmod.combinations(plan.params, None, plan.seed)[: plan.trials]
+    outcome = Outcome(sweep_id)
+    failed_here: set[int] = set()
+    warned: set[str] = set()
+    lost = 0
+    while count is None or len(outcome.ran) < count:
+        if outcome.ran or lost:
+            pull_runs(root, remote, artifacts=False)
+        with GitRepo.discover(root) as repo:
+            board = Board(repo, remote, plan, stale)
+            if combos:
+                done = done_combinations(repo, plan.group, combos)
+                trial = board.next_grid(combos, done, failed_here)
+            else:
+                trial = board.next_search(failed_here)
+            for warning in board.warnings:
+                if warning not in warned:
+                    warned.add(warning)
+                    say(f"warning: sweep {sweep_id}: {warning}")
+            if trial is None:
+                outcome.reason = _why_done(board, combos, failed_here)
+                break
+            name = f"{plan.prefix}-{trial}"
+            claim, why = claimsmod.take(repo, remote, sweep_id, trial, name, board.expect(trial))
+        if claim is None:
+            lost += 1
+            if lost >= CLAIM_ATTEMPTS:
+                raise TransferError(
+                    f"could not claim a trial of sweep {sweep_id} on {remote} "
+                    f"{CLAIM_ATTEMPTS} times in a row (last: {why})",
+                    "Check that you may push to the remote (`git push REMOTE` must work).",
+                )
+            say(f"agent: trial {trial} went to another agent ({why}); choosing again")
+            continue
+        lost = 0
+        taken = "took over the stale claim of" if board.expect(trial) else "claimed"
+        say(f"agent: {taken} trial {trial} of sweep {sweep_id} on {remote}: {name}")
+        status = _run_trial(root, remote, plan, command, trial, name, combos, say, claim)
+        outcome.ran.append((name, status))
+        if status not in OK:
+            failed_here.add(trial)
+    else:
+        outcome.reason = f"ran {len(outcome.ran)} of --count {count}"
+    return outcome
+
+
+def _run_trial(
+    root: str,
+    remote: str,
+    plan: search_plan.Plan,
+    command: list[str],
+    trial: int,
+    name: str,
+    combos: list[sweepmod.Combination],
+    say: Say,
+    claim: ObjectId,
+) -> str:
+    """Run the claimed trial; its run's status.  A trial that did not end well gives its
+    claim back; its run goes to the remote either way."""
+    options = ["--push", remote, "--every", LIVE_EVERY]
+    executor = AgentExecutor(f"{plan.group}/{trial}")
+
+    def argv(run_name: str, combo: sweepmod.Combination) -> list[str]:
+        combo_args = [arg for key, choice in combo for arg in ("-p", f"{key}={choice.text}")]
+        return trial_command(plan.group, run_name, options, combo_args, command)
+
+    def started(_n: int, _total: int, _name: str) -> None:
+        return None
+
+    status = "failed"
+    try:
+        if combos:
+            run_local([(name, argv(name, combos[trial]))], 1, started, _ignore, None, executor)
+        else:
+            _search_one(root, plan, trial, name, argv, executor)
+    finally:
+        with GitRepo.discover(root) as repo:
+            entries = [e for e in group_runs(repo, plan.group) if e.name == name]
+            entry = max(entries, key=lambda e: e.start) if entries else None
+            if entry is not None:
+                status = entry.status
+                report = push_runs(repo, remote, {entry.id: entry.commit})
+                for item in report.failed:
+                    say(f"warning: run {name} not pushed to {remote}: {item.error}")
+            if status not in OK:
+                claimsmod.release(repo, remote, plan.group, trial, claim)
+    say(f"agent: trial {trial} ({name}) {status}")
+    return status
+
+
+def _ignore(_n: int, _total: int, _name: str, _code: int) -> None:
+    return None
+
+
+def _search_one(
+    root: str,
+    plan: search_plan.Plan,
+    trial: int,
+    name: str,
+    argv: Callable[[str, sweepmod.Combination], list[str]],
+    executor: AgentExecutor,
+) -> None:
+    """One trial of a search: its values asked of the rebuilt study, pruned as a local
+    search prunes (sweep/trials.py)."""
+    from gitexp.sweep import trials as trialsmod
+
+    seeded = dataclasses.replace(plan, seed=f"{plan.seed}/{trial}")
+    with GitRepo.discover(root) as repo:
+        study, _done, _skipped = search_plan.rebuilt_study(repo, seeded)
+    search = trialsmod.Search(
+        study, plan.params, plan.metric, plan.group, plan.prune is not None, argv, lambda _n: name
+    )
+    trialsmod.run_search(
+        search, 1, 1, lambda *_a: None, lambda *_a: None, gate=None, executor=executor
+    )
+
+
+def _why_done(board: Board, combos: list[sweepmod.Combination], failed_here: set[int]) -> str:
+    elsewhere = sum(1 for trial in board.claims if board.live(trial))
+    total = len(combos) if combos else board.plan.trials
+    what = "combinations" if combos else "trials"
+    text = f"no trial left to claim: the sweep's {total} {what} are done or claimed"
+    if elsewhere:
+        text += f" ({elsewhere} claimed, finished or running)"
+    if failed_here:
+        text += f"; {len(failed_here)} failed here (another agent may retry them)"
+    return text
