@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -140,36 +141,81 @@ def test_a_claim_is_taken_once_and_taken_over_by_its_commit(
     assert _remote_refs(url, first, "refs/gitexp/claims/*") == {}
 
 
-@pytest.mark.slow
-def test_hostile_claims_do_not_stop_an_agent(tmp_path: Path, git_daemon: GitDaemon) -> None:
-    url, first = _project(tmp_path, git_daemon, "hostile")
-    _create(first, "two", "lr=1,2", "b=1")
-    # A teammate pushes refs under the sweep's claims that are no claims: a name that is
-    # no trial number, a huge claim.json, and a ref pointing at a bare blob.
-    mallory = clone(url, tmp_path / "hostile-m")
-    big = mallory / "claim.json"
-    big.write_text(json.dumps({"pad": "x" * 100_000}))
-    blob = git(mallory, "hash-object", "-w", str(big)).strip()
+def _push_claim(where: Path, ref: str, content: str) -> str:
+    """Push a commit holding ``claim.json`` with ``content`` to ``ref``, as a teammate's
+    git would; its blob's id."""
+    (where / "claim.json").write_text(content)
+    blob = git(where, "hash-object", "-w", "claim.json").strip()
     tree = subprocess.run(
         ["git", "mktree"],
-        cwd=mallory,
+        cwd=where,
         input=f"100644 blob {blob}\tclaim.json\n",
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    commit = git(mallory, "commit-tree", tree, "-m", "evil").strip()
-    git(mallory, "push", "-q", "origin", f"{commit}:refs/gitexp/claims/two/0")
-    git(mallory, "push", "-q", "origin", f"{commit}:refs/gitexp/claims/two/not-a-number")
+    commit = git(where, "commit-tree", tree, "-m", "claim").strip()
+    git(where, "push", "-q", "origin", f"{commit}:{ref}")
+    return blob
+
+
+def _claim_body(sweep: str, trial: int, age: float, name: str | None = None) -> str:
+    body = {"sweep": sweep, "trial": trial, "name": name or f"{sweep}-{trial}"}
+    body.update({"host": "elsewhere", "pid": 4242, "time": time.time() - age})
+    return json.dumps(body)
+
+
+@pytest.mark.slow
+def test_a_stale_claim_is_taken_over_and_a_fresh_one_is_left(
+    tmp_path: Path, git_daemon: GitDaemon
+) -> None:
+    url, first = _project(tmp_path, git_daemon, "stale")
+    _create(first, "st", "lr=1,2", "b=1")
+    teammate = clone(url, tmp_path / "stale-t")
+    _push_claim(teammate, "refs/gitexp/claims/st/0", _claim_body("st", 0, age=1))
+    _push_claim(teammate, "refs/gitexp/claims/st/1", _claim_body("st", 1, age=3600))
+
+    done = gitexp("agent", "st", "--remote", "origin", cwd=first, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "took over the stale claim of trial 1" in done.stderr
+    assert "claim of trial 2 names another run" in done.stderr
+    assert "took over the stale claim of trial 2" in done.stderr
+    assert "trial 0" not in done.stderr  # another agent holds it, and may still start it
+    assert "no trial left to claim" in done.stderr
+    time.sleep(1.2)
+    done = gitexp("agent", "st", "--remote", "origin", "--stale-after", "1s", cwd=first)
+    assert done.returncode == 0, done.stderr
+    assert "took over the stale claim of trial 0" in done.stderr
+    listed = json.loads(gitexp("ls", "--json", "--group", "st", cwd=first).stdout)
+    assert sorted(row["name"] for row in listed) == ["st-0", "st-1"]
+
+
+@pytest.mark.slow
+def test_hostile_claims_do_not_stop_an_agent(tmp_path: Path, git_daemon: GitDaemon) -> None:
+    url, first = _project(tmp_path, git_daemon, "hostile")
+    _create(first, "two", "lr=1,2,3", "b=1")
+    # A teammate pushes refs under the sweep's claims that are no claims: a name that is
+    # no trial number, a huge claim.json, and a ref pointing at a bare blob.
+    # no trial number, a huge claim.json, a ref pointing at a bare blob, and a fresh claim
+    # that names a run of another sweep (it would hold the trial forever).
+    mallory = clone(url, tmp_path / "hostile-m")
+    blob = _push_claim(mallory, "refs/gitexp/claims/two/0", json.dumps({"pad": "x" * 100_000}))
+    _push_claim(mallory, "refs/gitexp/claims/two/not-a-number", _claim_body("two", 0, 0))
     git(mallory, "push", "-q", "origin", f"{blob}:refs/gitexp/claims/two/1")
+    _push_claim(mallory, "refs/gitexp/claims/two/2", _claim_body("two", 2, 0, name="other-1"))
+    assert gitexp("pull", "origin", cwd=first).returncode == 0  # mirrored, never a crash
 
     done = gitexp("agent", "two", "--remote", "origin", cwd=first, timeout=180)
     assert done.returncode == 0, done.stderr
-    assert "not-a-number" in done.stderr and "counted as stale" in done.stderr
+    assert "not-a-number" in done.stderr and "over 4096 bytes" in done.stderr
+    assert "claim of trial 1 is not a claim" in done.stderr
     assert "took over the stale claim of trial 0" in done.stderr
+    assert "took over the stale claim of trial 1" in done.stderr
+    assert "claim of trial 2 names another run" in done.stderr
+    assert "took over the stale claim of trial 2" in done.stderr
     assert "no trial left to claim" in done.stderr
     listed = json.loads(gitexp("ls", "--json", "--group", "two", cwd=first).stdout)
-    assert sorted(row["name"] for row in listed) == ["two-0", "two-1"]
+    assert sorted(row["name"] for row in listed) == ["two-0", "two-1", "two-2"]
 
 
 def test_agent_needs_a_named_remote_and_a_known_sweep(

@@ -103,6 +103,11 @@ class Board(Slotted):
             self.runs.setdefault(entry.name, []).append(entry)
         found = claimsmod.read_claims(repo, tracking_prefix(remote), plan.group)
         self.claims, self.unreadable, self.warnings = found
+        for trial, claim in list(self.claims.items()):
+            if claim.name != f"{plan.prefix}-{trial}":  # it would hold the trial by another
+                # run's name forever: a claim only of this sweep's own trial name counts
+                self.warnings.append(f"claim of trial {trial} names another run: counted as stale")
+                self.unreadable[trial] = self.claims.pop(trial).commit
 
     def statuses(self, name: str) -> set[str]:
         return {entry.status for entry in self.runs.get(name, [])}
