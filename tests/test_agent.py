@@ -178,8 +178,6 @@ def test_a_stale_claim_is_taken_over_and_a_fresh_one_is_left(
     done = gitexp("agent", "st", "--remote", "origin", cwd=first, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "took over the stale claim of trial 1" in done.stderr
-    assert "claim of trial 2 names another run" in done.stderr
-    assert "took over the stale claim of trial 2" in done.stderr
     assert "trial 0" not in done.stderr  # another agent holds it, and may still start it
     assert "no trial left to claim" in done.stderr
     time.sleep(1.2)
