@@ -56,8 +56,10 @@ _RUNS_ALONE = (
 )
 
 
-def fetch_mirror(root: str, remote: str) -> bytes:
-    """Fetch the remote's run refs into their mirror namespace; returns the namespace."""
+def fetch_mirror(root: str, remote: str, quiet: bool = False) -> bytes:
+    """Fetch the remote's run refs into their mirror namespace; returns the namespace.
+
+    ``quiet``: git prints nothing (its message is then not above the error)."""
     named = is_named_remote(root, remote)
     if named:
         prefix = tracking_prefix(remote)
@@ -66,10 +68,11 @@ def fetch_mirror(root: str, remote: str) -> bytes:
     refspec = f"+{RUNS_REFSPEC_SOURCE}:{prefix.decode()}*"
     # Claims ride along (share/claims.py): an agent reads who runs which trial from them.
     refspecs = [refspec, sweeps.fetch_refspec(prefix), claims.fetch_refspec(prefix)]
-    code = gitbin.fetch(root, remote, refspecs, prune=named)
+    code = gitbin.fetch(root, remote, refspecs, prune=named, quiet=quiet)
     if code:
+        above = "" if quiet else "; see git's message above"
         raise TransferError(
-            f"git fetch from {remote} failed (exit {code}; see git's message above)",
+            f"git fetch from {remote} failed (exit {code}{above})",
             "Check the remote's address and your access: `git fetch REMOTE` must work.",
         )
     return prefix
@@ -91,9 +94,11 @@ def pull_runs(
     artifacts: bool = True,
     say: Say | None = None,
     progress: Progress = NO_PROGRESS,
+    quiet: bool = False,
 ) -> SyncReport:
-    """Fetch the remote's runs (or the ``refs`` among them) and their artifacts."""
-    prefix = fetch_mirror(root, remote)
+    """Fetch the remote's runs (or the ``refs`` among them) and their artifacts
+    (``quiet``: without git's progress)."""
+    prefix = fetch_mirror(root, remote, quiet)
     named = not prefix.startswith(b"refs/gitexp/incoming/")
     report = SyncReport(remote)
     with GitRepo.discover(root) as repo:  # opened after the fetch: it sees the new packs

@@ -168,7 +168,7 @@ def run_agent(
     ``consent(sweep_id, command)`` is asked before the first trial of a sweep that was
     not created in this clone (its recorded command runs here); it raises to refuse.
     """
-    pull_runs(root, remote, artifacts=False)
+    pull_runs(root, remote, artifacts=False, quiet=True)
     with GitRepo.discover(root) as repo:
         sweep_id, spec = sweepref.load(repo, sweep_text)
         created = repo.first_reflog_message(sweepref.ref_name(sweep_id)) or ""
@@ -191,7 +191,7 @@ def run_agent(
     lost = 0
     while count is None or len(outcome.ran) < count:
         if outcome.ran or lost:
-            pull_runs(root, remote, artifacts=False)
+            pull_runs(root, remote, artifacts=False, quiet=True)
         with GitRepo.discover(root) as repo:
             board = Board(repo, remote, plan, stale)
             if combos:
