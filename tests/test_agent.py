@@ -19,9 +19,11 @@ from gitexp.share import claims
 __all__ = ["git_daemon_fixture"]
 
 TRAIN = """\
-import time, gitexp
+import os, time, gitexp
 run = gitexp.init(config={"lr": 0, "b": 0})
 time.sleep(0.2)
+if run.config.lr == 2 and os.path.exists("broken"):  # a machine where lr=2 fails
+    raise SystemExit(3)
 gitexp.log({"loss": float(run.config.lr) * float(run.config.b)})
 gitexp.finish()
 """
@@ -214,6 +216,34 @@ def test_hostile_claims_do_not_stop_an_agent(tmp_path: Path, git_daemon: GitDaem
     assert "no trial left to claim" in done.stderr
     listed = json.loads(gitexp("ls", "--json", "--group", "two", cwd=first).stdout)
     assert sorted(row["name"] for row in listed) == ["two-0", "two-1", "two-2"]
+
+
+@pytest.mark.slow
+def test_a_failed_trial_gives_its_claim_back_for_another_agent(
+    tmp_path: Path, git_daemon: GitDaemon
+) -> None:
+    url, first = _project(tmp_path, git_daemon, "flaky")
+    _create(first, "fl", "lr=1,2", "b=1")
+    (first / "broken").write_text("")
+    done = gitexp("agent", "fl", "--remote", "origin", cwd=first, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "agent: trial 1 (fl-1) failed" in done.stderr
+    assert "1 of 2 trials failed here: fl-1" in done.stderr
+    assert "another agent may retry" in done.stderr
+    assert sorted(_remote_refs(url, first, "refs/gitexp/claims/fl/*")) == [
+        "refs/gitexp/claims/fl/0"
+    ]
+
+    other = clone(url, tmp_path / "flaky-b")
+    done = gitexp("agent", "fl", "--remote", "origin", "--yes", cwd=other, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "agent: claimed trial 1 of sweep fl" in done.stderr
+    listed = json.loads(gitexp("ls", "--json", "--group", "fl", cwd=other).stdout)
+    assert sorted((row["name"], row["status"]) for row in listed) == [
+        ("fl-0", "finished"),
+        ("fl-1", "failed"),
+        ("fl-1", "finished"),
+    ]
 
 
 def test_agent_needs_a_named_remote_and_a_known_sweep(

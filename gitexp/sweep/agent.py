@@ -21,12 +21,13 @@ Which trial is next:
   running elsewhere are not told to the study, so two agents may choose near points
   (docs/workflow.md says so).
 
-A claim is live while its run (named by the claim) is running or ended finished or
-pruned.  It is free again — another agent takes it over by a compare-and-swap against
-the commit it holds — when its run ended otherwise (failed, crashed, interrupted: the
-agent that ran it also deletes it), when no run of it reached the remote within
-``stale`` seconds of the claim (its agent died before the trial began), or when it is
-not a readable claim at all.  An agent does not retry a trial that failed under it.
+A claim is live while it is younger than ``stale`` seconds, or while a run of the
+name it gives is running, finished or pruned.  A trial that ends otherwise (failed,
+crashed, interrupted) gives its claim back: its agent deletes the ref.  Any other claim
+is free again — another agent takes it over by a compare-and-swap against the commit it
+holds: its agent died before its run reached the remote, or after the run failed; so is
+a ref that is not a readable claim of this trial.  An agent does not retry a trial that
+failed under it.
 """
 
 from __future__ import annotations
@@ -117,10 +118,11 @@ class Board(Slotted):
         claim = self.claims.get(trial)
         if claim is None:
             return False
-        statuses = self.statuses(claim.name)
-        if statuses & {RUNNING, *OK}:
+        # A run of that name that ended badly proves nothing: it may be an earlier
+        # attempt, and this claim's trial may not have pushed its run yet.
+        if self.statuses(claim.name) & {RUNNING, *OK}:
             return True
-        return not statuses and self.now - claim.time < self.stale
+        return self.now - claim.time < self.stale
 
     def expect(self, trial: int) -> ObjectId | None:
         """The commit a claim of ``trial`` must replace (None: there is none to replace)."""
@@ -250,13 +252,11 @@ def _run_trial(
         combo_args = [arg for key, choice in combo for arg in ("-p", f"{key}={choice.text}")]
         return trial_command(plan.group, run_name, options, combo_args, command)
 
-    def started(_n: int, _total: int, _name: str) -> None:
-        return None
-
     status = "failed"
     try:
         if combos:
-            run_local([(name, argv(name, combos[trial]))], 1, started, _ignore, None, executor)
+            trials = [(name, argv(name, combos[trial]))]
+            run_local(trials, 1, _ignore_start, _ignore_end, None, executor)
         else:
             _search_one(root, plan, trial, name, argv, executor)
     finally:
@@ -274,7 +274,15 @@ def _run_trial(
     return status
 
 
-def _ignore(_n: int, _total: int, _name: str, _code: int) -> None:
+def _ignore_start(_n: int, _total: int, _name: str) -> None:
+    return None  # the agent says what it runs itself
+
+
+def _ignore_end(_n: int, _total: int, _name: str, _code: int) -> None:
+    return None
+
+
+def _ignore_search_end(_n: int, _total: int, _name: str, _status: str) -> None:
     return None
 
 
@@ -296,9 +304,7 @@ def _search_one(
     search = trialsmod.Search(
         study, plan.params, plan.metric, plan.group, plan.prune is not None, argv, lambda _n: name
     )
-    trialsmod.run_search(
-        search, 1, 1, lambda *_a: None, lambda *_a: None, gate=None, executor=executor
-    )
+    trialsmod.run_search(search, 1, 1, _ignore_start, _ignore_search_end, None, executor)
 
 
 def _why_done(board: Board, combos: list[sweepmod.Combination], failed_here: set[int]) -> str:
