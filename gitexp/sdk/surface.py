@@ -33,7 +33,8 @@ WARN_ONLY: dict[str, str] = {
     "wandb.sweep": "sweeps are `gitexp sweep` (docs/workflow.md); the id it returns only "
     "lets wandb.agent run the function once",
     "wandb.agent": "no parameters are chosen: the function runs once with the script's own "
-    "config; search parameters with `gitexp sweep`",
+    "config; search parameters with `gitexp sweep`, or on several machines with "
+    "`gitexp agent SWEEP` around the script",
     "wandb.link_model": "the model registry is `gitexp artifacts alias` (issue 18, part 3)",
     "run.link_model": "the model registry is `gitexp artifacts alias` (issue 18, part 3)",
     "run.link_artifact": "the model registry is `gitexp artifacts alias` (issue 18, part 3)",
