@@ -58,7 +58,7 @@ from gitexp.sweep.results import done_combinations, group_runs
 Say = Callable[[str], None]
 STALE_SECONDS = 600.0  # a claim with no run on the remote after this long is free again
 LIVE_EVERY = "1m"  # how often a trial pushes its checkpoints (gitexp run --push --every)
-CLAIM_ATTEMPTS = 5  # claims lost or refused in a row before the agent gives up
+CLAIM_ATTEMPTS = 5  # claims refused in a row, with no other claim to show, before giving up
 OK = (FINISHED, PRUNED)
 
 
@@ -190,12 +190,15 @@ def run_agent(
     outcome = Outcome(sweep_id)
     failed_here: set[int] = set()
     warned: set[str] = set()
-    lost = 0
+    lost = 0  # claims refused in a row where no other agent's claim explains it
+    race: tuple[int, ObjectId | None] | None = None  # the last trial lost, and its claim then
     while count is None or len(outcome.ran) < count:
         if outcome.ran or lost:
             pull_runs(root, remote, artifacts=False, quiet=True)
         with GitRepo.discover(root) as repo:
             board = Board(repo, remote, plan, stale)
+            if race is not None and board.expect(race[0]) != race[1]:
+                lost = 0  # another agent's claim is there now: a race lost, not a fault
             if combos:
                 done = done_combinations(repo, plan.group, combos)
                 trial = board.next_grid(combos, done, failed_here)
@@ -211,7 +214,7 @@ def run_agent(
             name = f"{plan.prefix}-{trial}"
             claim, why = claimsmod.take(repo, remote, sweep_id, trial, name, board.expect(trial))
         if claim is None:
-            lost += 1
+            lost, race = lost + 1, (trial, board.expect(trial))
             if lost >= CLAIM_ATTEMPTS:
                 raise TransferError(
                     f"could not claim a trial of sweep {sweep_id} on {remote} "
