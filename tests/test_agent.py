@@ -279,3 +279,42 @@ def test_an_agent_runs_a_bayes_search_from_another_clone(
     assert "no trial left to claim" in done.stderr
     listed = json.loads(gitexp("ls", "--json", "--group", "rnd", cwd=first).stdout)
     assert sorted(row["name"] for row in listed) == ["rnd-0", "rnd-1"]
+
+
+IN_SCRIPT = """\
+import gitexp
+
+def train():
+    run = gitexp.init(config={"lr": 0, "b": 0})
+    gitexp.log({"loss": float(run.config.lr) * float(run.config.b)})
+
+gitexp.agent("ins", function=train, count=2)
+"""
+
+
+@pytest.mark.slow
+def test_gitexp_agent_in_a_script_runs_its_function_per_trial(
+    tmp_path: Path, git_daemon: GitDaemon
+) -> None:
+    url, first = _project(tmp_path, git_daemon, "inscript")
+    _create(first, "ins", "lr=1,2,3", "b=10")
+    assert gitexp("push", "origin", cwd=first).returncode == 0
+    other = clone(url, tmp_path / "inscript-b")
+    for where in (first, other):
+        (where / "agent_train.py").write_text(IN_SCRIPT)
+        done = subprocess.run(
+            [sys.executable, "agent_train.py"], cwd=where, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    assert "no trial left to claim" in done.stderr  # the second script ran the last one
+    fresh = clone(url, tmp_path / "inscript-fresh")
+    assert gitexp("pull", "origin", cwd=fresh).returncode == 0
+    rows = json.loads(gitexp("ls", "--json", "--group", "ins", cwd=fresh).stdout)
+    assert sorted((row["name"], row["config"]["lr"], row["status"]) for row in rows) == [
+        ("ins-0", 1, "finished"),
+        ("ins-1", 2, "finished"),
+        ("ins-2", 3, "finished"),
+    ]
+    first_row = next(row for row in rows if row["name"] == "ins-0")
+    shown = git(fresh, "show", f"refs/gitexp/runs/{first_row['id']}:.gitexp/hardware.json")
+    assert json.loads(shown)["host"]["executor"]["job_id"] == "ins/0"

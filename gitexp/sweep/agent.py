@@ -33,6 +33,7 @@ failed under it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ from gitexp.sweep.local import run_local, trial_command
 from gitexp.sweep.results import done_combinations, group_runs
 
 Say = Callable[[str], None]
+# Runs one trial in this process (gitexp.agent's function): its group, run name, values.
+Runner = Callable[[str, str, sweepmod.Combination], None]
 STALE_SECONDS = 600.0  # a claim with no run on the remote after this long is free again
 LIVE_EVERY = "1m"  # how often a trial pushes its checkpoints (gitexp run --push --every)
 CLAIM_ATTEMPTS = 5  # claims refused in a row, with no other claim to show, before giving up
@@ -164,11 +167,13 @@ def run_agent(
     say: Say,
     consent: Callable[[str, list[str]], None],
     stale: float = STALE_SECONDS,
+    runner: Runner | None = None,
 ) -> Outcome:
     """Take and run the sweep's trials until none is left or ``count`` ran.
 
     ``consent(sweep_id, command)`` is asked before the first trial of a sweep that was
     not created in this clone (its recorded command runs here); it raises to refuse.
+    ``runner``: each trial runs in this process instead (no command runs, no consent).
     """
     pull_runs(root, remote, artifacts=False, quiet=True)
     with GitRepo.discover(root) as repo:
@@ -182,7 +187,7 @@ def run_agent(
     command = list(plan.command)
     if plan.program is not None:  # the other macros each trial's gitexp run expands
         command = [part.replace("${program}", plan.program) for part in command]
-    if "gitexp sweep: created" not in created:
+    if "gitexp sweep: created" not in created and runner is None:
         consent(sweep_id, command)
     combos: list[sweepmod.Combination] = []
     if plan.method == "grid":
@@ -226,7 +231,7 @@ def run_agent(
         lost = 0
         taken = "took over the stale claim of" if board.expect(trial) else "claimed"
         say(f"agent: {taken} trial {trial} of sweep {sweep_id} on {remote}: {name}")
-        status = _run_trial(root, remote, plan, command, trial, name, combos, say, claim)
+        status = _run_trial(root, remote, plan, command, (trial, name), combos, say, claim, runner)
         outcome.ran.append((name, status))
         if status not in OK:
             failed_here.add(trial)
@@ -240,14 +245,15 @@ def _run_trial(
     remote: str,
     plan: search_plan.Plan,
     command: list[str],
-    trial: int,
-    name: str,
+    which: tuple[int, str],
     combos: list[sweepmod.Combination],
     say: Say,
     claim: ObjectId,
+    runner: Runner | None,
 ) -> str:
     """Run the claimed trial; its run's status.  A trial that did not end well gives its
     claim back; its run goes to the remote either way."""
+    trial, name = which
     options = ["--push", remote, "--every", LIVE_EVERY]
     executor = AgentExecutor(f"{plan.group}/{trial}")
 
@@ -257,7 +263,9 @@ def _run_trial(
 
     status = "failed"
     try:
-        if combos:
+        if runner is not None:
+            runner(plan.group, name, combos[trial] if combos else _ask(root, plan, trial))
+        elif combos:
             trials = [(name, argv(name, combos[trial]))]
             run_local(trials, 1, _ignore_start, _ignore_end, None, executor)
         else:
@@ -308,6 +316,63 @@ def _search_one(
         study, plan.params, plan.metric, plan.group, plan.prune is not None, argv, lambda _n: name
     )
     trialsmod.run_search(search, 1, 1, _ignore_start, _ignore_search_end, None, executor)
+
+
+def _ask(root: str, plan: search_plan.Plan, trial: int) -> sweepmod.Combination:
+    """A search trial's values for a trial run in this process (no pruning there)."""
+    from gitexp.sweep import study as studymod
+
+    seeded = dataclasses.replace(plan, seed=f"{plan.seed}/{trial}")
+    with GitRepo.discover(root) as repo:
+        study, _done, _skipped = search_plan.rebuilt_study(repo, seeded)
+    return studymod.combination(study.ask(studymod.distributions(plan.params)), plan.params)
+
+
+def run_in_script(sweep_text: str, function: Callable[[], object], count: int | None) -> Outcome:
+    """``gitexp.agent(SWEEP, function, count)``: each trial claimed as ``gitexp agent``
+    claims it, and run by calling ``function`` here; the ``init()`` it calls records the
+    trial's run (its group, name and values: sdk/session.py)."""
+    import sys
+    import traceback
+
+    from gitexp.model.record import EXECUTOR_ENV, EXECUTOR_JOB_ENV
+    from gitexp.sdk import session
+    from gitexp.sdk.surface import AGENT_TRIAL
+    from gitexp.share.remotes import default_remote
+
+    def say(line: str) -> None:
+        print(f"gitexp: {line}", file=sys.stderr, flush=True)
+
+    def runner(group: str, name: str, combo: sweepmod.Combination) -> None:
+        values = [(key, choice.value) for key, choice in combo]
+        AGENT_TRIAL.update(group=group, name=name, values=values)
+        saved = {key: os.environ.get(key) for key in (EXECUTOR_ENV, EXECUTOR_JOB_ENV)}
+        job = f"{group}/{name.rpartition('-')[2]}"  # as gitexp agent's trials: SWEEP/N
+        os.environ.update({EXECUTOR_ENV: "agent", EXECUTOR_JOB_ENV: job})
+        try:
+            function()
+            session.finish()  # a function that did not finish its run
+        except Exception:  # as wandb's agent: the trial fails, the next one runs
+            traceback.print_exc()
+            session.finish(exit_code=1)
+        finally:
+            AGENT_TRIAL.clear()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    with GitRepo.discover() as repo:
+        root = repo.root
+    remote = default_remote(root, for_push=True, named_by="gitexp.agent")
+    outcome = run_agent(root, remote, sweep_text, count, say, _no_consent, runner=runner)
+    say(f"agent: sweep {outcome.sweep}: {outcome.reason}")
+    return outcome
+
+
+def _no_consent(_sweep: str, _command: list[str]) -> None:
+    return None  # the script's own function runs, not a recorded command
 
 
 def _why_done(board: Board, combos: list[sweepmod.Combination], failed_here: set[int]) -> str:
