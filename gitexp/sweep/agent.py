@@ -28,6 +28,9 @@ is free again — another agent takes it over by a compare-and-swap against the 
 holds: its agent died before its run reached the remote, or after the run failed; so is
 a ref that is not a readable claim of this trial.  An agent does not retry a trial that
 failed under it.
+
+``gitexp.agent(SWEEP, function)`` in a script (:func:`run_in_script`) takes trials the
+same way and runs each by calling the function in this process.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Any
 
 from gitexp.errors import TransferError
 from gitexp.git.repo import GitRepo, ObjectId
@@ -309,11 +313,14 @@ def _search_one(
     search prunes (sweep/trials.py)."""
     from gitexp.sweep import trials as trialsmod
 
-    seeded = dataclasses.replace(plan, seed=f"{plan.seed}/{trial}")
-    with GitRepo.discover(root) as repo:
-        study, _done, _skipped = search_plan.rebuilt_study(repo, seeded)
     search = trialsmod.Search(
-        study, plan.params, plan.metric, plan.group, plan.prune is not None, argv, lambda _n: name
+        _study(root, plan, trial),
+        plan.params,
+        plan.metric,
+        plan.group,
+        plan.prune is not None,
+        argv,
+        lambda _n: name,
     )
     trialsmod.run_search(search, 1, 1, _ignore_start, _ignore_search_end, None, executor)
 
@@ -322,10 +329,17 @@ def _ask(root: str, plan: search_plan.Plan, trial: int) -> sweepmod.Combination:
     """A search trial's values for a trial run in this process (no pruning there)."""
     from gitexp.sweep import study as studymod
 
+    asked = _study(root, plan, trial).ask(studymod.distributions(plan.params))
+    return studymod.combination(asked, plan.params)
+
+
+def _study(root: str, plan: search_plan.Plan, trial: int) -> Any:
+    """The study rebuilt from the runs pulled, its sampler seeded by the trial number too:
+    agents asking at the same moment, with the same runs, must not draw alike."""
     seeded = dataclasses.replace(plan, seed=f"{plan.seed}/{trial}")
     with GitRepo.discover(root) as repo:
         study, _done, _skipped = search_plan.rebuilt_study(repo, seeded)
-    return studymod.combination(study.ask(studymod.distributions(plan.params)), plan.params)
+    return study
 
 
 def run_in_script(sweep_text: str, function: Callable[[], object], count: int | None) -> Outcome:
