@@ -4,6 +4,7 @@ trial claimed through the remote with a create-only push (a git daemon on loopba
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, gitexp, require
+from reliability_helpers import wait_for
 from sharing_servers import GitDaemon, clone, git_daemon_fixture
 
 from gitexp.git.repo import GitRepo
@@ -318,3 +320,33 @@ def test_gitexp_agent_in_a_script_runs_its_function_per_trial(
     first_row = next(row for row in rows if row["name"] == "ins-0")
     shown = git(fresh, "show", f"refs/gitexp/runs/{first_row['id']}:.gitexp/hardware.json")
     assert json.loads(shown)["host"]["executor"]["job_id"] == "ins/0"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_trial_and_gives_its_claim_back(
+    tmp_path: Path, git_daemon: GitDaemon
+) -> None:
+    url, first = _project(tmp_path, git_daemon, "term")
+    (first / "slow.py").write_text(
+        "import time, gitexp\nrun = gitexp.init(config={'lr': 0})\n"
+        "while True:\n    time.sleep(0.05)\n"
+    )
+    args = ["sweep", "--create", "--method", "grid", "--metric", "loss", "--group", "tm"]
+    done = gitexp(*args, "-p", "lr=1,2", "--", sys.executable, "slow.py", cwd=first)
+    assert done.returncode == 0, done.stderr
+    agent = _agent(first, "tm", "--remote", "origin")
+    try:  # the trial runs once its run is on the remote (pushed as it starts)
+        wait_for(lambda: _remote_refs(url, first, "refs/gitexp/runs/*"), 60, "the trial's run")
+        assert _remote_refs(url, first, "refs/gitexp/claims/tm/*")
+        agent.send_signal(signal.SIGTERM)
+        _out, err = agent.communicate(timeout=60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.communicate()
+    assert agent.returncode == 130, err
+    assert _remote_refs(url, first, "refs/gitexp/claims/tm/*") == {}  # free for others
+    rows = json.loads(gitexp("ls", "--json", "--group", "tm", cwd=first).stdout)
+    assert [(row["name"], row["status"]) for row in rows] == [("tm-0", "interrupted")]
+    (run_ref, sha), *_ = _remote_refs(url, first, "refs/gitexp/runs/*").items()
+    assert git(first, "rev-parse", run_ref).strip() == sha  # its final commit was pushed
