@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 COMMANDS = (
     "run",
     "sweep",
+    "agent",
     "ls",
     "projects",
     "artifacts",

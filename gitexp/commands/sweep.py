@@ -27,10 +27,10 @@ from gitexp.errors import RepositoryStateError, UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.model import values
-from gitexp.model.ids import short_ids
 from gitexp.model.record import FINISHED, PRUNED
 from gitexp.render import overrides as overrides_words
-from gitexp.render.cells import fmt_duration, fmt_value, table
+from gitexp.render.cells import table
+from gitexp.render.runs_table import ranked_table
 from gitexp.render.words import plural
 from gitexp.sweep import search as search_plan
 from gitexp.sweep import space as sweepmod
@@ -128,6 +128,12 @@ def add_parser(subparsers: Any) -> None:
     where.add_argument(
         "--slurm-option", action="append", default=[], metavar="K=V", help="slurm: sbatch --K=V"
     )
+    # gitexp agent (docs/workflow.md#agents-on-several-machines)
+    search.add_argument(
+        "--create",
+        action="store_true",
+        help="write the sweep's ref and run no trial: `gitexp agent SWEEP` runs them",
+    )
     parser.add_argument(
         "command",
         nargs=argparse.REMAINDER,
@@ -183,7 +189,7 @@ def main(args: argparse.Namespace) -> int:
         or sweepmod.default_group(command, params)
     )
     prefix = prefix or group
-    if search_plan.wanted(args, sweep_file):
+    if search_plan.wanted(args, sweep_file) or args.create:
         plan = search_plan.make_plan(
             sweep_file,
             params,
@@ -232,7 +238,7 @@ def main(args: argparse.Namespace) -> int:
             executor=executor,
         )
     with GitRepo.discover() as repo:
-        print(final_table(rank(repo, group, args.sort), varying))
+        print(ranked_table(rank(repo, group, args.sort), varying))
     _refuse_stopped(stopped)
     failed = sum(1 for code in codes if code != 0)
     if failed:
@@ -285,6 +291,13 @@ def search(args: argparse.Namespace, plan: search_plan.Plan, new: bool) -> int:
     with open_repo() as repo:
         if new and not args.dry_run:
             sweepref.write_spec(repo, plan.group, plan.spec())
+        if args.create:
+            say(
+                f"sweep {plan.group} ({plan.method}, {plan.goal} {plan.metric}, "
+                f"{plan.trials} trials) is ready: run its trials with `gitexp agent "
+                f"{plan.group} --remote REMOTE` on each machine"
+            )
+            return 0
         study, done, skipped = search_plan.rebuilt_study(repo, plan)
     left = max(0, plan.trials - done)
     prune = f", pruning: {plan.prune['type']}" if plan.prune else ""
@@ -301,7 +314,7 @@ def search(args: argparse.Namespace, plan: search_plan.Plan, new: bool) -> int:
     if args.dry_run or not left:
         if not args.dry_run:
             with GitRepo.discover() as repo:
-                print(final_table(_ranking(repo, plan), [p.key for p in plan.params]))
+                print(ranked_table(_ranking(repo, plan), [p.key for p in plan.params]))
         return 0
     options = [*(["--config", args.config] if args.config else [])]
     for tag in args.tag:
@@ -333,7 +346,7 @@ def search(args: argparse.Namespace, plan: search_plan.Plan, new: bool) -> int:
             executor=executor,
         )
     with GitRepo.discover() as repo:
-        print(final_table(_ranking(repo, plan), [p.key for p in plan.params]))
+        print(ranked_table(_ranking(repo, plan), [p.key for p in plan.params]))
     _refuse_stopped(stopped)
     failed = sum(1 for status in statuses if status not in OK)
     if failed:
@@ -431,7 +444,7 @@ def show(names: list[str]) -> int:
         *(f"  {p.key}  {values.dumps(p.spec())}" for p in plan.params),
     ]
     print(terminal_text("\n".join(lines)))  # the spec came from git: no control characters
-    print(final_table(ranking, [p.key for p in plan.params]))
+    print(ranked_table(ranking, [p.key for p in plan.params]))
     return 0
 
 
@@ -479,21 +492,3 @@ def reporters(
             say(f"sweep {meter(finished, total, time.monotonic() - began)} {name} done")
 
     return started, done
-
-
-def final_table(ranking: Ranking, varying: list[str]) -> str:
-    metric, descending = ranking.metric, ranking.descending
-    label = f"{metric} [{'max' if descending else 'min'}]" if metric else None
-    headers = ["name", "id", "status", "duration", *varying, *([label] if label else [])]
-    rows = []
-    shown = short_ids(entry.id for entry in ranking.entries)
-    for entry in ranking.entries:
-        config = entry.row.get("config") or {}
-        start, end = entry.row.get("start"), entry.row.get("end")
-        duration = end - start if isinstance(end, (int, float)) and start is not None else None
-        row = [entry.name, shown[entry.id], entry.status, fmt_duration(duration)]
-        row += [fmt_value(config.get(key)) for key in varying]
-        if label:
-            row.append(fmt_value(ranking.value(entry)))
-        rows.append(row)
-    return table(rows, headers)

@@ -352,6 +352,26 @@ def push_quietly(cwd: str, remote: str, refspecs: list[str]) -> tuple[int, list[
     return done.returncode, parse_porcelain(done.stdout), done.stderr
 
 
+def push_lease(cwd: str, remote: str, source: str, ref: str, expect: str | None) -> str | None:
+    """Compare-and-swap of one remote ref: point ``ref`` at ``source`` (a commit; "" deletes
+    it) only while the remote holds ``expect`` there (None: only while it does not exist).
+
+    ``--force-with-lease=<ref>:<expect>`` (an empty expect: "must not exist") is checked by
+    the client, and the remote's receive-pack locks the ref and checks its old value again,
+    so of two agents pushing the same new ref at once exactly one wins.  None when the
+    remote took it, else why not (one line).
+    """
+    lease = f"--force-with-lease={ref}:{expect or ''}"
+    args = ["push", "--porcelain", "--no-verify", lease, remote, f"{source}:{ref}"]
+    done = run(cwd, args)
+    results = parse_porcelain(done.stdout)
+    if done.returncode == 0 and results and all(result.ok for result in results):
+        return None
+    why = next((result.summary for result in results if not result.ok), "")
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return why or (lines[-1][:200] if lines else f"git push exited with {done.returncode}")
+
+
 def set_refs(cwd: str, refs: dict[str, str], message: str) -> bool:
     """Point each ref at its commit, whatever it held, in one ``git update-ref --stdin``.
 
@@ -390,8 +410,9 @@ def parse_porcelain(text: str) -> list[RefResult]:
     return results
 
 
-def fetch(cwd: str, remote: str, refspecs: list[str], prune: bool) -> int:
-    """``git fetch`` without tags; git's progress and errors reach the terminal.
+def fetch(cwd: str, remote: str, refspecs: list[str], prune: bool, quiet: bool = False) -> int:
+    """``git fetch`` without tags; git's progress and errors reach the terminal (not when
+    ``quiet``: an agent's fetch every turn would bury what it says).
 
     ``--atomic``: one ref transaction for all refs, so a reference-transaction hook of
     the user's runs twice per fetch instead of twice per run (git 2.39 runs a fetch as
@@ -399,7 +420,7 @@ def fetch(cwd: str, remote: str, refspecs: list[str], prune: bool) -> int:
     args = ["fetch", "--atomic", "--no-tags", "--no-write-fetch-head"]
     if prune:
         args.append("--prune")
-    return run(cwd, [*args, remote, *refspecs], show_progress=True).returncode
+    return run(cwd, [*args, remote, *refspecs], show_progress=not quiet).returncode
 
 
 class IgnoredEntries:

@@ -10,13 +10,14 @@ from gitexp.model.ids import SHORT_ID_LENGTH, short_ids
 from gitexp.model.summary import row_value
 from gitexp.read.listing import RunEntry
 from gitexp.read.query import Name
-from gitexp.render.cells import fmt_duration, fmt_time, fmt_value
+from gitexp.render.cells import fmt_duration, fmt_time, fmt_value, table
 from gitexp.render.tables import Column
 from gitexp.render.terminal import status_style
 from gitexp.render.words import plural
 
 if TYPE_CHECKING:
     from gitexp.model.shapes import ListingRow
+    from gitexp.sweep.results import Ranking
 
 MAX_VARYING_COLUMNS = 6  # per kind (config, metrics); --json carries every key
 
@@ -180,3 +181,22 @@ def _duration(row: ListingRow) -> float | None:
 def _baseline(row: ListingRow) -> str:
     baseline = str(row.get("baseline") or "")[:SHORT_ID_LENGTH]
     return baseline + "+" if row.get("dirty") and baseline else baseline
+
+
+def ranked_table(ranking: Ranking, varying: list[str]) -> str:
+    """A sweep's runs, best first, with the parameters that vary and the ranking metric."""
+    metric, descending = ranking.metric, ranking.descending
+    label = f"{metric} [{'max' if descending else 'min'}]" if metric else None
+    headers = ["name", "id", "status", "duration", *varying, *([label] if label else [])]
+    rows = []
+    shown = short_ids(entry.id for entry in ranking.entries)
+    for entry in ranking.entries:
+        config = entry.row.get("config") or {}
+        start, end = entry.row.get("start"), entry.row.get("end")
+        duration = end - start if isinstance(end, (int, float)) and start is not None else None
+        row = [entry.name, shown[entry.id], entry.status, fmt_duration(duration)]
+        row += [fmt_value(config.get(key)) for key in varying]
+        if label:
+            row.append(fmt_value(ranking.value(entry)))
+        rows.append(row)
+    return table(rows, headers)

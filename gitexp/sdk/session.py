@@ -97,7 +97,7 @@ def init(
     """
     global _current
     from gitexp.sdk.notebook import in_notebook
-    from gitexp.sdk.surface import init_choices, settings_of
+    from gitexp.sdk.surface import AGENT_TRIAL, init_choices, settings_of
 
     kept = settings_of(settings)
     mode, project, reinit = init_choices(kept, mode, project, reinit, save_code)
@@ -115,6 +115,12 @@ def init(
         _current.finish()
     hydra = _hydra_facts(config)
     defaults = _config_defaults(config)
+    if AGENT_TRIAL:  # gitexp.agent's trial (sweep/agent.py): its values win, as in wandb
+        from gitexp.model.config import set_dotted
+
+        group, name = AGENT_TRIAL["group"], AGENT_TRIAL["name"]
+        for key, value in AGENT_TRIAL["values"]:
+            set_dotted(defaults, key.split("."), value)
     fields: dict[str, Any] = {
         "name": name,
         "tags": list(tags) if tags else None,

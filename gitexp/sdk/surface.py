@@ -33,7 +33,8 @@ WARN_ONLY: dict[str, str] = {
     "wandb.sweep": "sweeps are `gitexp sweep` (docs/workflow.md); the id it returns only "
     "lets wandb.agent run the function once",
     "wandb.agent": "no parameters are chosen: the function runs once with the script's own "
-    "config; search parameters with `gitexp sweep`",
+    "config; search parameters with `gitexp sweep`, or on several machines with "
+    "`gitexp agent SWEEP` around the script",
     "wandb.link_model": "the model registry is `gitexp artifacts alias` (issue 18, part 3)",
     "run.link_model": "the model registry is `gitexp artifacts alias` (issue 18, part 3)",
     "run.link_artifact": "the model registry is `gitexp artifacts alias` (issue 18, part 3)",
@@ -104,13 +105,26 @@ def sweep(*args: object, **kwargs: object) -> str:
     return "gitexp-no-sweep"
 
 
+# The trial gitexp.agent runs now ({"group", "name", "values": [(dotted key, value)]}):
+# the next init() takes it (sdk/session.py).  Emptied between trials.
+AGENT_TRIAL: dict[str, Any] = {}
+
+
 def agent(
     sweep_id: object = None,
     function: Callable[[], object] | None = None,
     *args: object,
     **kwargs: object,
 ) -> None:
-    """wandb.agent: warns once and runs ``function`` once (no parameter search)."""
+    """wandb.agent: with a sweep of this repository (``gitexp sweep --create``), runs
+    ``function`` once per trial it claims through the git remote, as ``gitexp agent``
+    does (sweep/agent.py); with wandb.sweep's id, warns once and runs it once."""
+    if function is not None and isinstance(sweep_id, str) and sweep_id != "gitexp-no-sweep":
+        from gitexp.sweep.agent import run_in_script
+
+        count = kwargs.get("count", args[2] if len(args) > 2 else None)
+        run_in_script(sweep_id, function, count if isinstance(count, int) else None)
+        return
     warn_once("wandb.agent")
     if function is not None:
         function()

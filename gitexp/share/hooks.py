@@ -32,7 +32,7 @@ from importlib import resources
 from gitexp.errors import RepositoryStateError
 from gitexp.git import binary as gitbin
 from gitexp.render.words import plural
-from gitexp.share import sweeps
+from gitexp.share import claims, sweeps
 from gitexp.share.aliassync import alias_fetch_refspec
 from gitexp.share.remotes import fetch_refspec, tracking_prefix
 
@@ -149,11 +149,12 @@ def install(root: str, remotes: list[str]) -> SetupReport:
 
 
 def _refspecs(remote: str) -> list[str]:
-    """The runs' fetch refspec, and (added in 0.3) the sweeps' and the artifact
-    registry's aliases' beside it."""
+    """The runs' fetch refspec, and (added in 0.3) the sweeps', the agents' claims' and
+    the artifact registry's aliases' beside it."""
     return [
         fetch_refspec(remote),
         sweeps.fetch_refspec(tracking_prefix(remote)),
+        claims.fetch_refspec(tracking_prefix(remote)),
         alias_fetch_refspec(remote),
     ]
 

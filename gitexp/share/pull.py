@@ -24,7 +24,7 @@ from gitexp.read.resolve import resolve
 from gitexp.read.trust import check_runs
 from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.render.words import plural
-from gitexp.share import sweeps
+from gitexp.share import claims, sweeps
 from gitexp.share.fetched import mark_seen
 from gitexp.share.remotes import (
     AHEAD,
@@ -57,18 +57,23 @@ _RUNS_ALONE = (
 )
 
 
-def fetch_mirror(root: str, remote: str) -> bytes:
-    """Fetch the remote's run refs into their mirror namespace; returns the namespace."""
+def fetch_mirror(root: str, remote: str, quiet: bool = False) -> bytes:
+    """Fetch the remote's run refs into their mirror namespace; returns the namespace.
+
+    ``quiet``: git prints nothing (its message is then not above the error)."""
     named = is_named_remote(root, remote)
     if named:
         prefix = tracking_prefix(remote)
     else:
         prefix = f"refs/gitexp/incoming/{os.getpid()}-{secrets.token_hex(4)}/".encode()
     refspec = f"+{RUNS_REFSPEC_SOURCE}:{prefix.decode()}*"
-    code = gitbin.fetch(root, remote, [refspec, sweeps.fetch_refspec(prefix)], prune=named)
+    # Claims ride along (share/claims.py): an agent reads who runs which trial from them.
+    refspecs = [refspec, sweeps.fetch_refspec(prefix), claims.fetch_refspec(prefix)]
+    code = gitbin.fetch(root, remote, refspecs, prune=named, quiet=quiet)
     if code:
+        above = "" if quiet else "; see git's message above"
         raise TransferError(
-            f"git fetch from {remote} failed (exit {code}; see git's message above)",
+            f"git fetch from {remote} failed (exit {code}{above})",
             "Check the remote's address and your access: `git fetch REMOTE` must work.",
         )
     return prefix
@@ -76,6 +81,7 @@ def fetch_mirror(root: str, remote: str) -> bytes:
 
 def drop_mirror(repo: GitRepo, prefix: bytes) -> None:
     sweeps.drop_mirror(repo, prefix)
+    claims.drop_mirror(repo, prefix)
     if prefix.startswith(b"refs/gitexp/incoming/"):
         for name in repo.list_refs(prefix):
             repo.remove_ref(prefix + name)
@@ -90,12 +96,14 @@ def pull_runs(
     say: Say | None = None,
     progress: Progress = NO_PROGRESS,
     updating: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+    quiet: bool = False,
 ) -> SyncReport:
-    """Fetch the remote's runs (or the ``refs`` among them) and their artifacts.
+    """Fetch the remote's runs (or the ``refs`` among them) and their artifacts
+    (``quiet``: without git's progress).
 
     ``updating()`` is held from the end of the fetch until the runs are updated: the
     ui's lock, so that none of its requests reads the repository meanwhile."""
-    prefix = fetch_mirror(root, remote)
+    prefix = fetch_mirror(root, remote, quiet)
     named = not prefix.startswith(b"refs/gitexp/incoming/")
     report = SyncReport(remote)
     # The repository is opened after the fetch: it sees the new packs.
