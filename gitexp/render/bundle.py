@@ -138,6 +138,11 @@ class RunData:
     live: bool = False  # history read from the live folder of a run still going
     # per media key, its (step, reference) pairs (render/charts/logged.py draws them)
     media: dict[str, list[tuple[int, object]]] = field(default_factory=dict)
+    # per metric, series.thin(scalars[metric], thinned_points), done ahead: by the report's
+    # cache (render/charts/seriescache.py), whose runs' scalars are thin already but for
+    # system metrics.  build() takes them when it thins to that many points.
+    thinned: dict[str, series.Series] = field(default_factory=dict)
+    thinned_points: int = 0
 
 
 def _live_rows(repo: GitRepo, run_id: str, name: str = "history.jsonl") -> list[HistoryRow] | None:
@@ -299,6 +304,12 @@ def _environment_json(runs: list[RunData]) -> EnvironmentJson:
     return {"machines": machines, "packages": differing}
 
 
+def _thin(data: RunData, name: str, max_points: int) -> series.Series:
+    if data.thinned_points == max_points and name in data.thinned:
+        return data.thinned[name]
+    return series.thin(data.scalars[name], max_points)
+
+
 def points_budget(runs: int, metrics: int, total: int = 8_000) -> int:
     """Points per curve so that a report holds about ``total`` points in all (each costs
     ~28 bytes of JSON; 8,000 keep a report of 20 runs under 1.5 MB with plotly.js): 4,000
@@ -351,7 +362,7 @@ def build(
         "scalars": scalar_names,
         "series": {
             d.view.info.id: {
-                name: _series_json(series.thin(d.scalars[name], max_points), compact)
+                name: _series_json(_thin(d, name, max_points), compact)
                 for name in scalar_names
                 if name in d.scalars
             }
