@@ -41,10 +41,20 @@ def by_line(chunk: bytes) -> list[Any]:
     return rows
 
 
+line_ends = st.sampled_from([b"\n", b"\n", b"\r\n", b"\r", b"\n\n", b"", b"\n\r\n"])
+
+
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.dictionaries(keys, st.one_of(numbers, st.text(max_size=4)), max_size=4)))
-def test_a_chunk_reads_as_json_reads_it_number_for_number(rows: list[dict[str, Any]]) -> None:
-    chunk = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+@given(
+    st.lists(st.dictionaries(keys, st.one_of(numbers, st.text(max_size=4)), max_size=4)),
+    st.lists(line_ends, min_size=1),
+    st.booleans(),
+)
+def test_a_chunk_reads_as_json_reads_it_number_for_number(
+    rows: list[dict[str, Any]], ends: list[bytes], leading: bool
+) -> None:
+    lines = [json.dumps(row).encode() + ends[i % len(ends)] for i, row in enumerate(rows)]
+    chunk = (b"\n" if leading else b"") + b"".join(lines)
     assert repr(history.parse_rows(chunk)) == repr(by_line(chunk))
 
 

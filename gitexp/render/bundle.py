@@ -8,10 +8,12 @@ the page; the dashboard fetches it from its server.  One builder keeps the two i
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict, cast
 
@@ -154,8 +156,27 @@ def _live_rows(repo: GitRepo, run_id: str, name: str = "history.jsonl") -> list[
         return None
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a history is read: a row is a dict of numbers
+    (no cycles), and the collector walking tens of thousands of them again and again cost
+    a tenth of a report's time (docs/benchmarks.md).  Whoever turned it off turns it on."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     """A run's record and history; a running run's newest rows come from its live folder."""
+    with collector_paused():
+        return _load_data(repo, entry)
+
+
+def _load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     view = load_run(repo, entry)
     rows = _live_rows(repo, entry.id) if entry.status.startswith(RUNNING) else None
     live = rows is not None

@@ -42,6 +42,11 @@ def folder(repo: GitRepo) -> str:
 def load(repo: GitRepo, entries: Sequence[RunEntry]) -> tuple[list[bundlemod.RunData], int]:
     """The runs, with their curves thinned for the report, and the points per curve
     (:func:`gitexp.render.bundle.points_budget` of the runs and their metrics)."""
+    with bundlemod.collector_paused():
+        return _load(repo, entries)
+
+
+def _load(repo: GitRepo, entries: Sequence[RunEntry]) -> tuple[list[bundlemod.RunData], int]:
     loaded: list[bundlemod.RunData | None] = []
     cached: list[dict[str, object] | None] = []
     for entry in entries:
