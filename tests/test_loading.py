@@ -66,6 +66,17 @@ def test_numbers_written_by_other_tools_read_as_json_reads_them(texts: list[str]
     assert repr(history.parse_rows(chunk)) == repr(by_line(chunk))
 
 
+def test_long_fractions_are_read_by_orjson_and_long_integers_by_json() -> None:
+    # Small metrics have 19 digits after the point and more: no integer, orjson reads them.
+    assert history.fast_loads(b'[{"loss": 0.0009990009990009992, "e": 1.5e+300}]')
+    for text in (
+        b"[1234567890123456789]",
+        b'[{"a": -1234567890123456789}]',
+        b"[0,10000000000000000000]",
+    ):
+        assert history.fast_loads(text) is None
+
+
 def test_what_orjson_reads_otherwise_goes_to_json() -> None:
     chunk = (
         b'{"_step": 0, "big": 18446744073709551616, "neg": -9223372036854775809}\n'

@@ -45,6 +45,10 @@ CHUNK_ROWS = 10_000
 # Every digit as "0": a run of 19 zeros then finds a number of 19 digits or more in one
 # pass of C (a regular expression takes twenty times as long).
 _DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else i for i in range(256))
+_NINETEEN_ZEROS = b"0" * 19
+# What may stand before an integer in JSON (a fraction's digits follow "." and an
+# exponent's "e" or "+": 0.0009990009990009992 is no integer, and common in metrics).
+_INTEGER_STARTS = (b":", b",", b"[", b" ", b"-", b"\t", b"\r", b"\n")
 STEP = "_step"
 RESERVED_KEYS = values.RESERVED_KEYS
 
@@ -242,7 +246,7 @@ def _parse_whole(data: bytes) -> list[HistoryRow] | None:
         if not lines or max(map(len, lines)) > MAX_HISTORY_LINE:
             return None
         count, joined = len(lines), b"[" + b",".join(lines) + b"]"
-    parsed = _fast_loads(joined)
+    parsed = fast_loads(joined)
     if parsed is None:
         try:
             parsed = json.loads(joined)
@@ -253,13 +257,14 @@ def _parse_whole(data: bytes) -> list[HistoryRow] | None:
     return cast("list[HistoryRow]", parsed)
 
 
-def _fast_loads(joined: bytes) -> list[object] | None:
+def fast_loads(joined: bytes) -> list[object] | None:
     """``joined`` parsed by orjson, or None where orjson is missing or refuses it.
 
     What orjson refuses or reads otherwise (integers of 19 digits or more, which it may
     turn into floats; lone surrogates; the NaN and Infinity literals) goes to json, so the
     rows read are json's in every case (tests/test_loading.py)."""
-    if b"0" * 19 in joined.translate(_DIGITS_AS_ZERO):
+    zeros = joined.translate(_DIGITS_AS_ZERO)
+    if any(start + _NINETEEN_ZEROS in zeros for start in _INTEGER_STARTS):
         return None  # maybe an integer past 64 bits, which orjson reads as a float
     try:
         import orjson
