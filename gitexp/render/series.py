@@ -101,7 +101,7 @@ def split_columns(
     # Rows of one shape (the first row's keys in every row) are the rule: their keys are
     # the first row's, known once every column of those is full and every row as long
     # (its reserved keys being the three whose columns are full already).
-    # Otherwise every row's keys are gathered (a tenth of the time of splitting them).
+    # Otherwise every row's keys are gathered (for 1,000,000 rows, half of what the split costs).
     first = [key for key in rows[0] if key[:1] != "_"]
     shaped = len(rows[0]) - len(first) == 3 and set(map(len, rows)) == {len(rows[0])}
     keys = first
@@ -308,7 +308,7 @@ def thin(series: Series, max_points: int = MAX_POINTS) -> Series:
 
     Plain striding would hide the spikes a user looks for; min/max buckets keep them.
     Each bucket's lowest and highest are found by numpy (the first of equal ones, as
-    ``min`` and ``max`` find them): a hundred runs' curves thin in a tenth of the time.
+    ``min`` and ``max`` find them): a hundred runs' curves thin in a third of the time.
     """
     n = len(series.step)
     if n <= max_points:
