@@ -8,12 +8,10 @@ the page; the dashboard fetches it from its server.  One builder keeps the two i
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict, cast
 
@@ -25,7 +23,7 @@ from gitexp.model.ids import short_id
 from gitexp.model.record import RUNNING
 from gitexp.read import compare as comparison
 from gitexp.read.diff import code_changes, unified_code_diff
-from gitexp.read.listing import RunEntry
+from gitexp.read.listing import RunEntry, collector_paused
 from gitexp.read.runview import RunView, load_run, read_history
 from gitexp.record import manifest
 from gitexp.record.live import live_root
@@ -156,22 +154,10 @@ def _live_rows(repo: GitRepo, run_id: str, name: str = "history.jsonl") -> list[
         return None
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a history is read: a row is a dict of numbers
-    (no cycles), and the collector walking tens of thousands of them again and again cost
-    a tenth of a report's time (docs/benchmarks.md).  Whoever turned it off turns it on."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
-
-
 def load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     """A run's record and history; a running run's newest rows come from its live folder."""
+    # Rows are dicts of numbers (no cycles): the collector walking them again and again
+    # cost a tenth of a report's time (docs/benchmarks.md).
     with collector_paused():
         return _load_data(repo, entry)
 

@@ -19,12 +19,12 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from gitexp.git.repo import GitRepo
 from gitexp.model.record import RUNNING
-from gitexp.read.listing import RunEntry
+from gitexp.read.listing import RunEntry, collector_paused
 from gitexp.read.runview import load_run
 from gitexp.render import bundle as bundlemod
 from gitexp.render import series as seriesmod
@@ -39,11 +39,33 @@ def folder(repo: GitRepo) -> str:
     return os.path.join(repo.commondir, "gitexp", "cache", "series")
 
 
-def load(repo: GitRepo, entries: Sequence[RunEntry]) -> tuple[list[bundlemod.RunData], int]:
+def load(
+    repo: GitRepo, entries: Sequence[RunEntry], every: Collection[bytes] = ()
+) -> tuple[list[bundlemod.RunData], int]:
     """The runs, with their curves thinned for the report, and the points per curve
-    (:func:`gitexp.render.bundle.points_budget` of the runs and their metrics)."""
-    with bundlemod.collector_paused():
-        return _load(repo, entries)
+    (:func:`gitexp.render.bundle.points_budget` of the runs and their metrics).
+    ``every``: the commits of all runs in the repository, when known: the cache files of
+    other commits (runs deleted, or moved on by an edit) are then removed."""
+    with collector_paused():
+        found = _load(repo, entries)
+    if every:
+        prune(repo, {commit.decode() for commit in every})
+    return found
+
+
+def prune(repo: GitRepo, keep: Collection[str]) -> None:
+    """Remove the cache files of commits not in ``keep``, once there are more files than
+    runs (one listing of the folder otherwise); what cannot be removed stays."""
+    try:
+        names = os.listdir(folder(repo))
+    except OSError:
+        return
+    if len(names) <= len(keep):
+        return
+    for name in names:
+        if name.removesuffix(".json") not in keep:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder(repo), name))
 
 
 def _load(repo: GitRepo, entries: Sequence[RunEntry]) -> tuple[list[bundlemod.RunData], int]:
