@@ -124,3 +124,13 @@ def _long_id(repo: Path) -> str:
     done = gitexp("ls", "--json", "-n", "0", cwd=repo)
     assert done.returncode == 0, done.stderr
     return next(r["id"] for r in json.loads(done.stdout) if r["name"] == "long")
+
+
+@pytest.mark.slow
+def test_the_files_of_commits_no_run_points_to_are_removed(runs: Path, tmp_path: Path) -> None:
+    report(runs, tmp_path / "first.html")
+    files = cache_files(runs)
+    stale = next(iter(files.values())).parent / ("0" * 40 + ".json")
+    stale.write_text("{}")
+    report(runs, tmp_path / "second.html")
+    assert not stale.exists() and all(path.exists() for path in files.values())
