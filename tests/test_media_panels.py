@@ -285,3 +285,17 @@ def test_ui_serves_a_runs_own_media_files_and_refuses_crafted_paths(
     with pytest.raises(urllib.error.HTTPError) as unknown:
         urllib.request.urlopen(ui + "api/media?" + query)
     assert unknown.value.code == 404
+
+
+def test_a_second_report_draws_its_media_from_the_series_cache(
+    media_run: dict[str, Any], tmp_path: Path
+) -> None:
+    cache = media_run["repo"] / ".git" / "gitexp" / "cache" / "series"
+    assert any(cache.glob("*.json")), "the first report cached the run's curves and media"
+    again = tmp_path / "again.html"
+    made = gitexp("report", "-o", str(again), cwd=media_run["repo"], timeout=180)
+    assert made.returncode == 0, made.stderr
+    first, second = dict(media_run["bundle"]), embedded_bundle(again.read_text())
+    first.pop("generated")
+    second.pop("generated")
+    assert second["media"] and second == first

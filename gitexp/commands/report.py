@@ -100,12 +100,19 @@ def main(args: argparse.Namespace) -> int:
     intro = _read_intro(args.intro)
     keys = [k.strip() for k in (args.group_by or "").split(",") if k.strip()]
     with open_repo() as repo:
-        every = in_project(repo, listed(list_runs(repo), say), args.project)
+        everywhere = list_runs(repo)
+        every = in_project(repo, listed(everywhere, say), args.project)
         entries = usable(repo, choose(repo, every, args.runs, args.where, args.sort, args.n), say)
-        runs = [bundlemod.load_data(repo, entry) for entry in entries]
+        if kind == ".md" or keys:  # markdown's images and groups' means take every row
+            runs = [bundlemod.load_data(repo, entry) for entry in entries]
+            names = {name for d in runs for name in d.scalars}
+            budget = bundlemod.points_budget(len(runs), len(names))
+        else:
+            from gitexp.render.charts import seriescache
+
+            runs, budget = seriescache.load(repo, entries, [e.commit for e in everywhere])
+            names = {name for d in runs for name in d.scalars}
         title = args.title or "gitexp report: " + _names(runs)
-        names = {name for d in runs for name in d.scalars}
-        budget = bundlemod.points_budget(len(runs), len(names))
         data = bundlemod.build(repo, runs, title=title, max_points=budget, compact=True)
         baseline = 0
         if args.baseline is not None:

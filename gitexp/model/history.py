@@ -42,6 +42,15 @@ if TYPE_CHECKING:
     from gitexp.model.shapes import HistoryRow, MetricsFile, MetricSummary, RowMetric
 
 CHUNK_ROWS = 10_000
+# An integer of 19 digits or more, found in two passes of C: every digit becomes "0" and
+# whatever may stand before an integer in JSON (":", ",", "[", a space, "-") an "S", then
+# "S" and 19 zeros is looked for.  A fraction's digits follow "." (0.0009990009990009992
+# is no integer, and common in metrics).  A regular expression takes ten times as long,
+# and a search per starting character four times.
+_INTEGER_MARKS = bytes(
+    0x30 if 0x30 <= i <= 0x39 else 0x53 if i in b":,[ -\t\r\n" else i for i in range(256)
+)
+_LONG_INTEGER = b"S" + b"0" * 19
 STEP = "_step"
 RESERVED_KEYS = values.RESERVED_KEYS
 
@@ -217,23 +226,53 @@ def parse_rows(data: bytes) -> list[HistoryRow]:
 
 
 def _parse_whole(data: bytes) -> list[HistoryRow] | None:
-    """The chunk's rows in one ``json.loads`` of all its lines as one array, or None when
-    the chunk needs the line-by-line reading (a torn or overlong line, a tagged value).
+    """The chunk's rows in one parse of all its lines as one array, or None when the chunk
+    needs the line-by-line reading (a torn or overlong line, a tagged value).
 
-    One call into json's C parser instead of one per line: a 1,000,000-row history reads
-    in about half the time (docs/benchmarks.md, plot).  The array must hold exactly one
-    object per line; otherwise (a torn line pairing up with its neighbour, say) the lines
-    are read one by one, where a line that is not a whole row alone is skipped.
+    One call into a C parser instead of one per line: a 1,000,000-row history reads in
+    about half the time; orjson (installed with DVC, which requires it on CPython) parses
+    it in a third of json's time again (docs/benchmarks.md, report).  The array must hold
+    exactly one object per line; otherwise (a torn line pairing up with its neighbour, say)
+    the lines are read one by one, where a line that is not a whole row alone is skipped.
     """
     if b'"$' in data:  # tagged NaN, infinities, escaped keys: values.loads decodes them
         return None
-    lines = [line for line in data.splitlines() if line]
-    if not lines or max(map(len, lines)) > MAX_HISTORY_LINE:
-        return None
-    try:
-        parsed = json.loads(b"[" + b",".join(lines) + b"]")
-    except ValueError:  # UnicodeDecodeError included
-        return None
-    if len(parsed) != len(lines) or not all(type(row) is dict for row in parsed):
+    body = data[:-1] if data.endswith(b"\n") else data
+    if len(data) <= MAX_HISTORY_LINE and body and b"\n\n" not in body and body[:1] != b"\n":
+        # As gitexp writes chunks: one row a line, none blank, none overlong (the chunk
+        # is not); lines split by C alone.  A line ending in "\r" fails to parse or
+        # counts wrong, and goes the way below.
+        count, joined = body.count(b"\n") + 1, b"[" + body.replace(b"\n", b",") + b"]"
+    else:
+        lines = [line for line in data.splitlines() if line]
+        if not lines or max(map(len, lines)) > MAX_HISTORY_LINE:
+            return None
+        count, joined = len(lines), b"[" + b",".join(lines) + b"]"
+    parsed = fast_loads(joined)
+    if parsed is None:
+        try:
+            parsed = json.loads(joined)
+        except ValueError:  # UnicodeDecodeError included
+            return None
+    if len(parsed) != count or set(map(type, parsed)) != {dict}:
         return None
     return cast("list[HistoryRow]", parsed)
+
+
+def fast_loads(joined: bytes) -> list[object] | None:
+    """``joined`` parsed by orjson, or None where orjson is missing or refuses it.
+
+    What orjson refuses or reads otherwise (integers of 19 digits or more, which it may
+    turn into floats; lone surrogates; the NaN and Infinity literals) goes to json, so the
+    rows read are json's in every case (tests/test_loading.py)."""
+    if _LONG_INTEGER in joined.translate(_INTEGER_MARKS):
+        return None  # maybe an integer past 64 bits, which orjson reads as a float
+    try:
+        import orjson
+    except ImportError:  # PyPy: DVC's data layer does not require orjson there
+        return None
+    try:
+        parsed = orjson.loads(joined)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if type(parsed) is list else None

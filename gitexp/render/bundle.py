@@ -23,7 +23,7 @@ from gitexp.model.ids import short_id
 from gitexp.model.record import RUNNING
 from gitexp.read import compare as comparison
 from gitexp.read.diff import code_changes, unified_code_diff
-from gitexp.read.listing import RunEntry
+from gitexp.read.listing import RunEntry, collector_paused
 from gitexp.read.runview import RunView, load_run, read_history
 from gitexp.record import manifest
 from gitexp.record.live import live_root
@@ -138,6 +138,11 @@ class RunData:
     live: bool = False  # history read from the live folder of a run still going
     # per media key, its (step, reference) pairs (render/charts/logged.py draws them)
     media: dict[str, list[tuple[int, object]]] = field(default_factory=dict)
+    # per metric, series.thin(scalars[metric], thinned_points), done ahead: by the report's
+    # cache (render/charts/seriescache.py), whose runs' scalars are thin already but for
+    # system metrics.  build() takes them when it thins to that many points.
+    thinned: dict[str, series.Series] = field(default_factory=dict)
+    thinned_points: int = 0
 
 
 def _live_rows(repo: GitRepo, run_id: str, name: str = "history.jsonl") -> list[HistoryRow] | None:
@@ -151,6 +156,13 @@ def _live_rows(repo: GitRepo, run_id: str, name: str = "history.jsonl") -> list[
 
 def load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     """A run's record and history; a running run's newest rows come from its live folder."""
+    # Rows are dicts of numbers (no cycles): the collector walking them again and again
+    # cost a tenth of a report's time (docs/benchmarks.md).
+    with collector_paused():
+        return _load_data(repo, entry)
+
+
+def _load_data(repo: GitRepo, entry: RunEntry) -> RunData:
     view = load_run(repo, entry)
     rows = _live_rows(repo, entry.id) if entry.status.startswith(RUNNING) else None
     live = rows is not None
@@ -299,6 +311,12 @@ def _environment_json(runs: list[RunData]) -> EnvironmentJson:
     return {"machines": machines, "packages": differing}
 
 
+def _thin(data: RunData, name: str, max_points: int) -> series.Series:
+    if data.thinned_points == max_points and name in data.thinned:
+        return data.thinned[name]
+    return series.thin(data.scalars[name], max_points)
+
+
 def points_budget(runs: int, metrics: int, total: int = 8_000) -> int:
     """Points per curve so that a report holds about ``total`` points in all (each costs
     ~28 bytes of JSON; 8,000 keep a report of 20 runs under 1.5 MB with plotly.js): 4,000
@@ -351,7 +369,7 @@ def build(
         "scalars": scalar_names,
         "series": {
             d.view.info.id: {
-                name: _series_json(series.thin(d.scalars[name], max_points), compact)
+                name: _series_json(_thin(d, name, max_points), compact)
                 for name in scalar_names
                 if name in d.scalars
             }

@@ -1,0 +1,153 @@
+"""Loading histories fast for plot, report and ui: what the fast paths give must be what
+the plain ones give, to the last bit (orjson against json, a column at a time against a
+row at a time, numpy's thinning against the loop it replaced)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitexp.model import history
+from gitexp.render import series
+from gitexp.render.series import Series
+
+numbers = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**70), max_value=2**70),
+)
+values = st.one_of(
+    numbers,
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.just({"_type": "histogram", "bins": [0.0, 1.0, 2.0], "counts": [3, 4]}),
+)
+keys = st.sampled_from(["loss", "acc", "lr", "_x", "b"])
+
+
+def by_line(chunk: bytes) -> list[Any]:
+    rows = []
+    for line in chunk.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+line_ends = st.sampled_from([b"\n", b"\n", b"\r\n", b"\r", b"\n\n", b"", b"\n\r\n"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.dictionaries(keys, st.one_of(numbers, st.text(max_size=4)), max_size=4)),
+    st.lists(line_ends, min_size=1),
+    st.booleans(),
+)
+def test_a_chunk_reads_as_json_reads_it_number_for_number(
+    rows: list[dict[str, Any]], ends: list[bytes], leading: bool
+) -> None:
+    lines = [json.dumps(row).encode() + ends[i % len(ends)] for i, row in enumerate(rows)]
+    chunk = (b"\n" if leading else b"") + b"".join(lines)
+    assert repr(history.parse_rows(chunk)) == repr(by_line(chunk))
+
+
+@given(st.lists(st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,30})?([eE][-+]?[0-9]{1,3})?",
+                              fullmatch=True), min_size=1, max_size=20))  # fmt: skip
+@settings(max_examples=60, deadline=None)
+def test_numbers_written_by_other_tools_read_as_json_reads_them(texts: list[str]) -> None:
+    chunk = "".join(f'{{"_step": {i}, "v": {t}}}\n' for i, t in enumerate(texts)).encode()
+    assert repr(history.parse_rows(chunk)) == repr(by_line(chunk))
+
+
+def test_long_fractions_are_read_by_orjson_and_long_integers_by_json() -> None:
+    # Small metrics have 19 digits after the point and more: no integer, orjson reads them.
+    assert history.fast_loads(b'[{"loss": 0.0009990009990009992, "e": 1.5e+300}]')
+    for text in (
+        b"[1234567890123456789]",
+        b'[{"a": -1234567890123456789}]',
+        b"[0,10000000000000000000]",
+    ):
+        assert history.fast_loads(text) is None
+
+
+def test_what_orjson_reads_otherwise_goes_to_json() -> None:
+    chunk = (
+        b'{"_step": 0, "big": 18446744073709551616, "neg": -9223372036854775809}\n'
+        b'{"_step": 1, "v": 1e400, "s": "\\ud800"}\n'
+    )
+    rows = history.parse_rows(chunk)
+    assert rows == by_line(chunk)
+    assert type(rows[0]["big"]) is int and type(rows[0]["neg"]) is int
+    assert rows[1]["v"] == math.inf
+
+
+rows_strategy = st.lists(
+    st.fixed_dictionaries(
+        {"_step": st.integers(0, 10**6), "_time": numbers, "_runtime": numbers},
+        optional={"loss": values, "acc": values, "_x": values, "b": values},
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows_strategy, st.randoms(use_true_random=False))
+def test_splitting_by_column_gives_what_splitting_by_row_gives(
+    rows: list[dict[str, Any]], random: Any
+) -> None:
+    for row in rows:  # keys in varied orders, as other tools write them
+        items = list(row.items())
+        random.shuffle(items)
+        row.clear()
+        row.update(items)
+    by_column = series.split_columns(rows)
+    if rows:
+        assert by_column is not None
+    assert repr(series.split_history(rows)) == repr(series.split_rows(rows))
+
+
+def test_rows_the_columns_leave_alone_are_split_row_by_row() -> None:
+    odd: list[Any] = [{"_step": 0, "a": 1.0}, {"_step": "x", "a": 2.0}]  # no clock, a bad step
+    assert series.split_columns(odd) is None
+    assert repr(series.split_history(odd)) == repr(series.split_rows(odd))
+
+
+def thin_by_loop(found: Series, max_points: int) -> Series:
+    """The thinning that numpy's replaced, kept here as the reference."""
+    n = len(found.step)
+    if n <= max_points:
+        return found
+    buckets = max(1, max_points // 2)
+    size = n / buckets
+    keep: list[int] = []
+    for b in range(buckets):
+        lo, hi = int(b * size), min(n, int((b + 1) * size))
+        idx = [i for i in range(lo, hi) if found.value[i] is not None]
+        if not idx:
+            keep.append(lo)
+            continue
+        low = min(idx, key=lambda i: found.value[i] or 0.0)
+        high = max(idx, key=lambda i: found.value[i] or 0.0)
+        keep.extend(sorted({low, high}))
+    if keep[-1] != n - 1:
+        keep.append(n - 1)
+    return Series(*([column[i] for i in keep] for column in found.as_json().values()))  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1.0, 2.0]), st.floats(-9, 9)),
+             max_size=300),
+    st.integers(1, 60),
+)  # fmt: skip
+def test_thinning_keeps_the_points_the_loop_kept(value: list[float | None], budget: int) -> None:
+    n = len(value)
+    found = Series(list(range(n)), [i / 2 for i in range(n)], [100.0 + i for i in range(n)], value)
+    assert repr(series.thin(found, budget)) == repr(thin_by_loop(found, budget))
