@@ -13,6 +13,7 @@ recorded as a ref any clone can show and resume (sweep/ref.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 import textwrap
@@ -33,6 +34,7 @@ from gitexp.render.cells import fmt_duration, fmt_value, table
 from gitexp.render.words import plural
 from gitexp.sweep import search as search_plan
 from gitexp.sweep import space as sweepmod
+from gitexp.sweep.executor import EXECUTORS, LocalExecutor, make_executor
 from gitexp.sweep.local import run_local, trial_command
 from gitexp.sweep.results import Ranking, done_combinations, group_runs, rank
 
@@ -114,6 +116,19 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="with --resume: run a sweep's command that came from elsewhere without asking",
     )
+    where = parser.add_argument_group("where trials run (docs/workflow.md#sweeps-on-ray)")
+    where.add_argument(
+        "--executor", choices=EXECUTORS, default="local", help="local processes (default) or Ray"
+    )
+    where.add_argument("--address", metavar="HOST:PORT", help="Ray: the cluster (RAY_ADDRESS)")
+    where.add_argument(
+        "--resources", metavar="cpu=1,gpu=1", help="Ray: what each trial takes (default cpu=1)"
+    )
+    where.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="Ray: run trials in clones from git remote NAME and push their runs back",
+    )
     parser.add_argument(
         "command",
         nargs=argparse.REMAINDER,
@@ -127,6 +142,7 @@ def add_parser(subparsers: Any) -> None:
         "gitexp sweep --file sweep.yaml --method bayes --trials 30 --metric loss --prune median",
         "gitexp sweep --file wandb_sweep.yaml -j 2          # a wandb sweep YAML as is",
         "gitexp sweep show lr-search; gitexp sweep --resume lr-search -j 4",
+        "gitexp sweep --executor ray --address 10.0.0.1:6379 -j 8 -p lr=0.1,0.01 -- python t.py",
     )
     parser.set_defaults(func=main)
 
@@ -208,9 +224,9 @@ def main(args: argparse.Namespace) -> int:
         combo_args = [arg for key, choice in combo for arg in ("-p", f"{key}={choice.text}")]
         trials.append((name, trial_command(group, name, options, combo_args, command)))
     stopped: list[tuple[str, dict[str, object]]] = []
-    codes = run_local(
-        trials, args.parallel, *reporters(bars_wanted()), gate=first_trial_gate(group, stopped)
-    )
+    with contextlib.closing(make_executor(args, say) if trials else LocalExecutor()) as executor:
+        gate = first_trial_gate(group, stopped)
+        codes = run_local(trials, args.parallel, *reporters(bars_wanted()), gate, executor)
     with GitRepo.discover() as repo:
         print(final_table(rank(repo, group, args.sort), varying))
     _refuse_stopped(stopped)
@@ -282,14 +298,16 @@ def search(args: argparse.Namespace, plan: search_plan.Plan, new: bool) -> int:
     )
     stopped: list[tuple[str, dict[str, object]]] = []
     started, ended = reporters(bars_wanted())
-    statuses = trialsmod.run_search(
-        runner,
-        left,
-        args.parallel,
-        started,
-        lambda n, total, name, status: ended(n, total, name, 0 if status in OK else 1),
-        gate=first_trial_gate(plan.group, stopped),
-    )
+    with contextlib.closing(make_executor(args, say)) as executor:
+        statuses = trialsmod.run_search(
+            runner,
+            left,
+            args.parallel,
+            started,
+            lambda n, total, name, status: ended(n, total, name, 0 if status in OK else 1),
+            gate=first_trial_gate(plan.group, stopped),
+            executor=executor,
+        )
     with GitRepo.discover() as repo:
         print(final_table(_ranking(repo, plan), [p.key for p in plan.params]))
     _refuse_stopped(stopped)

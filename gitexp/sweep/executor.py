@@ -15,12 +15,27 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
+from gitexp.errors import UsageError
 from gitexp.model.record import EXECUTOR_ENV, EXECUTOR_JOB_ENV
 
-__all__ = ["EXECUTOR_ENV", "EXECUTOR_JOB_ENV", "Executor", "Job", "LocalExecutor", "trial_env"]
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = [
+    "EXECUTORS",
+    "EXECUTOR_ENV",
+    "EXECUTOR_JOB_ENV",
+    "Executor",
+    "Job",
+    "LocalExecutor",
+    "make_executor",
+    "trial_env",
+]
+
+EXECUTORS = ("local", "ray")  # gitexp sweep --executor
 
 
 class Job(Protocol):
@@ -72,3 +87,19 @@ class LocalExecutor:
 
     def close(self) -> None:
         return None
+
+
+def make_executor(args: argparse.Namespace, say: Callable[[str], None]) -> Executor:
+    """The executor ``gitexp sweep --executor NAME`` chose, built from the sweep's options."""
+    choice = getattr(args, "executor", None) or "local"
+    if choice == "ray":
+        from gitexp.sweep.rayexec import RayExecutor
+
+        return RayExecutor(args.address, args.resources, args.remote, say)
+    if args.address or args.resources or args.remote:
+        raise UsageError(
+            "--address, --resources and --remote go with --executor ray",
+            "Example: gitexp sweep --executor ray --address 10.0.0.1:6379 -p lr=0.1,0.01 -- "
+            "python train.py",
+        )
+    return LocalExecutor()
