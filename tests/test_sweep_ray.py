@@ -233,6 +233,45 @@ def test_trials_in_clones_push_their_runs_back(
     assert "train.py" in refused.stderr and "Commit and push" in refused.stderr
 
 
+PRUNED_TRAIN = """\
+import os, time, gitexp
+run = gitexp.init(config={"x": 0})
+print("X IS", run.config.x, sorted(k for k in os.environ if "GITEXP" in k or "RANK" in k))
+bad = os.path.exists("good-done")  # the first trial is good, the next bad
+for step in range(30):
+    gitexp.log({"loss": 100.0 + step if bad else 1.0 / (step + 1)})
+    time.sleep(0.05)
+open("good-done", "w").close()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_search_prunes_a_ray_trial(repo: Path, tmp_path: Path, cluster: dict[str, str]) -> None:
+    require("optuna", load=False)
+    (repo / "prune_train.py").write_text(PRUNED_TRAIN)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        "method: grid\nmetric: {name: loss, goal: minimize}\n"
+        "prune: {type: median, startup: 1}\nparameters:\n  x: [1, 2]\n"
+        f"command: [{sys.executable}, prune_train.py]\n"
+    )
+    done = gitexp(
+        *("sweep", "--file", str(spec), "--group", "pr", "--executor", "ray"),
+        *("--address", cluster["address"]),
+        cwd=repo,
+        env=_ray_env(cluster),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in _group(repo, "pr")}
+    # The pruner read the Ray trial's metrics from its live folder, and the cancelled
+    # task stopped it: recorded as pruned, with fewer steps than the good trial.
+    assert rows["pr-0"]["status"] == "finished"
+    assert rows["pr-1"]["status"] == "pruned", done.stderr
+    assert _hardware(repo, rows["pr-1"]["id"])["host"]["executor"]["name"] == "ray"
+
+
 def test_ray_options_need_a_cluster_and_go_with_ray(repo: Path) -> None:
     command = ("--", sys.executable, "train.py")
     alone = gitexp("sweep", *GRID, "--address", "127.0.0.1:1", *command, cwd=repo)
@@ -251,3 +290,18 @@ def test_ray_options_need_a_cluster_and_go_with_ray(repo: Path) -> None:
     assert resources.returncode == 2
     assert "NAME=AMOUNT" in resources.stderr
     assert not run_refs(repo)  # nothing ran
+
+
+def test_without_ray_the_sweep_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitexp.errors import UsageError
+    from gitexp.sweep import rayexec
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets when absent
+    with pytest.raises(UsageError) as caught:
+        rayexec.import_ray()
+    assert "pip install 'gitexp[ray]'" in str(caught.value.hint)
+    assert rayexec.parse_resources("cpu=2, gpu=0.5,accel=1") == {
+        "num_cpus": 2.0,
+        "num_gpus": 0.5,
+        "resources": {"accel": 1.0},
+    }
