@@ -34,7 +34,7 @@ from gitexp.render.runs_table import ranked_table
 from gitexp.render.words import plural
 from gitexp.sweep import search as search_plan
 from gitexp.sweep import space as sweepmod
-from gitexp.sweep.executor import Executor, LocalExecutor
+from gitexp.sweep.executor import EXECUTORS, Executor, LocalExecutor, make_executor
 from gitexp.sweep.local import run_local, trial_command
 from gitexp.sweep.results import Ranking, done_combinations, group_runs, rank
 
@@ -116,9 +116,9 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="with --resume: run a sweep's command that came from elsewhere without asking",
     )
-    where = parser.add_argument_group("where trials run (docs/workflow.md#sweeps-on-slurm)")
+    where = parser.add_argument_group("where trials run (docs/workflow.md: SLURM, Ray)")
     where.add_argument(
-        "--executor", choices=("local", "slurm"), default="local", help="here, or SLURM jobs"
+        "--executor", choices=EXECUTORS, default="local", help="here (default), SLURM jobs or Ray"
     )
     where.add_argument("--partition", metavar="P", help="slurm: the partition of the jobs")
     where.add_argument("--time", metavar="T", help="slurm: each job's time limit (90, 1:30:00)")
@@ -127,6 +127,15 @@ def add_parser(subparsers: Any) -> None:
     where.add_argument("--mem", metavar="SIZE", help="slurm: memory of each job (16G)")
     where.add_argument(
         "--slurm-option", action="append", default=[], metavar="K=V", help="slurm: sbatch --K=V"
+    )
+    where.add_argument("--address", metavar="HOST:PORT", help="Ray: the cluster (RAY_ADDRESS)")
+    where.add_argument(
+        "--resources", metavar="cpu=1,gpu=1", help="Ray: what each trial takes (default cpu=1)"
+    )
+    where.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="Ray: run trials in clones from git remote NAME and push their runs back",
     )
     # gitexp agent (docs/workflow.md#agents-on-several-machines)
     search.add_argument(
@@ -148,6 +157,7 @@ def add_parser(subparsers: Any) -> None:
         "gitexp sweep --file wandb_sweep.yaml -j 2          # a wandb sweep YAML as is",
         "gitexp sweep show lr-search; gitexp sweep --resume lr-search -j 4",
         "gitexp sweep -p lr=0.1,0.01 -j 8 --executor slurm --time 2:00:00 -- python train.py",
+        "gitexp sweep --executor ray --address 10.0.0.1:6379 -j 8 -p lr=0.1,0.01 -- python t.py",
     )
     parser.set_defaults(func=main)
 
@@ -229,7 +239,7 @@ def main(args: argparse.Namespace) -> int:
         combo_args = [arg for key, choice in combo for arg in ("-p", f"{key}={choice.text}")]
         trials.append((name, trial_command(group, name, options, combo_args, command)))
     stopped: list[tuple[str, dict[str, object]]] = []
-    with executor_for(args, group) as executor:
+    with executor_for(args, group, trials=bool(trials)) as executor:
         codes = run_local(
             trials,
             args.parallel,
@@ -251,19 +261,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def executor_for(args: argparse.Namespace, group: str) -> Iterator[Executor]:
-    """The executor --executor names, its options checked before any trial starts."""
-    flags = ("partition", "time", "gpus-per-task", "cpus-per-task", "mem", "slurm-option")
-    given = [f"--{flag}" for flag in flags if getattr(args, flag.replace("-", "_"))]
-    if args.executor == "local" and given:
-        raise UsageError(f"{given[0]} is an option of --executor slurm")
-    executor: Executor = LocalExecutor()
-    if args.executor == "slurm":
-        from gitexp.sweep import slurm
-
+def executor_for(args: argparse.Namespace, group: str, trials: bool = True) -> Iterator[Executor]:
+    """The executor --executor names (sweep/executor.py), closed after the trials; none
+    is connected to when no trial is left to run."""
+    if not trials:
+        executor: Executor = LocalExecutor()
+    else:
         with open_repo() as repo:
-            options = slurm.options_of(args)
-            executor = slurm.SlurmExecutor(group, options, args.parallel, repo.commondir)
+            executor = make_executor(args, say, group, repo.commondir)
     try:
         yield executor
     finally:

@@ -15,12 +15,32 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
+from gitexp.errors import UsageError
 from gitexp.model.record import EXECUTOR_ENV, EXECUTOR_JOB_ENV
 
-__all__ = ["EXECUTOR_ENV", "EXECUTOR_JOB_ENV", "Executor", "Job", "LocalExecutor", "trial_env"]
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = [
+    "EXECUTORS",
+    "EXECUTOR_ENV",
+    "EXECUTOR_JOB_ENV",
+    "Executor",
+    "Job",
+    "LocalExecutor",
+    "make_executor",
+    "trial_env",
+]
+
+EXECUTORS = ("local", "slurm", "ray")  # gitexp sweep --executor
+# Each executor's own options: given with another executor, they are a usage error.
+_OPTIONS = {
+    "slurm": ("partition", "time", "gpus_per_task", "cpus_per_task", "mem", "slurm_option"),
+    "ray": ("address", "resources", "remote"),
+}
 
 
 class Job(Protocol):
@@ -72,3 +92,31 @@ class LocalExecutor:
 
     def close(self) -> None:
         return None
+
+
+def make_executor(
+    args: argparse.Namespace, say: Callable[[str], None], group: str, commondir: str
+) -> Executor:
+    """The executor ``gitexp sweep --executor NAME`` chose, built from the sweep's options
+    (checked before any trial starts)."""
+    choice = getattr(args, "executor", None) or "local"
+    for kind, options in _OPTIONS.items():
+        given = [name for name in options if getattr(args, name, None)]
+        if given and kind != choice:
+            flag = "--" + given[0].replace("_", "-")
+            if kind == "ray":
+                raise UsageError(
+                    "--address, --resources and --remote go with --executor ray",
+                    "Example: gitexp sweep --executor ray --address 10.0.0.1:6379 "
+                    "-p lr=0.1,0.01 -- python train.py",
+                )
+            raise UsageError(f"{flag} is an option of --executor {kind}")
+    if choice == "ray":
+        from gitexp.sweep.rayexec import RayExecutor
+
+        return RayExecutor(args.address, args.resources, args.remote, say)
+    if choice == "slurm":
+        from gitexp.sweep import slurm
+
+        return slurm.SlurmExecutor(group, slurm.options_of(args), args.parallel, commondir)
+    return LocalExecutor()

@@ -73,7 +73,7 @@ def run_local(
     held = members[0][0] if gate is not None and len(members) > 1 else None
     asked = 0.0
     try:
-        while pending or running:
+        while (pending and not stopping) or running:
             if held is not None and all(name != held for name, _argv in pending):
                 ended = all(name != held for name, _process in running)
                 # Asked twice a second while it runs (the gate reads the listing), and

@@ -105,7 +105,7 @@ def run_search(
     gated = gate is not None and count > 1
     asked = 0.0
     try:
-        while started < count or running:
+        while (started < count and not stopping) or running:
             if held is not None:
                 ended = all(item.name != held for item in running)
                 due = ended or (parallel > 1 and time.monotonic() - asked >= 0.5)
