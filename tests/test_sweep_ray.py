@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -76,6 +77,13 @@ def _stop(head: subprocess.Popen[bytes]) -> None:
             continue
 
 
+_OTHER_PORTS = (
+    "ray-client-server-port", "dashboard-agent-grpc-port", "dashboard-agent-listen-port",
+    "metrics-export-port", "node-manager-port", "object-manager-port",
+    "runtime-env-agent-port",
+)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A Ray head on 127.0.0.1:PORT with 2 CPUs; the environment a sweep needs to use it."""
@@ -83,6 +91,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     home = tmp_path_factory.mktemp("rayhome")
     scratch = tmp_path_factory.mktemp("raytmp")  # where a task makes its clones
     port = _free_port()
+    low = random.randrange(20_000, 30_000, 100)  # workers' ports: a range of their own
     with pytest.MonkeyPatch.context() as patch:
         pin_environment(patch, home)
         env = {
@@ -100,6 +109,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             *(ray_bin, "start", "--head", "--block", "--node-ip-address", "127.0.0.1"),
             *("--port", str(port), "--num-cpus", "2", "--disable-usage-stats"),
             *("--include-dashboard=false", "--temp-dir", str(scratch / "ray")),
+            # Ray's other fixed ports, free ones instead: another Ray on this machine
+            # (a second test session, a user's own) must not make this head fail.
+            *(arg for name in _OTHER_PORTS for arg in (f"--{name}", str(_free_port()))),
+            *("--min-worker-port", str(low), "--max-worker-port", str(low + 99)),
         ],
         env=env,
         stdout=log,
