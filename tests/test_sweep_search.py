@@ -214,13 +214,20 @@ print("trial", run.config.x)
 bad = os.path.exists(os.environ["MARK"])  # the first trial is good, the next bad
 for step in range(30):
     gitexp.log({"loss": 100.0 + step if bad else 1.0 / (step + 1)})
-    time.sleep(0.05)
+    time.sleep(0.05 if bad else float(os.environ["GOOD_SLEEP"]))
 open(os.environ["MARK"], "w").close()
 """
 
 
 @pytest.mark.slow
-def test_median_pruner_stops_a_trial_that_logs_bad_values(repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "good_sleep",
+    ["0.05", "0"],  # "0": the good trial ends before the sweep's first look at its rows
+    ids=["watched", "ended-before-a-look"],
+)
+def test_median_pruner_stops_a_trial_that_logs_bad_values(
+    repo: Path, tmp_path: Path, good_sleep: str
+) -> None:
     _commit(repo, "prune_train.py", PRUNED_TRAIN)
     spec = tmp_path / "sweep.yaml"
     spec.write_text(
@@ -230,7 +237,7 @@ def test_median_pruner_stops_a_trial_that_logs_bad_values(repo: Path, tmp_path: 
     )
     done = gitexp(
         "sweep", "--file", str(spec), "--group", "pr", cwd=repo,
-        env={"MARK": str(tmp_path / "mark")}, timeout=120,
+        env={"MARK": str(tmp_path / "mark"), "GOOD_SLEEP": good_sleep}, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = {row["name"]: row for row in _group(repo, "pr")}

@@ -279,8 +279,9 @@ run = gitexp.init(config={"x": 0})
 print("trial", run.config.x)
 bad = os.path.exists("first-done")  # the first trial is good, the next bad
 # The good trial logs every step the bad one will, so the pruner can compare at whichever
-# step it first reads (a loaded machine may read the bad trial's rows a second late).
-for step in range(100):
+# step it first reads; the bad one would run 30 s, which a loaded machine's slow job
+# start and first read of its rows still leave time to stop it in.
+for step in range(300):
     gitexp.log({"loss": 100.0 + step if bad else 1.0 / (step + 1)})
     time.sleep(0.1 if bad else 0.001)
 open("first-done", "w").close()

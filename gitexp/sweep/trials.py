@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from gitexp.git.repo import GitRepo
 from gitexp.model import history as historymod
 from gitexp.model.record import FINISHED, PRUNED
-from gitexp.read.listing import list_runs
+from gitexp.read.listing import RunEntry, list_runs
+from gitexp.read.runview import load_run, read_history
 from gitexp.record.keeper import PRUNED_MARK
 from gitexp.record.live import LiveDir, list_live
 from gitexp.record.supervise import terminal_foreground
@@ -38,7 +39,7 @@ POLL_SECONDS = 0.1
 class Trial(Slotted):
     """One running trial: Optuna's trial, its run's name, process and live folder."""
 
-    _fields = ("trial", "name", "process", "live", "read", "pruned")
+    _fields = ("trial", "name", "process", "live", "read", "pruned", "reported")
     __slots__ = _fields
 
     def __init__(self, trial: Any, name: str, process: Job) -> None:
@@ -46,6 +47,7 @@ class Trial(Slotted):
         self.live: LiveDir | None = None
         self.read = 0  # bytes of the live history.jsonl already reported
         self.pruned = False
+        self.reported: set[int] = set()  # the steps reported to Optuna
 
 
 class Search(Slotted):
@@ -179,12 +181,23 @@ def _watch(search: Search, item: Trial) -> None:
     steps = studymod.metric_steps(historymod.parse_rows(data[:end]), search.metric)
     for step, value in sorted(steps.items()):
         item.trial.report(value, step)
+        item.reported.add(step)
     if steps and item.trial.should_prune():
         item.pruned = True
         with contextlib.suppress(OSError), open(item.live.file(PRUNED_MARK), "w") as mark:
             mark.write(f"{max(steps)}\n")
         with contextlib.suppress(ProcessLookupError):
             item.process.send_signal(signal.SIGTERM)
+
+
+def _report_rest(repo: GitRepo, search: Search, item: Trial, entry: RunEntry) -> None:
+    """Report the steps of a finished trial the watch did not read while it ran (a trial
+    of a second may end before its first look): the pruners judge later trials against
+    every step of the finished ones, as a study rebuilt from the runs would."""
+    rows = read_history(repo, load_run(repo, entry))
+    for step, value in sorted(studymod.metric_steps(rows, search.metric).items()):
+        if step not in item.reported:
+            item.trial.report(value, step)
 
 
 def _tell(search: Search, item: Trial) -> str:
@@ -199,7 +212,9 @@ def _tell(search: Search, item: Trial) -> str:
             ),
             None,
         )
-    status = entry.status if entry is not None else "failed"
+        status = entry.status if entry is not None else "failed"
+        if search.prune and entry is not None and status == FINISHED:
+            _report_rest(repo, search, item, entry)
     value = studymod.summary_value(entry.row, search.metric) if entry is not None else None
     # GridSampler calls study.stop() once the grid is covered, which Optuna allows only
     # inside study.optimize; the trial's state is stored all the same (in a finally).
