@@ -29,9 +29,9 @@ from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row
 from gitexp.read import verdicts
 from gitexp.read.listing import RunEntry
 from gitexp.read.readahead import Objects, ReadAhead, read_ahead
+from gitexp.read.treewalk import POINTER_FILE, Folder, walk
 
 Say = Callable[[str], None]
-POINTER_FILE = ".gitexp-artifacts.dvc"  # artifacts/pointers.py: POINTER_PATH
 MEDIA_KIND = "media"  # artifacts/pointers.py: MEDIA
 _JSON_FILES = (
     "run.json",
@@ -63,7 +63,7 @@ def check_runs(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str | None
     read ahead (read/readahead.py), with every file's size asked before it is read.
     """
     known = verdicts.load(repo)
-    folders: dict[tuple[str, ObjectId], _Folder] = {}
+    folders: dict[tuple[str, ObjectId], Folder] = {}
     todo = [sha for run_id, sha in runs.items() if validate.check_run_id(run_id) is None]
     todo = [sha for sha in dict.fromkeys(todo) if sha not in known]
     new: dict[bytes, str] = {}
@@ -81,7 +81,7 @@ def check_runs(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str | None
 
 
 def _check_chunk(
-    repo: GitRepo, shas: list[ObjectId], folders: dict[tuple[str, ObjectId], _Folder]
+    repo: GitRepo, shas: list[ObjectId], folders: dict[tuple[str, ObjectId], Folder]
 ) -> dict[bytes, str]:
     objects = read_ahead(repo, shas, folders)
     new: dict[bytes, str] = {}
@@ -158,7 +158,7 @@ def check_commit(repo: GitRepo, sha: ObjectId) -> str | None:
 
 
 def _check_structure(
-    repo: Objects, sha: ObjectId, folders: dict[tuple[str, ObjectId], _Folder]
+    repo: Objects, sha: ObjectId, folders: dict[tuple[str, ObjectId], Folder]
 ) -> str | tuple[dict[str, ObjectId], set[str]] | None:
     """The commit's message, row and tree checked: a problem, None when nothing more
     needs checking, or (the files gitexp reads, the links) for :func:`_checked_meta`."""
@@ -177,7 +177,7 @@ def _check_structure(
         if problem:
             return problem
     try:
-        problem, meta, links = _walk(repo, root, folders)
+        problem, meta, links = walk(repo, root, folders)
     except (GitexpError, KeyError) as exc:
         return _missing(exc)
     if problem is not None:
@@ -224,74 +224,6 @@ def _checked_meta(
 
 def _missing(exc: Exception) -> str:
     return f"an object of its tree is missing or of the wrong type ({exc})"
-
-
-class _Folder:
-    """One folder of a run's tree, checked: its entries' count, the subfolders to walk,
-    its symbolic links and the files gitexp reads, by full path."""
-
-    __slots__ = ("count", "links", "meta", "subfolders")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.subfolders: list[tuple[str, ObjectId]] = []
-        self.links: list[str] = []
-        self.meta: list[tuple[str, ObjectId]] = []
-
-
-def _walk(
-    repo: Objects, root: ObjectId, folders: dict[tuple[str, ObjectId], _Folder]
-) -> tuple[str | None, dict[str, ObjectId], set[str]]:
-    """Every entry of the tree checked; returns (problem, the files gitexp reads by their
-    path under ``.gitexp/`` plus the pointer file, every symbolic link's path).
-
-    A folder's checks depend only on its object and its path, so a folder seen at the
-    same path before (in ``folders``) is not read again; one with a problem is never
-    kept there, so its problem is found (and reported the same way) each time."""
-    meta: dict[str, ObjectId] = {}
-    links: set[str] = set()
-    todo: list[tuple[str, ObjectId]] = [("", root)]
-    count = 0
-    while todo:
-        prefix, tree = todo.pop()
-        folder = folders.get((prefix, tree))
-        if folder is None:
-            problem, folder = _folder(repo, prefix, tree, count)
-            if problem is not None:
-                return problem, meta, links
-            folders[(prefix, tree)] = folder
-        count += folder.count
-        if count > validate.MAX_TREE_ENTRIES:
-            return f"its tree has more than {validate.MAX_TREE_ENTRIES} entries", meta, links
-        todo.extend(folder.subfolders)
-        links.update(folder.links)
-        for path, sha in folder.meta:
-            meta[path] = sha
-    return None, meta, links
-
-
-def _folder(repo: Objects, prefix: str, tree: ObjectId, count: int) -> tuple[str | None, _Folder]:
-    """One folder's entries checked (``count``: entries of the tree seen before it)."""
-    folder = _Folder()
-    for name, (mode, sha) in repo.tree_entries(tree).items():
-        folder.count += 1
-        if count + folder.count > validate.MAX_TREE_ENTRIES:
-            return f"its tree has more than {validate.MAX_TREE_ENTRIES} entries", folder
-        if not name or b"/" in name or b"\0" in name:
-            return f"its tree has an entry named {name[:100]!r}", folder
-        path = prefix + name.decode("utf-8", "surrogateescape")
-        problem = validate.check_tree_entry(path, mode)
-        if problem:
-            return f"its tree holds {problem}", folder
-        if mode == MODE_TREE:
-            folder.subfolders.append((path + "/", sha))
-        elif mode == MODE_LINK:
-            folder.links.append(path)
-        elif path.startswith(META_DIR + "/"):
-            folder.meta.append((path[len(META_DIR) + 1 :], sha))
-        elif path == POINTER_FILE:
-            folder.meta.append((path, sha))
-    return None, folder
 
 
 def _cap(name: str) -> int | None:
