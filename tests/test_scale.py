@@ -194,3 +194,22 @@ def test_runs_checked_in_batches_get_the_verdict_each_gets_alone(repo: Path) -> 
     assert together == alone
     assert all(alone[run_id] for run_id in hostile), alone
     assert not any(alone[run_id] for run_id in runs if run_id.startswith("goodrun")), alone
+
+
+def test_ls_after_a_pull_reads_the_rows_the_pull_checked(repo: Path, tmp_path: Path) -> None:
+    """A pull leaves the rows it checked in the listing cache (read/listing.py,
+    ``remember_rows``): the first ``ls`` after it lists what reading every commit lists."""
+    assert gitexp("run", "-p", "lr=0.1", "--", "true", cwd=repo).returncode == 0
+    _many_runs(repo, 70)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert gitexp("pull", "--no-artifacts", "origin", cwd=clone).returncode == 0
+    cache = clone / ".git" / "gitexp" / "cache" / "rows.tsv"
+    lines = cache.read_text().splitlines()
+    assert {line.split("\t")[0] for line in lines} == set(run_refs(repo).values())
+    primed = gitexp("ls", "--all", "--json", cwd=clone)
+    assert primed.returncode == 0, primed.stderr
+    cache.unlink()
+    from_git = gitexp("ls", "--all", "--json", cwd=clone)
+    assert json.loads(primed.stdout) == json.loads(from_git.stdout)
+    assert len(json.loads(primed.stdout)) == 71

@@ -219,6 +219,28 @@ def _list_runs(repo: GitRepo) -> list[RunEntry]:
     return entries
 
 
+def remember_rows(
+    repo: GitRepo, runs: dict[str, bytes], rows: dict[bytes, tuple[ListingRow, str]]
+) -> None:
+    """Add the rows of ``runs`` ({id: commit}) read and checked elsewhere (``rows``:
+    {commit: (row, its JSON text)}) to the cache, in one write.  A pull checks every row
+    it brings (read/trust.py), so the first ``ls`` after it reads no commit."""
+    path = _cache_path(repo)
+    with collector_paused():
+        cache = _load_cache(path)
+        lines = [f"{key}\t{at!r}\t{status}\t{raw}\n" for key, (at, status, raw) in cache.items()]
+        for run_id, sha in runs.items():
+            if sha not in rows or sha.decode() in cache:
+                continue
+            cache[sha.decode()] = (0.0, "", "")  # once, whatever ids name it
+            row = _checked_row(rows[sha][0], run_id)
+            raw = rows[sha][1] if _current(row) else None
+            line = _cache_line(sha.decode(), _checked(RunEntry(run_id, sha, row, raw=raw)))
+            if line is not None:
+                lines.append(line)
+        _save_cache(path, lines)
+
+
 def run_entry(repo: GitRepo, run_id: str, sha: bytes) -> RunEntry:
     """One run as :func:`list_runs` shows it, read from its commit alone."""
     entry = _checked(RunEntry(run_id, sha, _read_row(repo, sha, run_id)))

@@ -18,6 +18,7 @@ in through the hook, or when a command first reads the run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from gitexp.errors import FormatError, GitexpError
 from gitexp.git import catfile
@@ -25,13 +26,17 @@ from gitexp.git.repo import MODE_LINK, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import history as historymod
 from gitexp.model import validate
 from gitexp.model.lineage import LINEAGE_FILE, check_lineage
-from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row
+from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row, row_text
 from gitexp.read import verdicts
 from gitexp.read.listing import RunEntry
 from gitexp.read.readahead import Objects, ReadAhead, read_ahead
 from gitexp.read.treewalk import POINTER_FILE, Folder, walk
 
+if TYPE_CHECKING:
+    from gitexp.model.shapes import ListingRow
+
 Say = Callable[[str], None]
+Rows = dict[ObjectId, "tuple[ListingRow, str]"]  # commit: (listing row, its JSON text)
 MEDIA_KIND = "media"  # artifacts/pointers.py: MEDIA
 _JSON_FILES = (
     "run.json",
@@ -54,8 +59,12 @@ def verdict(repo: GitRepo, run_id: str, sha: ObjectId) -> str | None:
     return check_runs(repo, {run_id: sha})[run_id]
 
 
-def check_runs(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str | None]:
-    """:func:`verdict` of many runs, with one read and one write of the cache.
+def check_runs(
+    repo: GitRepo, runs: dict[str, ObjectId], rows: Rows | None = None
+) -> dict[str, str | None]:
+    """:func:`verdict` of many runs, with one read and one write of the cache; ``rows``
+    gets each checked commit's listing row that passed its checks, with its JSON text
+    (for the listing cache: read/listing.py, ``remember_rows``).
 
     Each folder (by its object id and its path) is read and checked once per call, not
     once per run (a pull of 1,000 runs of a 50-file project read 93,000 trees before,
@@ -68,7 +77,7 @@ def check_runs(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str | None
     todo = [sha for sha in dict.fromkeys(todo) if sha not in known]
     new: dict[bytes, str] = {}
     for start in range(0, len(todo), CHUNK):
-        new.update(_check_chunk(repo, todo[start : start + CHUNK], folders))
+        new.update(_check_chunk(repo, todo[start : start + CHUNK], folders, rows))
     out: dict[str, str | None] = {}
     for run_id, sha in runs.items():
         problem = validate.check_run_id(run_id)
@@ -81,13 +90,16 @@ def check_runs(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str | None
 
 
 def _check_chunk(
-    repo: GitRepo, shas: list[ObjectId], folders: dict[tuple[str, ObjectId], Folder]
+    repo: GitRepo,
+    shas: list[ObjectId],
+    folders: dict[tuple[str, ObjectId], Folder],
+    rows: Rows | None,
 ) -> dict[bytes, str]:
     objects = read_ahead(repo, shas, folders)
     new: dict[bytes, str] = {}
     pending: dict[ObjectId, tuple[dict[str, ObjectId], set[str]]] = {}
     for sha in shas:
-        found = _check_structure(objects, sha, folders)
+        found = _check_structure(objects, sha, folders, rows)
         if isinstance(found, tuple):
             pending[sha] = found
         else:
@@ -158,7 +170,10 @@ def check_commit(repo: GitRepo, sha: ObjectId) -> str | None:
 
 
 def _check_structure(
-    repo: Objects, sha: ObjectId, folders: dict[tuple[str, ObjectId], Folder]
+    repo: Objects,
+    sha: ObjectId,
+    folders: dict[tuple[str, ObjectId], Folder],
+    rows: Rows | None = None,
 ) -> str | tuple[dict[str, ObjectId], set[str]] | None:
     """The commit's message, row and tree checked: a problem, None when nothing more
     needs checking, or (the files gitexp reads, the links) for :func:`_checked_meta`."""
@@ -176,6 +191,8 @@ def _check_structure(
         problem = validate.check_shape(row) or validate.check_row(dict(row))
         if problem:
             return problem
+        if rows is not None:
+            rows[sha] = (row, row_text(message) or "")
     try:
         problem, meta, links = walk(repo, root, folders)
     except (GitexpError, KeyError) as exc:

@@ -77,14 +77,17 @@ def bring_here(
     """Create the runs new here and fast-forward the ones the remote extended."""
     # Imported here: every command reaches this module, few have runs to bring in.
     from gitexp.model.ids import short_id
-    from gitexp.read.trust import check_runs, describe
+    from gitexp.read.listing import remember_rows
+    from gitexp.read.trust import Rows, check_runs, describe
     from gitexp.render.cells import printable
     from gitexp.render.words import plural
     from gitexp.share.remotes import DIVERGED, NEW, REFUSED, UPDATED, create_new_runs, fast_forward
 
     counts = {NEW: 0, UPDATED: 0}
     runs = {run_id: sha for run_id, (_remote, sha) in fetched.items()}
-    problems = check_runs(repo, runs)
+    rows: Rows = {}
+    problems = check_runs(repo, runs, rows)
+    remember_rows(repo, runs, rows)
     # Runs new here in one git transaction (a fetch of 1,000 runs: one ref write each
     # took ~1 s); the rest fast-forward one by one, judged by the pull policy.
     created = create_new_runs(repo, runs, problems, names=False)

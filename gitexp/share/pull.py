@@ -18,8 +18,9 @@ from gitexp.errors import GitexpError, TransferError
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX
+from gitexp.read.listing import remember_rows
 from gitexp.read.resolve import resolve
-from gitexp.read.trust import check_runs
+from gitexp.read.trust import Rows, check_runs
 from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.render.words import plural
 from gitexp.share import sweeps
@@ -99,7 +100,10 @@ def pull_runs(
                 selected = {entry.id: entry.commit for entry in chosen}
             # Every run is checked before any ref is made, so a run that fails never
             # becomes a local run and the rest still do (read/trust.py).
-            problems = check_runs(repo, selected)
+            rows: Rows = {}
+            problems = check_runs(repo, selected, rows)
+            # The rows the checks read: the first `ls` after this pull reads no commit.
+            remember_rows(repo, selected, rows)
             created = create_new_runs(repo, selected, problems)
             with progress.counter(len(selected), "updating runs", "run") as advance:
                 for run_id, sha in sorted(selected.items()):
