@@ -104,7 +104,7 @@ def pull_runs(
             problems = check_runs(repo, selected, rows)
             # The rows the checks read: the first `ls` after this pull reads no commit.
             remember_rows(repo, selected, rows)
-            created = create_new_runs(repo, selected, problems)
+            created = create_new_runs(repo, selected, problems, rows=rows)
             with progress.counter(len(selected), "updating runs", "run") as advance:
                 for run_id, sha in sorted(selected.items()):
                     problem = problems.get(run_id)

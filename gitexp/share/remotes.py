@@ -255,6 +255,7 @@ def create_new_runs(
     selected: dict[str, ObjectId],
     problems: dict[str, str | None],
     names: bool = True,
+    rows: dict[ObjectId, tuple[ListingRow, str]] | None = None,
 ) -> dict[str, str]:
     """The runs this clone lacks, created in one git transaction: {run id: its name}.
 
@@ -262,6 +263,8 @@ def create_new_runs(
     has), so many are made at once (``gitexp pull``, and the first command after a plain
     ``git fetch``: share/fetched.py); a few, or where git refuses the transaction (a run
     recorded meanwhile), are left to :func:`fast_forward`, as every other run is.
+    ``rows``: listing rows the checks decoded already (read/trust.py), whose names are
+    taken from them instead of reading those commits again.
     """
     local = repo.ref_names(REF_PREFIX)
     new = {
@@ -274,7 +277,14 @@ def create_new_runs(
     refs = {f"{REF_PREFIX.decode()}{run_id}": sha.decode() for run_id, sha in new.items()}
     if not gitbin.create_refs(repo.root, refs, "gitexp: fetched run"):
         return {}
-    return _names(repo, new) if names else dict.fromkeys(new, "")
+    if not names:
+        return dict.fromkeys(new, "")
+    known = rows or {}
+    unread = _names(repo, {run_id: sha for run_id, sha in new.items() if sha not in known})
+    return {
+        run_id: unread[run_id] if sha not in known else str(known[sha][0].get("name") or "")
+        for run_id, sha in new.items()
+    }
 
 
 def _names(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str]:
