@@ -6,12 +6,15 @@ alternately with the git command doing the same work (issue 21, part 4):
 
 - ``ls -n 20`` and ``ls -n 20 --where ...``, cold (no listing cache, as right after a
   clone) and warm, against ``git for-each-ref`` reading every run commit;
-- ``gitexp pull`` of every run into a fresh clone against ``git fetch`` of the same refs;
+- ``gitexp pull`` of every run into a fresh clone against ``git fetch`` of the same refs,
+  and against git doing a pull's own git work: that fetch, then one ``git update-ref
+  --stdin`` creating the run refs (with their reflogs) beside the mirrors;
 - ``gitexp push`` of every run to a fresh bare remote against ``git push`` of the same refs.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -119,6 +122,20 @@ def _transfer_rows(ctx: Context, repo: Path, base: Path, count: int, repeat: int
         refspec = f"+{REF}*:refs/remotes/origin/gitexp/runs/*"
         return timed(["git", "fetch", "-q", "origin", refspec], clone(), ctx.env)
 
+    def git_fetch_and_refs() -> float:
+        # What a pull must have git do: the mirrors, then the run refs made from them.
+        dest = clone()
+        mirror = "refs/remotes/origin/gitexp/runs/"
+        start = time.perf_counter()
+        run_cmd(["git", "fetch", "-q", "origin", f"+{REF}*:{mirror}*"], dest, ctx.env)
+        listed = run_cmd(
+            ["git", "for-each-ref", f"--format=create {REF}%(refname:lstrip=5) %(objectname)",
+             mirror], dest, ctx.env,
+        )  # fmt: skip
+        args = ["git", "update-ref", "--create-reflog", "-m", "fetched", "--stdin"]
+        run_cmd(args, dest, ctx.env, stdin=listed.stdout)
+        return time.perf_counter() - start
+
     def gitexp_push() -> float:
         return timed([*GITEXP, "push", str(remote())], repo, ctx.env)
 
@@ -128,7 +145,13 @@ def _transfer_rows(ctx: Context, repo: Path, base: Path, count: int, repeat: int
     ctx.say(f"scale: pull and push of {count:,} runs against git fetch and git push")
     warmup = 1 if count < 50_000 else 0
     samples = alternate(
-        {"fetch": git_fetch, "pull": gitexp_pull, "push_git": git_push, "push": gitexp_push},
+        {
+            "fetch": git_fetch,
+            "fetch_refs": git_fetch_and_refs,
+            "pull": gitexp_pull,
+            "push_git": git_push,
+            "push": gitexp_push,
+        },
         repeat,
         warmup,
     )
@@ -147,7 +170,15 @@ def _transfer_rows(ctx: Context, repo: Path, base: Path, count: int, repeat: int
         against="git push of the same refs",
         target="≤ 2x",
     )
+    own = Row(
+        f"scale_pull_git_{count}",
+        f"pull --no-artifacts of {label} runs, against its own git work",
+        "s",
+        against="git fetch + git update-ref creating the run refs",
+        target="info",
+    )
     return [
         compare(pull, samples["pull"], samples["fetch"], 2.0, at_most=True),
+        compare(own, samples["pull"], samples["fetch_refs"], None, at_most=True),
         compare(push, samples["push"], samples["push_git"], 2.0, at_most=True),
     ]

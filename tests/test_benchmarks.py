@@ -51,6 +51,7 @@ NO_PEER_ROWS = (
     "scale_where_cold_100",
     "scale_where_warm_100",
     "scale_pull_100",
+    "scale_pull_git_100",
     "scale_push_100",
 )
 

@@ -194,8 +194,9 @@ def test_a_fetch_starts_no_gitexp_and_the_next_command_brings_every_run(
 ) -> None:
     """git would run a reference-transaction hook twice for every ref a fetch updates: no
     such hook is installed, so a fetch runs git alone, and the next gitexp command brings
-    the mirrored runs in once (later ones find nothing new)."""
-    _synthesized_runs(shared, 60)
+    the mirrored runs in once (later ones find nothing new); many new runs are created
+    in one git transaction (share/remotes.py, ``create_new_runs``)."""
+    _synthesized_runs(shared, 70)
     git(shared, "push", "-q", "origin", "refs/gitexp/runs/*:refs/gitexp/runs/*")
     other = clone(str(tmp_path / "server.git"), tmp_path / "other")
     ok("install", cwd=other)
@@ -205,8 +206,10 @@ def test_a_fetch_starts_no_gitexp_and_the_next_command_brings_every_run(
     git(other, "fetch", "-q")
     assert run_refs(other) == {}  # nothing of gitexp ran
     first = gitexp("ls", "-n", "1", cwd=other)
-    assert "60 new runs, 0 updated by git fetch" in first.stderr, first.stderr
+    assert "70 new runs, 0 updated by git fetch" in first.stderr, first.stderr
     assert run_refs(other) == run_refs(shared)
+    reflog = other / ".git" / "logs" / "refs" / "gitexp" / "runs" / "run0042x"
+    assert reflog.read_text().splitlines()[0].endswith("\tgitexp: fetched run")
     assert "new run" not in gitexp("ls", "-n", "1", cwd=other).stderr
     git(other, "fetch", "-q")  # nothing new: still nothing to say
     assert "new run" not in gitexp("ls", "-n", "1", cwd=other).stderr

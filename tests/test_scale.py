@@ -140,3 +140,76 @@ def test_pull_of_many_new_runs_creates_them_in_one_transaction(repo: Path, tmp_p
     # Each created run's reflog says how it began here (read/trust.py, docs/sharing.md).
     reflog = (clone / ".git" / "logs" / "refs" / "gitexp" / "runs" / "zzzz00000001").read_text()
     assert reflog.splitlines()[0].endswith("\tgitexp: fetched run")
+
+
+def _blob(repo: Path, content: bytes) -> str:
+    done = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=repo, input=content, capture_output=True,
+        check=True,
+    )  # fmt: skip
+    return done.stdout.decode().strip()
+
+
+def _with_meta(repo: Path, base: str, name: str, content: bytes) -> str:
+    """A commit of the run ``base`` with ``.gitexp/<name>`` holding ``content``."""
+    meta = git(repo, "ls-tree", f"{base}:.gitexp").splitlines()
+    meta = [line for line in meta if line.split("\t")[1] != name]
+    meta_tree = _tree(repo, [*meta, f"100644 blob {_blob(repo, content)}\t{name}"])
+    root = git(repo, "ls-tree", f"{base}^{{tree}}").splitlines()
+    root = [line for line in root if line.split("\t")[1] != ".gitexp"]
+    tree = _tree(repo, [*root, f"040000 tree {meta_tree}\t.gitexp"])
+    message = git(repo, "log", "-1", "--format=%B", base)
+    return git(repo, "commit-tree", tree, "-p", base, "-m", message).strip()
+
+
+def test_runs_checked_in_batches_get_the_verdict_each_gets_alone(repo: Path) -> None:
+    """Many runs are checked with their objects read ahead by git in batches
+    (read/readahead.py); each hostile one among them is quarantined for the same reason
+    as when it is checked alone, object by object, and the good ones pass."""
+    assert gitexp("run", "-p", "lr=0.1", "--", "true", cwd=repo).returncode == 0
+    (base,) = run_refs(repo).values()
+    tree = git(repo, "rev-parse", f"{base}^{{tree}}").strip()
+    inner = _tree(repo, [f"100644 blob {_blob(repo, b'')}\tx"])
+    dot_git = _tree(repo, [f"040000 tree {inner}\t.git"])
+    hostile = {
+        "badrunjson00": _with_meta(repo, base, "run.json", b"not json"),
+        "badconfig000": _with_meta(repo, base, "config.yaml", b"a: [\n"),
+        "badutf8cfg00": _with_meta(repo, base, "config.yaml", b"a: \xff\n"),
+        "listmetrics0": _with_meta(repo, base, "metrics.json", b"[]"),
+        "escapingart0": _with_meta(
+            repo, base, "artifacts.json", b'{"artifacts": [{"path": "../x", "md5": "0"}]}'
+        ),
+        "dotgitfolder": _run_with(repo, base, "src", dot_git),
+        "deepfolder00": _run_with(repo, base, "src", _nested(repo, _tree(repo, []), 17)),
+        "atreenotcomm": tree,
+        "nosuchobject": "1" * 40,
+    }
+    runs = {run_id: sha.encode() for run_id, sha in hostile.items()}
+    for i in range(20):  # good runs: one commit each, the same tree
+        sha = git(repo, "commit-tree", tree, "-p", base, "-m", f"copy {i}").strip()
+        runs[f"goodrun{i:05d}"] = sha.encode()
+    with GitRepo.discover(str(repo)) as opened:
+        alone = {run_id: check_commit(opened, sha) for run_id, sha in runs.items()}
+        together = check_runs(opened, runs)
+    assert together == alone
+    assert all(alone[run_id] for run_id in hostile), alone
+    assert not any(alone[run_id] for run_id in runs if run_id.startswith("goodrun")), alone
+
+
+def test_ls_after_a_pull_reads_the_rows_the_pull_checked(repo: Path, tmp_path: Path) -> None:
+    """A pull leaves the rows it checked in the listing cache (read/listing.py,
+    ``remember_rows``): the first ``ls`` after it lists what reading every commit lists."""
+    assert gitexp("run", "-p", "lr=0.1", "--", "true", cwd=repo).returncode == 0
+    _many_runs(repo, 70)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert gitexp("pull", "--no-artifacts", "origin", cwd=clone).returncode == 0
+    cache = clone / ".git" / "gitexp" / "cache" / "rows.tsv"
+    lines = cache.read_text().splitlines()
+    assert {line.split("\t")[0] for line in lines} == set(run_refs(repo).values())
+    primed = gitexp("ls", "--all", "--json", cwd=clone)
+    assert primed.returncode == 0, primed.stderr
+    cache.unlink()
+    from_git = gitexp("ls", "--all", "--json", cwd=clone)
+    assert json.loads(primed.stdout) == json.loads(from_git.stdout)
+    assert len(json.loads(primed.stdout)) == 71

@@ -208,12 +208,22 @@ def commit_message(info: RunInfo, row: ListingRow, event: str) -> str:
     )
 
 
-def parse_row(message: str) -> ListingRow | None:
-    """The listing row of a run commit, or None when the message carries none."""
+def row_text(message: str) -> str | None:
+    """The listing row of a run commit as written (its JSON text), None when it has none."""
     at = message.rfind("\n" + ROW_MARKER)
     if at < 0:
         return None
-    line = message[at + 1 + len(ROW_MARKER) :].split("\n", 1)[0]
+    return message[at + 1 + len(ROW_MARKER) :].split("\n", 1)[0]
+
+
+def parse_row(message: str) -> ListingRow | None:
+    """The listing row of a run commit, or None when the message carries none."""
+    line = row_text(message)
+    return None if line is None else parse_row_text(line)
+
+
+def parse_row_text(line: str) -> ListingRow | None:
+    """A listing row from its JSON text (:func:`row_text`), None when it is no object."""
     try:
         row = values.loads(line)
     except (ValueError, RecursionError):  # RecursionError: a forged row nested too deeply

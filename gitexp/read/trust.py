@@ -18,6 +18,7 @@ in through the hook, or when a command first reads the run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from gitexp.errors import FormatError, GitexpError
 from gitexp.git import catfile
@@ -25,12 +26,17 @@ from gitexp.git.repo import MODE_LINK, MODE_TREE, GitRepo, ObjectId
 from gitexp.model import history as historymod
 from gitexp.model import validate
 from gitexp.model.lineage import LINEAGE_FILE, check_lineage
-from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row
+from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row, row_text
 from gitexp.read import verdicts
 from gitexp.read.listing import RunEntry
+from gitexp.read.readahead import Objects, ReadAhead, read_ahead
+from gitexp.read.treewalk import POINTER_FILE, Folder, walk
+
+if TYPE_CHECKING:
+    from gitexp.model.shapes import ListingRow
 
 Say = Callable[[str], None]
-POINTER_FILE = ".gitexp-artifacts.dvc"  # artifacts/pointers.py: POINTER_PATH
+Rows = dict[ObjectId, "tuple[ListingRow, str]"]  # commit: (listing row, its JSON text)
 MEDIA_KIND = "media"  # artifacts/pointers.py: MEDIA
 _JSON_FILES = (
     "run.json",
@@ -40,6 +46,8 @@ _JSON_FILES = (
     "artifacts.json",
     LINEAGE_FILE,
 )
+_READ_FILES = frozenset({*_JSON_FILES, "config.yaml", POINTER_FILE})
+CHUNK = 2_000  # runs checked together: bounds what a read-ahead holds in memory
 
 
 def describe(run_id: str, reason: str) -> str:
@@ -51,31 +59,25 @@ def verdict(repo: GitRepo, run_id: str, sha: ObjectId) -> str | None:
     return check_runs(repo, {run_id: sha})[run_id]
 
 
-def check_runs(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str | None]:
-    """:func:`verdict` of many runs, with one read and one write of the cache.
+def check_runs(
+    repo: GitRepo, runs: dict[str, ObjectId], rows: Rows | None = None
+) -> dict[str, str | None]:
+    """:func:`verdict` of many runs, with one read and one write of the cache; ``rows``
+    gets each checked commit's listing row that passed its checks, with its JSON text
+    (for the listing cache: read/listing.py, ``remember_rows``).
 
-    Runs of one project share most of their code's folders: each folder (by its object
-    id and its path) is read and checked once per call, not once per run (a pull of
-    1,000 runs of a 50-file project read 93,000 trees before, 93 after); and the sizes
-    of every run's files are asked of one ``git cat-file``, not one per run.
+    Each folder (by its object id and its path) is read and checked once per call, not
+    once per run (a pull of 1,000 runs of a 50-file project read 93,000 trees before,
+    93 after); runs are checked in chunks whose objects a few ``git cat-file`` batches
+    read ahead (read/readahead.py), with every file's size asked before it is read.
     """
     known = verdicts.load(repo)
+    folders: dict[tuple[str, ObjectId], Folder] = {}
+    todo = [sha for run_id, sha in runs.items() if validate.check_run_id(run_id) is None]
+    todo = [sha for sha in dict.fromkeys(todo) if sha not in known]
     new: dict[bytes, str] = {}
-    folders: dict[tuple[str, ObjectId], _Folder] = {}
-    pending: dict[ObjectId, tuple[dict[str, ObjectId], set[str]]] = {}
-    for run_id, sha in runs.items():
-        if validate.check_run_id(run_id) is None and sha not in known and sha not in new:
-            found = _check_structure(repo, sha, folders)
-            if isinstance(found, tuple):
-                pending[sha] = found
-            else:
-                new[sha] = found or ""
-    capped = {
-        sha for meta, _ in pending.values() for name, sha in meta.items() if _cap(name) is not None
-    }
-    sizes = dict(zip(capped, _sizes(repo, list(capped)), strict=True))
-    for sha, (meta, links) in pending.items():
-        new[sha] = _checked_meta(repo, meta, links, sizes) or ""
+    for start in range(0, len(todo), CHUNK):
+        new.update(_check_chunk(repo, todo[start : start + CHUNK], folders, rows))
     out: dict[str, str | None] = {}
     for run_id, sha in runs.items():
         problem = validate.check_run_id(run_id)
@@ -85,6 +87,32 @@ def check_runs(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str | None
         out[run_id] = problem
     verdicts.save(repo, new)
     return out
+
+
+def _check_chunk(
+    repo: GitRepo,
+    shas: list[ObjectId],
+    folders: dict[tuple[str, ObjectId], Folder],
+    rows: Rows | None,
+) -> dict[bytes, str]:
+    objects = read_ahead(repo, shas, folders)
+    new: dict[bytes, str] = {}
+    pending: dict[ObjectId, tuple[dict[str, ObjectId], set[str]]] = {}
+    for sha in shas:
+        found = _check_structure(objects, sha, folders, rows)
+        if isinstance(found, tuple):
+            pending[sha] = found
+        else:
+            new[sha] = found or ""
+    files = [(name, sha) for meta, _ in pending.values() for name, sha in meta.items()]
+    capped = {sha for name, sha in files if _cap(name) is not None}
+    sizes = dict(zip(capped, _sizes(repo, list(capped)), strict=True))
+    if isinstance(objects, ReadAhead):  # the files every check reads, each within its limit
+        limits = {sha: _cap(name) or 0 for name, sha in files if name in _READ_FILES}
+        objects.load_blobs(limits, sizes)
+    for sha, (meta, links) in pending.items():
+        new[sha] = _checked_meta(objects, meta, links, sizes) or ""
+    return new
 
 
 def require(repo: GitRepo, entry: RunEntry) -> None:
@@ -142,7 +170,10 @@ def check_commit(repo: GitRepo, sha: ObjectId) -> str | None:
 
 
 def _check_structure(
-    repo: GitRepo, sha: ObjectId, folders: dict[tuple[str, ObjectId], _Folder]
+    repo: Objects,
+    sha: ObjectId,
+    folders: dict[tuple[str, ObjectId], Folder],
+    rows: Rows | None = None,
 ) -> str | tuple[dict[str, ObjectId], set[str]] | None:
     """The commit's message, row and tree checked: a problem, None when nothing more
     needs checking, or (the files gitexp reads, the links) for :func:`_checked_meta`."""
@@ -160,8 +191,10 @@ def _check_structure(
         problem = validate.check_shape(row) or validate.check_row(dict(row))
         if problem:
             return problem
+        if rows is not None:
+            rows[sha] = (row, row_text(message) or "")
     try:
-        problem, meta, links = _walk(repo, root, folders)
+        problem, meta, links = walk(repo, root, folders)
     except (GitexpError, KeyError) as exc:
         return _missing(exc)
     if problem is not None:
@@ -195,7 +228,7 @@ def sweep_spec_text(repo: GitRepo, sha: ObjectId) -> tuple[str | None, str | Non
 
 
 def _checked_meta(
-    repo: GitRepo,
+    repo: Objects,
     meta: dict[str, ObjectId],
     links: set[str],
     sizes: dict[ObjectId, int | None] | None,
@@ -210,74 +243,6 @@ def _missing(exc: Exception) -> str:
     return f"an object of its tree is missing or of the wrong type ({exc})"
 
 
-class _Folder:
-    """One folder of a run's tree, checked: its entries' count, the subfolders to walk,
-    its symbolic links and the files gitexp reads, by full path."""
-
-    __slots__ = ("count", "links", "meta", "subfolders")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.subfolders: list[tuple[str, ObjectId]] = []
-        self.links: list[str] = []
-        self.meta: list[tuple[str, ObjectId]] = []
-
-
-def _walk(
-    repo: GitRepo, root: ObjectId, folders: dict[tuple[str, ObjectId], _Folder]
-) -> tuple[str | None, dict[str, ObjectId], set[str]]:
-    """Every entry of the tree checked; returns (problem, the files gitexp reads by their
-    path under ``.gitexp/`` plus the pointer file, every symbolic link's path).
-
-    A folder's checks depend only on its object and its path, so a folder seen at the
-    same path before (in ``folders``) is not read again; one with a problem is never
-    kept there, so its problem is found (and reported the same way) each time."""
-    meta: dict[str, ObjectId] = {}
-    links: set[str] = set()
-    todo: list[tuple[str, ObjectId]] = [("", root)]
-    count = 0
-    while todo:
-        prefix, tree = todo.pop()
-        folder = folders.get((prefix, tree))
-        if folder is None:
-            problem, folder = _folder(repo, prefix, tree, count)
-            if problem is not None:
-                return problem, meta, links
-            folders[(prefix, tree)] = folder
-        count += folder.count
-        if count > validate.MAX_TREE_ENTRIES:
-            return f"its tree has more than {validate.MAX_TREE_ENTRIES} entries", meta, links
-        todo.extend(folder.subfolders)
-        links.update(folder.links)
-        for path, sha in folder.meta:
-            meta[path] = sha
-    return None, meta, links
-
-
-def _folder(repo: GitRepo, prefix: str, tree: ObjectId, count: int) -> tuple[str | None, _Folder]:
-    """One folder's entries checked (``count``: entries of the tree seen before it)."""
-    folder = _Folder()
-    for name, (mode, sha) in repo.tree_entries(tree).items():
-        folder.count += 1
-        if count + folder.count > validate.MAX_TREE_ENTRIES:
-            return f"its tree has more than {validate.MAX_TREE_ENTRIES} entries", folder
-        if not name or b"/" in name or b"\0" in name:
-            return f"its tree has an entry named {name[:100]!r}", folder
-        path = prefix + name.decode("utf-8", "surrogateescape")
-        problem = validate.check_tree_entry(path, mode)
-        if problem:
-            return f"its tree holds {problem}", folder
-        if mode == MODE_TREE:
-            folder.subfolders.append((path + "/", sha))
-        elif mode == MODE_LINK:
-            folder.links.append(path)
-        elif path.startswith(META_DIR + "/"):
-            folder.meta.append((path[len(META_DIR) + 1 :], sha))
-        elif path == POINTER_FILE:
-            folder.meta.append((path, sha))
-    return None, folder
-
-
 def _cap(name: str) -> int | None:
     if name in validate.META_LIMITS:
         return validate.META_LIMITS[name]
@@ -290,7 +255,7 @@ def _cap(name: str) -> int | None:
     return validate.MAX_JSON_FILE  # every other file of .gitexp/ gitexp may read
 
 
-def _sizes(repo: GitRepo, shas: list[ObjectId]) -> list[int | None]:
+def _sizes(repo: Objects, shas: list[ObjectId]) -> list[int | None]:
     try:
         return catfile.object_sizes(repo.root, [sha.decode() for sha in shas])
     except (GitexpError, OSError):  # no git program: read them (bounded by what git stored)
@@ -298,7 +263,7 @@ def _sizes(repo: GitRepo, shas: list[ObjectId]) -> list[int | None]:
 
 
 def _check_meta(
-    repo: GitRepo,
+    repo: Objects,
     meta: dict[str, ObjectId],
     links: set[str],
     sizes: dict[ObjectId, int | None] | None,
@@ -364,7 +329,7 @@ def _field(items: Iterable[object], key: str) -> Iterable[object]:
     return (item.get(key) for item in items if isinstance(item, dict))
 
 
-def _check_config(repo: GitRepo, sha: ObjectId | None) -> str | None:
+def _check_config(repo: Objects, sha: ObjectId | None) -> str | None:
     if sha is None:
         return None
     from gitexp.model import config as configmod
@@ -380,7 +345,7 @@ def _check_config(repo: GitRepo, sha: ObjectId | None) -> str | None:
     return f"config.yaml {problem}" if problem else None
 
 
-def _check_media(repo: GitRepo, meta: dict[str, ObjectId], docs: dict[str, object]) -> str | None:
+def _check_media(repo: Objects, meta: dict[str, ObjectId], docs: dict[str, object]) -> str | None:
     """Every media reference a reader may follow names a path under ``.gitexp/media/``.
 
     metrics.json (the last reference of each key) is always looked at; the history rows
@@ -424,7 +389,7 @@ def _check_media(repo: GitRepo, meta: dict[str, ObjectId], docs: dict[str, objec
     return None
 
 
-def _check_pointer(repo: GitRepo, sha: ObjectId | None) -> str | None:
+def _check_pointer(repo: Objects, sha: ObjectId | None) -> str | None:
     """The DVC pointer file names the paths ``dvc pull`` writes: they are checked too."""
     if sha is None:
         return None

@@ -17,11 +17,11 @@ from gitexp.artifacts import dvc as store_mod
 from gitexp.artifacts.pointers import Artifact, run_artifacts
 from gitexp.errors import GitexpError, TransferError
 from gitexp.git import binary as gitbin
-from gitexp.git import catfile
 from gitexp.git.repo import GitRepo, ObjectId
-from gitexp.model.record import REF_PREFIX, parse_row
+from gitexp.model.record import REF_PREFIX
+from gitexp.read.listing import remember_rows
 from gitexp.read.resolve import resolve
-from gitexp.read.trust import check_runs
+from gitexp.read.trust import Rows, check_runs
 from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.render.words import plural
 from gitexp.share import claims, sweeps
@@ -37,6 +37,7 @@ from gitexp.share.remotes import (
     UPDATED,
     RunReport,
     SyncReport,
+    create_new_runs,
     entries_for,
     fast_forward,
     is_named_remote,
@@ -46,10 +47,6 @@ from gitexp.share.remotes import (
 )
 
 Say = Callable[[str], None]
-# New runs from which one git transaction creates them (a pull after a clone brings
-# thousands); fewer go one by one, as they always did.
-BULK_CREATE_MIN = 64
-
 # The way forward while artifacts cannot come: the run itself is here already.
 _RUNS_ALONE = (
     "(`gitexp pull --no-artifacts` leaves artifacts out; `gitexp restore` fetches them "
@@ -117,8 +114,11 @@ def pull_runs(
                 selected = {entry.id: entry.commit for entry in chosen}
             # Every run is checked before any ref is made, so a run that fails never
             # becomes a local run and the rest still do (read/trust.py).
-            problems = check_runs(repo, selected)
-            created = _create_new(repo, selected, problems)
+            rows: Rows = {}
+            problems = check_runs(repo, selected, rows)
+            # The rows the checks read: the first `ls` after this pull reads no commit.
+            remember_rows(repo, selected, rows)
+            created = create_new_runs(repo, selected, problems, rows=rows)
             with progress.counter(len(selected), "updating runs", "run") as advance:
                 for run_id, sha in sorted(selected.items()):
                     problem = problems.get(run_id)
@@ -151,43 +151,6 @@ def pull_runs(
             if named:  # dealt with here: the next command must not take them up again
                 mark_seen(repo)
     return report
-
-
-def _create_new(
-    repo: GitRepo, selected: dict[str, ObjectId], problems: dict[str, str | None]
-) -> dict[str, str]:
-    """The runs this clone lacks, created in one git transaction: {run id: its name}.
-
-    A run new here needs no policy (share/policy.py judges changes to a run this clone
-    has), so many are made at once; a few, or where git refuses the transaction (a run
-    recorded meanwhile), go one by one through :func:`_update`, as every other run does.
-    """
-    local = repo.ref_names(REF_PREFIX)
-    new = {
-        run_id: sha
-        for run_id, sha in selected.items()
-        if not problems.get(run_id) and run_id.encode() not in local
-    }
-    if len(new) < BULK_CREATE_MIN:
-        return {}
-    refs = {f"{REF_PREFIX.decode()}{run_id}": sha.decode() for run_id, sha in new.items()}
-    if not gitbin.create_refs(repo.root, refs, "gitexp: fetched run"):
-        return {}
-    return _names(repo, new)
-
-
-def _names(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str]:
-    """Each run's name from its commit's listing row, all read by one ``git cat-file``."""
-    names = dict.fromkeys(runs, "")
-    try:
-        found = catfile.read_objects(repo.root, [sha.decode() for sha in runs.values()])
-    except (GitexpError, OSError):
-        return {run_id: run_name(repo, sha) for run_id, sha in runs.items()}
-    for run_id, obj in zip(runs, found, strict=True):
-        if obj is not None and obj[0] == "commit":
-            row = parse_row(obj[1].partition(b"\n\n")[2].decode("utf-8", "replace"))
-            names[run_id] = str(row.get("name") or "") if row else ""
-    return names
 
 
 def _update(repo: GitRepo, run_id: str, sha: ObjectId) -> RunReport:

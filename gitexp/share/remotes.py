@@ -19,7 +19,7 @@ from gitexp.artifacts.pointers import (
     parse_artifacts_json,
     version_files,
 )
-from gitexp.errors import RepositoryStateError
+from gitexp.errors import GitexpError, RepositoryStateError
 from gitexp.git import binary as gitbin
 from gitexp.git import catfile
 from gitexp.git.repo import GitRepo, ObjectId
@@ -46,6 +46,9 @@ REFUSED = "refused"  # pull: the remote rewrote a finished run (share/policy.py)
 AHEAD = "ahead"  # pull: this clone has commits of the run the remote lacks
 BEHIND = "behind"  # push: the remote has newer commits of the run (gitexp pull takes them)
 QUARANTINED = "quarantined"  # pull: the run failed validation (read/trust.py); not copied
+# New runs from which one git transaction creates them (a pull after a clone brings
+# thousands); fewer go one by one, as they always did.
+BULK_CREATE_MIN = 64
 FAILURES = (FAILED, DIVERGED, REFUSED, QUARANTINED)
 
 
@@ -245,6 +248,57 @@ def entries_for(repo: GitRepo, refs: dict[str, ObjectId]) -> list[RunEntry]:
         entries.append(RunEntry(run_id, sha, row))
     entries.sort(key=lambda entry: entry.start, reverse=True)
     return entries
+
+
+def create_new_runs(
+    repo: GitRepo,
+    selected: dict[str, ObjectId],
+    problems: dict[str, str | None],
+    names: bool = True,
+    rows: dict[ObjectId, tuple[ListingRow, str]] | None = None,
+) -> dict[str, str]:
+    """The runs this clone lacks, created in one git transaction: {run id: its name}.
+
+    A run new here needs no policy (share/policy.py judges changes to a run this clone
+    has), so many are made at once (``gitexp pull``, and the first command after a plain
+    ``git fetch``: share/fetched.py); a few, or where git refuses the transaction (a run
+    recorded meanwhile), are left to :func:`fast_forward`, as every other run is.
+    ``rows``: listing rows the checks decoded already (read/trust.py), whose names are
+    taken from them instead of reading those commits again.
+    """
+    local = repo.ref_names(REF_PREFIX)
+    new = {
+        run_id: sha
+        for run_id, sha in selected.items()
+        if not problems.get(run_id) and run_id.encode() not in local
+    }
+    if len(new) < BULK_CREATE_MIN:
+        return {}
+    refs = {f"{REF_PREFIX.decode()}{run_id}": sha.decode() for run_id, sha in new.items()}
+    if not gitbin.create_refs(repo.root, refs, "gitexp: fetched run"):
+        return {}
+    if not names:
+        return dict.fromkeys(new, "")
+    known = rows or {}
+    unread = _names(repo, {run_id: sha for run_id, sha in new.items() if sha not in known})
+    return {
+        run_id: unread[run_id] if sha not in known else str(known[sha][0].get("name") or "")
+        for run_id, sha in new.items()
+    }
+
+
+def _names(repo: GitRepo, runs: dict[str, ObjectId]) -> dict[str, str]:
+    """Each run's name from its commit's listing row, all read by one ``git cat-file``."""
+    names = dict.fromkeys(runs, "")
+    try:
+        found = catfile.read_objects(repo.root, [sha.decode() for sha in runs.values()])
+    except (GitexpError, OSError):
+        return {run_id: run_name(repo, sha) for run_id, sha in runs.items()}
+    for run_id, obj in zip(runs, found, strict=True):
+        if obj is not None and obj[0] == "commit":
+            row = parse_row(obj[1].partition(b"\n\n")[2].decode("utf-8", "replace"))
+            names[run_id] = str(row.get("name") or "") if row else ""
+    return names
 
 
 def fast_forward(repo: GitRepo, run_id: str, remote_sha: ObjectId) -> tuple[str, str | None]:
