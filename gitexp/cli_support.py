@@ -7,6 +7,7 @@ import contextlib
 import sys
 from collections.abc import Iterator, Sequence
 
+from gitexp.errors import RepositoryStateError
 from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -97,3 +98,19 @@ def show_report(data: object, lines: Sequence[str], as_json: bool) -> None:
         return
     for line in lines:
         print(line)
+
+
+def confirm_foreign_command(yes: bool, declined: str, hint: str = "") -> None:
+    """Go on only when the user says so, with ``--yes`` or ``y`` typed on a terminal: a
+    command that came from elsewhere (a pulled run or sweep) is about to run on this
+    machine, shown to the user just before.  ``declined``: the error when they say no."""
+    if yes:
+        return
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise RepositoryStateError(
+            "not running a command that came from elsewhere without your consent",
+            hint or "Read the command above; to run it, add --yes.",
+        )
+    print("gitexp: run it? [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise RepositoryStateError(declined, "Nothing was run.")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 import textwrap
 from typing import Any
 
-from gitexp.cli_support import add_example, open_repo, say, terminal_text
-from gitexp.errors import RepositoryStateError, UsageError
+from gitexp.cli_support import add_example, confirm_foreign_command, open_repo, say, terminal_text
+from gitexp.errors import UsageError
 from gitexp.render.words import plural
 
 EXIT_SOME_FAILED = 1
@@ -100,13 +99,4 @@ def _consent(sweep_id: str, command: list[str], yes: bool) -> None:
     when the user says so (a terminal's answer, or --yes)."""
     say(f"sweep {sweep_id} was not created in this clone (it came from a remote)")
     say(terminal_text(f"  each trial runs: {shlex.join(command)}"))
-    if yes:
-        return
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        raise RepositoryStateError(
-            "not running a sweep's command that came from elsewhere without your consent",
-            "Read the command above; to run it, add --yes.",
-        )
-    print("gitexp: run it? [y/N] ", end="", file=sys.stderr, flush=True)
-    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-        raise RepositoryStateError("no trial run: you said no", "Nothing was run.")
+    confirm_foreign_command(yes, "no trial run: you said no")

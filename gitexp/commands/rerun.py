@@ -11,8 +11,8 @@ import shlex
 import sys
 from typing import Any
 
-from gitexp.cli_support import add_example, open_repo, print_json, say
-from gitexp.errors import EXIT_RERUN_FAILED, RepositoryStateError, UsageError
+from gitexp.cli_support import add_example, confirm_foreign_command, open_repo, print_json, say
+from gitexp.errors import EXIT_RERUN_FAILED, UsageError
 from gitexp.model import config as configmod
 from gitexp.model.ids import short_id
 from gitexp.model.record import INTERRUPTED
@@ -123,17 +123,11 @@ def _consent(original: RunView, author: str, params: list[str], yes: bool) -> No
     if params:
         say(f"  with      {' '.join(f'-p {p}' for p in params)}")
     say(f"  recorded  on {info.host or 'an unknown host'} by {author} (as the run claims)")
-    if yes:
-        return
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        raise RepositoryStateError(
-            "not running a command that came from elsewhere without your consent",
-            "Read the command above; to run it, add --yes (docs/reproduce.md).",
-        )
-    print("gitexp: run it? [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline().strip().lower()
-    if answer not in ("y", "yes"):
-        raise RepositoryStateError("not rerun: you said no", "Nothing was run.")
+    confirm_foreign_command(
+        yes,
+        "not rerun: you said no",
+        "Read the command above; to run it, add --yes (docs/reproduce.md).",
+    )
 
 
 def _ask_secret(variable: str, what: str) -> str | None:

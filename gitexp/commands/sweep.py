@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shlex
-import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitexp.cli_progress import bars_wanted, meter
-from gitexp.cli_support import add_example, open_repo, say, terminal_text
-from gitexp.errors import RepositoryStateError, UsageError
+from gitexp.cli_support import add_example, confirm_foreign_command, open_repo, say, terminal_text
+from gitexp.errors import UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
 from gitexp.model import values
@@ -407,16 +406,7 @@ def _consent(sweep_id: str, plan: search_plan.Plan, yes: bool) -> None:
     say(f"sweep {sweep_id} was not started in this clone (it came from a remote); resuming")
     say("  it runs its recorded command on this machine:")
     say(f"  command   {shlex.join(_runs(plan))}")
-    if yes:
-        return
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        raise RepositoryStateError(
-            "not running a sweep's command that came from elsewhere without your consent",
-            "Read the command above; to run it, add --yes.",
-        )
-    print("gitexp: run it? [y/N] ", end="", file=sys.stderr, flush=True)
-    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-        raise RepositoryStateError("not resumed: you said no", "Nothing was run.")
+    confirm_foreign_command(yes, "not resumed: you said no")
 
 
 def show(names: list[str]) -> int:
