@@ -195,16 +195,17 @@ def test_a_stale_claim_is_taken_over_and_a_fresh_one_is_left(
 @pytest.mark.slow
 def test_hostile_claims_do_not_stop_an_agent(tmp_path: Path, git_daemon: GitDaemon) -> None:
     url, first = _project(tmp_path, git_daemon, "hostile")
-    _create(first, "two", "lr=1,2,3", "b=1")
+    _create(first, "two", "lr=1,2,3,4", "b=1")
     # A teammate pushes refs under the sweep's claims that are no claims: a name that is
-    # no trial number, a huge claim.json, and a ref pointing at a bare blob.
-    # no trial number, a huge claim.json, a ref pointing at a bare blob, and a fresh claim
-    # that names a run of another sweep (it would hold the trial forever).
+    # no trial number, a huge claim.json, a ref pointing at a bare blob, a fresh claim
+    # that names a run of another sweep, and one dated in the far future (either would
+    # hold its trial forever).
     mallory = clone(url, tmp_path / "hostile-m")
     blob = _push_claim(mallory, "refs/gitexp/claims/two/0", json.dumps({"pad": "x" * 100_000}))
     _push_claim(mallory, "refs/gitexp/claims/two/not-a-number", _claim_body("two", 0, 0))
     git(mallory, "push", "-q", "origin", f"{blob}:refs/gitexp/claims/two/1")
     _push_claim(mallory, "refs/gitexp/claims/two/2", _claim_body("two", 2, 0, name="other-1"))
+    _push_claim(mallory, "refs/gitexp/claims/two/3", _claim_body("two", 3, -(10.0**9)))
     assert gitexp("pull", "origin", cwd=first).returncode == 0  # mirrored, never a crash
 
     done = gitexp("agent", "two", "--remote", "origin", cwd=first, timeout=180)
@@ -215,9 +216,10 @@ def test_hostile_claims_do_not_stop_an_agent(tmp_path: Path, git_daemon: GitDaem
     assert "took over the stale claim of trial 1" in done.stderr
     assert "claim of trial 2 names another run" in done.stderr
     assert "took over the stale claim of trial 2" in done.stderr
+    assert "took over the stale claim of trial 3" in done.stderr
     assert "no trial left to claim" in done.stderr
     listed = json.loads(gitexp("ls", "--json", "--group", "two", cwd=first).stdout)
-    assert sorted(row["name"] for row in listed) == ["two-0", "two-1", "two-2"]
+    assert sorted(row["name"] for row in listed) == ["two-0", "two-1", "two-2", "two-3"]
 
 
 @pytest.mark.slow

@@ -179,6 +179,13 @@ def test_slurm_options_need_the_slurm_executor_and_valid_values(repo: Path) -> N
     )
     assert done.returncode == 2
     assert "--slurm-option 'qos' is not KEY=VALUE" in done.stderr
+    # The group names a folder under .git and the jobs' #SBATCH line: no path, no newline.
+    for group in ("../../outside", "a\ntouch /tmp/pwned #"):
+        slurm = ("--executor", "slurm", "--time", "10", "--group", group)
+        done = gitexp("sweep", "-p", "lr=0.1", *slurm, *command, cwd=repo)
+        assert done.returncode == 2, done.stderr
+        assert "a SLURM sweep's group names its jobs" in done.stderr
+    assert not (repo.parent / "outside").exists()
     assert gitexp("ls", "--json", cwd=repo).stdout.strip() == "[]"  # nothing ran
 
 

@@ -17,6 +17,7 @@ is not a claim is left out with a warning (and counts as stale, so it blocks not
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -124,6 +125,7 @@ def _read(
         or isinstance(pid, bool)
         or not isinstance(at, (int, float))
         or isinstance(at, bool)
+        or not math.isfinite(at)
     ):
         return None, "claim.json lacks its sweep, trial, name, host, pid or time"
     return Claim(trial, sha, name[:200], host[:200], pid, float(at)), None

@@ -129,7 +129,9 @@ class Board(Slotted):
         # attempt, and this claim's trial may not have pushed its run yet.
         if self.statuses(claim.name) & {RUNNING, *OK}:
             return True
-        return self.now - claim.time < self.stale
+        # A claim from the future (a skewed clock, a crafted ref) is as good as stale:
+        # it must not hold its trial for ever.
+        return 0 <= self.now - claim.time < self.stale
 
     def expect(self, trial: int) -> ObjectId | None:
         """The commit a claim of ``trial`` must replace (None: there is none to replace)."""

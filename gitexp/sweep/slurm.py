@@ -31,6 +31,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from gitexp.errors import UsageError
+from gitexp.model import validate
 from gitexp.record.keeper import PREEMPTED_MARK
 from gitexp.record.live import hostname, list_live
 from gitexp.slotted import Slotted
@@ -143,6 +144,14 @@ class SlurmExecutor:
     name = "slurm"
 
     def __init__(self, group: str, options: SlurmOptions, parallel: int, commondir: str) -> None:
+        # The group names a folder under .git and a line of the batch script (#SBATCH
+        # --job-name): a path or a newline there would leave both.
+        problem = validate.check_sweep_id(group)
+        if problem:
+            raise UsageError(
+                f"{problem}: a SLURM sweep's group names its jobs and their log folder",
+                "Give --group NAME with 1 to 64 letters, digits, '.', '_' or '-'.",
+            )
         submitit = import_submitit()
         self.cluster = os.environ.get(CLUSTER_ENV) or "slurm"
         if self.cluster not in ("slurm", "local"):
