@@ -162,6 +162,15 @@ def _with_meta(repo: Path, base: str, name: str, content: bytes) -> str:
     return git(repo, "commit-tree", tree, "-p", base, "-m", message).strip()
 
 
+def _literal_commit(repo: Path, body: bytes) -> str:
+    """A commit object written as given (``--literally``: git's own checks skipped)."""
+    done = subprocess.run(
+        ["git", "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+        cwd=repo, input=body, capture_output=True, check=True,
+    )  # fmt: skip
+    return done.stdout.decode().strip()
+
+
 def test_runs_checked_in_batches_get_the_verdict_each_gets_alone(repo: Path) -> None:
     """Many runs are checked with their objects read ahead by git in batches
     (read/readahead.py); each hostile one among them is quarantined for the same reason
@@ -171,6 +180,7 @@ def test_runs_checked_in_batches_get_the_verdict_each_gets_alone(repo: Path) -> 
     tree = git(repo, "rev-parse", f"{base}^{{tree}}").strip()
     inner = _tree(repo, [f"100644 blob {_blob(repo, b'')}\tx"])
     dot_git = _tree(repo, [f"040000 tree {inner}\t.git"])
+    sha = tree.encode()
     hostile = {
         "badrunjson00": _with_meta(repo, base, "run.json", b"not json"),
         "badconfig000": _with_meta(repo, base, "config.yaml", b"a: [\n"),
@@ -183,6 +193,11 @@ def test_runs_checked_in_batches_get_the_verdict_each_gets_alone(repo: Path) -> 
         "deepfolder00": _run_with(repo, base, "src", _nested(repo, _tree(repo, []), 17)),
         "atreenotcomm": tree,
         "nosuchobject": "1" * 40,
+        # the tree line after the author: git and dulwich refuse it; a batch must too
+        "treenotfirst": _literal_commit(
+            repo,
+            b"author a <a@b> 0 +0000\ntree %s\ncommitter a <a@b> 0 +0000\n\nm\n" % tree.encode(),
+        ),
     }
     runs = {run_id: sha.encode() for run_id, sha in hostile.items()}
     for i in range(20):  # good runs: one commit each, the same tree

@@ -99,15 +99,21 @@ def parse_commit(body: bytes) -> Commit | None:
     The headers end at the first empty line (a signature's own empty lines are written
     as a single space, so they never end them early)."""
     headers, _, message = body.partition(b"\n\n")
-    tree: bytes | None = None
+    lines = headers.split(b"\n")
+    # git's order: the tree first, then the parents; anything else (a tree or a parent
+    # elsewhere) is None here, so the caller reads it one by one and fails as git does.
+    if not lines[0].startswith(b"tree "):
+        return None
+    tree = lines[0][5:]
     parents: list[bytes] = []
-    for line in headers.split(b"\n"):
-        key, _, value = line.partition(b" ")
-        if key == b"tree" and tree is None:
-            tree = value
-        elif key == b"parent":
-            parents.append(value)
-    if tree is None or not _is_hex_id(tree) or not all(map(_is_hex_id, parents)):
+    for line in lines[1:]:
+        if not line.startswith(b"parent "):
+            break
+        parents.append(line[7:])
+    rest = lines[1 + len(parents) :]
+    if any(line.startswith((b"tree ", b"parent ")) for line in rest):
+        return None
+    if not _is_hex_id(tree) or not all(map(_is_hex_id, parents)):
         return None
     return tree, parents, message.decode("utf-8", "replace")
 

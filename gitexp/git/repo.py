@@ -368,12 +368,18 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
 
     def commit_info(self, sha: ObjectId) -> tuple[ObjectId, list[ObjectId], str]:
         """(tree, parents, message) of a commit."""
+        from dulwich.errors import ObjectFormatException
         from dulwich.objects import Commit
 
-        obj = self._repo.object_store[as_object_id(sha)]
-        if not isinstance(obj, Commit):
-            raise RepositoryStateError(f"{sha.decode()} is not a commit")
-        return obj.tree, list(obj.parents), obj.message.decode("utf-8", "replace")
+        try:  # dulwich parses an object as it reads it: a crafted one fails here
+            obj = self._repo.object_store[as_object_id(sha)]
+            if not isinstance(obj, Commit):
+                raise RepositoryStateError(f"{sha.decode()} is not a commit")
+            return obj.tree, list(obj.parents), obj.message.decode("utf-8", "replace")
+        except ObjectFormatException as exc:
+            raise RepositoryStateError(
+                f"{sha.decode()} is not a well-formed commit: {exc}"
+            ) from None
 
     def tree_entries(self, tree: ObjectId) -> dict[bytes, tuple[int, ObjectId]]:
         known = self._written_roots.get(tree)
