@@ -228,3 +228,26 @@ def test_ls_after_a_pull_reads_the_rows_the_pull_checked(repo: Path, tmp_path: P
     from_git = gitexp("ls", "--all", "--json", cwd=clone)
     assert json.loads(primed.stdout) == json.loads(from_git.stdout)
     assert len(json.loads(primed.stdout)) == 71
+
+
+def test_a_bad_second_name_of_a_good_run_does_not_mark_it_in_the_cache(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A remote names one good commit twice, first under a ref name that fails its check:
+    the pull refuses that name, and the run under its good name lists as it is."""
+    assert gitexp("run", "-p", "lr=0.1", "--", "true", cwd=repo).returncode == 0
+    _many_runs(repo, 20)  # enough for the batched check
+    run_id, sha = sorted(run_refs(repo).items())[0]
+    git(repo, "update-ref", "refs/gitexp/runs/0/x", sha)  # sorts before every good id
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    gitexp("pull", "--no-artifacts", "origin", cwd=clone)
+    cache = (clone / ".git" / "gitexp" / "cache" / "rows.tsv").read_text().splitlines()
+    (line,) = [line for line in cache if line.startswith(sha)]  # cached by the pull
+    assert "quarantined" not in line.lower(), line
+    listed = {
+        row["id"]: row for row in json.loads(gitexp("ls", "--all", "--json", cwd=clone).stdout)
+    }
+    assert run_id in listed and listed[run_id]["status"] != "quarantined", listed.get(run_id)
+    shown = gitexp("show", run_id, cwd=clone)
+    assert shown.returncode == 0, shown.stderr

@@ -63,8 +63,9 @@ def check_runs(
     repo: GitRepo, runs: dict[str, ObjectId], rows: Rows | None = None
 ) -> dict[str, str | None]:
     """:func:`verdict` of many runs, with one read and one write of the cache; ``rows``
-    gets each checked commit's listing row that passed its checks, with its JSON text
-    (for the listing cache: read/listing.py, ``remember_rows``).
+    gets each checked commit's listing row whose own checks passed, with its JSON text
+    (the run's tree and files may still fail: give the listing cache only the rows of
+    :func:`passed` runs, read/listing.py ``remember_rows``).
 
     Each folder (by its object id and its path) is read and checked once per call, not
     once per run (a pull of 1,000 runs of a 50-file project read 93,000 trees before,
@@ -441,3 +442,9 @@ def check_alias_moves(
         _tree, parents, _message = repo.commit_info(current)
         current = parents[0] if parents else None
     return "more than 10,000 new moves"
+
+
+def passed(runs: dict[str, ObjectId], problems: dict[str, str | None]) -> dict[str, ObjectId]:
+    """The runs of ``runs`` that passed every check (a name that failed, say a bad ref
+    name beside a good one for the same commit, is left out, not its commit)."""
+    return {run_id: sha for run_id, sha in runs.items() if not problems.get(run_id)}

@@ -78,7 +78,7 @@ def bring_here(
     # Imported here: every command reaches this module, few have runs to bring in.
     from gitexp.model.ids import short_id
     from gitexp.read.listing import remember_rows
-    from gitexp.read.trust import Rows, check_runs, describe
+    from gitexp.read.trust import Rows, check_runs, describe, passed
     from gitexp.render.cells import printable
     from gitexp.render.words import plural
     from gitexp.share.remotes import DIVERGED, NEW, REFUSED, UPDATED, create_new_runs, fast_forward
@@ -87,7 +87,7 @@ def bring_here(
     runs = {run_id: sha for run_id, (_remote, sha) in fetched.items()}
     rows: Rows = {}
     problems = check_runs(repo, runs, rows)
-    remember_rows(repo, runs, rows)
+    remember_rows(repo, passed(runs, problems), rows)
     # Runs new here in one git transaction (a fetch of 1,000 runs: one ref write each
     # took ~1 s); the rest fast-forward one by one, judged by the pull policy.
     created = create_new_runs(repo, runs, problems, names=False)

@@ -21,7 +21,7 @@ from gitexp.git.repo import GitRepo, ObjectId
 from gitexp.model.record import REF_PREFIX
 from gitexp.read.listing import remember_rows
 from gitexp.read.resolve import resolve
-from gitexp.read.trust import Rows, check_runs
+from gitexp.read.trust import Rows, check_runs, passed
 from gitexp.render.progress import NO_PROGRESS, Progress
 from gitexp.render.words import plural
 from gitexp.share import claims, sweeps
@@ -116,8 +116,9 @@ def pull_runs(
             # becomes a local run and the rest still do (read/trust.py).
             rows: Rows = {}
             problems = check_runs(repo, selected, rows)
-            # The rows the checks read: the first `ls` after this pull reads no commit.
-            remember_rows(repo, selected, rows)
+            # The rows of the runs that passed: the first `ls` after this pull reads no
+            # commit (a run that failed, under any of its names, is left to ls).
+            remember_rows(repo, passed(selected, problems), rows)
             created = create_new_runs(repo, selected, problems, rows=rows)
             with progress.counter(len(selected), "updating runs", "run") as advance:
                 for run_id, sha in sorted(selected.items()):
