@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -150,17 +151,24 @@ def copy_output(pipes: dict[int, int], log_path: str) -> None:
     no order between them: when both hold output at one wake-up, stdout's lines go
     first, as nothing says which was printed first.
     """
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:  # the live folder gone or full: the terminal still gets the output
+        log_fd = os.open(os.devnull, os.O_WRONLY)
     targets: dict[int, int | None] = dict(pipes)
     pending = dict.fromkeys(pipes, b"")
+    waiting = selectors.DefaultSelector()  # epoll: no limit on the descriptors' numbers
+    for fd in pipes:
+        waiting.register(fd, selectors.EVENT_READ)
     while targets:
-        ready, _, _ = select.select(list(targets), [], [])
-        for fd in ready:
+        for key, _events in waiting.select():
+            fd = int(key.fd)
             try:
                 data = os.read(fd, 1 << 16)
             except OSError:
                 data = b""
             if not data:
+                waiting.unregister(fd)
                 os.close(fd)
                 del targets[fd]
                 with contextlib.suppress(OSError):
@@ -192,10 +200,6 @@ class Keeper:
         self._buffer = b""
         self._copied = False
         self._gone = False  # the report pipe ended: the keeper died (or exited)
-
-    def fds(self) -> tuple[int, int]:
-        """What a process forked later must close (or the keeper never sees us die)."""
-        return self.report, self.hold
 
     def _line(self, timeout: float | None = None) -> str | None:
         """The next report line; None when the keeper is gone or ``timeout`` passed."""
@@ -323,9 +327,13 @@ def _keep(
             target=_wait_and_finalize, args=(child, report, hold, live, root, copied)
         )
         waiter.start()
-    copy_output(copy, log_path)
-    copied.set()
-    _send(report, "copied")
+    try:
+        copy_output(copy, log_path)
+    except Exception:  # never the command's end with it: the waiter still reports that
+        pass
+    finally:
+        copied.set()
+        _send(report, "copied")
     if waiter is not None:
         waiter.join()
 

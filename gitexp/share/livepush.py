@@ -124,8 +124,8 @@ class LivePush:
         self._thread = threading.Thread(target=self._loop, name="gitexp-live-push", daemon=True)
 
     def start(self) -> None:
-        """Start pushing; call it once ``gitexp run`` forked its helpers (keeper, copier,
-        sentinel): a helper forked while this thread starts ``git`` would inherit the
+        """Start pushing; call it once ``gitexp run`` started its helpers (the keeper and
+        the sentinel): a helper forked while this thread starts ``git`` would inherit the
         pipe through which Python learns that git started, and hold it open for the
         whole run (record/supervise.py calls it at that point)."""
         self._thread.start()
