@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,13 +104,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "TMPDIR": str(scratch),
         }
+    # Ray's sockets live in its temp folder, and a socket's path may not pass 107 bytes:
+    # pytest's own folders (with xdist's popen-gwN) are too deep for it.
+    sockets = tempfile.mkdtemp(prefix="gxray-", dir="/tmp")
     ray_bin = str(Path(sys.executable).parent / "ray")
     log = (tmp_path_factory.mktemp("raylog") / "head.log").open("wb")
     head = subprocess.Popen(
         [
             *(ray_bin, "start", "--head", "--block", "--node-ip-address", "127.0.0.1"),
             *("--port", str(port), "--num-cpus", "2", "--disable-usage-stats"),
-            *("--include-dashboard=false", "--temp-dir", str(scratch / "ray")),
+            *("--include-dashboard=false", "--temp-dir", sockets),
             # Ray's other fixed ports, free ones instead: another Ray on this machine
             # (a second test session, a user's own) must not make this head fail.
             *(arg for name in _OTHER_PORTS for arg in (f"--{name}", str(_free_port()))),
@@ -122,7 +127,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     try:
         deadline = time.monotonic() + 180
         while True:
-            assert head.poll() is None, (scratch / "ray").as_posix()
+            if head.poll() is not None:  # say why, from Ray's own words
+                log.flush()
+                said = Path(log.name).read_text(errors="replace")[-3000:]
+                raise AssertionError(f"the Ray head exited {head.returncode}:\n{said}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
@@ -138,6 +146,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     finally:
         _stop(head)
         log.close()
+        shutil.rmtree(sockets, ignore_errors=True)
         assert not _session_processes(head.pid), "Ray processes outlived the tests"
 
 

@@ -104,7 +104,8 @@ def _pulling(root: str, remote: str, every: str | None) -> LivePull:
 
     check_remote(root, remote, "to pull runs from")
     seconds = parse_every(every) if every else DEFAULT_EVERY
-    return LivePull(root, remote, seconds, say, artifacts=False)
+    # quiet: a round's fetch must not print over the server's log every minute
+    return LivePull(root, remote, seconds, say, artifacts=False, quiet=True)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

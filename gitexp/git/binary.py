@@ -410,9 +410,12 @@ def parse_porcelain(text: str) -> list[RefResult]:
     return results
 
 
-def fetch(cwd: str, remote: str, refspecs: list[str], prune: bool, quiet: bool = False) -> int:
+def fetch(
+    cwd: str, remote: str, refspecs: list[str], prune: bool, quiet: bool = False
+) -> GitOutput:
     """``git fetch`` without tags; git's progress and errors reach the terminal (not when
-    ``quiet``: an agent's fetch every turn would bury what it says).
+    ``quiet``: an agent's fetch every turn would bury what it says; its stderr is then in
+    the result, for the caller's message).
 
     ``--atomic``: one ref transaction for all refs, so a reference-transaction hook of
     the user's runs twice per fetch instead of twice per run (git 2.39 runs a fetch as
@@ -420,7 +423,7 @@ def fetch(cwd: str, remote: str, refspecs: list[str], prune: bool, quiet: bool =
     args = ["fetch", "--atomic", "--no-tags", "--no-write-fetch-head"]
     if prune:
         args.append("--prune")
-    return run(cwd, [*args, remote, *refspecs], show_progress=not quiet).returncode
+    return run(cwd, [*args, remote, *refspecs], show_progress=not quiet)
 
 
 class IgnoredEntries:

@@ -51,8 +51,11 @@ DISABLED = "disabled"
 
 
 def _say(message: str) -> None:
-    """What the pushing thread reports: one line on stderr (and so in the run's log)."""
-    print(f"gitexp: {message}", file=sys.stderr, flush=True)
+    """What the pushing thread reports: one line on stderr (and so in the run's log); it
+    may quote what the remote said, so control characters are made visible."""
+    from gitexp.render.cells import printable
+
+    print(f"gitexp: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def _summary_choice(summary: object) -> str:

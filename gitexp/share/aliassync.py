@@ -86,7 +86,8 @@ def pull_aliases(repo: GitRepo, remote: str) -> list[RunReport]:
         prefix = f"refs/remotes/{remote}/gitexp/aliases/".encode()
     else:
         prefix = f"refs/gitexp/incoming-aliases/{os.getpid()}-{secrets.token_hex(4)}/".encode()
-    code = gitbin.fetch(repo.root, remote, [f"+{ALIASES_SOURCE}:{prefix.decode()}*"], prune=named)
+    refspec = f"+{ALIASES_SOURCE}:{prefix.decode()}*"
+    code = gitbin.fetch(repo.root, remote, [refspec], prune=named).returncode
     if code:
         return [RunReport("*", "", FAILED, error=f"git fetch of the aliases exited {code}")]
     reports = []

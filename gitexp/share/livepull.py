@@ -42,8 +42,10 @@ class LivePull:
         dvc_remote: str | None = None,
         artifacts: bool = True,
         guard: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+        quiet: bool = False,
     ) -> None:
         self.root, self.remote, self.every, self.say = root, remote, every, say
+        self.quiet = quiet  # git's own progress and messages kept off the terminal
         self.runs, self.dvc_remote, self.artifacts, self.guard = runs, dvc_remote, artifacts, guard
         self.last_pulled: float | None = None  # time.time() of the last round that worked
         self.error: str | None = None  # why the last round failed; None when it worked
@@ -60,6 +62,7 @@ class LivePull:
                 self.dvc_remote,
                 self.artifacts,
                 updating=self.guard,
+                quiet=self.quiet,
             )
         except (GitexpError, OSError) as exc:
             why = str(getattr(exc, "message", None) or exc)
@@ -101,5 +104,5 @@ class LivePull:
             "remote": _USERINFO.sub("//", self.remote),  # no token of a URL on the page
             "every": self.every,
             "last_pulled": self.last_pulled,
-            "error": self.error,
+            "error": _USERINFO.sub("//", self.error) if self.error else None,
         }

@@ -66,11 +66,12 @@ def fetch_mirror(root: str, remote: str, quiet: bool = False) -> bytes:
     refspec = f"+{RUNS_REFSPEC_SOURCE}:{prefix.decode()}*"
     # Claims ride along (share/claims.py): an agent reads who runs which trial from them.
     refspecs = [refspec, sweeps.fetch_refspec(prefix), claims.fetch_refspec(prefix)]
-    code = gitbin.fetch(root, remote, refspecs, prune=named, quiet=quiet)
-    if code:
-        above = "" if quiet else "; see git's message above"
+    done = gitbin.fetch(root, remote, refspecs, prune=named, quiet=quiet)
+    if done.returncode:
+        said = [line for line in done.stderr.splitlines() if line.strip()]
+        above = f": {said[-1].strip()}" if said else ("" if quiet else "; see git's message above")
         raise TransferError(
-            f"git fetch from {remote} failed (exit {code}{above})",
+            f"git fetch from {remote} failed (exit {done.returncode}{above})",
             "Check the remote's address and your access: `git fetch REMOTE` must work.",
         )
     return prefix

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,7 +55,7 @@ from gitexp.slotted import Slotted
 from gitexp.sweep import ref as sweepref
 from gitexp.sweep import search as search_plan
 from gitexp.sweep import space as sweepmod
-from gitexp.sweep.executor import Job, LocalExecutor, trial_env
+from gitexp.sweep.executor import LocalExecutor
 from gitexp.sweep.local import run_local, trial_command
 from gitexp.sweep.results import done_combinations, group_runs
 
@@ -77,9 +76,6 @@ class AgentExecutor(LocalExecutor):
 
     def __init__(self, job: str) -> None:
         self.job = job
-
-    def submit(self, name: str, argv: list[str]) -> Job:
-        return subprocess.Popen(argv, env=trial_env(self.name, self.job))
 
 
 class Outcome(Slotted):

@@ -57,9 +57,13 @@ class Job(Protocol):
 
 
 class Executor(Protocol):
-    """Starts trials somewhere; ``name`` is what the trials' manifests record."""
+    """Starts trials somewhere; ``name`` is what the trials' manifests record.
+
+    ``here``: its trials are child processes in the sweep's process group, which a
+    terminal's Ctrl-C reaches directly (else the sweep forwards it to them)."""
 
     name: str
+    here: bool
 
     def submit(self, name: str, argv: list[str]) -> Job:
         """Start the trial ``name`` running ``argv`` (a ``gitexp run`` command line)."""
@@ -85,10 +89,11 @@ class LocalExecutor:
     """Trials as child processes of the sweep, on this machine."""
 
     name = "local"
+    here = True
+    job: str | None = None  # a local trial has no scheduler job (an agent's names its claim)
 
     def submit(self, name: str, argv: list[str]) -> Job:
-        # A local trial has no scheduler job: its manifest records the executor only.
-        return subprocess.Popen(argv, env=trial_env(self.name, None))
+        return subprocess.Popen(argv, env=trial_env(self.name, self.job))
 
     def close(self) -> None:
         return None

@@ -112,7 +112,7 @@ def run_local(
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reached every run already (same process group), but not a
         # scheduler's jobs on other machines.
-        if not terminal_foreground() or executor.name != "local":
+        if not terminal_foreground() or not executor.here:
             forward(signal.SIGINT, None)
         for _name, process in running:
             process.wait()

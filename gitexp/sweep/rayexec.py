@@ -142,6 +142,7 @@ class RayExecutor:
     """Trials as tasks on the Ray cluster at ``address`` (default ``RAY_ADDRESS``)."""
 
     name = NAME
+    here = False  # tasks elsewhere: a Ctrl-C is forwarded to them
 
     def __init__(
         self, address: str | None, resources: str | None, remote: str | None, say: Say
@@ -285,7 +286,15 @@ def run_trial(where: dict[str, str], argv: list[str]) -> dict[str, Any]:
     except GitexpError as exc:
         shutil.rmtree(dest, ignore_errors=True)
         return {"code": exc.exit_code, "node": node, "error": exc.message}
+    except BaseException:  # cancelled while cloning: no clone left behind
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
     code = _supervise(argv, os.path.join(dest, where["cwd"]), env)
+    # The trial has ended: a cancel from now on (the sweep repeats it until the task
+    # ends) must not cut the push of its run short, so it is ignored from here (the
+    # next task of this worker sets it back above).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return {"code": code, "node": node, **_push_back(dest, node)}
 
 
@@ -299,16 +308,11 @@ def _push_back(dest: str, node: str) -> dict[str, Any]:
         if not runs:  # the trial failed before its run began
             shutil.rmtree(dest, ignore_errors=True)
             return {}
-        while True:
-            try:
-                report = push_runs(repo, "origin")
-                failed = [item.error or item.action for item in report.failed]
-                break
-            except GitexpError as exc:
-                failed = [exc.message]
-                break
-            except KeyboardInterrupt:  # the sweep cancels again: the run must go all the same
-                continue
+        try:
+            report = push_runs(repo, "origin")
+            failed = [item.error or item.action for item in report.failed]
+        except GitexpError as exc:
+            failed = [exc.message]
     run = sorted(runs)[0]
     if failed:
         kept = f"the run stays in {dest} on {node}: `gitexp push` it from there"

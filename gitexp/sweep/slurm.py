@@ -142,6 +142,7 @@ class SlurmExecutor:
     """Each trial a submitit job; a grid's batch of trials one job array."""
 
     name = "slurm"
+    here = False  # jobs elsewhere: a Ctrl-C is forwarded to them
 
     def __init__(self, group: str, options: SlurmOptions, parallel: int, commondir: str) -> None:
         # The group names a folder under .git and a line of the batch script (#SBATCH

@@ -139,7 +139,7 @@ def run_search(
                     statuses.append(status)
                     on_done(len(statuses), count, item.name, status)
     except KeyboardInterrupt:
-        if not terminal_foreground() or executor.name != "local":  # jobs elsewhere, too
+        if not terminal_foreground() or not executor.here:  # jobs elsewhere, too
             forward(signal.SIGINT, None)
         for item in running:
             item.process.wait()

@@ -89,7 +89,9 @@ def _load(repo: GitRepo, entries: Sequence[RunEntry]) -> tuple[list[bundlemod.Ru
             data = bundlemod.load_data(repo, entry)
         data.thinned = {k: seriesmod.thin(s, budget) for k, s in data.scalars.items()}
         data.thinned_points = budget
-        if not data.live:
+        # A running run (here, or pulled while another machine records it) gets no file:
+        # its commit moves on, and a cache of it is never read (see above).
+        if not data.live and not entry.status.startswith(RUNNING):
             write(repo, entry.commit, data, budget, found)
         runs.append(data)
     return runs, budget
