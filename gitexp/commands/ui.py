@@ -92,6 +92,9 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if rounds is not None:
             rounds.stop()
+            # A round updating refs holds the lock: let it finish (its mirrors dropped,
+            # its fetch marked seen) rather than cut it short as the process ends.
+            server.lock.acquire(timeout=30)
         server.server_close()
     return 0
 

@@ -34,7 +34,7 @@ def remote_has(cwd: str, remote: str, commit: str) -> bool:
 def clone_at(url: str, dest: str, commit: str, branch: str) -> None:
     """Clone ``url`` into ``dest`` (a new folder) with ``commit`` checked out, on a local
     branch ``branch`` when named (so the runs there record the branch the sweep ran on)."""
-    done = run(".", ["clone", "--quiet", "--no-checkout", url, dest])
+    done = run(".", ["clone", "--quiet", "--no-checkout", "--", url, dest])
     if done.returncode != 0:
         raise TransferError(
             f"git clone {url} failed: {done.stderr.strip()}",

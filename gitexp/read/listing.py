@@ -129,7 +129,7 @@ def _cache_path(repo: GitRepo) -> str:
 def _load_cache(path: str) -> dict[str, tuple[float, str, str]]:
     """{commit: (start, status, row JSON)}; lines that do not parse are left out."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", newline="") as handle:  # a row may hold a CR
             text = handle.read()
     except (OSError, ValueError):
         return {}

@@ -8,10 +8,12 @@ from what one ``git cat-file --batch`` per kind (and per tree level) read before
 object the batch did not hold (absent, of another type, beyond the budgets below) is
 asked of the repository as before, so it fails the same way and with the same reason.
 
-The budgets bound memory against a hostile remote: a batch reads at most
-``TREE_ENTRIES`` tree entries and ``BLOB_BYTES`` bytes of blobs (each blob's size is
-checked against its limit before it is read), and follows at most ``TREE_LEVELS``
-folder levels; what is beyond them is read one by one, as before.
+The budgets bound memory against a hostile remote: every object's size is asked of git
+(``--batch-check``) before a batch reads it; a batch reads commits no larger than a
+listing row allows (``COMMIT_BYTES``), at most ``BATCH_BYTES`` of commits or of one
+level's trees, ``TREE_ENTRIES`` tree entries and ``BLOB_BYTES`` bytes of blobs (each
+blob checked against its own limit), and follows at most ``TREE_LEVELS`` folder levels;
+what is beyond them is read one by one, as before.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from typing import Protocol
 from gitexp.errors import GitexpError
 from gitexp.git import catfile
 from gitexp.git.repo import MODE_TREE, ObjectId
+from gitexp.model import validate
 
 TREE_ENTRIES = 500_000
 TREE_LEVELS = 64
 BLOB_BYTES = 256 * 1024 * 1024
+BATCH_BYTES = 256 * 1024 * 1024  # of commits, or of one level's trees, in one batch
+# The largest commit the checks can pass (its message a listing row and a little text,
+# read/trust.py), with room for its headers: larger ones fail, read one by one.
+COMMIT_BYTES = validate.MAX_ROW_BYTES + 64 * validate.KiB + 16 * validate.KiB
 READ_AHEAD_MIN = 16  # runs from which their objects are read in batches (~5 ms a batch)
 
 
@@ -73,7 +80,8 @@ class ReadAhead:
     def load_commits(self, shas: Iterable[ObjectId]) -> list[ObjectId]:
         """Read these commits; returns their root trees (of the ones that parsed)."""
         try:
-            found = catfile.read_commits(self.root, list(dict.fromkeys(shas)))
+            wanted = _within(self.root, list(dict.fromkeys(shas)), COMMIT_BYTES)
+            found = catfile.read_commits(self.root, wanted)
         except (GitexpError, OSError, ValueError):
             return []  # no git program, or it failed: every commit is read one by one
         roots = []
@@ -98,7 +106,7 @@ class ReadAhead:
             ]
             if wanted:
                 try:
-                    found = catfile.read_trees(self.root, wanted)
+                    found = catfile.read_trees(self.root, _within(self.root, wanted))
                 except (GitexpError, OSError, ValueError):
                     return
                 for sha, entries in found.items():
@@ -131,6 +139,21 @@ class ReadAhead:
             self._blobs.update(catfile.read_blobs(self.root, wanted))
         except (GitexpError, OSError, ValueError):
             return
+
+
+def _within(root: str, shas: list[ObjectId], each: int | None = None) -> list[ObjectId]:
+    """The objects a batch may read: each no larger than ``each``, together at most
+    ``BATCH_BYTES`` (their sizes asked of git first); the rest are read one by one."""
+    wanted: list[ObjectId] = []
+    total = 0
+    for sha, size in zip(shas, catfile.object_sizes(root, [s.decode() for s in shas]), strict=True):
+        if size is None or (each is not None and size > each):
+            continue
+        total += size
+        if total > BATCH_BYTES:
+            break
+        wanted.append(sha)
+    return wanted
 
 
 def read_ahead(

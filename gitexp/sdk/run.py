@@ -323,6 +323,12 @@ class Run(RunArtifacts, RunSurface):
         a thread does it (share/livepush.py), so ``log`` never waits on the network."""
         if self._recorder is None or self._forked:
             return
+        from gitexp.record.envvars import ENV_PUSH
+
+        if remote is None and not (
+            os.environ.get(ENV_PUSH) or self._recorder.repo.config_value("gitexp", "push")
+        ):
+            return  # the common case, without importing the pusher (and typing with it)
         from gitexp.share.livepush import start_in_script
 
         try:
