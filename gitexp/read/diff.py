@@ -159,14 +159,23 @@ def environment_changes(a: RunView, b: RunView) -> EnvironmentChanges:
     }
 
 
-def codeless(a: RunView, b: RunView) -> list[str]:
-    """Which of the two (``"a"``, ``"b"``) were imported from another tracker: such a run
-    holds no code, and against it every file of the other would read added or deleted."""
-    return [label for label, view in (("a", a), ("b", b)) if view.info.imported]
+def codeless(repo: GitRepo, a: RunView, b: RunView) -> list[str]:
+    """Which of the two (``"a"``, ``"b"``) were imported from another tracker and hold no
+    code: against such a run every file of the other would read added or deleted.  The
+    tree is looked at too: a pulled run that only claims to be imported keeps its diff."""
+    return [
+        label
+        for label, view in (("a", a), ("b", b))
+        if view.info.imported and set(repo.tree_entries(view.root_tree)) <= _NOT_CODE
+    ]
+
+
+# What an imported run's tree holds: its records, and the pointer to its large files.
+_NOT_CODE = {b".gitexp", b".gitexp-artifacts.dvc"}
 
 
 def compare_runs(repo: GitRepo, a: RunView, b: RunView) -> RunsDiff:
-    missing = codeless(a, b)
+    missing = codeless(repo, a, b)
     result: RunsDiff = {
         "a": {"id": a.info.id, "name": a.info.name},
         "b": {"id": b.info.id, "name": b.info.name},
