@@ -228,11 +228,15 @@ class SubmittedJob:
         self.job, self.stop_file, self.local = job, stop_file, local
         self.code: int | None = None
         self.looked = 0.0
+        self.stopping: int | None = None  # a signal asked for and not yet sent
 
     def poll(self) -> int | None:
         return self._look(force=False)
 
     def _look(self, force: bool) -> int | None:
+        if self.stopping is not None and self.code is None:
+            signum, self.stopping = self.stopping, None
+            self._stop(signum)
         if self.code is not None or time.monotonic() - self.looked < POLL_SECONDS:
             return self.code
         self.looked = time.monotonic()
@@ -247,6 +251,12 @@ class SubmittedJob:
         return self.code
 
     def send_signal(self, signum: int) -> None:
+        """Stop the trial at the next look (:meth:`poll`, :meth:`wait`): the sweep asks
+        from its signal handler, where writing files and running ``scancel`` for every
+        job of an array has no place."""
+        self.stopping = signum
+
+    def _stop(self, signum: int) -> None:
         """The sweep stops the trial (pruned, or the sweep itself stopped): say so first,
         so that the job does not take the signal for the scheduler's."""
         with contextlib.suppress(OSError):  # unsaid, the trial just ends preempted
