@@ -382,11 +382,11 @@ def resume(args: argparse.Namespace, command: list[str]) -> int:
     with open_repo() as repo:
         _adopt_fetched(repo)
         sweep_id, spec = sweepref.load(repo, args.resume)
-        created = repo.first_reflog_message(sweepref.ref_name(sweep_id)) or ""
+        ours = sweepref.created_here(repo, sweep_id)
     plan = search_plan.resumed_plan(sweep_id, spec)
     if args.trials:  # a new total: the spec keeps what the sweep was started with
         plan.trials = args.trials
-    if "gitexp sweep: created" not in created:
+    if not ours:
         _consent(sweep_id, plan, args.yes)
     return search(args, plan, new=False)
 

@@ -180,7 +180,7 @@ def run_agent(
     pull_runs(root, remote, artifacts=False, quiet=True)
     with GitRepo.discover(root) as repo:
         sweep_id, spec = sweepref.load(repo, sweep_text)
-        created = repo.first_reflog_message(sweepref.ref_name(sweep_id)) or ""
+        ours = sweepref.created_here(repo, sweep_id)
         mirrored = sweeps_mirror(tracking_prefix(remote)) + sweep_id.encode()
         if repo.read_ref(mirrored) is None:  # teammates' agents find it there
             for line in push_sweeps(repo, remote, {sweep_id}):
@@ -189,7 +189,7 @@ def run_agent(
     command = list(plan.command)
     if plan.program is not None:  # the other macros each trial's gitexp run expands
         command = [part.replace("${program}", plan.program) for part in command]
-    if "gitexp sweep: created" not in created and runner is None:
+    if not ours and runner is None:
         consent(sweep_id, command)
     combos: list[sweepmod.Combination] = []
     if plan.method == "grid":

@@ -29,6 +29,16 @@ def ref_name(sweep_id: str) -> bytes:
     return SWEEP_PREFIX + sweep_id.encode()
 
 
+# The reflog message of a sweep ref this clone created; one brought by a pull has another.
+CREATED_HERE = b"gitexp sweep: created"
+
+
+def created_here(repo: GitRepo, sweep_id: str) -> bool:
+    """Whether this clone made the sweep (else its command came from elsewhere, and runs
+    only with the user's consent)."""
+    return CREATED_HERE.decode() in (repo.first_reflog_message(ref_name(sweep_id)) or "")
+
+
 def check_id(sweep_id: str) -> None:
     problem = validate.check_sweep_id(sweep_id)
     if problem:
@@ -59,7 +69,7 @@ def write_spec(repo: GitRepo, sweep_id: str, spec: Mapping[str, object]) -> bool
                 f"`gitexp sweep show {sweep_id}`, or start a new one with --group NAME.",
             )
         commit = repo.write_commit(tree, [], f"gitexp sweep {sweep_id}\n")
-        if repo.create_ref(ref_name(sweep_id), commit, b"gitexp sweep: created"):
+        if repo.create_ref(ref_name(sweep_id), commit, CREATED_HERE):
             return True
     return False
 
