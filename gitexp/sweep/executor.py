@@ -123,5 +123,6 @@ def make_executor(
     if choice == "slurm":
         from gitexp.sweep import slurm
 
-        return slurm.SlurmExecutor(group, slurm.options_of(args), args.parallel, commondir)
+        chosen = slurm.options_of(args)
+        return slurm.SlurmExecutor(group, chosen, args.parallel, commondir, say)
     return LocalExecutor()

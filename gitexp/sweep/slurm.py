@@ -28,6 +28,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gitexp.errors import UsageError
@@ -144,7 +145,14 @@ class SlurmExecutor:
     name = "slurm"
     here = False  # jobs elsewhere: a Ctrl-C is forwarded to them
 
-    def __init__(self, group: str, options: SlurmOptions, parallel: int, commondir: str) -> None:
+    def __init__(
+        self,
+        group: str,
+        options: SlurmOptions,
+        parallel: int,
+        commondir: str,
+        say: Callable[[str], None] = lambda _line: None,
+    ) -> None:
         # The group names a folder under .git and a line of the batch script (#SBATCH
         # --job-name): a path or a newline there would leave both.
         problem = validate.check_sweep_id(group)
@@ -169,6 +177,7 @@ class SlurmExecutor:
                 "Example: --time 2:00:00 (H:MM:SS), or --time 90 (minutes).",
             )
         self.commondir = commondir
+        self.say = say
         self.folder = os.path.join(commondir, "gitexp", "slurm", group)
         self.cwd = os.getcwd()
         self.executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
@@ -209,7 +218,8 @@ class SlurmExecutor:
             ) from exc
         local = self.cluster == "local"
         return [
-            SubmittedJob(job, call.stop_file, local) for job, call in zip(jobs, calls, strict=True)
+            SubmittedJob(job, call.stop_file, local, self.say)
+            for job, call in zip(jobs, calls, strict=True)
         ]
 
     def _stop_file(self) -> str:
@@ -224,8 +234,8 @@ class SlurmExecutor:
 class SubmittedJob:
     """A submitit job in the shape of subprocess.Popen (sweep/executor.py's Job)."""
 
-    def __init__(self, job: Any, stop_file: str, local: bool) -> None:
-        self.job, self.stop_file, self.local = job, stop_file, local
+    def __init__(self, job: Any, stop_file: str, local: bool, say: Callable[[str], None]) -> None:
+        self.job, self.stop_file, self.local, self.say = job, stop_file, local, say
         self.code: int | None = None
         self.looked = 0.0
         self.stopping: int | None = None  # a signal asked for and not yet sent
@@ -247,6 +257,8 @@ class SubmittedJob:
                 result = self.job.result()
             except Exception:  # ended without an answer (cancelled, killed): its log says why
                 result = None
+                where = getattr(getattr(self.job, "paths", None), "stderr", None)
+                self.say(f"sweep: job {self.job.job_id} ended without a result; see {where}")
             self.code = result if isinstance(result, int) else 1
         return self.code
 
