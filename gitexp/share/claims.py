@@ -27,6 +27,7 @@ from gitexp.errors import GitexpError
 from gitexp.git import binary as gitbin
 from gitexp.git import catfile
 from gitexp.git.repo import MODE_FILE, GitRepo, ObjectId
+from gitexp.share.remotes import sibling_mirror
 from gitexp.slotted import Slotted
 
 SOURCE = "refs/gitexp/claims/*"
@@ -38,9 +39,7 @@ _TRIAL = re.compile(r"^(0|[1-9][0-9]{0,8})$")
 
 def mirror_prefix(runs_prefix: bytes) -> bytes:
     """Where a fetch mirrors the remote's claims, beside its runs' mirror ``runs_prefix``."""
-    if runs_prefix.endswith(b"/gitexp/runs/"):  # refs/remotes/<remote>/gitexp/runs/
-        return runs_prefix[: -len(b"runs/")] + b"claims/"
-    return runs_prefix.rstrip(b"/") + b"-claims/"  # a URL's temporary namespace
+    return sibling_mirror(runs_prefix, "claims")
 
 
 def fetch_refspec(runs_prefix: bytes) -> str:

@@ -52,6 +52,15 @@ BULK_CREATE_MIN = 64
 FAILURES = (FAILED, DIVERGED, REFUSED, QUARANTINED)
 
 
+def sibling_mirror(runs_prefix: bytes, kind: str) -> bytes:
+    """Where a fetch mirrors the remote's ``refs/gitexp/<kind>/`` (sweeps, claims) beside
+    its runs' mirror ``runs_prefix``: ``refs/remotes/<remote>/gitexp/<kind>/`` for a named
+    remote, a ``-<kind>/`` sibling of a URL's temporary namespace."""
+    if runs_prefix.endswith(b"/gitexp/runs/"):  # refs/remotes/<remote>/gitexp/runs/
+        return runs_prefix[: -len(b"runs/")] + kind.encode() + b"/"
+    return runs_prefix.rstrip(b"/") + b"-" + kind.encode() + b"/"
+
+
 def tracking_prefix(remote: str) -> bytes:
     return f"refs/remotes/{remote}/gitexp/runs/".encode()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from gitexp.git import binary as gitbin
 from gitexp.git.repo import GitRepo
-from gitexp.share.remotes import tracking_prefix
+from gitexp.share.remotes import sibling_mirror, tracking_prefix
 from gitexp.sweep import ref as sweepref
 
 SOURCE = "refs/gitexp/sweeps/*"
@@ -18,9 +18,7 @@ SOURCE = "refs/gitexp/sweeps/*"
 
 def mirror_prefix(runs_prefix: bytes) -> bytes:
     """Where a fetch mirrors the remote's sweeps, beside its runs' mirror ``runs_prefix``."""
-    if runs_prefix.endswith(b"/gitexp/runs/"):  # refs/remotes/<remote>/gitexp/runs/
-        return runs_prefix[: -len(b"runs/")] + b"sweeps/"
-    return runs_prefix.rstrip(b"/") + b"-sweeps/"  # a URL's temporary namespace
+    return sibling_mirror(runs_prefix, "sweeps")
 
 
 def fetch_refspec(runs_prefix: bytes) -> str:
