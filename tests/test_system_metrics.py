@@ -74,16 +74,55 @@ def test_gitexp_run_samples_the_command(repo: Path) -> None:
     assert "system/cpu_percent" in plot.stdout and "seconds since start" in plot.stdout
 
 
-def test_a_direct_script_samples_on_a_background_thread(repo: Path) -> None:
+def test_a_direct_script_samples_from_a_process_of_its_own(repo: Path) -> None:
     (repo / "busy.py").write_text(BUSY)
     env = {**os.environ, **FAST}
     done = subprocess.run(
         [sys.executable, "busy.py"], cwd=repo, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert "gitexp-system" in done.stdout  # a thread of its own, not the training thread
+    assert "gitexp-system" not in done.stdout  # no thread in the script: a child samples
     [run_id] = run_refs(repo)
     _check(_system_rows(repo, run_id))
+
+
+# A loop that never lets the GIL go: a sampler thread in the script's own process got
+# one sample in three seconds here; the sampler's own process is not held by it.
+GREEDY = BUSY.replace(
+    "    time.sleep(0.0002)  # as a training step's kernels do, the GIL is let go now and then\n",
+    "",
+)
+
+
+def test_a_loop_that_holds_the_gil_does_not_starve_the_sampler(repo: Path) -> None:
+    assert GREEDY != BUSY
+    (repo / "greedy.py").write_text(GREEDY)
+    env = {**os.environ, **FAST}
+    done = subprocess.run(
+        [sys.executable, "greedy.py"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    [run_id] = run_refs(repo)
+    rows = _system_rows(repo, run_id)
+    _check(rows)
+    assert len(rows) >= 6  # 3 s at 0.25 s a sample: 12 on an idle machine
+
+
+def test_a_script_that_ends_at_once_leaves_no_sampler_behind(repo: Path) -> None:
+    (repo / "quick.py").write_text(
+        "import os, gitexp\ngitexp.init()\ngitexp.finish()\n"
+        "print('CHILDREN', open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "quick.py"],
+        cwd=repo,
+        env={**os.environ, **FAST},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("CHILDREN")]
+    assert line.split() == ["CHILDREN"]  # the sampler was stopped and reaped at finish
 
 
 @pytest.mark.slow

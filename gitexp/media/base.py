@@ -9,9 +9,9 @@ media classes when a value is built, never here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from gitexp.model import values
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gitexp.media.store import MediaSink

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
 
 from gitexp.errors import FormatError, RepositoryStateError, UnknownRunError
 from gitexp.git.repo import MODE_FILE, MODE_TREE, GitRepo, ObjectId
@@ -27,8 +26,11 @@ from gitexp.record import manifest
 from gitexp.record.live import LiveDir, hostname, live_root
 from gitexp.record.recorder import Recorder, run_ref
 from gitexp.record.snapshot import Snapshot, take_snapshot
+from gitexp.typecheck import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitexp.model.shapes import LiveState, SnapshotFile
 
 RESUME_MODES = ("allow", "must", "never")
@@ -89,12 +91,13 @@ def resume_run(
         if warn is not None:
             warn(text)
     new_tree = repo.write_tree(snapshot.files)
+    recorded_snapshot: SnapshotFile = cast("SnapshotFile", _meta_json(repo, root, "snapshot.json"))
     code_changed = _workspace_entries(repo, root) != _workspace_entries(repo, new_tree)
     state: LiveState = {
         "snapshot_tree": root.decode(),  # the original snapshot; .gitexp/ is replaced
         "cli_fields": list(cli_fields),
         "allow_secret": repo.config_values("gitexp", "allowSecret"),
-        "snapshot": cast("SnapshotFile", _meta_json(repo, root, "snapshot.json")),
+        "snapshot": recorded_snapshot,
         "summary_base": _summary_overrides(metrics),
     }
     recorder = Recorder(repo, live, info, state)

@@ -1,19 +1,23 @@
-"""System metrics over time: CPU, memory and GPUs, sampled by a background thread.
+"""System metrics over time: CPU, memory and GPUs, sampled off the training thread.
 
-The sampler runs in the recording process (the ``gitexp run`` wrapper, or a daemon
-thread of a script that called ``gitexp.init()`` itself), never on the training
-thread: every ``GITEXP_SYSTEM_INTERVAL`` seconds (default 10) it appends one row to
-the live ``system.jsonl``; the recorder commits the rows as ``.gitexp/system/``
-chunks.  Rows are keyed by time, not by training step: ``_step`` counts the samples.
-CPU and memory come from psutil; GPUs from NVML (``pynvml``) when it is importable and
-a driver answers.  ``GITEXP_SYSTEM_METRICS=0`` (or ``gitexp run --no-system-metrics``)
-turns sampling off.
+The sampler runs beside the training, never on its thread: a thread of the ``gitexp
+run`` wrapper, or, for a script that called ``gitexp.init()`` itself, a small process
+of its own (``SamplerProcess``).  Every ``GITEXP_SYSTEM_INTERVAL`` seconds (default
+10) it appends one row to the live ``system.jsonl``; the recorder commits the rows as
+``.gitexp/system/`` chunks.  Rows are keyed by time, not by training step: ``_step``
+counts the samples.  CPU and memory come from psutil; GPUs from NVML (``pynvml``) when
+it is importable and a driver answers.  ``GITEXP_SYSTEM_METRICS=0`` (or ``gitexp run
+--no-system-metrics``) turns sampling off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
+import signal
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -207,13 +211,102 @@ class SystemSampler:
             handle.write(values.dumps(row) + "\n")
 
 
+class SamplerProcess:
+    """A ``SystemSampler`` in a process of its own, for a script that records itself.
+
+    A thread in the script's own process shares the GIL with training: a pure-Python
+    loop starves it (one sample in seconds), and its psutil import (~15 ms) either
+    delays the script's start or waits for the loop.  A child process costs the script
+    a spawn (~1 ms) and samples on its own schedule.  It reads the script's word on
+    its stdin ("stop", or end of file when the script died) and says "ready" on its
+    stdout once it measures: a script that stops before that has nothing to wait for.
+    """
+
+    def __init__(self, argv: list[str]) -> None:
+        self._child = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+        )
+        assert self._child.stdout is not None
+        os.set_blocking(self._child.stdout.fileno(), False)
+        self._ready = False
+
+    def _is_ready(self) -> bool:
+        assert self._child.stdout is not None
+        if not self._ready:
+            with contextlib.suppress(OSError, TypeError):  # nothing to read yet: None
+                self._ready = b"ready" in (self._child.stdout.read() or b"")
+        return self._ready
+
+    def stop(self) -> None:
+        child = self._child
+        ready = self._is_ready()
+        with contextlib.suppress(OSError):
+            assert child.stdin is not None
+            child.stdin.write(b"stop\n")
+            child.stdin.close()
+        if ready:
+            try:  # its last sample, of the stretch since the one before
+                child.wait(timeout=5)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        child.kill()  # still importing psutil (the run was shorter than that), or stuck
+        child.wait()
+
+
+def _sample_for_parent(argv: list[str]) -> None:
+    """The child's side of ``SamplerProcess``: sample until the script says stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the script's to handle
+    path, start_time, pid, first_index, seconds = argv
+    sampler = SystemSampler(path, float(start_time), int(pid), int(first_index), float(seconds))
+    try:
+        import psutil
+    except ImportError:
+        return
+    gpus = _Gpus()
+    stdin = sys.stdin.buffer.fileno()
+    try:
+        psutil.cpu_percent(None)  # the first call only starts the measurement
+        sampler._process_cpu(psutil)
+        os.write(sys.stdout.fileno(), b"ready\n")
+        since = next_at = time.monotonic()
+        while True:
+            next_at += sampler.seconds
+            if select.select([stdin], [], [], max(0.0, next_at - time.monotonic()))[0]:
+                break  # "stop", or end of file: the script ended
+            sampler._write(sampler.sample(psutil, gpus))
+            since = time.monotonic()
+        if time.monotonic() - since >= min(0.05, sampler.seconds):
+            sampler._write(sampler.sample(psutil, gpus))
+    except Exception as exc:  # a sampler must never print a traceback into the run
+        warnings.warn(f"gitexp: system metrics stopped: {exc}", stacklevel=1)
+    finally:
+        gpus.close()
+
+
 def start_sampler(
-    live_file: str, start_time: float, pid: int, first_index: int = 0, grace: float = 0.0
-) -> SystemSampler | None:
+    live_file: str,
+    start_time: float,
+    pid: int,
+    first_index: int = 0,
+    grace: float = 0.0,
+    own_process: bool = False,
+) -> SystemSampler | SamplerProcess | None:
     """A started sampler, or None when system metrics are turned off.  ``grace``: seconds
-    to wait before importing psutil (the wrapper's, for commands that end at once)."""
+    to wait before importing psutil (the wrapper's, for commands that end at once).
+    ``own_process``: sample from a child process (a script recording itself)."""
     if not enabled():
         return None
+    if own_process:
+        argv = [str(live_file), repr(start_time), str(pid), str(first_index), repr(interval())]
+        try:
+            return SamplerProcess([sys.executable, "-m", __name__, *argv])
+        except OSError:  # no interpreter to start (an embedded Python): sample on a thread
+            pass
     sampler = SystemSampler(live_file, start_time, pid, first_index, grace=grace)
     sampler.start()
     return sampler
+
+
+if __name__ == "__main__":
+    _sample_for_parent(sys.argv[1:])

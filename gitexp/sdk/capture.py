@@ -11,7 +11,11 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from typing import Any, TextIO
+
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 
 class SharedLog:

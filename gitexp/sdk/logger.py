@@ -15,11 +15,11 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, cast
 
 from gitexp.media.base import Media
 from gitexp.model import values
 from gitexp.model.values import RESERVED_KEYS
+from gitexp.typecheck import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from gitexp.media.store import MediaSink

@@ -16,7 +16,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV_NOTEBOOK = "GITEXP_NOTEBOOK"
 

@@ -21,18 +21,20 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
 
 from gitexp.model.config import Config
 from gitexp.model.ids import short_id
 from gitexp.sdk.logger import FLUSH_SECONDS, Logger
 from gitexp.sdk.runartifacts import RunArtifacts
 from gitexp.sdk.surface import RunSurface
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitexp.record.live import LiveDir
     from gitexp.record.recorder import Recorder
-    from gitexp.record.sysmetrics import SystemSampler
+    from gitexp.record.sysmetrics import SamplerProcess, SystemSampler
     from gitexp.sdk.alerts import Alerts
     from gitexp.sdk.capture import OutputCapture
     from gitexp.sdk.lineagelog import RunLineage
@@ -76,7 +78,7 @@ def _summary_choice(summary: object) -> str:
     return first
 
 
-class Summary(MutableMapping[str, Any]):
+class Summary(MutableMapping[str, "Any"]):
     """``run.summary``: the last logged value of each key, unless set explicitly."""
 
     def __init__(self, run: Run) -> None:
@@ -157,7 +159,9 @@ class Run(RunArtifacts, RunSurface):
         self._output: OutputCapture | None = None
         self._script: dict[str, Any] = {}
         self._helpers: list[threading.Thread] = []
-        self._system: SystemSampler | None = None  # the sampler of a directly run script
+        self._system: SystemSampler | SamplerProcess | None = (
+            None  # the sampler of a directly run script
+        )
         self.resumed = False  # True when this run continues an earlier one (resume=)
         self._root: str | None = recorder.repo.root if recorder is not None else None
         self._lineage_log: RunLineage | None = None
@@ -304,7 +308,7 @@ class Run(RunArtifacts, RunSurface):
     def start_recording(
         self,
         helpers: Iterable[threading.Thread] = (),
-        system_sampler: SystemSampler | None = None,
+        system_sampler: SystemSampler | SamplerProcess | None = None,
         capture_output: bool = False,
     ) -> None:
         """Start what records while the script trains: output capture (a directly run

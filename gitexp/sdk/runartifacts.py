@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gitexp.record.live import LiveDir

@@ -9,12 +9,15 @@ import threading
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
 
 from gitexp.model.config import Config, deep_merge, load_config_file, plain
 from gitexp.record.envvars import ENV_ALL_RANKS, ENV_CONFIG, ENV_LIVE_DIR, ENV_RUN_ID
 from gitexp.sdk import ranks
 from gitexp.sdk.run import DISABLED, JOINED, SCRIPT, Run
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # wandb arguments kept in the run record as given (JSON-able values only).
 # sync_tensorboard: the recorder reads the run's event files when it ends (importers/sync.py).
@@ -331,7 +334,6 @@ def _start_here(
     from gitexp.errors import GitexpError, RepositoryStateError, UnknownRunError
     from gitexp.git.repo import GitRepo
     from gitexp.record.keeper import recover_stale_runs
-    from gitexp.record.resume import resume_run, run_exists
     from gitexp.record.starting import collect_slow_facts, start_background, start_run
     from gitexp.record.sysmetrics import start_sampler
 
@@ -349,7 +351,11 @@ def _start_here(
         recover_stale_runs(repo)
         if notebook:
             command = _notebook_command(repo.root, extra)
-        exists = run_id is not None and run_exists(repo, run_id)
+        exists = False
+        if run_id is not None:  # resuming is the rare case: its module only then (~2 ms)
+            from gitexp.record.resume import run_exists
+
+            exists = run_exists(repo, run_id)
     except Exception as exc:
         return _not_recording(exc, fields, defaults)
     try:
@@ -361,6 +367,8 @@ def _start_here(
         if not exists and resume == "must":
             raise UnknownRunError(f"resume='must', but there is no run {run_id} to resume")
         if exists and run_id is not None:
+            from gitexp.record.resume import resume_run
+
             recorder, snapshot, recorded = resume_run(repo, run_id)
             config = deep_merge(defaults, recorded)
             resumed = True
@@ -398,12 +406,17 @@ def _start_here(
     if resumed:
         run.resumed = True
         run.continue_steps_after(int(info.resumes[-1]["from_step"]) - 1)
-    facts = start_background(
-        lambda: collect_slow_facts(recorder, snapshot.skipped), "gitexp-manifest"
-    )
     last = recorder.system.last_step
     sampler = start_sampler(
-        recorder.live.file("system.jsonl"), info.start, os.getpid(), 0 if last is None else last + 1
+        recorder.live.file("system.jsonl"),
+        info.start,
+        os.getpid(),
+        0 if last is None else last + 1,
+        own_process=True,
+    )
+    # After the spawn above, which else waits for this thread's GIL (a switch interval).
+    facts = start_background(
+        lambda: collect_slow_facts(recorder, snapshot.skipped), "gitexp-manifest"
     )
     run.start_recording(helpers=[facts], system_sampler=sampler, capture_output=True)
     return run

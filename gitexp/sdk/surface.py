@@ -17,9 +17,12 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitexp.model.config import Config
     from gitexp.record.live import LiveDir
     from gitexp.record.recorder import Recorder
