@@ -103,3 +103,25 @@ def test_parsing_a_run_imports_no_shutil() -> None:
     assert shown.returncode == 0, shown.stderr
     usage = shown.stdout.split("\n\n", 1)[0].splitlines()  # the description is raw text
     assert len(usage) > 1 and max(len(line) for line in usage) <= 60
+
+
+def test_a_script_recording_itself_imports_neither_psutil_nor_typing(repo: Path) -> None:
+    """The seed script's budget (issue 22): psutil (~15 ms) is imported by the sampler's
+    own process, and the SDK's run path takes TYPE_CHECKING and cast from typecheck.py."""
+    (repo / "train.py").write_text(
+        "import sys\n"
+        "import gitexp\n"
+        "gitexp.init(config={'lr': 0.1})\n"
+        "gitexp.log({'loss': 1.0})\n"
+        "gitexp.finish()\n"
+        "print(sorted({'psutil', 'typing', 'gitexp.record.resume'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "train.py"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GITEXP_SYSTEM_INTERVAL": "0.1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
