@@ -1765,6 +1765,10 @@ def test_ui_leaves_a_quarantined_run_out_and_warns_once(
     server = DashboardServer(str(clone), 0)
     try:
         assert {run["id"] for run in server.runs_json(None)["runs"]} == {good, EVIL}
+        # Only the runs a request names are read whole (a poll must not check every run).
+        assert [run["id"] for run in server.bundle_json([good])["runs"]] == [good]
+        assert server.media(good, "nothing.png") is None
+        assert "skipped quarantined" not in capsys.readouterr().err
         bundle = server.bundle_json([good, EVIL])  # reads both whole: EVIL fails, once
         assert [run["id"] for run in bundle["runs"]] == [good]
         for _ in range(3):  # the page refreshes: the verdict is cached, the warning not repeated

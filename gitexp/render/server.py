@@ -29,7 +29,7 @@ from gitexp.git.repo import GitRepo
 from gitexp.read.listing import RunEntry, list_runs
 from gitexp.read.projects import in_project
 from gitexp.read.selection import DEFAULT_CHART_RUNS, select
-from gitexp.read.trust import listed, usable
+from gitexp.read.trust import check_runs, describe, listed
 from gitexp.record.keeper import recover_stale_runs
 from gitexp.render import bundle as bundlemod
 from gitexp.render import htmlpage
@@ -112,8 +112,7 @@ class DashboardServer(ThreadingHTTPServer):
         x_axis: str | None = None,
     ) -> Bundle:
         with self.lock, GitRepo.discover(self.repo_root) as repo:
-            every = listed(list_runs(repo), self.warn)
-            by_id = {entry.id: entry for entry in usable(repo, every, self.warn)}
+            by_id = {entry.id: entry for entry in self._checked(repo, set(ids))}
             runs = [self._data(repo, by_id[run_id]) for run_id in ids if run_id in by_id]
             data = bundlemod.build(repo, runs, title="gitexp ui")
             from gitexp.read.media import media_file
@@ -139,8 +138,7 @@ class DashboardServer(ThreadingHTTPServer):
         from gitexp.render.charts.logged import mime_of
 
         with self.lock, GitRepo.discover(self.repo_root) as repo:
-            every = listed(list_runs(repo), self.warn)
-            entry = next((e for e in usable(repo, every, self.warn) if e.id == run_id), None)
+            entry = next(iter(self._checked(repo, {run_id})), None)
             if entry is None:
                 return None
             data = self._data(repo, entry)
@@ -151,6 +149,16 @@ class DashboardServer(ThreadingHTTPServer):
                         if mime is not None and isinstance(ref, dict) and ref["path"] == path:
                             return mime, media_file(repo, entry.commit, ref)
         return None
+
+    def _checked(self, repo: GitRepo, ids: set[str]) -> list[RunEntry]:
+        """The runs of ``ids`` that pass the checks; only those are checked: the page asks
+        every 2 seconds while a run goes, and a repository may hold 100,000 runs."""
+        asked = [entry for entry in listed(list_runs(repo), self.warn) if entry.id in ids]
+        found = check_runs(repo, {entry.id: entry.commit for entry in asked})
+        for run_id, problem in found.items():
+            if problem:
+                self.warn(f"skipped quarantined run {describe(run_id, problem)}")
+        return [entry for entry in asked if not found.get(entry.id)]
 
     def warn(self, message: str) -> None:
         """A quarantined run is reported once per server, not at every refresh of the page."""
