@@ -82,34 +82,53 @@ def read_claims(
     claims: dict[int, Claim] = {}
     unreadable: dict[int, ObjectId] = {}
     warnings: list[str] = []
+    blobs: dict[int, tuple[ObjectId, bytes]] = {}  # trial: (claim commit, claim.json blob)
+
+    def refuse(trial: int, sha: ObjectId, problem: str) -> None:
+        warnings.append(f"claim of trial {trial} is not a claim ({problem}): counted as stale")
+        unreadable[trial] = sha
+
     for raw, sha in sorted(repo.list_refs(prefix).items()):
         name = raw.decode("utf-8", "replace")
         if not _TRIAL.match(name):
             warnings.append(f"ignored claim ref {sweep_id}/{name[:80]!r}: not a trial number")
             continue
-        trial = int(name)
-        claim, problem = _read(repo, sweep_id, trial, sha)
+        blob, problem = _claim_blob(repo, sha)
+        if blob is None:
+            refuse(int(name), sha, problem or "unreadable")
+        else:
+            blobs[int(name)] = (sha, blob)
+    # Every claim's size in one git process (an agent reads all claims each turn).
+    sizes = catfile.object_sizes(repo.root, [blob.decode() for _sha, blob in blobs.values()])
+    for (trial, (sha, blob)), size in zip(blobs.items(), sizes, strict=True):
+        claim, problem = _read(repo, sweep_id, trial, sha, blob, size)
         if claim is None:
-            warnings.append(f"claim of trial {trial} is not a claim ({problem}): counted as stale")
-            unreadable[trial] = sha
+            refuse(trial, sha, problem or "unreadable")
         else:
             claims[trial] = claim
     return claims, unreadable, warnings
 
 
-def _read(
-    repo: GitRepo, sweep_id: str, trial: int, sha: ObjectId
-) -> tuple[Claim | None, str | None]:
+def _claim_blob(repo: GitRepo, sha: ObjectId) -> tuple[bytes | None, str | None]:
+    """The claim.json blob of a claim commit, or why there is none."""
     try:
         tree, _parents, _message = repo.commit_info(sha)
         entries = repo.tree_entries(tree)
-        found = entries.get(CLAIM_FILE)
-        if found is None or found[0] != MODE_FILE or len(entries) != 1:
-            return None, "its commit must hold claim.json alone"
-        (size,) = catfile.object_sizes(repo.root, [found[1].decode()])
-        if size is None or size > MAX_CLAIM:
-            return None, f"claim.json is missing or over {MAX_CLAIM} bytes"
-        data = json.loads(repo.read_blob(found[1]).decode("utf-8"))
+    except (GitexpError, KeyError, ValueError, RecursionError) as exc:
+        return None, f"unreadable: {type(exc).__name__}"
+    found = entries.get(CLAIM_FILE)
+    if found is None or found[0] != MODE_FILE or len(entries) != 1:
+        return None, "its commit must hold claim.json alone"
+    return found[1], None
+
+
+def _read(
+    repo: GitRepo, sweep_id: str, trial: int, sha: ObjectId, blob: bytes, size: int | None
+) -> tuple[Claim | None, str | None]:
+    if size is None or size > MAX_CLAIM:
+        return None, f"claim.json is missing or over {MAX_CLAIM} bytes"
+    try:
+        data = json.loads(repo.read_blob(blob).decode("utf-8"))
     except (GitexpError, KeyError, ValueError, RecursionError) as exc:
         return None, f"unreadable: {type(exc).__name__}"
     if not isinstance(data, dict):
