@@ -8,6 +8,7 @@ peers' environment.
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import peers
 import workloads as wl
@@ -203,6 +204,7 @@ def bench_layouts(ctx: Context) -> list[Row]:
             target="≤ 2x",
         )
         rows.append(compare(row, samples["gitexp"], samples["git"], 2.0, at_most=True))
+    rows.append(_python_floor(ctx, cases["run_800_linguist"][0]))
     script = ctx.root / "seed_style.py"
     script.write_text(peers.GITEXP_SCRIPT)
     ctx.say("layouts: the seed-style script recording itself vs bare Python")
@@ -225,3 +227,29 @@ def bench_layouts(ctx: Context) -> list[Row]:
     row.verdict = "met" if row.ours <= row.theirs + 0.05 else "missed"
     rows.append(row)
     return rows
+
+
+# What any Python command that records a run must pay before its first line of work:
+# the interpreter (with the environment's site-packages) and the standard library a
+# recorder cannot do without (json for its files, subprocess for the command and git,
+# threading for the output, argparse for its command line).  Measured beside git's
+# snapshot of the same repository, it shows how much of the 2x budget is gone already.
+PYTHON_FLOOR = "import argparse, json, subprocess, threading"
+
+
+def _python_floor(ctx: Context, repo: Path) -> Row:
+    ctx.say("layouts: the Python floor (interpreter + standard library) vs git's snapshot")
+    samples = alternate(
+        {
+            "python": partial(timed, [PY, "-c", PYTHON_FLOOR], repo, ctx.env),
+            "git": partial(timed, ["sh", "-c", GIT_SNAPSHOT], repo, ctx.env),
+        },
+        ctx.repeat,
+    )
+    row = Row(
+        "run_python_floor",
+        f"Python start-up + `{PYTHON_FLOOR}`, no work (any Python recorder's floor)",
+        "s",
+        against="git plumbing snapshot of the same repository",
+    )
+    return compare(row, samples["python"], samples["git"], None, at_most=True)
