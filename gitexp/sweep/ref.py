@@ -17,9 +17,15 @@ from collections.abc import Callable, Mapping
 
 from gitexp.errors import ConfigError, FormatError, UnknownRunError, UsageError
 from gitexp.git.repo import MODE_FILE, GitRepo, ObjectId
-from gitexp.model import configfile, validate
+from gitexp.model import validate
 from gitexp.read.trust import sweep_spec_text
-from gitexp.sweep import space as sweepmod
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitexp.sweep import space as sweepmod
+
+# PyYAML and the sweep's space (dataclasses, inspect) are imported where a spec is read
+# or written: `gitexp push` and `pull` carry sweep refs and need neither (~40 ms).
 
 SWEEP_PREFIX = b"refs/gitexp/sweeps/"
 SPEC_FILE = b"sweep.yaml"
@@ -54,6 +60,8 @@ def write_spec(repo: GitRepo, sweep_id: str, spec: Mapping[str, object]) -> bool
     A sweep's spec never changes: one that exists with another spec is refused (the
     trials of two searches would be read as one study).
     """
+    from gitexp.model import configfile
+
     check_id(sweep_id)
     text = configfile.dump_yaml(spec)
     tree = repo.write_tree([(SPEC_FILE, MODE_FILE, repo.write_blob(text.encode()))])
@@ -84,6 +92,9 @@ def spec_problem(
     text, problem = sweep_spec_text(repo, sha)
     if text is None:
         return None, problem
+    from gitexp.model import configfile
+    from gitexp.sweep import space as sweepmod
+
     try:
         data = configfile.load_yaml(text, source=f"sweep {sweep_id}")
         spec = sweepmod.load_spec(data, f"sweep {sweep_id}", strict=False)
