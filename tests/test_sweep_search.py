@@ -335,3 +335,58 @@ def test_pruners_are_optunas_with_the_spec_settings() -> None:
         {"method": "grid", "parameters": {"x": [1]}, "future": 1}, "ref", strict=False
     )
     assert [p.key for p in spec.parameters] == ["x"]
+
+
+SLOW_TRIAL = """\
+import time, gitexp
+run = gitexp.init(config={"lr": 0.1})
+gitexp.log({"loss": 1.0})
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+def test_a_bayes_agent_tells_the_study_of_trials_running_elsewhere(repo: Path) -> None:
+    """An agent's study holds the group's running runs as running trials, which TPE's
+    constant liar keeps it from crowding; the local resume and other methods do not."""
+    import subprocess
+    import time
+
+    from gitexp.git.repo import GitRepo
+    from gitexp.sweep import ref as sweepref
+    from gitexp.sweep import search as search_plan
+
+    _commit(repo, "quad.py", QUADRATIC)
+    _commit(repo, "slow.py", SLOW_TRIAL)
+    args = ["sweep", "--create", "--method", "bayes", "--trials", "6", "--metric", "loss"]
+    args += ["--group", "liar", "-p", "lr=0.001,0.01,0.1,1"]
+    assert gitexp(*args, "--", sys.executable, "quad.py", cwd=repo).returncode == 0
+    for n, lr in enumerate(("0.1", "1")):
+        done = gitexp("run", "--group", "liar", "--name", f"liar-{n}", "-p", f"lr={lr}",
+                      "--", sys.executable, "quad.py", cwd=repo)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    going = subprocess.Popen(
+        [sys.executable, "-m", "gitexp", "run", "--group", "liar", "--name", "liar-2",
+         "-p", "lr=0.001", "--", sys.executable, "slow.py"],
+        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(300):
+            statuses = {row["name"]: row["status"] for row in _group(repo, "liar")}
+            if statuses.get("liar-2") == "running" or going.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert statuses.get("liar-2") == "running", statuses
+        with GitRepo.discover(str(repo)) as git_repo:
+            sweep_id, spec = sweepref.load(git_repo, "liar")
+            plan = search_plan.resumed_plan(sweep_id, spec)
+            study, done_count, _ = search_plan.rebuilt_study(git_repo, plan, running=True)
+            states = sorted((t.state.name, t.params["lr"]) for t in study.trials)
+            assert done_count == 2
+            assert states == [("COMPLETE", "0.1"), ("COMPLETE", "1"), ("RUNNING", "0.001")]
+            assert study.sampler._constant_liar  # TPE scores running trials as the worst
+            local, _, _ = search_plan.rebuilt_study(git_repo, plan)
+            assert all(t.state.name == "COMPLETE" for t in local.trials)
+    finally:
+        going.terminate()
+        going.wait(timeout=30)

@@ -17,9 +17,9 @@ Which trial is next:
 * a search (``random``, ``bayes``): while finished and pruned runs plus live claims are
   fewer than the sweep's ``trials``, the lowest trial number free, its values asked of
   the Optuna study rebuilt from the runs pulled (sweep/search.py), seeded by the sweep's
-  seed and the trial number so that agents asking at once do not draw alike.  Trials
-  running elsewhere are not told to the study, so two agents may choose near points
-  (docs/workflow.md says so).
+  seed and the trial number so that agents asking at once do not draw alike; for
+  ``bayes``, trials running elsewhere are running trials of the study (TPE's constant
+  liar keeps new points away from them).
 
 A claim is live while it is younger than ``stale`` seconds, or while a run of the
 name it gives is running, finished or pruned.  A trial that ends otherwise (failed,
@@ -336,7 +336,7 @@ def _study(root: str, plan: search_plan.Plan, trial: int) -> Any:
     agents asking at the same moment, with the same runs, must not draw alike."""
     seeded = dataclasses.replace(plan, seed=f"{plan.seed}/{trial}")
     with GitRepo.discover(root) as repo:
-        study, _done, _skipped = search_plan.rebuilt_study(repo, seeded)
+        study, _done, _skipped = search_plan.rebuilt_study(repo, seeded, running=True)
     return study
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from gitexp.errors import FormatError, UsageError
 from gitexp.git.repo import GitRepo
-from gitexp.model.record import FINISHED, PRUNED
+from gitexp.model.record import FINISHED, PRUNED, RUNNING
 from gitexp.read.runview import load_run, read_history
 from gitexp.sweep import space as sweepmod
 from gitexp.sweep import study as studymod
@@ -167,13 +167,22 @@ def resumed_plan(sweep_id: str, spec: sweepmod.SweepFile) -> Plan:
     return make_plan(spec, spec.parameters, spec.command, sweep_id, spec.name or sweep_id)
 
 
-def rebuilt_study(repo: GitRepo, plan: Plan) -> tuple[Any, int, int]:
-    """(the study with the group's ended runs, trials counted, runs left out)."""
+def rebuilt_study(repo: GitRepo, plan: Plan, running: bool = False) -> tuple[Any, int, int]:
+    """(the study with the group's ended runs, trials counted, runs left out).
+
+    ``running``: also tell the study of the group's running runs (an agent's, from the
+    remote), so that ``bayes`` does not propose points beside a trial still running
+    elsewhere (TPE's constant liar scores them as the worst so far until they end).
+    """
     study = studymod.make_study(
         plan.method, plan.goal, plan.params, plan.seed, plan.trials, plan.prune
     )
     ended: list[tuple[Any, Mapping[str, object], dict[int, float]]] = []
+    going: list[Mapping[str, object]] = []
     for entry in group_runs(repo, plan.group):
+        if entry.status == RUNNING and running and plan.method == "bayes":
+            going.append(_config(repo, entry))
+            continue
         if entry.status not in (FINISHED, PRUNED):
             continue
         config: Mapping[str, object] = entry.row.get("config") or {}
@@ -185,4 +194,11 @@ def rebuilt_study(repo: GitRepo, plan: Plan) -> tuple[Any, int, int]:
                 steps = studymod.metric_steps(read_history(repo, view), plan.metric)
         ended.append((entry, config, steps))
     added, skipped = studymod.rebuild(study, ended, plan.params, plan.metric)
+    studymod.add_running(study, going, plan.params)
     return study, added, skipped
+
+
+def _config(repo: GitRepo, entry: Any) -> Mapping[str, object]:
+    """A run's config: its listing row's, or the whole file where the row left it out."""
+    config = entry.row.get("config") or {}
+    return load_run(repo, entry).config if entry.row.get("truncated") else config

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -96,9 +97,14 @@ def make_study(
     else:
         # TPE models the results once it has some: a third of the budget (2 to 10 trials,
         # Optuna's default is 10) is drawn at random first.
-        sampler = optuna.samplers.TPESampler(
-            seed=number, n_startup_trials=max(2, min(10, trials // 3))
-        )
+        # constant_liar: a trial still running (asked here, or running elsewhere) counts
+        # as the worst result so far, so parallel trials do not crowd one point.
+        # (Experimental in Optuna 3.x: its warning says nothing a user can act on.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=number, n_startup_trials=max(2, min(10, trials // 3)), constant_liar=True
+            )
     return optuna.create_study(direction=goal, sampler=sampler, pruner=make_pruner(prune))
 
 
@@ -213,6 +219,29 @@ def rebuild(
         study.add_trial(trial)
         added += 1
     return added, skipped
+
+
+def add_running(
+    study: Any, configs: list[Mapping[str, object]], params: list[sweepmod.Parameter]
+) -> int:
+    """Tell ``study`` of trials running elsewhere (their values, no result yet): how
+    many.  A run whose values lie outside the space is left out."""
+    optuna = import_optuna()
+    dists = distributions(params)
+    added = 0
+    for config in configs:
+        chosen = trial_params(config, params)
+        if chosen is None:
+            continue
+        try:
+            trial = optuna.trial.create_trial(
+                params=chosen, distributions=dists, state=optuna.trial.TrialState.RUNNING
+            )
+        except ValueError:
+            continue
+        study.add_trial(trial)
+        added += 1
+    return added
 
 
 def metric_steps(rows: Sequence[Mapping[str, object]], metric: str) -> dict[int, float]:
