@@ -136,3 +136,23 @@ def test_system_metrics_can_be_turned_off(repo: Path) -> None:
     assert len(run_refs(repo)) == 2
     for run_id in run_refs(repo):
         assert _system_rows(repo, run_id) == []
+
+
+def test_the_sampler_imports_from_the_scripts_path_not_the_current_folder(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A script run from another folder: that folder is not on the script's sys.path,
+    nor on its sampler's (a `gitexp.py` or `psutil.py` lying there is nobody's module)."""
+    (repo / "busy.py").write_text(BUSY)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("gitexp.py", "psutil.py"):
+        (elsewhere / name).write_text("raise SystemExit('the wrong module was imported')\n")
+    done = subprocess.run(
+        [sys.executable, str(repo / "busy.py")], cwd=elsewhere,
+        env={**os.environ, **FAST}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "wrong module" not in done.stderr and "Traceback" not in done.stderr
+    [run_id] = run_refs(repo)
+    _check(_system_rows(repo, run_id))

@@ -13,6 +13,7 @@ it is importable and a driver answers.  ``GITEXP_SYSTEM_METRICS=0`` (or ``gitexp
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -254,7 +255,7 @@ class SamplerProcess:
         child.wait()
 
 
-def _sample_for_parent(argv: list[str]) -> None:
+def sample_for_parent(argv: list[str]) -> None:
     """The child's side of ``SamplerProcess``: sample until the script says stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the script's to handle
     path, start_time, pid, first_index, seconds = argv
@@ -300,7 +301,7 @@ def start_sampler(
     if own_process:
         argv = [str(live_file), repr(start_time), str(pid), str(first_index), repr(interval())]
         try:
-            return SamplerProcess([sys.executable, "-m", __name__, *argv])
+            return SamplerProcess([sys.executable, "-c", _CHILD, json.dumps(sys.path), *argv])
         except OSError:  # no interpreter to start (an embedded Python): sample on a thread
             pass
     sampler = SystemSampler(live_file, start_time, pid, first_index, grace=grace)
@@ -308,5 +309,9 @@ def start_sampler(
     return sampler
 
 
-if __name__ == "__main__":
-    _sample_for_parent(sys.argv[1:])
+# The child imports what the script would, from where the script would: the script's own
+# sys.path (a script may have put gitexp or psutil on it), not ``-m``'s current folder.
+_CHILD = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from gitexp.record.sysmetrics import sample_for_parent; sample_for_parent(sys.argv[2:])"
+)
