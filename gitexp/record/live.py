@@ -214,6 +214,15 @@ def list_live(commondir: str) -> list[LiveDir]:
     return [LiveDir(os.path.join(root, name)) for name in sorted(names)]
 
 
+def recover_left_behind(repo: GitRepo) -> None:
+    """Finalize the runs whose recorders died (record/keeper.py), importing the keeper
+    only when a live folder exists: a script's init would pay ~1 ms for it otherwise."""
+    if list_live(repo.commondir):
+        from gitexp.record.keeper import recover_stale_runs
+
+        recover_stale_runs(repo)
+
+
 class RunFiles:
     """``run.dir``: the files a script writes into ``files/`` of its live folder (outside
     the workspace), carried by each checkpoint and the final commit under

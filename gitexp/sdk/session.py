@@ -333,7 +333,7 @@ def _start_here(
     """Record a run from this process (the script was not started by ``gitexp run``)."""
     from gitexp.errors import GitexpError, RepositoryStateError, UnknownRunError
     from gitexp.git.repo import GitRepo
-    from gitexp.record.keeper import recover_stale_runs
+    from gitexp.record.live import recover_left_behind
     from gitexp.record.starting import collect_slow_facts, start_background, start_run
     from gitexp.record.sysmetrics import start_sampler
 
@@ -348,7 +348,7 @@ def _start_here(
             if not script_dir:
                 raise
             repo = GitRepo.discover(script_dir)
-        recover_stale_runs(repo)
+        recover_left_behind(repo)
         if notebook:
             command = _notebook_command(repo.root, extra)
         exists = False
