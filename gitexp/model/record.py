@@ -225,7 +225,12 @@ def parse_row(message: str) -> ListingRow | None:
 def parse_row_text(line: str) -> ListingRow | None:
     """A listing row from its JSON text (:func:`row_text`), None when it is no object."""
     try:
-        row = values.loads(line)
+        try:
+            data = line.encode()
+        except UnicodeEncodeError:  # a lone surrogate in the text: json alone reads it
+            row = values.loads(line)
+        else:  # through orjson where it reads as json: cold `ls` decodes every row
+            row = values.loads_bytes(data)
     except (ValueError, RecursionError):  # RecursionError: a forged row nested too deeply
         return None
     # The JSON boundary: a row is taken as written; readers check what they rely on.
