@@ -573,6 +573,7 @@ def test_listing_reads_uncached_rows_in_one_batch_as_one_by_one(
     def rows(batch_from: int) -> dict[str, tuple[bytes, dict[str, Any]]]:
         cache.unlink(missing_ok=True)
         monkeypatch.setattr(listing, "BATCH_READ_MIN", batch_from)
+        monkeypatch.setattr(listing, "BATCH_READ_MIN_UNOPENED", batch_from)
         with GitRepo.discover(str(copy)) as repo:
             return {entry.id: (entry.commit, entry.row) for entry in listing.list_runs(repo)}
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +31,15 @@ values = st.one_of(
     st.just({"_type": "histogram", "bins": [0.0, 1.0, 2.0], "counts": [3, 4]}),
 )
 keys = st.sampled_from(["loss", "acc", "lr", "_x", "b"])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _orjson_from_the_first_byte() -> Iterator[None]:
+    """gitexp reads its first ~500 KB through json (importing orjson would cost more);
+    here orjson reads from the first byte, so that it is what these tests compare."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gvalues, "ORJSON_AFTER", 0)
+        yield
 
 
 def by_line(chunk: bytes) -> list[Any]:

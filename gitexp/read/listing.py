@@ -19,11 +19,9 @@ import contextlib
 import gc
 import os
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Iterator
 
 from gitexp.errors import GitexpError
-from gitexp.git import catfile
 from gitexp.git.repo import GitRepo
 from gitexp.model import validate, values
 from gitexp.model.record import (
@@ -36,6 +34,7 @@ from gitexp.model.record import (
 )
 from gitexp.read import verdicts
 from gitexp.record.live import LiveDir, live_root
+from gitexp.typecheck import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from gitexp.model.shapes import ListingRow
@@ -49,6 +48,7 @@ QUARANTINED = "!quarantined"
 # and no such line (and skips it: it holds no tab).
 CHECKED_MARK = "# gitexp listing rows, checked\n"
 BATCH_READ_MIN = 64  # uncached runs from which one `git cat-file --batch` reads them
+BATCH_READ_MIN_UNOPENED = 1  # the same where dulwich is not open yet (git/repo.py)
 _OLD_CACHE_NAMES = ("rows.json",)  # earlier versions' caches, removed when this one is written
 
 
@@ -127,6 +127,23 @@ class RunEntry:
         if self._status is not None:
             return self._status
         return str(self.row.get("status") or "")
+
+
+def describe(run_id: str, reason: str) -> str:
+    return f"{REF_PREFIX.decode()}{run_id}: {reason}"
+
+
+def listed(entries: list[RunEntry], say: Callable[[str], None]) -> list[RunEntry]:
+    """The runs a listing may show: quarantined ones left out with one warning each
+    (read/trust.py says why a run is quarantined; here, not there, so that ``ls``
+    does not import the checks of whole runs)."""
+    kept = []
+    for entry in entries:
+        if entry.problem:
+            say(f"skipped quarantined run {describe(entry.id, entry.problem)}")
+        else:
+            kept.append(entry)
+    return kept
 
 
 def _cache_path(repo: GitRepo) -> str:
@@ -301,11 +318,15 @@ def _read_rows(
     10,000 rows again cost a first ``ls`` ~0.1 s).
 
     Many at once (the first ``ls`` after a clone) are read by one ``git cat-file
-    --batch``, ~10 us a commit against ~40 us through dulwich; a few, or where git is
-    missing or fails, one by one.
+    --batch``, ~10 us a commit against ~40 us through dulwich, and so are a few where
+    dulwich is not open yet (importing it costs ~30 ms, a git process ~2 ms: the first
+    ``ls`` after ``gitexp run``); else, or where git is missing or fails, one by one.
     """
     rows: dict[bytes, tuple[ListingRow, str | None]] = {}
-    if len(missing) >= BATCH_READ_MIN:
+    least = BATCH_READ_MIN if repo.dulwich_open else BATCH_READ_MIN_UNOPENED
+    if missing and len(missing) >= least:
+        from gitexp.git import catfile  # a cold listing only
+
         with contextlib.suppress(GitexpError, OSError, ValueError):
             found = catfile.read_objects(repo.root, [sha.decode() for _, sha in missing])
             for (run_id, sha), obj in zip(missing, found, strict=True):

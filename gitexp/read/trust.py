@@ -29,6 +29,10 @@ from gitexp.model.lineage import LINEAGE_FILE, check_lineage
 from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row, row_text
 from gitexp.read import verdicts
 from gitexp.read.listing import RunEntry
+
+# Re-exported: the gate every read of a run goes through names them too.
+from gitexp.read.listing import describe as describe
+from gitexp.read.listing import listed as listed
 from gitexp.read.readahead import Objects, ReadAhead, read_ahead
 from gitexp.read.treewalk import POINTER_FILE, Folder, walk
 
@@ -48,10 +52,6 @@ _JSON_FILES = (
 )
 _READ_FILES = frozenset({*_JSON_FILES, "config.yaml", POINTER_FILE})
 CHUNK = 2_000  # runs checked together: bounds what a read-ahead holds in memory
-
-
-def describe(run_id: str, reason: str) -> str:
-    return f"{REF_PREFIX.decode()}{run_id}: {reason}"
 
 
 def verdict(repo: GitRepo, run_id: str, sha: ObjectId) -> str | None:
@@ -125,17 +125,6 @@ def require(repo: GitRepo, entry: RunEntry) -> None:
             f"gitexp will not use it; inspect it with `git show {REF_PREFIX.decode()}"
             f"{entry.id[:80]}` or remove it with `gitexp rm {entry.id[:80]}`.",
         )
-
-
-def listed(entries: list[RunEntry], say: Say) -> list[RunEntry]:
-    """The runs a listing may show: quarantined ones left out with one warning each."""
-    kept = []
-    for entry in entries:
-        if entry.problem:
-            say(f"skipped quarantined run {describe(entry.id, entry.problem)}")
-        else:
-            kept.append(entry)
-    return kept
 
 
 def usable(repo: GitRepo, entries: list[RunEntry], say: Say) -> list[RunEntry]:
