@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitexp.model import history
+from gitexp.model import history, validate
 from gitexp.model import values as gvalues
 from gitexp.model.record import parse_row_text
 from gitexp.render import series
@@ -235,3 +235,26 @@ def test_rows_read_as_json_reads_them_even_when_damaged(
         at %= len(data)
         data = data[:at] + junk + data[at + len(junk) :]
     assert _fast_reads(data) == _json_reads(data)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+row_keys = st.sampled_from([*validate.ROW_TYPES, "command_template", "other"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(row_keys, json_values, max_size=8))
+def test_checking_a_row_at_once_tells_what_walking_its_fields_tells(row: dict[str, Any]) -> None:
+    """validate.check_fields passes a record of exact types at once (cold `ls` checks
+    every row); whatever it passes or refuses, the field-by-field walk does alike."""
+    for types in (validate.ROW_TYPES, validate.RUN_JSON_TYPES):
+        try:
+            walked: str | None = validate._walk_fields(row, types, "the row's")
+        except AttributeError:  # metrics that are no object, in a table without them
+            continue
+        assert validate.check_fields(row, types, "the row's") == walked

@@ -231,7 +231,42 @@ _ABSENT = object()
 
 
 def check_fields(data: dict[str, Any], types: dict[str, tuple[type, ...]], what: str) -> str | None:
-    """Why a record's known fields have the wrong types; unknown fields are not looked at."""
+    """Why a record's known fields have the wrong types; unknown fields are not looked at.
+
+    Decoded JSON holds exact types (never a subclass), so a record whose every value's
+    own type is one its field allows, as are its lists' items and its metrics', passes
+    without the field-by-field walk: a cold ``ls`` checks 100,000 rows (~7 us each
+    walked, ~2 us so).  Anything else is walked, and told as before."""
+    exact = _exact_types(types)
+    for name, value in data.items():
+        allowed = exact.get(name)
+        if allowed is not None and value.__class__ not in allowed:
+            break
+    else:
+        if all(
+            _ONLY_STR.issuperset(map(type, items))
+            for items in (data.get(name) for name in _STR_LISTS)
+            if isinstance(items, list)
+        ) and _ONLY_DICT.issuperset(map(type, (data.get("metrics") or {}).values())):
+            return None
+    return _walk_fields(data, types, what)
+
+
+_ONLY_STR = frozenset({str})
+_ONLY_DICT = frozenset({dict})
+_EXACT: dict[int, tuple[dict[str, tuple[type, ...]], dict[str, frozenset[type]]]] = {}
+
+
+def _exact_types(types: dict[str, tuple[type, ...]]) -> dict[str, frozenset[type]]:
+    """``types`` as sets of exact types, made once per table (the tables are constants)."""
+    known = _EXACT.get(id(types))
+    if known is None or known[0] is not types:
+        known = (types, {name: frozenset(kinds) for name, kinds in types.items()})
+        _EXACT[id(types)] = known
+    return known[1]
+
+
+def _walk_fields(data: dict[str, Any], types: dict[str, tuple[type, ...]], what: str) -> str | None:
     for name, kinds in types.items():
         value = data.get(name, _ABSENT)
         if value is _ABSENT:

@@ -113,10 +113,10 @@ class RunEntry:
 
     @property
     def start(self) -> float:
-        if self._start is not None:
-            return self._start
-        start = self.row.get("start")
-        return float(start) if isinstance(start, (int, float)) else 0.0
+        if self._start is None:  # kept: a listing asks three times a run (cache, cap, sort)
+            start = self.row.get("start")
+            self._start = float(start) if isinstance(start, (int, float)) else 0.0
+        return self._start
 
     @property
     def name(self) -> str:
@@ -124,9 +124,9 @@ class RunEntry:
 
     @property
     def status(self) -> str:
-        if self._status is not None:
-            return self._status
-        return str(self.row.get("status") or "")
+        if self._status is None:
+            self._status = str(self.row.get("status") or "")
+        return self._status
 
 
 def describe(run_id: str, reason: str) -> str:
