@@ -258,3 +258,18 @@ def test_checking_a_row_at_once_tells_what_walking_its_fields_tells(row: dict[st
         except AttributeError:  # metrics that are no object, in a table without them
             continue
         assert validate.check_fields(row, types, "the row's") == walked
+
+
+def test_run_files_read_as_json_reads_them_at_every_edge() -> None:
+    """A pull's checks read a run's JSON files strictly (invalid UTF-8 is refused, not
+    replaced: model/validate.py load_json), through orjson where it reads as json."""
+    for data in ROW_TEXTS:
+        try:
+            expected = repr(gvalues.loads(data))
+        except (ValueError, RecursionError) as error:
+            expected = type(error).__name__
+        try:
+            got = repr(gvalues.loads_bytes(data, "strict"))
+        except (ValueError, RecursionError) as error:
+            got = type(error).__name__
+        assert got == expected, data[:60]

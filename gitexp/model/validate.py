@@ -141,7 +141,7 @@ def load_json(data: bytes, what: str, limit: int = MAX_JSON_FILE) -> Any:
     if len(data) > limit:
         raise ValueError(f"{what} is {len(data)} bytes, over the limit of {limit}")
     try:
-        value = values.loads(data)
+        value = values.loads_bytes(data, "strict")
     except RecursionError:  # json's C parser recurses once per level
         raise ValueError(f"{what} nests deeper than {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

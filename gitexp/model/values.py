@@ -288,12 +288,13 @@ def exact_loads(data: bytes) -> object:
         return None
 
 
-def loads_bytes(data: bytes) -> Any:
-    """:func:`loads` of ``data`` decoded as UTF-8 (invalid bytes replaced), through
-    orjson where it reads exactly as json (:func:`exact_loads`): a listing row read by
-    ``gitexp ls`` is one of 100,000."""
+def loads_bytes(data: bytes, errors: str = "replace") -> Any:
+    """:func:`loads` of ``data`` decoded as UTF-8 (``errors``: what invalid bytes do, as
+    ``bytes.decode`` takes it), through orjson where it reads exactly as json
+    (:func:`exact_loads`, which refuses invalid UTF-8): a listing row read by ``gitexp
+    ls`` is one of 100,000, and a pull checks four files of each run."""
     if b'"$' not in data:  # a tag (NaN, infinities, an escaped dict) needs loads
         parsed = exact_loads(data)
         if parsed is not None:
             return parsed
-    return loads(data.decode("utf-8", "replace"))
+    return loads(data.decode("utf-8", errors))

@@ -251,7 +251,8 @@ def remember_rows(
 ) -> None:
     """Add the rows of ``runs`` ({id: commit}) read and checked elsewhere (``rows``:
     {commit: (row, its JSON text)}) to the cache, in one write.  A pull checks every row
-    it brings (read/trust.py), so the first ``ls`` after it reads no commit."""
+    it brings (read/trust.py ``check_runs``, whose rows and ``passed`` runs these must
+    be), so the first ``ls`` after it reads no commit."""
     path = _cache_path(repo)
     with collector_paused():
         cache = _load_cache(path)
@@ -262,7 +263,9 @@ def remember_rows(
             cache[sha.decode()] = (0.0, "", "")  # once, whatever ids name it
             row = _checked_row(rows[sha][0], run_id)
             raw = rows[sha][1] if _current(row) else None
-            line = _cache_line(sha.decode(), _checked(RunEntry(run_id, sha, row, raw=raw)))
+            # Checked already: check_runs checks each row it hands out and passed()
+            # each run's name (a pull of 10,000 runs checked every row twice).
+            line = _cache_line(sha.decode(), RunEntry(run_id, sha, row, raw=raw))
             if line is not None:
                 lines.append(line)
         _save_cache(path, lines)
