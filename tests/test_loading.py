@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gitexp.model import history, validate
 from gitexp.model import values as gvalues
-from gitexp.model.record import parse_row_text
+from gitexp.model.record import ROW_MARKER, parse_row_bytes, parse_row_text, row_bytes, row_text
 from gitexp.render import series
 from gitexp.render.series import Series
 
@@ -209,6 +209,11 @@ def test_rows_read_as_json_reads_them_at_every_edge() -> None:
         parsed = parse_row_text(text)
         expected = _json_reads(data)
         assert repr(parsed) == (expected if expected.startswith("{") else "None"), data[:60]
+        assert repr(parse_row_bytes(data)) == repr(parsed), data[:60]  # cold `ls`
+        for message in (b"x\xe2\n\n" + ROW_MARKER.encode() + data + b"\xff\nmore", data):
+            line = row_bytes(message)
+            decoded = row_text(message.decode("utf-8", "replace"))
+            assert (line if line is None else line.decode("utf-8", "replace")) == decoded
 
 
 row_values = st.one_of(

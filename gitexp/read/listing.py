@@ -29,8 +29,8 @@ from gitexp.model.record import (
     REF_PREFIX,
     RUNNING,
     parse_row,
-    parse_row_text,
-    row_text,
+    parse_row_bytes,
+    row_bytes,
 )
 from gitexp.read import verdicts
 from gitexp.record.live import LiveDir, live_root
@@ -334,8 +334,9 @@ def _read_rows(
             found = catfile.read_objects(repo.root, [sha.decode() for _, sha in missing])
             for (run_id, sha), obj in zip(missing, found, strict=True):
                 if obj is not None and obj[0] == "commit":
-                    text = row_text(obj[1].partition(b"\n\n")[2].decode("utf-8", "replace"))
-                    parsed = None if text is None else parse_row_text(text)
+                    line = row_bytes(obj[1].partition(b"\n\n")[2])
+                    text = None if line is None else line.decode("utf-8", "replace")
+                    parsed = None if line is None else parse_row_bytes(line)
                     row = _checked_row(parsed, run_id)
                     rows[sha] = (row, text if row is parsed and _current(row) else None)
     for run_id, sha in missing:
