@@ -28,7 +28,7 @@ from gitexp.model import validate
 from gitexp.model.lineage import LINEAGE_FILE, check_lineage
 from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row, row_text
 from gitexp.read import verdicts
-from gitexp.read.listing import RunEntry
+from gitexp.read.listing import RunEntry, collector_paused
 
 # Re-exported: the gate every read of a run goes through names them too.
 from gitexp.read.listing import describe as describe
@@ -72,6 +72,13 @@ def check_runs(
     93 after); runs are checked in chunks whose objects a few ``git cat-file`` batches
     read ahead (read/readahead.py), with every file's size asked before it is read.
     """
+    with collector_paused():  # many documents, no cycles (read/listing.py)
+        return _check_runs(repo, runs, rows)
+
+
+def _check_runs(
+    repo: GitRepo, runs: dict[str, ObjectId], rows: Rows | None
+) -> dict[str, str | None]:
     known = verdicts.load(repo)
     folders: dict[tuple[str, ObjectId], Folder] = {}
     todo = [sha for run_id, sha in runs.items() if validate.check_run_id(run_id) is None]
