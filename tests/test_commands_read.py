@@ -25,6 +25,7 @@ from gitexp.cli import COMMANDS
 from gitexp.errors import UnknownRunError
 from gitexp.model import values
 from gitexp.model.record import parse_row
+from gitexp.read import listing
 
 SCRIPT = (
     "import os, sys, gitexp\n"
@@ -498,7 +499,9 @@ def test_listing_cache(copy: Path) -> None:
     old.write_text("{}")
     first = ok("ls", cwd=copy)
     assert cache.exists() and not old.exists()
-    lines = [line.split("\t") for line in cache.read_text().splitlines()]
+    mark, *body = cache.read_text().splitlines(keepends=True)
+    assert mark == listing.CHECKED_MARK  # the rows were checked before they were written
+    lines = [line.rstrip("\n").split("\t") for line in body]
     assert {line[0] for line in lines} == set(run_refs(copy).values())  # keyed by commit id
     for commit, start, status, raw in lines:
         row = values.loads(raw)
@@ -528,23 +531,26 @@ def test_listing_cache_with_wrong_shaped_rows(copy: Path) -> None:
     first = ok("ls", cwd=copy)
     cache = copy / ".git" / "gitexp" / "cache" / "rows.tsv"
     as_json = ok("ls", "--json", cwd=copy)
-    good = [line.split("\t")[:3] for line in cache.read_text().splitlines()]
-    for raw in ('"x"', "[1]", "{not json", ""):  # rows that do not parse: read from git
+    good = [line.split("\t")[:3] for line in cache.read_text().splitlines()[1:]]
+    mark = listing.CHECKED_MARK
+    for raw in ('"x"', "[1]", "{not json", "", "[" * 5000):  # rows that do not parse: git's
         cache.write_text(
-            "".join(f"{sha}\t{start}\t{status}\t{raw}\n" for sha, start, status in good)
+            mark + "".join(f"{sha}\t{start}\t{status}\t{raw}\n" for sha, start, status in good)
         )
         assert ok("ls", cwd=copy) == first, raw
         assert ok("ls", "--json", cwd=copy) == as_json, raw
     shas = run_refs(copy).values()
-    cache.write_text("".join(f"{sha}\tnot-a-time\tx\t{{}}\n" for sha in shas))
+    cache.write_text(mark + "".join(f"{sha}\tnot-a-time\tx\t{{}}\n" for sha in shas))
     assert ok("ls", cwd=copy) == first
-    # A row of the wrong types (cached by a gitexp that did not check rows): read from git.
+    # A row of the wrong types, cached by gitexp 0.2, which did not check rows (and wrote
+    # no mark): the whole file is set aside, every row read from git again.
     forged = '{"start": "yesterday", "config": [1, 2], "tags": "x"}'
     cache.write_text(
         "".join(f"{sha}\t{start}\t{status}\t{forged}\n" for sha, start, status in good)
     )
     assert ok("ls", cwd=copy) == first
     assert ok("ls", "--json", cwd=copy) == as_json
+    assert cache.read_text().startswith(mark) and forged not in cache.read_text()
 
 
 def test_listing_reads_uncached_rows_in_one_batch_as_one_by_one(
@@ -553,7 +559,6 @@ def test_listing_reads_uncached_rows_in_one_batch_as_one_by_one(
     """The first listing after a clone reads many commits through one git cat-file; it
     must give what reading them one by one gives, odd runs included."""
     from gitexp.git.repo import GitRepo
-    from gitexp.read import listing
 
     source = runs.ids["alpha"]
     run_json, message = source_texts(copy, source)
@@ -568,6 +573,7 @@ def test_listing_reads_uncached_rows_in_one_batch_as_one_by_one(
     def rows(batch_from: int) -> dict[str, tuple[bytes, dict[str, Any]]]:
         cache.unlink(missing_ok=True)
         monkeypatch.setattr(listing, "BATCH_READ_MIN", batch_from)
+        monkeypatch.setattr(listing, "BATCH_READ_MIN_UNOPENED", batch_from)
         with GitRepo.discover(str(copy)) as repo:
             return {entry.id: (entry.commit, entry.row) for entry in listing.list_runs(repo)}
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitexp.model import history
+from gitexp.model import history, validate
+from gitexp.model import values as gvalues
+from gitexp.model.record import ROW_MARKER, parse_row_bytes, parse_row_text, row_bytes, row_text
 from gitexp.render import series
 from gitexp.render.series import Series
 
@@ -27,6 +31,15 @@ values = st.one_of(
     st.just({"_type": "histogram", "bins": [0.0, 1.0, 2.0], "counts": [3, 4]}),
 )
 keys = st.sampled_from(["loss", "acc", "lr", "_x", "b"])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _orjson_from_the_first_byte() -> Iterator[None]:
+    """gitexp reads its first ~500 KB through json (importing orjson would cost more);
+    here orjson reads from the first byte, so that it is what these tests compare."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gvalues, "ORJSON_AFTER", 0)
+        yield
 
 
 def by_line(chunk: bytes) -> list[Any]:
@@ -151,3 +164,117 @@ def test_thinning_keeps_the_points_the_loop_kept(value: list[float | None], budg
     n = len(value)
     found = Series(list(range(n)), [i / 2 for i in range(n)], [100.0 + i for i in range(n)], value)
     assert repr(series.thin(found, budget)) == repr(thin_by_loop(found, budget))
+
+
+# -- listing rows (model/values.py loads_bytes): orjson where it reads exactly as json --------
+
+ROW_TEXTS = [
+    b'{"a": 1, "b": 2, "a": 3}',  # duplicate keys: the last value, in the first key's place
+    b'{"a": NaN, "b": Infinity, "c": -Infinity}',
+    b'{"big": 18446744073709551616, "neg": -9223372036854775809, "ok": 123456789012345678}',
+    b'{"s": "\\ud800", "t": "\\udc00x"}',  # lone surrogates
+    b'{"s": "\xff\xfe caf\xc3\xa9"}',  # invalid UTF-8, replaced as the commit is read
+    b'{"v": 1e400, "w": -1e400, "z": 1e-400, "m": -0.0}',
+    b'{"f": {"$float": "NaN"}, "d": {"$dict": {"$float": 1}}}',  # gitexp's tags
+    b"\xef\xbb\xbf{}",
+    b'{"a": 1} x',
+    b'{"a": "\t"}',
+    b"null",
+    b"[1, 2]",
+    b"",
+    b"[" * 3000 + b"]" * 3000,
+    b'{"a": 01}',
+]
+
+
+def _json_reads(data: bytes) -> str:
+    """What gitexp read before orjson: json, after decoding as the commit is decoded."""
+    try:
+        return repr(gvalues.loads(data.decode("utf-8", "replace")))
+    except (ValueError, RecursionError) as error:
+        return type(error).__name__
+
+
+def _fast_reads(data: bytes) -> str:
+    try:
+        return repr(gvalues.loads_bytes(data))
+    except (ValueError, RecursionError) as error:
+        return type(error).__name__
+
+
+def test_rows_read_as_json_reads_them_at_every_edge() -> None:
+    for data in ROW_TEXTS:
+        assert _fast_reads(data) == _json_reads(data), data[:60]
+        text = data.decode("utf-8", "replace")
+        parsed = parse_row_text(text)
+        expected = _json_reads(data)
+        assert repr(parsed) == (expected if expected.startswith("{") else "None"), data[:60]
+        assert repr(parse_row_bytes(data)) == repr(parsed), data[:60]  # cold `ls`
+        for message in (b"x\xe2\n\n" + ROW_MARKER.encode() + data + b"\xff\nmore", data):
+            line = row_bytes(message)
+            decoded = row_text(message.decode("utf-8", "replace"))
+            assert (line if line is None else line.decode("utf-8", "replace")) == decoded
+
+
+row_values = st.one_of(
+    values,
+    st.floats(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.lists(numbers, max_size=3),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=4),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(keys, row_values), max_size=6),
+    st.lists(st.tuples(st.integers(0, 400), st.binary(min_size=1, max_size=3)), max_size=2),
+)
+def test_rows_read_as_json_reads_them_even_when_damaged(
+    items: list[tuple[str, Any]], damage: list[tuple[int, bytes]]
+) -> None:
+    # Written by hand so that keys may repeat; json writes NaN and lone surrogates too.
+    body = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in items)
+    data = ("{" + body + "}").encode("utf-8", "surrogatepass")
+    for at, junk in damage:  # a byte or three replaced: what a forged or torn row holds
+        at %= len(data)
+        data = data[:at] + junk + data[at + len(junk) :]
+    assert _fast_reads(data) == _json_reads(data)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+row_keys = st.sampled_from([*validate.ROW_TYPES, "command_template", "other"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(row_keys, json_values, max_size=8))
+def test_checking_a_row_at_once_tells_what_walking_its_fields_tells(row: dict[str, Any]) -> None:
+    """validate.check_fields passes a record of exact types at once (cold `ls` checks
+    every row); whatever it passes or refuses, the field-by-field walk does alike."""
+    for types in (validate.ROW_TYPES, validate.RUN_JSON_TYPES):
+        try:
+            walked: str | None = validate._walk_fields(row, types, "the row's")
+        except AttributeError:  # metrics that are no object, in a table without them
+            continue
+        assert validate.check_fields(row, types, "the row's") == walked
+
+
+def test_run_files_read_as_json_reads_them_at_every_edge() -> None:
+    """A pull's checks read a run's JSON files strictly (invalid UTF-8 is refused, not
+    replaced: model/validate.py load_json), through orjson where it reads as json."""
+    for data in ROW_TEXTS:
+        try:
+            expected = repr(gvalues.loads(data))
+        except (ValueError, RecursionError) as error:
+            expected = type(error).__name__
+        try:
+            got = repr(gvalues.loads_bytes(data, "strict"))
+        except (ValueError, RecursionError) as error:
+            got = type(error).__name__
+        assert got == expected, data[:60]

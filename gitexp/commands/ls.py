@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from typing import TYPE_CHECKING
 
 from gitexp.cli_support import add_example, add_project_option, open_repo, print_json, say
-from gitexp.read.listing import list_runs
+from gitexp.read.listing import collector_paused, list_runs, listed
 from gitexp.read.projects import in_project, with_projects
-from gitexp.read.query import parse_columns
 from gitexp.read.selection import known_names, select
-from gitexp.read.trust import listed
 from gitexp.render.runs_table import left_out_note, legend, listed_columns, table_columns
 from gitexp.render.tables import render
 from gitexp.render.terminal import colour_enabled, is_terminal, paint, table_width
 from gitexp.render.words import plural
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gitexp.cli_support import Subparsers
@@ -82,6 +80,14 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # The collector stays off to the end, not only while listing: after a --where over
+    # 100,000 runs their decoded rows are alive, and the next collection (tabulate's
+    # import sets one off) walked them all, ~0.3 s.  Rows hold no cycles.
+    with collector_paused():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     with open_repo() as repo:
         every = listed(list_runs(repo), say)
         if args.group is not None:
@@ -90,7 +96,6 @@ def main(args: argparse.Namespace) -> int:
         # 100,000 runs decodes 20 rows (select fills in projects where it filters).
         every = in_project(repo, every, args.project)
         runs = select(repo, every, args.where, args.sort, args.columns)
-        known = known_names(every)
         shown = with_projects(repo, runs if args.all or args.n <= 0 else runs[: args.n])
         if args.json:
             # `project`: a run that names none is in the repository's (read/projects.py),
@@ -108,11 +113,14 @@ def main(args: argparse.Namespace) -> int:
     if not runs:
         print(f"No run matches --where (of {plural(len(every), 'run')}).")
         return 0
-    columns = (
-        listed_columns(shown, parse_columns(args.columns, known))
-        if args.columns
-        else table_columns(shown)
-    )
+    if args.columns:
+        # The query language (ast, dataclasses) only where names are parsed: a plain
+        # `ls` over 1,000 runs is mostly Python's start-up and imports.
+        from gitexp.read.query import parse_columns
+
+        columns = listed_columns(shown, parse_columns(args.columns, known_names(every)))
+    else:
+        columns = table_columns(shown)
     fitted = render(columns, table_width(), colour_enabled())
     print(fitted.text)
     if is_terminal():

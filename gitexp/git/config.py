@@ -4,6 +4,7 @@ dulwich's reading of the config stack; and the commit identities it resolves."""
 from __future__ import annotations
 
 import os
+import time
 
 from gitexp.typecheck import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ class ConfigOps:
     """The config half of :class:`gitexp.git.repo.GitRepo` (a mixin)."""
 
     commondir: str
+    root: str
     _direct: bool
     _config: StackedConfig | None
     _git: GitAnswers | None
@@ -35,6 +37,16 @@ class ConfigOps:
         git could not answer, dulwich does, as without them.
         """
         self._git = answers
+
+    def ask_git_config(self) -> None:
+        """Have ``git config --list`` answer the config questions from now on (started
+        here), unless answers were asked for already.  A command that reads a value or
+        two (``ls``: the default project) pays one git process (~2 ms) instead of
+        importing dulwich's config reader (~15 ms, with ``dataclasses`` and ``logging``)."""
+        if self._git is None:
+            from gitexp.git.binary import GitAnswers, config_list
+
+            self._git = GitAnswers(time.time_ns(), config_list(self.root), lambda: None)
 
     def config_value(self, section: str, name: str) -> str | None:
         """A value from the repository's git config stack (repo, global, system)."""

@@ -153,6 +153,12 @@ class GitRepo(ConfigOps, RefOps, IgnoreOps, WorktreeOps, TreeOps, IndexOps):
             self._dulwich = Repo(self.root)
         return self._dulwich
 
+    @property
+    def dulwich_open(self) -> bool:
+        """Whether dulwich was imported and opened here already (else using it for a
+        few reads costs its import, ~30 ms, where one git process costs ~2 ms)."""
+        return self._dulwich is not None
+
     def close(self) -> None:
         if self._dulwich is not None:
             self._dulwich.close()

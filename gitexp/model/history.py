@@ -42,15 +42,6 @@ if TYPE_CHECKING:
     from gitexp.model.shapes import HistoryRow, MetricsFile, MetricSummary, RowMetric
 
 CHUNK_ROWS = 10_000
-# An integer of 19 digits or more, found in two passes of C: every digit becomes "0" and
-# whatever may stand before an integer in JSON (":", ",", "[", a space, "-") an "S", then
-# "S" and 19 zeros is looked for.  A fraction's digits follow "." (0.0009990009990009992
-# is no integer, and common in metrics).  A regular expression takes ten times as long,
-# and a search per starting character four times.
-_INTEGER_MARKS = bytes(
-    0x30 if 0x30 <= i <= 0x39 else 0x53 if i in b":,[ -\t\r\n" else i for i in range(256)
-)
-_LONG_INTEGER = b"S" + b"0" * 19
 STEP = "_step"
 RESERVED_KEYS = values.RESERVED_KEYS
 
@@ -260,19 +251,7 @@ def _parse_whole(data: bytes) -> list[HistoryRow] | None:
 
 
 def fast_loads(joined: bytes) -> list[object] | None:
-    """``joined`` parsed by orjson, or None where orjson is missing or refuses it.
-
-    What orjson refuses or reads otherwise (integers of 19 digits or more, which it may
-    turn into floats; lone surrogates; the NaN and Infinity literals) goes to json, so the
-    rows read are json's in every case (tests/test_loading.py)."""
-    if _LONG_INTEGER in joined.translate(_INTEGER_MARKS):
-        return None  # maybe an integer past 64 bits, which orjson reads as a float
-    try:
-        import orjson
-    except ImportError:  # PyPy: DVC's data layer does not require orjson there
-        return None
-    try:
-        parsed = orjson.loads(joined)
-    except orjson.JSONDecodeError:
-        return None
+    """``joined`` parsed by orjson, or None where orjson is missing or refuses it, or
+    would read it otherwise than json (``values.exact_loads``), or it is no array."""
+    parsed = values.exact_loads(joined)
     return parsed if type(parsed) is list else None

@@ -19,11 +19,9 @@ import contextlib
 import gc
 import os
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Iterator
 
 from gitexp.errors import GitexpError
-from gitexp.git import catfile
 from gitexp.git.repo import GitRepo
 from gitexp.model import validate, values
 from gitexp.model.record import (
@@ -31,11 +29,12 @@ from gitexp.model.record import (
     REF_PREFIX,
     RUNNING,
     parse_row,
-    parse_row_text,
-    row_text,
+    parse_row_bytes,
+    row_bytes,
 )
 from gitexp.read import verdicts
 from gitexp.record.live import LiveDir, live_root
+from gitexp.typecheck import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from gitexp.model.shapes import ListingRow
@@ -44,7 +43,12 @@ CACHE_NAME = "rows.tsv"
 # The status column of a cached run whose row failed validation; its last column is
 # the reason as a JSON string (read/trust.py).
 QUARANTINED = "!quarantined"
+# The cache's first line: its rows were checked (validate.check_row) before they were
+# written, so reading them again trusts that verdict.  gitexp 0.2 wrote rows unchecked
+# and no such line (and skips it: it holds no tab).
+CHECKED_MARK = "# gitexp listing rows, checked\n"
 BATCH_READ_MIN = 64  # uncached runs from which one `git cat-file --batch` reads them
+BATCH_READ_MIN_UNOPENED = 1  # the same where dulwich is not open yet (git/repo.py)
 _OLD_CACHE_NAMES = ("rows.json",)  # earlier versions' caches, removed when this one is written
 
 
@@ -83,13 +87,16 @@ class RunEntry:
     def row(self) -> ListingRow:
         if self._row is None:
             parsed: object = None
-            with contextlib.suppress(ValueError):
-                parsed = values.loads(self._raw or "")
-            if isinstance(parsed, dict) and validate.check_row(parsed) is None:
+            with contextlib.suppress(ValueError, RecursionError):
+                parsed = values.loads_bytes((self._raw or "").encode())
+            # A cached row was checked before it was written (the cache's first line
+            # says so, _load_cache): the verdict is kept, not the check run again (a
+            # warm `ls --where` over 100,000 runs spent a quarter of its time there).
+            if isinstance(parsed, dict):
                 self._row = cast("ListingRow", parsed)  # the JSON boundary: as written
             elif self._repo is None:
                 self._row = {}
-            else:  # a damaged cache line, or one cached before rows were checked: read git
+            else:  # a damaged cache line: read git
                 row = _read_row(self._repo, self.commit, self.id)
                 self.problem = self.problem or validate.check_row(dict(row))
                 self._row = quarantined_row(self.id) if self.problem else row
@@ -106,10 +113,10 @@ class RunEntry:
 
     @property
     def start(self) -> float:
-        if self._start is not None:
-            return self._start
-        start = self.row.get("start")
-        return float(start) if isinstance(start, (int, float)) else 0.0
+        if self._start is None:  # kept: a listing asks three times a run (cache, cap, sort)
+            start = self.row.get("start")
+            self._start = float(start) if isinstance(start, (int, float)) else 0.0
+        return self._start
 
     @property
     def name(self) -> str:
@@ -117,9 +124,26 @@ class RunEntry:
 
     @property
     def status(self) -> str:
-        if self._status is not None:
-            return self._status
-        return str(self.row.get("status") or "")
+        if self._status is None:
+            self._status = str(self.row.get("status") or "")
+        return self._status
+
+
+def describe(run_id: str, reason: str) -> str:
+    return f"{REF_PREFIX.decode()}{run_id}: {reason}"
+
+
+def listed(entries: list[RunEntry], say: Callable[[str], None]) -> list[RunEntry]:
+    """The runs a listing may show: quarantined ones left out with one warning each
+    (read/trust.py says why a run is quarantined; here, not there, so that ``ls``
+    does not import the checks of whole runs)."""
+    kept = []
+    for entry in entries:
+        if entry.problem:
+            say(f"skipped quarantined run {describe(entry.id, entry.problem)}")
+        else:
+            kept.append(entry)
+    return kept
 
 
 def _cache_path(repo: GitRepo) -> str:
@@ -127,14 +151,17 @@ def _cache_path(repo: GitRepo) -> str:
 
 
 def _load_cache(path: str) -> dict[str, tuple[float, str, str]]:
-    """{commit: (start, status, row JSON)}; lines that do not parse are left out."""
+    """{commit: (start, status, row JSON)}; lines that do not parse are left out, and
+    the whole file when it does not start with :data:`CHECKED_MARK`."""
     try:
         with open(path, encoding="utf-8", newline="") as handle:  # a row may hold a CR
             text = handle.read()
     except (OSError, ValueError):
         return {}
+    if not text.startswith(CHECKED_MARK):
+        return {}  # gitexp 0.2's cache, whose rows nothing checked: read git once
     cache: dict[str, tuple[float, str, str]] = {}
-    for line in text.split("\n"):
+    for line in text[len(CHECKED_MARK) :].split("\n"):
         parts = line.split("\t", 3)
         if len(parts) != 4:
             continue
@@ -151,7 +178,7 @@ def _save_cache(path: str, lines: list[str]) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write("".join(lines))
+            handle.write(CHECKED_MARK + "".join(lines))
         os.replace(tmp, path)
     except OSError:
         return  # a cache we cannot write only costs speed
@@ -224,7 +251,8 @@ def remember_rows(
 ) -> None:
     """Add the rows of ``runs`` ({id: commit}) read and checked elsewhere (``rows``:
     {commit: (row, its JSON text)}) to the cache, in one write.  A pull checks every row
-    it brings (read/trust.py), so the first ``ls`` after it reads no commit."""
+    it brings (read/trust.py ``check_runs``, whose rows and ``passed`` runs these must
+    be), so the first ``ls`` after it reads no commit."""
     path = _cache_path(repo)
     with collector_paused():
         cache = _load_cache(path)
@@ -235,7 +263,9 @@ def remember_rows(
             cache[sha.decode()] = (0.0, "", "")  # once, whatever ids name it
             row = _checked_row(rows[sha][0], run_id)
             raw = rows[sha][1] if _current(row) else None
-            line = _cache_line(sha.decode(), _checked(RunEntry(run_id, sha, row, raw=raw)))
+            # Checked already: check_runs checks each row it hands out and passed()
+            # each run's name (a pull of 10,000 runs checked every row twice).
+            line = _cache_line(sha.decode(), RunEntry(run_id, sha, row, raw=raw))
             if line is not None:
                 lines.append(line)
         _save_cache(path, lines)
@@ -291,17 +321,22 @@ def _read_rows(
     10,000 rows again cost a first ``ls`` ~0.1 s).
 
     Many at once (the first ``ls`` after a clone) are read by one ``git cat-file
-    --batch``, ~10 us a commit against ~40 us through dulwich; a few, or where git is
-    missing or fails, one by one.
+    --batch``, ~10 us a commit against ~40 us through dulwich, and so are a few where
+    dulwich is not open yet (importing it costs ~30 ms, a git process ~2 ms: the first
+    ``ls`` after ``gitexp run``); else, or where git is missing or fails, one by one.
     """
     rows: dict[bytes, tuple[ListingRow, str | None]] = {}
-    if len(missing) >= BATCH_READ_MIN:
+    least = BATCH_READ_MIN if repo.dulwich_open else BATCH_READ_MIN_UNOPENED
+    if missing and len(missing) >= least:
+        from gitexp.git import catfile  # a cold listing only
+
         with contextlib.suppress(GitexpError, OSError, ValueError):
             found = catfile.read_objects(repo.root, [sha.decode() for _, sha in missing])
             for (run_id, sha), obj in zip(missing, found, strict=True):
                 if obj is not None and obj[0] == "commit":
-                    text = row_text(obj[1].partition(b"\n\n")[2].decode("utf-8", "replace"))
-                    parsed = None if text is None else parse_row_text(text)
+                    line = row_bytes(obj[1].partition(b"\n\n")[2])
+                    text = None if line is None else line.decode("utf-8", "replace")
+                    parsed = None if line is None else parse_row_bytes(line)
                     row = _checked_row(parsed, run_id)
                     rows[sha] = (row, text if row is parsed and _current(row) else None)
     for run_id, sha in missing:

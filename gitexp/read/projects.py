@@ -17,6 +17,7 @@ from gitexp.read.listing import RunEntry
 
 
 def default_project(repo: GitRepo) -> str:
+    repo.ask_git_config()
     configured = repo.config_value("gitexp", "project")
     if configured:
         return configured

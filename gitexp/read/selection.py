@@ -8,19 +8,19 @@ against the config keys and metrics of the runs, which that row alone does not s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gitexp.errors import FormatError, UnknownRunError, UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model import config as configmod
-from gitexp.read import query
 from gitexp.read.listing import RunEntry, collector_paused
 from gitexp.read.projects import with_projects
 from gitexp.read.resolve import resolve
-from gitexp.read.runview import load_run
+from gitexp.typecheck import TYPE_CHECKING
 
+# The query language (ast, dataclasses, datetime) and whole runs (runview, the checks)
+# are imported where a --where, --sort or --columns needs them: a plain `ls` never does.
 if TYPE_CHECKING:
     from gitexp.model.shapes import ListingRow, RowMetric
+    from gitexp.read import query
 
 DEFAULT_CHART_RUNS = 5  # plot and report without RUN: the first five runs `ls` shows
 
@@ -29,6 +29,8 @@ def complete_row(repo: GitRepo, entry: RunEntry) -> RunEntry:
     """The entry with config and metrics filled in when its listing row was truncated."""
     if not entry.row.get("truncated"):
         return entry
+    from gitexp.read.runview import load_run
+
     try:
         view = load_run(repo, entry)
     except FormatError:  # quarantined or unreadable: filtered on what its row says
@@ -55,6 +57,8 @@ def complete_row(repo: GitRepo, entry: RunEntry) -> RunEntry:
 def known_names(runs: list[RunEntry]) -> query.Known:
     """What a bare name in --where, --sort or --columns can mean for these runs: one
     vocabulary for every command, so ``--sort loss`` means the same in ls, plot and report."""
+    from gitexp.read import query
+
     return query.Known.from_rows(lambda: (entry.row for entry in runs))
 
 
@@ -77,10 +81,16 @@ def select(
 def _select(
     repo: GitRepo, runs: list[RunEntry], where: str | None, sort: str | None, columns: str | None
 ) -> list[RunEntry]:
-    if any((where, sort, columns)) and any(entry.row.get("truncated") for entry in runs):
+    if not any((where, sort, columns)):
+        return list(runs)
+    from gitexp.read import query
+
+    if any(entry.row.get("truncated") for entry in runs):
         runs = [complete_row(repo, entry) for entry in runs]
-    if any((where, sort, columns)):
-        with_projects(repo, runs)  # `project` means the default for runs that name none
+    if any("project" in text for text in (where, sort, columns) if text):
+        # `project` means the default for runs that name none; filled in only where the
+        # field may be named (the word is in the text): ~2 us a run of a warm --where
+        with_projects(repo, runs)
     known = known_names(runs)
     predicate = query.compile_where(where, known) if where else None
     keys = query.parse_sort(sort, known) if sort else []

@@ -28,7 +28,11 @@ from gitexp.model import validate
 from gitexp.model.lineage import LINEAGE_FILE, check_lineage
 from gitexp.model.record import FORMAT_VERSION, META_DIR, REF_PREFIX, parse_row, row_text
 from gitexp.read import verdicts
-from gitexp.read.listing import RunEntry
+from gitexp.read.listing import RunEntry, collector_paused
+
+# Re-exported: the gate every read of a run goes through names them too.
+from gitexp.read.listing import describe as describe
+from gitexp.read.listing import listed as listed
 from gitexp.read.readahead import Objects, ReadAhead, read_ahead
 from gitexp.read.treewalk import POINTER_FILE, Folder, walk
 
@@ -50,10 +54,6 @@ _READ_FILES = frozenset({*_JSON_FILES, "config.yaml", POINTER_FILE})
 CHUNK = 2_000  # runs checked together: bounds what a read-ahead holds in memory
 
 
-def describe(run_id: str, reason: str) -> str:
-    return f"{REF_PREFIX.decode()}{run_id}: {reason}"
-
-
 def verdict(repo: GitRepo, run_id: str, sha: ObjectId) -> str | None:
     """Why the run ``run_id`` at ``sha`` is quarantined (None when it may be used)."""
     return check_runs(repo, {run_id: sha})[run_id]
@@ -72,6 +72,13 @@ def check_runs(
     93 after); runs are checked in chunks whose objects a few ``git cat-file`` batches
     read ahead (read/readahead.py), with every file's size asked before it is read.
     """
+    with collector_paused():  # many documents, no cycles (read/listing.py)
+        return _check_runs(repo, runs, rows)
+
+
+def _check_runs(
+    repo: GitRepo, runs: dict[str, ObjectId], rows: Rows | None
+) -> dict[str, str | None]:
     known = verdicts.load(repo)
     folders: dict[tuple[str, ObjectId], Folder] = {}
     todo = [sha for run_id, sha in runs.items() if validate.check_run_id(run_id) is None]
@@ -125,17 +132,6 @@ def require(repo: GitRepo, entry: RunEntry) -> None:
             f"gitexp will not use it; inspect it with `git show {REF_PREFIX.decode()}"
             f"{entry.id[:80]}` or remove it with `gitexp rm {entry.id[:80]}`.",
         )
-
-
-def listed(entries: list[RunEntry], say: Say) -> list[RunEntry]:
-    """The runs a listing may show: quarantined ones left out with one warning each."""
-    kept = []
-    for entry in entries:
-        if entry.problem:
-            say(f"skipped quarantined run {describe(entry.id, entry.problem)}")
-        else:
-            kept.append(entry)
-    return kept
 
 
 def usable(repo: GitRepo, entries: list[RunEntry], say: Say) -> list[RunEntry]:

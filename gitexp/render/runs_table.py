@@ -4,19 +4,21 @@ when the terminal is narrow; the legend of its markers."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
 
 from gitexp.model.ids import SHORT_ID_LENGTH, short_ids
 from gitexp.model.summary import row_value
 from gitexp.read.listing import RunEntry
-from gitexp.read.query import Name
 from gitexp.render.cells import fmt_duration, fmt_time, fmt_value, table
 from gitexp.render.tables import Column
 from gitexp.render.terminal import status_style
 from gitexp.render.words import plural
+from gitexp.typecheck import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Literal
+
     from gitexp.model.shapes import ListingRow
+    from gitexp.read.query import Name
     from gitexp.sweep.results import Ranking
 
 MAX_VARYING_COLUMNS = 6  # per kind (config, metrics); --json carries every key

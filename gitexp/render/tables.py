@@ -10,7 +10,6 @@ measured on the plain text.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from gitexp.render.cells import printable
 from gitexp.render.terminal import paint, shorten
@@ -24,22 +23,36 @@ MIN_CELL = 6  # a column is never shortened below this (a cell must stay recogni
 REQUIRED = 1_000_000  # the keep rank of a column that is never left out
 
 
-@dataclass
 class Column:
-    header: str
-    cells: list[str]
-    keep: int = REQUIRED
-    group: str = ""
-    style: Callable[[str], str | None] | None = None  # a cell's colour style, by its text
-    full_name: str = ""  # how to ask for it with --columns, for the note on what was left out
-    shrink: bool = True
-    cap: int = 0  # on a limited width, its cells are cut to this first (0: MAX_CELL)
+    """One column of a table.  Plain classes rather than dataclasses: importing
+    ``dataclasses`` (and ``inspect`` with it) cost ``gitexp ls`` ~3 ms of start-up."""
 
-    def __post_init__(self) -> None:
+    __slots__ = ("cap", "cells", "full_name", "group", "header", "keep", "shrink", "style")
+
+    def __init__(
+        self,
+        header: str,
+        cells: list[str],
+        keep: int = REQUIRED,
+        group: str = "",
+        style: Callable[[str], str | None] | None = None,  # a cell's colour style, by its text
+        full_name: str = "",  # how to ask for it with --columns, for the note on what was left out
+        shrink: bool = True,
+        cap: int = 0,  # on a limited width, its cells are cut to this first (0: MAX_CELL)
+    ) -> None:
         # Cells come from runs, which anyone may have written: no control character
         # reaches the terminal (and widths are measured on what is shown).
-        self.header = printable(self.header)
-        self.cells = [printable(cell) for cell in self.cells]
+        self.header = printable(header)
+        self.cells = [printable(cell) for cell in cells]
+        self.keep = keep
+        self.group = group
+        self.style = style
+        self.full_name = full_name
+        self.shrink = shrink
+        self.cap = cap
+
+    def __repr__(self) -> str:
+        return f"Column({self.header!r}, {len(self.cells)} cells, keep={self.keep})"
 
     def width(self) -> int:
         return max([len(self.header) + _HEADER_PADDING, *(len(cell) for cell in self.cells)])
@@ -49,12 +62,22 @@ class Column:
         self.cells = [shorten(cell, width) for cell in self.cells]
 
 
-@dataclass
 class Fitted:
-    text: str
-    kept: list[Column] = field(default_factory=list)
-    left_out: list[str] = field(default_factory=list)  # full names of the columns left out
-    needed: int = 0  # the width that would show every column in full
+    """A table fitted into a width: its text, and which columns it kept or left out."""
+
+    __slots__ = ("kept", "left_out", "needed", "text")
+
+    def __init__(
+        self,
+        text: str,
+        kept: list[Column] | None = None,
+        left_out: list[str] | None = None,  # full names of the columns left out
+        needed: int = 0,  # the width that would show every column in full
+    ) -> None:
+        self.text = text
+        self.kept = kept if kept is not None else []
+        self.left_out = left_out if left_out is not None else []
+        self.needed = needed
 
 
 def _total(columns: Sequence[Column]) -> int:

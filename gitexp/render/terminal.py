@@ -17,9 +17,12 @@ every column.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from typing import TextIO
+
+from gitexp.typecheck import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 ELLIPSIS = "…"
 
@@ -76,6 +79,8 @@ def table_width(stream: TextIO | None = None) -> int | None:
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
     if is_terminal(stream):
+        import shutil  # 3 ms (it imports bz2 and lzma): only on a terminal
+
         return shutil.get_terminal_size().columns
     return None
 

@@ -153,13 +153,32 @@ def drain_pending(repo: GitRepo, say: Callable[[str], None]) -> None:
                 os.unlink(os.path.join(where, name))
 
 
-def mark_seen(repo: GitRepo) -> None:
-    """Take the mirrors as they are now as seen: ``gitexp pull`` has dealt with them
-    itself (and a pull of some runs must not bring the others in behind its back)."""
+def mark_seen(repo: GitRepo, prefix: bytes, stamp: str, runs: dict[str, bytes]) -> None:
+    """Take one remote's mirrors as seen: ``gitexp pull`` has dealt with them itself
+    (and a pull of some runs must not bring the others in behind its back).
+
+    ``runs``: the run mirrors under ``prefix`` (``refs/remotes/<remote>/gitexp/runs/``)
+    as the pull listed them after its fetch, ``stamp`` taken just before that listing
+    (a fetch after it moves the stamp, and the next command looks).  Listing them again
+    here cost a 10,000-run pull 0.15 s (10,000 loose refs); the remote's aliases are few
+    and listed here, and other remotes' mirrors stay as last seen, for the next command
+    to compare."""
     where = folder(repo.commondir)
     with _locked(where) as writable:
         if writable:
-            _write_seen(where, repo.remote_refs_stamp(), mirrored_runs(repo))
+            aliases = prefix[: -len(b"runs/")] + b"aliases/"
+            text = prefix.decode("utf-8", "replace")
+            mirrors = {
+                ref: sha
+                for ref, sha in _read_seen(where)[1].items()
+                if not ref.startswith((text, aliases.decode("utf-8", "replace")))
+            }
+            mirrors.update((text + run_id, sha) for run_id, sha in runs.items())
+            for raw, sha in repo.list_refs(aliases).items():
+                name = aliases.decode("utf-8", "replace") + raw.decode("utf-8", "replace")
+                if _ALIAS_MIRROR.match(name):
+                    mirrors[name] = sha
+            _write_seen(where, stamp, mirrors)
 
 
 def mirrored_runs(repo: GitRepo) -> dict[str, bytes]:

@@ -106,6 +106,8 @@ def pull_runs(
     report = SyncReport(remote)
     # The repository is opened after the fetch: it sees the new packs.
     with updating(), GitRepo.discover(root) as repo:
+        stamp = repo.remote_refs_stamp()  # the mirrors as listed now are marked seen
+        mirrored: dict[str, ObjectId] | None = None
         try:
             mirrored = {name.decode(): sha for name, sha in repo.list_refs(prefix).items()}
             selected = mirrored
@@ -150,8 +152,8 @@ def pull_runs(
                 )
         finally:
             drop_mirror(repo, prefix)
-            if named:  # dealt with here: the next command must not take them up again
-                mark_seen(repo)
+            if named and mirrored is not None:  # dealt with here: not taken up again
+                mark_seen(repo, prefix, stamp, mirrored)
     return report
 
 
