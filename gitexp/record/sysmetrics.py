@@ -230,6 +230,11 @@ class SamplerProcess:
         assert self._child.stdout is not None
         os.set_blocking(self._child.stdout.fileno(), False)
         self._ready = False
+        # Reaped the moment it ends, whoever ends it: a Jupyter kernel signals its children
+        # at shutdown and waits until none is left, and an unreaped one (a zombie) stays
+        # on that list until the kernel is killed, its run unfinished.  The thread blocks
+        # in waitpid, off the GIL.
+        threading.Thread(target=self._child.wait, name="gitexp-sampler-reaper", daemon=True).start()
 
     def _is_ready(self) -> bool:
         assert self._child.stdout is not None
