@@ -217,35 +217,63 @@ class SamplerProcess:
 
     A thread in the script's own process shares the GIL with training: a pure-Python
     loop starves it (one sample in seconds), and its psutil import (~15 ms) either
-    delays the script's start or waits for the loop.  A child process costs the script
-    a spawn (~1 ms) and samples on its own schedule.  It reads the script's word on
-    its stdin ("stop", or end of file when the script died) and says "ready" on its
-    stdout once it measures: a script that stops before that has nothing to wait for.
+    delays the script's start or waits for the loop.  A child process samples on its own
+    schedule.  It is started after ``grace`` seconds, by a thread of this process that
+    then waits for it to end: a script that ends sooner needs no sampler, and the
+    child's start (a Python and psutil, ~25 ms of CPU) would compete with the script's
+    own on a small machine.  The child reads the script's word on its stdin ("stop", or
+    end of file when the script died) and says "ready" on its stdout once it measures:
+    a script that stops before that has nothing to wait for.
     """
 
-    def __init__(self, argv: list[str]) -> None:
-        self._child = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
-        )
-        assert self._child.stdout is not None
-        os.set_blocking(self._child.stdout.fileno(), False)
+    def __init__(self, argv: list[str], grace: float, fallback: SystemSampler) -> None:
+        self._argv, self._grace, self._fallback = argv, grace, fallback
+        self._child: subprocess.Popen[bytes] | None = None
+        self._thread_sampler: SystemSampler | None = None
         self._ready = False
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # the spawn against stop()
+        threading.Thread(target=self._run, name="gitexp-sampler", daemon=True).start()
+
+    def _run(self) -> None:
+        if self._stopping.wait(self._grace):
+            return
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            try:
+                child = subprocess.Popen(
+                    self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+                )
+            except OSError:  # no interpreter to start (an embedded Python): a thread
+                self._thread_sampler = self._fallback
+                self._fallback.start()
+                return
+            assert child.stdout is not None
+            os.set_blocking(child.stdout.fileno(), False)
+            self._child = child
         # Reaped the moment it ends, whoever ends it: a Jupyter kernel signals its children
         # at shutdown and waits until none is left, and an unreaped one (a zombie) stays
-        # on that list until the kernel is killed, its run unfinished.  The thread blocks
+        # on that list until the kernel is killed, its run unfinished.  This thread waits
         # in waitpid, off the GIL.
-        threading.Thread(target=self._child.wait, name="gitexp-sampler-reaper", daemon=True).start()
+        child.wait()
 
-    def _is_ready(self) -> bool:
-        assert self._child.stdout is not None
+    def _is_ready(self, child: subprocess.Popen[bytes]) -> bool:
+        assert child.stdout is not None
         if not self._ready:
             with contextlib.suppress(OSError, TypeError):  # nothing to read yet: None
-                self._ready = b"ready" in (self._child.stdout.read() or b"")
+                self._ready = b"ready" in (child.stdout.read() or b"")
         return self._ready
 
     def stop(self) -> None:
-        child = self._child
-        ready = self._is_ready()
+        with self._lock:
+            self._stopping.set()
+            child, thread_sampler = self._child, self._thread_sampler
+        if thread_sampler is not None:
+            thread_sampler.stop()
+        if child is None:
+            return  # the run ended within the grace: no sampler was started
+        ready = self._is_ready(child)
         with contextlib.suppress(OSError):
             assert child.stdin is not None
             child.stdin.write(b"stop\n")
@@ -299,16 +327,15 @@ def start_sampler(
     own_process: bool = False,
 ) -> SystemSampler | SamplerProcess | None:
     """A started sampler, or None when system metrics are turned off.  ``grace``: seconds
-    to wait before importing psutil (the wrapper's, for commands that end at once).
-    ``own_process``: sample from a child process (a script recording itself)."""
+    to wait before importing psutil (for commands that end at once).  ``own_process``:
+    sample from a child process (a script recording itself), started after ``grace``."""
     if not enabled():
         return None
     if own_process:
+        fallback = SystemSampler(live_file, start_time, pid, first_index)
         argv = [str(live_file), repr(start_time), str(pid), str(first_index), repr(interval())]
-        try:
-            return SamplerProcess([sys.executable, "-c", _CHILD, json.dumps(sys.path), *argv])
-        except OSError:  # no interpreter to start (an embedded Python): sample on a thread
-            pass
+        argv = [sys.executable, "-c", _CHILD, json.dumps(sys.path), *argv]
+        return SamplerProcess(argv, min(grace, fallback.seconds / 2), fallback)
     sampler = SystemSampler(live_file, start_time, pid, first_index, grace=grace)
     sampler.start()
     return sampler

@@ -335,7 +335,7 @@ def _start_here(
     from gitexp.git.repo import GitRepo
     from gitexp.record.live import recover_left_behind
     from gitexp.record.starting import collect_slow_facts, start_background, start_run
-    from gitexp.record.sysmetrics import start_sampler
+    from gitexp.record.sysmetrics import STARTUP_GRACE_SECONDS, start_sampler
 
     script_dir = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else None
     command = [sys.executable, *sys.argv]
@@ -412,9 +412,9 @@ def _start_here(
         info.start,
         os.getpid(),
         0 if last is None else last + 1,
+        grace=STARTUP_GRACE_SECONDS,
         own_process=True,
     )
-    # After the spawn above, which else waits for this thread's GIL (a switch interval).
     facts = start_background(
         lambda: collect_slow_facts(recorder, snapshot.skipped), "gitexp-manifest"
     )
