@@ -308,6 +308,8 @@ def sample_for_parent(argv: list[str]) -> None:
             next_at += sampler.seconds
             if select.select([stdin], [], [], max(0.0, next_at - time.monotonic()))[0]:
                 break  # "stop", or end of file: the script ended
+            if os.getppid() != sampler.pid:
+                return  # the script died while a forked worker kept the pipe open
             sampler._write(sampler.sample(psutil, gpus))
             since = time.monotonic()
         if time.monotonic() - since >= min(0.05, sampler.seconds):

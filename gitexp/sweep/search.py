@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitexp.errors import FormatError, UsageError
+from gitexp.errors import FormatError, GitexpError, UsageError
 from gitexp.git.repo import GitRepo
 from gitexp.model.record import FINISHED, PRUNED, RUNNING
 from gitexp.read.runview import load_run, read_history
@@ -199,6 +199,11 @@ def rebuilt_study(repo: GitRepo, plan: Plan, running: bool = False) -> tuple[Any
 
 
 def _config(repo: GitRepo, entry: Any) -> Mapping[str, object]:
-    """A run's config: its listing row's, or the whole file where the row left it out."""
-    config = entry.row.get("config") or {}
-    return load_run(repo, entry).config if entry.row.get("truncated") else config
+    """A run's config: its listing row's, or the whole file where the row left it out
+    (none for a run that cannot be read: a running trial is only a hint to the study)."""
+    if not entry.row.get("truncated"):
+        return entry.row.get("config") or {}
+    try:
+        return load_run(repo, entry).config
+    except GitexpError:
+        return {}
