@@ -108,21 +108,36 @@ def test_a_loop_that_holds_the_gil_does_not_starve_the_sampler(repo: Path) -> No
     assert len(rows) >= 6  # 3 s at 0.25 s a sample: 12 on an idle machine
 
 
-def test_a_script_that_ends_at_once_leaves_no_sampler_behind(repo: Path) -> None:
-    (repo / "quick.py").write_text(
-        "import os, gitexp\ngitexp.init()\ngitexp.finish()\n"
-        "print('CHILDREN', open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read())\n"
-    )
+CHILDREN = """\
+import glob, os, sys, time, gitexp
+def children():
+    tasks = glob.glob(f"/proc/{os.getpid()}/task/*/children")  # a thread's children too
+    return sorted(pid for name in tasks for pid in open(name).read().split())
+gitexp.init()
+time.sleep(float(sys.argv[1]))
+print("DURING", *children())
+gitexp.finish()
+print("AFTER", *children())
+"""
+
+
+@pytest.mark.parametrize("seconds", [0.0, 1.0])
+def test_the_sampler_process_starts_after_a_grace_and_is_reaped_at_finish(
+    repo: Path, seconds: float
+) -> None:
+    (repo / "children.py").write_text(CHILDREN)
     done = subprocess.run(
-        [sys.executable, "quick.py"],
+        [sys.executable, "children.py", str(seconds)],
         cwd=repo,
         env={**os.environ, **FAST},
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    [line] = [line for line in done.stdout.splitlines() if line.startswith("CHILDREN")]
-    assert line.split() == ["CHILDREN"]  # the sampler was stopped and reaped at finish
+    lines = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()}
+    # A script that ends at once starts no sampler; one that runs has one, until finish.
+    assert len(lines["DURING"]) == (1 if seconds else 0), lines
+    assert lines["AFTER"] == []
 
 
 @pytest.mark.slow
