@@ -20,6 +20,7 @@ from gitexp.read.readahead import Objects
 
 POINTER_FILE = ".gitexp-artifacts.dvc"  # artifacts/pointers.py: POINTER_PATH
 Subtree = tuple[int, list[str], list[tuple[str, ObjectId]]]  # entries, links, files
+Place = tuple[str, ObjectId]  # a folder: its path and its tree
 
 
 class Folder:
@@ -35,6 +36,15 @@ class Folder:
         self.links: list[str] = []
         self.meta: list[tuple[str, ObjectId]] = []
         self.whole: Subtree | None = None
+
+    def parts(
+        self,
+    ) -> tuple[int, list[str], list[tuple[str, ObjectId]], list[tuple[str, ObjectId]]]:
+        """(entries, links, files, subfolders still to walk): the whole subtree's once
+        it is known (nothing left to walk), else this folder's own."""
+        if self.whole is not None:
+            return (*self.whole, [])
+        return self.count, self.links, self.meta, self.subfolders
 
 
 def walk(
@@ -54,16 +64,11 @@ def walk(
             if problem is not None:
                 return problem, meta, links
             folders[(prefix, tree)] = folder
-        whole = folder.whole
-        if whole is not None:
-            count += whole[0]
-            links.update(whole[1])
-            meta.update(whole[2])
-        else:
-            count += folder.count
-            todo.extend(folder.subfolders)
-            links.update(folder.links)
-            meta.update(folder.meta)
+        entries, its_links, its_meta, subfolders = folder.parts()
+        count += entries
+        links.update(its_links)
+        meta.update(its_meta)
+        todo.extend(subfolders)
         if count > validate.MAX_TREE_ENTRIES:
             return f"its tree has more than {validate.MAX_TREE_ENTRIES} entries", meta, links
     for key in folders[("", root)].subfolders:  # all of the tree passed: remember its parts
@@ -82,16 +87,11 @@ def _remember_whole(folders: dict[tuple[str, ObjectId], Folder], top: tuple[str,
         part = folders.get(todo.pop())
         if part is None:
             return  # not all of it checked: nothing remembered
-        whole = part.whole
-        if whole is not None:
-            count += whole[0]
-            links.extend(whole[1])
-            meta.extend(whole[2])
-        else:
-            count += part.count
-            links.extend(part.links)
-            meta.extend(part.meta)
-            todo.extend(part.subfolders)
+        entries, its_links, its_meta, subfolders = part.parts()
+        count += entries
+        links.extend(its_links)
+        meta.extend(its_meta)
+        todo.extend(subfolders)
     folder.whole = (count, links, meta)
 
 
